@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: demo test lint venv install-demo install-dev bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+venv: $(PY)
+
+install-demo: $(PY)
+	$(PIP) install --quiet -e ".[demo]"
+
+install-dev: $(PY)
+	$(PIP) install --quiet -e ".[dev]"
+
+demo: install-demo
+	$(VENV)/bin/synerec demo
+
+test: install-dev
+	$(PY) -m pytest -n 2 --durations=15
+
+lint: install-dev
+	$(PY) -m ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache synerec-report

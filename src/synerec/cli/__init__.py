@@ -1,0 +1,1 @@
+"""The ``synerec`` command line."""

@@ -1,0 +1,163 @@
+"""The named data sets that ``load_dataset`` and ``synerec datasets`` know."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synerec._config import data_home as _data_home
+from synerec.data.dataset import InteractionDataset
+from synerec.exceptions import DatasetNotFoundError
+
+__all__ = ["DatasetInfo", "dataset_info", "list_datasets", "load_dataset", "register_dataset",
+           "register_dataset_family"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """How to find, fetch and read one named data set.
+
+    Attributes
+    ----------
+    name
+        The name users type (``ml-100k``); also the folder name in the data home.
+    description
+        One line for listings.
+    files
+        The publisher's file names that must be in the folder for the data set to be present.
+    loader
+        ``loader(folder, **options) -> InteractionDataset``.
+    download
+        ``download(folder)`` fetching the files from the publisher with checksums, or ``None``
+        when the data set is generated (``demo-shop``) or cannot be downloaded.
+    source
+        The publisher's page.
+    builtin
+        Generated locally, needs no files.
+    """
+
+    name: str
+    description: str
+    files: tuple[str, ...]
+    loader: Callable[..., InteractionDataset]
+    download: Callable[[Path], None] | None = None
+    source: str = ""
+    builtin: bool = False
+    optional_files: tuple[str, ...] = field(default_factory=tuple)
+
+    def folder(self, home: str | Path | None = None) -> Path:
+        """This data set's folder inside the data home."""
+        return _data_home(home) / self.name
+
+    def is_present(self, home: str | Path | None = None) -> bool:
+        """Whether the required files are in the data home (always true for built-ins)."""
+        if self.builtin:
+            return True
+        folder = self.folder(home)
+        return all((folder / f).is_file() for f in self.files)
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+_FAMILIES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], DatasetInfo], str]] = []
+
+
+def register_dataset(info: DatasetInfo) -> DatasetInfo:
+    """Add a named data set to the registry (replacing one of the same name)."""
+    _REGISTRY[info.name] = info
+    return info
+
+
+def register_dataset_family(pattern: str, make: Callable[[re.Match[str]], DatasetInfo],
+                            example: str) -> None:
+    """Register a family of names (``amazon-2018-<category>``) resolved by a regular expression."""
+    _FAMILIES.append((re.compile(pattern), make, example))
+
+
+def _ensure_builtin_loaders() -> None:
+    # Importing the loader modules registers their data sets.
+    from synerec.data import amazon, demo_shop, movielens, retail  # noqa: F401
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for ``name``; an unknown name lists the known ones."""
+    _ensure_builtin_loaders()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for pattern, make, _ in _FAMILIES:
+        m = pattern.fullmatch(name)
+        if m:
+            return make(m)
+    known = ", ".join(sorted(_REGISTRY)) + ", " + ", ".join(ex for _, _, ex in _FAMILIES)
+    raise DatasetNotFoundError(f"unknown data set {name!r}; known: {known}")
+
+
+def list_datasets(home: str | Path | None = None) -> list[tuple[DatasetInfo, bool]]:
+    """Every registered data set, and for families those present in the data home, with presence."""
+    _ensure_builtin_loaders()
+    infos = dict(_REGISTRY)
+    root = _data_home(home)
+    if root.is_dir():
+        for sub in sorted(p.name for p in root.iterdir() if p.is_dir()):
+            if sub in infos:
+                continue
+            for pattern, make, _ in _FAMILIES:
+                m = pattern.fullmatch(sub)
+                if m:
+                    try:
+                        infos[sub] = make(m)
+                    except DatasetNotFoundError:
+                        pass
+    return [(info, info.is_present(home)) for info in sorted(infos.values(), key=lambda i: i.name)]
+
+
+def load_dataset(name: str, *, data_home: str | Path | None = None, download: bool = True,
+                 **options: Any) -> InteractionDataset:
+    """Load a named data set from the data home, downloading it first when missing.
+
+    Parameters
+    ----------
+    name
+        A name from :func:`list_datasets` (``ml-100k``, ``ml-latest-small``,
+        ``amazon-2018-<category>``, ``uci-online-retail``, ``demo-shop``) or a path to an
+        interaction file.
+    data_home
+        Override ``$SYNEREC_DATA_HOME`` / ``~/.cache/synerec``.
+    download
+        Fetch missing files from the publisher (with checksum) instead of raising.
+    **options
+        Passed to the data set's loader.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        Unknown name, or files missing and not downloadable; the message says where to put them.
+    """
+    path = Path(name)
+    if name not in _REGISTRY and path.suffix and path.exists():
+        from synerec.data.readers import read_interactions
+
+        return read_interactions(path, **options)
+    info = dataset_info(name)
+    folder = info.folder(data_home)
+    if not info.is_present(data_home):
+        missing = [f for f in info.files if not (folder / f).is_file()]
+        if not download or info.download is None:
+            raise DatasetNotFoundError(
+                f"data set {name!r} is missing {', '.join(missing)} in {folder}; download it from "
+                f"{info.source or 'its publisher'} into that folder"
+                + ("" if download else " or allow downloading"))
+        log.info("data set %s is missing %s in %s: downloading", name, missing, folder)
+        try:
+            info.download(folder)
+        except DatasetNotFoundError as exc:
+            raise DatasetNotFoundError(
+                f"data set {name!r} is missing {', '.join(missing)} in {folder} and the download "
+                f"failed: {exc}. Put the publisher's files there ({info.source}) or set "
+                "SYNEREC_DATA_HOME to a folder that has them") from exc
+    return info.loader(folder, **options)
