@@ -79,9 +79,15 @@ def register_dataset_family(pattern: str, make: Callable[[re.Match[str]], Datase
     _FAMILIES.append((re.compile(pattern), make, example))
 
 
+_LOADER_MODULES = ("amazon", "demo_shop", "movielens", "retail")
+
+
 def _ensure_builtin_loaders() -> None:
     # Importing the loader modules registers their data sets.
-    from synerec.data import amazon, demo_shop, movielens, retail  # noqa: F401
+    import importlib
+
+    for mod in _LOADER_MODULES:
+        importlib.import_module(f"synerec.data.{mod}")
 
 
 def dataset_info(name: str) -> DatasetInfo:
