@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from synerec.exceptions import DataFormatError
@@ -93,7 +94,9 @@ def read_delimited(
     -------
     (DataFrame, int)
         All cells as ``str`` (empty string for an empty cell) and the file line of the first data
-        row, so that row ``r`` sits on line ``first_line + r`` (for files without quoted newlines).
+        row, so that row ``r`` sits on line ``first_line + r`` (for files without quoted newlines
+        or blank lines). When blank lines shift the rows, ``df.attrs["lines"]`` holds each row's
+        line.
     """
     text = read_text(path, encoding)
     if not text.strip():
@@ -108,9 +111,11 @@ def read_delimited(
     except pd.errors.ParserError as exc:
         m = _C_ERR.search(str(exc))
         if m:
+            lineno = int(m.group(2))  # pandas counts physical lines, blank ones included
+            raw_lines = text.splitlines()
             raise DataFormatError(
-                f"expected {m.group(1)} fields, found {m.group(3)}", path=path,
-                line=int(m.group(2)),
+                f"expected {m.group(1)} fields, found {m.group(3)}", path=path, line=lineno,
+                value=raw_lines[lineno - 1][:200] if lineno <= len(raw_lines) else None,
             ) from exc
         raise DataFormatError(f"cannot parse file ({exc})", path=path) from exc
     if names is not None and not header:
@@ -129,10 +134,33 @@ def read_delimited(
                 f"missing column(s) {missing}; the header has {list(df.columns)}", path=path,
                 line=1,
             )
-    return df, (2 if header else 1)
+    first = 2 if header else 1
+    lines = _row_lines(text, len(df), header)
+    if lines is not None:
+        df.attrs["lines"] = lines
+    return df, first
 
 
-def iter_json_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
+def _row_lines(text: str, n_rows: int, header: bool) -> np.ndarray | None:
+    """Each row's file line when blank lines (skipped by the parser) shift them, else ``None``.
+
+    ``None`` too when the rows cannot be matched to lines (quoted newlines); callers then fall
+    back to ``first_line + row``.
+    """
+    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if n_lines == n_rows + header:
+        return None  # no blank lines: first_line + row is exact
+    physical = re.split(r"\r\n|\n|\r", text)
+    if physical and physical[-1] == "":
+        physical.pop()
+    nonblank = [k for k, raw in enumerate(physical, start=1) if raw != ""]
+    if len(nonblank) != n_rows + header:
+        return None
+    return np.asarray(nonblank[1:] if header else nonblank, dtype=np.int64)
+
+
+def iter_json_lines(path: str | Path,
+                    encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSON-lines file.
 
     Also reads the "loose JSON" (Python-literal) lines of older Amazon review dumps.

@@ -75,8 +75,13 @@ def parse_numbers(
                                   column=column)
         kind = "an integer" if integer else "a number"
         raise DataFormatError(f"expected {kind}", path=path, line=line, column=column,
-                              value=raw[r], has_value=True)
+                              value=_scalar(raw[r]), has_value=True)
     return out
+
+
+def _scalar(value: Any) -> Any:
+    """A numpy scalar as the Python one, so that messages read ``7.0``, not ``np.float64(7.0)``."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _line_of(row: int, first_line: int | None, lines: np.ndarray | None) -> int | None:
@@ -260,7 +265,7 @@ class InteractionDataset:
         timestamp_col: str | None = "timestamp",
         items: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
-        rating_scale: tuple[float, float] | None | Literal["infer"] = "infer",
+        rating_scale: tuple[float, float] | Literal["infer"] | None = "infer",
         duplicates: DuplicatePolicy = "error",
         name: str = "dataset",
         path: str | Path | None = None,
@@ -311,8 +316,9 @@ class InteractionDataset:
         for col in (user_col, item_col):
             ids = df[col]
             missing = ids.isna().to_numpy()
-            if ids.dtype == object or str(ids.dtype) == "string":
-                missing |= (ids.astype("string").str.strip() == "").fillna(True).to_numpy()
+            if ids.dtype == object or pd.api.types.is_string_dtype(ids.dtype):  # "str": pandas 3
+                # (not in place: pandas 3 hands out read-only arrays)
+                missing = missing | (ids.astype("string").str.strip() == "").fillna(True).to_numpy()
             if missing.any():
                 r = int(np.flatnonzero(missing)[0])
                 w = _where(r, path, first_line, lines)
@@ -337,8 +343,8 @@ class InteractionDataset:
                 w = _where(r, path, first_line, lines)
                 raise DataFormatError(
                     f"rating outside the scale {lo:g}..{hi:g}{w['problem_suffix']}",
-                    path=w["path"], line=w["line"], column=rating_col, value=values[r],
-                    has_value=True,
+                    path=w["path"], line=w["line"], column=rating_col,
+                    value=_scalar(values[r]), has_value=True,
                 )
         timestamps = None
         if timestamp_col is not None and timestamp_col in df.columns:
@@ -367,7 +373,8 @@ class InteractionDataset:
             item_info = item_info.reindex(item_vocab.ids)
             item_info.index.name = "item_id"
             for col in item_info.columns:
-                if item_info[col].dtype == object:
+                if item_info[col].dtype == object or pd.api.types.is_string_dtype(
+                        item_info[col].dtype):
                     item_info[col] = item_info[col].fillna("")
         return cls(
             users=user_vocab, items=item_vocab,
@@ -383,7 +390,7 @@ class InteractionDataset:
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> InteractionDataset:
-        """Read a CSV, TSV, Parquet or JSON-lines interaction file; see :func:`read_interactions`."""
+        """Read a CSV, TSV, Parquet or JSON-lines interaction file (:func:`read_interactions`)."""
         from synerec.data.readers import read_interactions
 
         return read_interactions(path, **kwargs)
@@ -409,13 +416,15 @@ def _parse_timestamps(s: pd.Series, *, column: str, path: Any, first_line: int |
         if numeric.notna().all():
             return parse_numbers(s, column=column, path=path, first_line=first_line,
                                  lines=lines).astype(np.int64)
-        ts = pd.to_datetime(s, errors="coerce", format="mixed")
+        # utc=True: offsets may differ from row to row; naive times are taken as UTC.
+        ts = pd.to_datetime(s, errors="coerce", format="mixed", utc=True)
         bad = ts.isna().to_numpy()
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
             w = _where(r, path, first_line, lines)
             raise DataFormatError(f"expected a timestamp{w['problem_suffix']}", path=w["path"],
-                                  line=w["line"], column=column, value=s.iloc[r], has_value=True)
+                                  line=w["line"], column=column, value=_scalar(s.iloc[r]),
+                                  has_value=True)
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
     return (ts.astype("datetime64[s]").astype(np.int64)).to_numpy()
@@ -458,6 +467,6 @@ def _catalogue(table: pd.DataFrame, key: str) -> pd.DataFrame:
     t.index = pd.Index(_normalise_ids(pd.Series(t.index)), name=key)
     if not t.index.is_unique:
         dup = t.index[t.index.duplicated()][0]
-        raise DataFormatError(f"duplicate {key} in catalogue", value=dup, has_value=True)
+        raise DataFormatError(f"duplicate {key} in catalogue", value=_scalar(dup), has_value=True)
     return t
 

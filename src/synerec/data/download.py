@@ -145,8 +145,7 @@ def _progress(show: bool, label: str, total: int | None):  # type: ignore[no-unt
 
     if not show:
         return contextlib.nullcontext(None)
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                     TransferSpeedColumn(), transient=True)

@@ -26,7 +26,7 @@ def _format_of(path: Path) -> str:
     return formats[ext]
 
 
-def read_table(path: str | Path, format: str | None = None, encoding: str = "utf-8",  # noqa: A002
+def read_table(path: str | Path, format: str | None = None, encoding: str = "utf-8",
                required: list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Read a table file as it is.
 
@@ -40,7 +40,8 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
     if fmt in ("csv", "tsv"):
         df, first = read_delimited(path, "," if fmt == "csv" else "\t", header=True,
                                    encoding=encoding, required=required)
-        return df, np.arange(first, first + len(df))
+        lines = df.attrs.pop("lines", None)  # set when blank lines shift the rows
+        return df, lines if lines is not None else np.arange(first, first + len(df))
     if fmt == "jsonl":
         rows, lines = [], []
         for lineno, obj in iter_json_lines(path, encoding):
@@ -73,13 +74,13 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
 def read_interactions(
     path: str | Path,
     *,
-    format: str | None = None,  # noqa: A002
+    format: str | None = None,
     user_col: str = "user_id",
     item_col: str = "item_id",
     rating_col: str | None = "rating",
     timestamp_col: str | None = "timestamp",
     items: str | Path | pd.DataFrame | None = None,
-    rating_scale: tuple[float, float] | None | str = "infer",
+    rating_scale: tuple[float, float] | str | None = "infer",
     duplicates: DuplicatePolicy = "error",
     encoding: str = "utf-8",
     name: str | None = None,

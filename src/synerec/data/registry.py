@@ -99,7 +99,7 @@ def dataset_info(name: str) -> DatasetInfo:
         m = pattern.fullmatch(name)
         if m:
             return make(m)
-    known = ", ".join(sorted(_REGISTRY)) + ", " + ", ".join(ex for _, _, ex in _FAMILIES)
+    known = ", ".join([*sorted(_REGISTRY), *(ex for _, _, ex in _FAMILIES)])
     raise DatasetNotFoundError(f"unknown data set {name!r}; known: {known}")
 
 

@@ -41,6 +41,7 @@ class Vocabulary:
             raise DataFormatError(f"{kind} ids contain a missing value")
         if not index.is_unique:
             dup = index[index.duplicated()][0]
+            dup = dup.item() if isinstance(dup, np.generic) else dup
             raise DataFormatError(f"duplicate {kind} id in vocabulary", value=dup)
         self._index = index
         self.kind = kind
@@ -62,7 +63,7 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self._index)
 
-    def __contains__(self, id: Any) -> bool:  # noqa: A002
+    def __contains__(self, id: Any) -> bool:
         try:
             return id in self._index
         except TypeError:
@@ -85,7 +86,7 @@ class Vocabulary:
         """All ids, in index order."""
         return self._index.to_numpy()
 
-    def index(self, id: Any) -> int:  # noqa: A002
+    def index(self, id: Any) -> int:
         """The index of one id; :class:`UnknownIdError` names the id when it is unknown."""
         try:
             loc = self._index.get_loc(id)
@@ -99,13 +100,15 @@ class Vocabulary:
             raise UnknownIdError(id, self.kind)
         return int(loc)
 
-    def _coerce(self, id: Any) -> Any:  # noqa: A002
+    def _coerce(self, id: Any) -> Any:
         if isinstance(id, str) and self._index.dtype.kind in "iu":
             try:
                 return int(id)
             except ValueError:
                 return None
-        if isinstance(id, (int, np.integer)) and self._index.dtype == object:
+        if isinstance(id, (int, np.integer)) and not isinstance(id, bool) and (
+                self._index.dtype == object or pd.api.types.is_string_dtype(self._index.dtype)):
+            # pandas >= 3 stores string ids with the ``str`` dtype, not ``object``.
             s = str(id)
             return s if s in self else None
         return None
@@ -160,7 +163,12 @@ class Vocabulary:
         ids = self._index.to_numpy()
         if ids.dtype.kind in "iu":
             return ids.astype(np.int64)
-        return np.asarray([str(x) for x in ids], dtype=np.str_)
+        strs = [str(x) for x in ids]
+        bad = next((s for s in strs if s.endswith("\x00")), None)
+        if bad is not None:  # numpy's fixed-width strings would silently drop trailing NULs
+            raise DataFormatError(f"{self.kind} id ends with a NUL character; cannot store it",
+                                  value=bad)
+        return np.asarray(strs, dtype=np.str_)
 
     @classmethod
     def from_array(cls, array: np.ndarray, kind: str = "id") -> Vocabulary:
