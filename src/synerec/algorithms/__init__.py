@@ -1,0 +1,45 @@
+"""Recommendation algorithms on a common base class, with a registry of named models.
+
+Every model follows scikit-learn conventions (``fit`` returns ``self``, learned state ends in
+``_``), predicts ratings for external ids with documented fallbacks, ranks with the one shared
+:func:`synerec.ranking.topk`, and saves to / loads from a pickle-free model directory.
+"""
+
+from synerec.algorithms.base import (
+    FALLBACK_NAMES,
+    Decision,
+    Prediction,
+    Recommender,
+    RecommenderConfig,
+    default_threshold,
+)
+from synerec.algorithms.baseline import Baseline, BaselineConfig
+from synerec.algorithms.mf import MatrixFactorization, MatrixFactorizationConfig
+from synerec.algorithms.popularity import Popularity, PopularityConfig
+from synerec.algorithms.registry import (
+    create_model,
+    get_model_class,
+    list_models,
+    model_name,
+    register_model,
+)
+
+__all__ = [
+    "FALLBACK_NAMES",
+    "Baseline",
+    "BaselineConfig",
+    "Decision",
+    "MatrixFactorization",
+    "MatrixFactorizationConfig",
+    "Popularity",
+    "PopularityConfig",
+    "Prediction",
+    "Recommender",
+    "RecommenderConfig",
+    "create_model",
+    "default_threshold",
+    "get_model_class",
+    "list_models",
+    "model_name",
+    "register_model",
+]

@@ -1,0 +1,442 @@
+"""The conformance suite every registered model must pass.
+
+The tests are parametrised over :func:`synerec.algorithms.list_models`, so a newly registered
+model joins automatically. To add a model:
+
+* put a small, fast configuration in :data:`SMALL_CONFIGS` (fixed ``random_state`` for
+  stochastic models; models absent from it are run with their defaults);
+* add a known-answer case to :data:`KNOWN_ANSWERS`: a function that fits the model on a tiny
+  data set whose predictions can be computed by hand and asserts them. A registered model
+  without one fails :func:`test_known_answer` on purpose.
+
+``test_conformance.py`` imports the test functions from here so that pytest runs them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from synerec.algorithms import (
+    FALLBACK_NAMES,
+    Recommender,
+    create_model,
+    default_threshold,
+    get_model_class,
+    list_models,
+)
+from synerec.data import InteractionDataset
+from synerec.exceptions import ConfigError, DataFormatError, NotFittedError
+from synerec.ranking import topk
+
+# -- per-model settings ---------------------------------------------------------------------------
+
+#: Small configurations so that the suite stays fast.
+SMALL_CONFIGS: dict[str, dict[str, Any]] = {
+    "baseline": {"epochs": 5},
+    "popularity": {"damping": 2.0},
+    "mf": {"factors": 4, "epochs": 15, "learning_rate": 0.02, "random_state": 7},
+}
+
+MODELS = list_models()
+
+
+def make_model(name: str, **overrides: Any) -> Recommender:
+    """The model ``name`` with its small configuration."""
+    return create_model(name, **{**SMALL_CONFIGS.get(name, {}), **overrides})
+
+
+# -- toy data -------------------------------------------------------------------------------------
+
+def toy_ratings() -> InteractionDataset:
+    """9 users x 11 items, ratings 1..5, string ids; item ``i10`` is in the catalogue only.
+
+    User ``u8`` is in the vocabulary but its one rating is removed (a cold user, as in a split).
+    """
+    rng = np.random.default_rng(20240611)
+    rows = []
+    for u in range(9):
+        for i in range(10):
+            if rng.random() < 0.5 or (u == 8 and i == 0):
+                rows.append((f"u{u}", f"i{i}", int(rng.integers(1, 6))))
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(11)],
+                          "title": [f"Item {i}" for i in range(11)]})
+    full = InteractionDataset.from_dataframe(df, items=items, rating_scale=(1, 5), name="toy")
+    keep = full.user_index != full.users.index("u8")
+    return full.subset(keep)
+
+
+def toy_implicit() -> InteractionDataset:
+    """Purchase counts (implicit weights) with integer ids."""
+    rng = np.random.default_rng(7)
+    rows = [(u, 100 + i, float(rng.integers(1, 4))) for u in range(7) for i in range(9)
+            if rng.random() < 0.45]
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    return InteractionDataset.from_dataframe(df, rating_scale=None, name="toy-implicit")
+
+
+def all_pairs(data: InteractionDataset) -> tuple[list[Any], list[Any]]:
+    """Every (user, item) id pair, plus pairs with an unknown user and/or item."""
+    users = [*data.users.ids.tolist(), "nobody"]
+    items = [*data.items.ids.tolist(), "nothing"]
+    uu = [u for u in users for _ in items]
+    ii = [i for _ in users for i in items]
+    return uu, ii
+
+
+def check_known_answer_toy() -> InteractionDataset:
+    """a: x=5, y=3; b: x=3, z=1 (global mean 3)."""
+    df = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "item_id": ["x", "y", "x", "z"],
+                       "rating": [5, 3, 3, 1]})
+    return InteractionDataset.from_dataframe(df, rating_scale=(1, 5))
+
+
+# -- known answers --------------------------------------------------------------------------------
+
+def known_answer_baseline() -> None:
+    """One ALS epoch without regularisation, by hand.
+
+    mu = 3; item biases = item mean - mu: x=1, y=0, z=-2; user biases = mean residual:
+    a = ((5-3-1) + (3-3-0)) / 2 = 0.5, b = ((3-3-1) + (1-3+2)) / 2 = -0.5.
+    """
+    m = create_model("baseline", regularization_user=0, regularization_item=0, epochs=1)
+    m.fit(check_known_answer_toy())
+    np.testing.assert_allclose(m.predict(["a", "b", "a", "b"], ["z", "y", "x", "x"]),
+                               [1.5, 2.5, 4.5, 3.5])
+    np.testing.assert_allclose(m.predict(["new", "a", "new"], ["x", "new", "new"]),
+                               [4.0, 3.5, 3.0])  # mu + b_i, mu + b_u, mu
+    # With lambda_i = 2: b_x = (2 + 0) / (2 + 2) = 0.5 on the first half-step.
+    m = create_model("baseline", regularization_user=0, regularization_item=2, epochs=1)
+    m.fit(check_known_answer_toy())
+    assert m.predict_one("new", "x").value == pytest.approx(3.5)
+
+
+def known_answer_popularity() -> None:
+    """Damped item means and counts, by hand."""
+    m = create_model("popularity", damping=0).fit(check_known_answer_toy())
+    np.testing.assert_allclose(m.predict(["a", "b", "a"], ["z", "y", "x"]), [1.0, 3.0, 4.0])
+    m = create_model("popularity", damping=2).fit(check_known_answer_toy())
+    # x: (5 + 3 + 2 * 3) / (2 + 2) = 3.5; z: (1 + 2 * 3) / (1 + 2) = 7 / 3
+    np.testing.assert_allclose(m.predict(["a", "b"], ["x", "z"]), [3.5, 7 / 3])
+    ids, scores = m.recommend(["new", "a", "b"], n=3)
+    assert ids.tolist() == [["x", "y", "z"], ["z", None, None], ["y", None, None]]
+    assert scores[0].tolist() == [2.0, 1.0, 1.0]
+
+
+def known_answer_mf() -> None:
+    """Diagonal ratings touch disjoint parameters, so the shuffle order does not matter.
+
+    r(a,x) = 5, r(b,y) = 1, mu = 3, zero initial factors (they stay 0), lr 0.1, no
+    regularisation. Epoch 1: e = +-2, so b_a = b_x = 0.2 and b_b = b_y = -0.2.
+    Epoch 2: prediction(a, x) = 3.4, e = 1.6, so b_a = b_x = 0.36.
+    """
+    df = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"], "rating": [5, 1]})
+    data = InteractionDataset.from_dataframe(df, rating_scale=(1, 5))
+    m = create_model("mf", factors=2, epochs=1, learning_rate=0.1, regularization=0.0,
+                     init_std=0.0, random_state=0).fit(data)
+    np.testing.assert_allclose(m.predict(["a", "b", "a"], ["x", "y", "y"]), [3.4, 2.6, 3.0])
+    m.set_params(epochs=2).fit(data)
+    np.testing.assert_allclose(m.predict(["a", "b"], ["x", "y"]), [3.72, 2.28])
+    m.set_params(epochs=1, regularization=0.5).fit(data)
+    # b += 0.1 * (2 - 0.5 * 0) on the first visit: same as without regularisation.
+    np.testing.assert_allclose(m.predict(["a"], ["x"]), [3.4])
+
+
+#: One hand-computed case per registered model name.
+KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
+    "baseline": known_answer_baseline,
+    "popularity": known_answer_popularity,
+    "mf": known_answer_mf,
+}
+
+
+# -- the suite ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def toy() -> InteractionDataset:
+    return toy_ratings()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_known_answer(name: str) -> None:
+    case = KNOWN_ANSWERS.get(name)
+    if case is None:
+        pytest.fail(f"model {name!r} has no known-answer case; add one to KNOWN_ANSWERS in "
+                    "tests/algorithms/conformance.py", pytrace=False)
+    case()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fit_returns_self_and_sets_learned_state(name: str, toy: InteractionDataset) -> None:
+    model = make_model(name)
+    params = model.get_params()
+    assert not [k for k in vars(model) if k.endswith("_")], "learned state before fit"
+    assert not model.is_fitted
+    assert model.fit(toy) is model
+    assert model.is_fitted
+    assert model.get_params() == params  # fit never changes parameters
+    assert model.users_ == toy.users and model.items_ == toy.items
+    assert model.rating_scale_ == (1.0, 5.0)
+    assert model.train_.dtype == np.float32 and model.train_.shape == toy.matrix.shape
+    assert model.global_mean_ == pytest.approx(float(toy.values.mean()))
+    assert (model.train_ != toy.matrix).nnz == 0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_not_fitted_raises(name: str, tmp_path) -> None:
+    model = make_model(name)
+    cls_name = type(model).__name__
+    calls = [lambda: model.predict(["u0"], ["i0"]), lambda: model.predict_one("u0", "i0"),
+             lambda: model.recommend(["u0"]), lambda: model.recommend_item("u0", "i0"),
+             lambda: model.predict_indices([0], [0]), lambda: model.save(tmp_path / "m")]
+    for call in calls:
+        with pytest.raises(NotFittedError, match=cls_name):
+            call()
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_round_trip(name: str) -> None:
+    cls = get_model_class(name)
+    model = make_model(name)
+    config = model.get_config()
+    assert isinstance(config, cls.config_class)
+    assert set(type(config).model_fields) == set(model.get_params())
+    again = cls.from_config(config)
+    assert type(again) is cls and again.get_params() == model.get_params()
+    text = json.dumps(config.model_dump(mode="json"))
+    from_json = create_model(name, **json.loads(text))
+    assert from_json.get_params() == model.get_params()
+    assert from_json.get_config() == config
+    with pytest.raises(ConfigError, match="no_such_option"):
+        create_model(name, no_such_option=1)
+    with pytest.raises(ConfigError, match="no_such_option"):
+        model.set_params(no_such_option=1)
+    assert repr(model).startswith(f"{cls.__name__}(")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_invalid_parameter_is_config_error_at_fit(name: str, toy: InteractionDataset) -> None:
+    model = make_model(name)
+    first = sorted(model.get_params())[0]
+    model.set_params(**{first: "not a valid value"})  # stored as given, checked by fit
+    with pytest.raises(ConfigError, match=first):
+        model.fit(toy)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_batch_equals_one_by_one(name: str, toy: InteractionDataset) -> None:
+    model = make_model(name).fit(toy)
+    uu, ii = all_pairs(toy)
+    batch = model.predict(uu, ii)
+    single = np.array([model.predict_one(u, i).value for u, i in zip(uu, ii, strict=True)])
+    np.testing.assert_array_equal(batch, single)
+    u_idx = toy.users.indices(uu, missing="negative")
+    i_idx = toy.items.indices(ii, missing="negative")
+    np.testing.assert_array_equal(model.predict_indices(u_idx, i_idx), batch)
+    users = [*toy.users.ids.tolist(), "nobody"]
+    ids, scores = model.recommend(users, n=4, batch_size=3)
+    for row, user in enumerate(users):
+        one_ids, one_scores = model.recommend([user], n=4)
+        assert one_ids[0].tolist() == ids[row].tolist()
+        np.testing.assert_array_equal(one_scores[0], scores[row])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_load_round_trip(name: str, toy: InteractionDataset, tmp_path) -> None:
+    model = make_model(name).fit(toy)
+    path = model.save(tmp_path / "model")
+    assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "model.json"]
+    loaded = type(model).load(path)
+    generic = Recommender.load(path)
+    uu, ii = all_pairs(toy)
+    users = [*toy.users.ids.tolist(), "nobody"]
+    for other in (loaded, generic):
+        assert type(other) is type(model)
+        assert other.get_params() == model.get_params()
+        assert other.users_ == model.users_ and other.items_ == model.items_
+        assert other.rating_scale_ == model.rating_scale_
+        np.testing.assert_array_equal(other.predict(uu, ii), model.predict(uu, ii))
+        a_ids, a_sc = model.recommend(users, n=5)
+        b_ids, b_sc = other.recommend(users, n=5)
+        assert a_ids.tolist() == b_ids.tolist()
+        np.testing.assert_array_equal(a_sc, b_sc)
+        assert other.predict_one("u1", "i2") == model.predict_one("u1", "i2")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_refit_is_idempotent(name: str, toy: InteractionDataset) -> None:
+    model = make_model(name)
+    uu, ii = all_pairs(toy)
+    first = model.fit(toy).predict(uu, ii)
+    first_rec = model.recommend(toy.users.ids, n=5)[0]
+    model.fit(toy_implicit())  # fitting other data in between must leave no trace
+    second = model.fit(toy).predict(uu, ii)
+    np.testing.assert_array_equal(first, second)
+    assert model.recommend(toy.users.ids, n=5)[0].tolist() == first_rec.tolist()
+    np.testing.assert_array_equal(make_model(name).fit(toy).predict(uu, ii), first)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_unknown_users_and_items_fall_back(name: str, toy: InteractionDataset) -> None:
+    model = make_model(name).fit(toy)
+    targets = type(model).fallback_targets
+    cases = [("nobody", "i1", "unknown_user"), ("u8", "i1", "unknown_user"),  # u8: no ratings
+             ("u1", "nothing", "unknown_item"), ("u1", "i10", "unknown_item"),  # i10: none
+             ("nobody", "nothing", "unknown_user_and_item"), ("u8", "i10",
+                                                               "unknown_user_and_item")]
+    for user, item, flag in cases:
+        p = model.predict_one(user, item)
+        assert p.fallback == flag, (user, item)
+        assert p.fallback_to == targets[FALLBACK_NAMES.index(flag)]
+        assert 1.0 <= p.value <= 5.0 and np.isfinite(p.value)
+        u = model.users_.index(user) if user in model.users_ else -1
+        i = model.items_.index(item) if item in model.items_ else -1
+        expected = {"global_mean": model.global_mean_,
+                    "user_mean": model.user_mean_[u] if u >= 0 else None,
+                    "item_mean": model.item_mean_[i] if i >= 0 else None}.get(p.fallback_to)
+        if expected is not None:
+            assert p.value == pytest.approx(np.clip(expected, 1, 5))
+    known = model.predict_one("u1", "i2")
+    assert known.fallback is None and known.fallback_to is None
+    # Unknown (and cold) users get the most popular warm items, with popularity as score.
+    ids, scores = model.recommend(["nobody", "u8"], n=4)
+    warm = model.item_count_ > 0
+    ref_idx, ref_sc = topk(model.item_popularity_[None, :], 4, candidates=warm)
+    expected_ids = [model.items_.id(j) for j in ref_idx[0]]
+    assert ids.tolist() == [expected_ids, expected_ids]
+    np.testing.assert_array_equal(scores[0], ref_sc[0])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_recommend_excludes_seen_and_is_sorted(name: str, toy: InteractionDataset) -> None:
+    model = make_model(name).fit(toy)
+    users = toy.users.ids.tolist()
+    n_items = toy.n_items
+    ids, scores = model.recommend(users, n=n_items)
+    assert ids.shape == scores.shape == (len(users), n_items) and scores.dtype == np.float32
+    X = toy.matrix
+    for row, user in enumerate(users):
+        u = toy.users.index(user)
+        seen = {toy.items.id(j) for j in X.indices[X.indptr[u]:X.indptr[u + 1]]}
+        listed = [x for x in ids[row] if x is not None]
+        n_valid = len(listed)
+        assert None not in ids[row, :n_valid].tolist()  # padding only at the end
+        assert not seen & set(listed)
+        assert "i10" not in listed  # no training data: never recommended
+        assert len(set(listed)) == n_valid
+        if X.indptr[u + 1] > X.indptr[u]:  # warm user: every unseen warm item is ranked
+            assert n_valid == int((model.item_count_ > 0).sum()) - len(seen)
+        assert (np.diff(scores[row, :n_valid]) <= 0).all()
+        assert np.isneginf(scores[row, n_valid:]).all()
+    with_seen, _ = model.recommend(["u1"], n=n_items, exclude_seen=False)
+    assert len([x for x in with_seen[0] if x is not None]) == int((model.item_count_ > 0).sum())
+    cand_ids, _ = model.recommend(["u1", "nobody"], n=3, items=["i1", "i3", "i5", "i7"],
+                                  exclude_seen=False)
+    assert {x for x in cand_ids.ravel() if x is not None} <= {"i1", "i3", "i5", "i7"}
+    frame = model.recommend_frame(["u1", "nobody"], n=3)
+    assert list(frame.columns) == ["user_id", "rank", "item_id", "score"]
+    ids2, sc2 = model.recommend(["u1", "nobody"], n=3)
+    for user, row_ids, row_sc in zip(["u1", "nobody"], ids2, sc2, strict=True):
+        sub = frame[frame["user_id"] == user]
+        assert sub["item_id"].tolist() == [x for x in row_ids if x is not None]
+        assert sub["rank"].tolist() == list(range(1, len(sub) + 1))
+        np.testing.assert_array_equal(sub["score"].to_numpy(), row_sc[: len(sub)])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_predictions_within_rating_scale(name: str, toy: InteractionDataset) -> None:
+    model = make_model(name).fit(toy)
+    uu, ii = all_pairs(toy)
+    values = model.predict(uu, ii)
+    assert values.dtype == np.float64 and np.isfinite(values).all()
+    assert (values >= 1.0).all() and (values <= 5.0).all()
+    for u, i in zip(uu[::7], ii[::7], strict=True):
+        p = model.predict_one(u, i)
+        assert p.clipped == (p.raw_value != p.value)
+        assert p.value == np.clip(p.raw_value, 1.0, 5.0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_recommend_item_rule(name: str, toy: InteractionDataset) -> None:
+    model = make_model(name).fit(toy)
+    X = toy.matrix
+    u = toy.users.index("u1")
+    rated_item = toy.items.id(X.indices[X.indptr[u]])
+    d = model.recommend_item("u1", rated_item, threshold=0.0)
+    assert not d.recommend and "already rated" in d.reason
+    assert d.threshold == 0.0
+    assert default_threshold((1.0, 5.0)) == pytest.approx(1 + 5 / 9 * 4)
+    unrated = [toy.items.id(j) for j in range(toy.n_items)
+               if j not in set(X.indices[X.indptr[u]:X.indptr[u + 1]])]
+    for item in [*unrated, "nothing"]:
+        d = model.recommend_item("u1", item)
+        assert d.threshold == pytest.approx(3.2222222222)
+        assert d.recommend == (d.prediction.value > d.threshold)
+        assert ("exceeds" in d.reason) == d.recommend
+        value = d.prediction.value
+        assert model.recommend_item("u1", item, threshold=value).recommend is False
+        assert model.recommend_item("u1", item, threshold=value - 1e-6).recommend is True
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_implicit_data(name: str, tmp_path) -> None:
+    data = toy_implicit()
+    model = make_model(name).fit(data)
+    assert model.rating_scale_ is None
+    uu = [int(u) for u in data.users.ids for _ in range(3)]
+    ii = [int(i) for _ in data.users.ids for i in data.items.ids[:3]]
+    values = model.predict(uu, ii)
+    assert np.isfinite(values).all()
+    ids, _ = model.recommend([0, 1, 999], n=3)
+    assert all(x is None or isinstance(x, int) for x in ids.ravel())
+    # Unknown user: items by summed weight.
+    weight = np.asarray(data.matrix.sum(axis=0)).ravel()
+    ref_idx, _ = topk(weight[None, :], 3)
+    assert ids[2].tolist() == [int(data.items.id(j)) for j in ref_idx[0]]
+    X = data.matrix
+    seen = set(X.indices[X.indptr[0]:X.indptr[1]].tolist())
+    unseen = next(int(data.items.id(j)) for j in range(data.n_items) if j not in seen)
+    d = model.recommend_item(0, unseen)
+    assert d.threshold == 0.0 and d.recommend == (d.prediction.value > 0.0)
+    value = d.prediction.value
+    assert model.recommend_item(0, unseen, threshold=value - 1e-9).recommend
+    assert not model.recommend_item(0, int(data.items.id(min(seen))), threshold=-1e9).recommend
+    loaded = type(model).load(model.save(tmp_path / "implicit"))
+    np.testing.assert_array_equal(loaded.predict(uu, ii), values)
+    assert loaded.recommend([0, 1, 999], n=3)[0].tolist() == ids.tolist()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fit_on_sparse_matrix(name: str, toy: InteractionDataset) -> None:
+    X = toy.matrix
+    model = make_model(name).fit(sp.coo_matrix(X), rating_scale=(1, 5))
+    assert model.rating_scale_ == (1.0, 5.0)
+    by_id = make_model(name).fit(toy)
+    u = np.repeat(np.arange(X.shape[0]), X.shape[1])
+    i = np.tile(np.arange(X.shape[1]), X.shape[0])
+    np.testing.assert_allclose(model.predict(u.tolist(), i.tolist()),
+                               by_id.predict_indices(u, i), rtol=0, atol=1e-12)
+    ids, _ = model.recommend([0], n=2)
+    assert all(isinstance(x, int) for x in ids[0] if x is not None)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bad_training_data(name: str) -> None:
+    model = make_model(name)
+    with pytest.raises(DataFormatError, match="no interactions"):
+        model.fit(sp.csr_matrix((3, 4), dtype=np.float32))
+    with pytest.raises(DataFormatError, match="finite"):
+        model.fit(sp.csr_matrix(np.array([[1.0, np.nan], [0.0, 2.0]])))
+    with pytest.raises(DataFormatError, match="outside the rating scale"):
+        model.fit(sp.csr_matrix(np.array([[1.0, 7.0], [0.0, 2.0]])), rating_scale=(1, 5))
+    with pytest.raises(DataFormatError, match="sparse"):
+        model.fit(np.ones((2, 2)))  # type: ignore[arg-type]
+    assert not model.is_fitted

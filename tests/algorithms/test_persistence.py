@@ -1,0 +1,184 @@
+"""Model directories: round trip, atomic replacement, and every way a file can be broken."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synerec.algorithms import (
+    Baseline,
+    MatrixFactorization,
+    Popularity,
+    Recommender,
+    register_model,
+)
+from synerec.algorithms.persistence import read_model_dir, sha256_file, write_model_dir
+from synerec.data import InteractionDataset
+from synerec.exceptions import ConfigError, ModelFileError
+
+
+@pytest.fixture
+def data() -> InteractionDataset:
+    df = pd.DataFrame({"user_id": ["a", "a", "b", "c", "c"],
+                       "item_id": ["x", "y", "x", "y", "z"],
+                       "rating": [4, 2, 5, 3, 1]})
+    return InteractionDataset.from_dataframe(df, rating_scale=(1, 5))
+
+
+@pytest.fixture
+def saved(tmp_path: Path, data: InteractionDataset) -> Path:
+    return MatrixFactorization(factors=3, epochs=5, random_state=1).fit(data).save(
+        tmp_path / "mf")
+
+
+def test_manifest_content(saved: Path) -> None:
+    manifest = json.loads((saved / "model.json").read_text())
+    assert manifest["format"] == "synerec-model" and manifest["format_version"] == 1
+    assert manifest["class"] == "mf"
+    assert manifest["config"]["factors"] == 3 and manifest["config"]["random_state"] == 1
+    assert manifest["rating_scale"] == [1.0, 5.0]
+    assert manifest["arrays_sha256"] == sha256_file(saved / "arrays.npz")
+    assert manifest["arrays"]["model.user_factors"] == {"shape": [3, 3], "dtype": "<f8"}
+    assert manifest["arrays"]["base.users"]["dtype"].startswith("<U")
+    with np.load(saved / "arrays.npz", allow_pickle=False) as npz:  # readable without pickle
+        assert npz["base.users"].tolist() == ["a", "b", "c"]
+
+
+def test_generic_write_read_round_trip(tmp_path: Path) -> None:
+    arrays = {"ints": np.arange(5), "text": np.array(["é", "b"]), "flags": np.array([True]),
+              "scalar": np.array(2.5)}
+    write_model_dir(tmp_path / "m", class_name="x", config={"k": 3}, arrays=arrays,
+                    rating_scale=None, metadata={"note": "hi"})
+    back = read_model_dir(tmp_path / "m")
+    assert back.class_name == "x" and back.config == {"k": 3} and back.rating_scale is None
+    assert back.metadata == {"note": "hi"}
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(back.arrays[k], v)
+        assert back.arrays[k].dtype == v.dtype
+    with pytest.raises(ModelFileError, match="without pickle"):
+        write_model_dir(tmp_path / "o", class_name="x", config={},
+                        arrays={"bad": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ModelFileError, match="JSON"):
+        write_model_dir(tmp_path / "o", class_name="x", config={"f": float("nan")}, arrays={})
+    assert not (tmp_path / "o").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary leftovers
+
+
+def test_replace_existing_model_atomically(tmp_path: Path, data: InteractionDataset,
+                                           saved: Path) -> None:
+    before = MatrixFactorization.load(saved).predict(["a"], ["z"])
+    Baseline().fit(data).save(saved)
+    replaced = Recommender.load(saved)
+    assert isinstance(replaced, Baseline)
+    assert not np.array_equal(replaced.predict(["a"], ["z"]), before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mf"]
+    with pytest.raises(ModelFileError, match="not a MatrixFactorization"):
+        MatrixFactorization.load(saved)
+
+
+def test_refuses_to_overwrite_other_things(tmp_path: Path, data: InteractionDataset) -> None:
+    model = Popularity().fit(data)
+    (tmp_path / "file").write_text("precious")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "notes.txt").write_text("precious")
+    for target in ("file", "dir"):
+        with pytest.raises(ModelFileError, match="refusing"):
+            model.save(tmp_path / target)
+    assert (tmp_path / "file").read_text() == "precious"
+    assert (tmp_path / "dir" / "notes.txt").read_text() == "precious"
+    (tmp_path / "empty").mkdir()
+    model.save(tmp_path / "empty")  # an empty directory is fine
+    assert isinstance(Recommender.load(tmp_path / "empty"), Popularity)
+
+
+def _rewrite_manifest(path: Path, **changes) -> None:
+    manifest = json.loads((path / "model.json").read_text())
+    manifest.update(changes)
+    (path / "model.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: (p / "model.json").unlink(), "model.json is missing"),
+    (lambda p: (p / "arrays.npz").unlink(), "arrays.npz is missing"),
+    (lambda p: (p / "model.json").write_text('{"format": "synerec-mo'), "not valid JSON"),
+    (lambda p: (p / "model.json").write_text("[1, 2]"), "JSON object"),
+    (lambda p: _rewrite_manifest(p, format="other"), "not a synerec model"),
+    (lambda p: _rewrite_manifest(p, format_version=99), "format version 99"),
+    (lambda p: _rewrite_manifest(p, config={"factors": -3}), "factors"),
+    (lambda p: _rewrite_manifest(p, config={"evil": "os.system"}), "unknown option 'evil'"),
+    (lambda p: _rewrite_manifest(p, **{"class": "builtins.eval"}), "unknown model"),
+    (lambda p: _rewrite_manifest(p, arrays_sha256="0" * 64), "sha256"),
+])
+def test_broken_files_raise_model_file_error(saved: Path, damage, message) -> None:
+    damage(saved)
+    with pytest.raises(ModelFileError, match=message):
+        Recommender.load(saved)
+
+
+def test_truncated_and_corrupted_arrays(saved: Path) -> None:
+    raw = (saved / "arrays.npz").read_bytes()
+    (saved / "arrays.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ModelFileError, match="corrupted"):
+        Recommender.load(saved)
+    # Truncated *and* the checksum updated: the npz reader itself must fail cleanly.
+    _rewrite_manifest(saved, arrays_sha256=sha256_file(saved / "arrays.npz"))
+    with pytest.raises(ModelFileError, match="cannot read"):
+        Recommender.load(saved)
+    flipped = bytearray(raw)
+    flipped[len(raw) // 3] ^= 0xFF
+    (saved / "arrays.npz").write_bytes(bytes(flipped))
+    with pytest.raises(ModelFileError, match="sha256"):
+        Recommender.load(saved)
+
+
+def _replace_array(path: Path, name: str, value: np.ndarray) -> None:
+    with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays[name] = value
+    np.savez(path / "arrays.npz", **arrays)
+    manifest = json.loads((path / "model.json").read_text())
+    manifest["arrays"][name] = {"shape": list(value.shape), "dtype": value.dtype.str}
+    manifest["arrays_sha256"] = sha256_file(path / "arrays.npz")
+    (path / "model.json").write_text(json.dumps(manifest))
+
+
+def test_inconsistent_arrays(saved: Path) -> None:
+    _replace_array(saved, "model.user_factors", np.zeros((7, 3)))
+    with pytest.raises(ModelFileError, match="user_factors"):
+        Recommender.load(saved)
+
+
+def test_object_array_in_file_is_never_unpickled(saved: Path) -> None:
+    _replace_array(saved, "model.item_bias", np.array([object(), 1], dtype=object))
+    with pytest.raises(ModelFileError, match="cannot read"):
+        Recommender.load(saved)
+
+
+def test_array_listing_must_match_manifest(saved: Path) -> None:
+    with zipfile.ZipFile(saved / "arrays.npz", "a") as z:
+        z.writestr("extra.npy", np.lib.format.header_data_from_array_1_0(np.zeros(1)).__repr__())
+    _rewrite_manifest(saved, arrays_sha256=sha256_file(saved / "arrays.npz"))
+    with pytest.raises(ModelFileError, match="manifest lists"):
+        Recommender.load(saved)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="does not exist"):
+        Recommender.load(tmp_path / "nowhere")
+
+
+def test_unregistered_class_cannot_be_saved(tmp_path: Path, data: InteractionDataset) -> None:
+    class Private(Popularity):
+        pass
+
+    with pytest.raises(ConfigError, match="not a registered model"):
+        Private().fit(data).save(tmp_path / "p")
+    with pytest.raises(ConfigError, match="already registered"):
+        register_model("mf", Private)
+    with pytest.raises(ConfigError, match="not a Recommender"):
+        register_model("thing", dict)  # type: ignore[arg-type]
