@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,7 +14,8 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from synerec._version import __version__
-from synerec.exceptions import SynerecError
+from synerec.cli._options import model_config, parse_params
+from synerec.exceptions import ConfigError, SynerecError
 
 app = typer.Typer(
     name="synerec",
@@ -24,6 +26,7 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+log = logging.getLogger("synerec.cli")
 
 
 def _version(value: bool) -> None:
@@ -66,36 +69,282 @@ def datasets(
     console.print(table)
 
 
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered model name "
+                                      "(user-cf, item-cf, mf, baseline, popularity, ...).")]
+KOpt = Annotated[int | None, typer.Option("--k", help="Neighbours used per prediction.")]
+SimOpt = Annotated[str | None, typer.Option("--similarity", help="cosine, pearson, "
+                                            "adjusted_cosine.")]
+MaxNOpt = Annotated[int | None, typer.Option("--max-neighbors", help="Neighbours stored per row.")]
+FactorsOpt = Annotated[int | None, typer.Option("--factors", help="Latent factors (mf).")]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Training epochs (mf).")]
+ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p",
+                                                    help="Any model option as KEY=VALUE.")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Data set name (see `synerec "
+                                         "datasets`) or an interaction file.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"--format must be table or json, not {fmt!r}")
+    return fmt
+
+
+def _load(dataset: str, seed: int = 42):  # type: ignore[no-untyped-def]
+    from synerec.data import load_dataset
+
+    if dataset == "demo-shop":
+        return load_dataset(dataset, random_state=seed)
+    return load_dataset(dataset)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _summary_table(summary: Any, title: str, metrics: list[str]) -> Table:
+    table = Table(title=title)
+    table.add_column("model", style="bold")
+    cols = [m for m in metrics if m in summary.columns]
+    for m in cols:
+        table.add_column(m, justify="right")
+    for model, row in summary.iterrows():
+        cells = []
+        for m in cols:
+            std = row.get(f"{m}_std")
+            cells.append(f"{row[m]:.4f}" + (f" ± {std:.4f}" if std == std and std else ""))
+        table.add_row(str(model), *cells)
+    return table
+
+
+EVAL_METRICS = ["mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage",
+                "category_coverage", "fit_seconds", "predict_seconds"]
+
+
+@app.command()
+def evaluate(
+    dataset: DatasetOpt = "demo-shop",
+    model: ModelOpt = "item-cf",
+    k: KOpt = None,
+    similarity: SimOpt = None,
+    max_neighbors: MaxNOpt = None,
+    factors: FactorsOpt = None,
+    epochs: EpochsOpt = None,
+    param: ParamOpt = None,
+    folds: Annotated[str, typer.Option(help="official, holdout, temporal or a number of "
+                                            "folds.")] = "official",
+    n: Annotated[int, typer.Option("--n", help="Top-N list length.")] = 10,
+    fmt: FormatOpt = "table",
+    seed: SeedOpt = 42,
+) -> None:
+    """Fit a model on each fold and report accuracy, ranking quality, coverage and costs."""
+    from synerec.evaluation import ModelSpec
+    from synerec.evaluation import evaluate as run_evaluation
+
+    _check_format(fmt)
+    config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
+                          factors=factors, epochs=epochs, params=param, seed=seed)
+    ds = _load(dataset, seed)
+    if folds == "official" and not ds.splits:
+        folds = "5"
+        log.warning("%s has no official splits: using 5 random folds", ds.name)
+    result = run_evaluation(ModelSpec(model, config, model), ds, folds, n=n,
+                            random_state=seed, show_progress=fmt == "table")
+    if fmt == "json":
+        _print_json(result.to_dict())
+        return
+    metrics = [m.replace("@10", f"@{n}") for m in EVAL_METRICS]
+    console.print(_summary_table(result.summary(), f"{model} on {ds.name} "
+                                 f"({len(result.folds)} folds)", metrics))
+
+
+@app.command()
+def fit(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
+    dataset: DatasetOpt = "demo-shop",
+    model: ModelOpt = "item-cf",
+    k: KOpt = None,
+    similarity: SimOpt = None,
+    max_neighbors: MaxNOpt = None,
+    factors: FactorsOpt = None,
+    epochs: EpochsOpt = None,
+    param: ParamOpt = None,
+    seed: SeedOpt = 42,
+) -> None:
+    """Fit a model on a whole data set and save it (.npz + JSON, no pickle)."""
+    from synerec.algorithms import create_model
+
+    config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
+                          factors=factors, epochs=epochs, params=param, seed=seed)
+    ds = _load(dataset, seed)
+    est = create_model(model, **config).fit(ds)
+    path = est.save(out)
+    err_console.print(f"saved {model} fitted on {ds.name} ({ds.n_users} users, {ds.n_items} "
+                      f"items) to {path}")
+
+
+@app.command()
+def recommend(
+    model_dir: Annotated[Path, typer.Option("--model-dir", help="A saved model directory.")],
+    user: Annotated[list[str], typer.Option("--user", "-u", help="User id (repeatable).")],
+    n: Annotated[int, typer.Option("--n", help="List length.")] = 10,
+    include_seen: Annotated[bool, typer.Option(help="Keep the user's own items.")] = False,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Top-N recommendations for users of a saved model."""
+    from synerec.algorithms import Recommender
+
+    _check_format(fmt)
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    model = Recommender.load(model_dir)
+    for u in user:  # unknown users are an error here: the service documents its fallback
+        model.users_.index(u)
+    ids, scores = model.recommend(user, n, exclude_seen=not include_seen)
+    if fmt == "json":
+        _print_json({"recommendations": [
+            {"user_id": u, "items": [{"rank": r + 1, "item_id": i, "score": float(s)}
+                                     for r, (i, s) in enumerate(zip(row, srow, strict=True))
+                                     if i is not None]}
+            for u, row, srow in zip(user, ids, scores, strict=True)]})
+        return
+    for u, row, srow in zip(user, ids, scores, strict=True):
+        table = Table(title=f"Top {n} for user {u}")
+        table.add_column("rank", justify="right")
+        table.add_column("item")
+        table.add_column("score", justify="right")
+        for r, (i, s) in enumerate(zip(row, srow, strict=True)):
+            if i is not None:
+                table.add_row(str(r + 1), str(i), f"{s:.4f}")
+        console.print(table)
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[Path, typer.Option("--model-dir", help="A saved model directory.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="User id.")],
+    item: Annotated[str, typer.Option("--item", "-i", help="Item id.")],
+    threshold: Annotated[float | None, typer.Option(help="Recommend above this rating "
+                                                    "(default: 6 of 10 on the data's scale).")]
+    = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Predict a user's rating of an item, and whether to recommend it, and why."""
+    from synerec.algorithms import Recommender
+
+    _check_format(fmt)
+    model = Recommender.load(model_dir)
+    uid = _existing_id(model.users_, user)
+    iid = _existing_id(model.items_, item)
+    decision = model.recommend_item(uid, iid, threshold=threshold)
+    p = decision.prediction
+    payload = {"user_id": uid, "item_id": iid, "prediction": p.value,
+               "recommend": decision.recommend, "threshold": decision.threshold,
+               "reason": decision.reason, "n_neighbors": p.n_neighbors,
+               "fallback": p.fallback, "fallback_to": p.fallback_to}
+    if fmt == "json":
+        _print_json(payload)
+        return
+    verdict = "[green]recommend[/green]" if decision.recommend else "[yellow]do not " \
+        "recommend[/yellow]"
+    console.print(f"user {uid}, item {iid}: predicted {p.value:.3f} -> {verdict}")
+    console.print(f"why: {decision.reason}; {p.n_neighbors} neighbours used"
+                  + (f"; fallback {p.fallback} -> {p.fallback_to}" if p.fallback else ""))
+
+
+def _existing_id(vocab: Any, raw: str) -> Any:
+    """The id as the vocabulary holds it (``"3"`` -> ``3`` for integer ids), or the raw string
+    when unknown (predictions then use the documented fallback)."""
+    try:
+        return vocab.id(vocab.index(raw))
+    except SynerecError:
+        return raw
+
+
+experiment_app = typer.Typer(help="Experiments that reproduce the paper's tables and figures.",
+                             no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("k-sweep")
+def k_sweep_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.json, table.md "
+                                                          "and mae_vs_k.png.")],
+    dataset: DatasetOpt = "ml-100k",
+    models: Annotated[str, typer.Option(help="Comma-separated model names.")]
+    = "user-cf,t-user-cf,item-cf,t-item-cf",
+    ks: Annotated[str, typer.Option(help="Comma-separated neighbour counts.")]
+    = "5,10,15,20,25,30",
+    folds: Annotated[str, typer.Option(help="official or a number of folds.")] = "official",
+    similarity: SimOpt = None,
+    param: ParamOpt = None,
+    seed: SeedOpt = 42,
+) -> None:
+    """Sweep the neighbour count K for several models (the paper's Table 2 and Figure 4)."""
+    from synerec.algorithms.registry import get_model_class
+    from synerec.evaluation.experiment import k_sweep, write_k_sweep
+
+    try:
+        k_values = [int(x) for x in ks.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--ks must be comma-separated integers, got {ks!r}") from None
+    if not k_values or min(k_values) < 1:
+        raise ConfigError(f"--ks must hold positive integers, got {ks!r}")
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    extra = parse_params(param)
+    if similarity:
+        extra["similarity"] = similarity
+    config: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            accepted = set(get_model_class(name)._param_names())
+        except SynerecError:
+            continue
+        config[name] = {key: v for key, v in extra.items() if key in accepted}
+    ds = _load(dataset, seed)
+    if folds == "official" and not ds.splits:
+        folds = "5"
+    result = k_sweep(ds, names, k_values, folds, config=config, random_state=seed,
+                     show_progress=True)
+    for name, why in result.unknown.items():
+        err_console.print(f"[yellow]not run[/yellow] {name}: {why}")
+    paths = write_k_sweep(result, out)
+    for metric in ("mae", "rmse"):
+        table = result.pivot(metric)
+        if table.empty:
+            continue
+        t = Table(title=f"{metric.upper()} by K on {ds.name}")
+        t.add_column("K", justify="right")
+        for col in table.columns:
+            t.add_column(col, justify="right")
+        for kk, row in table.iterrows():
+            t.add_row(str(kk), *[f"{v:.4f}" for v in row])
+        console.print(t)
+    err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
 @app.command()
 def demo(
     dataset: Annotated[str, typer.Option(help="Data set name or file.")] = "demo-shop",
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    seed: SeedOpt = 42,
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("synerec-report"),
 ) -> None:
-    """The main job: load a data set and summarise it."""
-    from synerec.data import load_dataset
+    """The main job: fit and evaluate the CF models, show one user's top-5 with reasons, write a
+    report."""
+    from synerec.cli.demo import run_demo
 
-    ds = load_dataset(dataset) if dataset != "demo-shop" else load_dataset(dataset,
-                                                                           random_state=seed)
-    summary = ds.summary()
-    table = Table(title=f"{ds.name}")
-    table.add_column("property")
-    table.add_column("value", justify="right")
-    for key, value in summary.items():
-        if isinstance(value, float):
-            value = f"{value:.4g}"
-        table.add_row(key, str(value))
-    console.print(table)
-    assert ds.item_info is not None
-    top = ds.to_dataframe().groupby("item_id").size().sort_values(ascending=False).head(5)
-    pop = Table(title="Most popular items")
-    pop.add_column("item")
-    pop.add_column("title")
-    pop.add_column("category")
-    pop.add_column("interactions", justify="right")
-    for item_id, count in top.items():
-        row = ds.item_info.loc[item_id]
-        pop.add_row(str(item_id), str(row["title"]), str(row["category"]), str(count))
-    console.print(pop)
+    run_demo(_load(dataset, seed), out=out, seed=seed, console=console)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,337 @@
+"""The experiment runner: fit models on each fold's training part, measure them on its test part."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synerec._rng import RandomState
+from synerec.data.dataset import InteractionDataset
+from synerec.data.splits import (
+    Fold,
+    holdout_split,
+    kfold_split,
+    official_splits,
+    temporal_split,
+)
+from synerec.evaluation._memory import PeakMemory
+from synerec.exceptions import ConfigError
+from synerec.metrics import (
+    catalogue_coverage,
+    category_coverage,
+    item_popularity,
+    mae,
+    novelty,
+    ranking_metrics,
+    relevant_from_test,
+    rmse,
+)
+
+__all__ = [
+    "EvaluationResult",
+    "FoldResult",
+    "ModelSpec",
+    "default_relevance_threshold",
+    "evaluate",
+    "make_folds",
+]
+
+log = logging.getLogger(__name__)
+
+FoldsArg = str | int | Sequence[Fold]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model name, its configuration, and the label results are reported under."""
+
+    name: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def display(self) -> str:
+        """The label, or the name (with k when set)."""
+        if self.label:
+            return self.label
+        return self.name
+
+    def build(self) -> Any:
+        """A fresh, unfitted model."""
+        from synerec.algorithms.registry import create_model
+
+        return create_model(self.name, **dict(self.config))
+
+
+@dataclass
+class FoldResult:
+    """Measurements of one model on one fold."""
+
+    model: str
+    fold: str
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    fit_seconds: float
+    predict_seconds: float
+    recommend_seconds: float
+    peak_memory_mb: float
+    n_test_ratings: int
+    n_test_users: int
+
+
+@dataclass
+class EvaluationResult:
+    """All fold results, with a per-model mean and standard deviation over folds."""
+
+    folds: list[FoldResult]
+    n: int
+    relevance_threshold: float | None
+    dataset: str
+
+    def frame(self) -> pd.DataFrame:
+        """One row per (model, fold): metrics and costs."""
+        rows = []
+        for r in self.folds:
+            row = {"model": r.model, "fold": r.fold, **r.metrics,
+                   "fit_seconds": r.fit_seconds, "predict_seconds": r.predict_seconds,
+                   "recommend_seconds": r.recommend_seconds,
+                   "peak_memory_mb": r.peak_memory_mb}
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def summary(self) -> pd.DataFrame:
+        """Mean and standard deviation over folds per model (columns ``metric`` and
+        ``metric_std``), models in the order they were run."""
+        df = self.frame()
+        if df.empty:
+            return df
+        order = list(dict.fromkeys(df["model"]))
+        num = df.drop(columns=["fold"])
+        mean = num.groupby("model", sort=False).mean()
+        std = num.groupby("model", sort=False).std(ddof=0).add_suffix("_std")
+        out = pd.concat([mean, std], axis=1).loc[order]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: settings, per-fold rows and the summary."""
+        summary = self.summary()
+        return {
+            "dataset": self.dataset,
+            "n": self.n,
+            "relevance_threshold": self.relevance_threshold,
+            "folds": [asdict(r) for r in self.folds],
+            "summary": {m: {k: _json_float(v) for k, v in row.items()}
+                        for m, row in summary.to_dict(orient="index").items()},
+        }
+
+    def to_json(self, path: str | Path) -> None:
+        """Write :meth:`to_dict` as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def _json_float(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) else float(v)
+    return v
+
+
+def default_relevance_threshold(rating_scale: tuple[float, float] | None) -> float | None:
+    """"Relevant" test items: rated at or above 3/4 of the scale (4 on 1-5); any for implicit."""
+    if rating_scale is None:
+        return None
+    low, high = rating_scale
+    return low + 0.75 * (high - low)
+
+
+def make_folds(data: InteractionDataset, folds: FoldsArg = "official", *,
+               random_state: RandomState = 0, test_size: float = 0.2) -> list[Fold]:
+    """Turn a folds argument into train/test pairs.
+
+    Parameters
+    ----------
+    data
+        The data set.
+    folds
+        ``"official"`` (the publisher's folds, e.g. ml-100k u1..u5), an integer k (shuffled k-fold),
+        ``"holdout"`` (one random split of ``test_size``), ``"temporal"`` (each user's latest
+        interaction), or explicit :class:`~synerec.data.splits.Fold` objects.
+    random_state
+        Seed for the random splits.
+    test_size
+        Holdout fraction.
+    """
+    if isinstance(folds, str):
+        if folds == "official":
+            return official_splits(data)
+        if folds == "holdout":
+            return [holdout_split(data, test_size, random_state=random_state)]
+        if folds == "temporal":
+            return [temporal_split(data)]
+        if folds.isdigit():
+            return kfold_split(data, int(folds), random_state=random_state)
+        raise ConfigError(f"unknown folds {folds!r}; use official, holdout, temporal or a number")
+    if isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
+        return kfold_split(data, int(folds), random_state=random_state)
+    out = list(folds)  # type: ignore[arg-type]
+    if not out or not all(isinstance(f, Fold) for f in out):
+        raise ConfigError("folds must be 'official', 'holdout', 'temporal', an int or Fold objects")
+    return out
+
+
+def _as_specs(models: str | ModelSpec | Sequence[str | ModelSpec]) -> list[ModelSpec]:
+    if isinstance(models, (str, ModelSpec)):
+        models = [models]
+    return [m if isinstance(m, ModelSpec) else ModelSpec(m) for m in models]
+
+
+def evaluate_fold(spec: ModelSpec, fold: Fold, *, n: int = 10,
+                  relevance_threshold: float | None = None,
+                  item_categories: Sequence[Sequence[str]] | None = None,
+                  n_categories: int | None = None) -> FoldResult:
+    """Fit ``spec`` on ``fold.train``; measure rating accuracy and top-``n`` lists on ``fold.test``.
+
+    Rating accuracy covers every test interaction (explicit data only). Top-N lists are built in
+    batch for every user with a test interaction, excluding the user's training items; a test item
+    is relevant when its rating is at least ``relevance_threshold`` (any test item for implicit
+    data).
+    """
+    train, test = fold.train, fold.test
+    model = spec.build()
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        model.fit(train)
+        fit_s = time.perf_counter() - t0
+        metrics: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if not test.implicit and test.n_interactions:
+            pred = model.predict_indices(test.user_index, test.item_index)
+            metrics["mae"] = mae(test.values, pred)
+            metrics["rmse"] = rmse(test.values, pred)
+        predict_s = time.perf_counter() - t0
+        test_matrix = test.matrix
+        users = np.flatnonzero(np.diff(test_matrix.indptr) > 0)
+        t0 = time.perf_counter()
+        rec, _ = model.recommend_indices(users, n, exclude_seen=True)
+        recommend_s = time.perf_counter() - t0
+    relevant = relevant_from_test(test_matrix[users], relevance_threshold)
+    ranks = ranking_metrics(rec, relevant, n)
+    metrics.update({f"{k}@{n}" if k not in ("mrr",) else k: v for k, v in ranks.items()})
+    metrics["coverage"] = catalogue_coverage(rec, train.n_items)
+    if item_categories is not None and any(item_categories):
+        metrics["category_coverage"] = category_coverage(rec, item_categories, n_categories)
+    # Add-one smoothing keeps novelty finite when a model ranks cold (text-only) items.
+    metrics["novelty"] = novelty(rec, item_popularity(train.matrix) + 1, train.n_users + 1)
+    return FoldResult(
+        model=spec.display, fold=fold.name, config=dict(spec.config), metrics=metrics,
+        fit_seconds=fit_s, predict_seconds=predict_s, recommend_seconds=recommend_s,
+        peak_memory_mb=mem.peak_mb, n_test_ratings=test.n_interactions,
+        n_test_users=len(users),
+    )
+
+
+def evaluate(
+    models: str | ModelSpec | Sequence[str | ModelSpec],
+    data: InteractionDataset,
+    folds: FoldsArg = "official",
+    *,
+    n: int = 10,
+    relevance_threshold: float | str | None = "auto",
+    random_state: RandomState = 0,
+    show_progress: bool = False,
+    on_result: Callable[[FoldResult], None] | None = None,
+) -> EvaluationResult:
+    """Evaluate models on the folds of a data set.
+
+    Parameters
+    ----------
+    models
+        Registered model names or :class:`ModelSpec` objects (name + config).
+    data
+        The data set.
+    folds
+        See :func:`make_folds`.
+    n
+        Length of the top-N lists.
+    relevance_threshold
+        Rating at or above which a test item is relevant; ``"auto"``: see
+        :func:`default_relevance_threshold`.
+    random_state
+        Seed for random splits.
+    show_progress
+        A progress bar over (fold, model) runs.
+    on_result
+        Called with each :class:`FoldResult` as soon as it is measured.
+
+    Returns
+    -------
+    EvaluationResult
+    """
+    specs = _as_specs(models)
+    from synerec.algorithms.registry import get_model_class
+
+    for spec in specs:  # fail fast on unknown names and options, before any fitting
+        get_model_class(spec.name)
+        spec.build()
+    fold_list = make_folds(data, folds, random_state=random_state)
+    if relevance_threshold == "auto":
+        threshold = default_relevance_threshold(data.rating_scale)
+    else:
+        threshold = None if relevance_threshold is None else float(relevance_threshold)
+    cats = data.item_categories()
+    n_categories = len({c for cs in cats for c in cs}) or None
+    results: list[FoldResult] = []
+    total = len(fold_list) * len(specs)
+    with _progress(show_progress, total, f"evaluating on {data.name}") as advance:
+        for fold in fold_list:
+            for spec in specs:
+                r = evaluate_fold(spec, fold, n=n, relevance_threshold=threshold,
+                                  item_categories=cats, n_categories=n_categories)
+                log.info("%s %s: %s", r.model, r.fold,
+                         ", ".join(f"{k}={v:.4f}" for k, v in r.metrics.items()))
+                results.append(r)
+                if on_result is not None:
+                    on_result(r)
+                advance(f"{spec.display} on {fold.name}")
+    return EvaluationResult(results, n, threshold, data.name)
+
+
+class _progress:
+    """A Rich progress bar when asked for, else a no-op; yields an ``advance(label)`` callable."""
+
+    def __init__(self, show: bool, total: int, title: str) -> None:
+        self.show, self.total, self.title = show, total, title
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[str], None]:
+        if not self.show:
+            return lambda label: None
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), transient=True)
+        self._bar.__enter__()
+        task = self._bar.add_task(self.title, total=self.total)
+
+        def advance(label: str) -> None:
+            self._bar.update(task, advance=1, description=f"{self.title}: {label}")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
