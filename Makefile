@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: demo test lint venv install-demo install-dev bench clean
 
@@ -15,7 +16,10 @@ venv: $(PY)
 install-demo: $(PY)
 	$(PIP) install --quiet -e ".[demo]"
 
+# torch first, pinned: here 2.13.0 is a CPU build on local disk; an unpinned `torch` pulled in by
+# sentence-transformers would download a multi-gigabyte CUDA build.
 install-dev: $(PY)
+	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
 	$(PIP) install --quiet -e ".[dev]"
 
 demo: install-demo

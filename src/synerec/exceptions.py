@@ -44,7 +44,7 @@ class UnknownIdError(SynerecError, KeyError):
         What the vocabulary holds (``"user"``, ``"item"``, ...).
     """
 
-    def __init__(self, id: Any, kind: str = "id") -> None:  # noqa: A002 - the natural name
+    def __init__(self, id: Any, kind: str = "id") -> None:
         self.id = id
         self.kind = kind
         super().__init__(id)

@@ -31,7 +31,7 @@ def test_datasets_lists_presence(capsys, data_home: Path) -> None:
 
 
 def test_unknown_dataset_is_one_line_error(capsys) -> None:
-    code, out, err = run(capsys, "evaluate", "--dataset", "no-such-set", "--model", "baseline")
+    code, _out, err = run(capsys, "evaluate", "--dataset", "no-such-set", "--model", "baseline")
     assert code == 2
     assert "unknown data set 'no-such-set'" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 3
@@ -82,7 +82,7 @@ def test_fit_recommend_predict_round_trip(capsys, tmp_path: Path) -> None:
 
 
 def test_k_sweep_command_reports_unknown_models(capsys, tmp_path: Path) -> None:
-    code, out, err = run(capsys, "experiment", "k-sweep", "--dataset", "demo-shop", "--models",
+    code, _out, err = run(capsys, "experiment", "k-sweep", "--dataset", "demo-shop", "--models",
                          "baseline,t-item-cf", "--ks", "5,10", "--folds", "2", "--out",
                          str(tmp_path))
     assert code == 0, err

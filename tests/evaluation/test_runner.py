@@ -84,8 +84,18 @@ def test_make_folds_variants_and_errors() -> None:
     assert len(make_folds(ds, "3")) == 3
     (h,) = make_folds(ds, "holdout", test_size=0.25)
     assert abs(h.test.n_interactions - 0.25 * ds.n_interactions) <= 1
-    (t,) = make_folds(ds, "temporal")
+    (t,) = make_folds(ds, "last-1")
     assert t.test.n_interactions == ds.n_users  # every demo user has > 1 interaction
+    (t20,) = make_folds(ds, "temporal")
+    counts = np.bincount(ds.user_index, minlength=ds.n_users)
+    held = np.bincount(t20.test.user_index, minlength=ds.n_users)
+    # each user's latest ceil(20%) interactions, at most all but one
+    assert (held == np.minimum(np.ceil(0.2 * counts - 1e-9), counts - 1)).all()
+    latest_train = np.full(ds.n_users, -1)
+    np.maximum.at(latest_train, t20.train.user_index, t20.train.timestamps)
+    earliest_test = np.full(ds.n_users, np.iinfo(np.int64).max)
+    np.minimum.at(earliest_test, t20.test.user_index, t20.test.timestamps)
+    assert (latest_train <= earliest_test).all()
     with pytest.raises(ConfigError, match="no official splits"):
         make_folds(ds, "official")
     with pytest.raises(ConfigError, match="unknown folds 'sideways'"):

@@ -340,11 +340,28 @@ def demo(
     seed: SeedOpt = 42,
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("synerec-report"),
 ) -> None:
-    """The main job: fit and evaluate the CF models, show one user's top-5 with reasons, write a
-    report."""
+    """The main job: evaluate the CF models, explain one user's top-5, write a report."""
     from synerec.cli.demo import run_demo
 
     run_demo(_load(dataset, seed), out=out, seed=seed, console=console)
+
+
+#: Modules of ``synerec.cli`` that add commands through ``register(app)`` (text, llm, service,
+#: distributed): each lives in its own file so the parts of the product stay apart.
+COMMAND_MODULES = ("text_commands", "llm_commands", "serve_commands", "distributed_commands")
+
+
+def _register_command_modules() -> None:
+    import importlib
+    import importlib.util
+
+    for name in COMMAND_MODULES:
+        full = f"synerec.cli.{name}"
+        if importlib.util.find_spec(full) is not None:
+            importlib.import_module(full).register(app)
+
+
+_register_command_modules()
 
 
 def main(argv: list[str] | None = None) -> int:

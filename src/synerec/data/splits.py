@@ -90,26 +90,47 @@ def kfold_split(data: InteractionDataset, n_splits: int = 5, *,
     return [_fold(data, fold_of == k, f"fold-{k + 1}") for k in range(n_splits)]
 
 
-def temporal_split(data: InteractionDataset, n_test: int = 1) -> Fold:
-    """Per-user leave-last-out: each user's ``n_test`` latest interactions form the test part.
+def temporal_split(data: InteractionDataset, n_test: int = 1, *,
+                   fraction: float | None = None) -> Fold:
+    """Per-user temporal split: each user's latest interactions form the test part.
 
-    Ties in time are broken by log order (later row = later). Users with at most ``n_test``
-    interactions stay wholly in training, so every test user has a history.
+    Parameters
+    ----------
+    data
+        A data set with timestamps.
+    n_test
+        Leave-last-out: each user's ``n_test`` latest interactions are held out. Users with at
+        most ``n_test`` interactions stay wholly in training, so every test user has a history.
+    fraction
+        Instead of a count: each user's latest ``ceil(fraction * count)`` interactions, at most
+        ``count - 1`` (a user with one interaction keeps it in training), e.g. 0.2 for "each
+        customer's last 20%".
+
+    Notes
+    -----
+    Ties in time are broken by log order (later row = later).
     """
     if data.timestamps is None:
         raise ConfigError(f"data set {data.name!r} has no timestamps; a temporal split needs them")
-    if n_test < 1:
+    if fraction is None and n_test < 1:
         raise ConfigError(f"n_test must be at least 1, got {n_test}")
+    if fraction is not None and not 0.0 < fraction < 1.0:
+        raise ConfigError(f"fraction must be between 0 and 1, got {fraction}")
     n = data.n_interactions
     order = np.lexsort((np.arange(n), data.timestamps, data.user_index))
     users = data.user_index[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     counts = np.diff(np.r_[starts, n])
     from_end = np.repeat(starts + counts, counts) - np.arange(n)  # 1 for the user's last row
-    eligible = np.repeat(counts > n_test, counts)
+    if fraction is None:
+        held = np.where(counts > n_test, n_test, 0)
+        name = f"last-{n_test}"
+    else:
+        held = np.minimum(np.ceil(fraction * counts - 1e-9).astype(np.int64), counts - 1)
+        name = f"last-{fraction:.0%}"
     mask = np.zeros(n, dtype=bool)
-    mask[order[(from_end <= n_test) & eligible]] = True
-    return _fold(data, mask, f"last-{n_test}")
+    mask[order[from_end <= np.repeat(held, counts)]] = True
+    return _fold(data, mask, name)
 
 
 def official_splits(data: InteractionDataset, names: Sequence[str] | None = None) -> list[Fold]:

@@ -153,7 +153,8 @@ def default_relevance_threshold(rating_scale: tuple[float, float] | None) -> flo
 
 
 def make_folds(data: InteractionDataset, folds: FoldsArg = "official", *,
-               random_state: RandomState = 0, test_size: float = 0.2) -> list[Fold]:
+               random_state: RandomState = 0, test_size: float = 0.2,
+               temporal_fraction: float = 0.2) -> list[Fold]:
     """Turn a folds argument into train/test pairs.
 
     Parameters
@@ -163,11 +164,14 @@ def make_folds(data: InteractionDataset, folds: FoldsArg = "official", *,
     folds
         ``"official"`` (the publisher's folds, e.g. ml-100k u1..u5), an integer k (shuffled k-fold),
         ``"holdout"`` (one random split of ``test_size``), ``"temporal"`` (each user's latest
-        interaction), or explicit :class:`~synerec.data.splits.Fold` objects.
+        ``temporal_fraction`` of interactions), ``"last-1"`` (each user's latest interaction), or
+        explicit :class:`~synerec.data.splits.Fold` objects.
     random_state
         Seed for the random splits.
     test_size
         Holdout fraction.
+    temporal_fraction
+        Share of each user's latest interactions held out by ``"temporal"``.
     """
     if isinstance(folds, str):
         if folds == "official":
@@ -175,10 +179,13 @@ def make_folds(data: InteractionDataset, folds: FoldsArg = "official", *,
         if folds == "holdout":
             return [holdout_split(data, test_size, random_state=random_state)]
         if folds == "temporal":
-            return [temporal_split(data)]
+            return [temporal_split(data, fraction=temporal_fraction)]
+        if folds == "last-1":
+            return [temporal_split(data, 1)]
         if folds.isdigit():
             return kfold_split(data, int(folds), random_state=random_state)
-        raise ConfigError(f"unknown folds {folds!r}; use official, holdout, temporal or a number")
+        raise ConfigError(f"unknown folds {folds!r}; use official, holdout, temporal, last-1 "
+                          "or a number")
     if isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
         return kfold_split(data, int(folds), random_state=random_state)
     out = list(folds)  # type: ignore[arg-type]
