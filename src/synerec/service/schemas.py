@@ -1,0 +1,206 @@
+"""Typed request and response bodies of the HTTP API (published in the OpenAPI schema)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+__all__ = [
+    "ErrorResponse",
+    "EventIn",
+    "EventsRequest",
+    "EventsResponse",
+    "HealthResponse",
+    "PredictRequest",
+    "PredictResponse",
+    "RecommendationsResponse",
+    "RecommendedItem",
+    "RetrainJobResponse",
+    "SimilarItem",
+    "SimilarItemsResponse",
+]
+
+#: Most characters of a user or item id.
+MAX_ID_LENGTH = 256
+_MAX_TIMESTAMP = 1e11  # unix seconds, year ~5138
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+#: A user or item id: text of 1..256 printable characters, or a 64-bit integer. (Checked by
+#: one validator so that an error names the field, not a member of the union.)
+Id = Annotated[StrictStr | StrictInt, Field(
+    description="Text of 1..256 printable characters, or an integer.")]
+ItemId = str | int
+
+
+def _check_text(value: str | int) -> str | int:
+    """Ids: 1..256 printable characters of valid Unicode, not blank; or a 64-bit integer."""
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("integer id out of the 64-bit range")
+        return value
+    if not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise ValueError(f"id must have 1 to {MAX_ID_LENGTH} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("id must be valid Unicode text") from None
+    if _CONTROL.search(value):
+        raise ValueError("id must not contain control characters")
+    if not value.strip():
+        raise ValueError("id must not be blank")
+    return value
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventIn(_Body):
+    """One interaction: who, what, and optionally a rating, an event type and a time."""
+
+    user_id: Id
+    item_id: Id
+    rating: float | None = Field(
+        None, description="Explicit rating; must lie on the served model's rating scale "
+                          "(>= 0 for implicit models).")
+    event: Literal["view", "cart", "purchase"] | None = None
+    timestamp: float | None = Field(None, ge=0, le=_MAX_TIMESTAMP,
+                                    description="Unix seconds; default: arrival time.")
+
+    @field_validator("user_id", "item_id")
+    @classmethod
+    def _valid_ids(cls, v: str | int) -> str | int:
+        return _check_text(v)
+
+    @field_validator("rating")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("rating must be a finite number")
+        return v
+
+
+class EventsRequest(_Body):
+    """A batch of events, stored all-or-nothing."""
+
+    events: list[EventIn] = Field(min_length=1)
+
+
+class EventsResponse(BaseModel):
+    """Acknowledgement: the batch is durable in the event store."""
+
+    accepted: int
+    first_event_id: int
+    last_event_id: int
+    events_stored: int
+
+
+class RecommendedItem(BaseModel):
+    """One entry of a recommendation list."""
+
+    rank: int
+    item_id: ItemId
+    score: float | None = Field(description="Ranking score (model score, eq. S1 sum, or "
+                                            "popularity); null for items that fill a list "
+                                            "from the popular items.")
+    reason: str | None = None
+
+
+class RecommendationsResponse(BaseModel):
+    """A user's recommendation list with how it was made."""
+
+    user_id: str
+    model_version: int
+    strategy: Literal["model", "item_neighbors", "popular"]
+    fallback: Literal["unknown_user"] | None = Field(
+        description="Set when the user is unknown to the model (cold start).")
+    new_events: int = Field(description="Events of this user newer than the served model.")
+    filled_from_popular: int
+    items: list[RecommendedItem]
+
+
+class SimilarItem(BaseModel):
+    """One item similar to the requested one."""
+
+    rank: int
+    item_id: ItemId
+    similarity: float
+
+
+class SimilarItemsResponse(BaseModel):
+    """Items most similar to one item."""
+
+    item_id: str
+    model_version: int
+    fallback: Literal["unknown_item"] | None = Field(
+        description="Set when the item is unknown to the model: the items are then the most "
+                    "popular ones and ``similarity`` holds their popularity.")
+    source: Literal["model", "service_cosine", "popular"]
+    items: list[SimilarItem]
+
+
+class PredictRequest(_Body):
+    """A (user, item) pair to predict."""
+
+    user_id: Id
+    item_id: Id
+
+    @field_validator("user_id", "item_id")
+    @classmethod
+    def _valid_ids(cls, v: str | int) -> str | int:
+        return _check_text(v)
+
+
+class PredictResponse(BaseModel):
+    """A predicted rating, the recommend-or-not decision and why."""
+
+    user_id: ItemId
+    item_id: ItemId
+    model_version: int
+    prediction: float
+    raw_prediction: float
+    recommend: bool
+    reason: str
+    threshold: float
+    n_neighbors: int
+    fallback: str | None
+    fallback_to: str | None
+
+
+class RetrainJobResponse(BaseModel):
+    """State of a retrain job."""
+
+    job_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    events_upto: int = Field(description="Newest event id included in the training data.")
+    target_version: int
+    model_version: int | None = Field(description="The version served after success.")
+    n_interactions: int | None
+    error: str | None
+
+
+class HealthResponse(BaseModel):
+    """Liveness and what is served."""
+
+    status: Literal["ok"]
+    model_version: int
+    model: str
+    model_path: str
+    events_stored: int
+    events_pending: int
+    uptime_s: float
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a machine-readable kind and a sentence; validation errors list fields."""
+
+    error: str
+    message: str
+    fields: list[str] | None = None

@@ -1,0 +1,198 @@
+"""The service's settings: one typed, immutable object built from a file, the CLI and the env.
+
+A settings file is TOML (``.toml``) or JSON (``.json``) with the fields of
+:class:`ServiceSettings`, for example::
+
+    model_dir = "models/item-cf"
+    base_dataset = "ml-100k"
+    api_keys = ["change-me"]
+    max_body_bytes = 1048576
+    cors_origins = []             # empty: CORS off
+
+API keys come from that file *and* from the environment variable ``SYNEREC_API_KEYS``
+(comma-separated); both sets are accepted. Keys are held as :class:`pydantic.SecretStr`, so they
+never appear in a ``repr`` or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from synerec.exceptions import ConfigError
+
+__all__ = ["API_KEYS_ENV", "ServiceSettings", "api_keys_from_env", "load_settings"]
+
+#: Environment variable holding comma-separated API keys for the write endpoints.
+API_KEYS_ENV = "SYNEREC_API_KEYS"
+
+JsonScalar = str | int | float | bool | None
+
+
+class ServiceSettings(BaseModel):
+    """Everything :func:`synerec.service.create_app` needs; immutable once built.
+
+    Attributes
+    ----------
+    model_dir
+        The model directory served at first start (written by ``Recommender.save`` /
+        ``synerec fit``). Retrained models are served instead once a retrain succeeded.
+    state_dir
+        Folder of the service's own state: ``events.sqlite3`` (the event store), ``models/``
+        (retrained model versions), ``CURRENT`` (the version being served) and ``jobs/``.
+        Default: ``<model_dir>.service`` beside the model directory.
+    host, port
+        Where ``synerec serve`` listens (``127.0.0.1:8000``).
+    api_keys
+        Keys accepted in the ``X-API-Key`` header of the write endpoints, in addition to those
+        in ``$SYNEREC_API_KEYS``. With no key at all, every write is refused (401).
+    max_body_bytes
+        Larger request bodies are refused with 413 before they are parsed.
+    max_events_per_batch
+        Most events in one ``POST /v1/events`` (422 above it).
+    max_n
+        Largest list length a client may ask for (``n``).
+    cors_origins
+        Origins allowed by CORS; empty (default) means no CORS headers at all.
+    base_dataset
+        The data set the served model was trained on (a registered name such as ``ml-100k``
+        or a path to an interaction file). A retrain fits on it plus the stored events. When
+        ``None``, the training matrix stored in the served model directory is the base.
+    base_dataset_options
+        Keyword options of the base data set's loader (``{"random_state": 42}`` for
+        ``demo-shop``).
+    retrain_model, retrain_config
+        Registered model name and options of retrained models; default: those of the served
+        model.
+    retrain_timeout_s
+        A retrain running longer is killed and reported as failed (the old model stays).
+    event_weights
+        Weight of an event without a rating in a user's profile (see ``docs/service.md``):
+        ``view`` 1, ``cart`` 2, ``purchase`` 3, and ``"none"`` for events without a type;
+        divided by the largest weight.
+    implied_ratings
+        For explicit-rating models, the rating (as a fraction of the scale: 0 = low, 1 = high)
+        that an event without a rating counts as when retraining; ``None`` leaves such events
+        out of the retraining data (they still count in the profile scoring).
+    similarity_neighbors
+        Neighbours kept per item in the item-item cosine similarity the service computes for
+        models that have none of their own.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_dir: Path
+    state_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    api_keys: tuple[SecretStr, ...] = ()
+    max_body_bytes: int = Field(1_048_576, ge=64)
+    max_events_per_batch: int = Field(10_000, ge=1, le=1_000_000)
+    max_n: int = Field(100, ge=1, le=10_000)
+    cors_origins: tuple[str, ...] = ()
+    base_dataset: str | None = None
+    base_dataset_options: dict[str, JsonScalar] = Field(default_factory=dict)
+    retrain_model: str | None = None
+    retrain_config: dict[str, Any] | None = None
+    retrain_timeout_s: float = Field(3600.0, gt=0)
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"view": 1.0, "cart": 2.0, "purchase": 3.0, "none": 1.0})
+    implied_ratings: dict[str, float | None] = Field(
+        default_factory=lambda: {"view": None, "cart": 0.75, "purchase": 1.0, "none": None})
+    similarity_neighbors: int = Field(50, ge=1, le=10_000)
+
+    @pydantic.field_validator("event_weights")
+    @classmethod
+    def _positive_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, w in v.items():
+            if not w > 0:
+                raise ValueError(f"event weight of {name!r} must be > 0, got {w}")
+        return v
+
+    @pydantic.field_validator("implied_ratings")
+    @classmethod
+    def _fractions(cls, v: dict[str, float | None]) -> dict[str, float | None]:
+        for name, f in v.items():
+            if f is not None and not 0.0 <= f <= 1.0:
+                raise ValueError(f"implied rating of {name!r} must be in 0..1, got {f}")
+        return v
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        """:attr:`state_dir`, or ``<model_dir>.service`` when not set."""
+        if self.state_dir is not None:
+            return self.state_dir
+        return self.model_dir.parent / f"{self.model_dir.name}.service"
+
+    def all_api_keys(self) -> list[bytes]:
+        """The accepted keys (settings plus ``$SYNEREC_API_KEYS``), as UTF-8 bytes."""
+        keys = [k.get_secret_value() for k in self.api_keys] + api_keys_from_env()
+        return [k.encode("utf-8") for k in dict.fromkeys(keys) if k]
+
+
+def api_keys_from_env() -> list[str]:
+    """Keys listed (comma-separated) in ``$SYNEREC_API_KEYS``; blanks are ignored."""
+    raw = os.environ.get(API_KEYS_ENV, "")
+    return [k.strip() for k in raw.split(",") if k.strip()]
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any
+                  ) -> ServiceSettings:
+    """Build settings from an optional TOML/JSON file, then ``overrides`` (``None`` ignored).
+
+    Parameters
+    ----------
+    path
+        A ``.toml`` or ``.json`` settings file. Relative paths inside it (``model_dir``,
+        ``state_dir``) are taken relative to the file's folder.
+    **overrides
+        Field values that replace the file's (the CLI options); ``None`` values are skipped.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, unknown field (named) or invalid value.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read settings file {p}: {exc}") from None
+        try:
+            if p.suffix.lower() == ".json":
+                loaded = json.loads(text)
+            else:
+                loaded = tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"settings file {p} is not valid "
+                              f"{'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}"
+                              ) from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"settings file {p} must hold a table/object of settings")
+        values.update(loaded)
+        for key in ("model_dir", "state_dir"):
+            if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
+                values[key] = str(p.parent / values[key])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ServiceSettings.model_validate(values)
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(x) for x in err["loc"]) or "settings"
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown setting {name!r} (settings: "
+                                f"{', '.join(sorted(ServiceSettings.model_fields))})")
+            elif err["type"] == "missing":
+                problems.append(f"{name} is required")
+            else:
+                problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid service settings: " + "; ".join(problems)) from None
