@@ -152,3 +152,28 @@ def test_metrics_text_format() -> None:
     assert 'synerec_http_request_duration_seconds_bucket{route="/a",le="0.25"} 2' in text
     assert 'synerec_http_request_duration_seconds_sum{route="/a"} 0.203' in text
     assert "synerec_model_version 3" in text
+
+
+@pytest.mark.parametrize("model", ["item-cf", "baseline"])
+def test_precomputed_lists_equal_the_models_own(tmp_path: Path, model: str) -> None:
+    from synerec.service.engine import recommend
+
+    d = fit_demo_model(tmp_path / "m", model)
+    snap = load_snapshot(d, version=1, events_upto=0, precompute_n=30)
+    plain = load_snapshot(d, version=1, events_upto=0)
+    assert snap.top_items is not None and snap.top_items.shape[1] == 30
+    assert plain.top_items is None
+    users = np.arange(snap.model.n_users_)
+    for n in (1, 7, 30):
+        idx, sc = snap.model.recommend_indices(users, n, exclude_seen=True)
+        assert np.array_equal(snap.top_items[:, :n], idx)
+        assert np.array_equal(snap.top_scores[:, :n], sc)
+    for user in snap.model.users_.ids[:25]:
+        for n in (5, 30, 31):  # 31 > precompute_n: computed live
+            fast = recommend(snap, str(user), [], n, exclude_seen=True, explain=False,
+                             event_weights={})
+            slow = recommend(plain, str(user), [], n, exclude_seen=True, explain=False,
+                             event_weights={})
+            assert fast.items == slow.items and fast.scores == slow.scores
+    tiny = load_snapshot(d, version=1, events_upto=0, precompute_n=30, precompute_max_users=10)
+    assert tiny.top_items is None  # too many users: disabled

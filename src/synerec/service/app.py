@@ -83,7 +83,9 @@ def open_state(settings: ServiceSettings) -> ServiceState:
     """
     state_dir = settings.resolved_state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
-    store = ModelStore(state_dir, settings.model_dir, settings.similarity_neighbors)
+    store = ModelStore(state_dir, settings.model_dir, settings.similarity_neighbors,
+                       precompute_n=settings.precompute_n,
+                       precompute_max_users=settings.precompute_max_users)
     events = EventStore(state_dir / EVENTS_DB)
     overlay = EventOverlay()
     overlay.load(events.events(after_id=store.current.events_upto))

@@ -95,7 +95,14 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
 
     if known and (not overlay or not snap.item_based):
         extra = len(event_set) if exclude_seen else 0
-        idx, sc = model.recommend_indices(np.array([u]), n + extra, exclude_seen=exclude_seen)
+        top = snap.top_items
+        if exclude_seen and top is not None and n + extra <= top.shape[1]:
+            # The precomputed list: its first n + extra entries are the model's own top list.
+            assert snap.top_scores is not None
+            idx, sc = top[u:u + 1, :n + extra], snap.top_scores[u:u + 1, :n + extra]
+        else:
+            idx, sc = model.recommend_indices(np.array([u]), n + extra,
+                                              exclude_seen=exclude_seen)
         keep = [(int(i), float(s)) for i, s in zip(idx[0], sc[0], strict=True)
                 if i != PAD_INDEX and not (exclude_seen and int(i) in event_set)][:n]
         items = np.asarray([i for i, _ in keep], dtype=np.int64)

@@ -64,6 +64,11 @@ class ModelSnapshot:
     popular
         Indices of the items with training interactions by popularity, most popular first
         (ties: lower index): the cold-start fallback.
+    top_items, top_scores
+        Every known user's top-``precompute_n`` list (seen items excluded), computed once when
+        the snapshot is built with the model's own ``recommend_indices``; a request for ``n``
+        items slices its first ``n`` (the same list the model would return, ties included), so
+        the hot path costs no scoring. ``None`` when disabled or the user base is too large.
     loaded_at
         Unix time the snapshot was built.
     """
@@ -77,6 +82,8 @@ class ModelSnapshot:
     item_based: bool
     popular: np.ndarray
     loaded_at: float
+    top_items: np.ndarray | None = None
+    top_scores: np.ndarray | None = None
 
     @property
     def model_name(self) -> str:
@@ -99,9 +106,27 @@ def _item_similarity(model: Recommender, neighbors: int) -> tuple[sp.csr_matrix,
     return similarity_matrix(X, "cosine", max_neighbors=neighbors), "service_cosine", False
 
 
+def _precompute_lists(model: Recommender, n: int, max_users: int,
+                      batch_size: int = 2048) -> tuple[np.ndarray | None, np.ndarray | None]:
+    n_users = int(model.n_users_)
+    if n <= 0 or n_users > max_users:
+        return None, None
+    n = min(n, int(model.n_items_))
+    t0 = time.perf_counter()
+    users = np.arange(n_users, dtype=np.int64)
+    idx, sc = model.recommend_indices(users, n, exclude_seen=True, batch_size=batch_size)
+    log.info("precomputed top-%d lists of %d users in %.2f s", n, n_users,
+             time.perf_counter() - t0)
+    return idx, sc
+
+
 def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: int,
-                  similarity_neighbors: int = 50) -> ModelSnapshot:
+                  similarity_neighbors: int = 50, precompute_n: int = 0,
+                  precompute_max_users: int = 500_000) -> ModelSnapshot:
     """Load a model directory (checksum verified, no pickle) and precompute a snapshot.
+
+    ``precompute_n > 0`` also computes every known user's top-``precompute_n`` list (see
+    :attr:`ModelSnapshot.top_items`) when there are at most ``precompute_max_users`` users.
 
     Raises
     ------
@@ -113,9 +138,11 @@ def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: in
     pop = np.asarray(model.item_popularity_, dtype=np.float64)
     warm = np.flatnonzero(model.item_count_ > 0)
     popular = warm[np.lexsort((warm, -pop[warm]))]
+    top_items, top_scores = _precompute_lists(model, precompute_n, precompute_max_users)
     return ModelSnapshot(model=model, version=int(version), path=Path(path),
                          events_upto=int(events_upto), similarity=S, similarity_source=source,
-                         item_based=item_based, popular=popular, loaded_at=time.time())
+                         item_based=item_based, popular=popular, loaded_at=time.time(),
+                         top_items=top_items, top_scores=top_scores)
 
 
 class ModelStore:
@@ -129,10 +156,13 @@ class ModelStore:
         Served as version 1 when ``CURRENT`` does not exist yet.
     similarity_neighbors
         Neighbours per item of the service's cosine similarity (models without their own).
+    precompute_n, precompute_max_users
+        Precomputed top-N lists of each snapshot (see :func:`load_snapshot`).
     """
 
     def __init__(self, state_dir: str | os.PathLike[str], initial_model_dir: str | os.PathLike[str],
-                 similarity_neighbors: int = 50) -> None:
+                 similarity_neighbors: int = 50, *, precompute_n: int = 0,
+                 precompute_max_users: int = 500_000) -> None:
         self.state_dir = Path(state_dir)
         self.models_dir = self.state_dir / "models"
         self.models_dir.mkdir(parents=True, exist_ok=True)
@@ -141,11 +171,15 @@ class ModelStore:
         record = self._read_current()
         if record is None:
             snap = load_snapshot(initial_model_dir, version=1, events_upto=0,
-                                 similarity_neighbors=similarity_neighbors)
+                                 similarity_neighbors=similarity_neighbors,
+                                 precompute_n=precompute_n,
+                                 precompute_max_users=precompute_max_users)
         else:
             snap = load_snapshot(self._resolve(record["path"]), version=int(record["version"]),
                                  events_upto=int(record["events_upto"]),
-                                 similarity_neighbors=similarity_neighbors)
+                                 similarity_neighbors=similarity_neighbors,
+                                 precompute_n=precompute_n,
+                                 precompute_max_users=precompute_max_users)
         self._current = snap
         log.info("serving %s model version %d from %s", snap.model_name, snap.version, snap.path)
 

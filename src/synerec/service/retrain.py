@@ -305,7 +305,9 @@ class RetrainManager:
                                    f"{last}")
             snap = load_snapshot(out_dir, version=job.target_version,
                                  events_upto=job.events_upto,
-                                 similarity_neighbors=self.settings.similarity_neighbors)
+                                 similarity_neighbors=self.settings.similarity_neighbors,
+                                 precompute_n=self.settings.precompute_n,
+                                 precompute_max_users=self.settings.precompute_max_users)
             self.store.swap(snap)
             self.overlay.prune(job.events_upto)
             status, version = "succeeded", snap.version

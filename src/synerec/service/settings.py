@@ -106,6 +106,8 @@ class ServiceSettings(BaseModel):
     implied_ratings: dict[str, float | None] = Field(
         default_factory=lambda: {"view": None, "cart": 0.75, "purchase": 1.0, "none": None})
     similarity_neighbors: int = Field(50, ge=1, le=10_000)
+    precompute_n: int = Field(100, ge=0, le=10_000)
+    precompute_max_users: int = Field(500_000, ge=0)
 
     @pydantic.field_validator("event_weights")
     @classmethod
