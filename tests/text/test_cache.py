@@ -139,9 +139,9 @@ def test_dimension_change_under_one_name_is_an_error(tmp_path: Path) -> None:
         cached_encode(HashEncoder("same", dimension=4), ["b"], cache=cache)
 
 
-def test_default_folder_is_in_the_data_home(tmp_path: Path,
+def test_default_folder_is_in_the_cache_home(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SYNEREC_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("SYNEREC_CACHE_HOME", str(tmp_path))
     assert default_cache_folder() == tmp_path / "embeddings"
     enc = HashEncoder()
     cached_encode(enc, ["hello"], cache=EmbeddingCache())

@@ -78,7 +78,7 @@ def test_user_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert code == 2 and "--encoder must be one of minilm, model2vec, tfidf, openai" in err
     code, _, err = run(capsys, "text", "embed", "-d", "demo-shop", "-e", "tfidf", "--model", "x")
     assert code == 2 and "--model applies to the minilm and openai encoders only" in err
-    monkeypatch.setenv("SYNEREC_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("SYNEREC_CACHE_HOME", str(tmp_path))
     code, _, err = run(capsys, "text", "embed", "-d", "demo-shop", "-e", "model2vec")
     assert code == 2 and "synerec text distill" in err and "Traceback" not in err
     with socket.socket() as s:

@@ -87,7 +87,7 @@ def test_through_the_cache(tiny: tuple[Path, np.ndarray], tmp_path: Path) -> Non
 
 def test_missing_model_explains_how_to_build_it(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SYNEREC_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("SYNEREC_CACHE_HOME", str(tmp_path))
     assert default_model2vec_path() == tmp_path / "models" / "minilm-m2v"
     with pytest.raises(EncoderError, match="synerec text distill"):
         Model2VecEncoder().encode(["red"])
@@ -124,7 +124,7 @@ def _fake_distill(monkeypatch: pytest.MonkeyPatch, calls: list[dict], fail: bool
 def test_distill_writes_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict] = []
     _fake_distill(monkeypatch, calls)
-    monkeypatch.setenv("SYNEREC_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("SYNEREC_CACHE_HOME", str(tmp_path))
     path = distill_minilm(pca_dims=64, device="cpu")
     assert path == tmp_path / "models" / "minilm-m2v"
     assert calls[0]["pca_dims"] == 64 and Path(str(calls[0]["model_name"])).is_dir()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synerec._config import data_home
+from synerec._config import cache_home
 from synerec.exceptions import ConfigError, SynerecError
 from synerec.text.encoders import Encoder, check_texts
 
@@ -44,8 +44,8 @@ _KEY_BYTES = 32
 
 
 def default_cache_folder() -> Path:
-    """``data_home() / "embeddings"``."""
-    return data_home() / "embeddings"
+    """``cache_home() / "embeddings"``."""
+    return cache_home() / "embeddings"
 
 
 def text_key(text: str) -> bytes:
@@ -73,7 +73,7 @@ class EmbeddingCache:
     Parameters
     ----------
     folder
-        The cache folder (created on first write). Default: ``data_home() / "embeddings"``.
+        The cache folder (created on first write). Default: ``cache_home() / "embeddings"``.
 
     Notes
     -----
@@ -319,7 +319,7 @@ def cached_encode(encoder: Encoder, texts: Sequence[str], *, cache: EmbeddingCac
     texts
         The texts.
     cache
-        The cache; default ``EmbeddingCache()`` in ``data_home() / "embeddings"``.
+        The cache; default ``EmbeddingCache()`` in ``cache_home() / "embeddings"``.
     batch_size
         Passed to ``encoder.encode``.
     chunk_size

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from synerec._config import data_home
+from synerec._config import cache_home
 from synerec.exceptions import ConfigError
 from synerec.text.encoders import (
     EncoderError,
@@ -43,8 +43,8 @@ _WEIGHTS = "model.safetensors"
 
 
 def default_model2vec_path() -> Path:
-    """``data_home() / "models" / "minilm-m2v"``: where :func:`distill_minilm` writes by default."""
-    return data_home() / "models" / "minilm-m2v"
+    """``cache_home() / "models" / "minilm-m2v"``: where :func:`distill_minilm` writes."""
+    return cache_home() / "models" / "minilm-m2v"
 
 
 def _is_model_folder(folder: Path) -> bool:

@@ -1,0 +1,208 @@
+"""``synerec llm ...``: recommendations reranked by a language model, with explanations."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from synerec.exceptions import ConfigError
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+console = Console()
+
+llm_app = typer.Typer(help="Language models on top of CF: rerank candidates, explain "
+                           "recommendations.", no_args_is_help=True)
+
+ModelDirOpt = Annotated[Path, typer.Option("--model-dir", help="A saved model directory "
+                                           "(`synerec fit`).")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="The data set the model was "
+                                         "fitted on (for titles and histories).")]
+LLMOpt = Annotated[str, typer.Option("--llm", help="local (a GGUF model, Gemma 3 270M by "
+                                     "default) or openai (any /v1/chat/completions server; "
+                                     "settings from $SYNEREC_LLM_BASE_URL, $SYNEREC_LLM_MODEL, "
+                                     "$SYNEREC_LLM_API_KEY).")]
+GGUFOpt = Annotated[Path | None, typer.Option("--gguf", help="A GGUF file for --llm local.")]
+CacheOpt = Annotated[Path | None, typer.Option("--cache", help="Folder of the response "
+                                               "cache.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (demo-shop, model).")]
+DomainOpt = Annotated[str, typer.Option("--domain", help="Plural noun for the catalogue in "
+                                        "prompts (movies, products).")]
+
+
+def _make_llm(kind: str, gguf: Path | None, cache: Path | None, seed: int) -> Any:
+    from synerec.llm import LlamaCppLLM, OpenAICompatibleLLM
+
+    if kind == "local":
+        return LlamaCppLLM(gguf, seed=seed, cache=cache)
+    if kind == "openai":
+        return OpenAICompatibleLLM(cache=cache)
+    raise ConfigError(f"--llm must be local or openai, not {kind!r}")
+
+
+def _load_pair(model_dir: Path, dataset: str, seed: int) -> tuple[Any, Any]:
+    from synerec.algorithms import Recommender
+    from synerec.data import load_dataset
+
+    model = Recommender.load(model_dir)
+    data = (load_dataset(dataset, random_state=seed) if dataset == "demo-shop"
+            else load_dataset(dataset))
+    if data.n_items != model.n_items_ or data.n_users != model.n_users_:
+        raise ConfigError(f"{model_dir} was not fitted on {dataset} ({model.n_users_} users x "
+                          f"{model.n_items_} items, the data set has {data.n_users} x "
+                          f"{data.n_items})")
+    return model, data
+
+
+def _user_id(model: Any, raw: str) -> Any:
+    return model.users_.id(model.users_.index(raw))  # unknown users are an error here
+
+
+@llm_app.command("recommend")
+def recommend_command(
+    model_dir: ModelDirOpt,
+    user: Annotated[list[str], typer.Option("--user", "-u", help="User id (repeatable).")],
+    dataset: DatasetOpt = "demo-shop",
+    n: Annotated[int, typer.Option("--n", help="List length.")] = 10,
+    rerank: Annotated[str, typer.Option("--rerank", help="llm (rerank the model's top "
+                                        "candidates) or none.")] = "llm",
+    explain: Annotated[bool, typer.Option("--explain/--no-explain", help="Explain each "
+                                          "recommendation from the model's evidence.")] = False,
+    llm: LLMOpt = "local",
+    gguf: GGUFOpt = None,
+    candidates: Annotated[int, typer.Option("--candidates", help="Candidates taken from the "
+                                            "model.")] = 20,
+    history: Annotated[int, typer.Option("--history", help="History items shown to the "
+                                         "LLM.")] = 20,
+    mode: Annotated[str, typer.Option("--mode", help="auto, likelihood or generate.")] = "auto",
+    llm_explanations: Annotated[bool, typer.Option(
+        "--llm-explanations/--template-explanations",
+        help="Let the LLM phrase explanations (checked against the evidence).")] = False,
+    domain: DomainOpt = "items",
+    cache: CacheOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    seed: SeedOpt = 42,
+) -> None:
+    """Top-N for users of a saved model, reranked by a language model and explained."""
+    from synerec.llm import Explainer, LLMReranker
+
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"--format must be table or json, not {fmt!r}")
+    if rerank not in ("llm", "none"):
+        raise ConfigError(f"--rerank must be llm or none, not {rerank!r}")
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    model, data = _load_pair(model_dir, dataset, seed)
+    users = [_user_id(model, u) for u in user]
+    client = _make_llm(llm, gguf, cache, seed) if (rerank == "llm" or llm_explanations) \
+        else None
+    reranker = LLMReranker(model, client if rerank == "llm" else None,
+                           n_candidates=max(candidates, n), history=history,
+                           mode=mode, domain=domain, seed=seed, prefit=True).fit(data)  # type: ignore[arg-type]
+    ids, scores = reranker.recommend(users, n)
+    explainer = None
+    if explain:
+        explainer = Explainer(model, client if llm_explanations else None, domain=domain,
+                              seed=seed).fit(data)
+    titles = reranker.titles_
+    out = []
+    for u, row, srow in zip(users, ids, scores, strict=True):
+        items = []
+        for r, (i, s) in enumerate(zip(row, srow, strict=True)):
+            if i is None:
+                continue
+            entry: dict[str, Any] = {"rank": r + 1, "item_id": i, "score": float(s),
+                                     "title": titles[model.items_.index(i)]}
+            if explainer is not None:
+                e = explainer.explain(u, i)
+                entry["explanation"] = e.text
+                entry["explanation_source"] = e.source
+            items.append(entry)
+        out.append({"user_id": u, "items": items})
+    summary = {"rerank": rerank, "mode": reranker.mode_, "users": reranker.n_reranked_,
+               "fallbacks": reranker.fallback_counts_,
+               "llm_seconds": round(reranker.llm_seconds_, 3)}
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"recommendations": out, "rerank": summary}, indent=2,
+                                    default=_json_default) + "\n")
+        return
+    for rec in out:
+        table = Table(title=f"Top {n} for user {rec['user_id']}"
+                      + (f" (reranked by {getattr(client, 'name', 'LLM')}, "
+                         f"{reranker.mode_})" if rerank == "llm" else ""))
+        table.add_column("rank", justify="right")
+        table.add_column("item")
+        table.add_column("title")
+        table.add_column("score", justify="right")
+        if explainer is not None:
+            table.add_column("why")
+        for e in rec["items"]:
+            cells = [str(e["rank"]), str(e["item_id"]), e["title"], f"{e['score']:.3f}"]
+            if explainer is not None:
+                cells.append(e["explanation"])
+            table.add_row(*cells)
+        console.print(table)
+    if rerank == "llm":
+        fb = sum(reranker.fallback_counts_.values())
+        console.print(f"{reranker.n_reranked_} users reranked in {reranker.llm_seconds_:.1f} s; "
+                      f"{fb} kept the model's order ({reranker.fallback_counts_})")
+
+
+@llm_app.command("explain")
+def explain_command(
+    model_dir: ModelDirOpt,
+    user: Annotated[str, typer.Option("--user", "-u", help="User id.")],
+    item: Annotated[str, typer.Option("--item", "-i", help="Item id.")],
+    dataset: DatasetOpt = "demo-shop",
+    llm: Annotated[str, typer.Option("--llm", help="none (template), local or openai.")]
+    = "none",
+    gguf: GGUFOpt = None,
+    domain: DomainOpt = "items",
+    cache: CacheOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    seed: SeedOpt = 42,
+) -> None:
+    """Why a saved model would recommend an item to a user, from its own evidence."""
+    from synerec.llm import Explainer
+
+    if fmt not in ("table", "json"):
+        raise ConfigError(f"--format must be table or json, not {fmt!r}")
+    model, data = _load_pair(model_dir, dataset, seed)
+    uid = _user_id(model, user)
+    iid = model.items_.id(model.items_.index(item))
+    client = None if llm == "none" else _make_llm(llm, gguf, cache, seed)
+    e = Explainer(model, client, domain=domain, seed=seed).fit(data).explain(uid, iid)
+    if fmt == "json":
+        ev = e.evidence
+        sys.stdout.write(json.dumps({
+            "user_id": uid, "item_id": iid, "text": e.text, "source": e.source,
+            "evidence": {"kind": ev.kind, "source": ev.source, "shared": list(ev.shared),
+                         "items": [{"item_id": x.item, "title": x.title, "rating": x.rating,
+                                    "similarity": x.similarity} for x in ev.items],
+                         "neighbors": [{"user_id": x.user, "similarity": x.similarity,
+                                        "rating": x.rating} for x in ev.neighbors]},
+            "rejected": e.rejected, "reason": e.reason}, indent=2, default=_json_default)
+            + "\n")
+        return
+    console.print(e.text)
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``llm`` command group to the ``synerec`` CLI."""
+    app.add_typer(llm_app, name="llm")

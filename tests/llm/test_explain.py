@@ -1,0 +1,155 @@
+"""Grounded explanations on MovieLens 100K u1, and the grounding check on adversarial text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from synerec.algorithms import create_model
+from synerec.data.splits import official_splits
+from synerec.llm import Explainer, LLMError, TitleIndex, check_grounded
+
+
+@pytest.fixture(scope="module")
+def u1(ml100k):  # type: ignore[no-untyped-def]
+    return official_splits(ml100k, ["u1"])[0]
+
+
+@pytest.fixture(scope="module")
+def item_cf(u1):  # type: ignore[no-untyped-def]
+    return create_model("item-cf").fit(u1.train)
+
+
+def _sampled_recommendations(model: Any, seed: int, n: int = 20) -> list[tuple[Any, Any]]:
+    rng = np.random.default_rng(seed)
+    users = rng.choice(model.users_.ids_of(np.flatnonzero(model.user_count_ > 0)), n,
+                       replace=False)
+    ids, _ = model.recommend(users.tolist(), 10)
+    ranks = rng.integers(0, 10, size=n)
+    return [(u, row[r]) for u, row, r in zip(users.tolist(), ids, ranks, strict=True)]
+
+
+def test_item_cf_explanations_cite_the_users_own_items(u1, item_cf) -> None:  # type: ignore[no-untyped-def]
+    ex = Explainer(item_cf, domain="movies").fit(u1.train)
+    X = u1.train.matrix
+    titles = u1.train.item_info["title"]
+    for user, item in _sampled_recommendations(item_cf, seed=0):
+        e = ex.explain(user, item)
+        assert e.source == "template"
+        assert e.evidence.kind == "similar_items" and e.evidence.source == "model"
+        assert 1 <= len(e.cited_items) <= 2
+        u = u1.train.users.index(user)
+        for cited in e.cited_items:
+            j = u1.train.items.index(cited)
+            assert X[u, j] > 0, "cited an item the user did not rate in training"
+            assert str(titles.loc[cited]) in e.text
+        assert str(titles.loc[item]) in e.text
+        assert e.text.count(".") >= 1 and len(e.text) < 600
+
+
+def test_user_cf_explanations_cite_real_neighbours(u1) -> None:  # type: ignore[no-untyped-def]
+    model = create_model("user-cf").fit(u1.train)
+    ex = Explainer(model, domain="movies").fit(u1.train)
+    X = u1.train.matrix
+    for user, item in _sampled_recommendations(model, seed=1):
+        e = ex.explain(user, item)
+        ev = e.evidence
+        assert ev.kind == "neighbors" and ev.neighbors
+        j = u1.train.items.index(item)
+        for nb in ev.neighbors:
+            v = u1.train.users.index(nb.user)
+            assert nb.user != user
+            assert X[v, j] == pytest.approx(nb.rating), "the neighbour did not rate the item"
+            assert f"user {nb.user}" in e.text
+        u = u1.train.users.index(user)
+        for cited in e.cited_items:  # items named as "like X that you rated" are the user's
+            assert X[u, u1.train.items.index(cited)] > 0
+
+
+def test_models_without_neighbours_use_co_rating_evidence(u1) -> None:  # type: ignore[no-untyped-def]
+    model = create_model("baseline").fit(u1.train)
+    ex = Explainer(model, n_evidence=1).fit(u1.train)
+    ev = ex.evidence(1, 172)  # user 1 rated 181 (Return of the Jedi) in u1's training part
+    assert ev.source == "co-rating" and len(ev.items) == 1
+    X = u1.train.matrix.tocsc().astype(np.float64)
+    i = u1.train.items.index(172)
+    mine = X.tocsr()[u1.train.users.index(1)].indices
+    # slow reference: cosine of the rating columns, best of the user's items
+    cos = {j: float((X[:, i].T @ X[:, j]).toarray()[0, 0]
+                    / np.sqrt(X[:, i].power(2).sum() * X[:, j].power(2).sum())) for j in mine}
+    best = max(cos, key=lambda j: (cos[j], -j))
+    assert u1.train.items.index(ev.items[0].item) == best
+    assert ev.items[0].similarity == pytest.approx(cos[best], rel=1e-5)
+
+
+TITLES = ["Star Wars (1977)", "Usual Suspects, The (1995)", "Heat (1995)", "Fargo (1996)",
+          "Toy Story (1995)", "Mr. Holland's Opus (1995)"]
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("You loved Star Wars (1977), so try Fargo (1996).", True),
+    ("Since you liked The Usual Suspects, Fargo is a natural pick.", True),
+    ("Fans of star wars enjoy Fargo.", True),
+    ("You liked Star Wars and Heat, so try Fargo.", False),       # Heat is not evidence
+    ("Because you watched Toy Story (1995).", False),             # a non-evidence item
+    ("Fargo is great.", False),                                   # cites no evidence
+    ("", False),
+    ("You liked Star Wars. Try Fargo. It is great. Really.", False),  # four sentences
+    ("You liked Mr. Holland's Opus. So try Fargo.", True),  # a title's "." is no sentence
+])
+def test_check_grounded(text: str, ok: bool) -> None:
+    index = TitleIndex(TITLES)
+    why = check_grounded(text, index, allowed={0, 1, 3, 5}, required={0, 1, 5})
+    assert (why is None) == ok, why
+
+
+class Chat:
+    name = "chat"
+    supports_logprob = False
+
+    def __init__(self, answer: str | Exception) -> None:
+        self.answer = answer
+
+    def complete(self, messages: Sequence[Any], **kwargs: Any) -> str:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    def logprob(self, prompt: str, continuation: str) -> float:
+        raise AssertionError
+
+
+def test_llm_phrasing_is_checked(u1, item_cf) -> None:  # type: ignore[no-untyped-def]
+    user, item = _sampled_recommendations(item_cf, seed=2, n=1)[0]
+    plain = Explainer(item_cf).fit(u1.train).explain(user, item)
+    cited = plain.evidence.items[0].title
+    target = plain.evidence.title
+    good = f"Since you enjoyed {cited}, you may like {target}."
+    e = Explainer(item_cf, Chat(good)).fit(u1.train).explain(user, item)
+    assert e.source == "llm" and e.text == good
+    # a hallucinated viewing history is rejected and replaced by the template sentence
+    bad = f"Since you loved Toy Story (1995) and {cited}, watch {target}."
+    ex = Explainer(item_cf, Chat(bad)).fit(u1.train)
+    assert "Toy Story (1995)" not in plain.text
+    e = ex.explain(user, item)
+    assert e.source == "template" and e.text == plain.text and e.rejected == bad
+    assert "Toy Story" in (e.reason or "") and ex.n_rejected_ == 1
+    # a failing backend also falls back to the template
+    e = Explainer(item_cf, Chat(LLMError("down"))).fit(u1.train).explain(user, item)
+    assert e.source == "template" and e.text == plain.text
+
+
+def test_user_profile_text(u1, item_cf) -> None:  # type: ignore[no-untyped-def]
+    ex = Explainer(item_cf, domain="movies").fit(u1.train)
+    text = ex.user_profile(1, history=3)
+    X = u1.train.matrix
+    row = X[u1.train.users.index(1)]
+    top = u1.train.item_info["title"].iloc[row.indices[row.data == row.data.max()]].tolist()
+    assert text.startswith("Liked movies: ")
+    assert sum(t in text for t in top) == 3
+    assert "Favourite categories:" in text
+    assert Explainer(item_cf, Chat("Loves dramas.")).fit(u1.train).user_profile(1) \
+        == "Loves dramas."
