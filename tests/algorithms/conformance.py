@@ -42,6 +42,9 @@ SMALL_CONFIGS: dict[str, dict[str, Any]] = {
     "baseline": {"epochs": 5},
     "popularity": {"damping": 2.0},
     "mf": {"factors": 4, "epochs": 15, "learning_rate": 0.02, "random_state": 7},
+    # k >= the number of other users/items, so that top-N candidates cover every warm item
+    "user-cf": {"k": 8, "max_neighbors": 8, "min_support": 1, "shrinkage": 5.0},
+    "item-cf": {"k": 10, "max_neighbors": 10, "min_support": 1, "shrinkage": 5.0},
 }
 
 MODELS = list_models()
@@ -149,11 +152,66 @@ def known_answer_mf() -> None:
     np.testing.assert_allclose(m.predict(["a"], ["x"]), [3.4])
 
 
+def knn_known_answer_toy() -> InteractionDataset:
+    """a: x=4, y=2; b: x=5, y=1, z=2; c: x=2, y=4, z=5 (ratings 1..5)."""
+    df = pd.DataFrame({"user_id": ["a", "a", "b", "b", "b", "c", "c", "c"],
+                       "item_id": ["x", "y", "x", "y", "z", "x", "y", "z"],
+                       "rating": [4, 2, 5, 1, 2, 2, 4, 5]})
+    return InteractionDataset.from_dataframe(df, rating_scale=(1, 5))
+
+
+def known_answer_user_cf() -> None:
+    """Eq. 3 with cosine similarities, by hand.
+
+    Rows a = (4, 2, 0), b = (5, 1, 2), c = (2, 4, 5): |a|^2 = 20, |b|^2 = 30, |c|^2 = 45;
+    w(a,b) = 22 / sqrt(600), w(a,c) = 16 / sqrt(900) = 8/15. Means: a 3, b 8/3, c 11/3.
+    p(a, z) = 3 + (w_ab (2 - 8/3) + w_ac (5 - 11/3)) / (w_ab + w_ac); with k = 1 only b
+    (the most similar) counts: 3 + (2 - 8/3) = 7/3.
+    """
+    plain = {"similarity": "cosine", "min_support": 1, "shrinkage": 0.0}
+    m = create_model("user-cf", k=2, **plain).fit(knn_known_answer_toy())
+    w_ab, w_ac = 22 / np.sqrt(600), 8 / 15
+    expected = 3 + (w_ab * (-2 / 3) + w_ac * (4 / 3)) / (w_ab + w_ac)
+    p = m.predict_one("a", "z")
+    assert p.value == pytest.approx(expected, abs=1e-6) and p.n_neighbors == 2
+    assert [nb["user"] for nb in p.details["neighbors"]] == ["c", "b"]  # |contribution|
+    ids, scores = m.recommend(["a"], n=3)  # z is a's only unseen item
+    assert ids[0].tolist() == ["z", None, None]
+    assert scores[0, 0] == pytest.approx(expected, abs=1e-6)
+    m = create_model("user-cf", k=1, **plain).fit(knn_known_answer_toy())
+    assert m.predict_one("a", "z").value == pytest.approx(7 / 3)
+    assert m.predict_one("a", "z").n_neighbors == 1
+
+
+def known_answer_item_cf() -> None:
+    """Eq. 4 with cosine similarities, by hand.
+
+    Columns x = (4, 5, 2), y = (2, 1, 4), z = (0, 2, 5): |x|^2 = 45, |y|^2 = 21, |z|^2 = 29;
+    w(z,x) = 20 / sqrt(1305), w(z,y) = 22 / sqrt(609). a rated x = 4, y = 2:
+    p(a, z) = (4 w_zx + 2 w_zy) / (w_zx + w_zy); k = 1 keeps y (the more similar): 2.
+    Centred (item means x 11/3, y 7/3, z 7/2): 7/2 + (w_zx/3 - w_zy/3) / (w_zx + w_zy).
+    """
+    plain = {"similarity": "cosine", "min_support": 1, "shrinkage": 0.0}
+    w_zx, w_zy = 20 / np.sqrt(1305), 22 / np.sqrt(609)
+    m = create_model("item-cf", k=2, center=False, **plain).fit(knn_known_answer_toy())
+    p = m.predict_one("a", "z")
+    assert p.value == pytest.approx((4 * w_zx + 2 * w_zy) / (w_zx + w_zy), abs=1e-6)
+    assert p.n_neighbors == 2
+    m = create_model("item-cf", k=1, center=False, **plain).fit(knn_known_answer_toy())
+    assert m.predict_one("a", "z").value == pytest.approx(2.0)
+    m = create_model("item-cf", k=2, center=True, **plain).fit(knn_known_answer_toy())
+    expected = 3.5 + (w_zx / 3 - w_zy / 3) / (w_zx + w_zy)
+    assert m.predict_one("a", "z").value == pytest.approx(expected, abs=1e-6)
+    assert m.recommend(["a"], n=1)[1][0, 0] == pytest.approx(expected, abs=1e-6)
+
+
 #: One hand-computed case per registered model name.
 KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "baseline": known_answer_baseline,
     "popularity": known_answer_popularity,
     "mf": known_answer_mf,
+    "user-cf": known_answer_user_cf,
+    "item-cf": known_answer_item_cf,
 }
 
 

@@ -14,6 +14,14 @@ from synerec.algorithms.base import (
     default_threshold,
 )
 from synerec.algorithms.baseline import Baseline, BaselineConfig
+from synerec.algorithms.knn import (
+    ItemKNN,
+    ItemKNNConfig,
+    PaperCF,
+    UserKNN,
+    UserKNNConfig,
+    recommend_item,
+)
 from synerec.algorithms.mf import MatrixFactorization, MatrixFactorizationConfig
 from synerec.algorithms.popularity import Popularity, PopularityConfig
 from synerec.algorithms.registry import (
@@ -29,17 +37,23 @@ __all__ = [
     "Baseline",
     "BaselineConfig",
     "Decision",
+    "ItemKNN",
+    "ItemKNNConfig",
     "MatrixFactorization",
     "MatrixFactorizationConfig",
+    "PaperCF",
     "Popularity",
     "PopularityConfig",
     "Prediction",
     "Recommender",
     "RecommenderConfig",
+    "UserKNN",
+    "UserKNNConfig",
     "create_model",
     "default_threshold",
     "get_model_class",
     "list_models",
     "model_name",
+    "recommend_item",
     "register_model",
 ]

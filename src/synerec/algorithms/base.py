@@ -29,6 +29,14 @@ Optional hooks: ``_predict_fallback`` (refine the fallback values, e.g. with bia
 ``fallback_targets`` (what each fallback falls back to, shown in :class:`Prediction`),
 ``_explain`` (extra details for :meth:`Recommender.explain`) and ``scores_cold_items``.
 
+A model that scores only a few candidate items per user (a neighbourhood model) sets
+``sparse_scores = True`` and implements ``_score_sparse(users)``: a ``(len(users), n_items)``
+CSR matrix whose stored entries are the candidates' scores (no column twice in a row).
+:meth:`Recommender.recommend_indices` then ranks it with :func:`synerec.ranking.topk_sparse`
+(the same rules as :func:`~synerec.ranking.topk`, unstored entries being unrankable) and never
+builds a dense users x items block. ``_score`` must still return the same scores densely
+(NaN where nothing is stored).
+
 The base class does the rest: validation, id mapping, clipping to the rating scale, the
 unknown-user and unknown-item fallbacks, batched top-k recommendation through
 :func:`synerec.ranking.topk`, the paper's recommend-or-not decision, and persistence.
@@ -79,7 +87,7 @@ from synerec.exceptions import (
     ModelFileError,
     NotFittedError,
 )
-from synerec.ranking import PAD_INDEX, topk
+from synerec.ranking import PAD_INDEX, topk, topk_sparse
 
 __all__ = [
     "FALLBACK_NAMES",
@@ -219,6 +227,9 @@ class Recommender:
     }
     #: Whether items without training interactions may be recommended (content-based models).
     scores_cold_items: ClassVar[bool] = False
+    #: Whether ``recommend`` ranks :meth:`_score_sparse` (candidate items only) instead of the
+    #: dense :meth:`_score` block.
+    sparse_scores: ClassVar[bool] = False
 
     users_: Vocabulary
     items_: Vocabulary
@@ -374,6 +385,10 @@ class Recommender:
         raise NotImplementedError
 
     def _score(self, users: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
+        """Candidate scores as a ``(len(users), n_items)`` CSR matrix (``sparse_scores``)."""
         raise NotImplementedError
 
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -657,6 +672,8 @@ class Recommender:
             warm = self.item_count_ > 0
             mask = warm if mask is None else mask & warm
         popularity = self.item_popularity_.astype(np.float32)
+        if self.sparse_scores:
+            return self._recommend_sparse(u, n, exclude_seen, mask, popularity, batch_size)
         out_idx, out_sc = [], []
         for start in range(0, len(u), batch_size):
             ub = u[start:start + batch_size]
@@ -679,6 +696,37 @@ class Recommender:
             k = _check_n(n)
             return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
         return np.concatenate(out_idx), np.concatenate(out_sc)
+
+    def _recommend_sparse(self, u: np.ndarray, n: int, exclude_seen: bool,
+                          mask: np.ndarray | None, popularity: np.ndarray, batch_size: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend_indices` for ``sparse_scores`` models (same results, no dense block).
+
+        Unknown users have no training items to exclude, so they all get the one popularity
+        list, ranked once.
+        """
+        from synerec.ranking import _check_n
+
+        width = _check_n(n)
+        out_idx = np.full((len(u), width), PAD_INDEX, dtype=np.int64)
+        out_sc = np.full((len(u), width), -np.inf, dtype=np.float32)
+        known = self._known_users(u)
+        if (~known).any():
+            pop_idx, pop_sc = topk(popularity[None, :], n, candidates=mask)
+            out_idx[~known] = pop_idx[0]
+            out_sc[~known] = pop_sc[0]
+        rows = np.flatnonzero(known)
+        for start in range(0, len(rows), batch_size):
+            rb = rows[start:start + batch_size]
+            ub = u[rb]
+            s = sp.csr_matrix(self._score_sparse(ub))
+            if s.shape != (len(ub), self.n_items_):
+                raise RuntimeError(f"{type(self).__name__}._score_sparse returned shape "
+                                   f"{s.shape}, expected {(len(ub), self.n_items_)}")
+            exclude = self._seen(ub) if exclude_seen else None
+            out_idx[rb], out_sc[rb] = topk_sparse(s, n, exclude=exclude, candidates=mask,
+                                                  assume_unique=True)  # the documented contract
+        return out_idx, out_sc
 
     def _seen(self, users: np.ndarray) -> sp.csr_matrix:
         """The training rows of ``users`` (``-1`` -> empty row) as a CSR pattern."""
