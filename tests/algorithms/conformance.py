@@ -177,7 +177,10 @@ def known_answer_user_cf() -> None:
     assert [nb["user"] for nb in p.details["neighbors"]] == ["c", "b"]  # |contribution|
     ids, scores = m.recommend(["a"], n=3)  # z is a's only unseen item
     assert ids[0].tolist() == ["z", None, None]
-    assert scores[0, 0] == pytest.approx(expected, abs=1e-6)
+    # Default top-N score: the similarities of a's nearest users who rated z, b and c.
+    assert scores[0, 0] == pytest.approx(w_ab + w_ac, abs=1e-6)
+    m = create_model("user-cf", k=2, ranking="prediction", **plain).fit(knn_known_answer_toy())
+    assert m.recommend(["a"], n=1)[1][0, 0] == pytest.approx(expected, abs=1e-6)
     m = create_model("user-cf", k=1, **plain).fit(knn_known_answer_toy())
     assert m.predict_one("a", "z").value == pytest.approx(7 / 3)
     assert m.predict_one("a", "z").n_neighbors == 1
@@ -202,6 +205,10 @@ def known_answer_item_cf() -> None:
     m = create_model("item-cf", k=2, center=True, **plain).fit(knn_known_answer_toy())
     expected = 3.5 + (w_zx / 3 - w_zy / 3) / (w_zx + w_zy)
     assert m.predict_one("a", "z").value == pytest.approx(expected, abs=1e-6)
+    # Default top-N score: z is among the 2 nearest of both of a's items, x and y.
+    assert m.recommend(["a"], n=1)[1][0, 0] == pytest.approx(w_zx + w_zy, abs=1e-6)
+    m = create_model("item-cf", k=2, center=True, ranking="prediction",
+                     **plain).fit(knn_known_answer_toy())
     assert m.recommend(["a"], n=1)[1][0, 0] == pytest.approx(expected, abs=1e-6)
 
 

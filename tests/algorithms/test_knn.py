@@ -118,16 +118,51 @@ def ref_item_scores(model, a: int) -> np.ndarray:
     return out
 
 
+def ref_user_sum_scores(model, a: int) -> np.ndarray:
+    """Top-N scores (ranking="similarity_sum"): sum of w(a, v) over a's k nearest users v
+    who rated the item, NaN for items none of them rated."""
+    _, rated, _, _ = dense_and_means(model)
+    out = np.full(model.n_items_, np.nan)
+    for v, w in sorted_neighbours(model.similarity_, a)[:model.k]:
+        for i in np.flatnonzero(rated[v]):
+            out[i] = (0.0 if np.isnan(out[i]) else out[i]) + w
+    return out
+
+
+def ref_item_sum_scores(model, a: int) -> np.ndarray:
+    """Top-N scores (ranking="similarity_sum"): sum of w(j, i) over a's items j that list i
+    among their k nearest (Deshpande and Karypis)."""
+    _, rated, _, _ = dense_and_means(model)
+    out = np.full(model.n_items_, np.nan)
+    for j in np.flatnonzero(rated[a]):
+        for i, w in sorted_neighbours(model.similarity_, int(j))[:model.k]:
+            out[i] = (0.0 if np.isnan(out[i]) else out[i]) + w
+    return out
+
+
+P = {"ranking": "prediction"}
 CONFIGS = [
-    (UserKNN, {"k": 5, "similarity": "pearson", "max_neighbors": 10}),
-    (UserKNN, {"k": 1, "similarity": "cosine", "max_neighbors": 3, "shrinkage": 0.0}),
+    (UserKNN, {"k": 5, "similarity": "pearson", "max_neighbors": 10, **P}),
+    (UserKNN, {"k": 1, "similarity": "cosine", "max_neighbors": 3, "shrinkage": 0.0, **P}),
     (UserKNN, {"k": 50, "similarity": "pearson", "max_neighbors": 100, "min_support": 1,
-               "shrinkage": 0.0}),
-    (ItemKNN, {"k": 4, "similarity": "adjusted_cosine", "max_neighbors": 8, "center": False}),
-    (ItemKNN, {"k": 3, "similarity": "cosine", "max_neighbors": 12, "center": True}),
+               "shrinkage": 0.0, **P}),
+    (ItemKNN, {"k": 4, "similarity": "adjusted_cosine", "max_neighbors": 8, "center": False,
+               **P}),
+    (ItemKNN, {"k": 3, "similarity": "cosine", "max_neighbors": 12, "center": True, **P}),
     (ItemKNN, {"k": 40, "similarity": "pearson", "max_neighbors": 100, "min_support": 1,
-               "shrinkage": 0.0, "center": True}),
+               "shrinkage": 0.0, "center": True, **P}),
+    (UserKNN, {"k": 5, "similarity": "cosine", "max_neighbors": 10, "min_support": 1,
+               "shrinkage": 0.0}),
+    (UserKNN, {"k": 7, "similarity": "pearson", "max_neighbors": 20}),
+    (ItemKNN, {"k": 4, "similarity": "cosine", "max_neighbors": 8, "binarize": True}),
+    (ItemKNN, {"k": 6, "similarity": "adjusted_cosine", "max_neighbors": 12}),
 ]
+
+
+def _score_reference(model):  # type: ignore[no-untyped-def]
+    if model.ranking == "similarity_sum":
+        return ref_user_sum_scores if isinstance(model, UserKNN) else ref_item_sum_scores
+    return ref_user_scores if isinstance(model, UserKNN) else ref_item_scores
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +190,7 @@ def test_predictions_match_the_reference(cls, params, data: InteractionDataset) 
 @pytest.mark.parametrize(("cls", "params"), CONFIGS)
 def test_top_n_scores_match_the_reference(cls, params, data: InteractionDataset) -> None:
     model = cls(**params).fit(data)
-    ref = ref_user_scores if cls is UserKNN else ref_item_scores
+    ref = _score_reference(model)
     users = np.flatnonzero(model.user_count_ > 0)
     dense = model._score(users)
     assert dense.dtype == np.float32
@@ -301,7 +336,10 @@ def test_user_knn_reports_neighbours_and_falls_back(sparse_toy: InteractionDatas
     # c has no neighbour at all: no candidate, an empty list (padding only)
     ids, scores = m.recommend(["c", "a"], n=2)
     assert ids.tolist() == [[None, None], ["z", None]]
-    assert np.isneginf(scores[0]).all() and scores[1, 0] == pytest.approx(4.0)
+    # default ranking: the similarity of b, a's only neighbour who rated z
+    assert np.isneginf(scores[0]).all() and scores[1, 0] == pytest.approx(1 / math.sqrt(5))
+    m.set_params(ranking="prediction").fit(sparse_toy)
+    assert m.recommend(["a"], n=1)[1][0, 0] == pytest.approx(4.0)  # eq. 3
 
 
 def test_item_knn_reports_neighbours_and_falls_back(sparse_toy: InteractionDataset) -> None:

@@ -177,14 +177,25 @@ def test_item_based_eq4_adjusted_cosine(table: InteractionDataset) -> None:
     assert p.details["item_mean"] == 17 / 2
 
 
+def test_top_n_by_similarity_sum(table: InteractionDataset) -> None:
+    # A's only unrated item is item 3, rated by B and C, both among A's nearest users:
+    # score = w(A,B) + w(A,C) = 186 / sqrt(190 * 210) + 58 / sqrt(190 * 126)
+    ids, scores = UserKNN(similarity="cosine", **PLAIN).fit(table).recommend(["A"], n=2)
+    assert ids[0].tolist() == ["item3", None]
+    assert scores[0, 0] == pytest.approx(186 / sqrt(190 * 210) + 58 / sqrt(190 * 126),
+                                         abs=1e-5)
+
+
 def test_top_n_scores_are_the_predictions(table: InteractionDataset) -> None:
+    # With ranking="prediction" the top-N score of an item is its eq. 3 / eq. 4 prediction.
     # A's only unrated item is item 3; with cosine every user is a neighbour of every user
-    ids, scores = UserKNN(similarity="cosine", **PLAIN).fit(table).recommend(["A", "D"], n=2)
+    plain = {**PLAIN, "ranking": "prediction"}
+    ids, scores = UserKNN(similarity="cosine", **plain).fit(table).recommend(["A", "D"], n=2)
     assert ids[0].tolist() == ["item3", None]
     assert scores[0, 0] == pytest.approx(P_A3_USER_COSINE, abs=1e-5)  # float32 scores
     assert ids[1].tolist() == ["item4", "item3"]  # 6.77 > D's prediction for item 3
     assert scores[1, 0] == pytest.approx(P_D4_USER_COSINE, abs=1e-5)
-    ids, scores = ItemKNN(similarity="cosine", center=False, **PLAIN).fit(table).recommend(
+    ids, scores = ItemKNN(similarity="cosine", center=False, **plain).fit(table).recommend(
         ["B"], n=3)
     assert ids[0].tolist() == ["item2", None, None]
     assert scores[0, 0] == pytest.approx(P_B2_ITEM_COSINE, abs=1e-5)

@@ -283,6 +283,58 @@ def user_knn_score(
             out_cnt[t] = pos - offsets[t]
 
 
+@nb.njit(cache=True, nogil=True, parallel=True)
+def user_knn_score_sum(
+    users: np.ndarray,
+    offsets: np.ndarray,
+    k: int,
+    nb_indptr: np.ndarray,
+    nb_idx: np.ndarray,
+    nb_sim: np.ndarray,
+    x_indptr: np.ndarray,
+    x_indices: np.ndarray,
+    n_items: int,
+    n_blocks: int,
+    out_idx: np.ndarray,
+    out_val: np.ndarray,
+    out_cnt: np.ndarray,
+) -> None:
+    """Top-N scores: ``sum w(a, u)`` over the user's ``k`` nearest neighbours ``u`` who
+    interacted with the item (the paper's "items the K nearest users rated or bought").
+
+    Same candidates and output layout as :func:`user_knn_score`.
+    """
+    n_users = users.shape[0]
+    for blk in nb.prange(n_blocks):
+        acc = np.zeros(n_items, np.float64)
+        seen = np.zeros(n_items, np.bool_)
+        touched = np.empty(n_items, np.int32)
+        for t in range(blk, n_users, n_blocks):
+            a = users[t]
+            nt = 0
+            start = nb_indptr[a]
+            stop = min(nb_indptr[a + 1], start + k)
+            for p in range(start, stop):
+                v = nb_idx[p]
+                w = np.float64(nb_sim[p])
+                for q in range(x_indptr[v], x_indptr[v + 1]):
+                    i = x_indices[q]
+                    if not seen[i]:
+                        seen[i] = True
+                        touched[nt] = i
+                        nt += 1
+                    acc[i] += w
+            pos = offsets[t]
+            for s in range(nt):
+                i = touched[s]
+                out_idx[pos] = i
+                out_val[pos] = acc[i]
+                pos += 1
+                acc[i] = 0.0
+                seen[i] = False
+            out_cnt[t] = pos - offsets[t]
+
+
 # -- item-based (the paper's eq. 4) ------------------------------------------------------------
 
 
@@ -401,6 +453,7 @@ def item_knn_score(
     x_data: np.ndarray,
     item_mean: np.ndarray,
     center: bool,
+    normalize: bool,
     n_items: int,
     n_blocks: int,
     out_idx: np.ndarray,
@@ -412,7 +465,8 @@ def item_knn_score(
     Candidates: the union of the ``k`` most similar stored neighbours of each item ``j`` the
     user rated. Score of candidate ``i``: eq. 4 over the rated items that listed it,
     ``sum w(j,i) r_j / sum |w(j,i)|`` (``center``: ``mean(i) + sum w(j,i) (r_j - mean(j)) /
-    sum |w(j,i)|``). Output layout as in :func:`user_knn_score`.
+    sum |w(j,i)|``); with ``normalize=False`` the plain sum ``sum w(j,i) r_j`` (Deshpande and
+    Karypis's score when ``r_j = 1``). Output layout as in :func:`user_knn_score`.
     """
     n_users = users.shape[0]
     for blk in nb.prange(n_blocks):
@@ -443,7 +497,10 @@ def item_knn_score(
             for s in range(nt):
                 i = touched[s]
                 out_idx[pos] = i
-                out_val[pos] = num[i] / den[i] + (item_mean[i] if center else 0.0)
+                if normalize:
+                    out_val[pos] = num[i] / den[i] + (item_mean[i] if center else 0.0)
+                else:
+                    out_val[pos] = num[i]
                 pos += 1
                 num[i] = 0.0
                 den[i] = 0.0

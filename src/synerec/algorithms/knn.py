@@ -98,6 +98,7 @@ class UserKNNConfig(RecommenderConfig):
     max_neighbors: int = Field(300, ge=1)
     min_support: int = Field(2, ge=1)
     shrinkage: float = Field(50.0, ge=0.0)
+    ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
     num_threads: int = Field(0, ge=0)
 
 
@@ -115,6 +116,8 @@ class ItemKNNConfig(RecommenderConfig):
     min_support: int = Field(1, ge=1)
     shrinkage: float = Field(100.0, ge=0.0)
     center: bool = True
+    ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
+    binarize: bool = False
     num_threads: int = Field(0, ge=0)
 
 
@@ -260,6 +263,10 @@ class UserKNN(_NeighborhoodModel):
         Pairs of users with fewer co-rated items get no similarity.
     shrinkage
         :math:`\lambda` of the factor :math:`n / (n + \lambda)`, ``n`` co-rated items.
+    ranking
+        How top-N candidates are scored: ``"similarity_sum"`` (default) adds the similarities
+        of the nearest users who rated the item, :math:`\sum_{u \in N_k(a), i \in I_u} w(a,u)`;
+        ``"prediction"`` ranks by eq. 3. Predicted ratings ignore this option.
     num_threads
         numba threads (0: numba's setting).
 
@@ -272,9 +279,12 @@ class UserKNN(_NeighborhoodModel):
     -----
     Top-N recommendation follows the paper's methodology: the candidates of user :math:`a`
     are the items rated by :math:`a`'s ``k`` nearest users (the first ``k`` stored
-    neighbours) and not by :math:`a`; each is scored by eq. 3 (the same value as
-    :meth:`predict` before clipping) and ranked by :func:`synerec.ranking.topk_sparse`. Items
-    that none of the ``k`` nearest users rated are not candidates.
+    neighbours) and not by :math:`a`; each is scored (see ``ranking``) and ranked by
+    :func:`synerec.ranking.topk_sparse`. Items that none of the ``k`` nearest users rated are
+    not candidates. Eq. 3 is a rating estimate: ranked by it, items that one neighbour rated
+    5 outrank items that many neighbours liked, which costs most of the top-N accuracy (on
+    ML-100K u1, NDCG@10 0.06 against 0.42 for the similarity sum with cosine similarity); with
+    ``ranking="prediction"`` the score equals :meth:`predict` before clipping.
 
     References
     ----------
@@ -290,12 +300,14 @@ class UserKNN(_NeighborhoodModel):
     }
 
     def __init__(self, *, k: int = 40, similarity: str = "pearson", max_neighbors: int = 300,
-                 min_support: int = 2, shrinkage: float = 50.0, num_threads: int = 0) -> None:
+                 min_support: int = 2, shrinkage: float = 50.0,
+                 ranking: str = "similarity_sum", num_threads: int = 0) -> None:
         self.k = k
         self.similarity = similarity
         self.max_neighbors = max_neighbors
         self.min_support = min_support
         self.shrinkage = shrinkage
+        self.ranking = ranking
         self.num_threads = num_threads
 
     def _fit(self, X: sp.csr_matrix) -> None:
@@ -322,6 +334,10 @@ class UserKNN(_NeighborhoodModel):
         x_indptr = self.train_.indptr.astype(np.int64)
         bounds = kern.user_knn_score_bounds(users, self._k, self._nb_indptr, self._nb_idx,
                                             x_indptr)
+        if self.config_.ranking == "similarity_sum":  # type: ignore[attr-defined]
+            return self._sparse_from(users, bounds, kern.user_knn_score_sum, self._nb_indptr,
+                                     self._nb_idx, self._nb_sim, x_indptr,
+                                     self.train_.indices.astype(np.int32), self.n_items_)
         return self._sparse_from(users, bounds, kern.user_knn_score, self._nb_indptr,
                                  self._nb_idx, self._nb_sim, *self._x(), self.user_mean_,
                                  self.n_items_)
@@ -401,6 +417,14 @@ class ItemKNN(_NeighborhoodModel):
     center
         Predict the item mean plus the weighted residuals (more accurate) instead of the
         paper's plain weighted average.
+    ranking
+        How top-N candidates are scored: ``"similarity_sum"`` (default, Deshpande and
+        Karypis) adds the similarities :math:`w(j, i)` of the user's items :math:`j` that list
+        :math:`i` among their ``k`` nearest; ``"prediction"`` ranks by eq. 4 over them.
+        Predicted ratings ignore this option.
+    binarize
+        Compute the similarity on the interaction pattern (every rating = 1) rather than on
+        the ratings.
     num_threads
         numba threads (0: numba's setting).
 
@@ -414,7 +438,8 @@ class ItemKNN(_NeighborhoodModel):
     Top-N recommendation ranks the items similar to the user's items, as in Deshpande and
     Karypis's item-based top-N: the candidates are the union of the ``k`` most similar stored
     neighbours of each item :math:`j` the user rated, and candidate :math:`i` is scored by
-    eq. 4 over the rated items that listed it,
+    the sum of the similarities that listed it (default) or, with ``ranking="prediction"``,
+    by eq. 4 over the rated items that listed it,
     :math:`\sum_{j: i \in N_k(j)} w(j, i)\, r_{a,j} / \sum_{j: i \in N_k(j)} |w(j, i)|`
     (centred like the prediction with ``center=True``), then ranked by
     :func:`synerec.ranking.topk_sparse`. This costs ``k`` operations per rated item, whatever
@@ -439,17 +464,23 @@ class ItemKNN(_NeighborhoodModel):
 
     def __init__(self, *, k: int = 40, similarity: str = "adjusted_cosine",
                  max_neighbors: int = 300, min_support: int = 1, shrinkage: float = 100.0,
-                 center: bool = True, num_threads: int = 0) -> None:
+                 center: bool = True, ranking: str = "similarity_sum", binarize: bool = False,
+                 num_threads: int = 0) -> None:
         self.k = k
         self.similarity = similarity
         self.max_neighbors = max_neighbors
         self.min_support = min_support
         self.shrinkage = shrinkage
         self.center = center
+        self.ranking = ranking
+        self.binarize = binarize
         self.num_threads = num_threads
 
     def _fit(self, X: sp.csr_matrix) -> None:
-        self._set_similarity(self._similarity_of(X.T.tocsr()))
+        Xt = X.T.tocsr()
+        if self.config_.binarize:  # type: ignore[attr-defined]
+            Xt.data = np.ones_like(Xt.data)
+        self._set_similarity(self._similarity_of(Xt))
 
     def _means(self) -> np.ndarray:
         return self.item_mean_
@@ -473,9 +504,14 @@ class ItemKNN(_NeighborhoodModel):
         x_indptr, x_indices, x_data = self._x()
         bounds = kern.item_knn_score_bounds(users, self._k, x_indptr, x_indices,
                                             self._nb_indptr)
+        if self.config_.ranking == "similarity_sum":  # type: ignore[attr-defined]
+            ones = np.ones_like(x_data)
+            return self._sparse_from(users, bounds, kern.item_knn_score, self._nb_indptr,
+                                     self._nb_idx, self._nb_sim, x_indptr, x_indices, ones,
+                                     self.item_mean_, False, False, self.n_items_)
         return self._sparse_from(users, bounds, kern.item_knn_score, self._nb_indptr,
                                  self._nb_idx, self._nb_sim, x_indptr, x_indices, x_data,
-                                 self.item_mean_, self._center, self.n_items_)
+                                 self.item_mean_, self._center, True, self.n_items_)
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         """The neighbours of eq. 4: item id, similarity, the user's rating, contribution.
