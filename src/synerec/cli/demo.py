@@ -14,7 +14,7 @@ from rich.table import Table
 from synerec.data.dataset import InteractionDataset
 from synerec.data.splits import Fold, holdout_split, official_splits
 
-__all__ = ["DEMO_MODELS", "explain_reason", "run_demo"]
+__all__ = ["DEMO_MODELS", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +36,6 @@ def _demo_fold(ds: InteractionDataset, seed: int) -> Fold:
     return holdout_split(ds, 0.2, per_user=True, random_state=seed)
 
 
-def explain_reason(model: Any, user: Any, item: Any, titles: pd.Series | None) -> str:
-    """One line saying why ``item`` is recommended to ``user``, from the model's own evidence."""
-    pred = model.predict_one(user, item)
-    neighbours = pred.details.get("neighbors") or []
-    def title(i: Any) -> str:
-        if titles is not None and i in titles.index and str(titles.loc[i]):
-            return str(titles.loc[i])
-        return str(i)
-    if neighbours:
-        best = neighbours[0]
-        nid = best.get("id", best.get("item_id", best.get("user_id")))
-        sim = best.get("similarity", float("nan"))
-        rating = best.get("rating")
-        if "item_id" in best or best.get("kind") == "item" or type(model).__name__ == "ItemKNN":
-            extra = f" (you rated it {rating:g})" if rating is not None else ""
-            return (f"similar (w={sim:.2f}) to '{title(nid)}'{extra}; predicted {pred.value:.2f} "
-                    f"from {pred.n_neighbors} of your items")
-        return (f"liked by similar users (best w={sim:.2f}); predicted {pred.value:.2f} from "
-                f"{pred.n_neighbors} neighbours")
-    if pred.fallback:
-        return f"predicted {pred.value:.2f} ({pred.fallback}: {pred.fallback_to})"
-    return f"predicted {pred.value:.2f}"
-
-
 def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
              console: Console | None = None) -> dict[str, Any]:
     """Fit and evaluate the CF models on ``ds``, show one user's top-5 with reasons, write a report.
@@ -72,6 +48,7 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     """
     from synerec.algorithms import create_model, list_models
     from synerec.evaluation import ModelSpec, evaluate
+    from synerec.llm import Explainer
 
     console = console or Console()
     summary = ds.summary()
@@ -103,7 +80,8 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     ids, scores = model.recommend([user], 5)
     assert ds.item_info is not None
     info = ds.item_info
-    titles = info["title"] if "title" in info else None
+    # Grounded explanations from the model's own evidence (template sentences: no LLM needed).
+    explainer = Explainer(model, domain="products" if ds.name == "demo-shop" else "items").fit(ds)
     top = Table(title=f"Top 5 for user {user} ({counts[user_index]} interactions) by {explained}")
     top.add_column("rank", justify="right")
     top.add_column("item")
@@ -115,7 +93,7 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     for rank, (item, score) in enumerate(zip(ids[0], scores[0], strict=True), start=1):
         if item is None:
             continue
-        reason = explain_reason(model, user, item, titles)
+        reason = explainer.explain(user, item).text
         title = str(info.loc[item, "title"]) if "title" in info else ""
         category = str(info.loc[item, "category"]) if "category" in info else ""
         top.add_row(str(rank), str(item), title, category, f"{score:.3f}", reason)
