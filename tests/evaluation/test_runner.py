@@ -120,16 +120,16 @@ def test_k_sweep_writes_table_json_and_plot(tmp_path) -> None:
     from synerec.data import load_dataset
 
     ds = load_dataset("demo-shop", n_users=120, n_items=200, random_state=5)
-    res = k_sweep(ds, ["baseline", "t-user-cf"], ks=[5, 10], folds=2)
-    assert "t-user-cf" in res.unknown and "unknown model" in res.unknown["t-user-cf"]
+    res = k_sweep(ds, ["baseline", "no-such-model"], ks=[5, 10], folds=2)
+    assert "unknown model 'no-such-model'" in res.unknown["no-such-model"]
     table = res.pivot("mae")
     assert list(table.index) == [5, 10] and list(table.columns) == ["baseline"]
     # A model without K runs once and is reported flat across K.
     assert table.loc[5, "baseline"] == table.loc[10, "baseline"]
     paths = write_k_sweep(res, tmp_path / "sweep")
     data = json.loads(paths["json"].read_text())
-    assert data["ks"] == [5, 10] and data["unknown"].keys() == {"t-user-cf"}
+    assert data["ks"] == [5, 10] and data["unknown"].keys() == {"no-such-model"}
     md = paths["table"].read_text()
-    assert "| K | baseline |" in md and "t-user-cf" in md
+    assert "| K | baseline |" in md and "no-such-model" in md
     png = paths["mae_plot"].read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
