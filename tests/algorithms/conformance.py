@@ -45,6 +45,13 @@ SMALL_CONFIGS: dict[str, dict[str, Any]] = {
     # k >= the number of other users/items, so that top-N candidates cover every warm item
     "user-cf": {"k": 8, "max_neighbors": 8, "min_support": 1, "shrinkage": 5.0},
     "item-cf": {"k": 10, "max_neighbors": 10, "min_support": 1, "shrinkage": 5.0},
+    # alpha = 1 (no text): the generic suite fits bare matrices too, which need item_embeddings
+    # for any other alpha; cold_start off: the suite checks that items without training data
+    # fall back. The text paths are tested in test_text_knn.py.
+    "t-user-cf": {"k": 8, "max_neighbors": 8, "min_support": 1, "shrinkage": 5.0,
+                  "alpha": 1.0, "encoder": "tfidf"},
+    "t-item-cf": {"k": 10, "max_neighbors": 10, "min_support": 1, "shrinkage": 5.0,
+                  "alpha": 1.0, "encoder": "tfidf", "cold_start": False},
 }
 
 MODELS = list_models()
@@ -212,6 +219,44 @@ def known_answer_item_cf() -> None:
     assert m.recommend(["a"], n=1)[1][0, 0] == pytest.approx(expected, abs=1e-6)
 
 
+def known_answer_t_user_cf() -> None:
+    """alpha = 1 is UserKNN's known answer; alpha = 0.5 blends in the profile cosines by hand.
+
+    Embeddings x = (1, 0), y = z = (0, 1); profiles a = (1, -1), b ~ (1, -1), c ~ (-1, 1), so
+    cos(a, b) = 1 and cos(a, c) = -1: w_ab = (22/sqrt(600) + 1) / 2, w_ac = (8/15 - 1) / 2.
+    """
+    plain = {"similarity": "cosine", "min_support": 1, "shrinkage": 0.0}
+    data = knn_known_answer_toy()
+    twin = create_model("user-cf", k=2, **plain).fit(data)
+    m = create_model("t-user-cf", k=2, alpha=1.0, **plain).fit(data)
+    assert m.predict_one("a", "z").value == twin.predict_one("a", "z").value
+    E = np.array([[1, 0], [0, 1], [0, 1]], dtype=np.float32)
+    m = create_model("t-user-cf", k=2, alpha=0.5, center_text=False, **plain)
+    m.fit(data.matrix, rating_scale=(1, 5), item_embeddings=E)  # type: ignore[call-arg]
+    w_ab, w_ac = (22 / np.sqrt(600) + 1) / 2, (8 / 15 - 1) / 2
+    expected = 3 + (w_ab * (-2 / 3) + w_ac * (4 / 3)) / (abs(w_ab) + abs(w_ac))
+    assert m.predict_one(0, 2).value == pytest.approx(expected, abs=1e-6)
+
+
+def known_answer_t_item_cf() -> None:
+    """alpha = 1 is ItemKNN's known answer; alpha = 0.5 blends in the item cosines by hand.
+
+    e_x = (1, 0), e_y = (0, 1), e_z = (0.6, 0.8): w_zx = (20/sqrt(1305) + 0.6) / 2,
+    w_zy = (22/sqrt(609) + 0.8) / 2; p(a, z) = (4 w_zx + 2 w_zy) / (w_zx + w_zy).
+    """
+    plain = {"similarity": "cosine", "min_support": 1, "shrinkage": 0.0, "center": False}
+    data = knn_known_answer_toy()
+    twin = create_model("item-cf", k=2, **plain).fit(data)
+    m = create_model("t-item-cf", k=2, alpha=1.0, **plain).fit(data)
+    assert m.predict_one("a", "z").value == twin.predict_one("a", "z").value
+    E = np.array([[1, 0], [0, 1], [0.6, 0.8]], dtype=np.float32)
+    m = create_model("t-item-cf", k=2, alpha=0.5, center_text=False, **plain)
+    m.fit(data.matrix, rating_scale=(1, 5), item_embeddings=E)  # type: ignore[call-arg]
+    w_zx, w_zy = (20 / np.sqrt(1305) + 0.6) / 2, (22 / np.sqrt(609) + 0.8) / 2
+    assert m.predict_one(0, 2).value == pytest.approx((4 * w_zx + 2 * w_zy) / (w_zx + w_zy),
+                                                      abs=1e-6)
+
+
 #: One hand-computed case per registered model name.
 KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "baseline": known_answer_baseline,
@@ -219,6 +264,8 @@ KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "mf": known_answer_mf,
     "user-cf": known_answer_user_cf,
     "item-cf": known_answer_item_cf,
+    "t-user-cf": known_answer_t_user_cf,
+    "t-item-cf": known_answer_t_item_cf,
 }
 
 

@@ -31,6 +31,12 @@ from synerec.algorithms.registry import (
     model_name,
     register_model,
 )
+from synerec.algorithms.text_knn import (
+    TextItemKNN,
+    TextItemKNNConfig,
+    TextUserKNN,
+    TextUserKNNConfig,
+)
 
 __all__ = [
     "FALLBACK_NAMES",
@@ -47,6 +53,10 @@ __all__ = [
     "Prediction",
     "Recommender",
     "RecommenderConfig",
+    "TextItemKNN",
+    "TextItemKNNConfig",
+    "TextUserKNN",
+    "TextUserKNNConfig",
     "UserKNN",
     "UserKNNConfig",
     "create_model",
