@@ -1,8 +1,12 @@
-"""Shared fixtures: the data home with the real data sets."""
+"""Shared fixtures: the data home with the real data sets, and a local file server."""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -45,3 +49,31 @@ def ml100k(data_home: Path):  # type: ignore[no-untyped-def]
 
     require_dataset("ml-100k", "u.data", "u.item", "u.user")
     return load_dataset("ml-100k", data_home=data_home, download=False)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def file_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
+    """A folder served over HTTP on 127.0.0.1, and its base URL; shut down afterwards.
+
+    Stands in for a publisher's download site in the loaders' download tests (the tests reach
+    no other address).
+    """
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

@@ -6,10 +6,6 @@ import gzip
 import hashlib
 import json
 import logging
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -315,28 +311,10 @@ def test_truncated_meta_names_file(tmp_path: Path) -> None:
 
 
 # -- downloads ----------------------------------------------------------------------------------
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
-    """A local HTTP server on 127.0.0.1 serving the folder it returns; shut down afterwards."""
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def server(file_server: tuple[Path, str]) -> tuple[Path, str]:
+    """The publisher's site: a folder served on 127.0.0.1 (see tests/conftest.py)."""
+    return file_server
 
 
 def publish(server: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, meta: bool = True,

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
 import zipfile
-from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,26 +15,12 @@ from synerec.exceptions import ChecksumError, DatasetNotFoundError
 PAYLOAD = b"user_id,item_id,rating\n" + b"u1,i1,5\n" * 50_000  # several 64 KiB chunks
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """Serve a folder holding ``log.csv`` over HTTP; yields the base URL."""
-    root = tmp_path / "www"
-    root.mkdir()
+def server(file_server: tuple[Path, str]) -> str:
+    """Serve a folder holding ``log.csv`` on 127.0.0.1; yields the base URL."""
+    root, url = file_server
     (root / "log.csv").write_bytes(PAYLOAD)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    return url
 
 
 def _leftovers(folder: Path) -> list[str]:

@@ -3,13 +3,9 @@ downloads from a local HTTP server."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import socket
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -403,27 +399,10 @@ def test_split_missing_its_base(tmp_path: Path) -> None:
 
 
 # -- downloads from a local server -------------------------------------------------------------
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A folder served over HTTP on 127.0.0.1 and its base URL; shut down afterwards."""
-    root = tmp_path / "served"
-    root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def served(file_server: tuple[Path, str]) -> tuple[Path, str]:
+    """GroupLens' site: a folder served on 127.0.0.1 (see tests/conftest.py)."""
+    return file_server
 
 
 def _zip_folder(src: Path, dest: Path, prefix: str) -> Path:

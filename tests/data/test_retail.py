@@ -8,13 +8,9 @@ import hashlib
 import io
 import logging
 import sys
-import threading
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -313,28 +309,10 @@ def test_truncated_gzip(tmp_path: Path) -> None:
 
 
 # -- download: the publisher's zip holding an Excel workbook ------------------------------------
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, str]]:
-    """A local HTTP server on 127.0.0.1 serving the folder it returns; shut down afterwards."""
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def server(file_server: tuple[Path, str]) -> tuple[Path, str]:
+    """The publisher's site: a folder served on 127.0.0.1 (see tests/conftest.py)."""
+    return file_server
 
 
 def publish_workbook(server: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
