@@ -27,7 +27,6 @@ cache directory: ``NUMBA_CACHE_DIR=$(mktemp -d) python bench/cf_core.py``.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from _folds import fold_accuracy
 from synerec import __version__
 from synerec.algorithms import (
     Baseline,
@@ -60,23 +60,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "cf_core.json"
 FOLDS = ["u1", "u2", "u3", "u4", "u5"]
 
 log = logging.getLogger("bench.cf_core")
-
-
-def evaluate(model: Recommender, folds: list[Fold]) -> list[dict[str, Any]]:
-    """Fit and score ``model`` on each fold; one row per fold."""
-    rows = []
-    for fold in folds:
-        t0 = time.perf_counter()
-        model.fit(fold.train)
-        t1 = time.perf_counter()
-        test = fold.test
-        pred = model.predict_indices(test.user_index, test.item_index)
-        t2 = time.perf_counter()
-        err = pred - test.values.astype(np.float64)
-        rows.append({"fold": fold.name, "n_test": len(err),
-                     "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2))),
-                     "fit_s": t1 - t0, "predict_s": t2 - t1})
-    return rows
 
 
 def best_of(repeats: int, run: Callable[[], Any]) -> tuple[float, list[float]]:
@@ -124,7 +107,7 @@ def accuracy(folds: list[Fold], with_mf: bool) -> dict[str, Any]:
     print("\n== accuracy on ml-100k, official folds u1..u5 (mean) ==")
     print(f"{'model':<40} {'MAE':>7} {'RMSE':>7} {'fit s':>7} {'pred s':>7}")
     for name, model in models.items():
-        rows = evaluate(model, folds)
+        rows = fold_accuracy(model, folds)
         mean = {k: float(np.mean([r[k] for r in rows]))
                 for k in ("mae", "rmse", "fit_s", "predict_s")}
         out[name] = {"config": model.get_config().model_dump(mode="json"),
@@ -207,17 +190,6 @@ def speed(folds: list[Fold], repeats: int, with_surprise: bool) -> dict[str, Any
 
 # -- 3. scale ------------------------------------------------------------------------------------
 
-def release_freed_memory() -> None:
-    """Give freed heap memory back to the OS (glibc), so that PeakMemory sees new allocations.
-
-    Without it, RSS left over by earlier steps (the synthetic generator) hides the peak.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: the peak may be underestimated
-        log.warning("malloc_trim unavailable; peak memory may be underestimated")
-
-
 def scale(repeats: int, n_users: int, n_items: int, n_ratings: int,
           n_rec_users: int) -> dict[str, Any]:
     t0 = time.perf_counter()
@@ -229,7 +201,6 @@ def scale(repeats: int, n_users: int, n_items: int, n_ratings: int,
     peaks: list[float] = []
 
     def fit() -> None:
-        release_freed_memory()
         with PeakMemory() as mem:
             model.fit(R, rating_scale=(1, 5))
         peaks.append(mem.peak_mb)

@@ -14,34 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from _folds import fold_accuracy
 from synerec import __version__
 from synerec.algorithms import Baseline, MatrixFactorization, Recommender
 from synerec.data import load_dataset, official_splits
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mf_accuracy.json"
-
-
-def evaluate(model: Recommender, folds: list) -> list[dict[str, Any]]:
-    """Fit and score ``model`` on each fold; one row per fold."""
-    rows = []
-    for fold in folds:
-        t0 = time.perf_counter()
-        model.fit(fold.train)
-        t1 = time.perf_counter()
-        test = fold.test
-        pred = model.predict_indices(test.user_index, test.item_index)
-        t2 = time.perf_counter()
-        err = pred - test.values.astype(np.float64)
-        rows.append({"fold": fold.name, "n_test": len(err),
-                     "mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2))),
-                     "fit_s": t1 - t0, "predict_s": t2 - t1})
-    return rows
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -70,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(f"{'model':<10} {'fold':<5} {'MAE':>7} {'RMSE':>7} {'fit s':>7} {'pred s':>7}")
     for name, model in models.items():
-        rows = evaluate(model, folds)
+        rows = fold_accuracy(model, folds)
         mean = {k: float(np.mean([r[k] for r in rows])) for k in ("mae", "rmse", "fit_s",
                                                                    "predict_s")}
         report["models"][name] = {"config": model.get_config().model_dump(mode="json"),

@@ -5,9 +5,9 @@ warm (numba compiled beforehand), ``similarity_matrix(R.T.tocsr(), "cosine", max
 and scipy's ``X @ X.T`` product alone (no normalisation, no top-k), and, when the ``implicit``
 package is importable, ``implicit``'s ``CosineRecommender(K=k).fit``.
 
-Memory is the peak resident set size (RSS) during the call minus the RSS just before it, read
-from ``/proc/self/status`` (VmHWM - VmRSS) after resetting the peak through
-``/proc/self/clear_refs``; where that file cannot be written, a thread samples VmRSS every 2 ms.
+Memory is the peak resident set size (RSS) during the call minus the RSS just before it, as
+:class:`synerec.evaluation._memory.PeakMemory` measures it (the kernel's VmHWM after a reset
+through ``/proc/self/clear_refs``; where that is not allowed, VmRSS sampled every 2 ms).
 RSS, unlike tracemalloc, also sees numba's and scipy's C++ allocations; the script re-executes
 itself with ``MALLOC_MMAP_THRESHOLD_=131072`` so that freed large blocks leave the RSS.
 
@@ -24,7 +24,6 @@ import os
 import platform
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +35,7 @@ import scipy
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synerec.evaluation._memory import PeakMemory
 from synerec.similarity import numba_threads, similarity_matrix, top_neighbors
 from synthetic import synthetic_ratings
 
@@ -43,49 +43,13 @@ log = logging.getLogger("bench.similarity_scale")
 RESULTS = Path(__file__).resolve().parent / "results" / "similarity_scale.json"
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def measure(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     """``(seconds, peak RSS increase in MiB, result)`` of one call."""
-    base = _status_kib("VmRSS")
-    if _reset_peak():
+    with PeakMemory() as mem:
         start = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - start
-        peak = _status_kib("VmHWM")
-    else:  # sample instead
-        peak_box = [base]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                peak_box[0] = max(peak_box[0], _status_kib("VmRSS"))
-                time.sleep(0.002)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        start = time.perf_counter()
-        result = fn()
-        seconds = time.perf_counter() - start
-        done.set()
-        sampler.join()
-        peak = max(peak_box[0], _status_kib("VmRSS"))
-    return seconds, max(peak - base, 0) / 1024, result
+    return seconds, mem.peak_mb, result
 
 
 def repeat(fn: Callable[[], Any], repeats: int) -> dict[str, Any]:
