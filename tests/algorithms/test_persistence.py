@@ -182,3 +182,14 @@ def test_unregistered_class_cannot_be_saved(tmp_path: Path, data: InteractionDat
         register_model("mf", Private)
     with pytest.raises(ConfigError, match="not a Recommender"):
         register_model("thing", dict)  # type: ignore[arg-type]
+
+
+def test_unwritable_location_is_a_model_file_error(tmp_path: Path,
+                                                   data: InteractionDataset) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    model = Popularity().fit(data)
+    with pytest.raises(ModelFileError, match="cannot write a model to"):
+        model.save(blocker / "model")
+    assert blocker.read_text() == "not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing half-written

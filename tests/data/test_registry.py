@@ -111,3 +111,10 @@ def test_demo_shop_is_builtin_and_takes_options() -> None:
                         n_categories=4, ratings_per_user=6, random_state=3)
     assert data.name == "demo-shop" and data.n_users == 30 and data.n_items == 60
     assert data.item_info["category"].nunique() == 4
+
+
+def test_a_missing_file_path_is_reported_as_a_file(tmp_path: Path) -> None:
+    missing = tmp_path / "events.csv"
+    with pytest.raises(DatasetNotFoundError, match="no data set file") as exc:
+        load_dataset(str(missing))
+    assert str(missing) in str(exc.value)

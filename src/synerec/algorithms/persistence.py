@@ -139,9 +139,12 @@ def write_model_dir(
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in arrays.items()},
         "metadata": metadata or {},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise ModelFileError(f"cannot write a model to {path}: {exc.strerror or exc}") from exc
     try:
         with open(tmp / ARRAYS_FILE, "wb") as f:
             np.savez(f, allow_pickle=False, **arrays)
@@ -158,6 +161,9 @@ def write_model_dir(
             f.flush()
             os.fsync(f.fileno())
         _replace(tmp, path)
+    except OSError as exc:  # disk full, permissions: nothing half-written is left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelFileError(f"cannot write a model to {path}: {exc.strerror or exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

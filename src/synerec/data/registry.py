@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,7 +146,10 @@ def load_dataset(name: str, *, data_home: str | Path | None = None, download: bo
         Unknown name, or files missing and not downloadable; the message says where to put them.
     """
     path = Path(name)
-    if name not in _REGISTRY and path.suffix and path.exists():
+    if name not in _REGISTRY and (path.suffix or "/" in name or os.sep in name):
+        if not path.exists():
+            raise DatasetNotFoundError(f"no data set file {name!r} (and no data set of that "
+                                       "name; see `synerec datasets`)")
         from synerec.data.readers import read_interactions
 
         return read_interactions(path, **options)
