@@ -52,6 +52,13 @@ SMALL_CONFIGS: dict[str, dict[str, Any]] = {
                   "alpha": 1.0, "encoder": "tfidf"},
     "t-item-cf": {"k": 10, "max_neighbors": 10, "min_support": 1, "shrinkage": 5.0,
                   "alpha": 1.0, "encoder": "tfidf", "cold_start": False},
+    # Ranking-only models (predictions are scores, see synerec.algorithms.positives); the
+    # default positive_threshold ("auto": ratings >= 4) is tested in test_ranking_models.py.
+    "ease": {"lambda_": 2.0},
+    "als": {"factors": 4, "epochs": 5, "random_state": 7, "num_threads": 1, "device": "cpu"},
+    "bpr": {"factors": 4, "epochs": 30, "random_state": 7, "num_threads": 1, "device": "cpu"},
+    # every rating a positive, so that three-step walks reach every warm item of the toy data
+    "rp3beta": {"k": 20, "positive_threshold": None},
 }
 
 MODELS = list_models()
@@ -257,6 +264,107 @@ def known_answer_t_item_cf() -> None:
                                                       abs=1e-6)
 
 
+def known_answer_ease() -> None:
+    """The closed form B = I - P diag(1 / diag P), P = (X'X + Lambda)^-1, by numpy.
+
+    Binary positives of check_known_answer_toy with the default threshold 4: a likes x; b
+    nothing (its ratings 3 and 1): with positive_threshold=None every rating is a positive.
+    """
+    data = knn_known_answer_toy()
+    X = (data.matrix.toarray() > 0).astype(float)
+    lam = 0.7
+    P = np.linalg.inv(X.T @ X + lam * np.eye(3))
+    B = np.eye(3) - P / np.diag(P)[None, :]
+    scores = X @ B
+    m = create_model("ease", lambda_=lam, dropout=0.0, positive_threshold=None).fit(data)
+    np.testing.assert_allclose(m.weights_, B, atol=1e-5)
+    users = ["a", "a", "a", "b", "c"]
+    items = ["x", "y", "z", "z", "x"]
+    u = data.users.indices(users)
+    i = data.items.indices(items)
+    np.testing.assert_allclose(m.predict(users, items), scores[u, i], atol=1e-5)
+    assert m.predict_one("a", "z").clipped is False  # a score, never clipped to 1..5
+    ids, sc = m.recommend(["a"], n=1)
+    assert ids[0].tolist() == ["z"] and sc[0, 0] == pytest.approx(scores[0, 2], abs=1e-5)
+    # the default threshold (4 on 1-5) keeps a: x; b: x; c: y, z
+    X4 = (data.matrix.toarray() >= 4).astype(float)
+    P4 = np.linalg.inv(X4.T @ X4 + lam * np.eye(3))
+    B4 = np.eye(3) - P4 / np.diag(P4)[None, :]
+    m4 = create_model("ease", lambda_=lam, dropout=0.0).fit(data)
+    np.testing.assert_allclose(m4.weights_, B4, atol=1e-5)
+    # the default dropout p = 0.67 (full-rank EDLAE): ridge lam + p / (1 - p) diag(X'X)
+    G = X4.T @ X4
+    Pd = np.linalg.inv(G + np.diag(lam + 0.67 / 0.33 * np.diag(G)))
+    Bd = np.eye(3) - Pd / np.diag(Pd)[None, :]
+    np.testing.assert_allclose(create_model("ease", lambda_=lam).fit(data).weights_, Bd,
+                               atol=1e-5)
+    assert m4.predict_one("a", "z").value == pytest.approx((X4 @ B4)[0, 2], abs=1e-5)
+
+
+def known_answer_rp3beta() -> None:
+    """W_ij = sum_u x_ui x_uj / (d_u^a d_i^a d_j^b), scores = X W, by hand on the knn toy.
+
+    Every rating a positive: all three users rated x and y, b and c rated z. Degrees:
+    d_a = 2, d_b = d_c = 3; d_x = d_y = 3, d_z = 2. With alpha = 1, beta = 0.5:
+    W_xz = (1/3 + 1/3) / (3 * sqrt 2), W_yz = the same; a's score of z = W_xz + W_yz.
+    """
+    m = create_model("rp3beta", alpha=1.0, beta=0.5, k=5,
+                     positive_threshold=None).fit(knn_known_answer_toy())
+    w = (2 / 3) / (3 * np.sqrt(2))
+    assert m.predict_one("a", "z").value == pytest.approx(2 * w, rel=1e-5)
+    ids, sc = m.recommend(["a"], n=3)
+    assert ids[0].tolist() == ["z", None, None]
+    assert sc[0, 0] == pytest.approx(2 * w, rel=1e-5)
+    # W_zx = (1/3 + 1/3) / (2 * sqrt 3)
+    W = m.similarity_.toarray()
+    assert W[2, 0] == pytest.approx((2 / 3) / (2 * np.sqrt(3)), rel=1e-5)
+
+
+def known_answer_als() -> None:
+    """The fitted item factors solve the ALS normal equations given the user factors.
+
+    With the exact (Cholesky) solver, implicit's last half-step solves every item's
+    q_i = (P' C_i P + lambda I)^-1 P' C_i p_i with c_ui = 1 + alpha w_ui on the positives
+    (1 elsewhere) and p_ui = 1 on the positives: recomputed here with numpy.
+    """
+    data = toy_implicit()
+    alpha, lam = 3.0, 0.1
+    m = create_model("als", factors=3, epochs=4, regularization=lam, alpha=alpha,
+                     confidence="linear", solver="cholesky", random_state=1, num_threads=1,
+                     device="cpu").fit(data)
+    W = data.matrix.toarray()
+    U = m.user_factors_.astype(np.float64)
+    for i in range(data.n_items):
+        c = 1 + alpha * W[:, i]
+        p = (W[:, i] > 0).astype(float)
+        A = U.T @ (c[:, None] * U) + lam * np.eye(3)
+        q = np.linalg.solve(A, U.T @ (c * p))
+        np.testing.assert_allclose(m.item_factors_[i], q, rtol=2e-3, atol=2e-4)
+    u, i = 2, int(np.flatnonzero(W[2])[0])
+    assert m.predict_indices([u], [i])[0] == pytest.approx(
+        float(U[u] @ m.item_factors_[i]), rel=1e-6)
+
+
+def known_answer_bpr() -> None:
+    """Two groups of users, each liking only its own three items: BPR ranks, for every user,
+    the other group's items below the unseen item of the user's own group."""
+    rows = []
+    for u in range(12):
+        group = u % 2
+        own = [group * 3 + j for j in range(3)]
+        for j in own:
+            if (u + j) % 3:  # each user misses one of the group's items
+                rows.append((u, j, 1.0))
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    data = InteractionDataset.from_dataframe(df, rating_scale=None)
+    m = create_model("bpr", factors=4, epochs=200, learning_rate=0.05, regularization=0.001,
+                     random_state=3, num_threads=1, device="cpu").fit(data)
+    ids, _ = m.recommend(list(range(12)), n=4)
+    for u in range(12):
+        group = u % 2
+        assert ids[u, 0] // 3 == group, (u, ids[u].tolist())
+
+
 #: One hand-computed case per registered model name.
 KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "baseline": known_answer_baseline,
@@ -266,7 +374,16 @@ KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "item-cf": known_answer_item_cf,
     "t-user-cf": known_answer_t_user_cf,
     "t-item-cf": known_answer_t_item_cf,
+    "ease": known_answer_ease,
+    "rp3beta": known_answer_rp3beta,
+    "als": known_answer_als,
+    "bpr": known_answer_bpr,
 }
+
+
+def predicts_ratings(model: Recommender) -> bool:
+    """False for the ranking-only models, whose predictions are scores (not clipped, no scale)."""
+    return bool(getattr(model, "predicts_ratings", True))
 
 
 # -- the suite ------------------------------------------------------------------------------------
@@ -289,7 +406,9 @@ def test_known_answer(name: str) -> None:
 def test_fit_returns_self_and_sets_learned_state(name: str, toy: InteractionDataset) -> None:
     model = make_model(name)
     params = model.get_params()
-    assert not [k for k in vars(model) if k.endswith("_")], "learned state before fit"
+    # (a parameter may end in "_" where a keyword needs it: EASE's lambda_)
+    assert not [k for k in vars(model) if k.endswith("_") and k not in params], \
+        "learned state before fit"
     assert not model.is_fitted
     assert model.fit(toy) is model
     assert model.is_fitted
@@ -408,14 +527,19 @@ def test_unknown_users_and_items_fall_back(name: str, toy: InteractionDataset) -
         p = model.predict_one(user, item)
         assert p.fallback == flag, (user, item)
         assert p.fallback_to == targets[FALLBACK_NAMES.index(flag)]
-        assert 1.0 <= p.value <= 5.0 and np.isfinite(p.value)
+        assert np.isfinite(p.value)
+        if predicts_ratings(model):
+            assert 1.0 <= p.value <= 5.0
         u = model.users_.index(user) if user in model.users_ else -1
         i = model.items_.index(item) if item in model.items_ else -1
         expected = {"global_mean": model.global_mean_,
                     "user_mean": model.user_mean_[u] if u >= 0 else None,
-                    "item_mean": model.item_mean_[i] if i >= 0 else None}.get(p.fallback_to)
+                    "item_mean": model.item_mean_[i] if i >= 0 else None,
+                    "item_popularity": model.item_popularity_[i] if i >= 0 else None,
+                    "zero_score": 0.0}.get(p.fallback_to)
         if expected is not None:
-            assert p.value == pytest.approx(np.clip(expected, 1, 5))
+            clipped = np.clip(expected, 1, 5) if predicts_ratings(model) else expected
+            assert p.value == pytest.approx(clipped)
     known = model.predict_one("u1", "i2")
     assert known.fallback is None and known.fallback_to is None
     # Unknown (and cold) users get the most popular warm items, with popularity as score.
@@ -469,6 +593,11 @@ def test_predictions_within_rating_scale(name: str, toy: InteractionDataset) -> 
     uu, ii = all_pairs(toy)
     values = model.predict(uu, ii)
     assert values.dtype == np.float64 and np.isfinite(values).all()
+    if not predicts_ratings(model):  # scores: never clipped to the rating scale
+        for u, i in zip(uu[::7], ii[::7], strict=True):
+            p = model.predict_one(u, i)
+            assert not p.clipped and p.value == p.raw_value
+        return
     assert (values >= 1.0).all() and (values <= 5.0).all()
     for u, i in zip(uu[::7], ii[::7], strict=True):
         p = model.predict_one(u, i)
@@ -488,9 +617,10 @@ def test_recommend_item_rule(name: str, toy: InteractionDataset) -> None:
     assert default_threshold((1.0, 5.0)) == pytest.approx(1 + 5 / 9 * 4)
     unrated = [toy.items.id(j) for j in range(toy.n_items)
                if j not in set(X.indices[X.indptr[u]:X.indptr[u + 1]])]
+    default = 3.2222222222 if predicts_ratings(model) else 0.0  # ranking models: the score
     for item in [*unrated, "nothing"]:
         d = model.recommend_item("u1", item)
-        assert d.threshold == pytest.approx(3.2222222222)
+        assert d.threshold == pytest.approx(default)
         assert d.recommend == (d.prediction.value > d.threshold)
         assert ("exceeds" in d.reason) == d.recommend
         value = d.prediction.value

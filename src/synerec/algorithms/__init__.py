@@ -14,6 +14,13 @@ from synerec.algorithms.base import (
     default_threshold,
 )
 from synerec.algorithms.baseline import Baseline, BaselineConfig
+from synerec.algorithms.ease import EASE, EASEConfig
+from synerec.algorithms.implicit_mf import (
+    ImplicitALS,
+    ImplicitALSConfig,
+    ImplicitBPR,
+    ImplicitBPRConfig,
+)
 from synerec.algorithms.knn import (
     ItemKNN,
     ItemKNNConfig,
@@ -24,6 +31,12 @@ from synerec.algorithms.knn import (
 )
 from synerec.algorithms.mf import MatrixFactorization, MatrixFactorizationConfig
 from synerec.algorithms.popularity import Popularity, PopularityConfig
+from synerec.algorithms.positives import (
+    PositiveFeedbackConfig,
+    PositiveFeedbackModel,
+    default_positive_threshold,
+    positive_matrix,
+)
 from synerec.algorithms.registry import (
     create_model,
     get_model_class,
@@ -31,6 +44,7 @@ from synerec.algorithms.registry import (
     model_name,
     register_model,
 )
+from synerec.algorithms.rp3beta import RP3beta, RP3betaConfig
 from synerec.algorithms.text_knn import (
     TextItemKNN,
     TextItemKNNConfig,
@@ -39,10 +53,16 @@ from synerec.algorithms.text_knn import (
 )
 
 __all__ = [
+    "EASE",
     "FALLBACK_NAMES",
     "Baseline",
     "BaselineConfig",
     "Decision",
+    "EASEConfig",
+    "ImplicitALS",
+    "ImplicitALSConfig",
+    "ImplicitBPR",
+    "ImplicitBPRConfig",
     "ItemKNN",
     "ItemKNNConfig",
     "MatrixFactorization",
@@ -50,7 +70,11 @@ __all__ = [
     "PaperCF",
     "Popularity",
     "PopularityConfig",
+    "PositiveFeedbackConfig",
+    "PositiveFeedbackModel",
     "Prediction",
+    "RP3beta",
+    "RP3betaConfig",
     "Recommender",
     "RecommenderConfig",
     "TextItemKNN",
@@ -60,10 +84,12 @@ __all__ = [
     "UserKNN",
     "UserKNNConfig",
     "create_model",
+    "default_positive_threshold",
     "default_threshold",
     "get_model_class",
     "list_models",
     "model_name",
+    "positive_matrix",
     "recommend_item",
     "register_model",
 ]

@@ -39,6 +39,7 @@ __all__ = [
     "ModelFile",
     "read_model_dir",
     "sha256_file",
+    "update_metadata",
     "write_model_dir",
 ]
 
@@ -271,3 +272,44 @@ def read_model_dir(path: str | os.PathLike[str]) -> ModelFile:
         synerec_version=str(manifest.get("synerec_version", "")),
         metadata=dict(manifest.get("metadata") or {}),
     )
+
+
+def update_metadata(path: str | os.PathLike[str], values: dict[str, Any]) -> Path:
+    """Add ``values`` to the ``metadata`` of a saved model's ``model.json`` (atomically).
+
+    The arrays and their checksum are untouched; the manifest is rewritten to a temporary file
+    in the same directory and renamed over the old one, so a reader sees the old or the new
+    manifest, never half of one. Used to record how a model was obtained (``synerec tune``
+    stores its search under ``metadata.tuning``).
+
+    Raises
+    ------
+    ModelFileError
+        ``path`` is not a readable model directory, or ``values`` is not plain JSON.
+    """
+    path = Path(path)
+    manifest_path = path / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"cannot read {manifest_path}: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelFileError(f"{manifest_path} is not a synerec model manifest")
+    metadata = dict(manifest.get("metadata") or {})
+    metadata.update(values)
+    manifest["metadata"] = metadata
+    try:
+        text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"model metadata is not plain JSON: {exc}") from exc
+    tmp = path / f".{MANIFEST_FILE}.tmp-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, manifest_path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ModelFileError(f"cannot write {manifest_path}: {exc.strerror or exc}") from exc
+    return path

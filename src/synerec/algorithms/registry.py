@@ -14,7 +14,20 @@ from synerec.exceptions import ConfigError
 if TYPE_CHECKING:
     from synerec.algorithms.base import Recommender
 
-__all__ = ["create_model", "get_model_class", "list_models", "model_name", "register_model"]
+__all__ = [
+    "DEFAULT_RANKING_MODEL",
+    "create_model",
+    "get_model_class",
+    "list_models",
+    "model_name",
+    "register_model",
+]
+
+#: The model that measured best for ranking (NDCG@10 on MovieLens 100K u1..u5 and on UCI Online
+#: Retail, ``bench/ranking.py``, docs/experiments.md): what ``synerec fit`` trains, and so what
+#: ``recommend``, the service and ``batch-recommend`` rank with, unless the user names a model.
+#: Rating prediction keeps the paper's eq. 3 / eq. 4 models (``user-cf``, ``item-cf``).
+DEFAULT_RANKING_MODEL = "ease"
 
 _MODELS: dict[str, type[Recommender]] = {}
 

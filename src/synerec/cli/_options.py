@@ -7,7 +7,7 @@ from typing import Any
 
 from synerec.exceptions import ConfigError
 
-__all__ = ["model_config", "parse_params"]
+__all__ = ["model_config", "model_configs", "parse_model_list", "parse_params"]
 
 
 def parse_params(params: list[str] | None) -> dict[str, Any]:
@@ -52,3 +52,67 @@ def model_config(model: str, *, k: int | None = None, similarity: str | None = N
             raise ConfigError(f"model {model!r} has no option {flag} (it takes: "
                               f"{', '.join(sorted(names)) or 'none'})")
     return config
+
+
+def parse_model_list(models: str) -> list[str]:
+    """``"ease,item-cf"`` -> ``["ease", "item-cf"]`` (registered names, checked, no repeats)."""
+    from synerec.algorithms.registry import get_model_class
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise ConfigError("--model needs at least one model name")
+    seen: set[str] = set()
+    for name in names:
+        get_model_class(name)
+        if name in seen:
+            raise ConfigError(f"--model lists {name!r} twice")
+        seen.add(name)
+    return names
+
+
+def model_configs(models: list[str], *, k: int | None = None, similarity: str | None = None,
+                  max_neighbors: int | None = None, factors: int | None = None,
+                  epochs: int | None = None, seed: int | None = None,
+                  params: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Options for several models at once.
+
+    With one model this is :func:`model_config` (an option it does not take is an error). With
+    several, each option goes to every listed model that takes it, and it is an error only when
+    none does; ``--param MODEL.KEY=VALUE`` sets ``KEY`` for ``MODEL`` alone.
+    """
+    from synerec.algorithms.registry import get_model_class
+
+    if len(models) == 1:
+        prefix = models[0] + "."
+        own = [p[len(prefix):] if p.startswith(prefix) else p for p in params or []]
+        return {models[0]: model_config(models[0], k=k, similarity=similarity,
+                                        max_neighbors=max_neighbors, factors=factors,
+                                        epochs=epochs, seed=seed, params=own)}
+    accepted = {m: set(get_model_class(m)._param_names()) for m in models}
+    shared: dict[str, Any] = {key: v for key, v in {
+        "k": k, "similarity": similarity, "max_neighbors": max_neighbors, "factors": factors,
+        "epochs": epochs}.items() if v is not None}
+    targeted: dict[str, dict[str, Any]] = {m: {} for m in models}
+    for item in params or []:
+        head = item.split("=", 1)[0]
+        model = next((m for m in models if head.startswith(m + ".")), None)
+        if model is None:
+            shared.update(parse_params([item]))
+        else:
+            targeted[model].update(parse_params([item[len(model) + 1:]]))
+    out: dict[str, dict[str, Any]] = {}
+    for m in models:
+        config = {key: v for key, v in shared.items() if key in accepted[m]}
+        if seed is not None and "random_state" in accepted[m]:
+            config["random_state"] = seed
+        for key, v in targeted[m].items():
+            if key not in accepted[m]:
+                raise ConfigError(f"model {m!r} has no option {key!r} (it takes: "
+                                  f"{', '.join(sorted(accepted[m])) or 'none'})")
+            config[key] = v
+        out[m] = config
+    for key in shared:
+        if not any(key in accepted[m] for m in models):
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(f"none of the models {', '.join(models)} takes the option {flag}")
+    return out

@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from synerec._version import __version__
+from synerec.algorithms.registry import DEFAULT_RANKING_MODEL
 from synerec.cli._options import model_config, parse_params
 from synerec.exceptions import ConfigError, SynerecError
 
@@ -70,7 +71,7 @@ def datasets(
 
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered model name "
-                                      "(user-cf, item-cf, mf, baseline, popularity, ...).")]
+                                      "(ease, als, bpr, rp3beta, user-cf, item-cf, mf, ...).")]
 KOpt = Annotated[int | None, typer.Option("--k", help="Neighbours used per prediction.")]
 SimOpt = Annotated[str | None, typer.Option("--similarity", help="cosine, pearson, "
                                             "adjusted_cosine.")]
@@ -113,29 +114,56 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _summary_table(summary: Any, title: str, metrics: list[str]) -> Table:
-    table = Table(title=title)
-    table.add_column("model", style="bold")
-    cols = [m for m in metrics if m in summary.columns]
-    for m in cols:
-        table.add_column(m, justify="right")
+#: Columns of ``synerec evaluate``'s comparison table: (result key, header, decimals).
+EVAL_COLUMNS: list[tuple[str, str, int]] = [
+    ("mae", "MAE", 4), ("rmse", "RMSE", 4), ("precision@10", "P@10", 4),
+    ("recall@10", "R@10", 4), ("ndcg@10", "NDCG@10", 4), ("coverage", "cov.", 3),
+    ("fit_seconds", "fit s", 2)]
+
+
+def _cell(value: Any, decimals: int) -> str:
+    if value is None or value != value:  # missing or NaN: the model has no such metric
+        return "n/a"
+    if decimals == 2 and abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{decimals}f}"
+
+
+def comparison_table(summary: Any, title: str, n: int = 10, *, std: bool = False) -> Table:
+    """One row per model, rating and ranking metrics side by side, within 80 columns.
+
+    ``n/a`` marks a metric a model does not have (no MAE / RMSE for the ranking-only models);
+    the rating columns are left out when no model has them (implicit data). With ``std``, the
+    cells are the standard deviations over the folds instead of the means.
+    """
+    from rich import box
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    table.add_column("model", style="bold", overflow="fold")
+    cols = []
+    for key, header, decimals in EVAL_COLUMNS:
+        key = key.replace("@10", f"@{n}")
+        if key not in summary.columns or summary[key].isna().all():
+            continue
+        cols.append((key, decimals))
+        table.add_column(header.replace("@10", f"@{n}"), justify="right", no_wrap=True)
     for model, row in summary.iterrows():
         cells = []
-        for m in cols:
-            std = row.get(f"{m}_std")
-            cells.append(f"{row[m]:.4f}" + (f" ± {std:.4f}" if std == std and std else ""))
+        for key, decimals in cols:
+            value = row.get(f"{key}_std") if std else row.get(key)
+            if std and row.get(key) != row.get(key):
+                value = None
+            cells.append(_cell(value, decimals))
         table.add_row(str(model), *cells)
     return table
-
-
-EVAL_METRICS = ["mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage",
-                "category_coverage", "fit_seconds", "predict_seconds"]
 
 
 @app.command()
 def evaluate(
     dataset: DatasetOpt = "demo-shop",
-    model: ModelOpt = "item-cf",
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="Registered model name, or several separated by commas "
+        "(ease,item-cf,mf): one table compares them.")] = "ease,item-cf",
     k: KOpt = None,
     similarity: SimOpt = None,
     max_neighbors: MaxNOpt = None,
@@ -148,32 +176,51 @@ def evaluate(
     fmt: FormatOpt = "table",
     seed: SeedOpt = 42,
 ) -> None:
-    """Fit a model on each fold and report accuracy, ranking quality, coverage and costs."""
+    """Fit models on each fold and compare accuracy, ranking quality, coverage and costs.
+
+    With several models (--model a,b,c) an option goes to every model that takes it;
+    --param MODEL.KEY=VALUE sets one model's option.
+    """
+    from synerec.cli._options import model_configs, parse_model_list
     from synerec.evaluation import ModelSpec
     from synerec.evaluation import evaluate as run_evaluation
 
     _check_format(fmt)
-    config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
-                          factors=factors, epochs=epochs, params=param, seed=seed)
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    names = parse_model_list(model)
+    configs = model_configs(names, k=k, similarity=similarity, max_neighbors=max_neighbors,
+                            factors=factors, epochs=epochs, params=param, seed=seed)
     ds = _load(dataset, seed)
     if folds == "official" and not ds.splits:
         folds = "5"
         log.warning("%s has no official splits: using 5 random folds", ds.name)
-    result = run_evaluation(ModelSpec(model, config, model), ds, folds, n=n,
-                            random_state=seed, show_progress=fmt == "table")
+    specs = [ModelSpec(name, configs[name], name) for name in names]
+    result = run_evaluation(specs, ds, folds, n=n, random_state=seed,
+                            show_progress=fmt == "table")
     if fmt == "json":
         _print_json(result.to_dict())
         return
-    metrics = [m.replace("@10", f"@{n}") for m in EVAL_METRICS]
-    console.print(_summary_table(result.summary(), f"{model} on {ds.name} "
-                                 f"({len(result.folds)} folds)", metrics))
+    n_folds = len({r.fold for r in result.folds})
+    summary = result.summary()
+    what = "mean" if n_folds > 1 else "1 fold"
+    console.print(comparison_table(summary, f"{ds.name}, {n_folds} fold(s), {what}", n))
+    if n_folds > 1:
+        console.print(comparison_table(summary, f"standard deviation over {n_folds} folds", n,
+                                       std=True))
+    if any(not getattr(s.build(), "predicts_ratings", True) for s in specs) and \
+            not ds.implicit:
+        console.print("n/a: ranking models predict scores, not ratings (no MAE / RMSE)",
+                      style="dim")
 
 
 @app.command()
 def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
     dataset: DatasetOpt = "demo-shop",
-    model: ModelOpt = "item-cf",
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="Registered model name (default: ease, the best-ranking model; "
+        "user-cf / item-cf / mf predict ratings).")] = DEFAULT_RANKING_MODEL,
     k: KOpt = None,
     similarity: SimOpt = None,
     max_neighbors: MaxNOpt = None,
@@ -182,7 +229,11 @@ def fit(
     param: ParamOpt = None,
     seed: SeedOpt = 42,
 ) -> None:
-    """Fit a model on a whole data set and save it (.npz + JSON, no pickle)."""
+    """Fit a model on a whole data set and save it (.npz + JSON, no pickle).
+
+    Without --model this is the best-ranking model (ease), so `recommend`, `serve` and
+    `batch-recommend` rank with it; fit user-cf or item-cf for the paper's rating predictions.
+    """
     from synerec.algorithms import create_model
 
     config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
@@ -192,6 +243,129 @@ def fit(
     path = est.save(out)
     err_console.print(f"saved {model} fitted on {ds.name} ({ds.n_users} users, {ds.n_items} "
                       f"items) to {path}")
+
+
+@app.command()
+def tune(
+    dataset: DatasetOpt = "demo-shop",
+    model: ModelOpt = DEFAULT_RANKING_MODEL,
+    metric: Annotated[str, typer.Option(help="ndcg@10, precision@N, recall@N, map@N, mrr "
+                                             "(maximised), rmse or mae (minimised).")]
+    = "ndcg@10",
+    trials: Annotated[int, typer.Option(help="Optuna trials.")] = 30,
+    folds: Annotated[str, typer.Option(help="Which training data to tune on: auto (the first "
+                                            "official fold, else temporal, else holdout), "
+                                            "official, temporal, holdout, or none (the whole "
+                                            "data set, no test measurement).")] = "auto",
+    validation: Annotated[float, typer.Option(help="Share of each user's training "
+                                                   "interactions held out for validation.")]
+    = 0.2,
+    space: Annotated[list[str] | None, typer.Option(
+        "--space", help="Search range NAME=LOW:HIGH[:log] or NAME=A,B,C (repeatable; "
+        "replaces the model's declared range).")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="A fixed option KEY=VALUE (not searched).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Save the model refitted on the whole training data with the "
+        "chosen values (they are stored in its model.json).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many "
+                                                       "seconds.")] = None,
+    fmt: FormatOpt = "table",
+    seed: SeedOpt = 42,
+) -> None:
+    """Search a model's hyper-parameters with Optuna on a validation split of the training data.
+
+    The validation part is carved out of the training part only (each user's latest share of
+    interactions where there are timestamps, else a seeded random share); the test fold is
+    measured once, after the search, with the chosen values.
+    """
+    from synerec.algorithms.persistence import update_metadata
+    from synerec.cli._options import parse_params
+    from synerec.data.splits import Fold
+    from synerec.evaluation import ModelSpec, evaluate_fold, make_folds
+    from synerec.evaluation.tuning import parse_metric, parse_space
+    from synerec.evaluation.tuning import tune as run_tune
+
+    _check_format(fmt)
+    if trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    key, n = parse_metric(metric)
+    fixed = parse_params(param)
+    ranges = parse_space(space)
+    ds = _load(dataset, seed)
+    choice = folds
+    if choice == "auto":
+        choice = ("official" if ds.splits else "temporal" if ds.timestamps is not None
+                  else "holdout")
+    fold: Fold | None = None
+    if choice == "none":
+        train = ds
+    elif choice in ("official", "temporal", "holdout", "last-1"):
+        fold = make_folds(ds, choice, random_state=seed)[0]
+        train = fold.train
+    else:
+        raise ConfigError(f"--folds must be auto, official, temporal, holdout, last-1 or none, "
+                          f"not {folds!r}")
+    progress = None
+    if fmt == "table":
+        err_console.print(f"tuning {model} on {train.name}: {trials} trials, {key} on a "
+                          f"{validation:.0%} validation split", highlight=False)
+
+        def progress(tr: Any) -> None:
+            err_console.print(f"  trial {tr.number:3d}: {key} {tr.value:.4f}  "
+                              + ", ".join(f"{k}={_fmt_value(v)}" for k, v in tr.params.items()),
+                              highlight=False)
+
+    result = run_tune(train, model, metric=metric, n_trials=trials, space=ranges or None,
+                      fixed=fixed, validation_share=validation, random_state=seed,
+                      timeout=timeout, on_trial=progress)
+    report: dict[str, Any] = {"dataset": ds.name, "trained_on": train.name,
+                              **result.to_dict()}
+    fitted = None
+    if fold is not None or out is not None:
+        import time as _time
+
+        t0 = _time.perf_counter()
+        fitted = result.refit(train)
+        report["refit_seconds"] = _time.perf_counter() - t0
+    if fold is not None:
+        measured = evaluate_fold(ModelSpec(model, result.config, model), fold, n=n,
+                                 relevance_threshold=result.validation["relevance_threshold"],
+                                 fitted=fitted)
+        report["test"] = {"fold": fold.name, **measured.metrics}
+        result.extra["test"] = {"fold": fold.name, key: measured.metrics.get(key)}
+    if out is not None:
+        assert fitted is not None
+        path = fitted.save(out)
+        update_metadata(path, {"tuning": {**result.metadata(), "trained_on": train.name}})
+        report["saved"] = str(path)
+    if fmt == "json":
+        _print_json(report)
+        return
+    table = Table(title=f"{model}: chosen values ({len(result.trials)} trials, "
+                        f"{result.seconds:.1f} s)", title_justify="left")
+    table.add_column("parameter", style="bold")
+    table.add_column("value", justify="right")
+    table.add_column("searched", justify="left")
+    for name, value in result.config.items():
+        table.add_row(name, _fmt_value(value), result.space.get(name, "fixed"))
+    console.print(table)
+    console.print(f"validation {key}: {result.best_value:.4f} "
+                  f"({result.validation['split']}, {result.validation['validation_interactions']}"
+                  f" held-out interactions)", highlight=False)
+    if "test" in report:
+        value = report["test"].get(key)
+        shown = "n/a" if value is None else f"{value:.4f}"
+        console.print(f"test {key} on {fold.name if fold else ''}: {shown}", highlight=False)
+    if out is not None:
+        err_console.print(f"saved {model} with the chosen values to {report['saved']}",
+                          highlight=False)
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 @app.command()

@@ -145,11 +145,14 @@ def _json_float(v: Any) -> Any:
 
 
 def default_relevance_threshold(rating_scale: tuple[float, float] | None) -> float | None:
-    """"Relevant" test items: rated at or above 3/4 of the scale (4 on 1-5); any for implicit."""
-    if rating_scale is None:
-        return None
-    low, high = rating_scale
-    return low + 0.75 * (high - low)
+    """"Relevant" test items: rated at or above 3/4 of the scale (4 on 1-5); any for implicit.
+
+    The same rule decides which training ratings the ranking models learn from
+    (:func:`synerec.algorithms.positives.default_positive_threshold`).
+    """
+    from synerec.algorithms.positives import default_positive_threshold
+
+    return default_positive_threshold(rating_scale)
 
 
 def make_folds(data: InteractionDataset, folds: FoldsArg = "official", *,
@@ -203,23 +206,29 @@ def _as_specs(models: str | ModelSpec | Sequence[str | ModelSpec]) -> list[Model
 def evaluate_fold(spec: ModelSpec, fold: Fold, *, n: int = 10,
                   relevance_threshold: float | None = None,
                   item_categories: Sequence[Sequence[str]] | None = None,
-                  n_categories: int | None = None) -> FoldResult:
+                  n_categories: int | None = None, fitted: Any = None) -> FoldResult:
     """Fit ``spec`` on ``fold.train``; measure rating accuracy and top-``n`` lists on ``fold.test``.
 
-    Rating accuracy covers every test interaction (explicit data only). Top-N lists are built in
+    ``fitted``: a model of ``spec`` already fitted on ``fold.train`` to measure instead (its
+    ``fit_seconds`` is then reported as 0).
+
+    Rating accuracy covers every test interaction (explicit data, and models that predict
+    ratings: not the ranking-only models, whose predictions are scores). Top-N lists are built in
     batch for every user with a test interaction, excluding the user's training items; a test item
     is relevant when its rating is at least ``relevance_threshold`` (any test item for implicit
     data).
     """
     train, test = fold.train, fold.test
-    model = spec.build()
+    model = spec.build() if fitted is None else fitted
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        model.fit(train)
-        fit_s = time.perf_counter() - t0
+        if fitted is None:
+            model.fit(train)
+        fit_s = time.perf_counter() - t0 if fitted is None else 0.0
         metrics: dict[str, float] = {}
         t0 = time.perf_counter()
-        if not test.implicit and test.n_interactions:
+        # ranking-only models (ease, als, bpr, rp3beta) predict scores, not ratings: no MAE/RMSE
+        if not test.implicit and test.n_interactions and getattr(model, "predicts_ratings", True):
             pred = model.predict_indices(test.user_index, test.item_index)
             metrics["mae"] = mae(test.values, pred)
             metrics["rmse"] = rmse(test.values, pred)

@@ -7,8 +7,15 @@ adjusted cosine eq. 3, shrinkage eq. 4).
 from synerec.similarity.similarity import (
     SIMILARITY_METHODS,
     numba_threads,
+    rp3beta_similarity,
     similarity_matrix,
     top_neighbors,
 )
 
-__all__ = ["SIMILARITY_METHODS", "numba_threads", "similarity_matrix", "top_neighbors"]
+__all__ = [
+    "SIMILARITY_METHODS",
+    "numba_threads",
+    "rp3beta_similarity",
+    "similarity_matrix",
+    "top_neighbors",
+]
