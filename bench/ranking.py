@@ -13,9 +13,9 @@ Data sets and folds (``--dataset``, ``--folds``):
 
 Reference rows ``implicit:*`` are implicit's own CosineRecommender (K = 200), BM25Recommender,
 AlternatingLeastSquares and BayesianPersonalizedRanking with their default settings, trained on
-the binarised training matrix (every training interaction, as a new user of implicit would), and
-ranked with ``filter_already_liked_items=True``; they are measured with synerec's metrics on the
-same lists of users. ``--no-implicit`` leaves them out.
+the training matrix as it is (ratings or purchase counts as weights, as a new user of implicit
+would feed it), and ranked with ``filter_already_liked_items=True``; they are measured with
+synerec's metrics on the same users. ``--no-implicit`` leaves them out.
 
 Writes ``bench/results/ranking-<dataset>-<folds>.json`` with every fold's metrics, fit and
 recommend seconds, peak memory, the configurations, versions and the load average before and
@@ -60,12 +60,15 @@ COSINE = {"similarity": "cosine", "min_support": 1, "shrinkage": 0.0}
 SPECS: dict[str, list[ModelSpec]] = {
     "ml-100k": [
         ModelSpec("popularity", {}, "popularity"),
+        ModelSpec("baseline", {}, "baseline (rating model)"),
+        ModelSpec("mf", {"random_state": 42}, "mf (rating model)"),
         ModelSpec("item-cf", {}, "item-cf"),
         ModelSpec("user-cf", {}, "user-cf"),
         ModelSpec("user-cf", COSINE, "user-cf (cosine)"),
-        ModelSpec("mf", {"random_state": 42}, "mf (rating model)"),
         ModelSpec("ease", {}, "ease"),
-        ModelSpec("ease", {"positive_threshold": None}, "ease (all ratings)"),
+        ModelSpec("ease", {"lambda_": 500.0, "dropout": 0.0}, "ease (plain, lambda 500)"),
+        ModelSpec("ease", {"lambda_": 500.0, "dropout": 0.0, "positive_threshold": None},
+                  "ease (plain, all ratings)"),
         ModelSpec("ease", {"variant": "sparse", "neighbors": 100}, "ease (sparse, 100)"),
         ModelSpec("ease", {"variant": "sparse", "neighbors": 300}, "ease (sparse, 300)"),
         ModelSpec("rp3beta", {}, "rp3beta"),
@@ -76,19 +79,20 @@ SPECS: dict[str, list[ModelSpec]] = {
         ModelSpec("popularity", {}, "popularity"),
         ModelSpec("item-cf", {}, "item-cf"),
         ModelSpec("user-cf", {}, "user-cf"),
-        ModelSpec("ease", {"lambda_": 200.0}, "ease (lambda 200)"),
-        ModelSpec("ease", {}, "ease (default)"),
-        ModelSpec("ease", {"lambda_": 200.0, "variant": "sparse", "neighbors": 200},
-                  "ease (sparse, 200)"),
+        ModelSpec("ease", {}, "ease"),
+        ModelSpec("ease", {"lambda_": 200.0, "dropout": 0.0}, "ease (plain, lambda 200)"),
+        ModelSpec("ease", {"variant": "sparse", "neighbors": 200}, "ease (sparse, 200)"),
         ModelSpec("rp3beta", {}, "rp3beta"),
         ModelSpec("als", {"random_state": 42}, "als"),
         ModelSpec("bpr", {"random_state": 42}, "bpr"),
     ],
     "amazon-2018-all-beauty": [
         ModelSpec("popularity", {}, "popularity"),
+        ModelSpec("baseline", {}, "baseline (rating model)"),
         ModelSpec("item-cf", {}, "item-cf"),
         ModelSpec("user-cf", {}, "user-cf"),
         ModelSpec("ease", {}, "ease"),
+        ModelSpec("ease", {"lambda_": 500.0, "dropout": 0.0}, "ease (plain, lambda 500)"),
         ModelSpec("rp3beta", {}, "rp3beta"),
         ModelSpec("als", {"random_state": 42}, "als"),
         ModelSpec("bpr", {"random_state": 42}, "bpr"),
@@ -133,8 +137,7 @@ def implicit_rows(folds: list[Fold], threshold: float | None, n: int = 10
     }
     rows = []
     for fold in folds:
-        X = sp.csr_matrix(fold.train.matrix, dtype=np.float32)
-        X.data = np.ones_like(X.data)
+        X = sp.csr_matrix(fold.train.matrix, dtype=np.float32)  # ratings / counts as weights
         test = fold.test.matrix
         users = np.flatnonzero(np.diff(test.indptr) > 0)
         relevant = relevant_from_test(test[users], threshold)
@@ -145,7 +148,8 @@ def implicit_rows(folds: list[Fold], threshold: float | None, n: int = 10
                 model.fit(X, show_progress=False)
                 fit_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                ids, _ = model.recommend(users, X[users], N=n, filter_already_liked_items=True)
+                ids, _ = model.recommend(users, sp.csr_matrix(X[users]), N=n,
+                                         filter_already_liked_items=True)
                 rec_s = time.perf_counter() - t0
             ids = np.asarray(ids, dtype=np.int64)
             ids[ids < 0] = -1
@@ -166,7 +170,7 @@ def speed(data: Any, folds: list[Fold], repeats: int = 5) -> dict[str, Any]:
     out: dict[str, Any] = {"train": train.name, "n_items": train.n_items,
                            "n_interactions": train.n_interactions,
                            "loadavg_before": loadavg()}
-    for label, config in (("ease", {}), ("ease (lambda 200)", {"lambda_": 200.0})):
+    for label, config in (("ease", {}), ("ease (plain)", {"dropout": 0.0})):
         times = []
         for _ in range(repeats):
             model = create_model("ease", **config)

@@ -124,16 +124,16 @@ def test_sparse_ease_save_load(tmp_path) -> None:
 
 
 def test_dense_memory_estimate_and_refusal(monkeypatch) -> None:
-    assert dense_memory_bytes(1000) == 4 * 1000**2 + 16 * 1000 * 1000
-    assert dense_memory_bytes(200_000) == 4 * 200_000**2 + 16 * 200_000 * 1024
-    # a catalogue whose dense inverse would not fit: 200,000 items need ~152 GiB; refused
+    assert dense_memory_bytes(1000) == 4 * 1000**2
+    assert dense_memory_bytes(200_000) == 4 * 200_000**2
+    # a catalogue whose dense inverse would not fit: 200,000 items need ~149 GiB; refused
     # before anything items x items is allocated (this matrix itself is tiny)
     X = sp.csr_matrix((np.ones(3, np.float32), ([0, 1, 2], [0, 5, 199_999])),
                       shape=(3, 200_000))
     with pytest.raises(ConfigError) as info:
         EASE(memory_limit_mb=16_384).fit(X)
     text = str(info.value)
-    need = f"{dense_memory_bytes(200_000) / 2**30:.1f} GiB"  # 152.1 GiB
+    need = f"{dense_memory_bytes(200_000) / 2**30:.1f} GiB"  # 149.0 GiB
     for needed in ("200,000 items", need, "memory limit of 16.0 GiB",
                    "memory_limit_mb", "SYNEREC_MEMORY_LIMIT_MB", "variant='sparse'",
                    "rp3beta", "als", "bpr"):
@@ -141,7 +141,7 @@ def test_dense_memory_estimate_and_refusal(monkeypatch) -> None:
     assert not EASE().is_fitted
     # the limit from the environment, and the default (half the machine's memory)
     monkeypatch.setenv("SYNEREC_MEMORY_LIMIT_MB", "1")
-    small = random_implicit(n_items=600, density=0.02)  # 600 items: ~7.2 MB planned > 1 MiB
+    small = random_implicit(n_items=600, density=0.02)  # 600 items: 1.44 MB planned > 1 MiB
     with pytest.raises(ConfigError, match=r"\$SYNEREC_MEMORY_LIMIT_MB"):
         EASE().fit(small)
     assert EASE(memory_limit_mb=64).fit(small).is_fitted  # an explicit limit wins
@@ -156,6 +156,16 @@ def test_dense_memory_estimate_and_refusal(monkeypatch) -> None:
                          shape=(3, 200_000))
     m = EASE(variant="sparse", neighbors=5, memory_limit_mb=1).fit(wide)
     assert m.weights_.shape == (200_000, 200_000) and m.weights_.nnz == 6
+
+
+def test_gram_kernel_matches_sparse_product() -> None:
+    from synerec.algorithms.ease import gram_matrix
+
+    X = random_implicit(n_users=80, n_items=30, density=0.25, seed=9)
+    np.testing.assert_array_equal(gram_matrix(X), (X.T @ X).toarray())
+    Xb = X.copy()
+    Xb.data[:] = 1.0
+    np.testing.assert_array_equal(gram_matrix(Xb), (Xb.T @ Xb).toarray())
 
 
 def test_ease_dense_weights_refuses_without_allocating() -> None:

@@ -23,13 +23,15 @@ A user's score of item :math:`j` is :math:`s_{uj} = \sum_i x_{ui} B_{ij}` (row :
 the other items; the sparse variant below restricts each regression to a few items.
 
 Dense variant (``variant="dense"``, the default)
-    One float32 items x items matrix, Cholesky-factored and inverted in place (LAPACK
-    ``spotrf`` / ``spotri``, multithreaded BLAS), then turned into :math:`B` in place. Memory:
-    about :func:`dense_memory_bytes` = :math:`4 n^2` bytes for :math:`n` items plus the Gram
-    column blocks. **Before allocating**, the estimate is compared with the memory limit
-    (``memory_limit_mb``, ``$SYNEREC_MEMORY_LIMIT_MB``, or half of the machine's memory); above it,
-    :meth:`EASE.fit` refuses with a :class:`~synerec.exceptions.ConfigError` naming the estimate,
-    the limit and the alternatives. Fit time is dominated by the :math:`n^3/3` Cholesky flops.
+    One float32 items x items matrix: the Gram matrix accumulated by a compiled kernel
+    (:math:`\sum_u \deg(u)^2` work), Cholesky-factored and inverted in place (LAPACK ``spotrf``
+    / ``spotri``, multithreaded BLAS), then turned into :math:`B` in place. Memory:
+    :func:`dense_memory_bytes` = :math:`4 n^2` bytes for :math:`n` items. **Before
+    allocating**, the estimate is compared with the memory limit (``memory_limit_mb``,
+    ``$SYNEREC_MEMORY_LIMIT_MB``, or half of the machine's memory); above it, :meth:`EASE.fit`
+    refuses with a :class:`~synerec.exceptions.ConfigError` naming the estimate, the limit and
+    the alternatives. Fit time is dominated by the :math:`n^3` flops of the inverse
+    (:math:`n^3/3` for the Cholesky factor, :math:`2n^3/3` for ``potri``).
 Sparse variant (``variant="sparse"``)
     Steck's sparse approximation (Steck 2019b, section 3; a pruned Gram matrix solved block by
     block): (1) the **sparsity pattern**: the ``neighbors`` items most similar to each item, by
@@ -83,21 +85,19 @@ __all__ = ["EASE", "EASEConfig", "dense_memory_bytes", "ease_dense_weights",
 
 log = logging.getLogger(__name__)
 
-# columns of the Gram matrix computed per sparse product (bounds the temporary CSR block)
-_GRAM_BLOCK = 1024
 # rows symmetrised per step after the in-place inverse
 _SYM_BLOCK = 512
 
 
 def dense_memory_bytes(n_items: int) -> int:
-    """Planned peak memory of the dense variant's fit, in bytes.
+    """Planned peak memory of the dense variant's fit, in bytes: ``4 n^2``.
 
-    One float32 ``n x n`` matrix (the Gram matrix, inverted and turned into the weights in
-    place) plus the temporaries of one Gram column block (a CSR block and its dense copy,
-    at most ``n x 1024`` entries of 12 + 4 bytes).
+    One float32 ``n x n`` matrix: the Gram matrix, accumulated in place by a compiled kernel,
+    inverted in place (LAPACK) and turned into the weights in place. (The training matrix and
+    its transpose, O(interactions), come on top.)
     """
     n = int(n_items)
-    return 4 * n * n + 16 * n * min(n, _GRAM_BLOCK)
+    return 4 * n * n
 
 
 class EASEConfig(PositiveFeedbackConfig):
@@ -283,7 +283,7 @@ class EASE(PositiveFeedbackModel):
 def _refuse_dense(n_items: int, need: int, limit: int, source: str) -> ConfigError:
     return ConfigError(
         f"EASE (variant='dense') on {n_items:,} items needs about {need / 2**30:.1f} GiB for its "
-        f"items x items matrix (4 bytes x {n_items:,}^2 plus work space), over the memory limit "
+        f"items x items matrix (4 bytes x {n_items:,}^2), over the memory limit "
         f"of {limit / 2**30:.1f} GiB ({source}; set memory_limit_mb or $SYNEREC_MEMORY_LIMIT_MB "
         f"to change it). Alternatives: variant='sparse' (Steck's sparse approximation, memory "
         f"O(items x neighbors)), or the models rp3beta, als or bpr, which never build an items x "
@@ -320,15 +320,16 @@ def _ridge(gram_diagonal: np.ndarray, lambda_: float, dropout: float) -> np.ndar
 
 
 def gram_matrix(Xb: sp.csr_matrix) -> np.ndarray:
-    """:math:`X^\\top X` as a dense float32 array, built from sparse products of column blocks."""
+    """:math:`X^T X` as a dense float32 array (a compiled kernel, item rows in parallel)."""
+    from synerec.algorithms._ease_kernels import gram_into
+
     n = Xb.shape[1]
-    XT = sp.csr_matrix(Xb.T, dtype=np.float32)
-    Xc = sp.csc_matrix(Xb, dtype=np.float32)
-    G = np.empty((n, n), dtype=np.float32)
-    for start in range(0, n, _GRAM_BLOCK):
-        stop = min(n, start + _GRAM_BLOCK)
-        block = XT @ Xc[:, start:stop]
-        G[:, start:stop] = block.toarray()
+    X = sp.csr_matrix(Xb, dtype=np.float32)
+    X.sort_indices()
+    XT = sp.csr_matrix(X.T)
+    G = np.zeros((n, n), dtype=np.float32)
+    gram_into(XT.indptr.astype(np.int64), XT.indices.astype(np.int32), XT.data,
+              X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data, G)
     return G
 
 

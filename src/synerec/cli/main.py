@@ -342,17 +342,17 @@ def tune(
     if fmt == "json":
         _print_json(report)
         return
-    table = Table(title=f"{model}: chosen values ({len(result.trials)} trials, "
-                        f"{result.seconds:.1f} s)", title_justify="left")
+    table = Table(title=f"{model}: chosen values", title_justify="left")
     table.add_column("parameter", style="bold")
     table.add_column("value", justify="right")
     table.add_column("searched", justify="left")
     for name, value in result.config.items():
         table.add_row(name, _fmt_value(value), result.space.get(name, "fixed"))
     console.print(table)
-    console.print(f"validation {key}: {result.best_value:.4f} "
-                  f"({result.validation['split']}, {result.validation['validation_interactions']}"
-                  f" held-out interactions)", highlight=False)
+    console.print(f"validation {key}: {result.best_value:.4f} (best of {len(result.trials)} "
+                  f"trials in {result.seconds:.1f} s; {result.validation['split']}, "
+                  f"{result.validation['validation_interactions']} held-out interactions)",
+                  highlight=False)
     if "test" in report:
         value = report["test"].get(key)
         shown = "n/a" if value is None else f"{value:.4f}"

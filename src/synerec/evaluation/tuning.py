@@ -159,6 +159,8 @@ def parse_space(specs: list[str] | None) -> dict[str, Param]:
                                                                body.split(",")))
             else:
                 raise ValueError
+        except ConfigError:
+            raise
         except ValueError:
             raise ConfigError(f"--space expects NAME=LOW:HIGH[:log] or NAME=A,B,C, got {spec!r}"
                               ) from None

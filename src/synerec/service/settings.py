@@ -3,7 +3,7 @@
 A settings file is TOML (``.toml``) or JSON (``.json``) with the fields of
 :class:`ServiceSettings`, for example::
 
-    model_dir = "models/item-cf"
+    model_dir = "models/ease"
     base_dataset = "ml-100k"
     api_keys = ["change-me"]
     max_body_bytes = 1048576

@@ -1,0 +1,161 @@
+"""The ranking side of the command line: several models in one evaluate table, the default model
+of `fit`, and `synerec tune`."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from synerec.algorithms import Recommender
+from synerec.cli import main as cli
+from synerec.cli.main import comparison_table, main
+from synerec.evaluation import ModelSpec, evaluate
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def small_shop(tmp_path: Path) -> Path:
+    """60 customers x 40 products, 1-5 ratings with timestamps; each customer likes one of four
+    product groups (so that there is something to learn)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for u in range(60):
+        group = u % 4
+        for i in range(40):
+            p = 0.45 if i % 4 == group else 0.06
+            if rng.random() < p:
+                rating = int(rng.integers(4, 6)) if i % 4 == group else int(rng.integers(1, 4))
+                rows.append((f"c{u:02d}", f"p{i:02d}", rating, 1_700_000_000 + len(rows)))
+    path = tmp_path / "shop.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]).to_csv(
+        path, index=False)
+    return path
+
+
+def test_evaluate_compares_models_in_one_table_within_80_columns(capsys, small_shop) -> None:
+    code, out, err = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
+                         "ease,item-cf,popularity,rp3beta", "--folds", "3",
+                         "--param", "ease.lambda_=20")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in out  # no cell cut
+    header = next(line for line in lines if "NDCG@10" in line)
+    for column in ("MAE", "RMSE", "P@10", "R@10", "NDCG@10", "cov.", "fit s"):
+        assert column in header
+    mean_rows = {line.split()[0]: line.split() for line in lines[:lines.index(
+        next(line for line in lines if line.startswith("standard deviation")))]
+        if line.split() and line.split()[0] in ("ease", "item-cf", "popularity", "rp3beta")}
+    assert set(mean_rows) == {"ease", "item-cf", "popularity", "rp3beta"}
+    assert mean_rows["ease"][1:3] == ["n/a", "n/a"]  # ranking model: no rating accuracy
+    assert mean_rows["rp3beta"][1:3] == ["n/a", "n/a"]
+    assert 0.3 < float(mean_rows["item-cf"][1]) < 2.0  # item-cf's MAE
+    assert "standard deviation over 3 folds" in out
+    code, out, _ = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
+                       "ease,item-cf", "--folds", "holdout", "--param", "ease.lambda_=20",
+                       "--format", "json")
+    data = json.loads(out)
+    assert data["summary"]["ease"]["mae"] is None
+    assert data["summary"]["item-cf"]["mae"] > 0
+    assert {r["config"].get("lambda_") for r in data["folds"] if r["model"] == "ease"} == {20}
+
+
+def test_evaluate_option_errors_with_several_models(capsys, small_shop) -> None:
+    code, _, err = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
+                       "ease,item-cf", "--param", "nope=1")
+    assert code == 2 and "none of the models ease, item-cf takes the option --nope" in err
+    code, _, err = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
+                       "ease,item-cf", "--param", "ease.k=3")
+    assert code == 2 and "model 'ease' has no option 'k'" in err
+    code, _, err = run(capsys, "evaluate", "--model", "ease,ease")
+    assert code == 2 and "twice" in err
+
+
+def test_comparison_table_drops_rating_columns_for_implicit_data() -> None:
+    df = pd.DataFrame({"user_id": np.repeat(np.arange(30), 4),
+                       "item_id": np.tile(np.arange(8), 15), "rating": 1.0})
+    from synerec.data import InteractionDataset
+
+    data = InteractionDataset.from_dataframe(df, rating_scale=None, name="implicit")
+    result = evaluate([ModelSpec("ease", {"lambda_": 5.0}), ModelSpec("popularity")], data,
+                      "holdout", random_state=0)
+    console = Console(file=io.StringIO(), width=80)
+    console.print(comparison_table(result.summary(), "implicit"))
+    text = console.file.getvalue()
+    assert "MAE" not in text and "NDCG@10" in text and "n/a" not in text
+
+
+def test_fit_defaults_to_the_best_ranking_model(capsys, tmp_path: Path, small_shop) -> None:
+    out_dir = tmp_path / "model"
+    code, _, err = run(capsys, "fit", "--dataset", str(small_shop), "--out", str(out_dir))
+    assert code == 0, err
+    assert cli.DEFAULT_RANKING_MODEL == "ease"
+    assert json.loads((out_dir / "model.json").read_text())["class"] == "ease"
+    code, out, _ = run(capsys, "recommend", "--model-dir", str(out_dir), "--user", "c01",
+                       "--n", "3", "--format", "json")
+    assert code == 0
+    items = json.loads(out)["recommendations"][0]["items"]
+    assert len(items) == 3 and all(int(i["item_id"][1:]) % 4 == 1 for i in items)
+    code, out, _ = run(capsys, "predict", "--model-dir", str(out_dir), "--user", "c01",
+                       "--item", items[0]["item_id"], "--format", "json")
+    p = json.loads(out)
+    assert p["threshold"] == 0.0 and p["recommend"] and "score" in p["reason"]
+
+
+def test_tune_searches_on_training_data_and_saves_the_choice(capsys, tmp_path: Path,
+                                                            small_shop) -> None:
+    out_dir = tmp_path / "tuned"
+    code, out, err = run(capsys, "tune", "--dataset", str(small_shop), "--model", "ease",
+                         "--trials", "5", "--space", "lambda_=1:1000:log", "--param",
+                         "dropout=0", "--out", str(out_dir), "--format", "json", "--seed", "3")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["metric"] == "ndcg@10" and len(report["trials"]) == 5
+    assert report["trained_on"].endswith("[last-20%:train]")  # temporal: the file has times
+    chosen = report["best_params"]["lambda_"]
+    assert 1 <= chosen <= 1000 and report["config"] == {"dropout": 0, "lambda_": chosen}
+    best = max(report["trials"], key=lambda t: t["value"])
+    assert best["params"]["lambda_"] == chosen and best["value"] == report["best_value"]
+    # the validation part is carved out of the training part only
+    val = report["validation"]
+    assert val["fit_interactions"] + val["validation_interactions"] < sum(
+        1 for _ in small_shop.open()) - 1
+    assert 0 <= report["test"]["ndcg@10"] <= 1
+    model = Recommender.load(out_dir)
+    assert model.get_params()["lambda_"] == chosen and model.get_params()["dropout"] == 0
+    meta = json.loads((out_dir / "model.json").read_text())["metadata"]["tuning"]
+    assert meta["best_params"] == {"lambda_": chosen}
+    assert meta["validation_value"] == report["best_value"]
+    assert meta["test"]["ndcg@10"] == report["test"]["ndcg@10"]
+    # table output prints the chosen values
+    code, out, _ = run(capsys, "tune", "--dataset", str(small_shop), "--model", "rp3beta",
+                       "--trials", "2", "--folds", "none", "--seed", "3")
+    assert code == 0
+    assert "chosen values" in out and "beta" in out and "validation ndcg@10" in out
+    assert "test ndcg@10" not in out  # --folds none: no test measurement
+
+
+def test_tune_errors(capsys, small_shop) -> None:
+    code, _, err = run(capsys, "tune", "--dataset", str(small_shop), "--model", "ease",
+                       "--metric", "rmse", "--trials", "2")
+    assert code == 2 and "ranks items and predicts no ratings" in err
+    code, _, err = run(capsys, "tune", "--dataset", str(small_shop), "--model", "ease",
+                       "--metric", "ndcg@ten")
+    assert code == 2 and "unknown metric" in err
+    code, _, err = run(capsys, "tune", "--dataset", str(small_shop), "--model", "ease",
+                       "--space", "k=1:5")
+    assert code == 2 and "has no option k" in err
+    code, _, err = run(capsys, "tune", "--dataset", str(small_shop), "--model", "ease",
+                       "--space", "lambda_=10:1")
+    assert code == 2 and "LOW must be below HIGH" in err
