@@ -38,6 +38,7 @@ import os
 import platform
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,8 @@ def implicit_rows(folds: list[Fold], threshold: float | None, n: int = 10
         "implicit: ALS (defaults)": lambda: AlternatingLeastSquares(random_state=42),
         "implicit: BPR (defaults)": lambda: BayesianPersonalizedRanking(random_state=42),
     }
+    # implicit's item-item models convert their own input internally and warn about it
+    warnings.filterwarnings("ignore", message="Method expects CSR input")
     rows = []
     for fold in folds:
         X = sp.csr_matrix(fold.train.matrix, dtype=np.float32)  # ratings / counts as weights

@@ -334,7 +334,12 @@ def tune(
     if key in _MINIMISE and data.implicit:
         raise ConfigError(f"{data.name} holds implicit feedback: {key} needs ratings")
     ranges = dict(SEARCH_SPACES.get(model, {}))
-    ranges.update(space or {})
+    fields = cls.config_class.model_fields
+    for name, p in (space or {}).items():
+        # "0:1" reads as integers; a float parameter gets a float range all the same
+        if p.kind == "int" and name in fields and fields[name].annotation is float:
+            p = Param("float", float(p.low), float(p.high), p.log)  # type: ignore[arg-type]
+        ranges[name] = p
     fixed = dict(fixed or {})
     params = set(cls._param_names())
     unknown = [name for name in (*ranges, *fixed) if name not in params]
