@@ -20,7 +20,8 @@ synerec's metrics on the same users. ``--no-implicit`` leaves them out.
 Writes ``bench/results/ranking-<dataset>-<folds>.json`` with every fold's metrics, fit and
 recommend seconds, peak memory, the configurations, versions and the load average before and
 after. ``--speed`` adds repeated EASE fits (best and median of 5) on the data set's first
-training part.
+training part, with the BLAS library's threads and with one (``num_threads=1``: faster on a
+machine whose cores other processes keep busy).
 
 Usage::
 
@@ -173,7 +174,8 @@ def speed(data: Any, folds: list[Fold], repeats: int = 5) -> dict[str, Any]:
     out: dict[str, Any] = {"train": train.name, "n_items": train.n_items,
                            "n_interactions": train.n_interactions,
                            "loadavg_before": loadavg()}
-    for label, config in (("ease", {}), ("ease (plain)", {"dropout": 0.0})):
+    for label, config in (("ease", {}), ("ease (plain)", {"dropout": 0.0}),
+                          ("ease, 1 thread", {"num_threads": 1})):
         times = []
         for _ in range(repeats):
             model = create_model("ease", **config)
@@ -196,6 +198,8 @@ def main() -> None:
                         help="comma-separated labels to run (default: all of the data set)")
     parser.add_argument("--no-implicit", action="store_true", help="skip implicit's rows")
     parser.add_argument("--speed", action="store_true", help="add repeated EASE fit timings")
+    parser.add_argument("--out", default=None, help="JSON file to write (default "
+                        "bench/results/ranking-<dataset>-<folds>.json)")
     args = parser.parse_args()
     which = args.folds or ("u1" if args.dataset == "ml-100k" else "temporal")
     data = load_dataset(args.dataset)
@@ -247,7 +251,9 @@ def main() -> None:
               + f"; load average {sp_['loadavg_before']} -> {sp_['loadavg_after']}")
     print(f"load average before {load_before}, after {payload['loadavg_after']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"ranking-{args.dataset}-{which.replace(',', '-')}.json"
+    path = Path(args.out) if args.out else \
+        RESULTS / f"ranking-{args.dataset}-{which.replace(',', '-')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2))
     print(f"wrote {path}")
 

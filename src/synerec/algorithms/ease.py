@@ -116,6 +116,7 @@ class EASEConfig(PositiveFeedbackConfig):
     neighbors: int = Field(100, ge=1)
     block_share: float = Field(0.5, gt=0.0, le=1.0)
     memory_limit_mb: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    num_threads: int = Field(0, ge=0)
 
 
 @register_model("ease")
@@ -145,6 +146,10 @@ class EASE(PositiveFeedbackModel):
     memory_limit_mb
         Dense variant: refuse to fit when :func:`dense_memory_bytes` exceeds this (MiB). ``None``:
         ``$SYNEREC_MEMORY_LIMIT_MB``, or half of the machine's physical memory.
+    num_threads
+        Threads of the BLAS inverse and of the Gram kernel; 0 leaves the BLAS library's own
+        setting (and threadpoolctl's) and numba's. On a machine shared with other busy
+        processes, 1 can be several times faster than an oversubscribed BLAS pool.
     positive_threshold
         Which interactions are positives (see :mod:`synerec.algorithms.positives`; default
         ``"auto"``: ratings >= 4 on 1-5, every interaction of implicit data). EASE uses their
@@ -173,7 +178,7 @@ class EASE(PositiveFeedbackModel):
 
     def __init__(self, *, lambda_: float = 200.0, dropout: float = 0.67, variant: str = "dense",
                  neighbors: int = 100, block_share: float = 0.5,
-                 memory_limit_mb: float | None = None,
+                 memory_limit_mb: float | None = None, num_threads: int = 0,
                  positive_threshold: float | str | None = "auto") -> None:
         self.lambda_ = lambda_
         self.dropout = dropout
@@ -181,6 +186,7 @@ class EASE(PositiveFeedbackModel):
         self.neighbors = neighbors
         self.block_share = block_share
         self.memory_limit_mb = memory_limit_mb
+        self.num_threads = num_threads
         self.positive_threshold = positive_threshold
 
     @property  # type: ignore[override]
@@ -196,15 +202,23 @@ class EASE(PositiveFeedbackModel):
     def _fit_positives(self, P: sp.csr_matrix) -> None:
         cfg = self.config_
         assert isinstance(cfg, EASEConfig)
+        from contextlib import nullcontext
+
+        from threadpoolctl import threadpool_limits
+
+        from synerec.similarity import numba_threads
+
         Xb = self._binary(P)
         start = time.perf_counter()
-        if cfg.variant == "dense":
-            self.weights_ = ease_dense_weights(Xb, cfg.lambda_, dropout=cfg.dropout,
-                                               memory_limit_mb=cfg.memory_limit_mb)
-        else:
-            self.weights_ = ease_sparse_weights(Xb, cfg.lambda_, dropout=cfg.dropout,
-                                                neighbors=cfg.neighbors,
-                                                block_share=cfg.block_share)
+        blas = threadpool_limits(cfg.num_threads, "blas") if cfg.num_threads else nullcontext()
+        with blas, numba_threads(cfg.num_threads):
+            if cfg.variant == "dense":
+                self.weights_ = ease_dense_weights(Xb, cfg.lambda_, dropout=cfg.dropout,
+                                                   memory_limit_mb=cfg.memory_limit_mb)
+            else:
+                self.weights_ = ease_sparse_weights(Xb, cfg.lambda_, dropout=cfg.dropout,
+                                                    neighbors=cfg.neighbors,
+                                                    block_share=cfg.block_share)
         self._xb = Xb
         log.info("EASE (%s, lambda=%g) on %d items in %.3f s", cfg.variant, cfg.lambda_,
                  Xb.shape[1], time.perf_counter() - start)
