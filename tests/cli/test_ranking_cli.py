@@ -61,7 +61,8 @@ def test_evaluate_compares_models_in_one_table_within_80_columns(capsys, small_s
     assert mean_rows["ease"][1:3] == ["n/a", "n/a"]  # ranking model: no rating accuracy
     assert mean_rows["rp3beta"][1:3] == ["n/a", "n/a"]
     assert 0.3 < float(mean_rows["item-cf"][1]) < 2.0  # item-cf's MAE
-    assert "standard deviation over 3 folds" in out
+    assert "standard deviation over 3 folds" in out and "mean over 3 folds" in out
+    assert "n/a: ranking models predict scores" in out
     code, out, _ = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
                        "ease,item-cf", "--folds", "holdout", "--param", "ease.lambda_=20",
                        "--format", "json")

@@ -201,15 +201,16 @@ def evaluate(
     if fmt == "json":
         _print_json(result.to_dict())
         return
-    n_folds = len({r.fold for r in result.folds})
+    fold_names = list(dict.fromkeys(r.fold for r in result.folds))
     summary = result.summary()
-    what = "mean" if n_folds > 1 else "1 fold"
-    console.print(comparison_table(summary, f"{ds.name}, {n_folds} fold(s), {what}", n))
-    if n_folds > 1:
-        console.print(comparison_table(summary, f"standard deviation over {n_folds} folds", n,
-                                       std=True))
-    if any(not getattr(s.build(), "predicts_ratings", True) for s in specs) and \
-            not ds.implicit:
+    what = (f"mean over {len(fold_names)} folds" if len(fold_names) > 1
+            else f"fold {fold_names[0]}")
+    console.print(comparison_table(summary, f"{ds.name}, {what}", n))
+    if len(fold_names) > 1:
+        console.print(comparison_table(summary, f"standard deviation over {len(fold_names)} "
+                                       "folds", n, std=True))
+    if "mae" in summary.columns and summary["mae"].notna().any() and \
+            summary["mae"].isna().any():
         console.print("n/a: ranking models predict scores, not ratings (no MAE / RMSE)",
                       style="dim")
 
