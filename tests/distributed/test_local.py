@@ -21,7 +21,7 @@ from synerec.distributed import (
     embed_catalogue,
 )
 from synerec.distributed._gpu import factor_topk, resolve_device, supports_factor_scoring
-from synerec.exceptions import ConfigError
+from synerec.exceptions import ConfigError, UnknownUserError
 from synerec.similarity import similarity_matrix
 
 # ------------------------------------------------------------------ helpers and references
@@ -190,7 +190,11 @@ def test_factor_scoring_ties_and_padding() -> None:
 
 def test_local_parquet_equals_recommend_frame(knn_model, tmp_path: Path) -> None:
     users = [int(u) for u in knn_model.users_.ids[:300]] + [999_999]
-    res = batch_recommend(knn_model, users, 10, out=tmp_path / "r.parquet", batch_size=64)
+    with pytest.raises(UnknownUserError, match="unknown user id 999999"):  # the one policy
+        batch_recommend(knn_model, users, 10, out=tmp_path / "r.parquet")
+    assert not (tmp_path / "r.parquet").exists()
+    res = batch_recommend(knn_model, users, 10, out=tmp_path / "r.parquet", batch_size=64,
+                          unknown="fallback")
     got = pd.read_parquet(res.path)
     want = knn_model.recommend_frame(users, 10)
     assert list(got.columns) == ["user_id", "rank", "item_id", "score"]

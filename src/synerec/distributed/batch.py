@@ -102,8 +102,13 @@ def _load_model(model: Any) -> Any:
                       f"{type(model).__name__}")
 
 
-def _resolve_users(model: Any, users: str | Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(user indices, -1 for unknown; the ids written in ``user_id``)."""
+def _resolve_users(model: Any, users: str | Iterable[Any],
+                   unknown: str = "fallback") -> tuple[np.ndarray, np.ndarray]:
+    """(user indices, -1 for unknown; the ids written in ``user_id``).
+
+    ``unknown="error"``: a user the model has no training data for is an
+    :class:`~synerec.exceptions.UnknownIdError` naming the first (and counting the others).
+    """
     if isinstance(users, str):
         if users != "all":
             raise ConfigError(f"users must be 'all' or a sequence of user ids, got {users!r}")
@@ -113,7 +118,19 @@ def _resolve_users(model: Any, users: str | Iterable[Any]) -> tuple[np.ndarray, 
     ids = users if isinstance(users, np.ndarray) else np.asarray(list(users))
     if ids.ndim != 1:
         raise ConfigError(f"users must be one-dimensional, got shape {ids.shape}")
-    return model.users_.indices(ids, missing="negative"), ids
+    idx = model.users_.indices(ids, missing="negative")
+    if unknown == "error":
+        known = idx >= 0
+        known[known] = model.user_count_[idx[known]] > 0
+        if not known.all():
+            from synerec.exceptions import UnknownIdError
+
+            bad = ids[~known]
+            first = bad[0].item() if isinstance(bad[0], np.generic) else bad[0]
+            raise UnknownIdError(first, "user", count=len(set(bad.tolist())))
+    elif unknown != "fallback":
+        raise ConfigError(f"unknown must be 'error' or 'fallback', not {unknown!r}")
+    return idx, ids
 
 
 def recommend_block(model: Any, users: np.ndarray, n: int, exclude_seen: bool = True,
@@ -180,6 +197,7 @@ def batch_recommend(
     num_workers: int | None = None,
     num_cpus: int | None = None,
     show_progress: bool = False,
+    unknown: Literal["error", "fallback"] = "error",
 ) -> BatchResult:
     """Top-``n`` items of many users, written to a Parquet file.
 
@@ -189,8 +207,7 @@ def batch_recommend(
         A fitted :class:`~synerec.algorithms.Recommender`, or a saved model directory.
     users
         ``"all"``: every user of the model's vocabulary, in index order. Or a sequence of
-        external user ids (unknown ids get the most popular items, as in
-        :meth:`~synerec.algorithms.Recommender.recommend`); they are written as given.
+        external user ids, written as given.
     n
         List length.
     out
@@ -216,6 +233,11 @@ def batch_recommend(
         CPUs of a new local Ray runtime.
     show_progress
         A progress bar (stderr) over the users.
+    unknown
+        Users the model has no training data for (docs/your-data.md, "Unknown users and
+        items"): ``"error"`` (default) raises :class:`~synerec.exceptions.UnknownIdError`
+        before anything is written; ``"fallback"`` gives them the most popular items, counted
+        in :attr:`BatchResult.n_unknown_users`.
 
     Returns
     -------
@@ -245,7 +267,7 @@ def batch_recommend(
     if num_workers is not None:
         num_workers = _check_int("num_workers", num_workers, 1)
     model = _load_model(model)
-    u_idx, user_ids = _resolve_users(model, users)
+    u_idx, user_ids = _resolve_users(model, users, unknown)
     user_col, user_type = _arrow_ids(user_ids)
     item_col, item_type = _arrow_ids(np.asarray(model.items_.ids))
     schema = pa.schema([("user_id", user_type), ("rank", pa.int64()), ("item_id", item_type),
