@@ -249,6 +249,7 @@ _FLAGS: list[tuple[str, Any, Any]] = [
                                                      "(repeatable): 'quantity > 0', "
                                                      "'order_id !~ ^C'.")),
     ("id_case", str | None, _opt("--id-case", help="Fold string ids to lower or upper case "
+                                                   "(or user=lower,item=upper) "
                                                    "(default: keep).")),
     ("on_bad_rows", str | None, _opt("--on-bad-rows", help="error (list every bad row) or "
                                                            "skip (drop them, with a summary) "

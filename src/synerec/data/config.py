@@ -16,7 +16,7 @@ is ``user_col``)::
     items = "exports/products.csv"     # optional separate catalogue
     duplicates = "sum"
     on_bad_rows = "skip"
-    id_case = "lower"
+    id_case = { user = "lower" }       # or "upper" for both kinds of ids
     where = ["quantity > 0", "status == paid"]
 
 ``synerec fit --config shop.toml --model item-cf --out m/`` reads it (any flag given beside it
@@ -66,9 +66,20 @@ class DatasetConfig(BaseModel):
     rating_scale: tuple[float, float] | None = None
     duplicates: Literal["error", "first", "last", "mean", "sum", "max"] | None = None
     where: tuple[str, ...] = ()
-    id_case: Literal["keep", "lower", "upper"] = "keep"
+    id_case: (Literal["keep", "lower", "upper"]
+              | dict[Literal["user", "item"], Literal["keep", "lower", "upper"]]) = "keep"
     on_bad_rows: Literal["error", "skip"] = "error"
     encoding: str = "utf-8"
+
+    @field_validator("id_case", mode="before")
+    @classmethod
+    def _cases(cls, value: Any) -> Any:
+        if isinstance(value, str) and "=" in value:  # the command line's user=lower,item=upper
+            from synerec.data.dataset import parse_id_case
+
+            user, item = parse_id_case(value)
+            return {"user": user, "item": item}
+        return value
 
     @field_validator("where", mode="before")
     @classmethod
@@ -173,6 +184,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, (int, float)):
         return repr(value)
     return json.dumps(str(value))  # a TOML basic string is a JSON string

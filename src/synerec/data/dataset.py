@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -87,13 +88,31 @@ def _number_cells(values: pd.Series | np.ndarray, *, integer: bool = False
         raw = s.to_numpy(dtype=object)
         stripped = s.astype("string").str.strip()
         missing = (stripped.isna() | (stripped == "")).to_numpy(dtype=bool)
-        out = pd.to_numeric(stripped.mask(missing, None), errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan)
+        out = to_float(stripped, missing)
     bad = np.isnan(out) & ~missing
     if integer:
         bad |= ~np.isnan(out) & (out != np.round(out))
     bad |= np.isinf(out)
     return out, raw, missing, bad
+
+
+def to_float(text: pd.Series, missing: np.ndarray | None = None) -> np.ndarray:
+    """float64 of text cells, NaN where a cell is missing or not a number.
+
+    numpy's C conversion first (fast on a clean column); pandas' per-cell coercion only when
+    some cell is not a number.
+    """
+    if missing is None:
+        missing = (text.isna() | (text.astype("string").str.strip() == "")).to_numpy(bool)
+    cells = text.to_numpy(dtype=object, na_value="")
+    out = np.full(len(cells), np.nan)
+    present = ~missing
+    try:
+        out[present] = cells[present].astype(np.float64)
+    except (ValueError, TypeError):
+        out[present] = pd.to_numeric(pd.Series(cells[present]), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan)
+    return out
 
 
 def _scalar(value: Any) -> Any:
@@ -293,7 +312,7 @@ class InteractionDataset:
         rating_scale: tuple[float, float] | Literal["infer"] | None = "infer",
         duplicates: DuplicatePolicy | None = None,
         where: str | list[str] | None = None,
-        id_case: IdCase = "keep",
+        id_case: IdCase | Mapping[str, IdCase] = "keep",
         on_bad_rows: OnBadRows = "error",
         name: str = "dataset",
         path: str | Path | None = None,
@@ -353,7 +372,8 @@ class InteractionDataset:
             (:mod:`synerec.data.filters`); rows failing one are dropped and counted.
         id_case
             ``"lower"`` or ``"upper"``: fold the case of string ids (e-mail addresses, SKUs
-            typed in two cases), in the log and the catalogue.
+            typed in two cases), in the log and the catalogue; a mapping such as
+            ``{"user": "lower", "item": "upper"}`` folds each kind its own way.
         on_bad_rows
             ``"error"`` (default): raise one :class:`~synerec.exceptions.BadRowsError` listing
             every bad row (missing id, value that is not a number, bad timestamp, rating outside
@@ -378,8 +398,7 @@ class InteractionDataset:
             Options that contradict each other (``weight_col`` with ``implicit=False``).
         """
         on_bad_rows = check_on_bad_rows(on_bad_rows)
-        if id_case not in ("keep", "lower", "upper"):
-            raise ConfigError(f"id_case must be keep, lower or upper, not {id_case!r}")
+        user_case, item_case = parse_id_case(id_case)
         if duplicates is not None and duplicates not in DUPLICATE_POLICIES:
             raise DataFormatError(f"unknown duplicates policy {duplicates!r}; use error, first, "
                                   "last, mean, sum or max")
@@ -463,8 +482,8 @@ class InteractionDataset:
                                      else ""), path=path)
         pos = np.flatnonzero(keep)
         kept_lines = None if row_lines is None else row_lines[pos]
-        user_ids = _normalise_ids(df[user_col].iloc[pos], id_case)
-        item_ids = _normalise_ids(df[item_col].iloc[pos], id_case)
+        user_ids = _normalise_ids(df[user_col].iloc[pos], user_case)
+        item_ids = _normalise_ids(df[item_col].iloc[pos], item_case)
         values = values[pos]
         scale: tuple[float, float] | None = None
         scale_inferred = False
@@ -483,7 +502,7 @@ class InteractionDataset:
         n_before = len(frame)
         frame = _apply_duplicate_policy(frame, policy, path=path, lines=kept_lines, pos=pos)
 
-        item_info = _catalogue(items, "item_id", alt_key=item_col, id_case=id_case,
+        item_info = _catalogue(items, "item_id", alt_key=item_col, id_case=item_case,
                                rename={title_col: "title", category_col: "category",
                                        description_col: "description"}) \
             if items is not None else None
@@ -494,7 +513,8 @@ class InteractionDataset:
             item_info = log_info if item_info is None else _fill_catalogue(item_info, log_info)
             if items is None:
                 keep_all_items = True  # the log's own items: nothing extra joins
-        user_info = _catalogue(users, "user_id", id_case=id_case) if users is not None else None
+        user_info = _catalogue(users, "user_id", id_case=user_case) if users is not None \
+            else None
         user_vocab = Vocabulary.from_values(frame["u"], kind="user")
         if item_info is not None and keep_all_items:
             item_vocab = Vocabulary.from_values(
@@ -534,6 +554,28 @@ class InteractionDataset:
         from synerec.data.readers import read_interactions
 
         return read_interactions(path, **kwargs)
+
+
+def parse_id_case(id_case: str | Mapping[str, str]) -> tuple[str, str]:
+    """``(user case, item case)`` from ``"lower"``, ``{"user": "lower"}`` or
+    ``"user=lower,item=upper"`` (the command line's form)."""
+    cases = ("keep", "lower", "upper")
+    if isinstance(id_case, str) and "=" in id_case:
+        try:
+            id_case = dict(part.split("=", 1) for part in id_case.replace(" ", "").split(","))
+        except ValueError:
+            raise ConfigError(f"id_case must be keep, lower, upper or user=...,item=..., not "
+                              f"{id_case!r}") from None
+    if isinstance(id_case, str):
+        if id_case not in cases:
+            raise ConfigError(f"id_case must be keep, lower or upper, not {id_case!r}")
+        return id_case, id_case
+    extra = set(id_case) - {"user", "item"}
+    values = [id_case.get("user", "keep"), id_case.get("item", "keep")]
+    if extra or any(v not in cases for v in values):
+        raise ConfigError(f"id_case must map user and item to keep, lower or upper, not "
+                          f"{dict(id_case)!r}")
+    return values[0], values[1]
 
 
 def _value_column(rating_col: str | None, weight_col: str | None, implicit: bool | None,
@@ -661,8 +703,12 @@ def _timestamp_cells(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         text = s.astype("string").str.strip()
         missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
-        num = pd.to_numeric(text.mask(missing, None), errors="coerce").to_numpy(
-            np.float64, na_value=np.nan)
+        # Only cells that look like numbers go through to_numeric (slow on date strings).
+        looks = text.str.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?").fillna(
+            False).to_numpy(dtype=bool)
+        num = np.full(n, np.nan)
+        if looks.any():
+            num[looks] = to_float(text[looks], np.zeros(int(looks.sum()), dtype=bool))
         is_num = ~np.isnan(num)
     bad = np.zeros(n, dtype=bool)
     if is_num.any():

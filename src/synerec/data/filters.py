@@ -88,9 +88,9 @@ class RowFilter:
                 num = cells.to_numpy(np.float64)
                 bad = np.isnan(num)
             else:
-                text = cells.astype("string").str.strip()
-                num = pd.to_numeric(text.mask(text == "", None), errors="coerce").to_numpy(
-                    np.float64, na_value=np.nan)
+                from synerec.data.dataset import to_float
+
+                num = to_float(cells.astype("string").str.strip())
                 bad = np.isnan(num)
             v = float(self.value)
             with np.errstate(invalid="ignore"):

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -216,7 +217,7 @@ def read_interactions(
     rating_scale: tuple[float, float] | Literal["infer"] | None = "infer",
     duplicates: DuplicatePolicy | None = None,
     where: str | list[str] | None = None,
-    id_case: IdCase = "keep",
+    id_case: IdCase | Mapping[str, IdCase] = "keep",
     on_bad_rows: OnBadRows = "error",
     encoding: str = "utf-8",
     name: str | None = None,
