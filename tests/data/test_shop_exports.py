@@ -44,8 +44,9 @@ def test_purchases_are_implicit_with_quantity_as_weight(tmp_path: Path) -> None:
     assert data.report.duplicates == "sum" and data.report.duplicates_merged == 1
     assert data.item_info.loc["SKU-2", "title"] == "Teapot"
     # ISO with Z, with an offset, and without one (UTC); latest purchase kept for merged rows
-    ts = dict(zip(zip(data.users.ids_of(data.user_index), data.items.ids_of(data.item_index)),
-                  data.timestamps.tolist(), strict=True))
+    pairs = zip(data.users.ids_of(data.user_index), data.items.ids_of(data.item_index),
+                strict=True)
+    ts = dict(zip(pairs, data.timestamps.tolist(), strict=True))
     assert ts[("bob@example.com", "SKU-1")] == 1709368200  # 2024-03-02T08:30:00Z
     assert ts[("cid@example.com", "SKU-3")] == 1709467200
     assert ts[("amy@example.com", "SKU-1")] == 1709539200  # the later of the two rows
@@ -79,7 +80,7 @@ def test_a_quantity_is_never_read_as_a_rating_by_accident(tmp_path: Path) -> Non
 
 
 def _messy(tmp_path: Path, name: str = "messy.csv") -> Path:
-    lines = [HEADER.strip()] + ROWS + [
+    lines = [HEADER.strip(), *ROWS,
         "B1,,SKU-1,Mug,1,4.50,2024-03-05T10:00:00Z",              # line 7: no customer
         "B2,dan@example.com,,Mug,1,4.50,2024-03-05T10:00:00Z",     # line 8: no sku
         "B3,dan@example.com,SKU-2,Teapot,two,20.00,2024-03-05T10:00:00Z",  # 9: 'two'
@@ -169,7 +170,7 @@ def test_filters_drop_counted_rows(tmp_path: Path) -> None:
     assert data.report.filtered == {"InvoiceNo !~ ^C": 1, r"StockCode ~ ^\d{5}[A-Za-z]*$": 1,
                                     "CustomerID ~ .": 1, "UnitPrice > 0": 1}
     assert sorted(zip(data.users.ids_of(data.user_index).tolist(),
-                      data.items.ids_of(data.item_index).tolist())) == [
+                      data.items.ids_of(data.item_index).tolist(), strict=True)) == [
         ("13047", "22423"), ("17850", "85123A")]
     bad_price = _write(tmp_path / "p.csv", "u,i,price\nu1,i1,free\nu2,i1,3\n")
     with pytest.raises(BadRowsError, match=r"line 2, column 'price': expected a number "
