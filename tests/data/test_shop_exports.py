@@ -240,7 +240,7 @@ def test_config_file_round_trip_and_errors(tmp_path: Path) -> None:
                    'id_case = { user = "lower" }\n', encoding="utf-8")
     config = read_config_file(cfg)
     assert config.path == str((tmp_path / "orders.csv").resolve())
-    assert config.id_case == {"user": "lower"}
+    assert config.id_case == {"user": "lower", "item": "keep"}
     data = load_dataset(str(cfg))
     assert data.name == "acme" and data.report.rows_skipped == 8 and data.implicit
     assert data.source == {"config": config.model_dump(mode="json")}

@@ -74,12 +74,15 @@ class DatasetConfig(BaseModel):
     @field_validator("id_case", mode="before")
     @classmethod
     def _cases(cls, value: Any) -> Any:
-        if isinstance(value, str) and "=" in value:  # the command line's user=lower,item=upper
-            from synerec.data.dataset import parse_id_case
+        # "lower", {"user": "lower"} or the command line's "user=lower,item=upper"
+        from synerec.data.dataset import parse_id_case
 
-            user, item = parse_id_case(value)
-            return {"user": user, "item": item}
-        return value
+        if not isinstance(value, (str, dict)):
+            return value
+        user, item = parse_id_case(value)
+        if isinstance(value, str) and "=" not in value:
+            return value
+        return {"user": user, "item": item}
 
     @field_validator("where", mode="before")
     @classmethod
