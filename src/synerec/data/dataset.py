@@ -70,23 +70,22 @@ def parse_numbers(
                                   column=column)
         kind = "an integer" if integer else "a number"
         raise DataFormatError(f"expected {kind}", path=path, line=line, column=column,
-                              value=_scalar(raw[r]), has_value=True)
+                              value=_scalar(raw.iloc[r]), has_value=True)
     return out
 
 
 def _number_cells(values: pd.Series | np.ndarray, *, integer: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, pd.Series, np.ndarray, np.ndarray]:
     """``(float64 values, raw cells, missing mask, bad mask)`` of a column; NaN where missing or
     bad. ``bad``: not a (finite) number, or not whole when ``integer``; empty cells are
     ``missing``, not ``bad``."""
     s = pd.Series(values) if not isinstance(values, pd.Series) else values
+    raw = s  # the cells as they were, for messages (read with .iloc)
     if s.dtype.kind in "fiub":
         out = s.to_numpy(dtype=np.float64)
-        raw = s.to_numpy()
         missing = np.isnan(out)
     else:
-        raw = s.to_numpy(dtype=object)
-        stripped = s.astype("string").str.strip()
+        stripped = as_text(s).str.strip()
         missing = (stripped.isna() | (stripped == "")).to_numpy(dtype=bool)
         out = to_float(stripped, missing)
     bad = np.isnan(out) & ~missing
@@ -96,6 +95,13 @@ def _number_cells(values: pd.Series | np.ndarray, *, integer: bool = False
     return out, raw, missing, bad
 
 
+def as_text(s: pd.Series) -> pd.Series:
+    """A column as a pandas string Series (no copy when it already is one)."""
+    if s.dtype != object and pd.api.types.is_string_dtype(s.dtype):
+        return s
+    return s.astype("string")
+
+
 def to_float(text: pd.Series, missing: np.ndarray | None = None) -> np.ndarray:
     """float64 of text cells, NaN where a cell is missing or not a number.
 
@@ -103,7 +109,7 @@ def to_float(text: pd.Series, missing: np.ndarray | None = None) -> np.ndarray:
     some cell is not a number.
     """
     if missing is None:
-        missing = (text.isna() | (text.astype("string").str.strip() == "")).to_numpy(bool)
+        missing = (text.isna() | (as_text(text).str.strip() == "")).to_numpy(bool)
     cells = text.to_numpy(dtype=object, na_value="")
     out = np.full(len(cells), np.nan)
     present = ~missing
@@ -423,12 +429,17 @@ class InteractionDataset:
                      else None)
 
         def add(problem: str, mask: np.ndarray, column: str | None,
-                values: np.ndarray | None = None) -> None:
+                values: np.ndarray | pd.Series | None = None) -> None:
             rows = np.flatnonzero(mask)
+            if rows.size == 0:
+                return
+            cells = None
+            if values is not None:  # only the bad rows' cells are converted
+                cells = (values.iloc[rows].to_numpy(dtype=object)
+                         if isinstance(values, pd.Series) else np.asarray(values)[rows])
             report_rows.add(problem, rows=rows, column=column,
                             lines=None if row_lines is None else row_lines[rows],
-                            values=None if values is None else np.asarray(values,
-                                                                          dtype=object)[rows])
+                            values=cells)
 
         # 1. filters: each row counted under the first filter that drops it
         keep = np.ones(n, dtype=bool)
@@ -436,7 +447,7 @@ class InteractionDataset:
         for f in filters:
             holds, bad = f.evaluate(df[f.column])
             add(f"expected a number (for the filter {f.text!r})", keep & bad, f.column,
-                df[f.column].to_numpy(dtype=object))
+                df[f.column])
             drop = keep & ~holds & ~bad
             filtered[f.text] = int(drop.sum())
             keep &= ~drop
@@ -465,7 +476,7 @@ class InteractionDataset:
             add(f"missing timestamp in column {timestamp_col!r}", keep & ts_missing,
                 timestamp_col)
             add("expected a timestamp", keep & ts_bad, timestamp_col,
-                df[timestamp_col].to_numpy(dtype=object))
+                df[timestamp_col])
         # 3. bad rows: one error listing them all, or dropped whole and reported
         if report_rows:
             if on_bad_rows == "error":
@@ -634,7 +645,7 @@ def _missing_ids(ids: pd.Series) -> np.ndarray:
     missing = ids.isna().to_numpy(dtype=bool)
     if ids.dtype == object or pd.api.types.is_string_dtype(ids.dtype):  # "str": pandas 3
         # (not in place: pandas 3 hands out read-only arrays)
-        missing = missing | (ids.astype("string").str.strip() == "").fillna(True).to_numpy(
+        missing = missing | (as_text(ids).str.strip() == "").fillna(True).to_numpy(
             dtype=bool)
     return missing
 
@@ -668,7 +679,7 @@ def _normalise_ids(s: pd.Series, id_case: str = "keep") -> np.ndarray:
         if np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
         return arr
-    text = s.astype(str).str.strip()
+    text = as_text(s).str.strip()
     if id_case == "lower":
         text = text.str.lower()
     elif id_case == "upper":
@@ -701,7 +712,7 @@ def _timestamp_cells(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         text = None
         is_num = ~missing
     else:
-        text = s.astype("string").str.strip()
+        text = as_text(s).str.strip()
         missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
         # Only cells that look like numbers go through to_numeric (slow on date strings).
         looks = text.str.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?").fillna(
@@ -796,7 +807,7 @@ def _catalogue_from_log(df: pd.DataFrame, item_ids: np.ndarray,
         return None
     out = pd.DataFrame(index=pd.Index(pd.unique(pd.Series(item_ids)), name="item_id"))
     for target, col in named.items():
-        cells = df[col].astype("string").fillna("").str.strip().to_numpy(dtype=object)
+        cells = as_text(df[col]).fillna("").str.strip().to_numpy(dtype=object)
         t = pd.DataFrame({"i": item_ids, "v": cells})
         t = t[t["v"] != ""]
         counts = t.groupby(["i", "v"], sort=False).size().reset_index(name="n")

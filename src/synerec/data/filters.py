@@ -88,16 +88,18 @@ class RowFilter:
                 num = cells.to_numpy(np.float64)
                 bad = np.isnan(num)
             else:
-                from synerec.data.dataset import to_float
+                from synerec.data.dataset import as_text, to_float
 
-                num = to_float(cells.astype("string").str.strip())
+                num = to_float(as_text(cells).str.strip())
                 bad = np.isnan(num)
             v = float(self.value)
             with np.errstate(invalid="ignore"):
                 holds = {"<": num < v, "<=": num <= v, ">": num > v, ">=": num >= v,
                          "==": num == v, "!=": num != v}[self.op]
             return holds & ~bad, bad
-        text = cells.astype("string").fillna("").str.strip()
+        from synerec.data.dataset import as_text
+
+        text = as_text(cells).fillna("").str.strip()
         if self.op in ("~", "!~"):
             found = text.str.contains(str(self.value), regex=True).fillna(False).to_numpy(bool)
             holds = found if self.op == "~" else ~found
