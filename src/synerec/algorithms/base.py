@@ -32,14 +32,14 @@ Optional hooks: ``_predict_fallback`` (refine the fallback values, e.g. with bia
 A model that scores only a few candidate items per user (a neighbourhood model) sets
 ``sparse_scores = True`` and implements ``_score_sparse(users)``: a ``(len(users), n_items)``
 CSR matrix whose stored entries are the candidates' scores (no column twice in a row).
-:meth:`Recommender.recommend_indices` then ranks it with :func:`synerec.ranking.topk_sparse`
-(the same rules as :func:`~synerec.ranking.topk`, unstored entries being unrankable) and never
+:meth:`Recommender.recommend_indices` then ranks it with :func:`synerec.topk.topk_sparse`
+(the same rules as :func:`~synerec.topk.topk`, unstored entries being unrankable) and never
 builds a dense users x items block. ``_score`` must still return the same scores densely
 (NaN where nothing is stored).
 
 The base class does the rest: validation, id mapping, clipping to the rating scale, the
 unknown-user and unknown-item fallbacks, batched top-k recommendation through
-:func:`synerec.ranking.topk`, the paper's recommend-or-not decision, and persistence.
+:func:`synerec.topk.topk`, the paper's recommend-or-not decision, and persistence.
 
 Cold users and items
 --------------------
@@ -78,6 +78,7 @@ import pydantic
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict
 
+from synerec._list_length import check_list_length
 from synerec.algorithms.persistence import read_model_dir, write_model_dir
 from synerec.data.dataset import InteractionDataset
 from synerec.data.vocabulary import Vocabulary
@@ -87,7 +88,7 @@ from synerec.exceptions import (
     ModelFileError,
     NotFittedError,
 )
-from synerec.ranking import PAD_INDEX, topk, topk_sparse
+from synerec.topk import PAD_INDEX, topk, topk_sparse
 
 __all__ = [
     "FALLBACK_NAMES",
@@ -691,9 +692,7 @@ class Recommender:
             out_idx.append(idx)
             out_sc.append(sc)
         if not out_idx:
-            from synerec.ranking import _check_n
-
-            k = _check_n(n)
+            k = check_list_length(n)
             return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
         return np.concatenate(out_idx), np.concatenate(out_sc)
 
@@ -705,9 +704,7 @@ class Recommender:
         Unknown users have no training items to exclude, so they all get the one popularity
         list, ranked once.
         """
-        from synerec.ranking import _check_n
-
-        width = _check_n(n)
+        width = check_list_length(n)
         out_idx = np.full((len(u), width), PAD_INDEX, dtype=np.int64)
         out_sc = np.full((len(u), width), -np.inf, dtype=np.float32)
         known = self._known_users(u)
