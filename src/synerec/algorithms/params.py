@@ -171,8 +171,8 @@ def _generated_init(cls: type[Configurable[Any]]) -> Callable[..., None]:
     required: list[str] = []
     for name, info in fields.items():
         if info.default_factory is not None:
-            factories[name] = cast(Callable[[], Any], info.default_factory)
-            default: Any = info.default_factory()
+            factory = factories[name] = cast(Callable[[], Any], info.default_factory)
+            default: Any = factory()
         elif info.is_required():
             required.append(name)
             default = inspect.Parameter.empty

@@ -378,8 +378,8 @@ class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
     Sarwar et al., WWW 2001 (eq. 4); N. Reimers, I. Gurevych, "Sentence-BERT", EMNLP 2019.
     """
 
-    @property  # type: ignore[override]
-    def scores_cold_items(self) -> bool:
+    @property
+    def scores_cold_items(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
         return bool(self.is_fitted and self.config_.cold_start)
 
     def _cf_similarity(self, X: sp.csr_matrix) -> sp.csr_matrix:
