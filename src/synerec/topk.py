@@ -89,12 +89,7 @@ def topk(
         rows = np.repeat(np.arange(b), np.diff(ex.indptr))
         s[rows, ex.indices] = -np.inf
     if candidates is not None:
-        cand = np.asarray(candidates)
-        if cand.dtype != bool:
-            raise TypeError("candidates must be a boolean mask over items")
-        if cand.shape not in ((n_items,), (b, n_items)):
-            raise ValueError(f"candidates has shape {cand.shape}; expected ({n_items},) or "
-                             f"{(b, n_items)}")
+        cand = _candidate_mask(candidates, b, n_items)
         s[np.broadcast_to(~cand, s.shape)] = -np.inf
 
     k = min(n, n_items)
@@ -116,6 +111,17 @@ def topk(
     out_idx[:, :k] = np.where(valid, chosen, PAD_INDEX)
     out_sc[:, :k] = np.where(valid, vals, -np.inf).astype(np.float32)
     return out_idx, out_sc
+
+
+def _candidate_mask(candidates: np.ndarray, b: int, n_items: int) -> np.ndarray:
+    """``candidates`` checked: a boolean ``(n_items,)`` or ``(b, n_items)`` mask."""
+    cand = np.asarray(candidates)
+    if cand.dtype != bool:
+        raise TypeError("candidates must be a boolean mask over items")
+    if cand.shape not in ((n_items,), (b, n_items)):
+        raise ValueError(f"candidates has shape {cand.shape}; expected ({n_items},) or "
+                         f"{(b, n_items)}")
+    return cand
 
 
 def _select(s: np.ndarray, k: int) -> np.ndarray:
@@ -191,12 +197,7 @@ def topk_sparse(
         ex_indptr = np.zeros(b + 1, dtype=np.int64)
         ex_indices = np.zeros(0, dtype=np.int64)
     if candidates is not None:
-        cand = np.asarray(candidates)
-        if cand.dtype != bool:
-            raise TypeError("candidates must be a boolean mask over items")
-        if cand.shape not in ((n_items,), (b, n_items)):
-            raise ValueError(f"candidates has shape {cand.shape}; expected ({n_items},) or "
-                             f"{(b, n_items)}")
+        cand = _candidate_mask(candidates, b, n_items)
         cand2 = np.ascontiguousarray(cand.reshape(-1, n_items))
     else:
         cand2 = np.ones((0, n_items), dtype=bool)

@@ -120,23 +120,7 @@ class Recommender(Recommending[C], Saving[C], Deciding[C], Predicting[C]):
     ``Recommender[SomeConfig]`` is a model whose parameters are ``SomeConfig``'s fields; the
     methods come from the parts listed in the module docstring.
 
-    Attributes (after :meth:`fit`)
-    ------------------------------
-    users_, items_ : Vocabulary
-        External ids <-> row / column indices.
-    train_ : scipy.sparse.csr_matrix
-        Users x items float32 training matrix (sorted indices, no duplicates).
-    rating_scale_ : tuple of float or None
-        ``(low, high)``, or ``None`` for implicit feedback.
-    global_mean_ : float
-        Mean training value.
-    user_mean_, item_mean_ : numpy.ndarray
-        float64 mean value per user / item (``global_mean_`` where there is no data).
-    user_count_, item_count_ : numpy.ndarray
-        int64 number of training interactions per user / item.
-    item_popularity_ : numpy.ndarray
-        float64 popularity used for unknown users: ``item_count_`` for ratings, summed weight
-        for implicit data.
-    config_ : RecommenderConfig
-        The validated parameters the model was fitted with (of the type argument ``C``).
+    The state every fitted model has (``users_``, ``items_``, ``train_``, ``rating_scale_``,
+    the means and counts, ``config_``) is listed in
+    :class:`~synerec.algorithms.scoring.ScoringModel`; ``config_`` is of the type argument.
     """
