@@ -54,17 +54,20 @@ class UnknownIdError(SynerecError, KeyError):
             cls = {"user": UnknownUserError, "item": UnknownItemError}.get(kind, cls)
         return super().__new__(cls)
 
-    def __init__(self, id: Any, kind: str | None = None, *, count: int = 1) -> None:
+    def __init__(self, id: Any, kind: str | None = None, *, count: int = 1,
+                 hint: str | None = None) -> None:
         self.id = id
         self.kind = kind or self._default_kind
         self.count = count
+        self.hint = hint
         super().__init__(id)
 
     _default_kind = "id"
 
     def __str__(self) -> str:
         more = f" (and {self.count - 1} more unknown {self.kind} ids)" if self.count > 1 else ""
-        return f"unknown {self.kind} id {self.id!r}{more}"
+        hint = f"; {self.hint}" if self.hint else ""
+        return f"unknown {self.kind} id {self.id!r}{more}{hint}"
 
 
 class UnknownUserError(UnknownIdError):

@@ -398,11 +398,13 @@ def test_similar_items_and_users(data: InteractionDataset) -> None:
 
 def test_unknown_ids_in_predictions(data: InteractionDataset) -> None:
     model = UserKNN().fit(data)
-    p = model.predict_one("nobody", "i1")
+    with pytest.raises(UnknownIdError, match="unknown user id 'nobody'"):
+        model.predict_one("nobody", "i1")
+    p = model.predict_one("nobody", "i1", unknown="fallback")
     assert p.fallback == "unknown_user" and p.details["neighbors"] == []
-    p = model.predict_one("u1", "nothing")
+    p = model.predict_one("u1", "nothing", unknown="fallback")
     assert p.fallback == "unknown_item" and p.value == pytest.approx(model.user_mean_[1])
-    ids, _ = model.recommend(["nobody"], n=3)
+    ids, _ = model.recommend(["nobody"], n=3, unknown="fallback")
     assert None not in ids[0].tolist()  # popular items
 
 

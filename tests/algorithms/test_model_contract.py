@@ -200,13 +200,14 @@ def test_new_and_old_style_models_work_end_to_end(cls: type[Recommender], regist
     mu = float(X.data.mean())
     expected = (col.sum() + 2.0 * mu) / (len(col) + 2.0)  # by hand: the shrunk mean
     assert model.predict(["u0"], ["i3"])[0] == pytest.approx(expected)
-    ids, _ = model.recommend(["nobody"], n=3)
+    ids, _ = model.recommend(["nobody"], n=3, unknown="fallback")
     assert ids.shape == (1, 3)
     assert model.recommend_item("u0", "i3").threshold == pytest.approx(1 + 5 / 9 * 4)
     loaded = Recommender.load(model.save(tmp_path / "m"))
     assert type(loaded) is cls and loaded.get_params() == model.get_params()
     uu, ii = all_pairs(data)
-    np.testing.assert_array_equal(loaded.predict(uu, ii), model.predict(uu, ii))
+    np.testing.assert_array_equal(loaded.predict(uu, ii, unknown="fallback"),
+                                  model.predict(uu, ii, unknown="fallback"))
     if cls is OldStyle:
         assert model.init_calls == 1  # type: ignore[attr-defined]
         assert list(inspect.signature(cls).parameters) == ["damping"]
@@ -228,9 +229,11 @@ def test_models_saved_before_the_split_load(name: str) -> None:
     assert model.get_params() == expected["params"]
     data = toy_ratings()
     uu, ii = all_pairs(data)
-    np.testing.assert_allclose(model.predict(uu, ii), expected["predict"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.predict(uu, ii, unknown="fallback"), expected["predict"],
+                               rtol=0, atol=1e-12)
     users = [*data.users.ids.tolist(), "nobody"]
-    ids, scores = model.recommend(users, n=4)
+    ids, scores = model.recommend(users, n=4, unknown="fallback")
+    assert model.catalogue_ is None and model.data_source_ is None  # saved before they were
     assert [[None if x is None else str(x) for x in row] for row in ids] == \
         expected["recommend_ids"]
     np.testing.assert_array_equal(scores, np.array(expected["recommend_scores"], np.float32))

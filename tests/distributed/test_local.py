@@ -196,7 +196,7 @@ def test_local_parquet_equals_recommend_frame(knn_model, tmp_path: Path) -> None
     res = batch_recommend(knn_model, users, 10, out=tmp_path / "r.parquet", batch_size=64,
                           unknown="fallback")
     got = pd.read_parquet(res.path)
-    want = knn_model.recommend_frame(users, 10)
+    want = knn_model.recommend_frame(users, 10, unknown="fallback")
     assert list(got.columns) == ["user_id", "rank", "item_id", "score"]
     assert len(got) == len(want) == res.n_rows
     np.testing.assert_array_equal(got["user_id"].to_numpy(), want["user_id"].astype(np.int64))
@@ -205,7 +205,7 @@ def test_local_parquet_equals_recommend_frame(knn_model, tmp_path: Path) -> None
     np.testing.assert_array_equal(got["score"].to_numpy(), want["score"].to_numpy())
     assert res.n_unknown_users == 1 and res.n_batches == 5 and res.model_shared is None
     assert got.loc[got.user_id == 999_999, "item_id"].tolist() == \
-        knn_model.recommend([999_999], 10)[0][0].tolist()
+        knn_model.recommend([999_999], 10, unknown="fallback")[0][0].tolist()
 
 
 def test_torch_device_writes_the_same_file(mf_model, tmp_path: Path) -> None:

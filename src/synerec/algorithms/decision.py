@@ -14,6 +14,7 @@ from typing import Any
 
 from synerec.algorithms.params import C
 from synerec.algorithms.predicting import Predicting, Prediction
+from synerec.exceptions import ConfigError
 
 __all__ = ["Deciding", "Decision", "default_threshold"]
 
@@ -44,7 +45,8 @@ def default_threshold(rating_scale: tuple[float, float] | None) -> float:
     """The recommend threshold: the point of the scale that 6 is on a 1..10 scale.
 
     ``low + (6 - 1) / (10 - 1) * (high - low)``, i.e. about 3.22 on 1..5; ``0.0`` for implicit
-    data (any positive score).
+    data (kept for callers that threshold scores themselves; ``recommend_item`` refuses
+    implicit data).
     """
     if rating_scale is None:
         return 0.0
@@ -55,7 +57,8 @@ def default_threshold(rating_scale: tuple[float, float] | None) -> float:
 class Deciding(Predicting[C]):
     """:meth:`recommend_item`: the paper's recommend-or-not rule over :meth:`predict_one`."""
 
-    def recommend_item(self, user: Any, item: Any, threshold: float | None = None) -> Decision:
+    def recommend_item(self, user: Any, item: Any, threshold: float | None = None, *,
+                       unknown: str = "error") -> Decision:
         """Decide whether to recommend ``item`` to ``user`` (the paper's rule).
 
         Recommend when the user has not rated the item in the training data and the predicted
@@ -64,15 +67,30 @@ class Deciding(Predicting[C]):
         Parameters
         ----------
         user, item
-            External ids (unknown ids use the prediction fallback).
+            External ids.
         threshold
-            Default :func:`default_threshold` of ``rating_scale_`` (3.22 on 1..5); for
-            implicit data it applies to the score (default 0).
+            Default :func:`default_threshold` of ``rating_scale_`` (3.22 on 1..5).
+        unknown
+            As in :meth:`~synerec.algorithms.predicting.Predicting.predict`: ``"error"``
+            (default) or ``"fallback"`` (decide on the fallback prediction, flagged).
+
+        Raises
+        ------
+        ConfigError
+            The model was fitted on implicit feedback: there is no rating to predict, and a
+            threshold on a score means nothing; rank with ``recommend`` instead.
+        UnknownIdError
+            An unknown user or item with ``unknown="error"``.
         """
-        pred = self.predict_one(user, item)
+        self._check_fitted()
+        if self.rating_scale_ is None:
+            raise ConfigError(
+                f"recommend_item decides on a predicted rating, and this {type(self).__name__} "
+                "was fitted on implicit feedback (purchases, clicks), which has no ratings: "
+                "rank items with recommend() instead")
+        pred = self.predict_one(user, item, unknown=unknown)
         thr = default_threshold(self.rating_scale_) if threshold is None else float(threshold)
         rated = self._rated_value(pred.details["user_index"], pred.details["item_index"])
-        word = "score" if self.rating_scale_ is None else "rating"
         if rated is not None:
             return Decision(pred, False,
                             f"user {user!r} has already rated item {item!r} ({rated:g})", thr)
@@ -80,8 +98,8 @@ class Deciding(Predicting[C]):
         if pred.fallback is not None:
             how = f" ({pred.fallback}: fell back to {pred.fallback_to})"
         if pred.value > thr:
-            reason = f"predicted {word} {pred.value:.3g}{how} exceeds the threshold {thr:.3g}"
+            reason = f"predicted rating {pred.value:.3g}{how} exceeds the threshold {thr:.3g}"
             return Decision(pred, True, reason, thr)
-        reason = f"predicted {word} {pred.value:.3g}{how} does not exceed the threshold {thr:.3g}"
+        reason = (f"predicted rating {pred.value:.3g}{how} does not exceed the threshold "
+                  f"{thr:.3g}")
         return Decision(pred, False, reason, thr)
-

@@ -94,7 +94,7 @@ class UserKNNConfig(RecommenderConfig):
     """
 
     k: int = Field(40, ge=1)
-    similarity: Literal["pearson", "cosine"] = "pearson"
+    similarity: Literal["auto", "pearson", "cosine"] = "auto"
     max_neighbors: int = Field(300, ge=1)
     min_support: int = Field(2, ge=1)
     shrinkage: float = Field(50.0, ge=0.0)
@@ -111,7 +111,7 @@ class ItemKNNConfig(RecommenderConfig):
     """
 
     k: int = Field(40, ge=1)
-    similarity: Literal["adjusted_cosine", "cosine", "pearson"] = "adjusted_cosine"
+    similarity: Literal["auto", "adjusted_cosine", "cosine", "pearson"] = "auto"
     max_neighbors: int = Field(300, ge=1)
     min_support: int = Field(1, ge=1)
     shrinkage: float = Field(100.0, ge=0.0)
@@ -144,15 +144,27 @@ class _NeighborhoodModel(Recommender[_KC]):
             self._nb_indptr, S.indices.astype(np.int32), S.data)
         self._xt: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
+    #: The similarity ``similarity="auto"`` means for ratings (for implicit data: cosine).
+    _rating_similarity: ClassVar[str] = "cosine"
+
+    @property
+    def similarity_kind_(self) -> str:
+        """The similarity used: ``similarity``, or for ``"auto"`` the one that suits the data
+        (cosine for implicit feedback, where centring purchases by a mean has no meaning)."""
+        chosen = str(self.config_.similarity)
+        if chosen != "auto":
+            return chosen
+        return self._rating_similarity if self.rating_scale_ is not None else "cosine"
+
     def _similarity_of(self, X: sp.csr_matrix) -> sp.csr_matrix:
         cfg = self.config_
+        kind = self.similarity_kind_
         start = time.perf_counter()
-        S = similarity_matrix(X, cfg.similarity, max_neighbors=cfg.max_neighbors,
+        S = similarity_matrix(X, kind, max_neighbors=cfg.max_neighbors,  # type: ignore[arg-type]
                               min_support=cfg.min_support, shrinkage=cfg.shrinkage,
                               num_threads=cfg.num_threads)
         log.info("%s: %s similarity of %d rows, %d neighbours kept, in %.3f s",
-                 type(self).__name__, cfg.similarity, S.shape[0], S.nnz,
-                 time.perf_counter() - start)
+                 type(self).__name__, kind, S.shape[0], S.nnz, time.perf_counter() - start)
         return S
 
     @property
@@ -257,7 +269,8 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
     k
         Neighbours per prediction.
     similarity
-        ``"pearson"`` (eq. 2, means over all of a user's ratings) or ``"cosine"`` (eq. 1).
+        ``"pearson"`` (eq. 2, means over all of a user's ratings), ``"cosine"`` (eq. 1) or
+        ``"auto"`` (default): Pearson for ratings, cosine for implicit feedback.
     max_neighbors
         Neighbours stored per user (the similarity matrix keeps the top ``max_neighbors`` of
         each row); ``>= k`` to choose ``K`` among more than ``k`` users.
@@ -293,6 +306,7 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
     Resnick et al., CSCW 1994; Herlocker et al., SIGIR 1999.
     """
 
+    _rating_similarity: ClassVar[str] = "pearson"
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "item_mean",
         UNKNOWN_ITEM: "user_mean",
@@ -338,7 +352,7 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
         ``contribution`` is the neighbour's term ``w (r - mean) / sum |w|``; the prediction is
         ``user_mean`` plus their sum. Sorted by absolute contribution, largest first.
         """
-        out: dict[str, Any] = {"similarity": self.config_.similarity,
+        out: dict[str, Any] = {"similarity": self.similarity_kind_,
                                "k": self._k, "neighbors": []}
         if user < 0 or item < 0 or self.user_count_[user] == 0:
             return out
@@ -397,7 +411,10 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
         Neighbours per prediction.
     similarity
         ``"adjusted_cosine"`` (Sarwar's eq. 3, ratings centred by their user's mean),
-        ``"cosine"`` (eq. 1) or ``"pearson"`` (eq. 2, centred by the item's mean).
+        ``"cosine"`` (eq. 1), ``"pearson"`` (eq. 2, centred by the item's mean) or ``"auto"``
+        (default): adjusted cosine for ratings, cosine for implicit feedback (purchases
+        centred by a user's mean quantity mean nothing; on UCI Online Retail cosine ranks
+        better, docs/experiments.md).
     max_neighbors
         Neighbours stored per item.
     min_support
@@ -444,6 +461,7 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
     recommendation algorithms", ACM TOIS 22(1), 2004 (top-N candidates).
     """
 
+    _rating_similarity: ClassVar[str] = "adjusted_cosine"
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "item_mean",
         UNKNOWN_ITEM: "user_mean",
@@ -494,7 +512,7 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
         ``contribution`` is ``w r / sum |w|`` (centred: ``w (r - mean) / sum |w|``, the
         prediction being ``item_mean`` plus their sum). Sorted by absolute contribution.
         """
-        out: dict[str, Any] = {"similarity": self.config_.similarity,
+        out: dict[str, Any] = {"similarity": self.similarity_kind_,
                                "k": self._k, "center": self._center, "neighbors": []}
         if user < 0 or item < 0 or self.item_count_[item] == 0:
             return out

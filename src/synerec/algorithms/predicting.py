@@ -23,7 +23,6 @@ from synerec.algorithms.scoring import (
     UNKNOWN_USER,
     UNKNOWN_USER_AND_ITEM,
     ScoringModel,
-    _as_id_list,
 )
 
 __all__ = ["Predicting", "Prediction"]
@@ -69,14 +68,20 @@ class Prediction:
 class Predicting(ScoringModel[C]):
     """:meth:`predict`, :meth:`predict_indices` and :meth:`predict_one` over ``_predict``."""
 
-    def predict(self, users: Iterable[Any], items: Iterable[Any]) -> np.ndarray:
+    def predict(self, users: Iterable[Any], items: Iterable[Any], *,
+                unknown: str = "error") -> np.ndarray:
         """Predicted ratings (scores for implicit data) for pairs of external ids.
 
         Parameters
         ----------
         users, items
             Equal-length sequences of external ids; ``predict([u1, u2], [i1, i2])`` predicts
-            ``(u1, i1)`` and ``(u2, i2)``. Unknown ids get the documented fallback.
+            ``(u1, i1)`` and ``(u2, i2)``.
+        unknown
+            Ids without training data: ``"error"`` (default) raises
+            :class:`~synerec.exceptions.UnknownUserError` / ``UnknownItemError`` naming the
+            first; ``"fallback"`` predicts them by the table of
+            :mod:`synerec.algorithms.base` (the one policy: docs/your-data.md).
 
         Returns
         -------
@@ -84,8 +89,8 @@ class Predicting(ScoringModel[C]):
             float64 predictions clipped to ``rating_scale_``.
         """
         self._check_fitted()
-        u = self.users_.indices(_as_id_list(users), missing="negative")
-        i = self.items_.indices(_as_id_list(items), missing="negative")
+        u = self._known_indices(users, "user", unknown)
+        i = self._known_indices(items, "item", unknown)
         if len(u) != len(i):
             raise ValueError(f"users and items must have the same length ({len(u)} != {len(i)})")
         return self._predict_all(u, i)[0]
@@ -120,14 +125,15 @@ class Predicting(ScoringModel[C]):
         values = raw if self.rating_scale_ is None else np.clip(raw, *self.rating_scale_)
         return values, raw, nbrs, codes
 
-    def predict_one(self, user: Any, item: Any) -> Prediction:
+    def predict_one(self, user: Any, item: Any, *, unknown: str = "error") -> Prediction:
         """One prediction with its provenance (fallback, neighbours, model terms).
 
-        Unknown ids are not an error: they get the documented fallback, flagged in the result.
+        ``unknown`` as in :meth:`predict`: with ``"fallback"``, an unknown user or item gets
+        the documented fallback, flagged in :attr:`Prediction.fallback`.
         """
         self._check_fitted()
-        u = int(self.users_.indices([user], missing="negative")[0])
-        i = int(self.items_.indices([item], missing="negative")[0])
+        u = int(self._known_indices([user], "user", unknown)[0])
+        i = int(self._known_indices([item], "item", unknown)[0])
         values, raw, nbrs, codes = self._predict_all(np.array([u]), np.array([i]))
         code = int(codes[0])
         details: dict[str, Any] = {"user_index": u, "item_index": i,

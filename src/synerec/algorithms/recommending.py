@@ -45,13 +45,14 @@ class Recommending(ScoringModel[C]):
         exclude_seen: bool = True,
         items: Iterable[Any] | None = None,
         batch_size: int = 1024,
+        unknown: str = "error",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for each user.
 
         Parameters
         ----------
         users
-            External user ids. Unknown users get the most popular items.
+            External user ids.
         n
             List length.
         exclude_seen
@@ -60,6 +61,11 @@ class Recommending(ScoringModel[C]):
             Optional candidate item ids (all known to the model); only they are ranked.
         batch_size
             Users scored at once (memory: ``batch_size * n_items`` float32).
+        unknown
+            A user without training data (not in the vocabulary, or no interaction):
+            ``"error"`` (default) raises :class:`~synerec.exceptions.UnknownUserError` naming
+            it; ``"fallback"`` gives the most popular items, popularity as score (the one
+            policy: docs/your-data.md, "Unknown users and items").
 
         Returns
         -------
@@ -68,9 +74,14 @@ class Recommending(ScoringModel[C]):
             shorter than ``n``.
         scores : numpy.ndarray
             ``(len(users), n)`` float32 scores; ``-inf`` at padding.
+
+        Raises
+        ------
+        UnknownUserError
+            An unknown user with ``unknown="error"``.
         """
         self._check_fitted()
-        u = self.users_.indices(_as_id_list(users), missing="negative")
+        u = self._known_indices(users, "user", unknown)
         candidates = None
         if items is not None:
             candidates = self.items_.indices(_as_id_list(items))
@@ -194,7 +205,8 @@ class Recommending(ScoringModel[C]):
     def recommend_frame(self, users: Iterable[Any], n: int = 10, **kwargs: Any) -> pd.DataFrame:
         """:meth:`recommend` as a long table ``user_id, rank, item_id, score`` (rank from 1).
 
-        Padding is dropped, so a user may have fewer than ``n`` rows.
+        Padding is dropped, so a user may have fewer than ``n`` rows. Keyword arguments are
+        :meth:`recommend`'s (``unknown=``, ``exclude_seen=``, ...).
         """
         user_list = _as_id_list(users)
         ids, scores = self.recommend(user_list, n, **kwargs)

@@ -9,8 +9,15 @@ into it:
   loading recomputes every mean and count exactly as ``fit`` does;
 * ``model.*`` arrays: whatever the model's ``_arrays()`` returns, handed back to its
   ``_load_arrays()``;
+* ``data.*`` arrays: the catalogue the answers show (``data.title``, ``data.category`` by item
+  index), when the model was fitted on a data set;
 * the JSON: the model's registry name (never a Python path, so a file can only build a
-  registered class), its validated config and the rating scale.
+  registered class), its validated config, the rating scale and, under ``metadata.dataset``,
+  the data set's name and source (how to read it again: a registered name with its options,
+  or a file with its reading options; :func:`synerec.data.load_source`).
+
+Files without ``data.*`` arrays or ``metadata.dataset`` (saved before they existed, or fitted on
+a bare matrix) load with ``catalogue_``, ``data_name_`` and ``data_source_`` set to ``None``.
 
 The format is unchanged by the split of the base class: files saved before load after.
 """
@@ -20,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,12 +65,21 @@ class Saving(ScoringModel[C]):
         }
         for key, value in self._arrays().items():
             arrays[f"model.{key}"] = np.asarray(value)
+        metadata: dict[str, Any] = {"n_users": int(X.shape[0]), "n_items": int(X.shape[1]),
+                                    "n_interactions": int(X.nnz),
+                                    "model_class": type(self).__name__}
+        catalogue = getattr(self, "catalogue_", None)
+        if catalogue is not None:
+            for col, values in catalogue.items():
+                arrays[f"data.{col}"] = _text_array(values, col)
+        name = getattr(self, "data_name_", None)
+        if name is not None:
+            metadata["dataset"] = {"name": name,
+                                   "source": getattr(self, "data_source_", None)}
         return write_model_dir(
             path, class_name=model_name(type(self)),
             config=self.config_.model_dump(mode="json"), arrays=arrays,
-            rating_scale=self.rating_scale_,
-            metadata={"n_users": int(X.shape[0]), "n_items": int(X.shape[1]),
-                      "n_interactions": int(X.nnz), "model_class": type(self).__name__},
+            rating_scale=self.rating_scale_, metadata=metadata,
         )
 
     @classmethod
@@ -106,7 +122,35 @@ class Saving(ScoringModel[C]):
             model._set_training_state(X, users, items, mf.rating_scale)
             model._load_arrays({k[len("model."):]: v for k, v in a.items()
                                 if k.startswith("model.")})
+            model._load_data_info(a, mf.metadata, len(items))
         except (KeyError, ValueError, IndexError, TypeError, DataFormatError) as exc:
             raise ModelFileError(f"{path}: stored arrays are inconsistent: {exc}") from exc
         log.info("loaded %s from %s", model_cls.__name__, path)
         return model  # type: ignore[return-value]
+
+    def _load_data_info(self, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
+                        n_items: int) -> None:
+        """``catalogue_``, ``data_name_`` and ``data_source_`` from a file (``None`` when it
+        predates them)."""
+        catalogue = {k[len("data."):]: v.astype(np.str_) for k, v in arrays.items()
+                     if k.startswith("data.")}
+        for col, values in catalogue.items():
+            if values.shape != (n_items,):
+                raise ValueError(f"catalogue column {col!r} has shape {values.shape}, "
+                                 f"expected ({n_items},)")
+        self.catalogue_ = catalogue or None
+        dataset = metadata.get("dataset")
+        if dataset is not None and not isinstance(dataset, dict):
+            raise ValueError("metadata 'dataset' must be an object")
+        dataset = dataset or {}
+        self.data_name_ = dataset.get("name")
+        source = dataset.get("source")
+        self.data_source_ = source if isinstance(source, dict) else None
+
+
+def _text_array(values: np.ndarray, column: str) -> np.ndarray:
+    """Catalogue text as a fixed-width unicode array (stored without pickle)."""
+    out = np.asarray([str(v) for v in values], dtype=np.str_)
+    if any(str(v).endswith("\x00") for v in values):
+        raise ModelFileError(f"a catalogue {column} ends with a NUL character; cannot store it")
+    return out

@@ -32,6 +32,22 @@ training matrix ``train_``, ``rating_scale_``, and the means and counts (``globa
 the fallbacks and the popularity list for unknown users use. Loading a saved model
 (:meth:`~synerec.algorithms.saving.Saving.load`) rebuilds the same state, so ``_fit`` and
 ``_load_arrays`` see the same attributes.
+
+Fitted on an :class:`~synerec.data.InteractionDataset`, a model also keeps what its answers
+show and where its data came from: ``catalogue_`` (each item's title and category),
+``data_name_`` and ``data_source_`` (how to read the data set again). They are saved with the
+model, so a model directory answers with titles and needs no ``--dataset`` again.
+
+Unknown users and items
+-----------------------
+One policy for the whole product (docs/your-data.md, "Unknown users and items"): an id the
+model has no training data for is an error by default (:class:`~synerec.exceptions.
+UnknownUserError` / :class:`~synerec.exceptions.UnknownItemError` naming it), in
+``recommend``, ``recommend_frame``, ``predict``, ``predict_one`` and ``recommend_item`` alike;
+``unknown="fallback"`` asks for the documented cold-start answer instead (popular items, mean
+values), flagged in the result. The index-level methods (``recommend_indices``,
+``predict_indices``) take ``-1`` for an unknown id and always fall back: they serve evaluation
+and batch jobs that decided already.
 """
 
 from __future__ import annotations
@@ -47,13 +63,15 @@ import scipy.sparse as sp
 from synerec.algorithms.params import C, Configurable
 from synerec.data.dataset import InteractionDataset
 from synerec.data.vocabulary import Vocabulary
-from synerec.exceptions import DataFormatError, NotFittedError
+from synerec.exceptions import ConfigError, DataFormatError, NotFittedError, UnknownIdError
 
 __all__ = [
+    "CATALOGUE_COLUMNS",
     "FALLBACK_NAMES",
     "NO_FALLBACK",
     "NO_NEIGHBORS",
     "UNKNOWN_ITEM",
+    "UNKNOWN_POLICIES",
     "UNKNOWN_USER",
     "UNKNOWN_USER_AND_ITEM",
     "ScoringModel",
@@ -70,6 +88,10 @@ NO_NEIGHBORS = 4
 #: Name of each fallback code, as shown in :attr:`Prediction.fallback`.
 FALLBACK_NAMES: tuple[str | None, ...] = (
     None, "unknown_user", "unknown_item", "unknown_user_and_item", "no_neighbors")
+#: What a model may be asked to do with ids it does not know (see the module docstring).
+UNKNOWN_POLICIES = ("error", "fallback")
+#: The catalogue columns a fitted model keeps (and saves) for its answers.
+CATALOGUE_COLUMNS = ("title", "category")
 
 
 class ScoringModel(Configurable[C]):
@@ -94,6 +116,12 @@ class ScoringModel(Configurable[C]):
         for implicit data.
     config_ : RecommenderConfig
         The validated parameters the model was fitted with.
+    catalogue_ : dict of numpy.ndarray or None
+        ``title`` and ``category`` of each item (by index) when fitted on a data set.
+    data_name_ : str or None
+        The data set's name.
+    data_source_ : dict or None
+        How to read the data set again (:attr:`~synerec.data.InteractionDataset.source`).
     """
 
     #: What each fallback code falls back to (shown in ``Prediction.fallback_to``).
@@ -153,6 +181,7 @@ class ScoringModel(Configurable[C]):
         X, users, items, scale = _training_data(data, rating_scale)
         self.config_ = config
         self._set_training_state(X, users, items, scale)
+        self._set_data_info(data)
         log.info("fitting %s on %d users x %d items, %d interactions", type(self).__name__,
                  X.shape[0], X.shape[1], X.nnz)
         self._fit(X)
@@ -178,6 +207,44 @@ class ScoringModel(Configurable[C]):
                                        self.global_mean_)
         self.item_popularity_ = (self.item_count_.astype(np.float64) if scale is not None
                                  else item_sum)
+
+    def _set_data_info(self, data: Any) -> None:
+        """Keep the catalogue and the data set's name and source (``None`` for a matrix)."""
+        self.catalogue_: dict[str, np.ndarray] | None = None
+        self.data_name_: str | None = None
+        self.data_source_: dict[str, Any] | None = None
+        if not isinstance(data, InteractionDataset):
+            return
+        self.data_name_ = data.name
+        self.data_source_ = data.source
+        info = data.item_info
+        if info is not None and len(info) == data.n_items:
+            self.catalogue_ = {
+                col: np.asarray(info[col].fillna("").astype(str).to_numpy(), dtype=np.str_)
+                if col in info else np.full(data.n_items, "", dtype=np.str_)
+                for col in CATALOGUE_COLUMNS}
+
+    # -- unknown ids: the one policy --------------------------------------------------------
+    def _known_indices(self, ids: Iterable[Any], kind: str, unknown: str) -> np.ndarray:
+        """Indices of external ids; ``-1`` for those without training data.
+
+        ``unknown="error"``: an :class:`~synerec.exceptions.UnknownIdError` names the first
+        such id (and counts the others); ``"fallback"``: they are ``-1`` (index-level methods
+        give them the documented fallback).
+        """
+        if unknown not in UNKNOWN_POLICIES:
+            raise ConfigError(f"unknown must be 'error' or 'fallback', not {unknown!r}")
+        vocab = self.users_ if kind == "user" else self.items_
+        id_list = _as_id_list(ids)
+        idx = vocab.indices(id_list, missing="negative")
+        known = self._known_users(idx) if kind == "user" else self._known_items(idx)
+        if unknown == "error" and not known.all():
+            bad = np.asarray(id_list, dtype=object)[~known]
+            first = bad[0].item() if isinstance(bad[0], np.generic) else bad[0]
+            what = ("the most popular items" if kind == "user" else "mean values")
+            raise UnknownIdError(first, kind, count=len(pd.unique(bad)),
+                                 hint=f"unknown='fallback' answers with {what}")
+        return idx
 
     # -- what subclasses implement --------------------------------------------------------------
     def _fit(self, X: sp.csr_matrix) -> None:

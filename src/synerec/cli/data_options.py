@@ -21,12 +21,13 @@ on stderr, so nothing is dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
 import os
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +37,7 @@ from rich.console import Console
 
 from synerec.exceptions import ConfigError
 
-__all__ = ["DataOptions", "data_options"]
+__all__ = ["DataOptions", "data_options", "quiet_reading"]
 
 _PANEL = "Data"
 
@@ -165,19 +166,27 @@ class DataOptions:
                     else load_dataset(name))
         else:
             # The read report below says what the library would log as a warning.
-            quiet_log = logging.getLogger("synerec.data.dataset")
-            level = quiet_log.level
-            if not quiet:
-                quiet_log.setLevel(logging.ERROR)
-            try:
+            with quiet_reading(not quiet):
                 data = config.load()
-            finally:
-                quiet_log.setLevel(level)
         if not quiet and data.report is not None and config is not None:
             out = console or Console(stderr=True)
             for line in data.report.lines():
                 out.print(line, highlight=False, soft_wrap=True, markup=False)
         return data
+
+
+@contextlib.contextmanager
+def quiet_reading(active: bool = True) -> Iterator[None]:
+    """Silence the data layer's warning about skipped rows (the caller reports them, or they
+    were reported when the data were first read)."""
+    logger = logging.getLogger("synerec.data.dataset")
+    level = logger.level
+    if active:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _is_file_name(name: str) -> bool:

@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from synerec.cli.data_options import DataOptions, data_options
+from synerec.cli._answers import UnknownOpt, check_unknown, model_id
+from synerec.cli.data_options import DataOptions, data_options, quiet_reading
 from synerec.exceptions import ConfigError
 
 __all__ = ["register"]
@@ -49,23 +50,22 @@ def _make_llm(kind: str, gguf: Path | None, cache: Path | None, seed: int) -> An
     raise ConfigError(f"--llm must be local or openai, not {kind!r}")
 
 
-def _load_pair(model_dir: Path, data: DataOptions, seed: int) -> tuple[Any, Any]:
-    """The saved model and the data it was fitted on: the data set the model names, unless
-    data flags say otherwise."""
-    from synerec.algorithms import Recommender
+def _load_data(model: Any, model_dir: Path, data: DataOptions, seed: int) -> Any:
+    """The data the model was fitted on: the data set the saved model names, unless data flags
+    say otherwise."""
     from synerec.data import describe_source, load_source
 
-    model = Recommender.load(model_dir)
     source = getattr(model, "data_source_", None)
     if data.given or not source:
-        if not data.given and data.default is None:
+        if not data.given:
             raise ConfigError(f"{model_dir} does not name the data it was fitted on (saved by "
                               "an older synerec, or fitted in Python on a table): pass "
                               "--dataset")
         ds = data.load(seed)
         where = data.target()
     else:
-        ds = load_source(source)
+        with quiet_reading():  # its bad rows were reported when the model was fitted
+            ds = load_source(source)
         where = describe_source(source)
     if ds.n_items != model.n_items_ or ds.n_users != model.n_users_:
         hint = (f"; it was fitted on {describe_source(source)}" if source else
@@ -73,11 +73,7 @@ def _load_pair(model_dir: Path, data: DataOptions, seed: int) -> tuple[Any, Any]
         raise ConfigError(f"{model_dir} was not fitted on {where} ({model.n_users_} users x "
                           f"{model.n_items_} items, the data set has {ds.n_users} x "
                           f"{ds.n_items}){hint}")
-    return model, ds
-
-
-def _user_id(model: Any, raw: str) -> Any:
-    return model.users_.id(model.users_.index(raw))  # unknown users are an error here
+    return ds
 
 
 @llm_app.command("recommend")
@@ -103,10 +99,12 @@ def recommend_command(
         help="Let the LLM phrase explanations (checked against the evidence).")] = False,
     domain: DomainOpt = "items",
     cache: CacheOpt = None,
+    unknown: UnknownOpt = "error",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     seed: SeedOpt = 42,
 ) -> None:
     """Top-N for users of a saved model, reranked by a language model and explained."""
+    from synerec.algorithms import Recommender
     from synerec.llm import Explainer, LLMReranker
 
     if fmt not in ("table", "json"):
@@ -115,8 +113,10 @@ def recommend_command(
         raise ConfigError(f"--rerank must be llm or none, not {rerank!r}")
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
-    model, ds = _load_pair(model_dir, data, seed)
-    users = [_user_id(model, u) for u in user]
+    check_unknown(unknown)
+    model = Recommender.load(model_dir)
+    users = [model_id(model, u, "user", unknown)[0] for u in user]
+    ds = _load_data(model, model_dir, data, seed)
     client = _make_llm(llm, gguf, cache, seed) if (rerank == "llm" or llm_explanations) \
         else None
     reranker = LLMReranker(model, client if rerank == "llm" else None,
@@ -195,13 +195,15 @@ def explain_command(
     seed: SeedOpt = 42,
 ) -> None:
     """Why a saved model would recommend an item to a user, from its own evidence."""
+    from synerec.algorithms import Recommender
     from synerec.llm import Explainer
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {fmt!r}")
-    model, ds = _load_pair(model_dir, data, seed)
-    uid = _user_id(model, user)
-    iid = model.items_.id(model.items_.index(item))
+    model = Recommender.load(model_dir)
+    uid = model_id(model, user, "user")[0]
+    iid = model_id(model, item, "item")[0]
+    ds = _load_data(model, model_dir, data, seed)
     client = None if llm == "none" else _make_llm(llm, gguf, cache, seed)
     e = Explainer(model, client, domain=domain, seed=seed).fit(ds).explain(uid, iid)
     if fmt == "json":

@@ -413,10 +413,12 @@ class InteractionDataset:
         if implicit and isinstance(rating_scale, tuple):
             raise ConfigError(f"a rating scale {rating_scale} does not apply to implicit "
                               "feedback; drop it, or read ratings with implicit=False")
+        in_catalogue = set(items.columns) if items is not None else set()
         _check_columns(df, path, user_col=user_col, item_col=item_col, value_col=value_col,
                        implicit=implicit, weight_col=weight_col, timestamp_col=timestamp_col,
                        title_col=title_col, category_col=category_col,
-                       description_col=description_col, filters=filters)
+                       description_col=description_col, filters=filters,
+                       in_catalogue=in_catalogue)
         if timestamp_col is not None and timestamp_col not in df.columns:
             timestamp_col = None
         n = len(df)
@@ -518,8 +520,9 @@ class InteractionDataset:
                                        description_col: "description"}) \
             if items is not None else None
         log_info = _catalogue_from_log(
-            df.iloc[pos], item_ids, {"title": title_col, "category": category_col,
-                                     "description": description_col})
+            df.iloc[pos], item_ids, {target: col for target, col in (
+                ("title", title_col), ("category", category_col),
+                ("description", description_col)) if col in df.columns})
         if log_info is not None:
             item_info = log_info if item_info is None else _fill_catalogue(item_info, log_info)
             if items is None:
@@ -611,8 +614,10 @@ def _value_column(rating_col: str | None, weight_col: str | None, implicit: bool
 def _check_columns(df: pd.DataFrame, path: Any, *, user_col: str, item_col: str,
                    value_col: str | None, implicit: bool, weight_col: str | None,
                    timestamp_col: str | None, title_col: str | None, category_col: str | None,
-                   description_col: str | None, filters: list[RowFilter]) -> None:
-    """Every column the options name must exist; the message says how to name another."""
+                   description_col: str | None, filters: list[RowFilter],
+                   in_catalogue: set[str]) -> None:
+    """Every column the options name must exist (catalogue columns in the log or in the
+    catalogue); the message says how to name another."""
     cols = list(df.columns)
     for col, flag in ((user_col, "user_col"), (item_col, "item_col")):
         if col not in df.columns:
@@ -631,10 +636,14 @@ def _check_columns(df: pd.DataFrame, path: Any, *, user_col: str, item_col: str,
     named = [(timestamp_col, "timestamp_col (--time-col)"), (title_col, "title_col"),
              (category_col, "category_col"), (description_col, "description_col")]
     for col, what in named:
-        if col is not None and col not in df.columns and not (col == "timestamp"
-                                                               and what.startswith("timestamp")):
-            raise DataFormatError(f"missing column {col!r} (given as {what}); columns are "
-                                  f"{cols}", path=path)
+        if col is None or col in df.columns or (col == "timestamp"
+                                                and what.startswith("timestamp")):
+            continue
+        if not what.startswith("timestamp") and col in in_catalogue:
+            continue  # a catalogue column, named the catalogue's way
+        where = " or the catalogue" if in_catalogue else ""
+        raise DataFormatError(f"missing column {col!r} (given as {what}) in the log{where}; "
+                              f"the log's columns are {cols}", path=path)
     for f in filters:
         if f.column not in df.columns:
             raise DataFormatError(f"the filter {f.text!r} names no column of the table; columns "

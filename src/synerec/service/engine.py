@@ -157,7 +157,7 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
 
 
 def _model_reason(snap: ModelSnapshot, user_id: str, item: Any) -> str:
-    pred = snap.model.predict_one(user_id, item)
+    pred = snap.model.predict_one(user_id, item, unknown="fallback")
     word = "score" if snap.model.rating_scale_ is None else "rating"
     text = f"predicted {word} {pred.value:.3g}"
     if pred.n_neighbors:
@@ -205,7 +205,7 @@ def similar(snap: ModelSnapshot, item_id: str, n: int) -> SimilarResult:
 
 def predict(snap: ModelSnapshot, user_id: str, item_id: str, overlay: Overlay) -> Decision:
     """The model's decision, told about ratings the user gave in events newer than the model."""
-    decision = snap.model.recommend_item(user_id, item_id)
+    decision = snap.model.recommend_item(user_id, item_id, unknown="fallback")
     for _, item, rating, _event in reversed(overlay):
         if item == item_id and rating is not None:
             return Decision(decision.prediction, False,
