@@ -101,9 +101,9 @@ def models(
         text += [f"measured: {f.text()}" for f in g.figures] or ["measured: not here yet"]
         table.add_row(g.name, "\n".join(text))
     console.print(table)
-    console.print("Ranked lists for a shop (purchases): item-cf or user-cf, t-item-cf when "
-                  "items have titles; rating prediction: mf. Data: --implicit for purchases "
-                  "and clicks (see docs/your-data.md).", highlight=False)
+    console.print("Ranked lists for a shop (purchases): user-cf, or item-cf for 'similar "
+                  "items' and t-item-cf when items have titles; rating prediction: mf. Read "
+                  "purchases and clicks with --implicit (docs/your-data.md).", highlight=False)
 
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered model name "
