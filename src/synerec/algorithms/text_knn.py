@@ -297,7 +297,9 @@ class TextItemKNN(_TextMixin, ItemKNN):
 
     Parameters
     ----------
-    k, similarity, max_neighbors, min_support, shrinkage, center, ranking, binarize, num_threads
+    k, similarity, max_neighbors, min_support, shrinkage, norms, center, ranking, binarize
+        As in :class:`~synerec.algorithms.ItemKNN`.
+    num_threads
         As in :class:`~synerec.algorithms.ItemKNN`.
     alpha
         Weight of the CF similarity in ``[0, 1]`` (1: plain ItemKNN), or ``"auto"`` (chosen on a
@@ -338,13 +340,15 @@ class TextItemKNN(_TextMixin, ItemKNN):
 
     def __init__(self, *, k: int = 40, similarity: str = "adjusted_cosine",
                  max_neighbors: int = 300, min_support: int = 1, shrinkage: float = 100.0,
-                 center: bool = True, ranking: str = "similarity_sum", binarize: bool = False,
+                 norms: str | None = None, center: bool = True,
+                 ranking: str = "similarity_sum", binarize: bool = False,
                  num_threads: int = 0, alpha: AlphaOpt = "auto", encoder: str = "minilm",
                  text_neighbors: int = 50, center_text: bool = True, random_state: int = 0,
                  cold_start: bool = True) -> None:
         super().__init__(k=k, similarity=similarity, max_neighbors=max_neighbors,
-                         min_support=min_support, shrinkage=shrinkage, center=center,
-                         ranking=ranking, binarize=binarize, num_threads=num_threads)
+                         min_support=min_support, shrinkage=shrinkage, norms=norms,
+                         center=center, ranking=ranking, binarize=binarize,
+                         num_threads=num_threads)
         self.alpha = alpha
         self.encoder = encoder
         self.text_neighbors = text_neighbors
@@ -498,7 +502,9 @@ class TextUserKNN(_TextMixin, UserKNN):
 
     Parameters
     ----------
-    k, similarity, max_neighbors, min_support, shrinkage, ranking, num_threads
+    k, similarity, max_neighbors, min_support, shrinkage, norms, neighbor_mean, denominator
+        As in :class:`~synerec.algorithms.UserKNN`.
+    ranking, num_threads
         As in :class:`~synerec.algorithms.UserKNN`.
     alpha, encoder, text_neighbors, center_text, random_state
         As in :class:`TextItemKNN`.
@@ -518,12 +524,14 @@ class TextUserKNN(_TextMixin, UserKNN):
     config_class: ClassVar[type[RecommenderConfig]] = TextUserKNNConfig
 
     def __init__(self, *, k: int = 40, similarity: str = "pearson", max_neighbors: int = 300,
-                 min_support: int = 2, shrinkage: float = 50.0, ranking: str = "similarity_sum",
-                 num_threads: int = 0, alpha: AlphaOpt = "auto", encoder: str = "minilm",
-                 text_neighbors: int = 50, center_text: bool = True,
-                 random_state: int = 0) -> None:
+                 min_support: int = 2, shrinkage: float = 50.0, norms: str | None = None,
+                 neighbor_mean: str = "all", denominator: str = "absolute",
+                 ranking: str = "similarity_sum", num_threads: int = 0,
+                 alpha: AlphaOpt = "auto", encoder: str = "minilm", text_neighbors: int = 50,
+                 center_text: bool = True, random_state: int = 0) -> None:
         super().__init__(k=k, similarity=similarity, max_neighbors=max_neighbors,
-                         min_support=min_support, shrinkage=shrinkage, ranking=ranking,
+                         min_support=min_support, shrinkage=shrinkage, norms=norms,
+                         neighbor_mean=neighbor_mean, denominator=denominator, ranking=ranking,
                          num_threads=num_threads)
         self.alpha = alpha
         self.encoder = encoder
