@@ -1,7 +1,8 @@
-"""Known answers of UserKNN (eq. 3) and ItemKNN (eq. 4) on the Table-1-style example.
+"""Known answers of UserKNN (eq. 3) and ItemKNN (eq. 4) on the second, invented example.
 
-The table and its hand-computed similarities come from ``tests/similarity/test_paper_table1.py``
-(four users A-D rating five items on a 1-10 scale, 0 = unrated):
+NOT the paper's Table 1 (see ``test_paper_table1_models.py`` for it). The table and its
+hand-computed similarities come from ``tests/similarity/test_second_example.py`` (four users
+A-D rating five items on a 1-10 scale, 0 = unrated):
 
 ======  ======  ======  ======  ======  ======
 user    item 1  item 2  item 3  item 4  item 5
@@ -29,7 +30,7 @@ import pytest
 
 from synerec.algorithms import ItemKNN, PaperCF, UserKNN, recommend_item
 from synerec.data import InteractionDataset
-from tests.similarity.test_paper_table1 import ITEM_COSINE, TABLE, USER_COSINE, USER_PEARSON
+from tests.similarity.test_second_example import ITEM_COSINE, TABLE, USER_COSINE, USER_PEARSON
 
 A, B, C, D = range(4)
 TOL = 1e-6
@@ -41,7 +42,7 @@ def table() -> InteractionDataset:
     rows = [("ABCD"[u], f"item{i + 1}", float(TABLE[u, i]))
             for u in range(4) for i in range(5) if TABLE[u, i] > 0]
     df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
-    return InteractionDataset.from_dataframe(df, rating_scale=(1, 10), name="table1")
+    return InteractionDataset.from_dataframe(df, rating_scale=(1, 10), name="second-example")
 
 
 def w_item(i: int, j: int) -> float:
@@ -90,6 +91,22 @@ def test_user_based_eq3(table: InteractionDataset, similarity: str, user: str, i
     # the explanation's terms add up to the prediction
     terms = sum(nb["contribution"] for nb in p.details["neighbors"])
     assert p.details["user_mean"] + terms == pytest.approx(expected, abs=TOL)
+
+
+def test_signed_denominator_as_printed(table: InteractionDataset) -> None:
+    # eq. 3 as printed divides by sum w, not sum |w|. With the negative w_AC the sum nearly
+    # cancels: 13/2 + (-3 w_AB + 2 w_AC) / (w_AB + w_AC)
+    #   = 6.5 + (-2.494566 - 1.554360) / (0.831522 - 0.777180) = 6.5 - 74.509 = -68.01,
+    # clipped to 1 (the sum |w| form gives 3.98). Cosine weights are never negative on
+    # ratings, so for cosine the two forms agree.
+    signed = 13 / 2 + (-3 * USER_PEARSON[B] + 2 * USER_PEARSON[C]) / (
+        USER_PEARSON[B] + USER_PEARSON[C])
+    model = UserKNN(similarity="pearson", denominator="signed", **PLAIN).fit(table)
+    p = model.predict_one("A", "item3")
+    assert p.raw_value == pytest.approx(signed, rel=1e-5)  # float32 weights, a near-0 sum
+    assert p.value == 1.0 and p.clipped
+    cosine = UserKNN(similarity="cosine", denominator="signed", **PLAIN).fit(table)
+    assert cosine.predict_one("A", "item3").value == pytest.approx(P_A3_USER_COSINE, abs=TOL)
 
 
 def test_user_based_k_limits_the_neighbours(table: InteractionDataset) -> None:

@@ -1,9 +1,10 @@
-"""Known answers on a Table-1-style example: four users A-D rating five items on a 1-10 scale.
+"""Known answers on a second, invented example: four users A-D rating five items on 1..10.
 
-The founding paper ("collaborative filtering with language models for e-commerce", T-UserCF /
-T-ItemCF, a "liked" threshold of 6 on a 10-point scale) illustrates its similarities with a small
-Table 1 of four users rating five items. Five look-ups in the reference corpora did not turn up
-the table's values, so this test uses a table of the same shape built for it (0 = unrated):
+This is NOT the paper's Table 1 (that one is in ``test_paper_table1.py``, with the paper's own
+values). It was built before the paper's text was at hand, with the same shape as Table 1 but
+denser and on the 1..10 scale of the paper's "greater than 6" threshold, so that every
+similarity and prediction below is non-trivial (on the paper's table several come out
+degenerate: all Pearson correlations 1, eq. 3's deviations 0). 0 = unrated:
 
 ======  ======  ======  ======  ======  ======
 user    item 1  item 2  item 3  item 4  item 5
