@@ -62,7 +62,8 @@ USER_COSINE = {
 }
 # -- eq. 1 over the co-rated items only (norms="corated": a 0 is "not rated") --------------------
 #   C, A share b only: 14 / (3.5 * 4) = 1;  C, B share e only: 10.5 / (3 * 3.5) = 1
-#   C, D share b and e: 23 / sqrt((3.5^2 + 3^2)(4^2 + 3^2)) = 23 / sqrt(85/4 * 25) = 46 / (5 sqrt 85)
+#   C, D share b and e: 23 / sqrt((3.5^2 + 3^2)(4^2 + 3^2)) = 23 / sqrt(85/4 * 25)
+#                                                           = 46 / (5 sqrt 85)
 USER_COSINE_CORATED = {A: 1.0, B: 1.0, D: 46 / (5 * sqrt(85))}  # D: 0.997881
 
 # -- eq. 2, Pearson, over the co-rated items, each user centred by the mean of all their ratings
@@ -82,7 +83,8 @@ USER_PEARSON_FULL = {A: 0.5, B: 0.5, D: 1.0}
 # -- items: cosine of d with the items (columns over the users A, B, C, D) --------------------
 #   d = (3.5, 0, 0, 3.5) |d|^2 = 49/2;  b = (4, 0, 3.5, 4) |b|^2 = 177/4
 #   e = (0, 3.5, 3, 3) |e|^2 = 121/4;   a = (3, 4, 0, 0) |a|^2 = 25;  c = (0, 4.5, 0, 0)
-#   d.b = 3.5*4 + 3.5*4 = 28:  28 / sqrt(49/2 * 177/4) = 28 * 2 sqrt 2 / (7 sqrt 177) = 8 sqrt(2/177)
+#   d.b = 3.5*4 + 3.5*4 = 28:  28 / sqrt(49/2 * 177/4) = 28 * 2 sqrt 2 / (7 sqrt 177)
+#                                                     = 8 sqrt(2/177)
 #   d.e = 3.5*3 = 21/2:        (21/2) / sqrt(49/2 * 121/4) = (21/2) 2 sqrt 2 / 77 = 3 sqrt 2 / 11
 #   d.a = 3.5*3 = 21/2:        (21/2) / sqrt(49/2 * 25) = (21/2) sqrt 2 / 35 = 3 sqrt 2 / 10
 #   d.c = 0: no similarity

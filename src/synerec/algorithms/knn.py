@@ -24,7 +24,8 @@ similarity matrix (:func:`synerec.similarity.similarity_matrix`):
 :math:`a` (resp. :math:`i`) that rated :math:`i` (resp. that :math:`a` rated) within the top
 ``max_neighbors``. With ``max_neighbors >= n - 1`` this is the untruncated formula. Ties in
 similarity go to the lower index. Similarities of either sign are used (the denominators take
-absolute values, unless ``denominator="signed"``); ``min_support`` and ``shrinkage`` damp the ones computed on few co-ratings.
+absolute values, unless ``denominator="signed"``); ``min_support`` and ``shrinkage`` damp the
+ones computed on few co-ratings.
 
 A pair without any such neighbour falls back (``fallback = "no_neighbors"``) to the user's
 mean (user-based) or the item's mean (item-based); :attr:`Prediction.n_neighbors` is the
