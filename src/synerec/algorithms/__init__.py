@@ -2,7 +2,7 @@
 
 Every model follows scikit-learn conventions (``fit`` returns ``self``, learned state ends in
 ``_``), predicts ratings for external ids with documented fallbacks, ranks with the one shared
-:func:`synerec.ranking.topk`, and saves to / loads from a pickle-free model directory.
+:func:`synerec.topk.topk`, and saves to / loads from a pickle-free model directory.
 """
 
 from synerec.algorithms.base import (

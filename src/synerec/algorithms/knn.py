@@ -52,7 +52,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numba
 import numpy as np
@@ -133,7 +133,11 @@ class ItemKNNConfig(RecommenderConfig):
     num_threads: int = Field(0, ge=0)
 
 
-class _NeighborhoodModel(Recommender):
+#: The config of a neighbourhood model (either kind, the text twins' included).
+_KC = TypeVar("_KC", bound=UserKNNConfig | ItemKNNConfig)
+
+
+class _NeighborhoodModel(Recommender[_KC]):
     """What the two neighbourhood models share: the stored similarity and its persistence."""
 
     sparse_scores: ClassVar[bool] = True
@@ -155,26 +159,23 @@ class _NeighborhoodModel(Recommender):
     def _similarity_of(self, X: sp.csr_matrix) -> sp.csr_matrix:
         cfg = self.config_
         start = time.perf_counter()
-        S = similarity_matrix(X, cfg.similarity,  # type: ignore[attr-defined]
-                              max_neighbors=cfg.max_neighbors,  # type: ignore[attr-defined]
-                              min_support=cfg.min_support,  # type: ignore[attr-defined]
-                              shrinkage=cfg.shrinkage,  # type: ignore[attr-defined]
-                              norms=cfg.norms,  # type: ignore[attr-defined]
-                              num_threads=cfg.num_threads)  # type: ignore[attr-defined]
+        S = similarity_matrix(X, cfg.similarity, max_neighbors=cfg.max_neighbors,
+                              min_support=cfg.min_support, shrinkage=cfg.shrinkage,
+                              norms=cfg.norms, num_threads=cfg.num_threads)
         log.info("%s: %s similarity of %d rows, %d neighbours kept, in %.3f s",
-                 type(self).__name__, cfg.similarity, S.shape[0], S.nnz,  # type: ignore
+                 type(self).__name__, cfg.similarity, S.shape[0], S.nnz,
                  time.perf_counter() - start)
         return S
 
     @property
     def _k(self) -> int:
-        return int(self.config_.k)  # type: ignore[attr-defined]
+        return int(self.config_.k)
 
     def _n_blocks(self, n_work: int) -> int:
         return max(1, min(n_work, numba.get_num_threads() * _BLOCKS_PER_THREAD))
 
     def _threads(self) -> Any:
-        return numba_threads(int(self.config_.num_threads))  # type: ignore[attr-defined]
+        return numba_threads(int(self.config_.num_threads))
 
     # -- pairs grouped by user --------------------------------------------------------------
     def _predict_grouped(self, users: np.ndarray, items: np.ndarray, kernel: Any,
@@ -253,7 +254,7 @@ class _NeighborhoodModel(Recommender):
 
 
 @register_model("user-cf")
-class UserKNN(_NeighborhoodModel):
+class UserKNN(_NeighborhoodModel[UserKNNConfig]):
     r"""User-based collaborative filtering (the paper's eq. 3, mean-centred Resnick form).
 
     .. math:: p(a, i) = \bar r_a + \frac{\sum_{u \in K} (r_{u,i} - \bar r_u)\, w(a, u)}
@@ -310,7 +311,7 @@ class UserKNN(_NeighborhoodModel):
     Top-N recommendation follows the paper's methodology: the candidates of user :math:`a`
     are the items rated by :math:`a`'s ``k`` nearest users (the first ``k`` stored
     neighbours) and not by :math:`a`; each is scored (see ``ranking``) and ranked by
-    :func:`synerec.ranking.topk_sparse`. Items that none of the ``k`` nearest users rated are
+    :func:`synerec.topk.topk_sparse`. Items that none of the ``k`` nearest users rated are
     not candidates. Eq. 3 is a rating estimate: ranked by it, items that one neighbour rated
     5 outrank items that many neighbours liked, which costs most of the top-N accuracy (on
     ML-100K u1, NDCG@10 0.06 against 0.42 for the similarity sum with cosine similarity); with
@@ -321,28 +322,12 @@ class UserKNN(_NeighborhoodModel):
     Resnick et al., CSCW 1994; Herlocker et al., SIGIR 1999.
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = UserKNNConfig
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "item_mean",
         UNKNOWN_ITEM: "user_mean",
         UNKNOWN_USER_AND_ITEM: "global_mean",
         NO_NEIGHBORS: "user_mean",
     }
-
-    def __init__(self, *, k: int = 40, similarity: str = "pearson", max_neighbors: int = 300,
-                 min_support: int = 2, shrinkage: float = 50.0, norms: str | None = None,
-                 neighbor_mean: str = "all", denominator: str = "absolute",
-                 ranking: str = "similarity_sum", num_threads: int = 0) -> None:
-        self.k = k
-        self.similarity = similarity
-        self.max_neighbors = max_neighbors
-        self.min_support = min_support
-        self.shrinkage = shrinkage
-        self.norms = norms
-        self.neighbor_mean = neighbor_mean
-        self.denominator = denominator
-        self.ranking = ranking
-        self.num_threads = num_threads
 
     def _fit(self, X: sp.csr_matrix) -> None:
         self._set_similarity(self._similarity_of(X))
@@ -356,13 +341,13 @@ class UserKNN(_NeighborhoodModel):
 
     @property
     def _signed(self) -> bool:
-        return self.config_.denominator == "signed"  # type: ignore[attr-defined]
+        return self.config_.denominator == "signed"
 
     def _neighbor_means(self) -> np.ndarray:
         """:math:`\bar r_u` of each stored neighbour entry (aligned with ``_nb_idx``) for
         ``neighbor_mean="corated"``; an empty array (the kernels then read ``user_mean_``)
         otherwise."""
-        if self.config_.neighbor_mean != "corated":  # type: ignore[attr-defined]
+        if self.config_.neighbor_mean != "corated":
             return np.zeros(0, np.float64)
         if self._nb_mean is None:
             X = self.train_
@@ -391,7 +376,7 @@ class UserKNN(_NeighborhoodModel):
         x_indptr = self.train_.indptr.astype(np.int64)
         bounds = kern.user_knn_score_bounds(users, self._k, self._nb_indptr, self._nb_idx,
                                             x_indptr)
-        if self.config_.ranking == "similarity_sum":  # type: ignore[attr-defined]
+        if self.config_.ranking == "similarity_sum":
             return self._sparse_from(users, bounds, kern.user_knn_score_sum, self._nb_indptr,
                                      self._nb_idx, self._nb_sim, x_indptr,
                                      self.train_.indices.astype(np.int32), self.n_items_)
@@ -407,7 +392,7 @@ class UserKNN(_NeighborhoodModel):
         the neighbour's :math:`\bar r_u` as eq. 3 used it (see ``neighbor_mean``). Sorted by
         absolute contribution, largest first.
         """
-        out: dict[str, Any] = {"similarity": self.config_.similarity,  # type: ignore
+        out: dict[str, Any] = {"similarity": self.config_.similarity,
                                "k": self._k, "neighbors": []}
         if user < 0 or item < 0 or self.user_count_[user] == 0:
             return out
@@ -451,7 +436,7 @@ class UserKNN(_NeighborhoodModel):
 
 
 @register_model("item-cf")
-class ItemKNN(_NeighborhoodModel):
+class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
     r"""Item-based collaborative filtering (the paper's eq. 4).
 
     .. math:: p(a, i) = \frac{\sum_{j \in K} r_{a,j}\, w(i, j)}{\sum_{j \in K} |w(i, j)|}
@@ -507,7 +492,7 @@ class ItemKNN(_NeighborhoodModel):
     by eq. 4 over the rated items that listed it,
     :math:`\sum_{j: i \in N_k(j)} w(j, i)\, r_{a,j} / \sum_{j: i \in N_k(j)} |w(j, i)|`
     (centred like the prediction with ``center=True``), then ranked by
-    :func:`synerec.ranking.topk_sparse`. This costs ``k`` operations per rated item, whatever
+    :func:`synerec.topk.topk_sparse`. This costs ``k`` operations per rated item, whatever
     the catalogue size. The neighbourhood is "the items :math:`i` is among the nearest of"
     instead of "the nearest items of :math:`i`", so a score equals :meth:`predict`'s value when
     the similarity is not truncated (``k`` and ``max_neighbors`` at least the number of items)
@@ -519,7 +504,6 @@ class ItemKNN(_NeighborhoodModel):
     recommendation algorithms", ACM TOIS 22(1), 2004 (top-N candidates).
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = ItemKNNConfig
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "item_mean",
         UNKNOWN_ITEM: "user_mean",
@@ -527,25 +511,9 @@ class ItemKNN(_NeighborhoodModel):
         NO_NEIGHBORS: "item_mean",
     }
 
-    def __init__(self, *, k: int = 40, similarity: str = "adjusted_cosine",
-                 max_neighbors: int = 300, min_support: int = 1, shrinkage: float = 100.0,
-                 norms: str | None = None, center: bool = True,
-                 ranking: str = "similarity_sum", binarize: bool = False,
-                 num_threads: int = 0) -> None:
-        self.k = k
-        self.similarity = similarity
-        self.max_neighbors = max_neighbors
-        self.min_support = min_support
-        self.shrinkage = shrinkage
-        self.norms = norms
-        self.center = center
-        self.ranking = ranking
-        self.binarize = binarize
-        self.num_threads = num_threads
-
     def _fit(self, X: sp.csr_matrix) -> None:
         Xt = X.T.tocsr()
-        if self.config_.binarize:  # type: ignore[attr-defined]
+        if self.config_.binarize:
             Xt.data = np.ones_like(Xt.data)
         self._set_similarity(self._similarity_of(Xt))
 
@@ -554,7 +522,7 @@ class ItemKNN(_NeighborhoodModel):
 
     @property
     def _center(self) -> bool:
-        return bool(self.config_.center)  # type: ignore[attr-defined]
+        return bool(self.config_.center)
 
     def _x(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X = self.train_
@@ -571,7 +539,7 @@ class ItemKNN(_NeighborhoodModel):
         x_indptr, x_indices, x_data = self._x()
         bounds = kern.item_knn_score_bounds(users, self._k, x_indptr, x_indices,
                                             self._nb_indptr)
-        if self.config_.ranking == "similarity_sum":  # type: ignore[attr-defined]
+        if self.config_.ranking == "similarity_sum":
             ones = np.ones_like(x_data)
             return self._sparse_from(users, bounds, kern.item_knn_score, self._nb_indptr,
                                      self._nb_idx, self._nb_sim, x_indptr, x_indices, ones,
@@ -586,7 +554,7 @@ class ItemKNN(_NeighborhoodModel):
         ``contribution`` is ``w r / sum |w|`` (centred: ``w (r - mean) / sum |w|``, the
         prediction being ``item_mean`` plus their sum). Sorted by absolute contribution.
         """
-        out: dict[str, Any] = {"similarity": self.config_.similarity,  # type: ignore
+        out: dict[str, Any] = {"similarity": self.config_.similarity,
                                "k": self._k, "center": self._center, "neighbors": []}
         if user < 0 or item < 0 or self.item_count_[item] == 0:
             return out

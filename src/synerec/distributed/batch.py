@@ -7,7 +7,7 @@ with fewer than ``n`` rankable items gets fewer rows), the table
 
 Both engines run the same per-batch function (:func:`recommend_block`): the model's own
 :meth:`~synerec.algorithms.Recommender.recommend_indices`, i.e. its scoring and the one shared
-top-k routine (:mod:`synerec.ranking`), so filtering (seen and cold items) and tie-breaking (lower
+top-k routine (:mod:`synerec.topk`), so filtering (seen and cold items) and tie-breaking (lower
 item index first) are the single-node ones, and the file written by Ray is identical to the one
 written by ``engine="local"``.
 
@@ -39,7 +39,7 @@ import numpy as np
 from synerec.distributed._progress import progress_bar
 from synerec.distributed._ray import cluster_gpus, ray_session
 from synerec.exceptions import ConfigError, SynerecError
-from synerec.ranking import PAD_INDEX
+from synerec.topk import PAD_INDEX
 
 __all__ = ["COLUMNS", "BatchResult", "batch_recommend", "recommend_block", "recommendation_table"]
 
@@ -234,13 +234,13 @@ def batch_recommend(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from synerec._list_length import check_list_length
     from synerec.distributed._gpu import resolve_device, supports_factor_scoring
-    from synerec.ranking import _check_n
 
     start_time = time.perf_counter()
     if engine not in ("local", "ray"):
         raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
-    n = _check_n(n)
+    n = check_list_length(n)
     batch_size = _check_int("batch_size", batch_size, 1)
     if num_workers is not None:
         num_workers = _check_int("num_workers", num_workers, 1)

@@ -25,9 +25,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms import Decision
-from synerec.ranking import PAD_INDEX, topk
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
+from synerec.topk import PAD_INDEX, topk
 
 __all__ = ["RecResult", "SimilarResult", "predict", "py_id", "recommend", "similar"]
 
