@@ -52,6 +52,8 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numba
@@ -614,7 +616,8 @@ PAPER_METHODS: dict[str, tuple[type[_NeighborhoodModel], str]] = {
 #: weighting (``min_support=1``), no shrinkage, and eq. 4 as printed (``center=False``, item
 #: methods only). The readings of the paper's ambiguous points (``norms``, ``neighbor_mean``,
 #: ``denominator``, the threshold) are separate options; docs/notation.md works through them.
-PLAIN_FORMULAS: dict[str, Any] = {"min_support": 1, "shrinkage": 0.0, "center": False}
+PLAIN_FORMULAS: Mapping[str, Any] = MappingProxyType(
+    {"min_support": 1, "shrinkage": 0.0, "center": False})
 
 Method = Literal["user_cosine", "user_pearson", "item_cosine", "item_adjusted_cosine"]
 
