@@ -11,7 +11,7 @@ from synerec.cli.data_options import _FLAGS
 from synerec.cli.main import main
 
 #: Every command that reads a data set, as typed after ``synerec``.
-DATA_COMMANDS = [("fit",), ("evaluate",), ("experiment", "k-sweep"), ("demo",),
+DATA_COMMANDS = [("fit",), ("evaluate",), ("predict",), ("experiment", "k-sweep"), ("demo",),
                  ("text", "embed"), ("llm", "recommend"), ("llm", "explain")]
 
 
@@ -52,7 +52,7 @@ def _orders(tmp_path: Path) -> Path:
 
 def test_reading_flags_with_a_named_data_set_are_refused(capsys) -> None:
     code, _, err = run(capsys, "fit", "--dataset", "ml-100k", "--user-col", "u", "--out", "x")
-    assert code == 2 and "--user-col apply to your own files" in err
+    assert code == 2 and "--user-col applies to an interaction file" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -139,10 +139,13 @@ class DataOptions:
             base = {"path": self.default}
         if base is None:
             if flags:
-                names = ", ".join("--" + k.replace("_", "-") for k in flags)
-                raise ConfigError(f"{names} apply to your own files; {self.target()!r} is a "
-                                  "named data set read by its own loader (see `synerec "
-                                  "datasets`); pass --dataset FILE or --config FILE.toml")
+                names = ", ".join("--" + k.replace("_", "-").replace("format", "input-format")
+                                  for k in flags)
+                verb = "applies" if len(flags) == 1 else "apply"
+                raise ConfigError(f"{names} {verb} to an interaction file (--dataset FILE or "
+                                  f"--config FILE.toml), not to the named data set "
+                                  f"{self.target()!r}, which its own loader reads (see "
+                                  "`synerec datasets`)")
             return None
         try:
             return DatasetConfig.model_validate({**base, **flags})
