@@ -205,7 +205,8 @@ def evaluate(
     if ds.implicit:  # no ratings to predict: MAE and RMSE do not apply
         metrics = [m for m in metrics if m not in ("mae", "rmse")]
     console.print(_summary_table(result.summary(), f"{model} on {ds.name} "
-                                 f"({len(result.folds)} folds)", metrics))
+                                 f"({len(result.folds)} fold{'' if len(result.folds) == 1 else 's'})",
+                                 metrics))
 
 
 @app.command()

@@ -482,7 +482,7 @@ class InteractionDataset:
         # 3. bad rows: one error listing them all, or dropped whole and reported
         if report_rows:
             if on_bad_rows == "error":
-                raise report_rows.error(hint="on_bad_rows='skip' (--on-bad-rows skip) drops "
+                raise report_rows.error(hint="--on-bad-rows skip (on_bad_rows='skip') drops "
                                              "bad rows and lists them")
             keep &= ~report_rows.row_mask(n)
             summary = "; ".join(report_rows.summary())
@@ -622,16 +622,17 @@ def _check_columns(df: pd.DataFrame, path: Any, *, user_col: str, item_col: str,
     for col, flag in ((user_col, "user_col"), (item_col, "item_col")):
         if col not in df.columns:
             raise DataFormatError(f"missing column {col!r}; columns are {cols}; name the "
-                                  f"column with {flag}= (--{flag.replace('_', '-')})", path=path)
+                                  f"column with --{flag.replace('_', '-')} ({flag}=)", path=path)
     if value_col is not None and value_col not in df.columns:
         if implicit:
             flag = "weight_col" if weight_col is not None else "rating_col"
             raise DataFormatError(f"missing column {value_col!r}; columns are {cols}; name the "
-                                  f"weight column with {flag}=", path=path)
+                                  f"weight column with --{flag.replace('_', '-')} ({flag}=)",
+                                  path=path)
         raise DataFormatError(
             f"missing column {value_col!r}; columns are {cols}; name the rating column with "
-            "rating_col= (--rating-col), or read purchases, clicks or views as implicit "
-            "feedback with implicit=True (--implicit), with weight_col= (--weight-col) for a "
+            "--rating-col (rating_col=), or read purchases, clicks or views as implicit "
+            "feedback with --implicit (implicit=True), and --weight-col (weight_col=) for a "
             "quantity or count", path=path)
     named = [(timestamp_col, "timestamp_col (--time-col)"), (title_col, "title_col"),
              (category_col, "category_col"), (description_col, "description_col")]
@@ -664,9 +665,9 @@ def _infer_scale(values: np.ndarray, column: str, path: Any) -> tuple[float, flo
     if len(values) == 0:
         raise DataFormatError("no ratings to infer a rating scale from", path=path)
     lo, hi = float(values.min()), float(values.max())
-    how = (f"pass rating_scale=(low, high) (--rating-scale LOW,HIGH) if they are ratings, or "
-           f"read them as implicit feedback: weight_col={column!r}, implicit=True "
-           f"(--weight-col {column} --implicit)")
+    how = (f"give the scale with --rating-scale LOW,HIGH (rating_scale=(low, high)) if they "
+           f"are ratings, or read them as implicit feedback with --weight-col {column} "
+           f"(weight_col={column!r})")
     if _COUNT_LIKE.search(column.lower()):
         raise DataFormatError(f"column {column!r} sounds like a count or an amount, not a "
                               f"rating (values {lo:g}..{hi:g}); {how}", path=path)
@@ -771,7 +772,7 @@ def _apply_duplicate_policy(frame: pd.DataFrame, policy: str, *, path: Any,
         pair = (_scalar(frame["u"].iloc[r]), _scalar(frame["i"].iloc[r]))
         raise DataFormatError(
             f"duplicate (user, item) pair {pair!r}{where}{more}; choose a duplicates policy "
-            "(duplicates= or --duplicates: first, last, mean, sum, max)",
+            "(--duplicates or duplicates=: first, last, mean, sum, max)",
             path=path, line=line,
         )
     if policy in ("first", "last"):

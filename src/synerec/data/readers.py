@@ -265,7 +265,7 @@ def read_interactions(
     if missing:
         raise DataFormatError(
             f"missing column(s) {missing}; the header has {list(df.columns)}; name the "
-            f"columns with user_col=, item_col= (--user-col, --item-col)", path=path,
+            f"columns with --user-col and --item-col (user_col=, item_col=)", path=path,
             line=1 if fmt in ("csv", "tsv") else None)
     if lines is None:  # Parquet: 1-based row numbers stand in for lines
         lines = np.arange(1, len(df) + 1, dtype=np.int64)
