@@ -204,9 +204,9 @@ def evaluate(
     metrics = [m.replace("@10", f"@{n}") for m in EVAL_METRICS]
     if ds.implicit:  # no ratings to predict: MAE and RMSE do not apply
         metrics = [m for m in metrics if m not in ("mae", "rmse")]
-    console.print(_summary_table(result.summary(), f"{model} on {ds.name} "
-                                 f"({len(result.folds)} fold{'' if len(result.folds) == 1 else 's'})",
-                                 metrics))
+    n_folds = len(result.folds)
+    console.print(_summary_table(result.summary(), f"{model} on {ds.name} ({n_folds} "
+                                 f"fold{'' if n_folds == 1 else 's'})", metrics))
 
 
 @app.command()
