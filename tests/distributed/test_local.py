@@ -197,7 +197,10 @@ def test_local_parquet_equals_recommend_frame(knn_model, tmp_path: Path) -> None
                           unknown="fallback")
     got = pd.read_parquet(res.path)
     want = knn_model.recommend_frame(users, 10, unknown="fallback")
-    assert list(got.columns) == ["user_id", "rank", "item_id", "score"]
+    assert list(got.columns) == ["user_id", "rank", "item_id", "score", "title"]
+    titles = knn_model.catalogue_["title"]  # the model carries ml-100k's titles
+    assert got["title"].tolist() == [titles[knn_model.items_.index(i)] for i in got["item_id"]]
+    assert got["title"].iloc[0] != ""
     assert len(got) == len(want) == res.n_rows
     np.testing.assert_array_equal(got["user_id"].to_numpy(), want["user_id"].astype(np.int64))
     np.testing.assert_array_equal(got["rank"].to_numpy(), want["rank"].to_numpy())

@@ -3,7 +3,8 @@
 :func:`batch_recommend` scores users in batches and streams each batch's lists into one Parquet
 file with the columns ``user_id, rank, item_id, score`` (rank from 1; padding dropped: a user
 with fewer than ``n`` rankable items gets fewer rows), the table
-:meth:`~synerec.algorithms.Recommender.recommend_frame` returns.
+:meth:`~synerec.algorithms.Recommender.recommend_frame` returns, and ``title`` when the model
+carries its catalogue (a model fitted on a data set with titles).
 
 Both engines run the same per-batch function (:func:`recommend_block`): the model's own
 :meth:`~synerec.algorithms.Recommender.recommend_indices`, i.e. its scoring and the one shared
@@ -162,19 +163,24 @@ def _arrow_ids(ids: np.ndarray) -> tuple[np.ndarray, Any]:
 
 
 def recommendation_table(user_ids: np.ndarray, indices: np.ndarray, scores: np.ndarray,
-                         item_ids: np.ndarray, schema: Any) -> Any:
-    """One batch as an Arrow table ``user_id, rank, item_id, score`` (padding dropped)."""
+                         item_ids: np.ndarray, schema: Any,
+                         titles: np.ndarray | None = None) -> Any:
+    """One batch as an Arrow table ``user_id, rank, item_id, score`` (padding dropped), and
+    ``title`` when ``titles`` (by item index) are given."""
     import pyarrow as pa
 
     b, width = indices.shape
     valid = (indices != PAD_INDEX).ravel()
     flat = indices.ravel()[valid]
-    return pa.table({
+    columns = {
         "user_id": pa.array(np.repeat(user_ids, width)[valid], type=schema.field("user_id").type),
         "rank": pa.array(np.tile(np.arange(1, width + 1, dtype=np.int64), b)[valid]),
         "item_id": pa.array(item_ids[flat], type=schema.field("item_id").type),
         "score": pa.array(scores.ravel()[valid].astype(np.float32)),
-    }, schema=schema)
+    }
+    if titles is not None:
+        columns["title"] = pa.array(titles[flat].astype(object), type=pa.string())
+    return pa.table(columns, schema=schema)
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -270,8 +276,11 @@ def batch_recommend(
     u_idx, user_ids = _resolve_users(model, users, unknown)
     user_col, user_type = _arrow_ids(user_ids)
     item_col, item_type = _arrow_ids(np.asarray(model.items_.ids))
+    catalogue = getattr(model, "catalogue_", None)
+    titles = None if catalogue is None else catalogue.get("title")
     schema = pa.schema([("user_id", user_type), ("rank", pa.int64()), ("item_id", item_type),
-                        ("score", pa.float32())])
+                        ("score", pa.float32())]
+                       + ([("title", pa.string())] if titles is not None else []))
     if device not in (None, "numpy") and not supports_factor_scoring(model):
         raise ConfigError(f"device {device!r}: the torch scoring path handles matrix "
                           f"factorisation models only, not {type(model).__name__}")
@@ -292,7 +301,8 @@ def batch_recommend(
 
             def write(lo: int, hi: int, idx: np.ndarray, sc: np.ndarray) -> None:
                 nonlocal n_rows
-                table = recommendation_table(user_col[lo:hi], idx, sc, item_col, schema)
+                table = recommendation_table(user_col[lo:hi], idx, sc, item_col, schema,
+                                             titles)
                 writer.write_table(table)
                 n_rows += table.num_rows
                 advance(hi - lo)
