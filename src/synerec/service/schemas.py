@@ -148,6 +148,9 @@ class PredictRequest(_Body):
 
     user_id: Id
     item_id: Id
+    unknown: Literal["error", "fallback"] = Field(
+        "error", description="An id the model does not know: `error` (404) or `fallback` "
+                             "(the documented fallback prediction, flagged).")
 
     @field_validator("user_id", "item_id")
     @classmethod
