@@ -61,6 +61,9 @@ def test_recommendations_of_a_known_user_are_the_models(client: httpx.Client,
     assert [it["item_id"] for it in body["items"]] == list(ids[0])
     np.testing.assert_allclose([it["score"] for it in body["items"]], scores[0], rtol=1e-6)
     assert [it["rank"] for it in body["items"]] == list(range(1, 8))
+    titles = model.catalogue_["title"]
+    assert [it["title"] for it in body["items"]] == \
+        [titles[model.items_.index(i)] for i in ids[0]]
     seen = set(model.items_.ids_of(model.train_[3].indices))
     assert not seen & {it["item_id"] for it in body["items"]}
     # exclude_seen=false may return training items, explain=true gives a reason per item
@@ -93,6 +96,9 @@ def test_similar_items(client: httpx.Client, model: Recommender) -> None:
     ids, sims = model.similar_items(item, 6)  # type: ignore[attr-defined]
     assert body["fallback"] is None and body["source"] == "model"
     assert [it["item_id"] for it in body["items"]] == list(ids)
+    titles = model.catalogue_["title"]  # the saved model carries the demo shop's titles
+    assert [it["title"] for it in body["items"]] == [titles[model.items_.index(i)] for i in ids]
+    assert body["items"][0]["title"].strip()
     np.testing.assert_allclose([it["similarity"] for it in body["items"]], sims, rtol=1e-6)
     r = client.get("/v1/items/no-such-item/similar", params={"n": 3})
     assert r.status_code == 404 and r.json()["error"] == "unknown_item"

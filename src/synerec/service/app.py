@@ -277,13 +277,14 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None) 
                                explain=explain, event_weights=settings.event_weights,
                                unknown=unknown)
         reasons = res.reasons or [None] * len(res.items)
+        titles = engine.titles_of(snap, res.items)
         return RecommendationsResponse(
             user_id=user_id, model_version=snap.version, strategy=res.strategy,  # type: ignore
             fallback=res.fallback, new_events=res.n_new_events,  # type: ignore[arg-type]
             filled_from_popular=res.filled_from_popular,
-            items=[RecommendedItem(rank=k + 1, item_id=i, score=s, reason=r)
-                   for k, (i, s, r) in enumerate(zip(res.items, res.scores, reasons,
-                                                     strict=True))])
+            items=[RecommendedItem(rank=k + 1, item_id=i, score=s, title=t, reason=r)
+                   for k, (i, s, t, r) in enumerate(zip(res.items, res.scores, titles,
+                                                        reasons, strict=True))])
 
     @app.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
              responses={404: _ERRORS[404], 422: _ERRORS[422]}, tags=["recommendations"])
@@ -296,8 +297,10 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None) 
         return SimilarItemsResponse(
             item_id=item_id, model_version=snap.version, fallback=res.fallback,  # type: ignore
             source=res.source,  # type: ignore[arg-type]
-            items=[SimilarItem(rank=k + 1, item_id=i, similarity=s)
-                   for k, (i, s) in enumerate(zip(res.items, res.similarities, strict=True))])
+            items=[SimilarItem(rank=k + 1, item_id=i, similarity=s, title=t)
+                   for k, (i, s, t) in enumerate(zip(res.items, res.similarities,
+                                                     engine.titles_of(snap, res.items),
+                                                     strict=True))])
 
     @app.post("/v1/predict", response_model=PredictResponse,
               responses={404: _ERRORS[404], 422: _ERRORS[422]}, tags=["recommendations"])

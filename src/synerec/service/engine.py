@@ -35,7 +35,8 @@ from synerec.service.model_store import ModelSnapshot
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
 from synerec.topk import PAD_INDEX, topk
 
-__all__ = ["RecResult", "SimilarResult", "predict", "py_id", "recommend", "similar"]
+__all__ = ["RecResult", "SimilarResult", "predict", "py_id", "recommend", "similar",
+           "titles_of"]
 
 Overlay = list[tuple[int, str, float | None, str | None]]
 
@@ -66,6 +67,15 @@ class SimilarResult:
 def py_id(value: Any) -> Any:
     """A numpy scalar id as a plain Python ``int``/``str`` (JSON-friendly)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def titles_of(snap: ModelSnapshot, item_ids: list[Any]) -> list[str | None]:
+    """Each item's title from the catalogue the model carries (``None`` without one)."""
+    catalogue = getattr(snap.model, "catalogue_", None)
+    if catalogue is None or "title" not in catalogue or not item_ids:
+        return [None] * len(item_ids)
+    idx = snap.model.items_.indices(item_ids, missing="negative")
+    return [str(catalogue["title"][i]) if i >= 0 else None for i in idx]
 
 
 def _ids(snap: ModelSnapshot, idx: np.ndarray) -> list[Any]:

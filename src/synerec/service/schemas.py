@@ -107,6 +107,8 @@ class RecommendedItem(BaseModel):
     score: float | None = Field(description="Ranking score (model score, eq. S1 sum, or "
                                             "popularity); null for items that fill a list "
                                             "from the popular items.")
+    title: str | None = Field(None, description="The item's title, when the model carries "
+                                                "its catalogue.")
     reason: str | None = None
 
 
@@ -129,6 +131,8 @@ class SimilarItem(BaseModel):
     rank: int
     item_id: ItemId
     similarity: float
+    title: str | None = Field(None, description="The item's title, when the model carries "
+                                                "its catalogue.")
 
 
 class SimilarItemsResponse(BaseModel):
