@@ -226,11 +226,12 @@ class ScoringModel(Configurable[C]):
 
     # -- unknown ids: the one policy --------------------------------------------------------
     def _known_indices(self, ids: Iterable[Any], kind: str, unknown: str) -> np.ndarray:
-        """Indices of external ids; ``-1`` for those without training data.
+        """Indices of external ids (``-1`` for an id outside the vocabulary).
 
+        An id is unknown when it is outside the vocabulary or has no training data.
         ``unknown="error"``: an :class:`~synerec.exceptions.UnknownIdError` names the first
-        such id (and counts the others); ``"fallback"``: they are ``-1`` (index-level methods
-        give them the documented fallback).
+        unknown id (and counts the others); ``"fallback"``: the indices are returned as they
+        are, and the index-level methods give unknown ones the documented fallback.
         """
         if unknown not in UNKNOWN_POLICIES:
             raise ConfigError(f"unknown must be 'error' or 'fallback', not {unknown!r}")
