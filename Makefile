@@ -4,8 +4,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
+LLAMA_CPP_VERSION ?= 0.3.36
+# llama.cpp built for any x86-64 with AVX2, not for the build machine's own CPU: a native build
+# uses AMX tile instructions where the CPU reports them, and they fault in VMs that do not enable
+# AMX state (seen on these machines: SIGSEGV at `ldtilecfg` in libggml-cpu.so). On other
+# architectures the x86 options are ignored.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_BMI2=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+# The portable wheel is built once per version (several minutes) and kept outside the checkout, so
+# pip's own wheel cache (keyed by version only, not by build options) is never used for it.
+LLAMA_WHEEL_DIR ?= $(HOME)/.cache/synerec/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
 
-.PHONY: demo test lint venv install-demo install-dev bench clean
+.PHONY: demo test lint venv install-demo install-dev install-llama bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +26,16 @@ venv: $(PY)
 install-demo: $(PY)
 	$(PIP) install --quiet -e ".[demo]"
 
+install-llama: $(PY)
+	@if ! ls $(LLAMA_WHEEL_DIR)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "building llama-cpp-python $(LLAMA_CPP_VERSION) (portable AVX2, several minutes)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --quiet --no-deps --no-cache-dir \
+			--wheel-dir $(LLAMA_WHEEL_DIR) "llama-cpp-python==$(LLAMA_CPP_VERSION)"; fi
+	$(PIP) install --quiet --no-deps --force-reinstall $(LLAMA_WHEEL_DIR)/llama_cpp_python-*.whl
+
 # torch first, pinned: here 2.13.0 is a CPU build on local disk; an unpinned `torch` pulled in by
 # sentence-transformers would download a multi-gigabyte CUDA build.
-install-dev: $(PY)
+install-dev: $(PY) install-llama
 	$(PIP) install --quiet "torch==$(TORCH_VERSION)"
 	$(PIP) install --quiet -e ".[dev]"
 

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     llm.load()
     load_s = time.perf_counter() - t0
     reranker = LLMReranker(retriever, llm, n_candidates=args.candidates, history=args.history,
-                           mode="likelihood", alpha=args.alpha, domain="movies",
+                           mode="likelihood", llm_weight=args.llm_weight, domain="movies",
                            max_title_chars=args.max_title_chars, seed=args.seed,
                            prefit=True).fit(fold.train)
     t0 = time.perf_counter()
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dataset": "ml-100k", "fold": "u1", "relevant": f"test rating >= {args.threshold:g}",
         "users": len(users), "seed": args.seed, "retriever": args.retriever,
         "candidates": args.candidates, "history": args.history, "n": args.n,
-        "alpha": args.alpha, "mode": "likelihood",
+        "llm_weight": args.llm_weight, "mode": "likelihood",
         "llm": llm.name, "n_ctx": args.n_ctx, "threads": llm.n_threads,
         "retriever_fit_seconds": round(fit_s, 2), "llm_load_seconds": round(load_s, 2),
         f"candidate_recall@{args.candidates}": upper,
@@ -124,7 +124,8 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=20)
     p.add_argument("--history", type=int, default=20)
     p.add_argument("--n", type=int, default=10)
-    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--llm-weight", "--alpha", dest="llm_weight", type=float, default=1.0,
+                   help="weight of the LLM order in (L2); --alpha is its former name")
     p.add_argument("--threshold", type=float, default=4.0)
     p.add_argument("--gguf", type=Path, default=None, help="GGUF file (default Gemma 3 270M)")
     p.add_argument("--n-ctx", type=int, default=1024)

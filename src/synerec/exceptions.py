@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BadRowsError",
     "ChecksumError",
     "ConfigError",
     "DataFormatError",
@@ -18,6 +19,8 @@ __all__ = [
     "NotFittedError",
     "SynerecError",
     "UnknownIdError",
+    "UnknownItemError",
+    "UnknownUserError",
 ]
 
 
@@ -44,13 +47,39 @@ class UnknownIdError(SynerecError, KeyError):
         What the vocabulary holds (``"user"``, ``"item"``, ...).
     """
 
-    def __init__(self, id: Any, kind: str = "id") -> None:
+    def __new__(cls, id: Any = None, kind: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        # ``UnknownIdError(x, "user")`` is an :class:`UnknownUserError` (and ``"item"`` an
+        # :class:`UnknownItemError`), so callers can catch the kind they care about.
+        if cls is UnknownIdError:
+            cls = {"user": UnknownUserError, "item": UnknownItemError}.get(kind, cls)
+        return super().__new__(cls)
+
+    def __init__(self, id: Any, kind: str | None = None, *, count: int = 1,
+                 hint: str | None = None) -> None:
         self.id = id
-        self.kind = kind
+        self.kind = kind or self._default_kind
+        self.count = count
+        self.hint = hint
         super().__init__(id)
 
+    _default_kind = "id"
+
     def __str__(self) -> str:
-        return f"unknown {self.kind} id {self.id!r}"
+        more = f" (and {self.count - 1} more unknown {self.kind} ids)" if self.count > 1 else ""
+        hint = f"; {self.hint}" if self.hint else ""
+        return f"unknown {self.kind} id {self.id!r}{more}{hint}"
+
+
+class UnknownUserError(UnknownIdError):
+    """A user id the model (or data set) does not know; see docs/your-data.md, "Unknown ids"."""
+
+    _default_kind = "user"
+
+
+class UnknownItemError(UnknownIdError):
+    """An item id the model (or data set) does not know."""
+
+    _default_kind = "item"
 
 
 class DataFormatError(SynerecError, ValueError):
@@ -92,6 +121,24 @@ class DataFormatError(SynerecError, ValueError):
         if self.has_value:
             msg = f"{msg}: {self.value!r}"
         return f"{head}: {msg}" if head else msg
+
+
+class BadRowsError(DataFormatError):
+    """Rows of an input file that cannot be read, all of them (up to a limit) in one message.
+
+    The location attributes (``path``, ``line``, ``column``, ``value``) are those of the first
+    bad row; :attr:`report` holds every problem found
+    (:class:`synerec.data.report.BadRows`).
+    """
+
+    def __init__(self, first: DataFormatError, report: Any, more: str = "") -> None:
+        self.report = report
+        self.more = more
+        super().__init__(first.problem, path=first.path, line=first.line, column=first.column,
+                         value=first.value, has_value=first.has_value)
+
+    def __str__(self) -> str:
+        return super().__str__() + self.more
 
 
 class DatasetNotFoundError(SynerecError, FileNotFoundError):

@@ -32,7 +32,14 @@ from synerec.algorithms import (
     list_models,
 )
 from synerec.data import InteractionDataset
-from synerec.exceptions import ConfigError, DataFormatError, NotFittedError
+from synerec.exceptions import (
+    ConfigError,
+    DataFormatError,
+    NotFittedError,
+    UnknownIdError,
+    UnknownItemError,
+    UnknownUserError,
+)
 from synerec.ranking import topk
 
 # -- per-model settings ---------------------------------------------------------------------------
@@ -127,12 +134,13 @@ def known_answer_baseline() -> None:
     m.fit(check_known_answer_toy())
     np.testing.assert_allclose(m.predict(["a", "b", "a", "b"], ["z", "y", "x", "x"]),
                                [1.5, 2.5, 4.5, 3.5])
-    np.testing.assert_allclose(m.predict(["new", "a", "new"], ["x", "new", "new"]),
+    np.testing.assert_allclose(m.predict(["new", "a", "new"], ["x", "new", "new"],
+                                         unknown="fallback"),
                                [4.0, 3.5, 3.0])  # mu + b_i, mu + b_u, mu
     # With lambda_i = 2: b_x = (2 + 0) / (2 + 2) = 0.5 on the first half-step.
     m = create_model("baseline", regularization_user=0, regularization_item=2, epochs=1)
     m.fit(check_known_answer_toy())
-    assert m.predict_one("new", "x").value == pytest.approx(3.5)
+    assert m.predict_one("new", "x", unknown="fallback").value == pytest.approx(3.5)
 
 
 def known_answer_popularity() -> None:
@@ -142,7 +150,7 @@ def known_answer_popularity() -> None:
     m = create_model("popularity", damping=2).fit(check_known_answer_toy())
     # x: (5 + 3 + 2 * 3) / (2 + 2) = 3.5; z: (1 + 2 * 3) / (1 + 2) = 7 / 3
     np.testing.assert_allclose(m.predict(["a", "b"], ["x", "z"]), [3.5, 7 / 3])
-    ids, scores = m.recommend(["new", "a", "b"], n=3)
+    ids, scores = m.recommend(["new", "a", "b"], n=3, unknown="fallback")
     assert ids.tolist() == [["x", "y", "z"], ["z", None, None], ["y", None, None]]
     assert scores[0].tolist() == [2.0, 1.0, 1.0]
 
@@ -466,16 +474,17 @@ def test_invalid_parameter_is_config_error_at_fit(name: str, toy: InteractionDat
 def test_batch_equals_one_by_one(name: str, toy: InteractionDataset) -> None:
     model = make_model(name).fit(toy)
     uu, ii = all_pairs(toy)
-    batch = model.predict(uu, ii)
-    single = np.array([model.predict_one(u, i).value for u, i in zip(uu, ii, strict=True)])
+    batch = model.predict(uu, ii, unknown="fallback")
+    single = np.array([model.predict_one(u, i, unknown="fallback").value
+                       for u, i in zip(uu, ii, strict=True)])
     np.testing.assert_array_equal(batch, single)
     u_idx = toy.users.indices(uu, missing="negative")
     i_idx = toy.items.indices(ii, missing="negative")
     np.testing.assert_array_equal(model.predict_indices(u_idx, i_idx), batch)
     users = [*toy.users.ids.tolist(), "nobody"]
-    ids, scores = model.recommend(users, n=4, batch_size=3)
+    ids, scores = model.recommend(users, n=4, batch_size=3, unknown="fallback")
     for row, user in enumerate(users):
-        one_ids, one_scores = model.recommend([user], n=4)
+        one_ids, one_scores = model.recommend([user], n=4, unknown="fallback")
         assert one_ids[0].tolist() == ids[row].tolist()
         np.testing.assert_array_equal(one_scores[0], scores[row])
 
@@ -494,9 +503,10 @@ def test_save_load_round_trip(name: str, toy: InteractionDataset, tmp_path) -> N
         assert other.get_params() == model.get_params()
         assert other.users_ == model.users_ and other.items_ == model.items_
         assert other.rating_scale_ == model.rating_scale_
-        np.testing.assert_array_equal(other.predict(uu, ii), model.predict(uu, ii))
-        a_ids, a_sc = model.recommend(users, n=5)
-        b_ids, b_sc = other.recommend(users, n=5)
+        np.testing.assert_array_equal(other.predict(uu, ii, unknown="fallback"),
+                                      model.predict(uu, ii, unknown="fallback"))
+        a_ids, a_sc = model.recommend(users, n=5, unknown="fallback")
+        b_ids, b_sc = other.recommend(users, n=5, unknown="fallback")
         assert a_ids.tolist() == b_ids.tolist()
         np.testing.assert_array_equal(a_sc, b_sc)
         assert other.predict_one("u1", "i2") == model.predict_one("u1", "i2")
@@ -506,13 +516,15 @@ def test_save_load_round_trip(name: str, toy: InteractionDataset, tmp_path) -> N
 def test_refit_is_idempotent(name: str, toy: InteractionDataset) -> None:
     model = make_model(name)
     uu, ii = all_pairs(toy)
-    first = model.fit(toy).predict(uu, ii)
-    first_rec = model.recommend(toy.users.ids, n=5)[0]
+    first = model.fit(toy).predict(uu, ii, unknown="fallback")
+    first_rec = model.recommend(toy.users.ids, n=5, unknown="fallback")[0]
     model.fit(toy_implicit())  # fitting other data in between must leave no trace
-    second = model.fit(toy).predict(uu, ii)
+    second = model.fit(toy).predict(uu, ii, unknown="fallback")
     np.testing.assert_array_equal(first, second)
-    assert model.recommend(toy.users.ids, n=5)[0].tolist() == first_rec.tolist()
-    np.testing.assert_array_equal(make_model(name).fit(toy).predict(uu, ii), first)
+    assert model.recommend(toy.users.ids, n=5, unknown="fallback")[0].tolist() == \
+        first_rec.tolist()
+    np.testing.assert_array_equal(
+        make_model(name).fit(toy).predict(uu, ii, unknown="fallback"), first)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -524,7 +536,11 @@ def test_unknown_users_and_items_fall_back(name: str, toy: InteractionDataset) -
              ("nobody", "nothing", "unknown_user_and_item"), ("u8", "i10",
                                                                "unknown_user_and_item")]
     for user, item, flag in cases:
-        p = model.predict_one(user, item)
+        kind = "item" if flag == "unknown_item" else "user"
+        with pytest.raises(UnknownIdError) as exc:  # the one policy: an error unless asked
+            model.predict_one(user, item)
+        assert exc.value.kind == kind and "unknown='fallback'" in str(exc.value)
+        p = model.predict_one(user, item, unknown="fallback")
         assert p.fallback == flag, (user, item)
         assert p.fallback_to == targets[FALLBACK_NAMES.index(flag)]
         assert np.isfinite(p.value)
@@ -542,8 +558,15 @@ def test_unknown_users_and_items_fall_back(name: str, toy: InteractionDataset) -
             assert p.value == pytest.approx(clipped)
     known = model.predict_one("u1", "i2")
     assert known.fallback is None and known.fallback_to is None
-    # Unknown (and cold) users get the most popular warm items, with popularity as score.
-    ids, scores = model.recommend(["nobody", "u8"], n=4)
+    # Unknown (and cold) users: an error naming the first, or with unknown="fallback" the
+    # most popular warm items, with popularity as score.
+    with pytest.raises(UnknownUserError, match=r"unknown user id 'nobody' \(and 1 more"):
+        model.recommend(["u1", "nobody", "u8"], n=4)
+    with pytest.raises(UnknownUserError, match="unknown user id 'u8'"):
+        model.recommend_frame(["u8"], n=4)
+    with pytest.raises(UnknownItemError, match="unknown item id 'nothing'"):
+        model.predict(["u1", "u1"], ["i1", "nothing"])
+    ids, scores = model.recommend(["nobody", "u8"], n=4, unknown="fallback")
     warm = model.item_count_ > 0
     ref_idx, ref_sc = topk(model.item_popularity_[None, :], 4, candidates=warm)
     expected_ids = [model.items_.id(j) for j in ref_idx[0]]
@@ -554,9 +577,9 @@ def test_unknown_users_and_items_fall_back(name: str, toy: InteractionDataset) -
 @pytest.mark.parametrize("name", MODELS)
 def test_recommend_excludes_seen_and_is_sorted(name: str, toy: InteractionDataset) -> None:
     model = make_model(name).fit(toy)
-    users = toy.users.ids.tolist()
+    users = toy.users.ids.tolist()  # u8 has no training data: asked for explicitly
     n_items = toy.n_items
-    ids, scores = model.recommend(users, n=n_items)
+    ids, scores = model.recommend(users, n=n_items, unknown="fallback")
     assert ids.shape == scores.shape == (len(users), n_items) and scores.dtype == np.float32
     X = toy.matrix
     for row, user in enumerate(users):
@@ -575,11 +598,11 @@ def test_recommend_excludes_seen_and_is_sorted(name: str, toy: InteractionDatase
     with_seen, _ = model.recommend(["u1"], n=n_items, exclude_seen=False)
     assert len([x for x in with_seen[0] if x is not None]) == int((model.item_count_ > 0).sum())
     cand_ids, _ = model.recommend(["u1", "nobody"], n=3, items=["i1", "i3", "i5", "i7"],
-                                  exclude_seen=False)
+                                  exclude_seen=False, unknown="fallback")
     assert {x for x in cand_ids.ravel() if x is not None} <= {"i1", "i3", "i5", "i7"}
-    frame = model.recommend_frame(["u1", "nobody"], n=3)
+    frame = model.recommend_frame(["u1", "nobody"], n=3, unknown="fallback")
     assert list(frame.columns) == ["user_id", "rank", "item_id", "score"]
-    ids2, sc2 = model.recommend(["u1", "nobody"], n=3)
+    ids2, sc2 = model.recommend(["u1", "nobody"], n=3, unknown="fallback")
     for user, row_ids, row_sc in zip(["u1", "nobody"], ids2, sc2, strict=True):
         sub = frame[frame["user_id"] == user]
         assert sub["item_id"].tolist() == [x for x in row_ids if x is not None]
@@ -591,16 +614,16 @@ def test_recommend_excludes_seen_and_is_sorted(name: str, toy: InteractionDatase
 def test_predictions_within_rating_scale(name: str, toy: InteractionDataset) -> None:
     model = make_model(name).fit(toy)
     uu, ii = all_pairs(toy)
-    values = model.predict(uu, ii)
+    values = model.predict(uu, ii, unknown="fallback")
     assert values.dtype == np.float64 and np.isfinite(values).all()
     if not predicts_ratings(model):  # scores: never clipped to the rating scale
         for u, i in zip(uu[::7], ii[::7], strict=True):
-            p = model.predict_one(u, i)
+            p = model.predict_one(u, i, unknown="fallback")
             assert not p.clipped and p.value == p.raw_value
         return
     assert (values >= 1.0).all() and (values <= 5.0).all()
     for u, i in zip(uu[::7], ii[::7], strict=True):
-        p = model.predict_one(u, i)
+        p = model.predict_one(u, i, unknown="fallback")
         assert p.clipped == (p.raw_value != p.value)
         assert p.value == np.clip(p.raw_value, 1.0, 5.0)
 
@@ -608,6 +631,10 @@ def test_predictions_within_rating_scale(name: str, toy: InteractionDataset) -> 
 @pytest.mark.parametrize("name", MODELS)
 def test_recommend_item_rule(name: str, toy: InteractionDataset) -> None:
     model = make_model(name).fit(toy)
+    if not predicts_ratings(model):  # the rule thresholds a rating; a ranking score is none
+        with pytest.raises(ConfigError, match="rank items with recommend"):
+            model.recommend_item("u1", "i2")
+        return
     X = toy.matrix
     u = toy.users.index("u1")
     rated_item = toy.items.id(X.indices[X.indptr[u]])
@@ -617,15 +644,18 @@ def test_recommend_item_rule(name: str, toy: InteractionDataset) -> None:
     assert default_threshold((1.0, 5.0)) == pytest.approx(1 + 5 / 9 * 4)
     unrated = [toy.items.id(j) for j in range(toy.n_items)
                if j not in set(X.indices[X.indptr[u]:X.indptr[u + 1]])]
-    default = 3.2222222222 if predicts_ratings(model) else 0.0  # ranking models: the score
+    with pytest.raises(UnknownItemError):
+        model.recommend_item("u1", "nothing")
     for item in [*unrated, "nothing"]:
-        d = model.recommend_item("u1", item)
-        assert d.threshold == pytest.approx(default)
+        d = model.recommend_item("u1", item, unknown="fallback")
+        assert d.threshold == pytest.approx(3.2222222222)
         assert d.recommend == (d.prediction.value > d.threshold)
         assert ("exceeds" in d.reason) == d.recommend
         value = d.prediction.value
-        assert model.recommend_item("u1", item, threshold=value).recommend is False
-        assert model.recommend_item("u1", item, threshold=value - 1e-6).recommend is True
+        assert model.recommend_item("u1", item, threshold=value,
+                                    unknown="fallback").recommend is False
+        assert model.recommend_item("u1", item, threshold=value - 1e-6,
+                                    unknown="fallback").recommend is True
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -637,7 +667,7 @@ def test_implicit_data(name: str, tmp_path) -> None:
     ii = [int(i) for _ in data.users.ids for i in data.items.ids[:3]]
     values = model.predict(uu, ii)
     assert np.isfinite(values).all()
-    ids, _ = model.recommend([0, 1, 999], n=3)
+    ids, _ = model.recommend([0, 1, 999], n=3, unknown="fallback")
     assert all(x is None or isinstance(x, int) for x in ids.ravel())
     # Unknown user: items by summed weight.
     weight = np.asarray(data.matrix.sum(axis=0)).ravel()
@@ -646,14 +676,12 @@ def test_implicit_data(name: str, tmp_path) -> None:
     X = data.matrix
     seen = set(X.indices[X.indptr[0]:X.indptr[1]].tolist())
     unseen = next(int(data.items.id(j)) for j in range(data.n_items) if j not in seen)
-    d = model.recommend_item(0, unseen)
-    assert d.threshold == 0.0 and d.recommend == (d.prediction.value > 0.0)
-    value = d.prediction.value
-    assert model.recommend_item(0, unseen, threshold=value - 1e-9).recommend
-    assert not model.recommend_item(0, int(data.items.id(min(seen))), threshold=-1e9).recommend
+    # The paper's decision thresholds a predicted rating: implicit data have none.
+    with pytest.raises(ConfigError, match="fitted on implicit feedback"):
+        model.recommend_item(0, unseen)
     loaded = type(model).load(model.save(tmp_path / "implicit"))
     np.testing.assert_array_equal(loaded.predict(uu, ii), values)
-    assert loaded.recommend([0, 1, 999], n=3)[0].tolist() == ids.tolist()
+    assert loaded.recommend([0, 1, 999], n=3, unknown="fallback")[0].tolist() == ids.tolist()
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -664,7 +692,7 @@ def test_fit_on_sparse_matrix(name: str, toy: InteractionDataset) -> None:
     by_id = make_model(name).fit(toy)
     u = np.repeat(np.arange(X.shape[0]), X.shape[1])
     i = np.tile(np.arange(X.shape[1]), X.shape[0])
-    np.testing.assert_allclose(model.predict(u.tolist(), i.tolist()),
+    np.testing.assert_allclose(model.predict(u.tolist(), i.tolist(), unknown="fallback"),
                                by_id.predict_indices(u, i), rtol=0, atol=1e-12)
     ids, _ = model.recommend([0], n=2)
     assert all(isinstance(x, int) for x in ids[0] if x is not None)

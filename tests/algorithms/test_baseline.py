@@ -56,7 +56,7 @@ def test_baseline_explain_and_clipping():
     assert p.details["user_bias"] == pytest.approx(1.0)
     assert p.details["item_bias"] == pytest.approx(1.0)
     assert p.details["user_index"] == 0 and p.details["item_index"] == 0
-    q = m.explain(99, 11)
+    q = m.explain(99, 11, unknown="fallback")
     assert (q.fallback, q.fallback_to, q.details["user_bias"]) == ("unknown_user", "baseline",
                                                                     None)
     assert q.value == pytest.approx(3.0)  # mu + b_11
@@ -73,7 +73,7 @@ def test_popularity_implicit_ranks_by_summed_weight():
     data = InteractionDataset.from_dataframe(df, rating_scale=None)
     m = Popularity(damping=0).fit(data)
     np.testing.assert_allclose(m.item_popularity_, [2.0, 6.0, 2.0])  # x, y, z weights
-    ids, scores = m.recommend(["a", "new"], n=3)
+    ids, scores = m.recommend(["a", "new"], n=3, unknown="fallback")
     assert ids.tolist() == [["y", "z", None], ["y", "x", "z"]]  # x/z tie: lower index first
     assert scores[1].tolist() == [6.0, 2.0, 2.0]
     explicit = InteractionDataset.from_dataframe(df.assign(rating=[1, 1, 5, 1, 2]),
@@ -115,11 +115,11 @@ def test_base_argument_errors():
 
 def test_indices_and_ids_agree_and_minus_one_is_unknown():
     m = Baseline().fit(make_data())
-    by_ids = m.predict(["a", "zz", "c"], ["z", "x", "qq"])
+    by_ids = m.predict(["a", "zz", "c"], ["z", "x", "qq"], unknown="fallback")
     by_idx = m.predict_indices([0, -1, 2], [2, 0, -1])
     np.testing.assert_array_equal(by_ids, by_idx)
     idx, _ = m.recommend_indices([0, -1], n=2, candidates=np.array([True, False, True]))
-    ids, _ = m.recommend(["a", "zz"], n=2, items=["x", "z"])
+    ids, _ = m.recommend(["a", "zz"], n=2, items=["x", "z"], unknown="fallback")
     assert [[m.items_.id(j) if j >= 0 else None for j in row] for row in idx] == ids.tolist()
 
 
@@ -132,7 +132,7 @@ def test_default_threshold():
 
 def test_recommend_item_reason_names_fallback():
     m = Popularity(damping=0).fit(make_data())
-    d = m.recommend_item("new-user", "x")  # item x mean 4.5 > 3.22
+    d = m.recommend_item("new-user", "x", unknown="fallback")  # item x mean 4.5 > 3.22
     assert d.recommend and "unknown_user" in d.reason and "damped_item_mean" in d.reason
     d = m.recommend_item("a", "x")
     assert not d.recommend and d.reason == "user 'a' has already rated item 'x' (4)"

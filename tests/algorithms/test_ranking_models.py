@@ -78,8 +78,8 @@ def test_sparse_ease_with_every_neighbour_is_the_dense_solution() -> None:
         assert isinstance(sparse.weights_, sp.csr_matrix) and sparse.sparse_scores
         np.testing.assert_allclose(sparse.weights_.toarray(), dense.weights_, atol=1e-5)
     users = list(range(X.shape[0]))
-    _a_ids, a_sc = dense.recommend(users, n=5)
-    _b_ids, b_sc = sparse.recommend(users, n=5)
+    _a_ids, a_sc = dense.recommend(users, n=5, unknown="fallback")
+    _b_ids, b_sc = sparse.recommend(users, n=5, unknown="fallback")
     np.testing.assert_allclose(b_sc[np.isfinite(b_sc)], a_sc[np.isfinite(b_sc)], atol=1e-4)
 
 
@@ -99,12 +99,12 @@ def test_sparse_ease_close_to_dense_with_few_neighbours() -> None:
     X = clustered_implicit()
     dense = EASE(lambda_=20.0).fit(X)
     users = list(range(X.shape[0]))
-    a, _ = dense.recommend(users, n=10)
+    a, _ = dense.recommend(users, n=10, unknown="fallback")
     overlaps = []
     for k in (10, 20):
         sparse = EASE(lambda_=20.0, variant="sparse", neighbors=k).fit(X)
         assert all(np.diff(sparse.weights_.tocsc().indptr) <= k)  # each column: k neighbours
-        b, _ = sparse.recommend(users, n=10)
+        b, _ = sparse.recommend(users, n=10, unknown="fallback")
         overlaps.append(np.mean([len(set(x) & set(y)) / 10
                                  for x, y in zip(a.tolist(), b.tolist(), strict=True)]))
     # measured 0.81 and 0.88 of the dense top-10 kept; more neighbours, closer
@@ -118,9 +118,11 @@ def test_sparse_ease_save_load(tmp_path) -> None:
     assert isinstance(loaded.weights_, sp.csr_matrix)
     assert (loaded.weights_ != m.weights_).nnz == 0
     users = data.users.ids.tolist()
-    assert loaded.recommend(users, n=4)[0].tolist() == m.recommend(users, n=4)[0].tolist()
-    np.testing.assert_array_equal(loaded.predict(users, ["i1"] * len(users)),
-                                  m.predict(users, ["i1"] * len(users)))
+    a = loaded.recommend(users, n=4, unknown="fallback")[0]
+    assert a.tolist() == m.recommend(users, n=4, unknown="fallback")[0].tolist()
+    np.testing.assert_array_equal(
+        loaded.predict(users, ["i1"] * len(users), unknown="fallback"),
+        m.predict(users, ["i1"] * len(users), unknown="fallback"))
 
 
 def test_dense_memory_estimate_and_refusal(monkeypatch) -> None:
@@ -252,10 +254,10 @@ def test_users_without_positives_get_popular_items() -> None:
     assert p.fallback == "unknown_user" and p.fallback_to == "item_popularity"
     assert p.value == m.item_popularity_[data.items.index("x")]
     ids, _scores = m.recommend(["d"], n=3)
-    ref_ids, _ref_scores = m.recommend(["nobody"], n=4)
+    ref_ids, _ref_scores = m.recommend(["nobody"], n=4, unknown="fallback")
     assert ids[0].tolist() == [x for x in ref_ids[0] if x != "w"][:3]
-    d = m.recommend_item("a", "z")
-    assert d.threshold == 0.0 and "score" in d.reason and "rating" not in d.reason
+    with pytest.raises(ConfigError, match="a score that is not a rating"):
+        m.recommend_item("a", "z")  # the paper's rule thresholds ratings
     assert m.predict_one("a", "z").clipped is False
     with pytest.raises(DataFormatError, match="no positive interactions"):
         create_model("ease", positive_threshold=5.5).fit(data)
@@ -299,4 +301,5 @@ def test_factor_models_save_and_load_without_retraining(tmp_path) -> None:
         loaded = Recommender.load(m.save(tmp_path / name))
         np.testing.assert_array_equal(loaded.user_factors_, m.user_factors_)
         users = data.users.ids.tolist()
-        assert loaded.recommend(users, n=3)[0].tolist() == m.recommend(users, n=3)[0].tolist()
+        assert loaded.recommend(users, n=3, unknown="fallback")[0].tolist() == \
+            m.recommend(users, n=3, unknown="fallback")[0].tolist()

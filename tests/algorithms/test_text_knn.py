@@ -266,7 +266,7 @@ def test_cold_items_are_predicted_and_recommended_from_text(tmp_path) -> None:
     # without cold start the cold items fall back like in every model
     off = TextItemKNN(k=10, alpha=0.5, cold_start=False).fit(
         data.matrix, rating_scale=(1, 5), item_embeddings=E)
-    p = off.predict_one(liked[0], i)
+    p = off.predict_one(liked[0], i, unknown="fallback")
     assert p.fallback == "unknown_item"
     assert not off.scores_cold_items
 
@@ -277,7 +277,7 @@ def test_cold_item_without_text_or_rated_neighbours_falls_back() -> None:
     E = E.copy()
     E[cold[0]] = 0.0  # no text
     m = TextItemKNN(k=10, alpha=0.5).fit(data.matrix, rating_scale=(1, 5), item_embeddings=E)
-    p = m.predict_one(0, int(cold[0]))
+    p = m.predict_one(0, int(cold[0]), unknown="fallback")
     assert p.fallback == "unknown_item" and p.value == pytest.approx(m.user_mean_[0])
 
 

@@ -110,8 +110,13 @@ def test_fit_defaults_to_the_best_ranking_model(capsys, tmp_path: Path, small_sh
     assert len(items) == 3 and all(int(i["item_id"][1:]) % 4 == 1 for i in items)
     code, out, _ = run(capsys, "predict", "--model-dir", str(out_dir), "--user", "c01",
                        "--item", items[0]["item_id"], "--format", "json")
-    p = json.loads(out)
-    assert p["threshold"] == 0.0 and p["recommend"] and "score" in p["reason"]
+    p = json.loads(out)  # a ranking model: the item's score and rank, no rating
+    assert p["prediction"] is None and p["rank"] == 1 and p["feedback"] == "explicit"
+    assert p["score"] == pytest.approx(items[0]["score"], rel=1e-6)
+    assert p["reason"].startswith("ease ranks items and predicts no rating; ranked 1 of")
+    code, _, err = run(capsys, "predict", "--model-dir", str(out_dir), "--user", "c01",
+                       "--item", items[0]["item_id"], "--threshold", "3")
+    assert code == 2 and "ranks items and predicts no ratings" in err
 
 
 def test_tune_searches_on_training_data_and_saves_the_choice(capsys, tmp_path: Path,

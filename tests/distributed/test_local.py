@@ -21,7 +21,7 @@ from synerec.distributed import (
     embed_catalogue,
 )
 from synerec.distributed._gpu import factor_topk, resolve_device, supports_factor_scoring
-from synerec.exceptions import ConfigError
+from synerec.exceptions import ConfigError, UnknownUserError
 from synerec.similarity import similarity_matrix
 
 # ------------------------------------------------------------------ helpers and references
@@ -190,10 +190,17 @@ def test_factor_scoring_ties_and_padding() -> None:
 
 def test_local_parquet_equals_recommend_frame(knn_model, tmp_path: Path) -> None:
     users = [int(u) for u in knn_model.users_.ids[:300]] + [999_999]
-    res = batch_recommend(knn_model, users, 10, out=tmp_path / "r.parquet", batch_size=64)
+    with pytest.raises(UnknownUserError, match="unknown user id 999999"):  # the one policy
+        batch_recommend(knn_model, users, 10, out=tmp_path / "r.parquet")
+    assert not (tmp_path / "r.parquet").exists()
+    res = batch_recommend(knn_model, users, 10, out=tmp_path / "r.parquet", batch_size=64,
+                          unknown="fallback")
     got = pd.read_parquet(res.path)
-    want = knn_model.recommend_frame(users, 10)
-    assert list(got.columns) == ["user_id", "rank", "item_id", "score"]
+    want = knn_model.recommend_frame(users, 10, unknown="fallback")
+    assert list(got.columns) == ["user_id", "rank", "item_id", "score", "title"]
+    titles = knn_model.catalogue_["title"]  # the model carries ml-100k's titles
+    assert got["title"].tolist() == [titles[knn_model.items_.index(i)] for i in got["item_id"]]
+    assert got["title"].iloc[0] != ""
     assert len(got) == len(want) == res.n_rows
     np.testing.assert_array_equal(got["user_id"].to_numpy(), want["user_id"].astype(np.int64))
     np.testing.assert_array_equal(got["rank"].to_numpy(), want["rank"].to_numpy())
@@ -201,7 +208,7 @@ def test_local_parquet_equals_recommend_frame(knn_model, tmp_path: Path) -> None
     np.testing.assert_array_equal(got["score"].to_numpy(), want["score"].to_numpy())
     assert res.n_unknown_users == 1 and res.n_batches == 5 and res.model_shared is None
     assert got.loc[got.user_id == 999_999, "item_id"].tolist() == \
-        knn_model.recommend([999_999], 10)[0][0].tolist()
+        knn_model.recommend([999_999], 10, unknown="fallback")[0][0].tolist()
 
 
 def test_torch_device_writes_the_same_file(mf_model, tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ def test_retrain_swaps_in_a_model_that_learned_the_events(model_dir: Path,
                                base_dataset_options=DEMO)
     with serve_in_thread(settings) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
         popular = [it["item_id"] for it in
-                   c.get("/v1/users/x/recommendations", params={"n": 30}).json()["items"]]
+                   c.get("/v1/users/x/recommendations",
+                         params={"n": 30, "unknown": "fallback"}).json()["items"]]
         liked = popular[10:25]
         events = [{"user_id": f"newbie-{u}", "item_id": i, "rating": 5}
                   for u in range(3) for i in liked]
@@ -105,5 +106,5 @@ def test_a_killed_retrain_worker_leaves_the_old_model_serving(model_dir: Path,
         done = _wait(c, job["job_id"])
         assert done["status"] == "failed" and "status -9" in done["error"]
         assert c.get("/healthz").json()["model_version"] == 1
-        r = c.get("/v1/users/u001/recommendations")
+        r = c.get("/v1/users/u001/recommendations", params={"unknown": "fallback"})
         assert r.status_code == 200 and r.json()["model_version"] == 1

@@ -61,6 +61,9 @@ def test_recommendations_of_a_known_user_are_the_models(client: httpx.Client,
     assert [it["item_id"] for it in body["items"]] == list(ids[0])
     np.testing.assert_allclose([it["score"] for it in body["items"]], scores[0], rtol=1e-6)
     assert [it["rank"] for it in body["items"]] == list(range(1, 8))
+    titles = model.catalogue_["title"]
+    assert [it["title"] for it in body["items"]] == \
+        [titles[model.items_.index(i)] for i in ids[0]]
     seen = set(model.items_.ids_of(model.train_[3].indices))
     assert not seen & {it["item_id"] for it in body["items"]}
     # exclude_seen=false may return training items, explain=true gives a reason per item
@@ -73,7 +76,12 @@ def test_recommendations_of_a_known_user_are_the_models(client: httpx.Client,
 
 def test_unknown_user_gets_the_popular_fallback(client: httpx.Client,
                                                 model: Recommender) -> None:
-    body = client.get("/v1/users/nobody-at-all/recommendations", params={"n": 5}).json()
+    # the one policy (docs/your-data.md): an error unless the fallback is asked for
+    r = client.get("/v1/users/nobody-at-all/recommendations", params={"n": 5})
+    assert r.status_code == 404 and r.json()["error"] == "unknown_user"
+    assert "unknown user id 'nobody-at-all'" in r.json()["message"]
+    body = client.get("/v1/users/nobody-at-all/recommendations",
+                      params={"n": 5, "unknown": "fallback"}).json()
     assert body["strategy"] == "popular"
     assert body["fallback"] == "unknown_user"
     counts = model.item_count_
@@ -88,8 +96,14 @@ def test_similar_items(client: httpx.Client, model: Recommender) -> None:
     ids, sims = model.similar_items(item, 6)  # type: ignore[attr-defined]
     assert body["fallback"] is None and body["source"] == "model"
     assert [it["item_id"] for it in body["items"]] == list(ids)
+    titles = model.catalogue_["title"]  # the saved model carries the demo shop's titles
+    assert [it["title"] for it in body["items"]] == [titles[model.items_.index(i)] for i in ids]
+    assert body["items"][0]["title"].strip()
     np.testing.assert_allclose([it["similarity"] for it in body["items"]], sims, rtol=1e-6)
-    unknown = client.get("/v1/items/no-such-item/similar", params={"n": 3}).json()
+    r = client.get("/v1/items/no-such-item/similar", params={"n": 3})
+    assert r.status_code == 404 and r.json()["error"] == "unknown_item"
+    unknown = client.get("/v1/items/no-such-item/similar",
+                         params={"n": 3, "unknown": "fallback"}).json()
     assert unknown["fallback"] == "unknown_item" and unknown["source"] == "popular"
     assert len(unknown["items"]) == 3
 
@@ -101,7 +115,10 @@ def test_predict_gives_the_models_decision(client: httpx.Client, model: Recommen
     assert body["prediction"] == pytest.approx(d.prediction.value)
     assert body["recommend"] is d.recommend and body["reason"] == d.reason
     assert body["threshold"] == pytest.approx(3.2222222)
-    cold = client.post("/v1/predict", json={"user_id": "stranger", "item_id": item}).json()
+    r = client.post("/v1/predict", json={"user_id": "stranger", "item_id": item})
+    assert r.status_code == 404 and r.json()["error"] == "unknown_user"
+    cold = client.post("/v1/predict", json={"user_id": "stranger", "item_id": item,
+                                            "unknown": "fallback"}).json()
     assert cold["fallback"] == "unknown_user" and cold["fallback_to"] == "item_mean"
 
 
@@ -217,7 +234,7 @@ def test_known_user_with_new_events_is_rescored(client: httpx.Client,
 
 
 def test_metrics_are_prometheus_text(client: httpx.Client, server) -> None:  # type: ignore
-    client.get("/v1/users/someone/recommendations")
+    client.get("/v1/users/someone/recommendations", params={"unknown": "fallback"})
     client.get("/healthz")
     r = client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")

@@ -2,7 +2,7 @@
 
 Every model follows scikit-learn conventions (``fit`` returns ``self``, learned state ends in
 ``_``), predicts ratings for external ids with documented fallbacks, ranks with the one shared
-:func:`synerec.ranking.topk`, and saves to / loads from a pickle-free model directory.
+:func:`synerec.topk.topk`, and saves to / loads from a pickle-free model directory.
 """
 
 from synerec.algorithms.base import (
@@ -22,6 +22,7 @@ from synerec.algorithms.implicit_mf import (
     ImplicitBPRConfig,
 )
 from synerec.algorithms.knn import (
+    PLAIN_FORMULAS,
     ItemKNN,
     ItemKNNConfig,
     PaperCF,
@@ -55,6 +56,7 @@ from synerec.algorithms.text_knn import (
 __all__ = [
     "EASE",
     "FALLBACK_NAMES",
+    "PLAIN_FORMULAS",
     "Baseline",
     "BaselineConfig",
     "Decision",

@@ -29,7 +29,7 @@ class BaselineConfig(RecommenderConfig):
 
 
 @register_model("baseline")
-class Baseline(Recommender):
+class Baseline(Recommender[BaselineConfig]):
     r"""Global mean plus user and item biases, fitted by alternating least squares.
 
     .. math::
@@ -76,7 +76,6 @@ class Baseline(Recommender):
     (``BaselineOnly``, ``bsl_options={"method": "als"}``).
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = BaselineConfig
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "baseline",
         UNKNOWN_ITEM: "baseline",
@@ -86,15 +85,8 @@ class Baseline(Recommender):
     user_bias_: np.ndarray
     item_bias_: np.ndarray
 
-    def __init__(self, *, regularization_user: float = 15.0, regularization_item: float = 10.0,
-                 epochs: int = 10) -> None:
-        self.regularization_user = regularization_user
-        self.regularization_item = regularization_item
-        self.epochs = epochs
-
     def _fit(self, X: sp.csr_matrix) -> None:
         cfg = self.config_
-        assert isinstance(cfg, BaselineConfig)
         self.user_bias_, self.item_bias_ = als_biases(
             X, self.global_mean_, cfg.regularization_user, cfg.regularization_item, cfg.epochs)
 

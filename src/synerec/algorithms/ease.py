@@ -67,7 +67,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.linalg
@@ -75,7 +75,6 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from synerec._config import memory_limit_bytes
-from synerec.algorithms.base import RecommenderConfig
 from synerec.algorithms.positives import PositiveFeedbackConfig, PositiveFeedbackModel
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
@@ -120,7 +119,7 @@ class EASEConfig(PositiveFeedbackConfig):
 
 
 @register_model("ease")
-class EASE(PositiveFeedbackModel):
+class EASE(PositiveFeedbackModel[EASEConfig]):
     r"""EASE (Steck 2019): closed-form item-item regression on the positives.
 
     See the module docstring for the formulas and the two variants.
@@ -172,22 +171,7 @@ class EASE(PositiveFeedbackModel):
     H. Steck, NeurIPS 2020 (the full-rank EDLAE, ``dropout``).
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = EASEConfig
-
     weights_: np.ndarray | sp.csr_matrix
-
-    def __init__(self, *, lambda_: float = 200.0, dropout: float = 0.67, variant: str = "dense",
-                 neighbors: int = 100, block_share: float = 0.5,
-                 memory_limit_mb: float | None = None, num_threads: int = 0,
-                 positive_threshold: float | str | None = "auto") -> None:
-        self.lambda_ = lambda_
-        self.dropout = dropout
-        self.variant = variant
-        self.neighbors = neighbors
-        self.block_share = block_share
-        self.memory_limit_mb = memory_limit_mb
-        self.num_threads = num_threads
-        self.positive_threshold = positive_threshold
 
     @property  # type: ignore[override]
     def sparse_scores(self) -> bool:  # the sparse variant ranks its candidates only
@@ -201,7 +185,6 @@ class EASE(PositiveFeedbackModel):
 
     def _fit_positives(self, P: sp.csr_matrix) -> None:
         cfg = self.config_
-        assert isinstance(cfg, EASEConfig)
         from contextlib import nullcontext
 
         from threadpoolctl import threadpool_limits

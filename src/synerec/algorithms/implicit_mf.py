@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from synerec.algorithms.base import RecommenderConfig
 from synerec.algorithms.positives import PositiveFeedbackConfig, PositiveFeedbackModel
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
@@ -118,7 +117,10 @@ class ImplicitBPRConfig(_FactorConfig):
     epochs: int = Field(60, ge=1)
 
 
-class _ImplicitFactorModel(PositiveFeedbackModel):
+_FC = TypeVar("_FC", bound=_FactorConfig)
+
+
+class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
     """What ALS and BPR share: the factors, their scores and their persistence."""
 
     user_factors_: np.ndarray
@@ -135,7 +137,7 @@ class _ImplicitFactorModel(PositiveFeedbackModel):
 
         implicit = _implicit()
         cfg = self.config_
-        use_gpu = _use_gpu(cfg.device)  # type: ignore[attr-defined]
+        use_gpu = _use_gpu(cfg.device)
         C = sp.csr_matrix(self._train_matrix(P), dtype=np.float32)
         start = time.perf_counter()
         # implicit's own loops are multithreaded; a multithreaded BLAS inside them only slows
@@ -183,7 +185,7 @@ class _ImplicitFactorModel(PositiveFeedbackModel):
 
 
 @register_model("als")
-class ImplicitALS(_ImplicitFactorModel):
+class ImplicitALS(_ImplicitFactorModel[ImplicitALSConfig]):
     r"""Implicit-feedback ALS (Hu, Koren and Volinsky 2008), trained by ``implicit``.
 
     Parameters
@@ -224,27 +226,8 @@ class ImplicitALS(_ImplicitFactorModel):
     :meth:`predict` returns :math:`p_u^\top q_i` (a preference score near 0..1), not a rating.
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = ImplicitALSConfig
-
-    def __init__(self, *, factors: int = 64, regularization: float = 30.0, alpha: float = 2.0,
-                 confidence: str = "log", epochs: int = 15, solver: str = "cg",
-                 device: str = "auto",
-                 num_threads: int = 0, random_state: int | None = None,
-                 positive_threshold: float | str | None = "auto") -> None:
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.confidence = confidence
-        self.epochs = epochs
-        self.solver = solver
-        self.device = device
-        self.num_threads = num_threads
-        self.random_state = random_state
-        self.positive_threshold = positive_threshold
-
     def _train_matrix(self, P: sp.csr_matrix) -> sp.csr_matrix:
         cfg = self.config_
-        assert isinstance(cfg, ImplicitALSConfig)
         C = P.copy()
         w = np.maximum(C.data.astype(np.float64), 0.0)
         f = np.ones_like(w) if cfg.confidence == "binary" else \
@@ -256,7 +239,6 @@ class ImplicitALS(_ImplicitFactorModel):
 
     def _build(self, implicit: Any, use_gpu: bool) -> Any:
         cfg = self.config_
-        assert isinstance(cfg, ImplicitALSConfig)
         from implicit.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares(
@@ -267,7 +249,7 @@ class ImplicitALS(_ImplicitFactorModel):
 
 
 @register_model("bpr")
-class ImplicitBPR(_ImplicitFactorModel):
+class ImplicitBPR(_ImplicitFactorModel[ImplicitBPRConfig]):
     r"""Bayesian personalised ranking (Rendle et al. 2009), trained by ``implicit``.
 
     Parameters
@@ -292,21 +274,6 @@ class ImplicitBPR(_ImplicitFactorModel):
         user column is 1).
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = ImplicitBPRConfig
-
-    def __init__(self, *, factors: int = 64, learning_rate: float = 0.01,
-                 regularization: float = 0.003, epochs: int = 60, device: str = "auto",
-                 num_threads: int = 0, random_state: int | None = None,
-                 positive_threshold: float | str | None = "auto") -> None:
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.epochs = epochs
-        self.device = device
-        self.num_threads = num_threads
-        self.random_state = random_state
-        self.positive_threshold = positive_threshold
-
     def _train_matrix(self, P: sp.csr_matrix) -> sp.csr_matrix:
         C = P.copy()
         C.data = np.ones_like(C.data)
@@ -314,7 +281,6 @@ class ImplicitBPR(_ImplicitFactorModel):
 
     def _build(self, implicit: Any, use_gpu: bool) -> Any:
         cfg = self.config_
-        assert isinstance(cfg, ImplicitBPRConfig)
         from implicit.bpr import BayesianPersonalizedRanking
 
         return BayesianPersonalizedRanking(

@@ -8,7 +8,10 @@ similarity matrix (:func:`synerec.similarity.similarity_matrix`):
   .. math:: p(a, i) = \bar r_a + \frac{\sum_{u \in K} (r_{u,i} - \bar r_u)\, w(a, u)}
             {\sum_{u \in K} |w(a, u)|}  \tag{3}
 
-  with :math:`K` the ``k`` users most similar to :math:`a` among those who rated :math:`i`;
+  with :math:`K` the ``k`` users most similar to :math:`a` among those who rated :math:`i`
+  (``denominator="signed"``: :math:`\sum_K w(a, u)` as printed in the paper;
+  ``neighbor_mean="corated"``: :math:`\bar r_u` over the items :math:`u` and :math:`a` both
+  rated);
 * :class:`ItemKNN` (``"item-cf"``) predicts by eq. 4,
 
   .. math:: p(a, i) = \frac{\sum_{j \in K} r_{a,j}\, w(i, j)}{\sum_{j \in K} |w(i, j)|}  \tag{4}
@@ -21,7 +24,8 @@ similarity matrix (:func:`synerec.similarity.similarity_matrix`):
 :math:`a` (resp. :math:`i`) that rated :math:`i` (resp. that :math:`a` rated) within the top
 ``max_neighbors``. With ``max_neighbors >= n - 1`` this is the untruncated formula. Ties in
 similarity go to the lower index. Similarities of either sign are used (the denominators take
-absolute values); ``min_support`` and ``shrinkage`` damp the ones computed on few co-ratings.
+absolute values, unless ``denominator="signed"``); ``min_support`` and ``shrinkage`` damp the
+ones computed on few co-ratings.
 
 A pair without any such neighbour falls back (``fallback = "no_neighbors"``) to the user's
 mean (user-based) or the item's mean (item-based); :attr:`Prediction.n_neighbors` is the
@@ -29,7 +33,8 @@ actual size of :math:`K`.
 
 :func:`recommend_item` and :class:`PaperCF` give the paper's recommend-or-not decision by
 method name (``"user_cosine"``, ``"user_pearson"``, ``"item_cosine"``,
-``"item_adjusted_cosine"``).
+``"item_adjusted_cosine"``); ``PaperCF(data, k=3, **PLAIN_FORMULAS)`` runs the paper's
+plain formulas.
 
 References
 ----------
@@ -47,7 +52,9 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numba
 import numpy as np
@@ -71,6 +78,7 @@ from synerec.similarity import numba_threads, similarity_matrix, top_neighbors
 
 __all__ = [
     "PAPER_METHODS",
+    "PLAIN_FORMULAS",
     "ItemKNN",
     "ItemKNNConfig",
     "PaperCF",
@@ -91,13 +99,18 @@ class UserKNNConfig(RecommenderConfig):
     Defaults tuned on MovieLens 100K's official folds u1..u5 (``bench/cf_core.py``): mean MAE
     0.730 and RMSE 0.938 at k = 40, against RMSE 0.955 for the plain formula (no shrinkage,
     ``min_support=1``); ``max_neighbors=1000`` gains 0.001 RMSE for a slower fit.
+    ``norms``, ``neighbor_mean`` and ``denominator`` choose between the readings of the
+    paper's eqs. 1-3 (docs/notation.md); the defaults are the usual forms.
     """
 
     k: int = Field(40, ge=1)
-    similarity: Literal["pearson", "cosine"] = "pearson"
+    similarity: Literal["auto", "pearson", "cosine"] = "auto"
     max_neighbors: int = Field(300, ge=1)
     min_support: int = Field(2, ge=1)
     shrinkage: float = Field(50.0, ge=0.0)
+    norms: Literal["full", "corated"] | None = None
+    neighbor_mean: Literal["all", "corated"] = "all"
+    denominator: Literal["absolute", "signed"] = "absolute"
     ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
     num_threads: int = Field(0, ge=0)
 
@@ -111,17 +124,22 @@ class ItemKNNConfig(RecommenderConfig):
     """
 
     k: int = Field(40, ge=1)
-    similarity: Literal["adjusted_cosine", "cosine", "pearson"] = "adjusted_cosine"
+    similarity: Literal["auto", "adjusted_cosine", "cosine", "pearson"] = "auto"
     max_neighbors: int = Field(300, ge=1)
     min_support: int = Field(1, ge=1)
     shrinkage: float = Field(100.0, ge=0.0)
+    norms: Literal["full", "corated"] | None = None
     center: bool = True
     ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
     binarize: bool = False
     num_threads: int = Field(0, ge=0)
 
 
-class _NeighborhoodModel(Recommender):
+#: The config of a neighbourhood model (either kind, the text twins' included).
+_KC = TypeVar("_KC", bound=UserKNNConfig | ItemKNNConfig)
+
+
+class _NeighborhoodModel(Recommender[_KC]):
     """What the two neighbourhood models share: the stored similarity and its persistence."""
 
     sparse_scores: ClassVar[bool] = True
@@ -140,28 +158,38 @@ class _NeighborhoodModel(Recommender):
             self._nb_indptr, S.indices.astype(np.int32), S.data)
         self._xt: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
+    #: The similarity ``similarity="auto"`` means for ratings (for implicit data: cosine).
+    _rating_similarity: ClassVar[str] = "cosine"
+
+    @property
+    def similarity_kind_(self) -> str:
+        """The similarity used: ``similarity``, or for ``"auto"`` the one that suits the data
+        (cosine for implicit feedback, where centring purchases by a mean has no meaning)."""
+        chosen = str(self.config_.similarity)
+        if chosen != "auto":
+            return chosen
+        return self._rating_similarity if self.rating_scale_ is not None else "cosine"
+
     def _similarity_of(self, X: sp.csr_matrix) -> sp.csr_matrix:
         cfg = self.config_
+        kind = self.similarity_kind_
         start = time.perf_counter()
-        S = similarity_matrix(X, cfg.similarity,  # type: ignore[attr-defined]
-                              max_neighbors=cfg.max_neighbors,  # type: ignore[attr-defined]
-                              min_support=cfg.min_support,  # type: ignore[attr-defined]
-                              shrinkage=cfg.shrinkage,  # type: ignore[attr-defined]
-                              num_threads=cfg.num_threads)  # type: ignore[attr-defined]
+        S = similarity_matrix(X, kind, max_neighbors=cfg.max_neighbors,  # type: ignore[arg-type]
+                              min_support=cfg.min_support, shrinkage=cfg.shrinkage,
+                              norms=cfg.norms, num_threads=cfg.num_threads)
         log.info("%s: %s similarity of %d rows, %d neighbours kept, in %.3f s",
-                 type(self).__name__, cfg.similarity, S.shape[0], S.nnz,  # type: ignore
-                 time.perf_counter() - start)
+                 type(self).__name__, kind, S.shape[0], S.nnz, time.perf_counter() - start)
         return S
 
     @property
     def _k(self) -> int:
-        return int(self.config_.k)  # type: ignore[attr-defined]
+        return int(self.config_.k)
 
     def _n_blocks(self, n_work: int) -> int:
         return max(1, min(n_work, numba.get_num_threads() * _BLOCKS_PER_THREAD))
 
     def _threads(self) -> Any:
-        return numba_threads(int(self.config_.num_threads))  # type: ignore[attr-defined]
+        return numba_threads(int(self.config_.num_threads))
 
     # -- pairs grouped by user --------------------------------------------------------------
     def _predict_grouped(self, users: np.ndarray, items: np.ndarray, kernel: Any,
@@ -240,7 +268,7 @@ class _NeighborhoodModel(Recommender):
 
 
 @register_model("user-cf")
-class UserKNN(_NeighborhoodModel):
+class UserKNN(_NeighborhoodModel[UserKNNConfig]):
     r"""User-based collaborative filtering (the paper's eq. 3, mean-centred Resnick form).
 
     .. math:: p(a, i) = \bar r_a + \frac{\sum_{u \in K} (r_{u,i} - \bar r_u)\, w(a, u)}
@@ -248,14 +276,16 @@ class UserKNN(_NeighborhoodModel):
 
     :math:`K`: the ``k`` users most similar to :math:`a` among those who rated :math:`i`,
     chosen within :math:`a`'s ``max_neighbors`` stored neighbours (see the module docstring on
-    truncation). No such user: the user's mean, flagged ``"no_neighbors"``.
+    truncation). No such user: the user's mean, flagged ``"no_neighbors"``. The means are over
+    all of a user's ratings.
 
     Parameters
     ----------
     k
         Neighbours per prediction.
     similarity
-        ``"pearson"`` (eq. 2, means over all of a user's ratings) or ``"cosine"`` (eq. 1).
+        ``"pearson"`` (eq. 2, means over all of a user's ratings), ``"cosine"`` (eq. 1) or
+        ``"auto"`` (default): Pearson for ratings, cosine for implicit feedback.
     max_neighbors
         Neighbours stored per user (the similarity matrix keeps the top ``max_neighbors`` of
         each row); ``>= k`` to choose ``K`` among more than ``k`` users.
@@ -263,6 +293,22 @@ class UserKNN(_NeighborhoodModel):
         Pairs of users with fewer co-rated items get no similarity.
     shrinkage
         :math:`\lambda` of the factor :math:`n / (n + \lambda)`, ``n`` co-rated items.
+    norms
+        The similarity's denominator: ``"full"`` (sums of squares over each user's own
+        ratings, eq. 1 as printed), ``"corated"`` (over the items both users rated) or
+        ``None`` (default: full for ``"cosine"``, co-rated for ``"pearson"``); see
+        :func:`synerec.similarity.similarity_matrix`.
+    neighbor_mean
+        :math:`\bar r_u` in eq. 3: ``"all"`` (default), the mean of all of :math:`u`'s
+        ratings; ``"corated"``, the mean of :math:`u`'s ratings of the items :math:`a` also
+        rated (:math:`u`'s overall mean when there are none). :math:`\bar r_a` is always
+        over all of :math:`a`'s ratings.
+    denominator
+        ``"absolute"`` (default) divides by :math:`\sum_K |w(a, u)|`; ``"signed"`` by
+        :math:`\sum_K w(a, u)`, as eq. 3 is printed in the paper. The two agree when every
+        similarity is positive (always with cosine on ratings); with negative similarities the
+        signed sum can come near 0 and throw the prediction far off the scale. A signed sum of
+        exactly 0 gives no prediction: the user's mean, flagged ``"no_neighbors"``.
     ranking
         How top-N candidates are scored: ``"similarity_sum"`` (default) adds the similarities
         of the nearest users who rated the item, :math:`\sum_{u \in N_k(a), i \in I_u} w(a,u)`;
@@ -280,7 +326,7 @@ class UserKNN(_NeighborhoodModel):
     Top-N recommendation follows the paper's methodology: the candidates of user :math:`a`
     are the items rated by :math:`a`'s ``k`` nearest users (the first ``k`` stored
     neighbours) and not by :math:`a`; each is scored (see ``ranking``) and ranked by
-    :func:`synerec.ranking.topk_sparse`. Items that none of the ``k`` nearest users rated are
+    :func:`synerec.topk.topk_sparse`. Items that none of the ``k`` nearest users rated are
     not candidates. Eq. 3 is a rating estimate: ranked by it, items that one neighbour rated
     5 outrank items that many neighbours liked, which costs most of the top-N accuracy (on
     ML-100K u1, NDCG@10 0.06 against 0.42 for the similarity sum with cosine similarity); with
@@ -291,7 +337,7 @@ class UserKNN(_NeighborhoodModel):
     Resnick et al., CSCW 1994; Herlocker et al., SIGIR 1999.
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = UserKNNConfig
+    _rating_similarity: ClassVar[str] = "pearson"
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "item_mean",
         UNKNOWN_ITEM: "user_mean",
@@ -299,22 +345,34 @@ class UserKNN(_NeighborhoodModel):
         NO_NEIGHBORS: "user_mean",
     }
 
-    def __init__(self, *, k: int = 40, similarity: str = "pearson", max_neighbors: int = 300,
-                 min_support: int = 2, shrinkage: float = 50.0,
-                 ranking: str = "similarity_sum", num_threads: int = 0) -> None:
-        self.k = k
-        self.similarity = similarity
-        self.max_neighbors = max_neighbors
-        self.min_support = min_support
-        self.shrinkage = shrinkage
-        self.ranking = ranking
-        self.num_threads = num_threads
-
     def _fit(self, X: sp.csr_matrix) -> None:
         self._set_similarity(self._similarity_of(X))
 
+    def _set_similarity(self, S: sp.csr_matrix) -> None:
+        super()._set_similarity(S)
+        self._nb_mean: np.ndarray | None = None
+
     def _means(self) -> np.ndarray:
         return self.user_mean_
+
+    @property
+    def _signed(self) -> bool:
+        return self.config_.denominator == "signed"
+
+    def _neighbor_means(self) -> np.ndarray:
+        """:math:`\bar r_u` of each stored neighbour entry (aligned with ``_nb_idx``) for
+        ``neighbor_mean="corated"``; an empty array (the kernels then read ``user_mean_``)
+        otherwise."""
+        if self.config_.neighbor_mean != "corated":
+            return np.zeros(0, np.float64)
+        if self._nb_mean is None:
+            X = self.train_
+            with self._threads():
+                self._nb_mean = kern.corated_means(
+                    self._nb_indptr, self._nb_idx, X.indptr.astype(np.int64),
+                    X.indices.astype(np.int32), X.data, self.user_mean_, self.n_items_,
+                    self._n_blocks(self.n_users_))
+        return self._nb_mean
 
     def _x(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X = self.train_
@@ -327,46 +385,50 @@ class UserKNN(_NeighborhoodModel):
             self._xt = (XT.indptr.astype(np.int64), XT.indices.astype(np.int32), XT.data)
         return self._predict_grouped(
             users, items, kern.user_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
-            *self._xt, self.user_mean_, self.n_users_)
+            *self._xt, self.user_mean_, self._neighbor_means(), self._signed, self.n_users_)
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
         x_indptr = self.train_.indptr.astype(np.int64)
         bounds = kern.user_knn_score_bounds(users, self._k, self._nb_indptr, self._nb_idx,
                                             x_indptr)
-        if self.config_.ranking == "similarity_sum":  # type: ignore[attr-defined]
+        if self.config_.ranking == "similarity_sum":
             return self._sparse_from(users, bounds, kern.user_knn_score_sum, self._nb_indptr,
                                      self._nb_idx, self._nb_sim, x_indptr,
                                      self.train_.indices.astype(np.int32), self.n_items_)
         return self._sparse_from(users, bounds, kern.user_knn_score, self._nb_indptr,
                                  self._nb_idx, self._nb_sim, *self._x(), self.user_mean_,
-                                 self.n_items_)
+                                 self._neighbor_means(), self._signed, self.n_items_)
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         """The neighbours of eq. 3: id, similarity, rating of the item, mean, contribution.
 
-        ``contribution`` is the neighbour's term ``w (r - mean) / sum |w|``; the prediction is
-        ``user_mean`` plus their sum. Sorted by absolute contribution, largest first.
+        ``contribution`` is the neighbour's term ``w (r - mean) / sum |w|`` (``sum w`` with
+        ``denominator="signed"``); the prediction is ``user_mean`` plus their sum. ``mean`` is
+        the neighbour's :math:`\bar r_u` as eq. 3 used it (see ``neighbor_mean``). Sorted by
+        absolute contribution, largest first.
         """
-        out: dict[str, Any] = {"similarity": self.config_.similarity,  # type: ignore
+        out: dict[str, Any] = {"similarity": self.similarity_kind_,
                                "k": self._k, "neighbors": []}
         if user < 0 or item < 0 or self.user_count_[user] == 0:
             return out
         out["user_mean"] = float(self.user_mean_[user])
+        nb_mean = self._neighbor_means()
+        lo = int(self._nb_indptr[user])
         used: list[dict[str, Any]] = []
         den = 0.0
-        for v, w in zip(*self._neighbor_rows(user), strict=True):
+        for p, (v, w) in enumerate(zip(*self._neighbor_rows(user), strict=True)):
             r = self._rated_value(int(v), item)
             if r is None:
                 continue
-            mean = float(self.user_mean_[v])
+            mean = float(nb_mean[lo + p] if len(nb_mean) else self.user_mean_[v])
             used.append({"user": self.users_.id(int(v)), "user_index": int(v),
                          "similarity": float(w), "rating": r, "mean": mean,
                          "_term": float(w) * (r - mean)})
-            den += abs(float(w))
+            den += float(w) if self._signed else abs(float(w))
             if len(used) == self._k:
                 break
-        out["neighbors"] = self._by_contribution(used, den) if used else []
+        out["neighbors"] = self._by_contribution(used, den) if used and den != 0 else []
         return out
 
     def similar_users(self, user: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -390,7 +452,7 @@ class UserKNN(_NeighborhoodModel):
 
 
 @register_model("item-cf")
-class ItemKNN(_NeighborhoodModel):
+class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
     r"""Item-based collaborative filtering (the paper's eq. 4).
 
     .. math:: p(a, i) = \frac{\sum_{j \in K} r_{a,j}\, w(i, j)}{\sum_{j \in K} |w(i, j)|}
@@ -407,13 +469,20 @@ class ItemKNN(_NeighborhoodModel):
         Neighbours per prediction.
     similarity
         ``"adjusted_cosine"`` (Sarwar's eq. 3, ratings centred by their user's mean),
-        ``"cosine"`` (eq. 1) or ``"pearson"`` (eq. 2, centred by the item's mean).
+        ``"cosine"`` (eq. 1), ``"pearson"`` (eq. 2, centred by the item's mean) or ``"auto"``
+        (default): adjusted cosine for ratings, cosine for implicit feedback (purchases
+        centred by a user's mean quantity mean nothing; on UCI Online Retail cosine ranks
+        better, docs/experiments.md).
     max_neighbors
         Neighbours stored per item.
     min_support
         Pairs of items with fewer common raters get no similarity.
     shrinkage
         :math:`\lambda` of the factor :math:`n / (n + \lambda)`, ``n`` common raters.
+    norms
+        The similarity's denominator: ``"full"`` (sums of squares over each item's own
+        ratings, eq. 1 as printed), ``"corated"`` (over the users who rated both items) or
+        ``None`` (default: full for ``"cosine"``, co-rated for the others).
     center
         Predict the item mean plus the weighted residuals (more accurate) instead of the
         paper's plain weighted average.
@@ -442,7 +511,7 @@ class ItemKNN(_NeighborhoodModel):
     by eq. 4 over the rated items that listed it,
     :math:`\sum_{j: i \in N_k(j)} w(j, i)\, r_{a,j} / \sum_{j: i \in N_k(j)} |w(j, i)|`
     (centred like the prediction with ``center=True``), then ranked by
-    :func:`synerec.ranking.topk_sparse`. This costs ``k`` operations per rated item, whatever
+    :func:`synerec.topk.topk_sparse`. This costs ``k`` operations per rated item, whatever
     the catalogue size. The neighbourhood is "the items :math:`i` is among the nearest of"
     instead of "the nearest items of :math:`i`", so a score equals :meth:`predict`'s value when
     the similarity is not truncated (``k`` and ``max_neighbors`` at least the number of items)
@@ -454,7 +523,7 @@ class ItemKNN(_NeighborhoodModel):
     recommendation algorithms", ACM TOIS 22(1), 2004 (top-N candidates).
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = ItemKNNConfig
+    _rating_similarity: ClassVar[str] = "adjusted_cosine"
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "item_mean",
         UNKNOWN_ITEM: "user_mean",
@@ -462,23 +531,9 @@ class ItemKNN(_NeighborhoodModel):
         NO_NEIGHBORS: "item_mean",
     }
 
-    def __init__(self, *, k: int = 40, similarity: str = "adjusted_cosine",
-                 max_neighbors: int = 300, min_support: int = 1, shrinkage: float = 100.0,
-                 center: bool = True, ranking: str = "similarity_sum", binarize: bool = False,
-                 num_threads: int = 0) -> None:
-        self.k = k
-        self.similarity = similarity
-        self.max_neighbors = max_neighbors
-        self.min_support = min_support
-        self.shrinkage = shrinkage
-        self.center = center
-        self.ranking = ranking
-        self.binarize = binarize
-        self.num_threads = num_threads
-
     def _fit(self, X: sp.csr_matrix) -> None:
         Xt = X.T.tocsr()
-        if self.config_.binarize:  # type: ignore[attr-defined]
+        if self.config_.binarize:
             Xt.data = np.ones_like(Xt.data)
         self._set_similarity(self._similarity_of(Xt))
 
@@ -487,7 +542,7 @@ class ItemKNN(_NeighborhoodModel):
 
     @property
     def _center(self) -> bool:
-        return bool(self.config_.center)  # type: ignore[attr-defined]
+        return bool(self.config_.center)
 
     def _x(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X = self.train_
@@ -504,7 +559,7 @@ class ItemKNN(_NeighborhoodModel):
         x_indptr, x_indices, x_data = self._x()
         bounds = kern.item_knn_score_bounds(users, self._k, x_indptr, x_indices,
                                             self._nb_indptr)
-        if self.config_.ranking == "similarity_sum":  # type: ignore[attr-defined]
+        if self.config_.ranking == "similarity_sum":
             ones = np.ones_like(x_data)
             return self._sparse_from(users, bounds, kern.item_knn_score, self._nb_indptr,
                                      self._nb_idx, self._nb_sim, x_indptr, x_indices, ones,
@@ -519,7 +574,7 @@ class ItemKNN(_NeighborhoodModel):
         ``contribution`` is ``w r / sum |w|`` (centred: ``w (r - mean) / sum |w|``, the
         prediction being ``item_mean`` plus their sum). Sorted by absolute contribution.
         """
-        out: dict[str, Any] = {"similarity": self.config_.similarity,  # type: ignore
+        out: dict[str, Any] = {"similarity": self.similarity_kind_,
                                "k": self._k, "center": self._center, "neighbors": []}
         if user < 0 or item < 0 or self.item_count_[item] == 0:
             return out
@@ -575,7 +630,33 @@ PAPER_METHODS: dict[str, tuple[type[_NeighborhoodModel], str]] = {
     "item_adjusted_cosine": (ItemKNN, "adjusted_cosine"),
 }
 
+#: The options that turn the tuned models into the paper's plain formulas: no significance
+#: weighting (``min_support=1``), no shrinkage, and eq. 4 as printed (``center=False``, item
+#: methods only). The readings of the paper's ambiguous points (``norms``, ``neighbor_mean``,
+#: ``denominator``, the threshold) are separate options; docs/notation.md works through them.
+PLAIN_FORMULAS: Mapping[str, Any] = MappingProxyType(
+    {"min_support": 1, "shrinkage": 0.0, "center": False})
+
 Method = Literal["user_cosine", "user_pearson", "item_cosine", "item_adjusted_cosine"]
+
+
+def _method_class(method: str) -> tuple[type[_NeighborhoodModel], str]:
+    try:
+        return PAPER_METHODS[method]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown method {method!r}; expected one of "
+                          f"{', '.join(PAPER_METHODS)}") from None
+
+
+def _check_paper_options(options: dict[str, Any]) -> None:
+    """Every option must be a parameter of UserKNN or ItemKNN, other than ``similarity``."""
+    if "similarity" in options:
+        raise ConfigError("the method name sets the similarity; do not pass similarity=")
+    known = set(UserKNN._param_names()) | set(ItemKNN._param_names())
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for the paper's methods; "
+                          f"options: {', '.join(sorted(known - {'similarity', 'k'}))}")
 
 
 class PaperCF:
@@ -588,20 +669,28 @@ class PaperCF:
     k
         Neighbours per prediction.
     **options
-        Further model parameters for every method (``max_neighbors``, ``min_support``,
-        ``shrinkage``, ``num_threads``, and ``center`` for the item methods). Without them
-        the models' tuned defaults apply; ``min_support=1, shrinkage=0`` (and
-        ``center=False`` for the item methods) give the paper's plain formulas.
+        Further model parameters for every method. Each method's model takes those of its
+        parameters that are given (``center`` and ``binarize`` only reach the item methods;
+        ``neighbor_mean`` and ``denominator`` only the user methods). Without them the models'
+        tuned defaults apply; :data:`PLAIN_FORMULAS` (``min_support=1, shrinkage=0,
+        center=False``) gives the paper's plain formulas.
+
+    Raises
+    ------
+    ConfigError
+        An option that neither model takes, or ``similarity`` (the method sets it).
 
     Examples
     --------
     >>> cf = PaperCF(data, k=20)                                        # doctest: +SKIP
     >>> cf.recommend_item("u1", "i9", method="item_adjusted_cosine")    # doctest: +SKIP
+    >>> plain = PaperCF(data, k=3, **PLAIN_FORMULAS)                    # doctest: +SKIP
     """
 
     def __init__(self, data: InteractionDataset, *, k: int = 40, **options: Any) -> None:
         if not isinstance(data, InteractionDataset):
             raise TypeError(f"PaperCF needs an InteractionDataset, got {type(data).__name__}")
+        _check_paper_options(options)
         self._data: InteractionDataset | None = data
         self.k = k
         self.options = dict(options)
@@ -619,18 +708,13 @@ class PaperCF:
         Raises
         ------
         ConfigError
-            An unknown method name, or options the method's model does not take.
+            An unknown method name, or an invalid option value.
         """
-        try:
-            cls, similarity = PAPER_METHODS[method]
-        except (KeyError, TypeError):
-            raise ConfigError(f"unknown method {method!r}; expected one of "
-                              f"{', '.join(PAPER_METHODS)}") from None
+        cls, similarity = _method_class(method)
         model = self._models.get(method)
         if model is None:
-            options = dict(self.options)
-            if cls is UserKNN:
-                options.pop("center", None)
+            accepted = set(cls._param_names())
+            options = {key: v for key, v in self.options.items() if key in accepted}
             model = cls.from_config({**options, "k": self.k, "similarity": similarity})
             model.fit(self.data)
             self._models[method] = model
@@ -641,14 +725,16 @@ class PaperCF:
         """The paper's decision: recommend when unrated and the prediction exceeds ``threshold``.
 
         ``threshold`` defaults to 6 on a 1..10 scale (:func:`~synerec.algorithms.
-        default_threshold` of the data's rating scale). See
-        :meth:`Recommender.recommend_item`.
+        default_threshold` of the data's rating scale); ``threshold=6`` is the paper's number
+        taken as it is printed. See :meth:`Recommender.recommend_item`.
         """
         return self.model(method).recommend_item(user, item, threshold=threshold)
 
 
-# fitted PaperCF per data set for recommend_item(data=...); entries vanish with the data set
-_PAPER_CACHE: weakref.WeakKeyDictionary[InteractionDataset, dict[int, PaperCF]] = (
+# fitted PaperCF per data set for recommend_item(data=...), by (k, options); entries vanish with
+# the data set
+_PAPER_CACHE: weakref.WeakKeyDictionary[
+    InteractionDataset, dict[tuple[int, tuple[tuple[str, Any], ...]], PaperCF]] = (
     weakref.WeakKeyDictionary())
 
 
@@ -660,6 +746,7 @@ def recommend_item(
     *,
     data: InteractionDataset | PaperCF | UserKNN | ItemKNN,
     k: int = 40,
+    **options: Any,
 ) -> Decision:
     """Whether to recommend ``item`` to ``user``, by the paper's method name.
 
@@ -671,14 +758,19 @@ def recommend_item(
         ``"user_cosine"``, ``"user_pearson"`` (eq. 3), ``"item_cosine"`` or
         ``"item_adjusted_cosine"`` (eq. 4).
     threshold
-        Recommend when the prediction exceeds it; default 6 on a 1..10 scale.
+        Recommend when the prediction exceeds it; default 6 on a 1..10 scale, mapped onto the
+        data's rating scale (``threshold=6``: the paper's number as printed).
     data
         An :class:`InteractionDataset` (the matching model is fitted once per
-        ``(data, method, k)`` and cached while the data set lives), a :class:`PaperCF` (its
-        own cache and options; ``k`` is then ignored), or a fitted :class:`UserKNN` /
-        :class:`ItemKNN` whose kind and similarity must match ``method``.
+        ``(data, method, k, options)`` and cached while the data set lives), a
+        :class:`PaperCF` (its own cache and options; ``k`` is then ignored), or a fitted
+        :class:`UserKNN` / :class:`ItemKNN` whose kind and similarity must match ``method``.
     k
         Neighbours per prediction (for a data set).
+    **options
+        Model options for a data set, as in :class:`PaperCF`: ``center=False`` reaches the
+        plain eq. 4, ``**PLAIN_FORMULAS`` the paper's plain formulas, ``norms``,
+        ``neighbor_mean`` and ``denominator`` the readings of eqs. 1-3.
 
     Returns
     -------
@@ -689,11 +781,13 @@ def recommend_item(
     Raises
     ------
     ConfigError
-        An unknown method, or a fitted model that does not match it.
+        An unknown method or option, a fitted model that does not match the method, or
+        options given with a :class:`PaperCF` or a fitted model (they carry their own).
     """
-    if method not in PAPER_METHODS:
-        raise ConfigError(f"unknown method {method!r}; expected one of "
-                          f"{', '.join(PAPER_METHODS)}")
+    _method_class(method)
+    if options and not isinstance(data, InteractionDataset):
+        raise ConfigError(f"options ({', '.join(sorted(options))}) apply only when data is a "
+                          f"data set; a {type(data).__name__} carries its own")
     if isinstance(data, PaperCF):
         return data.recommend_item(user, item, method=method, threshold=threshold)
     if isinstance(data, _NeighborhoodModel):
@@ -705,18 +799,25 @@ def recommend_item(
     if not isinstance(data, InteractionDataset):
         raise TypeError("data must be an InteractionDataset, a PaperCF or a fitted UserKNN / "
                         f"ItemKNN, got {type(data).__name__}")
-    by_k = _PAPER_CACHE.setdefault(data, {})
-    cf = by_k.get(k)
+    _check_paper_options(options)
+    key = (k, tuple(sorted(options.items())))
+    try:
+        hash(key)
+    except TypeError:
+        raise ConfigError(f"option values must be numbers, strings, booleans or None, got "
+                          f"{options!r}") from None
+    by_key = _PAPER_CACHE.setdefault(data, {})
+    cf = by_key.get(key)
     if cf is None:
-        cf = by_k[k] = _CachedPaperCF(data, k=k)
+        cf = by_key[key] = _CachedPaperCF(data, k=k, **options)
     return cf.recommend_item(user, item, method=method, threshold=threshold)
 
 
 class _CachedPaperCF(PaperCF):
     """A PaperCF that holds its data set weakly (so the module cache does not keep it alive)."""
 
-    def __init__(self, data: InteractionDataset, *, k: int) -> None:
-        super().__init__(data, k=k)
+    def __init__(self, data: InteractionDataset, *, k: int, **options: Any) -> None:
+        super().__init__(data, k=k, **options)
         self._data_ref = weakref.ref(data)
         self._data = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,7 +37,7 @@ class MatrixFactorizationConfig(RecommenderConfig):
 
 
 @register_model("mf")
-class MatrixFactorization(Recommender):
+class MatrixFactorization(Recommender[MatrixFactorizationConfig]):
     r"""Latent-factor model fitted by SGD on the observed ratings.
 
     .. math::
@@ -101,28 +101,14 @@ class MatrixFactorization(Recommender):
     IEEE Computer 42(8), 2009, equations 2-5.
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = MatrixFactorizationConfig
-
     user_factors_: np.ndarray
     item_factors_: np.ndarray
     user_bias_: np.ndarray
     item_bias_: np.ndarray
     training_rmse_: list[float]
 
-    def __init__(self, *, factors: int = 100, epochs: int = 60, learning_rate: float = 0.007,
-                 regularization: float = 0.1, biased: bool = True, init_std: float = 0.05,
-                 random_state: int | None = None) -> None:
-        self.factors = factors
-        self.epochs = epochs
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.biased = biased
-        self.init_std = init_std
-        self.random_state = random_state
-
     def _fit(self, X: sp.csr_matrix) -> None:
         cfg = self.config_
-        assert isinstance(cfg, MatrixFactorizationConfig)
         rng = check_random_state(cfg.random_state)
         n_users, n_items = X.shape
         P, Q = init_factors(rng, n_users, n_items, cfg.factors, cfg.init_std)
@@ -150,7 +136,7 @@ class MatrixFactorization(Recommender):
 
     @property
     def _mu(self) -> float:
-        return self.global_mean_ if self.config_.biased else 0.0  # type: ignore[attr-defined]
+        return self.global_mean_ if self.config_.biased else 0.0
 
     def _predict(self, users: np.ndarray, items: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,7 +166,7 @@ class MatrixFactorization(Recommender):
                 "training_rmse": np.asarray(self.training_rmse_, dtype=np.float64)}
 
     def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        f = self.config_.factors  # type: ignore[attr-defined]
+        f = self.config_.factors
         expected = {"user_factors": (self.n_users_, f), "item_factors": (self.n_items_, f),
                     "user_bias": (self.n_users_,), "item_bias": (self.n_items_,)}
         for name, shape in expected.items():

@@ -27,7 +27,7 @@ class PopularityConfig(RecommenderConfig):
 
 
 @register_model("popularity")
-class Popularity(Recommender):
+class Popularity(Recommender[PopularityConfig]):
     r"""The same list for everyone: items by popularity; ratings by the damped item mean.
 
     Ranking score of item :math:`i` (``item_popularity_``): its number of training
@@ -61,7 +61,6 @@ class Popularity(Recommender):
     (``Bias`` with damping); Koren (2010), section 2.1.
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = PopularityConfig
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "damped_item_mean",
         UNKNOWN_ITEM: "global_mean",
@@ -70,13 +69,8 @@ class Popularity(Recommender):
 
     item_score_: np.ndarray
 
-    def __init__(self, *, damping: float = 5.0) -> None:
-        self.damping = damping
-
     def _fit(self, X: sp.csr_matrix) -> None:
-        cfg = self.config_
-        assert isinstance(cfg, PopularityConfig)
-        self.item_score_ = damped_item_mean(X, self.global_mean_, cfg.damping)
+        self.item_score_ = damped_item_mean(X, self.global_mean_, self.config_.damping)
 
     def _predict(self, users: np.ndarray, items: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

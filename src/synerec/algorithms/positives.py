@@ -26,8 +26,9 @@ likely to be liked -- and never a rating, even on explicit data: the scores are 
 the rating scale and are not comparable with ratings (an EASE score of 0.3 is not "0.3 stars").
 Consequently:
 
-* :meth:`~PositiveFeedbackModel.recommend_item`'s threshold applies to the **score**; its default
-  is 0 (recommend when the score is positive), on explicit data too;
+* the paper's recommend-or-not rule, :meth:`~PositiveFeedbackModel.recommend_item`, which
+  thresholds a predicted rating, does not apply: it raises and says to rank with
+  ``recommend`` (``synerec predict`` answers with the item's score and rank in the user's list);
 * :attr:`PositiveFeedbackModel.predicts_ratings` is ``False``, and the evaluation runner reports no
   MAE / RMSE for them (``n/a`` in ``synerec evaluate``);
 * fallbacks are scores as well: a user without any positive (unknown, or whose ratings are all
@@ -42,9 +43,8 @@ References
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -143,7 +143,10 @@ class PositiveFeedbackConfig(RecommenderConfig):
                          | None) = "auto"
 
 
-class PositiveFeedbackModel(Recommender):
+_PC = TypeVar("_PC", bound=PositiveFeedbackConfig)
+
+
+class PositiveFeedbackModel(Recommender[_PC]):
     """Base of the ranking models that learn from positives and predict *scores*, not ratings.
 
     A subclass implements:
@@ -175,7 +178,7 @@ class PositiveFeedbackModel(Recommender):
 
     # -- positives ----------------------------------------------------------------------------
     def _set_positives(self, X: sp.csr_matrix) -> None:
-        option = self.config_.positive_threshold  # type: ignore[attr-defined]
+        option = self.config_.positive_threshold
         self.positive_threshold_ = resolve_positive_threshold(option, self.rating_scale_)
         self.positives_ = positive_matrix(X, self.positive_threshold_)
         self._has_positives = np.diff(self.positives_.indptr) > 0
@@ -285,20 +288,23 @@ class PositiveFeedbackModel(Recommender):
         _, raw, nbrs, codes = super()._predict_all(u, i)
         return raw, raw, nbrs, codes
 
-    def recommend_item(self, user: Any, item: Any, threshold: float | None = None) -> Decision:
-        """Recommend ``item`` to ``user`` when unseen and its **score** exceeds ``threshold``.
+    def recommend_item(self, user: Any, item: Any, threshold: float | None = None, *,
+                       unknown: str = "error") -> Decision:
+        """Not for ranking models: they predict scores, and the paper's rule thresholds a rating.
 
-        The threshold applies to the model's ranking score, not to a rating; it defaults to 0.
+        Raises
+        ------
+        ConfigError
+            Always (on implicit data with the base class's message): rank the items with
+            :meth:`recommend` instead; a score's place in the user's list is what it means.
         """
-        thr = 0.0 if threshold is None else float(threshold)
-        decision = super().recommend_item(user, item, threshold=thr)
-        if self.rating_scale_ is not None:  # the base words it as a rating on explicit data
-            decision = dataclasses.replace(
-                decision, reason=decision.reason.replace("predicted rating", "score"))
-        elif "predicted score" in decision.reason:
-            decision = dataclasses.replace(
-                decision, reason=decision.reason.replace("predicted score", "score"))
-        return decision
+        self._check_fitted()
+        if self.rating_scale_ is None:
+            return super().recommend_item(user, item, threshold, unknown=unknown)  # raises
+        raise ConfigError(
+            f"recommend_item decides on a predicted rating, and {type(self).__name__} ranks "
+            "items by a score that is not a rating (it learns from positives): rank items "
+            "with recommend() instead")
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         out: dict[str, Any] = {"positive_threshold": self.positive_threshold_}

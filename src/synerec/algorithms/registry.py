@@ -107,7 +107,7 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def model_name(cls: type[Recommender]) -> str:
+def model_name(cls: type) -> str:
     """The registry name of ``cls`` (the inverse of :func:`get_model_class`)."""
     _ensure_builtin_models()
     for name, c in _MODELS.items():

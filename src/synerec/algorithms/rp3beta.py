@@ -20,7 +20,6 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from synerec.algorithms.base import RecommenderConfig
 from synerec.algorithms.positives import PositiveFeedbackConfig, PositiveFeedbackModel
 from synerec.algorithms.registry import register_model
 from synerec.similarity import rp3beta_similarity, top_neighbors
@@ -45,7 +44,7 @@ class RP3betaConfig(PositiveFeedbackConfig):
 
 
 @register_model("rp3beta")
-class RP3beta(PositiveFeedbackModel):
+class RP3beta(PositiveFeedbackModel[RP3betaConfig]):
     r"""RP3beta (Paudel et al. 2017): random-walk item-item weights with a popularity penalty.
 
     Parameters
@@ -86,24 +85,12 @@ class RP3beta(PositiveFeedbackModel):
     computation and simulations", WWW 2014 (P3alpha).
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = RP3betaConfig
     sparse_scores: ClassVar[bool] = True
 
     similarity_: sp.csr_matrix
 
-    def __init__(self, *, alpha: float = 0.8, beta: float = 0.4, k: int = 200,
-                 normalize: bool = False, num_threads: int = 0,
-                 positive_threshold: float | str | None = "auto") -> None:
-        self.alpha = alpha
-        self.beta = beta
-        self.k = k
-        self.normalize = normalize
-        self.num_threads = num_threads
-        self.positive_threshold = positive_threshold
-
     def _fit_positives(self, P: sp.csr_matrix) -> None:
         cfg = self.config_
-        assert isinstance(cfg, RP3betaConfig)
         start = time.perf_counter()
         W = rp3beta_similarity(P, alpha=cfg.alpha, beta=cfg.beta, max_neighbors=cfg.k,
                                num_threads=cfg.num_threads)

@@ -20,7 +20,9 @@ over the union of the CF and the ``text_neighbors`` text candidates, truncated t
 * ``alpha="auto"`` picks :math:`\alpha` from :data:`ALPHA_GRID` on a seeded 10 % holdout of the
   *training* ratings (MAE for ratings, the top-10 hit rate for implicit data; ties go to the
   larger alpha, i.e. less text), then fits on all of the training data; the choice is
-  ``alpha_`` and the validation scores ``validation_mae_`` (``1 - hit rate`` when implicit).
+  ``alpha_``, the validation score of each alpha is ``validation_scores_`` and what that score
+  is, ``"mae"`` or ``"1 - hit rate"``, is ``validation_metric_`` (``validation_mae_``, the old
+  name, is a deprecated alias: for implicit data it never held an MAE).
 
 Cold start
 ----------
@@ -37,7 +39,8 @@ Fitting from a bare matrix needs ``item_embeddings=`` (``alpha=1`` needs no text
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal, Self
+import warnings
+from typing import Any, Literal, Self, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,7 +48,13 @@ from pydantic import Field
 
 from synerec.algorithms import _knn_kernels as kern
 from synerec.algorithms.base import NO_FALLBACK, UNKNOWN_ITEM, RecommenderConfig
-from synerec.algorithms.knn import ItemKNN, ItemKNNConfig, UserKNN, UserKNNConfig
+from synerec.algorithms.knn import (
+    ItemKNN,
+    ItemKNNConfig,
+    UserKNN,
+    UserKNNConfig,
+    _NeighborhoodModel,
+)
 from synerec.algorithms.registry import register_model
 from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import ConfigError
@@ -72,7 +81,7 @@ AlphaOpt = float | Literal["auto"]
 
 
 class _TextOptions(RecommenderConfig):
-    alpha: float | Literal["auto"] = "auto"
+    alpha: AlphaOpt = "auto"
     encoder: str = "minilm"
     text_neighbors: int = Field(50, ge=1)
     center_text: bool = True
@@ -83,13 +92,13 @@ class _TextOptions(RecommenderConfig):
             raise ConfigError(f"alpha must be in [0, 1] or 'auto', got {self.alpha!r}")
 
 
-class TextItemKNNConfig(ItemKNNConfig, _TextOptions):
+class TextItemKNNConfig(_TextOptions, ItemKNNConfig):
     """Parameters of :class:`TextItemKNN`: :class:`ItemKNNConfig`'s plus the text options."""
 
     cold_start: bool = True
 
 
-class TextUserKNNConfig(UserKNNConfig, _TextOptions):
+class TextUserKNNConfig(_TextOptions, UserKNNConfig):
     """Parameters of :class:`TextUserKNN`: :class:`UserKNNConfig`'s plus the text options."""
 
 
@@ -126,13 +135,25 @@ def center_rows(R: np.ndarray) -> np.ndarray:
     return normalize_rows(R)
 
 
-class _TextMixin:
-    """Embedding handling, the blended similarity and ``alpha="auto"`` for both models."""
+#: The config of a text model (either kind).
+_TC = TypeVar("_TC", bound=TextItemKNNConfig | TextUserKNNConfig)
+
+
+class _TextMixin(_NeighborhoodModel[_TC]):
+    """Embedding handling, the blended similarity and ``alpha="auto"`` for both models.
+
+    It precedes the CF twin in the bases (``TextItemKNN(_TextMixin[...], ItemKNN)``), so its
+    ``fit`` wraps the twin's and the twin provides the neighbourhood formulas.
+    """
 
     _pending_embeddings: np.ndarray | None = None
-    config_: Any
-    train_: sp.csr_matrix
-    rating_scale_: tuple[float, float] | None
+    alpha_: float
+    #: After a fit with ``alpha="auto"``: the validation score of each alpha of the grid,
+    #: lower is better (see :attr:`validation_metric_`).
+    validation_scores_: dict[float, float]
+    #: What :attr:`validation_scores_` holds: ``"mae"`` (ratings) or ``"1 - hit rate"``
+    #: (implicit data, the top-10 hit rate).
+    validation_metric_: str
 
     def fit(self, data: InteractionDataset | sp.spmatrix | sp.sparray, *,
             rating_scale: tuple[float, float] | None = None,
@@ -156,14 +177,14 @@ class _TextMixin:
         ConfigError
             Invalid parameters, or text needed but no embeddings given for a matrix.
         """
-        config = self.get_config()  # type: ignore[attr-defined]
+        config = self.get_config()
         config.check_alpha()
         E = None if item_embeddings is None else np.asarray(item_embeddings, dtype=np.float32)
         if E is None and isinstance(data, InteractionDataset) and config.alpha != 1.0:
             E = embed_items(data, config.encoder)
         self._pending_embeddings = E
         try:
-            return super().fit(data, rating_scale=rating_scale)  # type: ignore[misc]
+            return super().fit(data, rating_scale=rating_scale)
         finally:
             self._pending_embeddings = None
 
@@ -212,7 +233,11 @@ class _TextMixin:
         return S, alpha
 
     def _choose_alpha(self, X: sp.csr_matrix, E: np.ndarray) -> float:
-        """The alpha of :data:`ALPHA_GRID` with the lowest MAE on a holdout of ``X``."""
+        """The alpha of :data:`ALPHA_GRID` with the best validation score on a holdout of ``X``.
+
+        The score (lower is better) is the MAE for ratings and ``1 - hit rate`` of the top 10
+        for implicit data; all of them are kept in ``validation_scores_``.
+        """
         cfg = self.config_
         rng = np.random.default_rng(cfg.random_state)
         n = X.nnz
@@ -225,31 +250,46 @@ class _TextMixin:
                             dtype=np.float32)
         sub.sort_indices()
         params = {**cfg.model_dump(), "alpha": 1.0}
-        tmp = type(self).from_config(params)  # type: ignore[attr-defined]
+        tmp = type(self).from_config(params)
         tmp.fit(sub, rating_scale=self.rating_scale_, item_embeddings=E)
         S_cf = tmp.similarity_  # alpha = 1: the CF similarity of the sub-matrix
         R = tmp._text_rows(sub, E)
         parts = blend_parts(S_cf, R, tmp._text_candidates(sub, R))
         vu, vi = rows[val], X.indices[val]
         truth = X.data[val].astype(np.float64)
-        best, best_mae = 1.0, np.inf
-        maes = {}
+        implicit = self.rating_scale_ is None
+        best, best_score = 1.0, np.inf
+        scores = {}
         for a in sorted(ALPHA_GRID, reverse=True):
             tmp._set_similarity(blend_similarity(
                 S_cf, R, a, text_neighbors=cfg.text_neighbors, max_neighbors=cfg.max_neighbors,
                 parts=parts, text_only=tmp._text_only_rows(sub)))
             tmp._after_similarity()
-            if self.rating_scale_ is None:  # implicit: 1 - hit rate of the top 10
-                mae = 1.0 - _hit_rate(tmp, vu, vi)
+            if implicit:
+                score = 1.0 - _hit_rate(tmp, vu, vi)
             else:
-                mae = float(np.mean(np.abs(tmp.predict_indices(vu, vi) - truth)))
-            maes[a] = mae
-            if mae < best_mae - 1e-12:
-                best, best_mae = a, mae
-        log.info("%s alpha=auto: validation MAE %s -> alpha %.2f", type(self).__name__,
-                 {a: round(m, 4) for a, m in maes.items()}, best)
-        self.validation_mae_ = maes
+                score = float(np.mean(np.abs(tmp.predict_indices(vu, vi) - truth)))
+            scores[a] = score
+            if score < best_score - 1e-12:
+                best, best_score = a, score
+        metric = "1 - hit rate" if implicit else "mae"
+        log.info("%s alpha=auto: validation %s %s -> alpha %.2f", type(self).__name__, metric,
+                 {a: round(m, 4) for a, m in scores.items()}, best)
+        self.validation_scores_ = scores
+        self.validation_metric_ = metric
         return best
+
+    @property
+    def validation_mae_(self) -> dict[float, float]:
+        """Deprecated alias of :attr:`validation_scores_` (not an MAE for implicit data)."""
+        warnings.warn("validation_mae_ is deprecated: use validation_scores_ (and "
+                      "validation_metric_, which says whether they are MAEs or 1 - hit rate)",
+                      DeprecationWarning, stacklevel=2)
+        try:
+            return self.validation_scores_
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__} has no validation_mae_: it is set "
+                                 "by a fit with alpha='auto'") from None
 
     def _text_candidates(self, X: sp.csr_matrix, R: np.ndarray) -> sp.csr_matrix:
         """Top ``text_neighbors`` cosines per row; rows without CF data get ``max_neighbors``.
@@ -292,12 +332,14 @@ def _check_finite_alpha(value: np.ndarray) -> float:
 
 
 @register_model("t-item-cf")
-class TextItemKNN(_TextMixin, ItemKNN):
+class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
     r"""T-ItemCF: item-based CF on a CF + text similarity (eq. 4 on the blended weights).
 
     Parameters
     ----------
-    k, similarity, max_neighbors, min_support, shrinkage, center, ranking, binarize, num_threads
+    k, similarity, max_neighbors, min_support, shrinkage, norms, center, ranking, binarize
+        As in :class:`~synerec.algorithms.ItemKNN`.
+    num_threads
         As in :class:`~synerec.algorithms.ItemKNN`.
     alpha
         Weight of the CF similarity in ``[0, 1]`` (1: plain ItemKNN), or ``"auto"`` (chosen on a
@@ -320,8 +362,12 @@ class TextItemKNN(_TextMixin, ItemKNN):
         items x items float32, the blended top ``max_neighbors`` of each row.
     alpha_ : float
         The alpha used.
-    validation_mae_ : dict
-        After a fit with ``alpha="auto"``: the validation score of each alpha of the grid.
+    validation_scores_ : dict
+        After a fit with ``alpha="auto"``: the validation score of each alpha of the grid
+        (lower is better).
+    validation_metric_ : str
+        What those scores are: ``"mae"`` for ratings, ``"1 - hit rate"`` (top 10) for
+        implicit data. ``validation_mae_`` is a deprecated alias of ``validation_scores_``.
     item_has_text_ : numpy.ndarray
         bool per item: a nonzero embedding.
     item_mean_ : numpy.ndarray
@@ -334,31 +380,13 @@ class TextItemKNN(_TextMixin, ItemKNN):
     Sarwar et al., WWW 2001 (eq. 4); N. Reimers, I. Gurevych, "Sentence-BERT", EMNLP 2019.
     """
 
-    config_class: ClassVar[type[RecommenderConfig]] = TextItemKNNConfig
-
-    def __init__(self, *, k: int = 40, similarity: str = "adjusted_cosine",
-                 max_neighbors: int = 300, min_support: int = 1, shrinkage: float = 100.0,
-                 center: bool = True, ranking: str = "similarity_sum", binarize: bool = False,
-                 num_threads: int = 0, alpha: AlphaOpt = "auto", encoder: str = "minilm",
-                 text_neighbors: int = 50, center_text: bool = True, random_state: int = 0,
-                 cold_start: bool = True) -> None:
-        super().__init__(k=k, similarity=similarity, max_neighbors=max_neighbors,
-                         min_support=min_support, shrinkage=shrinkage, center=center,
-                         ranking=ranking, binarize=binarize, num_threads=num_threads)
-        self.alpha = alpha
-        self.encoder = encoder
-        self.text_neighbors = text_neighbors
-        self.center_text = center_text
-        self.random_state = random_state
-        self.cold_start = cold_start
-
-    @property  # type: ignore[override]
-    def scores_cold_items(self) -> bool:
+    @property
+    def scores_cold_items(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
         return bool(self.is_fitted and self.config_.cold_start)
 
     def _cf_similarity(self, X: sp.csr_matrix) -> sp.csr_matrix:
         Xt = X.T.tocsr()
-        if getattr(self.config_, "binarize", False):  # as ItemKNN._fit
+        if self.config_.binarize:  # as ItemKNN._fit
             Xt.data = np.ones_like(Xt.data)
         return self._similarity_of(Xt)
 
@@ -489,7 +517,7 @@ class TextItemKNN(_TextMixin, ItemKNN):
 
 
 @register_model("t-user-cf")
-class TextUserKNN(_TextMixin, UserKNN):
+class TextUserKNN(_TextMixin[TextUserKNNConfig], UserKNN):
     r"""T-UserCF: user-based CF on a CF + text-profile similarity (eq. 3 on the blended weights).
 
     The text of a user is their profile :func:`synerec.text.user_profiles` (training matrix,
@@ -498,7 +526,9 @@ class TextUserKNN(_TextMixin, UserKNN):
 
     Parameters
     ----------
-    k, similarity, max_neighbors, min_support, shrinkage, ranking, num_threads
+    k, similarity, max_neighbors, min_support, shrinkage, norms, neighbor_mean, denominator
+        As in :class:`~synerec.algorithms.UserKNN`.
+    ranking, num_threads
         As in :class:`~synerec.algorithms.UserKNN`.
     alpha, encoder, text_neighbors, center_text, random_state
         As in :class:`TextItemKNN`.
@@ -514,22 +544,6 @@ class TextUserKNN(_TextMixin, UserKNN):
     ----------
     Resnick et al., CSCW 1994 (eq. 3).
     """
-
-    config_class: ClassVar[type[RecommenderConfig]] = TextUserKNNConfig
-
-    def __init__(self, *, k: int = 40, similarity: str = "pearson", max_neighbors: int = 300,
-                 min_support: int = 2, shrinkage: float = 50.0, ranking: str = "similarity_sum",
-                 num_threads: int = 0, alpha: AlphaOpt = "auto", encoder: str = "minilm",
-                 text_neighbors: int = 50, center_text: bool = True,
-                 random_state: int = 0) -> None:
-        super().__init__(k=k, similarity=similarity, max_neighbors=max_neighbors,
-                         min_support=min_support, shrinkage=shrinkage, ranking=ranking,
-                         num_threads=num_threads)
-        self.alpha = alpha
-        self.encoder = encoder
-        self.text_neighbors = text_neighbors
-        self.center_text = center_text
-        self.random_state = random_state
 
     def _cf_similarity(self, X: sp.csr_matrix) -> sp.csr_matrix:
         return self._similarity_of(X)

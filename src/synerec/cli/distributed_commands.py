@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from synerec.cli._answers import UnknownOpt, check_unknown
 from synerec.exceptions import ConfigError, DataFormatError
 
 __all__ = ["read_user_file", "register"]
@@ -89,11 +90,13 @@ def batch_recommend_command(
                                         " matrix factorisation) or a torch device.")] = "numpy",
     include_seen: Annotated[bool, typer.Option(help="Keep the users' own items.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    unknown: UnknownOpt = "error",
 ) -> None:
     """Top-N recommendations for many users of a saved model, written as Parquet."""
     from synerec.algorithms import Recommender
     from synerec.distributed import batch_recommend
 
+    check_unknown(unknown)
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, not {engine!r}")
     if n < 1:
@@ -112,9 +115,9 @@ def batch_recommend_command(
         model, user_spec, n, out=out, engine=engine,  # type: ignore[arg-type]
         exclude_seen=not include_seen, batch_size=batch_size,
         device=None if device == "auto" else device, address=address, num_workers=workers,
-        show_progress=progress)
-    unknown = (f", {result.n_unknown_users} unknown users got the most popular items"
-               if result.n_unknown_users else "")
+        show_progress=progress, unknown=unknown)  # type: ignore[arg-type]
+    note = (f", {result.n_unknown_users} unknown users got the most popular items"
+            if result.n_unknown_users else "")
     err_console.print(f"wrote {result.n_rows} rows for {result.n_users} users to {result.path} "
                       f"({result.engine}, {result.device}, {result.workers} worker(s), "
-                      f"{result.seconds:.1f} s){unknown}", highlight=False, soft_wrap=True)
+                      f"{result.seconds:.1f} s){note}", highlight=False, soft_wrap=True)

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from synerec.cli._answers import UnknownOpt, check_unknown, model_id
+from synerec.cli.data_options import DataOptions, data_options, quiet_reading
 from synerec.exceptions import ConfigError
 
 __all__ = ["register"]
@@ -24,8 +26,8 @@ llm_app = typer.Typer(help="Language models on top of CF: rerank candidates, exp
 
 ModelDirOpt = Annotated[Path, typer.Option("--model-dir", help="A saved model directory "
                                            "(`synerec fit`).")]
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="The data set the model was "
-                                         "fitted on (for titles and histories).")]
+_DATASET_HELP = ("The data the model was fitted on, for histories and titles (default: the "
+                 "data set the saved model names).")
 LLMOpt = Annotated[str, typer.Option("--llm", help="local (a GGUF model, Gemma 3 270M by "
                                      "default) or openai (any /v1/chat/completions server; "
                                      "settings from $SYNEREC_LLM_BASE_URL, $SYNEREC_LLM_MODEL, "
@@ -48,29 +50,38 @@ def _make_llm(kind: str, gguf: Path | None, cache: Path | None, seed: int) -> An
     raise ConfigError(f"--llm must be local or openai, not {kind!r}")
 
 
-def _load_pair(model_dir: Path, dataset: str, seed: int) -> tuple[Any, Any]:
-    from synerec.algorithms import Recommender
-    from synerec.data import load_dataset
+def _load_data(model: Any, model_dir: Path, data: DataOptions, seed: int) -> Any:
+    """The data the model was fitted on: the data set the saved model names, unless data flags
+    say otherwise."""
+    from synerec.data import describe_source, load_source
 
-    model = Recommender.load(model_dir)
-    data = (load_dataset(dataset, random_state=seed) if dataset == "demo-shop"
-            else load_dataset(dataset))
-    if data.n_items != model.n_items_ or data.n_users != model.n_users_:
-        raise ConfigError(f"{model_dir} was not fitted on {dataset} ({model.n_users_} users x "
-                          f"{model.n_items_} items, the data set has {data.n_users} x "
-                          f"{data.n_items})")
-    return model, data
-
-
-def _user_id(model: Any, raw: str) -> Any:
-    return model.users_.id(model.users_.index(raw))  # unknown users are an error here
+    source = getattr(model, "data_source_", None)
+    if data.given or not source:
+        if not data.given:
+            raise ConfigError(f"{model_dir} does not name the data it was fitted on (saved by "
+                              "an older synerec, or fitted in Python on a table): pass "
+                              "--dataset")
+        ds = data.load(seed)
+        where = data.target()
+    else:
+        with quiet_reading():  # its bad rows were reported when the model was fitted
+            ds = load_source(source)
+        where = describe_source(source)
+    if ds.n_items != model.n_items_ or ds.n_users != model.n_users_:
+        hint = (f"; it was fitted on {describe_source(source)}" if source else
+                "; pass the data set it was fitted on with --dataset")
+        raise ConfigError(f"{model_dir} was not fitted on {where} ({model.n_users_} users x "
+                          f"{model.n_items_} items, the data set has {ds.n_users} x "
+                          f"{ds.n_items}){hint}")
+    return ds
 
 
 @llm_app.command("recommend")
+@data_options(default=None, dataset_help=_DATASET_HELP)
 def recommend_command(
     model_dir: ModelDirOpt,
     user: Annotated[list[str], typer.Option("--user", "-u", help="User id (repeatable).")],
-    dataset: DatasetOpt = "demo-shop",
+    data: DataOptions,
     n: Annotated[int, typer.Option("--n", help="List length.")] = 10,
     rerank: Annotated[str, typer.Option("--rerank", help="llm (rerank the model's top "
                                         "candidates) or none.")] = "llm",
@@ -88,10 +99,12 @@ def recommend_command(
         help="Let the LLM phrase explanations (checked against the evidence).")] = False,
     domain: DomainOpt = "items",
     cache: CacheOpt = None,
+    unknown: UnknownOpt = "error",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     seed: SeedOpt = 42,
 ) -> None:
     """Top-N for users of a saved model, reranked by a language model and explained."""
+    from synerec.algorithms import Recommender
     from synerec.llm import Explainer, LLMReranker
 
     if fmt not in ("table", "json"):
@@ -100,29 +113,35 @@ def recommend_command(
         raise ConfigError(f"--rerank must be llm or none, not {rerank!r}")
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
-    model, data = _load_pair(model_dir, dataset, seed)
-    users = [_user_id(model, u) for u in user]
+    check_unknown(unknown)
+    model = Recommender.load(model_dir)
+    users = [model_id(model, u, "user", unknown)[0] for u in user]
+    ds = _load_data(model, model_dir, data, seed)
     client = _make_llm(llm, gguf, cache, seed) if (rerank == "llm" or llm_explanations) \
         else None
     reranker = LLMReranker(model, client if rerank == "llm" else None,
                            n_candidates=max(candidates, n), history=history,
-                           mode=mode, domain=domain, seed=seed, prefit=True).fit(data)  # type: ignore[arg-type]
-    ids, scores = reranker.recommend(users, n)
+                           mode=mode, domain=domain, seed=seed, prefit=True).fit(ds)  # type: ignore[arg-type]
+    results = reranker.rerank(users)
     explainer = None
     if explain:
         explainer = Explainer(model, client if llm_explanations else None, domain=domain,
-                              seed=seed).fit(data)
+                              seed=seed).fit(ds)
     titles = reranker.titles_
     out = []
-    for u, row, srow in zip(users, ids, scores, strict=True):
+    for u, res in zip(users, results, strict=True):
         items = []
-        for r, (i, s) in enumerate(zip(row, srow, strict=True)):
-            if i is None:
-                continue
-            entry: dict[str, Any] = {"rank": r + 1, "item_id": i, "score": float(s),
-                                     "title": titles[model.items_.index(i)]}
+        # Scores are the model's own; with --rerank llm the order is the LLM's, and each item
+        # also says where the model had ranked it.
+        for r, pos in enumerate(res.order[:n]):
+            idx = int(res.candidates[pos])
+            entry: dict[str, Any] = {"rank": r + 1, "item_id": model.items_.id(idx),
+                                     "score": float(res.retriever_scores[pos]),
+                                     "model_rank": int(pos) + 1, "title": titles[idx]}
+            if rerank == "llm":
+                entry["rerank_score"] = float(res.scores[r])
             if explainer is not None:
-                e = explainer.explain(u, i)
+                e = explainer.explain(u, entry["item_id"])
                 entry["explanation"] = e.text
                 entry["explanation_source"] = e.source
             items.append(entry)
@@ -141,11 +160,15 @@ def recommend_command(
         table.add_column("rank", justify="right")
         table.add_column("item")
         table.add_column("title")
-        table.add_column("score", justify="right")
+        table.add_column("model score", justify="right")
+        if rerank == "llm":
+            table.add_column("model rank", justify="right")
         if explainer is not None:
             table.add_column("why")
         for e in rec["items"]:
-            cells = [str(e["rank"]), str(e["item_id"]), e["title"], f"{e['score']:.3f}"]
+            cells = [str(e["rank"]), str(e["item_id"]), e["title"], f"{e['score']:.4g}"]
+            if rerank == "llm":
+                cells.append(str(e["model_rank"]))
             if explainer is not None:
                 cells.append(e["explanation"])
             table.add_row(*cells)
@@ -157,11 +180,12 @@ def recommend_command(
 
 
 @llm_app.command("explain")
+@data_options(default=None, dataset_help=_DATASET_HELP)
 def explain_command(
     model_dir: ModelDirOpt,
     user: Annotated[str, typer.Option("--user", "-u", help="User id.")],
     item: Annotated[str, typer.Option("--item", "-i", help="Item id.")],
-    dataset: DatasetOpt = "demo-shop",
+    data: DataOptions,
     llm: Annotated[str, typer.Option("--llm", help="none (template), local or openai.")]
     = "none",
     gguf: GGUFOpt = None,
@@ -171,15 +195,17 @@ def explain_command(
     seed: SeedOpt = 42,
 ) -> None:
     """Why a saved model would recommend an item to a user, from its own evidence."""
+    from synerec.algorithms import Recommender
     from synerec.llm import Explainer
 
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {fmt!r}")
-    model, data = _load_pair(model_dir, dataset, seed)
-    uid = _user_id(model, user)
-    iid = model.items_.id(model.items_.index(item))
+    model = Recommender.load(model_dir)
+    uid = model_id(model, user, "user")[0]
+    iid = model_id(model, item, "item")[0]
+    ds = _load_data(model, model_dir, data, seed)
     client = None if llm == "none" else _make_llm(llm, gguf, cache, seed)
-    e = Explainer(model, client, domain=domain, seed=seed).fit(data).explain(uid, iid)
+    e = Explainer(model, client, domain=domain, seed=seed).fit(ds).explain(uid, iid)
     if fmt == "json":
         ev = e.evidence
         sys.stdout.write(json.dumps({

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -15,7 +16,15 @@ from rich.table import Table
 
 from synerec._version import __version__
 from synerec.algorithms.registry import DEFAULT_RANKING_MODEL
+from synerec.cli._answers import (
+    UnknownOpt,
+    check_unknown,
+    item_catalogue,
+    model_id,
+    title_of,
+)
 from synerec.cli._options import model_config, parse_params
+from synerec.cli.data_options import DataOptions, data_options
 from synerec.exceptions import ConfigError, SynerecError
 
 app = typer.Typer(
@@ -70,8 +79,37 @@ def datasets(
     console.print(table)
 
 
+@app.command()
+def models(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Which model for which job: each registered model, what it is for, what data it
+    accepts, and its measured figures (docs/experiments.md)."""
+    from synerec.algorithms.guide import model_guides
+
+    _check_format(fmt)
+    guides = model_guides()
+    if fmt == "json":
+        _print_json({"models": [g.to_dict() for g in guides]})
+        return
+    table = Table(title="Models (figures measured in docs/experiments.md)", show_lines=True)
+    table.add_column("model", style="bold", no_wrap=True)
+    table.add_column("what it is for")
+    for g in guides:
+        text = [g.summary, f"for: {', '.join(g.uses) or '-'}; data: {', '.join(g.data) or '-'}"]
+        if g.choose_when:
+            text.append(f"choose it for {g.choose_when}")
+        text += [f"measured: {f.text()}" for f in g.figures] or ["measured: not here yet"]
+        table.add_row(g.name, "\n".join(text))
+    console.print(table)
+    console.print("Ranked lists for a shop (purchases): user-cf, or item-cf for 'similar "
+                  "items' and t-item-cf when items have titles; rating prediction: mf. Read "
+                  "purchases and clicks with --implicit (docs/your-data.md).", highlight=False)
+
+
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered model name "
-                                      "(ease, als, bpr, rp3beta, user-cf, item-cf, mf, ...).")]
+                                      "(ease, als, bpr, rp3beta, user-cf, item-cf, mf, ...; "
+                                      "`synerec models` says which to pick).")]
 KOpt = Annotated[int | None, typer.Option("--k", help="Neighbours used per prediction.")]
 SimOpt = Annotated[str | None, typer.Option("--similarity", help="cosine, pearson, "
                                             "adjusted_cosine.")]
@@ -80,8 +118,6 @@ FactorsOpt = Annotated[int | None, typer.Option("--factors", help="Latent factor
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Training epochs (mf).")]
 ParamOpt = Annotated[list[str] | None, typer.Option("--param", "-p",
                                                     help="Any model option as KEY=VALUE.")]
-DatasetOpt = Annotated[str, typer.Option("--dataset", "-d", help="Data set name (see `synerec "
-                                         "datasets`) or an interaction file.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table or json.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
 
@@ -90,14 +126,6 @@ def _check_format(fmt: str) -> str:
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {fmt!r}")
     return fmt
-
-
-def _load(dataset: str, seed: int = 42):  # type: ignore[no-untyped-def]
-    from synerec.data import load_dataset
-
-    if dataset == "demo-shop":
-        return load_dataset(dataset, random_state=seed)
-    return load_dataset(dataset)
 
 
 def _print_json(obj: Any) -> None:
@@ -159,8 +187,9 @@ def comparison_table(summary: Any, title: str, n: int = 10, *, std: bool = False
 
 
 @app.command()
+@data_options(default="demo-shop")
 def evaluate(
-    dataset: DatasetOpt = "demo-shop",
+    data: DataOptions,
     model: Annotated[str, typer.Option(
         "--model", "-m", help="Registered model name, or several separated by commas "
         "(ease,item-cf,mf): one table compares them.")] = "ease,item-cf",
@@ -170,9 +199,13 @@ def evaluate(
     factors: FactorsOpt = None,
     epochs: EpochsOpt = None,
     param: ParamOpt = None,
-    folds: Annotated[str, typer.Option(help="official, holdout, temporal or a number of "
-                                            "folds.")] = "official",
+    folds: Annotated[str, typer.Option(help="official, holdout, temporal, last-1 or a number "
+                                            "of folds.")] = "official",
     n: Annotated[int, typer.Option("--n", help="Top-N list length.")] = 10,
+    relevance: Annotated[float | None, typer.Option(
+        "--relevance-threshold", help="Explicit ratings: a test item is relevant at or above "
+        "this rating [3/4 of the scale]. Implicit data need none: every test interaction is "
+        "relevant.")] = None,
     fmt: FormatOpt = "table",
     seed: SeedOpt = 42,
 ) -> None:
@@ -191,13 +224,17 @@ def evaluate(
     names = parse_model_list(model)
     configs = model_configs(names, k=k, similarity=similarity, max_neighbors=max_neighbors,
                             factors=factors, epochs=epochs, params=param, seed=seed)
-    ds = _load(dataset, seed)
+    ds = data.load(seed)
+    if relevance is not None and ds.implicit:
+        raise ConfigError(f"--relevance-threshold applies to ratings; {ds.name} is implicit "
+                          "feedback, where every test interaction is relevant")
     if folds == "official" and not ds.splits:
         folds = "5"
         log.warning("%s has no official splits: using 5 random folds", ds.name)
     specs = [ModelSpec(name, configs[name], name) for name in names]
-    result = run_evaluation(specs, ds, folds, n=n, random_state=seed,
-                            show_progress=fmt == "table")
+    result = run_evaluation(specs, ds, folds, n=n,
+                            relevance_threshold="auto" if relevance is None else relevance,
+                            random_state=seed, show_progress=fmt == "table")
     if fmt == "json":
         _print_json(result.to_dict())
         return
@@ -216,9 +253,10 @@ def evaluate(
 
 
 @app.command()
+@data_options(default="demo-shop")
 def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
-    dataset: DatasetOpt = "demo-shop",
+    data: DataOptions,
     model: Annotated[str, typer.Option(
         "--model", "-m", help="Registered model name (default: ease, the best-ranking model; "
         "user-cf / item-cf / mf predict ratings).")] = DEFAULT_RANKING_MODEL,
@@ -234,21 +272,25 @@ def fit(
 
     Without --model this is the best-ranking model (ease), so `recommend`, `serve` and
     `batch-recommend` rank with it; fit user-cf or item-cf for the paper's rating predictions.
+    `synerec models` lists each model with what it is for and its measured figures.
     """
     from synerec.algorithms import create_model
 
     config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
                           factors=factors, epochs=epochs, params=param, seed=seed)
-    ds = _load(dataset, seed)
+    ds = data.load(seed)
     est = create_model(model, **config).fit(ds)
     path = est.save(out)
+    feedback = "implicit feedback" if ds.implicit else "ratings"
     err_console.print(f"saved {model} fitted on {ds.name} ({ds.n_users} users, {ds.n_items} "
-                      f"items) to {path}")
+                      f"items, {ds.n_interactions} interactions, {feedback}) to {path}",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()
+@data_options(default="demo-shop")
 def tune(
-    dataset: DatasetOpt = "demo-shop",
+    data: DataOptions,
     model: ModelOpt = DEFAULT_RANKING_MODEL,
     metric: Annotated[str, typer.Option(help="ndcg@10, precision@N, recall@N, map@N, mrr "
                                              "(maximised), rmse or mae (minimised).")]
@@ -293,7 +335,7 @@ def tune(
     key, n = parse_metric(metric)
     fixed = parse_params(param)
     ranges = parse_space(space)
-    ds = _load(dataset, seed)
+    ds = data.load(seed)
     choice = folds
     if choice == "auto":
         choice = ("official" if ds.splits else "temporal" if ds.timestamps is not None
@@ -375,76 +417,246 @@ def recommend(
     user: Annotated[list[str], typer.Option("--user", "-u", help="User id (repeatable).")],
     n: Annotated[int, typer.Option("--n", help="List length.")] = 10,
     include_seen: Annotated[bool, typer.Option(help="Keep the user's own items.")] = False,
+    unknown: UnknownOpt = "error",
     fmt: FormatOpt = "table",
 ) -> None:
-    """Top-N recommendations for users of a saved model."""
+    """Top-N recommendations for users of a saved model, with item titles."""
     from synerec.algorithms import Recommender
 
     _check_format(fmt)
+    check_unknown(unknown)
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     model = Recommender.load(model_dir)
-    for u in user:  # unknown users are an error here: the service documents its fallback
-        model.users_.index(u)
-    ids, scores = model.recommend(user, n, exclude_seen=not include_seen)
+    resolved = [model_id(model, u, "user", unknown) for u in user]
+    users = [uid for uid, _ in resolved]
+    ids, scores = model.recommend(users, n, exclude_seen=not include_seen,
+                                  **_fallback_kwargs(model.recommend, unknown))
+    catalogue = item_catalogue(model)
+    out = []
+    for (uid, known), row, srow in zip(resolved, ids, scores, strict=True):
+        items = []
+        for r, (i, sc) in enumerate(zip(row, srow, strict=True)):
+            if i is None:
+                continue
+            entry: dict[str, Any] = {"rank": r + 1, "item_id": i, "score": float(sc)}
+            if catalogue is not None:
+                k = model.items_.index(i)
+                entry["title"] = str(catalogue["title"][k])
+                if "category" in catalogue:
+                    entry["category"] = str(catalogue["category"][k])
+            items.append(entry)
+        out.append({"user_id": uid, "fallback": None if known else "unknown_user",
+                    "items": items})
     if fmt == "json":
-        _print_json({"recommendations": [
-            {"user_id": u, "items": [{"rank": r + 1, "item_id": i, "score": float(s)}
-                                     for r, (i, s) in enumerate(zip(row, srow, strict=True))
-                                     if i is not None]}
-            for u, row, srow in zip(user, ids, scores, strict=True)]})
+        _print_json({"recommendations": out})
         return
-    for u, row, srow in zip(user, ids, scores, strict=True):
-        table = Table(title=f"Top {n} for user {u}")
+    for rec in out:
+        note = " (unknown user: the most popular items)" if rec["fallback"] else ""
+        table = Table(title=f"Top {n} for user {rec['user_id']}{note}")
         table.add_column("rank", justify="right")
         table.add_column("item")
-        table.add_column("score", justify="right")
-        for r, (i, s) in enumerate(zip(row, srow, strict=True)):
-            if i is not None:
-                table.add_row(str(r + 1), str(i), f"{s:.4f}")
+        if catalogue is not None:
+            table.add_column("title")
+        table.add_column("popularity" if rec["fallback"] else "score", justify="right")
+        for e in rec["items"]:
+            cells = [str(e["rank"]), str(e["item_id"])]
+            if catalogue is not None:
+                cells.append(e["title"])
+            table.add_row(*cells, f"{e['score']:.4g}")
         console.print(table)
 
 
+def _fallback_kwargs(method: Any, unknown: str) -> dict[str, Any]:
+    """``unknown=`` for a Python API method that takes it (the one policy everywhere)."""
+    import inspect
+
+    if "unknown" in inspect.signature(method).parameters:
+        return {"unknown": unknown}
+    return {}
+
+
 @app.command()
+@data_options(default=None, dataset_help="Instead of --model-dir: a data set name, an "
+              "interaction file or a config file to fit the paper's --method on.")
 def predict(
-    model_dir: Annotated[Path, typer.Option("--model-dir", help="A saved model directory.")],
     user: Annotated[str, typer.Option("--user", "-u", help="User id.")],
     item: Annotated[str, typer.Option("--item", "-i", help="Item id.")],
+    data: DataOptions,
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="A saved model "
+                                                   "directory.")] = None,
+    method: Annotated[str | None, typer.Option(help="With --dataset: user_cosine, user_pearson, "
+                                               "item_cosine or item_adjusted_cosine "
+                                               "(default user_cosine).")] = None,
+    k: KOpt = None,
+    plain: Annotated[bool, typer.Option("--plain", help="With --dataset: the paper's plain "
+                                        "formulas (min_support=1, shrinkage=0, "
+                                        "center=false).")] = False,
+    param: ParamOpt = None,
     threshold: Annotated[float | None, typer.Option(help="Recommend above this rating "
-                                                    "(default: 6 of 10 on the data's scale).")]
-    = None,
+                                                    "(default: 6 of 10 on the data's scale; "
+                                                    "ratings only).")] = None,
+    unknown: UnknownOpt = "error",
     fmt: FormatOpt = "table",
+    seed: SeedOpt = 42,
 ) -> None:
-    """Predict a user's rating of an item, and whether to recommend it, and why."""
-    from synerec.algorithms import Recommender
+    """Predict a user's rating of an item, and whether to recommend it, and why.
 
+    From a saved model (--model-dir), or from one of the paper's four methods fitted on a data
+    set (--dataset with --method; --k, --plain and --param set the model's options). For a
+    model fitted on implicit feedback (purchases, clicks), or a ranking model (ease, als, bpr,
+    rp3beta), there is no rating to predict: the answer is the item's score and rank in the
+    user's list.
+    """
     _check_format(fmt)
-    model = Recommender.load(model_dir)
-    uid = _existing_id(model.users_, user)
-    iid = _existing_id(model.items_, item)
-    decision = model.recommend_item(uid, iid, threshold=threshold)
+    check_unknown(unknown)
+    if (model_dir is None) == (not data.given):
+        raise ConfigError("give either --model-dir or --dataset (with --method)")
+    if model_dir is not None:
+        given = [flag for flag, value in (("--method", method), ("--k", k), ("--param", param))
+                 if value]
+        if plain:
+            given.append("--plain")
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --dataset")
+        from synerec.algorithms import Recommender
+
+        model = Recommender.load(model_dir)
+        label = None
+    else:
+        model, label = _paper_model(data, method or "user_cosine", k, plain, param, seed)
+    uid, user_known = model_id(model, user, "user", unknown)
+    iid, item_known = model_id(model, item, "item", unknown)
+    title = title_of(model, iid) if item_known else ""
+    ranks_only = not getattr(model, "predicts_ratings", True)
+    if model.rating_scale_ is None or ranks_only:
+        if threshold is not None:
+            why = ("this model ranks items and predicts no ratings" if ranks_only else
+                   "this model was fitted on implicit feedback (no ratings)")
+            raise ConfigError(f"--threshold applies to predicted ratings; {why}: see the "
+                              "item's rank")
+        payload = _implicit_answer(model, uid, iid, user_known, item_known)
+        payload["title"] = title
+        if fmt == "json":
+            _print_json(payload)
+            return
+        console.print(f"user {uid}, item {iid}" + (f" ({title})" if title else "")
+                      + f": {payload['reason']}", highlight=False)
+        return
+    decision = model.recommend_item(uid, iid, threshold=threshold, unknown=unknown)
     p = decision.prediction
-    payload = {"user_id": uid, "item_id": iid, "prediction": p.value,
-               "recommend": decision.recommend, "threshold": decision.threshold,
-               "reason": decision.reason, "n_neighbors": p.n_neighbors,
-               "fallback": p.fallback, "fallback_to": p.fallback_to}
+    neighbors = [{key: v for key, v in nb.items() if not key.endswith("_index")}
+                 for nb in p.details.get("neighbors", [])]
+    payload = {"user_id": uid, "item_id": iid, "title": title, "feedback": "explicit",
+               "prediction": p.value, "recommend": decision.recommend,
+               "threshold": decision.threshold, "reason": decision.reason,
+               "n_neighbors": p.n_neighbors, "fallback": p.fallback,
+               "fallback_to": p.fallback_to, "neighbors": neighbors}
+    if label is not None:
+        payload["method"] = method or "user_cosine"
+        payload["config"] = model.get_config().model_dump(mode="json")
     if fmt == "json":
         _print_json(payload)
         return
+    if label is not None:
+        console.print(label, highlight=False)
     verdict = "[green]recommend[/green]" if decision.recommend else "[yellow]do not " \
         "recommend[/yellow]"
-    console.print(f"user {uid}, item {iid}: predicted {p.value:.3f} -> {verdict}")
+    console.print(f"user {uid}, item {iid}" + (f" ({title})" if title else "")
+                  + f": predicted {p.value:.4f} -> {verdict}")
     console.print(f"why: {decision.reason}; {p.n_neighbors} neighbours used"
                   + (f"; fallback {p.fallback} -> {p.fallback_to}" if p.fallback else ""))
+    if neighbors:
+        console.print(_neighbor_table(neighbors, p.details))
 
 
-def _existing_id(vocab: Any, raw: str) -> Any:
-    """The id as the vocabulary holds it (``"3"`` -> ``3`` for integer ids), or the raw string
-    when unknown (predictions then use the documented fallback)."""
+def _paper_model(data: DataOptions, method: str, k: int | None, plain: bool,
+                 param: list[str] | None, seed: int) -> tuple[Any, str]:
+    """The paper's ``method`` fitted on the data set, and a one-line description of it."""
+    from synerec.algorithms import PLAIN_FORMULAS, PaperCF
+
+    options: dict[str, Any] = dict(PLAIN_FORMULAS) if plain else {}
+    options.update(parse_params(param))
+    if "k" in options:
+        raise ConfigError("set the neighbours with --k, not --param k=...")
+    ds = data.load(seed)
+    cf = PaperCF(ds, k=40 if k is None else k, **options)
+    model = cf.model(method)
+    cfg = model.get_config()
+    shown = ", ".join(f"{key}={v}" for key, v in cfg.model_dump().items()
+                      if key not in ("ranking", "num_threads", "binarize"))
+    scale_text = ("implicit" if ds.rating_scale is None
+                  else f"rating scale {ds.rating_scale[0]:g}..{ds.rating_scale[1]:g}")
+    return model, (f"{method} on {ds.name} ({ds.n_users} users, {ds.n_items} items, "
+                   f"{scale_text}): {type(model).__name__}({shown})")
+
+
+def _neighbor_table(neighbors: list[dict[str, Any]], details: dict[str, Any]) -> Table:
+    """The neighbours behind a prediction, as the formula used them."""
+    key = "user" if "user" in neighbors[0] else "item"
+    if key == "user":
+        title = f"eq. 3 neighbours (user mean {details['user_mean']:.4f})"
+    elif "item_mean" in details:
+        title = f"eq. 4 neighbours (centred: item mean {details['item_mean']:.4f})"
+    else:
+        title = "eq. 4 neighbours (plain: no mean)"
+    table = Table(title=title)
+    cols = [key, "similarity", "rating"] + (["mean"] if "mean" in neighbors[0] else [])
+    cols.append("contribution")
+    for col in cols:
+        table.add_column(col, justify="left" if col == key else "right")
+    for nb in neighbors:
+        table.add_row(str(nb[key]), *[f"{nb[c]:.4f}" if c != "rating" else f"{nb[c]:g}"
+                                      for c in cols[1:]])
+    return table
+
+
+def model_name_of(model: Any) -> str:
+    """The registry name of a model's class (its class name when not registered)."""
+    from synerec.algorithms.registry import model_name
+
     try:
-        return vocab.id(vocab.index(raw))
+        return model_name(type(model))
     except SynerecError:
-        return raw
+        return type(model).__name__
+
+
+def _implicit_answer(model: Any, uid: Any, iid: Any, user_known: bool,
+                     item_known: bool) -> dict[str, Any]:
+    """For implicit feedback, or a ranking model (``ease``, ``als``, ...) on ratings: the item's
+    place in the user's list, in the model's own score."""
+    implicit = model.rating_scale_ is None
+    payload: dict[str, Any] = {"user_id": uid, "item_id": iid,
+                               "feedback": "implicit" if implicit else "explicit",
+                               "prediction": None, "recommend": None, "threshold": None,
+                               "score": None, "rank": None, "ranked": None,
+                               "fallback": None if user_known and item_known else
+                               "unknown_user" if not user_known else "unknown_item"}
+    what = ("implicit feedback: no rating to predict" if implicit else
+            f"{model_name_of(model)} ranks items and predicts no rating")
+    if not item_known:
+        payload["reason"] = f"{what}, and the model has no data on this item, so it never ranks it"
+        return payload
+    u = model.users_.index(uid) if user_known else -1
+    i = model.items_.index(iid)
+    if user_known and model._rated_value(u, i) is not None:
+        payload["reason"] = (f"{what}; the user already has this item (value "
+                             f"{model._rated_value(u, i):g})")
+        return payload
+    idx, sc = model.recommend_indices([u], model.n_items_)
+    ranked = idx[0][idx[0] >= 0]
+    payload["ranked"] = len(ranked)
+    hit = np.flatnonzero(ranked == i)
+    if hit.size == 0:
+        payload["reason"] = (f"{what}; the item is not among the {len(ranked)} items the "
+                             "model ranks for this user")
+        return payload
+    pos = int(hit[0])
+    payload.update(score=float(sc[0][pos]), rank=pos + 1)
+    who = "" if user_known else " (unknown user: ranked by popularity)"
+    payload["reason"] = (f"{what}; ranked {pos + 1} of {len(ranked)} for this user{who}, "
+                         f"score {float(sc[0][pos]):.4g} (the model's own)")
+    return payload
 
 
 experiment_app = typer.Typer(help="Experiments that reproduce the paper's tables and figures.",
@@ -453,10 +665,11 @@ app.add_typer(experiment_app, name="experiment")
 
 
 @experiment_app.command("k-sweep")
+@data_options(default="ml-100k")
 def k_sweep_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.json, table.md "
                                                           "and mae_vs_k.png.")],
-    dataset: DatasetOpt = "ml-100k",
+    data: DataOptions,
     models: Annotated[str, typer.Option(help="Comma-separated model names.")]
     = "user-cf,t-user-cf,item-cf,t-item-cf",
     ks: Annotated[str, typer.Option(help="Comma-separated neighbour counts.")]
@@ -487,7 +700,7 @@ def k_sweep_command(
         except SynerecError:
             continue
         config[name] = {key: v for key, v in extra.items() if key in accepted}
-    ds = _load(dataset, seed)
+    ds = data.load(seed)
     if folds == "official" and not ds.splits:
         folds = "5"
     result = k_sweep(ds, names, k_values, folds, config=config, random_state=seed,
@@ -510,15 +723,16 @@ def k_sweep_command(
 
 
 @app.command()
+@data_options(default="demo-shop")
 def demo(
-    dataset: Annotated[str, typer.Option(help="Data set name or file.")] = "demo-shop",
+    data: DataOptions,
     seed: SeedOpt = 42,
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("synerec-report"),
 ) -> None:
     """The main job: evaluate the CF models, explain one user's top-5, write a report."""
     from synerec.cli.demo import run_demo
 
-    run_demo(_load(dataset, seed), out=out, seed=seed, console=console)
+    run_demo(data.load(seed), out=out, seed=seed, console=console)
 
 
 #: Modules of ``synerec.cli`` that add commands through ``register(app)`` (text, llm, service,

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from synerec.cli.data_options import DataOptions, data_options
 from synerec.exceptions import ConfigError
 
 __all__ = ["register"]
@@ -77,9 +78,9 @@ def _make_encoder(kind: str, model: str | None, model_path: Path | None, base_ur
 
 
 @text_app.command("embed")
+@data_options(default=None)
 def embed_command(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="Data set name (see `synerec "
-                                         "datasets`) or an interaction file.")],
+    data: DataOptions,
     encoder: Annotated[str, typer.Option("--encoder", "-e", help="minilm, model2vec, tfidf or "
                                          "openai.")] = "minilm",
     model: Annotated[str | None, typer.Option(help="sentence-transformers model (minilm) or "
@@ -99,7 +100,6 @@ def embed_command(
     """Embed a data set's item catalogue through the embedding cache."""
     import numpy as np
 
-    from synerec.data import load_dataset
     from synerec.text import CacheStats, EmbeddingCache, cached_encode, item_texts
 
     if fmt not in ("table", "json"):
@@ -107,8 +107,7 @@ def embed_command(
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {batch_size}")
     enc = _make_encoder(encoder, model, model_path, base_url, batch_size)
-    ds = load_dataset(dataset, random_state=seed) if dataset == "demo-shop" \
-        else load_dataset(dataset)
+    ds = data.load(seed)
     texts = item_texts(ds)
     cache = EmbeddingCache(cache_dir)
     stats = CacheStats()

@@ -1,50 +1,96 @@
-"""Generic interaction files: CSV, TSV, Parquet and JSON-lines."""
+"""Generic interaction files: CSV, TSV, Parquet and JSON-lines, optionally gzipped.
+
+:func:`read_interactions` reads a shop's own export as it is: columns named as the export names
+them, ratings or implicit feedback (purchases, with a quantity as confidence weight), titles and
+categories from the log or from a separate catalogue file, row filters, and bad rows either
+reported all at once or skipped with a summary (:mod:`synerec.data.report`).
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from synerec.data._io import iter_json_lines, read_delimited
-from synerec.data.dataset import DuplicatePolicy, InteractionDataset
+from synerec.data._io import iter_json_lines, read_delimited, read_text
+from synerec.data.dataset import DuplicatePolicy, IdCase, InteractionDataset
+from synerec.data.report import BadRows, OnBadRows, check_on_bad_rows
 from synerec.exceptions import DataFormatError
 
-__all__ = ["read_interactions", "read_table"]
+__all__ = ["FORMATS", "format_of", "read_interactions", "read_table"]
+
+#: The formats :func:`read_table` reads (each optionally compressed: .gz, .bz2, .xz).
+FORMATS = ("csv", "tsv", "parquet", "jsonl")
+_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
+               ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 
-def _format_of(path: Path) -> str:
+def format_of(path: str | Path) -> str:
+    """The format of a file from its extension (``orders.csv.gz`` -> ``csv``)."""
+    path = Path(path)
     suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz")]
     ext = suffixes[-1] if suffixes else ""
-    formats = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
-               ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-    if ext not in formats:
+    if ext not in _EXTENSIONS:
         raise DataFormatError(
             f"cannot tell the file format from the extension {ext or '(none)'!r}; use .csv, .tsv, "
             ".parquet or .jsonl (optionally .gz), or pass format=", path=path)
-    return formats[ext]
+    return _EXTENSIONS[ext]
+
+
+_format_of = format_of  # the old private name
 
 
 def read_table(path: str | Path, format: str | None = None, encoding: str = "utf-8",
-               required: list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray | None]:
+               required: list[str] | None = None, *,
+               bad_rows: BadRows | None = None) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Read a table file as it is.
+
+    Parameters
+    ----------
+    path
+        The file (optionally compressed).
+    format
+        ``csv``, ``tsv``, ``parquet`` or ``jsonl``; by default from the extension.
+    encoding
+        Text encoding of text formats.
+    required
+        Columns that must be present.
+    bad_rows
+        When given, lines that cannot be split into the header's fields (or JSON lines that are
+        not objects) are recorded there and left out, and reading goes on, so that a caller
+        can report every bad row at once; without it the first such line raises. A line with
+        too few fields is read with empty cells (the cells a reader needs then make it a bad
+        row).
 
     Returns
     -------
     (DataFrame, lines)
-        The table (text formats: every cell a string) and, for text formats, each row's line.
+        The table (text formats: every cell a string) and, for text formats, each row's line;
+        ``None`` for Parquet.
     """
     path = Path(path)
-    fmt = format or _format_of(path)
+    fmt = format or format_of(path)
     if fmt in ("csv", "tsv"):
-        df, first = read_delimited(path, "," if fmt == "csv" else "\t", header=True,
-                                   encoding=encoding, required=required)
+        sep = "," if fmt == "csv" else "\t"
+        try:
+            df, first = read_delimited(path, sep, header=True, encoding=encoding,
+                                       required=required)
+        except DataFormatError as exc:
+            if bad_rows is None or not _FIELD_COUNT.match(exc.problem):
+                raise
+            return _read_delimited_tolerant(path, sep, encoding, required, bad_rows)
         lines = df.attrs.pop("lines", None)  # set when blank lines shift the rows
         return df, lines if lines is not None else np.arange(first, first + len(df))
     if fmt == "jsonl":
         rows, lines = [], []
-        for lineno, obj in iter_json_lines(path, encoding):
+        for lineno, obj in _json_records(path, encoding, bad_rows):
             rows.append(obj)
             lines.append(lineno)
         df = pd.DataFrame(rows)
@@ -52,7 +98,7 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
             missing = [c for c in required if c not in df.columns]
             if missing:
                 raise DataFormatError(f"no record has the field(s) {missing}", path=path)
-        return df, np.asarray(lines)
+        return df, np.asarray(lines, dtype=np.int64)
     if fmt == "parquet":
         if not path.is_file():
             raise DataFormatError("file not found", path=path)
@@ -71,6 +117,89 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
     raise DataFormatError(f"unknown format {fmt!r}; use csv, tsv, parquet or jsonl", path=path)
 
 
+_FIELD_COUNT = re.compile(r"expected \d+ fields, found \d+$")
+
+
+def _read_delimited_tolerant(path: Path, sep: str, encoding: str, required: list[str] | None,
+                             bad_rows: BadRows) -> tuple[pd.DataFrame, np.ndarray]:
+    """The slow path for a file with lines of the wrong width: every record through the csv
+    module, the bad ones recorded with their line and left out."""
+    text = read_text(path, encoding)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep,
+                        quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    bad_lines: list[int] = []
+    bad_values: list[str] = []
+    bad_counts: list[int] = []
+    start = 1
+    physical = text.splitlines()
+    for record in reader:
+        line, start = start, reader.line_num + 1
+        if not record or record == [""]:
+            continue
+        if header is None:
+            header = record
+            continue
+        if len(record) > len(header):
+            bad_lines.append(line)
+            bad_counts.append(len(record))
+            bad_values.append(physical[line - 1][:200] if line <= len(physical) else "")
+            continue
+        if len(record) < len(header):
+            record = record + [""] * (len(header) - len(record))
+        rows.append(record)
+        lines.append(line)
+    if header is None:
+        raise DataFormatError("file is empty", path=path)
+    if required:
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataFormatError(f"missing column(s) {missing}; the header has {header}",
+                                  path=path, line=1)
+    if bad_lines:
+        for count in sorted(set(bad_counts)):
+            sel = [k for k, c in enumerate(bad_counts) if c == count]
+            bad_rows.add(f"expected {len(header)} fields, found {count}",
+                         lines=np.asarray([bad_lines[k] for k in sel]),
+                         values=np.asarray([bad_values[k] for k in sel], dtype=object))
+    df = pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(
+        columns=header, dtype=str)
+    return df, np.asarray(lines, dtype=np.int64)
+
+
+def _json_records(path: Path, encoding: str, bad_rows: BadRows | None) -> Any:
+    if bad_rows is None:
+        yield from iter_json_lines(path, encoding)
+        return
+    # Collecting: a line that is not a JSON object is recorded and left out.
+    from synerec.data._io import _loose_json
+
+    text = read_text(path, encoding)
+    bad: dict[str, tuple[list[int], list[str]]] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            obj = _loose_json(raw)
+            if obj is None:
+                where = bad.setdefault(f"invalid JSON ({exc.msg})", ([], []))
+                where[0].append(lineno)
+                where[1].append(raw[:80])
+                continue
+        if not isinstance(obj, dict):
+            where = bad.setdefault("expected a JSON object per line", ([], []))
+            where[0].append(lineno)
+            where[1].append(raw[:80])
+            continue
+        yield lineno, obj
+    for problem, (lines, values) in bad.items():
+        bad_rows.add(problem, lines=np.asarray(lines), values=np.asarray(values, dtype=object))
+
+
 def read_interactions(
     path: str | Path,
     *,
@@ -79,9 +208,17 @@ def read_interactions(
     item_col: str = "item_id",
     rating_col: str | None = "rating",
     timestamp_col: str | None = "timestamp",
+    weight_col: str | None = None,
+    implicit: bool | None = None,
+    title_col: str | None = None,
+    category_col: str | None = None,
+    description_col: str | None = None,
     items: str | Path | pd.DataFrame | None = None,
-    rating_scale: tuple[float, float] | str | None = "infer",
-    duplicates: DuplicatePolicy = "error",
+    rating_scale: tuple[float, float] | Literal["infer"] | None = "infer",
+    duplicates: DuplicatePolicy | None = None,
+    where: str | list[str] | None = None,
+    id_case: IdCase | Mapping[str, IdCase] = "keep",
+    on_bad_rows: OnBadRows = "error",
     encoding: str = "utf-8",
     name: str | None = None,
 ) -> InteractionDataset:
@@ -90,14 +227,22 @@ def read_interactions(
     Parameters
     ----------
     path
-        CSV, TSV, Parquet or JSON-lines file with a header/field names, optionally compressed.
+        CSV, TSV, Parquet or JSON-lines file with a header/field names, optionally compressed
+        (``.gz``, ``.bz2``, ``.xz``).
     format
         ``csv``, ``tsv``, ``parquet`` or ``jsonl``; by default taken from the extension.
     user_col, item_col, rating_col, timestamp_col
-        Column names (``rating_col=None`` for unary implicit data).
+        Column names. ``timestamp_col``: unix seconds or milliseconds, or ISO 8601 times.
+    weight_col, implicit
+        Implicit feedback: ``implicit=True`` makes every row a positive interaction (purchases,
+        clicks), ``weight_col`` (a quantity, a count) its confidence weight. See
+        :meth:`InteractionDataset.from_dataframe`.
+    title_col, category_col, description_col
+        Catalogue columns inside the log (each item's most frequent value).
     items
-        Catalogue file or table with ``item_id`` and text columns.
-    rating_scale, duplicates
+        Catalogue file or table with an ``item_id`` (or ``item_col``) column and text columns
+        (``title``, ``category``, ``description``, or those named by ``title_col``, ...).
+    rating_scale, duplicates, where, id_case, on_bad_rows
         See :meth:`InteractionDataset.from_dataframe`.
     encoding
         Text encoding of text formats.
@@ -106,22 +251,39 @@ def read_interactions(
 
     Raises
     ------
+    BadRowsError
+        Bad rows with ``on_bad_rows="error"``: every one found, in one message.
     DataFormatError
-        Naming the file, line, column and value of the first problem.
+        A missing file or column, an unreadable file (naming the file, line, column, value).
     """
     path = Path(path)
-    required = [user_col, item_col] + ([rating_col] if rating_col else [])
-    df, lines = read_table(path, format, encoding, required=required)
+    fmt = format or format_of(path)
+    check_on_bad_rows(on_bad_rows)
+    bad = BadRows(path, line_label="row" if fmt == "parquet" else "line")
+    df, lines = read_table(path, fmt, encoding, bad_rows=bad)
+    missing = [c for c in (user_col, item_col) if c not in df.columns]
+    if missing:
+        raise DataFormatError(
+            f"missing column(s) {missing}; the header has {list(df.columns)}; name the "
+            f"columns with --user-col and --item-col (user_col=, item_col=)", path=path,
+            line=1 if fmt in ("csv", "tsv") else None)
+    if lines is None:  # Parquet: 1-based row numbers stand in for lines
+        lines = np.arange(1, len(df) + 1, dtype=np.int64)
     item_table = None
     if items is not None:
         if isinstance(items, pd.DataFrame):
             item_table = items
         else:
-            item_table, _ = read_table(items, encoding=encoding, required=["item_id"])
+            item_table, _ = read_table(items, encoding=encoding)
+            key = "item_id" if "item_id" in item_table.columns else item_col
+            if key not in item_table.columns:
+                raise DataFormatError(f"the catalogue has no {item_col!r} or 'item_id' column; "
+                                      f"its columns are {list(item_table.columns)}", path=items)
     return InteractionDataset.from_dataframe(
         df, user_col=user_col, item_col=item_col, rating_col=rating_col,
-        timestamp_col=timestamp_col, items=item_table,
-        rating_scale=rating_scale,  # type: ignore[arg-type]
-        duplicates=duplicates, name=name or path.name, path=path, lines=lines,
+        timestamp_col=timestamp_col, weight_col=weight_col, implicit=implicit,
+        title_col=title_col, category_col=category_col, description_col=description_col,
+        items=item_table, rating_scale=rating_scale, duplicates=duplicates, where=where,
+        id_case=id_case, on_bad_rows=on_bad_rows, name=name or path.name, path=path,
+        lines=lines, bad_rows=bad,
     )
-

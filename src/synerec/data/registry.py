@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synerec._config import data_home as _data_home
 from synerec.data.dataset import InteractionDataset
-from synerec.exceptions import DatasetNotFoundError
+from synerec.exceptions import ConfigError, DatasetNotFoundError
 
-__all__ = ["DatasetInfo", "dataset_info", "list_datasets", "load_dataset", "register_dataset",
-           "register_dataset_family"]
+__all__ = ["DatasetInfo", "dataset_info", "describe_source", "list_datasets", "load_dataset",
+           "load_source", "register_dataset", "register_dataset_family"]
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,23 @@ def load_dataset(name: str, *, data_home: str | Path | None = None, download: bo
         if not path.exists():
             raise DatasetNotFoundError(f"no data set file {name!r} (and no data set of that "
                                        "name; see `synerec datasets`)")
+        from synerec.data.config import DatasetConfig, read_config_file
+
+        if path.suffix.lower() == ".toml":
+            if options:
+                raise ConfigError(f"{name} is a data-set config file: put the reading options "
+                                  f"in it, not in load_dataset ({', '.join(options)})")
+            return read_config_file(path).load()
         from synerec.data.readers import read_interactions
 
-        return read_interactions(path, **options)
+        data = read_interactions(path, **options)
+        try:
+            config = DatasetConfig.from_reader_options(path, **options)
+        except (ConfigError, TypeError, ValueError):
+            config = None  # options a file cannot hold (a catalogue DataFrame): not re-readable
+        if config is not None:
+            data.source = {"config": config.model_dump(mode="json")}
+        return data
     info = dataset_info(name)
     folder = info.folder(data_home)
     if not info.is_present(data_home):
@@ -170,4 +185,54 @@ def load_dataset(name: str, *, data_home: str | Path | None = None, download: bo
                 f"data set {name!r} is missing {', '.join(missing)} in {folder} and the download "
                 f"failed: {exc}. Put the publisher's files there ({info.source}) or set "
                 "SYNEREC_DATA_HOME to a folder that has them") from exc
-    return info.loader(folder, **options)
+    data = info.loader(folder, **options)
+    if data.source is None:
+        source: dict[str, Any] = {"name": info.name}
+        if options:
+            source["options"] = options
+        if data_home is not None:
+            source["data_home"] = str(Path(data_home).resolve())
+        try:
+            json.dumps(source, allow_nan=False)
+        except (TypeError, ValueError):
+            pass  # options that are not plain values: the data set cannot be named again
+        else:
+            data.source = source
+    return data
+
+
+def load_source(source: Mapping[str, Any], *, download: bool = True) -> InteractionDataset:
+    """Read a data set again from its :attr:`~synerec.data.InteractionDataset.source` (as a
+    saved model keeps it).
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The data set or its file is not there any more; the message says what was read then.
+    ConfigError
+        A source this version of synerec cannot read.
+    """
+    if "config" in source:
+        from synerec.data.config import DatasetConfig
+
+        try:
+            config = DatasetConfig.model_validate(source["config"])
+        except Exception as exc:  # pydantic's ValidationError: an unreadable source
+            raise ConfigError(f"cannot read the data source {dict(source)!r}: {exc}") from None
+        if not Path(config.path).exists():
+            raise DatasetNotFoundError(f"the data file {config.path} is not there any more; "
+                                       "pass --dataset to name where it is now")
+        return config.load()
+    if "name" in source:
+        return load_dataset(str(source["name"]), data_home=source.get("data_home"),
+                            download=download, **dict(source.get("options") or {}))
+    raise ConfigError(f"cannot read the data source {dict(source)!r}")
+
+
+def describe_source(source: Mapping[str, Any] | None) -> str:
+    """A data source in words: the data set's name, or its file (for messages)."""
+    if not source:
+        return "(unknown)"
+    if "config" in source:
+        return str(source["config"].get("path"))
+    return str(source.get("name"))

@@ -97,15 +97,18 @@ class Vocabulary:
             alt = self._coerce(id)
             if alt is not None:
                 return self.index(alt)
-            raise UnknownIdError(id, self.kind)
+            raise UnknownIdError(_plain(id), self.kind)
         return int(loc)
 
     def _coerce(self, id: Any) -> Any:
+        """The id as this vocabulary holds it (``"3"`` -> ``3`` and back), or ``None`` when it
+        is not held in either form."""
         if isinstance(id, str) and self._index.dtype.kind in "iu":
             try:
-                return int(id)
+                alt = int(id.strip())
             except ValueError:
                 return None
+            return alt if alt in self._index else None
         if isinstance(id, (int, np.integer)) and not isinstance(id, bool) and (
                 self._index.dtype == object or pd.api.types.is_string_dtype(self._index.dtype)):
             # pandas >= 3 stores string ids with the ``str`` dtype, not ``object``.
@@ -135,7 +138,8 @@ class Vocabulary:
                     idx[b] = self._index.get_loc(alt)
             bad = np.flatnonzero(idx < 0)
             if bad.size and missing == "error":
-                raise UnknownIdError(values[bad[0]], self.kind)
+                raise UnknownIdError(_plain(values[bad[0]]), self.kind,
+                                     count=len(pd.unique(values[bad])))
         return idx.astype(np.int64, copy=False)
 
     def id(self, index: int) -> Any:
@@ -176,3 +180,8 @@ class Vocabulary:
         if array.dtype.kind in "U":
             return cls(array.astype(object), kind=kind)
         return cls(array, kind=kind)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python one, so messages read ``99999``, not ``np.int64(99999)``."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -10,14 +10,14 @@ Both paths keep the rest of synerec's rules by doing only the *arithmetic* on th
   ``MatrixFactorization._score``, rounded to float32, and the items a user may not get (seen,
   cold, non-finite) are set to ``-inf``. The device keeps, per user, only the items whose score
   reaches the user's ``n``-th best (ties included); those few candidates go back to the host and
-  are ranked there by the one shared routine :func:`synerec.ranking.topk_sparse`. No dense
+  are ranked there by the one shared routine :func:`synerec.topk.topk_sparse`. No dense
   users x items block leaves the device, and filtering and tie-breaking stay those of
-  :func:`synerec.ranking.topk`.
+  :func:`synerec.topk.topk`.
 * **similarity blocks** (:func:`similarity_block`): for a block of rows, the dot products (and for
   the co-rated forms the two sums of squares and the common counts) are sparse x dense products in
   float64; the finishing steps (clipping, support, shrinkage, float32 rounding, sign filter) are
   those of ``synerec.similarity._kernels._finish``; each row's candidates at or above its
-  ``k``-th best go back to the host and are chosen by :func:`~synerec.ranking.topk_sparse`, whose
+  ``k``-th best go back to the host and are chosen by :func:`~synerec.topk.topk_sparse`, whose
   order (value descending, index ascending) is the similarity kernel's.
 
 The float64 sums are taken in another order than on the host (cuBLAS / cuSPARSE), so a result may
@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.exceptions import ConfigError
-from synerec.ranking import PAD_INDEX, topk, topk_sparse
+from synerec.topk import PAD_INDEX, topk, topk_sparse
 
 __all__ = [
     "cuda_available",

@@ -3,11 +3,12 @@
 :func:`batch_recommend` scores users in batches and streams each batch's lists into one Parquet
 file with the columns ``user_id, rank, item_id, score`` (rank from 1; padding dropped: a user
 with fewer than ``n`` rankable items gets fewer rows), the table
-:meth:`~synerec.algorithms.Recommender.recommend_frame` returns.
+:meth:`~synerec.algorithms.Recommender.recommend_frame` returns, and ``title`` when the model
+carries its catalogue (a model fitted on a data set with titles).
 
 Both engines run the same per-batch function (:func:`recommend_block`): the model's own
 :meth:`~synerec.algorithms.Recommender.recommend_indices`, i.e. its scoring and the one shared
-top-k routine (:mod:`synerec.ranking`), so filtering (seen and cold items) and tie-breaking (lower
+top-k routine (:mod:`synerec.topk`), so filtering (seen and cold items) and tie-breaking (lower
 item index first) are the single-node ones, and the file written by Ray is identical to the one
 written by ``engine="local"``.
 
@@ -39,7 +40,7 @@ import numpy as np
 from synerec.distributed._progress import progress_bar
 from synerec.distributed._ray import cluster_gpus, ray_session
 from synerec.exceptions import ConfigError, SynerecError
-from synerec.ranking import PAD_INDEX
+from synerec.topk import PAD_INDEX
 
 __all__ = ["COLUMNS", "BatchResult", "batch_recommend", "recommend_block", "recommendation_table"]
 
@@ -102,8 +103,13 @@ def _load_model(model: Any) -> Any:
                       f"{type(model).__name__}")
 
 
-def _resolve_users(model: Any, users: str | Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(user indices, -1 for unknown; the ids written in ``user_id``)."""
+def _resolve_users(model: Any, users: str | Iterable[Any],
+                   unknown: str = "fallback") -> tuple[np.ndarray, np.ndarray]:
+    """(user indices, -1 for unknown; the ids written in ``user_id``).
+
+    ``unknown="error"``: a user the model has no training data for is an
+    :class:`~synerec.exceptions.UnknownIdError` naming the first (and counting the others).
+    """
     if isinstance(users, str):
         if users != "all":
             raise ConfigError(f"users must be 'all' or a sequence of user ids, got {users!r}")
@@ -113,7 +119,19 @@ def _resolve_users(model: Any, users: str | Iterable[Any]) -> tuple[np.ndarray, 
     ids = users if isinstance(users, np.ndarray) else np.asarray(list(users))
     if ids.ndim != 1:
         raise ConfigError(f"users must be one-dimensional, got shape {ids.shape}")
-    return model.users_.indices(ids, missing="negative"), ids
+    idx = model.users_.indices(ids, missing="negative")
+    if unknown == "error":
+        known = idx >= 0
+        known[known] = model.user_count_[idx[known]] > 0
+        if not known.all():
+            from synerec.exceptions import UnknownIdError
+
+            bad = ids[~known]
+            first = bad[0].item() if isinstance(bad[0], np.generic) else bad[0]
+            raise UnknownIdError(first, "user", count=len(set(bad.tolist())))
+    elif unknown != "fallback":
+        raise ConfigError(f"unknown must be 'error' or 'fallback', not {unknown!r}")
+    return idx, ids
 
 
 def recommend_block(model: Any, users: np.ndarray, n: int, exclude_seen: bool = True,
@@ -145,19 +163,24 @@ def _arrow_ids(ids: np.ndarray) -> tuple[np.ndarray, Any]:
 
 
 def recommendation_table(user_ids: np.ndarray, indices: np.ndarray, scores: np.ndarray,
-                         item_ids: np.ndarray, schema: Any) -> Any:
-    """One batch as an Arrow table ``user_id, rank, item_id, score`` (padding dropped)."""
+                         item_ids: np.ndarray, schema: Any,
+                         titles: np.ndarray | None = None) -> Any:
+    """One batch as an Arrow table ``user_id, rank, item_id, score`` (padding dropped), and
+    ``title`` when ``titles`` (by item index) are given."""
     import pyarrow as pa
 
     b, width = indices.shape
     valid = (indices != PAD_INDEX).ravel()
     flat = indices.ravel()[valid]
-    return pa.table({
+    columns = {
         "user_id": pa.array(np.repeat(user_ids, width)[valid], type=schema.field("user_id").type),
         "rank": pa.array(np.tile(np.arange(1, width + 1, dtype=np.int64), b)[valid]),
         "item_id": pa.array(item_ids[flat], type=schema.field("item_id").type),
         "score": pa.array(scores.ravel()[valid].astype(np.float32)),
-    }, schema=schema)
+    }
+    if titles is not None:
+        columns["title"] = pa.array(titles[flat].astype(object), type=pa.string())
+    return pa.table(columns, schema=schema)
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -180,6 +203,7 @@ def batch_recommend(
     num_workers: int | None = None,
     num_cpus: int | None = None,
     show_progress: bool = False,
+    unknown: Literal["error", "fallback"] = "error",
 ) -> BatchResult:
     """Top-``n`` items of many users, written to a Parquet file.
 
@@ -189,8 +213,7 @@ def batch_recommend(
         A fitted :class:`~synerec.algorithms.Recommender`, or a saved model directory.
     users
         ``"all"``: every user of the model's vocabulary, in index order. Or a sequence of
-        external user ids (unknown ids get the most popular items, as in
-        :meth:`~synerec.algorithms.Recommender.recommend`); they are written as given.
+        external user ids, written as given.
     n
         List length.
     out
@@ -216,6 +239,11 @@ def batch_recommend(
         CPUs of a new local Ray runtime.
     show_progress
         A progress bar (stderr) over the users.
+    unknown
+        Users the model has no training data for (docs/your-data.md, "Unknown users and
+        items"): ``"error"`` (default) raises :class:`~synerec.exceptions.UnknownIdError`
+        before anything is written; ``"fallback"`` gives them the most popular items, counted
+        in :attr:`BatchResult.n_unknown_users`.
 
     Returns
     -------
@@ -234,22 +262,25 @@ def batch_recommend(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from synerec._list_length import check_list_length
     from synerec.distributed._gpu import resolve_device, supports_factor_scoring
-    from synerec.ranking import _check_n
 
     start_time = time.perf_counter()
     if engine not in ("local", "ray"):
         raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
-    n = _check_n(n)
+    n = check_list_length(n)
     batch_size = _check_int("batch_size", batch_size, 1)
     if num_workers is not None:
         num_workers = _check_int("num_workers", num_workers, 1)
     model = _load_model(model)
-    u_idx, user_ids = _resolve_users(model, users)
+    u_idx, user_ids = _resolve_users(model, users, unknown)
     user_col, user_type = _arrow_ids(user_ids)
     item_col, item_type = _arrow_ids(np.asarray(model.items_.ids))
+    catalogue = getattr(model, "catalogue_", None)
+    titles = None if catalogue is None else catalogue.get("title")
     schema = pa.schema([("user_id", user_type), ("rank", pa.int64()), ("item_id", item_type),
-                        ("score", pa.float32())])
+                        ("score", pa.float32())]
+                       + ([("title", pa.string())] if titles is not None else []))
     if device not in (None, "numpy") and not supports_factor_scoring(model):
         raise ConfigError(f"device {device!r}: the torch scoring path handles matrix "
                           f"factorisation models only, not {type(model).__name__}")
@@ -270,7 +301,8 @@ def batch_recommend(
 
             def write(lo: int, hi: int, idx: np.ndarray, sc: np.ndarray) -> None:
                 nonlocal n_rows
-                table = recommendation_table(user_col[lo:hi], idx, sc, item_col, schema)
+                table = recommendation_table(user_col[lo:hi], idx, sc, item_col, schema,
+                                             titles)
                 writer.write_table(table)
                 n_rows += table.num_rows
                 advance(hi - lo)

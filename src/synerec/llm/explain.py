@@ -310,7 +310,7 @@ class Explainer:
         title = self.titles_[i] if i >= 0 else str(item)
         if u < 0 or i < 0:
             return Evidence(user, item, title, "none")
-        details = m.predict_one(user, item).details
+        details = m.predict_one(user, item, unknown="fallback").details
         neighbors = details.get("neighbors") or []
         items: list[EvidenceItem] = []
         users: list[EvidenceNeighbor] = []

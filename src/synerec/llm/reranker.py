@@ -21,17 +21,18 @@ For each user the retriever's top ``n_candidates`` items and the user's ``histor
 Combining the two rankings: with ``m`` candidates, the candidate at 0-based position ``p`` in
 the LLM's order and ``r`` in the retriever's order gets
 
-.. math::  s = \\alpha (1 - p / m) + (1 - \\alpha) (1 - r / m)                       (L2)
+.. math::  s = w (1 - p / m) + (1 - w) (1 - r / m)                       (L2)
 
-so ``alpha = 1`` (default) is the LLM's order, ``alpha = 0`` the retriever's, and values in
-between a Borda-style blend; ties go to the better retriever rank (the shared
-:func:`synerec.ranking.topk` breaks ties by the lower candidate position).
+with ``w = llm_weight``: ``llm_weight = 1`` (default) is the LLM's order, ``0`` the retriever's,
+and values in between a Borda-style blend; ties go to the better retriever rank (the shared
+:func:`synerec.topk.topk` breaks ties by the lower candidate position).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
@@ -51,7 +52,7 @@ from synerec.llm.prompts import (
     likelihood_continuation,
     likelihood_prompt,
 )
-from synerec.ranking import PAD_INDEX, topk
+from synerec.topk import PAD_INDEX, topk
 
 __all__ = ["FALLBACK_REASONS", "LLMReranker", "RerankResult", "item_titles", "user_history"]
 
@@ -165,8 +166,10 @@ class LLMReranker:
         log-probabilities, else generate).
     history_order
         ``"recent"`` or ``"rating"`` (see :func:`user_history`).
-    alpha
-        Weight of the LLM's order in the final score (L2), in ``[0, 1]``.
+    llm_weight
+        Weight of the LLM's order in the final score (L2), in ``[0, 1]``. It was called
+        ``alpha``, which elsewhere in synerec (the text models) is the weight of the *CF*
+        side; ``alpha=`` is still accepted, with a DeprecationWarning.
     domain
         Plural noun used in the prompts (``"movies"``, ``"products"``).
     max_title_chars
@@ -196,16 +199,22 @@ class LLMReranker:
 
     def __init__(self, retriever: Recommender, llm: LLM | None = None, *,
                  n_candidates: int = 20, history: int = 20, mode: Mode = "auto",
-                 history_order: Literal["recent", "rating"] = "recent", alpha: float = 1.0,
+                 history_order: Literal["recent", "rating"] = "recent", llm_weight: float = 1.0,
                  domain: str = "items", max_title_chars: int = 80, max_tokens: int = 96,
-                 seed: int = 0, prefit: bool = False) -> None:
+                 seed: int = 0, prefit: bool = False, alpha: float | None = None) -> None:
+        if alpha is not None:
+            _warn_alpha()
+            if llm_weight != 1.0 and llm_weight != alpha:
+                raise ConfigError(f"give llm_weight only (alpha={alpha!r} is its deprecated "
+                                  f"name, llm_weight={llm_weight!r})")
+            llm_weight = alpha
         self.retriever = retriever
         self.llm = llm
         self.n_candidates = n_candidates
         self.history = history
         self.mode = mode
         self.history_order = history_order
-        self.alpha = alpha
+        self.llm_weight = llm_weight
         self.domain = domain
         self.max_title_chars = max_title_chars
         self.max_tokens = max_tokens
@@ -215,7 +224,18 @@ class LLMReranker:
     def __repr__(self) -> str:
         return (f"LLMReranker(retriever={type(self.retriever).__name__}, llm="
                 f"{getattr(self.llm, 'name', None)!r}, n_candidates={self.n_candidates}, "
-                f"history={self.history}, mode={self.mode!r}, alpha={self.alpha})")
+                f"history={self.history}, mode={self.mode!r}, llm_weight={self.llm_weight})")
+
+    @property
+    def alpha(self) -> float:
+        """Deprecated name of :attr:`llm_weight`."""
+        _warn_alpha()
+        return self.llm_weight
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        _warn_alpha()
+        self.llm_weight = value
 
     # -- fitting ------------------------------------------------------------------------------
     def _validate(self) -> str:
@@ -228,8 +248,9 @@ class LLMReranker:
         if self.history_order not in ("recent", "rating"):
             raise ConfigError(f"history_order must be recent or rating, got "
                               f"{self.history_order!r}")
-        if not isinstance(self.alpha, (int, float)) or not 0.0 <= float(self.alpha) <= 1.0:
-            raise ConfigError(f"alpha must be in [0, 1], got {self.alpha!r}")
+        w = self.llm_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= float(w) <= 1.0:
+            raise ConfigError(f"llm_weight (formerly alpha) must be in [0, 1], got {w!r}")
         if not isinstance(self.retriever, Recommender):
             raise ConfigError(f"retriever must be a Recommender, got "
                               f"{type(self.retriever).__name__}")
@@ -364,8 +385,8 @@ class LLMReranker:
             return [], np.empty(0, dtype=np.float32)
         llm_pos = np.empty(m, dtype=np.float64)
         llm_pos[llm_order] = np.arange(m)
-        alpha = float(self.alpha)
-        s = alpha * (1.0 - llm_pos / m) + (1.0 - alpha) * (1.0 - np.arange(m) / m)
+        w = float(self.llm_weight)
+        s = w * (1.0 - llm_pos / m) + (1.0 - w) * (1.0 - np.arange(m) / m)
         idx, sc = topk(s, m)
         return [int(i) for i in idx[0]], sc[0]
 
@@ -440,3 +461,9 @@ def _logprobs(llm: LLM, prompt: str, continuations: list[str]) -> list[float]:
     if callable(batch):
         return [float(v) for v in batch(prompt, continuations)]
     return [float(llm.logprob(prompt, c)) for c in continuations]
+
+
+def _warn_alpha() -> None:
+    warnings.warn("LLMReranker's alpha is deprecated: it is now llm_weight (the weight of the "
+                  "LLM's order; alpha is the CF weight in the text models)", DeprecationWarning,
+                  stacklevel=3)

@@ -38,7 +38,6 @@ set is decided by one binary search over the sorted keys ``user * n_items + item
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -46,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from synerec._list_length import check_list_length
 from synerec.exceptions import ConfigError
 
 __all__ = [
@@ -110,25 +110,6 @@ def _check_recommended(recommended: ArrayLike, *, n_items: int | None = None) ->
                     f"the list of user {int(user)} recommends item {int(ordered[user, col + 1])} "
                     "more than once; each item may appear at most once in a list")
     return rec
-
-
-def _check_n(n: int | None, width: int) -> int:
-    """The list length to evaluate: ``n`` or the width of ``recommended``."""
-    if n is None:
-        if width == 0:
-            raise ConfigError("recommended has lists of length 0; there is nothing to evaluate")
-        return width
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise ConfigError(f"n must be an integer, got {n!r}") from None
-    if n < 1:
-        raise ConfigError(f"n must be at least 1, got {n}")
-    if n > width:
-        raise ConfigError(
-            f"n={n} exceeds the length {width} of the recommendation lists; recommend at least n "
-            "items (padding with -1 where there are fewer candidates)")
-    return n
 
 
 def _relevant_csr(relevant: Relevant, n_users: int, rec: np.ndarray) -> sp.csr_matrix:
@@ -198,7 +179,7 @@ def _prepare(recommended: ArrayLike, relevant: Relevant,
              n: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The hit matrix of the first ``n`` ranks and each user's number of relevant items."""
     rec = _check_recommended(recommended)
-    n = _check_n(n, rec.shape[1])
+    n = check_list_length(n, minimum=1, width=rec.shape[1])
     rel = _relevant_csr(relevant, rec.shape[0], rec)
     hits = _hits(rec[:, :n], rel)
     return hits, np.diff(rel.indptr).astype(np.int64)

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from synerec._version import __version__
-from synerec.exceptions import SynerecError
+from synerec.exceptions import SynerecError, UnknownIdError
 from synerec.service import engine
 from synerec.service.events import EventRecord, EventStore
 from synerec.service.metrics import CONTENT_TYPE, Metrics
@@ -136,6 +136,9 @@ def _error(status: int, kind: str, message: str, fields: list[str] | None = None
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."},
+    404: {"model": ErrorResponse, "description": "An id the model does not know "
+                                                 "(`unknown_user`, `unknown_item`); "
+                                                 "`unknown=fallback` asks for the fallback."},
     413: {"model": ErrorResponse, "description": "Request body too large."},
     422: {"model": ErrorResponse, "description": "Invalid request; `fields` names them."},
 }
@@ -202,6 +205,10 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None) 
         return _error(exc.status_code, kinds.get(exc.status_code, "http_error"),
                       str(exc.detail), headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(UnknownIdError)
+    async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
+        return _error(404, f"unknown_{exc.kind}", str(exc))
+
     @app.exception_handler(SynerecError)
     async def _synerec(request: Request, exc: SynerecError) -> JSONResponse:
         status = 409 if isinstance(exc, RetrainBusyError) else 400
@@ -250,45 +257,60 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None) 
     ItemIdP = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
                                   description="External item id.")]
     N = Annotated[int, Query(ge=1, le=settings.max_n, description="List length.")]
+    Unknown = Annotated[Literal["error", "fallback"], Query(
+        description="An id the model does not know: `error` (404, the default: synerec's one "
+                    "policy, docs/your-data.md) or `fallback` (the most popular items, "
+                    "flagged in `fallback`).")]
 
     # -- read endpoints -----------------------------------------------------------------------
     @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse,
-             responses={422: _ERRORS[422]}, tags=["recommendations"])
+             responses={404: _ERRORS[404], 422: _ERRORS[422]}, tags=["recommendations"])
     async def recommendations(user_id: UserId, n: N = 10, exclude_seen: bool = True,
-                              explain: bool = False) -> RecommendationsResponse:
-        """Top-``n`` items for a user; unknown users get popular items (``fallback``)."""
+                              explain: bool = False,
+                              unknown: Unknown = "error") -> RecommendationsResponse:
+        """Top-``n`` items for a user. A user known only by events gets lists from them; a
+        user the service knows nothing about is a 404 unless ``unknown=fallback`` (then the
+        popular items, ``fallback`` set)."""
         snap = st.store.current
         overlay = st.overlay.for_user(user_id, snap.events_upto)
         res = engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                               explain=explain, event_weights=settings.event_weights)
+                               explain=explain, event_weights=settings.event_weights,
+                               unknown=unknown)
         reasons = res.reasons or [None] * len(res.items)
+        titles = engine.titles_of(snap, res.items)
         return RecommendationsResponse(
             user_id=user_id, model_version=snap.version, strategy=res.strategy,  # type: ignore
             fallback=res.fallback, new_events=res.n_new_events,  # type: ignore[arg-type]
             filled_from_popular=res.filled_from_popular,
-            items=[RecommendedItem(rank=k + 1, item_id=i, score=s, reason=r)
-                   for k, (i, s, r) in enumerate(zip(res.items, res.scores, reasons,
-                                                     strict=True))])
+            items=[RecommendedItem(rank=k + 1, item_id=i, score=s, title=t, reason=r)
+                   for k, (i, s, t, r) in enumerate(zip(res.items, res.scores, titles,
+                                                        reasons, strict=True))])
 
     @app.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
-             responses={422: _ERRORS[422]}, tags=["recommendations"])
-    async def similar_items(item_id: ItemIdP, n: N = 10) -> SimilarItemsResponse:
-        """The ``n`` items most similar to an item; unknown items get popular items."""
+             responses={404: _ERRORS[404], 422: _ERRORS[422]}, tags=["recommendations"])
+    async def similar_items(item_id: ItemIdP, n: N = 10,
+                            unknown: Unknown = "error") -> SimilarItemsResponse:
+        """The ``n`` items most similar to an item; an unknown item is a 404 unless
+        ``unknown=fallback`` (then popular items)."""
         snap = st.store.current
-        res = engine.similar(snap, item_id, n)
+        res = engine.similar(snap, item_id, n, unknown=unknown)
         return SimilarItemsResponse(
             item_id=item_id, model_version=snap.version, fallback=res.fallback,  # type: ignore
             source=res.source,  # type: ignore[arg-type]
-            items=[SimilarItem(rank=k + 1, item_id=i, similarity=s)
-                   for k, (i, s) in enumerate(zip(res.items, res.similarities, strict=True))])
+            items=[SimilarItem(rank=k + 1, item_id=i, similarity=s, title=t)
+                   for k, (i, s, t) in enumerate(zip(res.items, res.similarities,
+                                                     engine.titles_of(snap, res.items),
+                                                     strict=True))])
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses={422: _ERRORS[422]},
-              tags=["recommendations"])
+    @app.post("/v1/predict", response_model=PredictResponse,
+              responses={404: _ERRORS[404], 422: _ERRORS[422]}, tags=["recommendations"])
     async def predict(body: PredictRequest) -> PredictResponse:
-        """Predicted rating of a (user, item) pair, whether to recommend it, and why."""
+        """Predicted rating of a (user, item) pair, whether to recommend it, and why; an id the
+        model does not know is a 404 unless the body says ``"unknown": "fallback"``."""
         snap = st.store.current
         uid, iid = str(body.user_id), str(body.item_id)
-        d = engine.predict(snap, uid, iid, st.overlay.for_user(uid, snap.events_upto))
+        d = engine.predict(snap, uid, iid, st.overlay.for_user(uid, snap.events_upto),
+                           unknown=body.unknown)
         p = d.prediction
         return PredictResponse(
             user_id=body.user_id, item_id=body.item_id, model_version=snap.version,

@@ -14,6 +14,11 @@ Recommendation strategies (the ``strategy`` field of a response)
     The cold-start fallback: a user the model does not know and whose events (if any) name no
     item the model knows gets the most popular items (training interactions, or summed weight
     for implicit data), minus the items of their events. ``fallback`` is ``"unknown_user"``.
+
+Unknown users and items follow synerec's one policy (docs/your-data.md, "Unknown users and
+items"): a user the service knows nothing about (not in the model, no events naming a known
+item) or an item the model does not know is an error (404) unless the request asks for the
+fallback (``unknown=fallback``).
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms import Decision
-from synerec.ranking import PAD_INDEX, topk
+from synerec.exceptions import UnknownIdError
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
+from synerec.topk import PAD_INDEX, topk
 
-__all__ = ["RecResult", "SimilarResult", "predict", "py_id", "recommend", "similar"]
+__all__ = ["RecResult", "SimilarResult", "predict", "py_id", "recommend", "similar",
+           "titles_of"]
 
 Overlay = list[tuple[int, str, float | None, str | None]]
 
@@ -62,6 +69,15 @@ def py_id(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def titles_of(snap: ModelSnapshot, item_ids: list[Any]) -> list[str | None]:
+    """Each item's title from the catalogue the model carries (``None`` without one)."""
+    catalogue = getattr(snap.model, "catalogue_", None)
+    if catalogue is None or "title" not in catalogue or not item_ids:
+        return [None] * len(item_ids)
+    idx = snap.model.items_.indices(item_ids, missing="negative")
+    return [str(catalogue["title"][i]) if i >= 0 else None for i in idx]
+
+
 def _ids(snap: ModelSnapshot, idx: np.ndarray) -> list[Any]:
     return [py_id(v) for v in snap.model.items_.ids_of(idx)]
 
@@ -83,8 +99,13 @@ def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> np.ndarray:
 
 
 def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
-              exclude_seen: bool, explain: bool, event_weights: dict[str, float]) -> RecResult:
-    """The top-``n`` list of one user (see the module docstring for the strategies)."""
+              exclude_seen: bool, explain: bool, event_weights: dict[str, float],
+              unknown: str = "fallback") -> RecResult:
+    """The top-``n`` list of one user (see the module docstring for the strategies).
+
+    ``unknown="error"``: a user the service knows nothing about raises
+    :class:`~synerec.exceptions.UnknownUserError` instead of getting the popular items.
+    """
     model = snap.model
     u = _user_index(snap, user_id)
     known = u >= 0 and model.user_count_[u] > 0
@@ -121,6 +142,9 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         p_items, p_w = profile_weights(np.zeros(0, np.int64), np.zeros(0), event_items,
                                        weights, scale)
     if len(p_items) == 0:
+        if unknown == "error":
+            raise UnknownIdError(user_id, "user",
+                                 hint="unknown=fallback answers with the most popular items")
         items = _popular(snap, n, event_set if exclude_seen else set())
         res = RecResult(_ids(snap, items),
                         [float(model.item_popularity_[i]) for i in items], "popular",
@@ -157,7 +181,7 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
 
 
 def _model_reason(snap: ModelSnapshot, user_id: str, item: Any) -> str:
-    pred = snap.model.predict_one(user_id, item)
+    pred = snap.model.predict_one(user_id, item, unknown="fallback")
     word = "score" if snap.model.rating_scale_ is None else "rating"
     text = f"predicted {word} {pred.value:.3g}"
     if pred.n_neighbors:
@@ -184,11 +208,16 @@ def _neighbor_reason(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray, 
     return "similar to items you interacted with: " + ", ".join(parts)
 
 
-def similar(snap: ModelSnapshot, item_id: str, n: int) -> SimilarResult:
-    """The ``n`` items most similar to ``item_id``; popular items (flagged) when unknown."""
+def similar(snap: ModelSnapshot, item_id: str, n: int,
+            unknown: str = "fallback") -> SimilarResult:
+    """The ``n`` items most similar to ``item_id``; popular items (flagged) when unknown, or
+    :class:`~synerec.exceptions.UnknownItemError` with ``unknown="error"``."""
     model = snap.model
     i = int(model.items_.indices([item_id], missing="negative")[0])
     if i < 0 or model.item_count_[i] == 0:
+        if unknown == "error":
+            raise UnknownIdError(item_id, "item",
+                                 hint="unknown=fallback answers with the most popular items")
         items = _popular(snap, n, set() if i < 0 else {i})
         return SimilarResult(_ids(snap, items),
                              [float(model.item_popularity_[k]) for k in items],
@@ -203,9 +232,10 @@ def similar(snap: ModelSnapshot, item_id: str, n: int) -> SimilarResult:
                          snap.similarity_source)
 
 
-def predict(snap: ModelSnapshot, user_id: str, item_id: str, overlay: Overlay) -> Decision:
+def predict(snap: ModelSnapshot, user_id: str, item_id: str, overlay: Overlay,
+            unknown: str = "fallback") -> Decision:
     """The model's decision, told about ratings the user gave in events newer than the model."""
-    decision = snap.model.recommend_item(user_id, item_id)
+    decision = snap.model.recommend_item(user_id, item_id, unknown=unknown)
     for _, item, rating, _event in reversed(overlay):
         if item == item_id and rating is not None:
             return Decision(decision.prediction, False,

@@ -107,6 +107,8 @@ class RecommendedItem(BaseModel):
     score: float | None = Field(description="Ranking score (model score, eq. S1 sum, or "
                                             "popularity); null for items that fill a list "
                                             "from the popular items.")
+    title: str | None = Field(None, description="The item's title, when the model carries "
+                                                "its catalogue.")
     reason: str | None = None
 
 
@@ -129,6 +131,8 @@ class SimilarItem(BaseModel):
     rank: int
     item_id: ItemId
     similarity: float
+    title: str | None = Field(None, description="The item's title, when the model carries "
+                                                "its catalogue.")
 
 
 class SimilarItemsResponse(BaseModel):
@@ -148,6 +152,9 @@ class PredictRequest(_Body):
 
     user_id: Id
     item_id: Id
+    unknown: Literal["error", "fallback"] = Field(
+        "error", description="An id the model does not know: `error` (404) or `fallback` "
+                             "(the documented fallback prediction, flagged).")
 
     @field_validator("user_id", "item_id")
     @classmethod

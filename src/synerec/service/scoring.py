@@ -17,7 +17,7 @@ of the similarities of the profile items' neighbours (eq. S1, ``docs/service.md`
 
 where :math:`S` is the item-item similarity (the model's own for an item-based model, else the
 service's cosine similarity of the training matrix's item columns). Items no profile item
-reaches are not scored; the shared :func:`synerec.ranking.topk` ranks the rest, excluding the
+reaches are not scored; the shared :func:`synerec.topk.topk` ranks the rest, excluding the
 profile's items when ``exclude_seen``.
 """
 

@@ -18,7 +18,7 @@ two embeddings (also for pairs that are CF candidates only). A pair involving a 
 CF data (``text_only``: an item nobody rated) has no CF similarity at all and gets
 :math:`t(i, j)` alone. Zeros are dropped and each row keeps
 its ``max_neighbors`` largest values, ties going to the lower column index (through the shared
-:func:`synerec.ranking.topk_sparse`). A row without any CF neighbour (a cold item) gets text
+:func:`synerec.topk.topk_sparse`). A row without any CF neighbour (a cold item) gets text
 neighbours only.
 """
 
@@ -205,7 +205,7 @@ def blend_similarity(cf: sp.spmatrix | sp.sparray, embeddings: np.ndarray, alpha
     scipy.sparse.csr_matrix
         ``(n, n)`` float32, sorted indices, at most ``max_neighbors`` nonzero entries per row.
     """
-    from synerec.ranking import PAD_INDEX, topk_sparse
+    from synerec.topk import PAD_INDEX, topk_sparse
 
     if not 0.0 <= float(alpha) <= 1.0:
         raise ConfigError(f"alpha must be in [0, 1], got {alpha!r}")

@@ -1,0 +1,402 @@
+"""The scoring contract: what a model implements, and the training state it builds on.
+
+Part 2 of the model contract (the overview is in :mod:`synerec.algorithms.base`). A model is a
+:class:`ScoringModel` that implements, on *indices*:
+
+``_fit(X)``
+    Learn from ``X``, the users x items CSR float32 training matrix (``self.train_``). The
+    validated parameters are in ``self.config_``; the training state below is already set.
+    Store learned arrays in attributes ending in ``_``.
+``_predict(users, items)``
+    Pairwise predictions for users and items that have training data (every other pair goes
+    to the fallback). Returns ``(values float64, n_neighbors int32, fallback int8)``;
+    ``fallback`` is :data:`NO_FALLBACK` or, for a model that could not use its main formula (a
+    neighbourhood model without neighbours), :data:`NO_NEIGHBORS` with the value it fell back to.
+``_score(users)``
+    ``(len(users), n_items)`` float32 ranking scores for users with training data; higher is
+    better; NaN/inf marks an item the model cannot rank.
+``_score_sparse(users)`` (only with ``sparse_scores = True``)
+    The same scores as a CSR matrix storing only each user's candidates (no column twice in a
+    row); ranking then never builds a dense users x items block.
+``_arrays()`` / ``_load_arrays(arrays)``
+    The learned arrays by name, and their inverse, for saving (scalars as 0-d arrays; never
+    object arrays).
+
+Optional hooks: ``_predict_fallback`` (refine the fallback values, e.g. with biases),
+``fallback_targets`` (what each fallback falls back to), ``_explain`` (extra details of one
+prediction) and ``scores_cold_items``.
+
+What ``fit`` provides before ``_fit`` runs: the id vocabularies ``users_`` / ``items_``, the
+training matrix ``train_``, ``rating_scale_``, and the means and counts (``global_mean_``,
+``user_mean_``, ``item_mean_``, ``user_count_``, ``item_count_``, ``item_popularity_``) that
+the fallbacks and the popularity list for unknown users use. Loading a saved model
+(:meth:`~synerec.algorithms.saving.Saving.load`) rebuilds the same state, so ``_fit`` and
+``_load_arrays`` see the same attributes.
+
+Fitted on an :class:`~synerec.data.InteractionDataset`, a model also keeps what its answers
+show and where its data came from: ``catalogue_`` (each item's title and category),
+``data_name_`` and ``data_source_`` (how to read the data set again). They are saved with the
+model, so a model directory answers with titles and needs no ``--dataset`` again.
+
+Unknown users and items
+-----------------------
+One policy for the whole product (docs/your-data.md, "Unknown users and items"): an id the
+model has no training data for is an error by default (:class:`~synerec.exceptions.
+UnknownUserError` / :class:`~synerec.exceptions.UnknownItemError` naming it), in
+``recommend``, ``recommend_frame``, ``predict``, ``predict_one`` and ``recommend_item`` alike;
+``unknown="fallback"`` asks for the documented cold-start answer instead (popular items, mean
+values), flagged in the result. The index-level methods (``recommend_indices``,
+``predict_indices``) take ``-1`` for an unknown id and always fall back: they serve evaluation
+and batch jobs that decided already.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from synerec.algorithms.params import C, Configurable
+from synerec.data.dataset import InteractionDataset
+from synerec.data.vocabulary import Vocabulary
+from synerec.exceptions import ConfigError, DataFormatError, NotFittedError, UnknownIdError
+
+__all__ = [
+    "CATALOGUE_COLUMNS",
+    "FALLBACK_NAMES",
+    "NO_FALLBACK",
+    "NO_NEIGHBORS",
+    "UNKNOWN_ITEM",
+    "UNKNOWN_POLICIES",
+    "UNKNOWN_USER",
+    "UNKNOWN_USER_AND_ITEM",
+    "ScoringModel",
+]
+
+log = logging.getLogger(__name__)
+
+#: Fallback codes (int8) returned alongside predictions.
+NO_FALLBACK = 0
+UNKNOWN_USER = 1
+UNKNOWN_ITEM = 2
+UNKNOWN_USER_AND_ITEM = 3
+NO_NEIGHBORS = 4
+#: Name of each fallback code, as shown in :attr:`Prediction.fallback`.
+FALLBACK_NAMES: tuple[str | None, ...] = (
+    None, "unknown_user", "unknown_item", "unknown_user_and_item", "no_neighbors")
+#: What a model may be asked to do with ids it does not know (see the module docstring).
+UNKNOWN_POLICIES = ("error", "fallback")
+#: The catalogue columns a fitted model keeps (and saves) for its answers.
+CATALOGUE_COLUMNS = ("title", "category")
+
+
+class ScoringModel(Configurable[C]):
+    """What every model implements (the ``_`` methods) on top of the shared training state.
+
+    Attributes (after ``fit``)
+    --------------------------
+    users_, items_ : Vocabulary
+        External ids <-> row / column indices.
+    train_ : scipy.sparse.csr_matrix
+        Users x items float32 training matrix (sorted indices, no duplicates).
+    rating_scale_ : tuple of float or None
+        ``(low, high)``, or ``None`` for implicit feedback.
+    global_mean_ : float
+        Mean training value.
+    user_mean_, item_mean_ : numpy.ndarray
+        float64 mean value per user / item (``global_mean_`` where there is no data).
+    user_count_, item_count_ : numpy.ndarray
+        int64 number of training interactions per user / item.
+    item_popularity_ : numpy.ndarray
+        float64 popularity used for unknown users: ``item_count_`` for ratings, summed weight
+        for implicit data.
+    config_ : RecommenderConfig
+        The validated parameters the model was fitted with.
+    catalogue_ : dict of numpy.ndarray or None
+        ``title`` and ``category`` of each item (by index) when fitted on a data set.
+    data_name_ : str or None
+        The data set's name.
+    data_source_ : dict or None
+        How to read the data set again (:attr:`~synerec.data.InteractionDataset.source`).
+    """
+
+    #: What each fallback code falls back to (shown in ``Prediction.fallback_to``).
+    fallback_targets: ClassVar[dict[int, str]] = {
+        UNKNOWN_USER: "item_mean",
+        UNKNOWN_ITEM: "user_mean",
+        UNKNOWN_USER_AND_ITEM: "global_mean",
+    }
+    #: Whether items without training interactions may be recommended (content-based models).
+    scores_cold_items: ClassVar[bool] = False
+    #: Whether ``recommend`` ranks :meth:`_score_sparse` (candidate items only) instead of the
+    #: dense :meth:`_score` block.
+    sparse_scores: ClassVar[bool] = False
+
+    users_: Vocabulary
+    items_: Vocabulary
+    train_: sp.csr_matrix
+    rating_scale_: tuple[float, float] | None
+    global_mean_: float
+    user_mean_: np.ndarray
+    item_mean_: np.ndarray
+    user_count_: np.ndarray
+    item_count_: np.ndarray
+    item_popularity_: np.ndarray
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(
+        self,
+        data: InteractionDataset | sp.spmatrix | sp.sparray,
+        *,
+        rating_scale: tuple[float, float] | None = None,
+    ) -> Self:
+        """Learn from interactions.
+
+        Parameters
+        ----------
+        data
+            An :class:`~synerec.data.InteractionDataset`, or a users x items sparse matrix whose
+            stored entries are the interactions (ids are then the row and column indices).
+        rating_scale
+            For a matrix: ``(low, high)`` of explicit ratings; ``None`` (default) means implicit
+            weights. For a data set: overrides its own scale when given.
+
+        Returns
+        -------
+        Recommender
+            ``self``, fitted.
+
+        Raises
+        ------
+        ConfigError
+            Invalid parameters.
+        DataFormatError
+            No interactions, non-finite values or values outside the rating scale.
+        """
+        config = self.get_config()
+        X, users, items, scale = _training_data(data, rating_scale)
+        self.config_ = config
+        self._set_training_state(X, users, items, scale)
+        self._set_data_info(data)
+        log.info("fitting %s on %d users x %d items, %d interactions", type(self).__name__,
+                 X.shape[0], X.shape[1], X.nnz)
+        self._fit(X)
+        return self
+
+    def _set_training_state(self, X: sp.csr_matrix, users: Vocabulary, items: Vocabulary,
+                            scale: tuple[float, float] | None) -> None:
+        self.users_ = users
+        self.items_ = items
+        self.train_ = X
+        self.rating_scale_ = scale
+        values = X.data.astype(np.float64)
+        self.global_mean_ = float(values.mean())
+        self.user_count_ = np.diff(X.indptr).astype(np.int64)
+        self.item_count_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.int64)
+        rows = np.repeat(np.arange(X.shape[0]), self.user_count_)
+        user_sum = np.bincount(rows, weights=values, minlength=X.shape[0])
+        item_sum = np.bincount(X.indices, weights=values, minlength=X.shape[1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.user_mean_ = np.where(self.user_count_ > 0, user_sum / self.user_count_,
+                                       self.global_mean_)
+            self.item_mean_ = np.where(self.item_count_ > 0, item_sum / self.item_count_,
+                                       self.global_mean_)
+        self.item_popularity_ = (self.item_count_.astype(np.float64) if scale is not None
+                                 else item_sum)
+
+    def _set_data_info(self, data: Any) -> None:
+        """Keep the catalogue and the data set's name and source (``None`` for a matrix)."""
+        self.catalogue_: dict[str, np.ndarray] | None = None
+        self.data_name_: str | None = None
+        self.data_source_: dict[str, Any] | None = None
+        if not isinstance(data, InteractionDataset):
+            return
+        self.data_name_ = data.name
+        self.data_source_ = data.source
+        info = data.item_info
+        if info is not None and len(info) == data.n_items:
+            self.catalogue_ = {
+                col: np.asarray(info[col].fillna("").astype(str).to_numpy(), dtype=np.str_)
+                if col in info else np.full(data.n_items, "", dtype=np.str_)
+                for col in CATALOGUE_COLUMNS}
+
+    # -- unknown ids: the one policy --------------------------------------------------------
+    def _known_indices(self, ids: Iterable[Any], kind: str, unknown: str) -> np.ndarray:
+        """Indices of external ids (``-1`` for an id outside the vocabulary).
+
+        An id is unknown when it is outside the vocabulary or has no training data.
+        ``unknown="error"``: an :class:`~synerec.exceptions.UnknownIdError` names the first
+        unknown id (and counts the others); ``"fallback"``: the indices are returned as they
+        are, and the index-level methods give unknown ones the documented fallback.
+        """
+        if unknown not in UNKNOWN_POLICIES:
+            raise ConfigError(f"unknown must be 'error' or 'fallback', not {unknown!r}")
+        vocab = self.users_ if kind == "user" else self.items_
+        id_list = _as_id_list(ids)
+        idx = vocab.indices(id_list, missing="negative")
+        known = self._known_users(idx) if kind == "user" else self._known_items(idx)
+        if unknown == "error" and not known.all():
+            bad = np.asarray(id_list, dtype=object)[~known]
+            first = bad[0].item() if isinstance(bad[0], np.generic) else bad[0]
+            what = ("the most popular items" if kind == "user" else "mean values")
+            raise UnknownIdError(first, kind, count=len(pd.unique(bad)),
+                                 hint=f"unknown='fallback' answers with {what}")
+        return idx
+
+    # -- what subclasses implement --------------------------------------------------------------
+    def _fit(self, X: sp.csr_matrix) -> None:
+        """Learn from the training matrix ``X`` (see the module docstring)."""
+        raise NotImplementedError
+
+    def _predict(self, users: np.ndarray, items: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(values, n_neighbors, fallback codes)`` for pairs of known users and items."""
+        raise NotImplementedError
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """``(len(users), n_items)`` float32 ranking scores of known users."""
+        raise NotImplementedError
+
+    def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
+        """Candidate scores as a ``(len(users), n_items)`` CSR matrix (``sparse_scores``)."""
+        raise NotImplementedError
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The learned arrays by name, for saving."""
+        raise NotImplementedError
+
+    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore the learned state from :meth:`_arrays`' output (the base state is set)."""
+        raise NotImplementedError
+
+    # -- optional hooks -----------------------------------------------------------------------
+    def _predict_fallback(self, users: np.ndarray, items: np.ndarray,
+                          codes: np.ndarray) -> np.ndarray:
+        """Values for pairs with an unknown user and/or item (see the module docstring).
+
+        ``users``/``items`` hold the index, or ``-1`` for an id outside the vocabulary; ``codes``
+        is :data:`UNKNOWN_USER`, :data:`UNKNOWN_ITEM` or :data:`UNKNOWN_USER_AND_ITEM`.
+        """
+        out = np.full(len(codes), self.global_mean_, dtype=np.float64)
+        m = codes == UNKNOWN_ITEM
+        out[m] = self.user_mean_[users[m]]
+        m = codes == UNKNOWN_USER
+        out[m] = self.item_mean_[items[m]]
+        return out
+
+    def _explain(self, user: int, item: int) -> dict[str, Any]:
+        """Model-specific details of one prediction (indices may be ``-1``)."""
+        return {}
+
+    # -- state checks -------------------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`load`) has been called."""
+        return "train_" in self.__dict__
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call "
+                                 "fit(data) first")
+
+    @property
+    def n_users_(self) -> int:
+        """Rows of the training matrix."""
+        self._check_fitted()
+        return self.train_.shape[0]
+
+    @property
+    def n_items_(self) -> int:
+        """Columns of the training matrix."""
+        self._check_fitted()
+        return self.train_.shape[1]
+
+    def _known_users(self, users: np.ndarray) -> np.ndarray:
+        ok = users >= 0
+        ok[ok] = self.user_count_[users[ok]] > 0
+        return ok
+
+    def _known_items(self, items: np.ndarray) -> np.ndarray:
+        ok = items >= 0
+        ok[ok] = self.item_count_[items[ok]] > 0
+        return ok
+
+    def _check_indices(self, idx: Any, size: int, kind: str) -> np.ndarray:
+        arr = np.asarray(idx)
+        if arr.ndim == 0:
+            arr = arr[None]
+        if arr.ndim != 1:
+            raise ValueError(f"{kind} indices must be one-dimensional, got shape {arr.shape}")
+        if arr.size and arr.dtype.kind not in "iu":
+            raise TypeError(f"{kind} indices must be integers, got dtype {arr.dtype}")
+        arr = arr.astype(np.int64, copy=False)
+        bad = (arr < -1) | (arr >= size)
+        if bad.any():
+            raise ValueError(f"{kind} index {int(arr[bad][0])} out of range -1..{size - 1} "
+                             "(-1 = unknown)")
+        return arr
+
+    def _rated_value(self, u: int, i: int) -> float | None:
+        """The training value of user index ``u`` for item index ``i``, None when unrated."""
+        if u < 0 or i < 0:
+            return None
+        start, end = self.train_.indptr[u], self.train_.indptr[u + 1]
+        row = self.train_.indices[start:end]
+        pos = int(np.searchsorted(row, i))
+        if pos < len(row) and row[pos] == i:
+            return float(self.train_.data[start + pos])
+        return None
+
+
+def _as_id_list(ids: Iterable[Any]) -> list[Any] | np.ndarray:
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise TypeError(f"expected a sequence of ids, got {ids!r}; use predict_one for one pair")
+    if isinstance(ids, np.ndarray):
+        return ids.ravel()
+    if isinstance(ids, (pd.Series, pd.Index)):
+        return ids.to_numpy()
+    return list(ids)
+
+
+def _training_data(
+    data: InteractionDataset | sp.spmatrix | sp.sparray,
+    rating_scale: tuple[float, float] | None,
+) -> tuple[sp.csr_matrix, Vocabulary, Vocabulary, tuple[float, float] | None]:
+    """Validate training data: (CSR float32 matrix, user vocab, item vocab, rating scale)."""
+    if isinstance(data, InteractionDataset):
+        X = data.matrix
+        users, items = data.users, data.items
+        scale = data.rating_scale if rating_scale is None else rating_scale
+    elif sp.issparse(data):
+        if data.ndim != 2:
+            raise DataFormatError(f"training matrix must be 2-D, got shape {data.shape}")
+        X = sp.csr_matrix(data, dtype=np.float32, copy=True)
+        X.sum_duplicates()
+        X.sort_indices()
+        users = Vocabulary(np.arange(X.shape[0], dtype=np.int64), kind="user")
+        items = Vocabulary(np.arange(X.shape[1], dtype=np.int64), kind="item")
+        scale = rating_scale
+    else:
+        raise DataFormatError(f"fit needs an InteractionDataset or a scipy sparse users x items "
+                              f"matrix, got {type(data).__name__}")
+    if X.nnz == 0:
+        raise DataFormatError("no interactions to fit on")
+    if not np.isfinite(X.data).all():
+        raise DataFormatError("training values must be finite numbers")
+    if scale is not None:
+        low, high = (float(scale[0]), float(scale[1]))
+        if not low < high:
+            raise DataFormatError(f"rating scale must have low < high, got {scale}")
+        if X.data.min() < low or X.data.max() > high:
+            raise DataFormatError(
+                f"training ratings span {X.data.min():g}..{X.data.max():g}, outside the rating "
+                f"scale {low:g}..{high:g}")
+        scale = (low, high)
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)  # the model owns its training matrix
+    if not X.has_sorted_indices:
+        X.sort_indices()
+    return X, users, items, scale

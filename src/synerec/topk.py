@@ -1,0 +1,322 @@
+"""The one top-k ranking routine that every model's ``recommend`` uses.
+
+Models *score* (a dense ``(users, items)`` block of numbers); this module *ranks*: it drops the
+items a user must not get (already seen, outside a candidate set, or scored with a non-finite
+number), keeps the ``n`` best, breaks ties by the lower item index and pads short lists.
+
+Models that score only a few candidate items per user (the neighbourhood models) hand over a
+sparse block instead; :func:`topk_sparse` ranks it with exactly the rules of :func:`topk`, an
+unstored entry counting as "not rankable", in time proportional to the stored entries.
+
+This module was ``synerec.topk``; it is named ``topk`` so that it is not confused with
+:mod:`synerec.metrics.ranking` (the ranking *metrics*). ``synerec.topk`` still re-exports it.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from synerec._list_length import check_list_length
+
+__all__ = ["PAD_INDEX", "topk", "topk_sparse"]
+
+#: Item index that pads a row with fewer than ``n`` rankable items (its score is ``-inf``).
+PAD_INDEX = -1
+
+
+def topk(
+    scores: np.ndarray,
+    n: int,
+    exclude: sp.spmatrix | sp.sparray | None = None,
+    candidates: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` highest-scoring items of each row.
+
+    Parameters
+    ----------
+    scores
+        ``(b, n_items)`` (or ``(n_items,)``, treated as one row) real scores; higher is better.
+        Ranking is done in the array's own floating precision (float32 stays float32).
+    n
+        List length, ``>= 0``.
+    exclude
+        Optional ``(b, n_items)`` sparse matrix: every *stored* entry ``(r, j)`` removes item
+        ``j`` from row ``r`` (typically the user's training interactions), whatever its value.
+    candidates
+        Optional boolean mask of the items that may be ranked: ``(n_items,)`` for all rows or
+        ``(b, n_items)`` per row.
+
+    Returns
+    -------
+    indices : numpy.ndarray
+        ``(b, n)`` int64 item indices, best first. Equal scores are ordered by the lower item
+        index. Rows with fewer than ``n`` rankable items are padded with :data:`PAD_INDEX`.
+    top_scores : numpy.ndarray
+        ``(b, n)`` float32 scores of those items; ``-inf`` at padding.
+
+    Notes
+    -----
+    Excluded items, items outside ``candidates`` and items whose score is NaN or infinite never
+    appear. The cost is ``O(b * n_items)`` (one partition per row, no full sort) plus
+    ``O(b * n log n)`` to order the winners.
+
+    Examples
+    --------
+    >>> idx, sc = topk(np.array([[0.5, 2.0, 2.0, np.nan]]), 3)
+    >>> idx.tolist(), sc.tolist()
+    ([[1, 2, 0]], [[2.0, 2.0, 0.5]])
+    """
+    n = check_list_length(n)
+    s = np.asarray(scores)
+    if s.ndim == 1:
+        s = s[None, :]
+    if s.ndim != 2:
+        raise ValueError(f"scores must be a (rows, items) array, got shape {s.shape}")
+    if s.dtype.kind not in "fiub":
+        raise TypeError(f"scores must be real numbers, got dtype {s.dtype}")
+    dtype = s.dtype if s.dtype.kind == "f" else np.dtype(np.float64)
+    # Our own copy: invalid entries become -inf, the one value that marks "not rankable".
+    s = np.array(s, dtype=dtype, copy=True)
+    b, n_items = s.shape
+    s[~np.isfinite(s)] = -np.inf
+
+    if exclude is not None:
+        ex = sp.csr_matrix(exclude)
+        if ex.shape != (b, n_items):
+            raise ValueError(f"exclude has shape {ex.shape}, scores have shape {(b, n_items)}")
+        rows = np.repeat(np.arange(b), np.diff(ex.indptr))
+        s[rows, ex.indices] = -np.inf
+    if candidates is not None:
+        cand = _candidate_mask(candidates, b, n_items)
+        s[np.broadcast_to(~cand, s.shape)] = -np.inf
+
+    k = min(n, n_items)
+    out_idx = np.full((b, n), PAD_INDEX, dtype=np.int64)
+    out_sc = np.full((b, n), -np.inf, dtype=np.float32)
+    if b == 0 or k == 0:
+        return out_idx, out_sc
+
+    if k == n_items:
+        chosen = np.broadcast_to(np.arange(n_items), (b, n_items))
+    else:
+        chosen = _select(s, k)
+    vals = np.take_along_axis(s, chosen, axis=1)
+    # Order winners by score descending, then index ascending (lexsort: last key is primary).
+    order = np.lexsort((chosen, -vals), axis=1)
+    chosen = np.take_along_axis(chosen, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    valid = vals > -np.inf
+    out_idx[:, :k] = np.where(valid, chosen, PAD_INDEX)
+    out_sc[:, :k] = np.where(valid, vals, -np.inf).astype(np.float32)
+    return out_idx, out_sc
+
+
+def _candidate_mask(candidates: np.ndarray, b: int, n_items: int) -> np.ndarray:
+    """``candidates`` checked: a boolean ``(n_items,)`` or ``(b, n_items)`` mask."""
+    cand = np.asarray(candidates)
+    if cand.dtype != bool:
+        raise TypeError("candidates must be a boolean mask over items")
+    if cand.shape not in ((n_items,), (b, n_items)):
+        raise ValueError(f"candidates has shape {cand.shape}; expected ({n_items},) or "
+                         f"{(b, n_items)}")
+    return cand
+
+
+def _select(s: np.ndarray, k: int) -> np.ndarray:
+    """Column indices (ascending, ``(b, k)``) of each row's ``k`` best entries, ties -> lower index.
+
+    The ``k``-th largest value ``t`` of a row is found by one partition; the row keeps every
+    entry above ``t`` and, of those equal to ``t``, the leftmost ones until it has ``k``.
+    """
+    b, n_items = s.shape
+    kth = np.partition(s, n_items - k, axis=1)[:, n_items - k][:, None]
+    above = s > kth
+    need = k - above.sum(axis=1, keepdims=True)
+    at = s == kth
+    keep = above | (at & (np.cumsum(at, axis=1) <= need))
+    # Exactly k entries per row; nonzero walks rows in order and columns ascending.
+    return np.nonzero(keep)[1].reshape(b, k)
+
+
+def topk_sparse(
+    scores: sp.spmatrix | sp.sparray,
+    n: int,
+    exclude: sp.spmatrix | sp.sparray | None = None,
+    candidates: np.ndarray | None = None,
+    *,
+    assume_unique: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk` for sparse scores: only the *stored* entries of each row can be ranked.
+
+    Same result as ``topk(dense, n, exclude, candidates)`` where ``dense`` holds the stored
+    scores and ``-inf`` everywhere else, without building ``dense``: the cost is
+    ``O(nnz log n)`` (a bounded heap per row, rows in parallel), not ``O(b * n_items)``.
+
+    Parameters
+    ----------
+    scores
+        ``(b, n_items)`` sparse matrix (converted to CSR) of real scores. Stored NaN or
+        infinite scores are not rankable, like in :func:`topk`. A column stored twice in a row
+        is summed first (as scipy does), unless ``assume_unique``.
+    n, exclude, candidates
+        As in :func:`topk`.
+    assume_unique
+        The caller guarantees that no row stores a column twice: skip the O(nnz) check (a
+        matrix in canonical format is never checked).
+
+    Returns
+    -------
+    indices, top_scores : numpy.ndarray
+        As in :func:`topk`: ``(b, n)`` int64 (``PAD_INDEX`` pads) and float32 (``-inf`` pads).
+    """
+    n = check_list_length(n)
+    if not sp.issparse(scores):
+        raise TypeError(f"scores must be a scipy sparse matrix, got {type(scores).__name__}")
+    S = sp.csr_matrix(scores)
+    if S.ndim != 2:
+        raise ValueError(f"scores must be a (rows, items) matrix, got shape {S.shape}")
+    if S.dtype.kind not in "fiub":
+        raise TypeError(f"scores must be real numbers, got dtype {S.dtype}")
+    if not (assume_unique or S.has_canonical_format or _rows_unique(S)):
+        S = S.copy()
+        S.sum_duplicates()
+    b, n_items = S.shape
+    data = S.data if S.dtype.kind == "f" else S.data.astype(np.float64)
+    if exclude is not None:
+        ex = sp.csr_matrix(exclude)
+        if ex.shape != (b, n_items):
+            raise ValueError(f"exclude has shape {ex.shape}, scores have shape {(b, n_items)}")
+        if not ex.has_sorted_indices:
+            ex = ex.copy()
+            ex.sort_indices()
+        ex_indptr = ex.indptr.astype(np.int64, copy=False)
+        ex_indices = ex.indices.astype(np.int64, copy=False)
+    else:
+        ex_indptr = np.zeros(b + 1, dtype=np.int64)
+        ex_indices = np.zeros(0, dtype=np.int64)
+    if candidates is not None:
+        cand = _candidate_mask(candidates, b, n_items)
+        cand2 = np.ascontiguousarray(cand.reshape(-1, n_items))
+    else:
+        cand2 = np.ones((0, n_items), dtype=bool)
+    out_idx = np.full((b, n), PAD_INDEX, dtype=np.int64)
+    out_sc = np.full((b, n), -np.inf, dtype=np.float32)
+    if b == 0 or n == 0:
+        return out_idx, out_sc
+    _topk_csr(S.indptr.astype(np.int64, copy=False), S.indices.astype(np.int64, copy=False),
+              data, ex_indptr, ex_indices, cand2, out_idx, out_sc)
+    return out_idx, out_sc
+
+
+def _rows_unique(S: sp.csr_matrix) -> bool:
+    """Whether no row of ``S`` stores a column twice (O(nnz), no sort)."""
+    return bool(_no_duplicates(S.indptr.astype(np.int64, copy=False),
+                               S.indices.astype(np.int64, copy=False), S.shape[1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _no_duplicates(indptr: np.ndarray, indices: np.ndarray, n_cols: int) -> bool:
+    stamp = np.zeros(n_cols, np.int64)  # 1 + the last row that stored each column
+    for r in range(indptr.shape[0] - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            if stamp[j] == r + 1:
+                return False
+            stamp[j] = r + 1
+    return True
+
+
+# The kernel lives here, next to the rules it implements, so that the one ranking routine stays
+# in one module; it is tested against topk (tests/algorithms/test_knn.py).
+@numba.njit(cache=True, nogil=True, inline="always")
+def _worse(v1: float, i1: int, v2: float, i2: int) -> bool:
+    """Whether ``(v1, i1)`` ranks below ``(v2, i2)``: lower score, then higher index."""
+    return v1 < v2 or (v1 == v2 and i1 > i2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sift_down(val: np.ndarray, idx: np.ndarray, pos: int, size: int) -> None:
+    while True:
+        w = 2 * pos + 1
+        if w >= size:
+            return
+        if w + 1 < size and _worse(val[w + 1], idx[w + 1], val[w], idx[w]):
+            w += 1
+        if not _worse(val[w], idx[w], val[pos], idx[pos]):
+            return
+        val[w], val[pos] = val[pos], val[w]
+        idx[w], idx[pos] = idx[pos], idx[w]
+        pos = w
+
+
+@numba.njit(cache=True, nogil=True)
+def _sift_up(val: np.ndarray, idx: np.ndarray, pos: int, v: float, j: int) -> None:
+    """Put ``(v, j)`` at ``pos`` (the heap's new last slot) and move it up to its place."""
+    val[pos] = v
+    idx[pos] = j
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if not _worse(val[pos], idx[pos], val[parent], idx[parent]):
+            return
+        val[pos], val[parent] = val[parent], val[pos]
+        idx[pos], idx[parent] = idx[parent], idx[pos]
+        pos = parent
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _topk_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+              ex_indptr: np.ndarray, ex_indices: np.ndarray, cand: np.ndarray,
+              out_idx: np.ndarray, out_sc: np.ndarray) -> None:
+    """Each row's ``n`` best rankable stored entries into ``out_*`` (a heap whose root is worst).
+
+    ``ex_indices`` are sorted per row (binary search); ``cand`` is ``(0 | 1 | b, n_items)``.
+    """
+    b = indptr.shape[0] - 1
+    n = out_idx.shape[1]
+    n_cand = cand.shape[0]
+    for r in numba.prange(b):
+        lo = indptr[r]
+        hi = indptr[r + 1]
+        size_max = min(n, hi - lo)
+        if size_max == 0:
+            continue
+        val = np.empty(size_max, np.float64)
+        idx = np.empty(size_max, np.int64)
+        size = 0
+        elo = ex_indptr[r]
+        ehi = ex_indptr[r + 1]
+        crow = np.int64(r)  # the prange index may be unsigned: keep one integer type
+        if n_cand == 1:
+            crow = np.int64(0)
+        for p in range(lo, hi):
+            v = np.float64(data[p])
+            if not np.isfinite(v):
+                continue
+            j = np.int64(indices[p])
+            full = size == size_max
+            if full and not _worse(val[0], idx[0], v, j):
+                continue  # cannot enter the heap: no need to look the item up
+            if n_cand > 0 and not cand[crow, j]:
+                continue
+            if ehi > elo:
+                q = elo + np.searchsorted(ex_indices[elo:ehi], j)
+                if q < ehi and ex_indices[q] == j:
+                    continue
+            if not full:
+                _sift_up(val, idx, size, v, j)
+                size += 1
+            else:
+                val[0] = v
+                idx[0] = j
+                _sift_down(val, idx, 0, size)
+        # pop the worst to the back: the array ends up best first
+        while size > 0:
+            last = size - 1
+            out_idx[r, last] = idx[0]
+            out_sc[r, last] = val[0]
+            val[0] = val[last]
+            idx[0] = idx[last]
+            size = last
+            _sift_down(val, idx, 0, size)
