@@ -199,7 +199,8 @@ def main() -> None:
     parser.add_argument("--no-implicit", action="store_true", help="skip implicit's rows")
     parser.add_argument("--speed", action="store_true", help="add repeated EASE fit timings")
     parser.add_argument("--out", default=None, help="JSON file to write (default "
-                        "bench/results/ranking-<dataset>-<folds>.json)")
+                        "bench/results/ranking-<dataset>-<folds>.json; give another one "
+                        "with --models, or the full table's file is replaced)")
     args = parser.parse_args()
     which = args.folds or ("u1" if args.dataset == "ml-100k" else "temporal")
     data = load_dataset(args.dataset)

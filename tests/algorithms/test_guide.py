@@ -49,6 +49,6 @@ def test_models_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert by_name["item-cf"]["figures"][0]["metrics"] == {"MAE": "0.7221", "RMSE": "0.9229"}
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "t-item-cf" in out and "rating prediction: mf" in out
+    assert "t-item-cf" in out and "prediction: mf" in out
     assert main(["fit", "--help"]) == 0
     assert "synerec models" in capsys.readouterr().out

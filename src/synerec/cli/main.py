@@ -102,9 +102,10 @@ def models(
         text += [f"measured: {f.text()}" for f in g.figures] or ["measured: not here yet"]
         table.add_row(g.name, "\n".join(text))
     console.print(table)
-    console.print("Ranked lists for a shop (purchases): user-cf, or item-cf for 'similar "
-                  "items' and t-item-cf when items have titles; rating prediction: mf. Read "
-                  "purchases and clicks with --implicit (docs/your-data.md).", highlight=False)
+    console.print("Ranked lists for a shop: ease (what `synerec fit` trains by default). "
+                  "'Similar items': item-cf, or t-item-cf when items have titles. Rating "
+                  "prediction: mf. Read purchases and clicks with --implicit "
+                  "(docs/your-data.md).", highlight=False)
 
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered model name "
