@@ -43,7 +43,6 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
@@ -313,9 +312,3 @@ class PositiveFeedbackModel(Recommender[_PC]):
                                         - self.positives_.indptr[user])
         return out
 
-
-def batched(fn: Callable[[np.ndarray], np.ndarray], users: np.ndarray, step: int) -> np.ndarray:
-    """``fn`` on consecutive blocks of ``users``, stacked (bounds temporary memory)."""
-    if len(users) <= step:
-        return fn(users)
-    return np.concatenate([fn(users[s:s + step]) for s in range(0, len(users), step)])

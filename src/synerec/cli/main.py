@@ -532,8 +532,9 @@ def predict(
     ranks_only = not getattr(model, "predicts_ratings", True)
     if model.rating_scale_ is None or ranks_only:
         if threshold is not None:
-            why = ("this model ranks items and predicts no ratings" if ranks_only else
-                   "this model was fitted on implicit feedback (no ratings)")
+            why = ("this model was fitted on implicit feedback (no ratings)"
+                   if model.rating_scale_ is None else
+                   "this model ranks items and predicts no ratings")
             raise ConfigError(f"--threshold applies to predicted ratings; {why}: see the "
                               "item's rank")
         payload = _implicit_answer(model, uid, iid, user_known, item_known)
