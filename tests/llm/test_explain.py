@@ -85,7 +85,8 @@ def test_item_cf_contributions_match_a_slow_reference(u1, item_cf) -> None:  # t
     # Reference: walk each of the user's items' stored neighbours in order (similarity
     # descending, ties to the lower index); an item's score is the sum of the similarities of
     # the user's items that list it among their first k. The contributions must be those terms,
-    # add up to the model's own score, and the two largest positive ones must be cited.
+    # add up to the model's own score, and the two largest positive ones must be cited (among
+    # those the user rated at least their mean, when there are any).
     S, X = item_cf.similarity_, item_cf.train_
     k = item_cf.config_.k
     ex = Explainer(item_cf).fit(u1.train)
@@ -110,8 +111,9 @@ def test_item_cf_contributions_match_a_slow_reference(u1, item_cf) -> None:  # t
             assert sum(terms.values()) == pytest.approx(float(score), rel=1e-4)
             rating = {int(j): float(r) for j, r in zip(mine, X.data[X.indptr[u]:X.indptr[u + 1]],
                                                        strict=True)}
-            best = sorted((j for j in terms if terms[j] > 0),
-                          key=lambda j: (-terms[j], -rating[j], j))[:2]
+            positive = [j for j in terms if terms[j] > 0]
+            liked = [j for j in positive if rating[j] >= item_cf.user_mean_[u]] or positive
+            best = sorted(liked, key=lambda j: (-terms[j], -rating[j], j))[:2]
             cited = [item_cf.items_.index(c) for c in ex.explain(user, item).cited_items]
             assert cited == best
 

@@ -41,7 +41,7 @@ import scipy.sparse as sp
 from synerec.algorithms.base import Recommender
 from synerec.algorithms.knn import ItemKNN
 from synerec.data.dataset import InteractionDataset
-from synerec.exceptions import ConfigError, DataFormatError, NotFittedError
+from synerec.exceptions import ConfigError, DataFormatError, NotFittedError, UnknownIdError
 from synerec.llm.base import LLM, LLMError
 from synerec.llm.prompts import explanation_messages, profile_messages
 from synerec.llm.reranker import item_titles, user_history
@@ -319,8 +319,8 @@ class Explainer:
         """The training-data evidence for recommending ``item`` to ``user``."""
         self._check_fitted()
         m = self.model
-        u = int(m.users_.indices([user], missing="negative")[0])
-        i = int(m.items_.indices([item], missing="negative")[0])
+        u = _index_or_negative(m.users_, user)
+        i = _index_or_negative(m.items_, item)
         title = self.titles_[i] if i >= 0 else str(item)
         if u < 0 or i < 0:
             return Evidence(user, item, title, "none")
@@ -372,8 +372,8 @@ class Explainer:
         """
         self._check_fitted()
         m = self.model
-        u = int(m.users_.indices([user], missing="negative")[0])
-        i = int(m.items_.indices([item], missing="negative")[0])
+        u = _index_or_negative(m.users_, user)
+        i = _index_or_negative(m.items_, item)
         if u < 0 or i < 0:
             return None
         terms = self._score_terms(u, i)
@@ -403,7 +403,8 @@ class Explainer:
         return None
 
     def _score_contributions(self, u: int, i: int) -> list[EvidenceItem]:
-        """The user's items that add most to item ``i``'s ranking score, largest first.
+        """The user's items that add most to item ``i``'s ranking score, largest first; those
+        the user rated at least their mean rating come first when there are any.
 
         Empty when the model's ranking score is not a sum over the user's items, or when no
         item adds a positive amount (then the other kinds of evidence are used).
@@ -415,8 +416,13 @@ class Explainer:
         rated = dict(zip(X.indices[X.indptr[u]:X.indptr[u + 1]].tolist(),
                          X.data[X.indptr[u]:X.indptr[u + 1]].tolist(), strict=True))
         found = [f for f in terms if f[2] > 0 and f[0] != i]
-        found.sort(key=lambda f: (-f[2], -rated[f[0]], f[0]))
-        return [self._item(j, rated[j], sim, i, c) for j, sim, c in found[: self.n_evidence]]
+        # Among them, the ones the user liked (rated at least their mean) first: "because you
+        # rated X 2/5" reads as no reason, though X adds to the score of a ranking by
+        # similarity sum, which ignores ratings.
+        mean = float(self.model.user_mean_[u])
+        pool = [f for f in found if not rated[f[0]] < mean] or found
+        pool.sort(key=lambda f: (-f[2], -rated[f[0]], f[0]))
+        return [self._item(j, rated[j], sim, i, c) for j, sim, c in pool[: self.n_evidence]]
 
     def _make(self, user: Any, item: Any, title: str, kind: Any, items: Sequence[EvidenceItem],
               neighbors: tuple[EvidenceNeighbor, ...], target: int, source: str) -> Evidence:
@@ -549,7 +555,7 @@ class Explainer:
         model fails or answers nothing).
         """
         self._check_fitted()
-        u = int(self.model.users_.indices([user], missing="negative")[0])
+        u = _index_or_negative(self.model.users_, user)
         if u < 0:
             return ""
         hist = user_history(self.model.train_, u, history, timestamps=self.timestamps_,
@@ -571,6 +577,14 @@ class Explainer:
             log.warning("profile for %r: LLM failed: %s", user, exc)
             return plain
         return text or plain
+
+
+def _index_or_negative(vocab: Any, id: Any) -> int:
+    """``vocab.index(id)``, or -1 for an unknown id (one hash look-up, not a batch one)."""
+    try:
+        return vocab.index(id)
+    except UnknownIdError:
+        return -1
 
 
 def _categories(data: InteractionDataset) -> list[frozenset[str]]:
