@@ -101,22 +101,40 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
 
 
 def _history_line(ds: InteractionDataset, X: Any, u: int, top: int = 4) -> str:
-    """``"bought 38 items: Cookware 12, Blenders 9, ..."``: what the user's list rests on."""
-    cats = ds.item_categories() if ds.item_info is not None and "category" in ds.item_info \
-        else None
-    if not cats:
+    """``"rated 34 items: Audio 16 (Headphones 9, Bluetooth Speakers 7), ..."``: what the
+    user's list rests on, by department when the catalogue has them, else by category."""
+    info = ds.item_info
+    if info is None or "category" not in info.columns:
         return ""
+    cats = ds.item_categories()
+    depts = info["department"].astype(str).tolist() if "department" in info.columns else None
     rated = X.indices[X.indptr[u]:X.indptr[u + 1]]
     counts: dict[str, int] = {}
+    groups: dict[str, dict[str, int]] = {}
     for j in rated:
         for c in cats[j]:
             counts[c] = counts.get(c, 0) + 1
-    best = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    parts = [f"{c} {n}" for c, n in best[:top]]
-    if len(best) > top:
-        parts.append(f"{len(best) - top} other categories "
-                     f"{sum(n for _, n in best[top:])}")
+            if depts is not None:
+                g = groups.setdefault(depts[j], {})
+                g[c] = g.get(c, 0) + 1
+    if not counts:
+        return ""
     verb = "rated" if ds.rating_scale is not None else "chose"
+
+    def listed(tally: dict[str, int]) -> list[tuple[str, int]]:
+        return sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    if depts is not None:
+        ranked = sorted(groups.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+        parts = [f"{d} {sum(g.values())} ("
+                 + ", ".join(f"{c} {n}" for c, n in listed(g)) + ")" for d, g in ranked[:top]]
+        rest = ranked[top:]
+    else:
+        best = listed(counts)
+        parts = [f"{c} {n}" for c, n in best[:top]]
+        rest = [(c, {c: n}) for c, n in best[top:]]
+    if rest:
+        parts.append(f"{len(rest)} more {sum(sum(g.values()) for _, g in rest)}")
     return f"{verb} {len(rated)} items: " + ", ".join(parts)
 
 
