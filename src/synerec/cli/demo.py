@@ -134,7 +134,8 @@ def _history_line(ds: InteractionDataset, X: Any, u: int, top: int = 4) -> str:
         parts = [f"{c} {n}" for c, n in best[:top]]
         rest = [(c, {c: n}) for c, n in best[top:]]
     if rest:
-        parts.append(f"{len(rest)} more {sum(sum(g.values()) for _, g in rest)}")
+        kind = "departments" if depts is not None else "categories"
+        parts.append(f"{sum(sum(g.values()) for _, g in rest)} in {len(rest)} more {kind}")
     return f"{verb} {len(rated)} items: " + ", ".join(parts)
 
 
@@ -148,7 +149,8 @@ def ranked_list(recs: list[dict[str, Any]], title: str) -> RenderableType:
     for r in recs:
         body = Text()
         body.append(r["title"] or str(r["item_id"]), style="bold")
-        where = r["category"] + (f" ({r['department']})" if r.get("department") else "")
+        where = ", ".join(c for c in r["category"].split("|") if c) \
+            + (f" ({r['department']})" if r.get("department") else "")
         meta = [x for x in (where, str(r["item_id"]), f"score {r['score']:.3f}") if x]
         body.append("\n" + " · ".join(meta), style="dim")
         body.append("\n" + r["why"])
