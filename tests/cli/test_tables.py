@@ -117,6 +117,17 @@ def test_fitted_table_splits_wide_tables() -> None:
     assert text.count("┏") >= 2  # split over several stacked tables, each repeating K
 
 
+def test_a_key_wider_than_the_console_folds_and_values_stay_whole() -> None:
+    name = "item-cf(k=40,similarity=adjusted_cosine,shrinkage=100,ranking=similarity_sum)x"
+    console = recording_console()
+    console.print(fitted_table(["model", "MAE", "RMSE"], [[name, "0.7342", "0.9311"]],
+                               console=console))
+    text = console.export_text()
+    assert "…" not in text and {"0.7342", "0.9311"} <= cells(text)
+    key_cells = [c for line in text.splitlines() for c in re.split(BOX, line)[1:2]]
+    assert name in "".join(c.strip() for c in key_cells)
+
+
 def test_evaluate_table_at_80_columns(capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["evaluate", "--model", "baseline", "--folds", "3"]

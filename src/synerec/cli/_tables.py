@@ -74,8 +74,15 @@ def _table(title: str | None, header: Sequence[str], rows: Sequence[Sequence[str
            justify: Sequence[str], caption: str | None) -> Table:
     table = Table(title=title, caption=caption)
     for k, (h, j) in enumerate(zip(header, justify, strict=True)):
-        table.add_column(h, justify=j,  # type: ignore[arg-type]
-                         style="bold" if k == 0 else None, no_wrap=True)
+        # Laid out to fit, so nothing wraps. Should a key (a model name) be wider than the
+        # whole console, it folds onto more lines while the values keep their full width.
+        if k == 0:
+            table.add_column(h, justify=j, style="bold",  # type: ignore[arg-type]
+                             overflow="fold")
+        else:
+            width = max([len(h), *(len(r[k]) for r in rows)])
+            table.add_column(h, justify=j, no_wrap=True,  # type: ignore[arg-type]
+                             min_width=width)
     for row in rows:
         table.add_row(*row)
     return table
