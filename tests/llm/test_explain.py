@@ -81,6 +81,27 @@ def test_each_recommendation_cites_the_items_that_add_to_its_own_score() -> None
     assert ex.contributions("t", "X") == [("H", pytest.approx(4 / np.sqrt(28), rel=1e-6))]
 
 
+def test_a_model_can_supply_its_own_score_contributions() -> None:
+    # Any model with score_contributions(user_index, item_index) -> (items, contributions)
+    # (a linear item-item model such as EASE: x_uj * B_ji) is explained by them; items the user
+    # did not rate are never cited, whatever the model says.
+    from synerec.algorithms.popularity import Popularity
+
+    class Linear(Popularity):
+        def score_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+            j = self.items_.indices(["J1", "J2", "Z"])
+            return j, np.array([0.2, 0.5, 9.0])
+
+    rows = [("t", "J1", 4.0), ("t", "J2", 5.0), ("s", "A", 3.0), ("s", "Z", 2.0)]
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    data = InteractionDataset.from_dataframe(df, rating_scale=(1, 5))
+    model = Linear().fit(data)
+    ex = Explainer(model, n_evidence=1).fit(data)
+    e = ex.explain("t", "A")
+    assert e.cited_items == ("J2",) and e.evidence.source == "model"
+    assert ex.contributions("t", "A") == [("J2", 0.5), ("J1", 0.2)]
+
+
 def test_item_cf_contributions_match_a_slow_reference(u1, item_cf) -> None:  # type: ignore[no-untyped-def]
     # Reference: walk each of the user's items' stored neighbours in order (similarity
     # descending, ties to the lower index); an item's score is the sum of the similarities of
