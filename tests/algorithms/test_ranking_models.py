@@ -303,3 +303,21 @@ def test_factor_models_save_and_load_without_retraining(tmp_path) -> None:
         users = data.users.ids.tolist()
         assert loaded.recommend(users, n=3, unknown="fallback")[0].tolist() == \
             m.recommend(users, n=3, unknown="fallback")[0].tolist()
+
+
+def test_score_contributions_add_up_to_the_ranked_score() -> None:
+    X = clustered_implicit(n_users=60, n_items=24)
+    for model in (EASE(lambda_=10.0).fit(X),
+                  EASE(lambda_=10.0, variant="sparse", neighbors=8).fit(X),
+                  create_model("rp3beta", k=10).fit(X)):
+        ids, scores = model.recommend([3, 17], n=4, unknown="fallback")
+        for row, u in enumerate((3, 17)):
+            for j, score in zip(ids[row], scores[row], strict=True):
+                if j is None:  # a short list (candidates only)
+                    continue
+                items, terms = model.score_contributions(u, int(j))
+                mine = set(np.flatnonzero(X[u].toarray().ravel() > 0).tolist())
+                assert set(items.tolist()) == mine
+                assert terms.sum() == pytest.approx(float(score), rel=1e-5, abs=1e-7)
+    als = create_model("als", factors=3, epochs=2, num_threads=1).fit(X)
+    assert als.score_contributions(3, 0)[0].size == 0  # no sum over items to split

@@ -3,19 +3,16 @@ of `fit`, and `synerec tune`."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from rich.console import Console
 
 from synerec.algorithms import Recommender
 from synerec.cli import main as cli
-from synerec.cli.main import comparison_table, main
-from synerec.evaluation import ModelSpec, evaluate
+from synerec.cli.main import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -43,26 +40,32 @@ def small_shop(tmp_path: Path) -> Path:
     return path
 
 
+def _rows(out: str) -> dict[str, list[str]]:
+    """The cells of a Rich table's body rows by their first cell."""
+    rows = {}
+    for line in out.splitlines():
+        line = line.replace("┃", "│").strip()
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        if len(cells) > 2:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
 def test_evaluate_compares_models_in_one_table_within_80_columns(capsys, small_shop) -> None:
     code, out, err = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
                          "ease,item-cf,popularity,rp3beta", "--folds", "3",
                          "--param", "ease.lambda_=20")
     assert code == 0, err
-    lines = out.splitlines()
-    assert max(len(line) for line in lines) <= 80
+    assert max(len(line) for line in out.splitlines()) <= 80
     assert "…" not in out  # no cell cut
-    header = next(line for line in lines if "NDCG@10" in line)
-    for column in ("MAE", "RMSE", "P@10", "R@10", "NDCG@10", "cov.", "fit s"):
-        assert column in header
-    mean_rows = {line.split()[0]: line.split() for line in lines[:lines.index(
-        next(line for line in lines if line.startswith("standard deviation")))]
-        if line.split() and line.split()[0] in ("ease", "item-cf", "popularity", "rp3beta")}
-    assert set(mean_rows) == {"ease", "item-cf", "popularity", "rp3beta"}
-    assert mean_rows["ease"][1:3] == ["n/a", "n/a"]  # ranking model: no rating accuracy
-    assert mean_rows["rp3beta"][1:3] == ["n/a", "n/a"]
-    assert 0.3 < float(mean_rows["item-cf"][1]) < 2.0  # item-cf's MAE
-    assert "standard deviation over 3 folds" in out and "mean over 3 folds" in out
-    assert "n/a: ranking models predict scores" in out
+    rows = _rows(out)
+    assert rows["model"] == ["MAE", "RMSE", "P@10", "R@10", "nDCG@10", "Cov", "fit s"]
+    assert set(rows) == {"model", "ease", "item-cf", "popularity", "rp3beta"}
+    assert rows["ease"][:2] == ["-", "-"]  # ranking model: no rating accuracy
+    assert rows["rp3beta"][:2] == ["-", "-"]
+    assert 0.3 < float(rows["item-cf"][0].split(" ")[0]) < 2.0  # item-cf's MAE
+    assert "ranking models predict scores, not ratings" in out
+    assert "mean over 3 folds" in out
     code, out, _ = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
                        "ease,item-cf", "--folds", "holdout", "--param", "ease.lambda_=20",
                        "--format", "json")
@@ -83,18 +86,18 @@ def test_evaluate_option_errors_with_several_models(capsys, small_shop) -> None:
     assert code == 2 and "twice" in err
 
 
-def test_comparison_table_drops_rating_columns_for_implicit_data() -> None:
+def test_evaluate_drops_rating_columns_for_implicit_data(capsys, tmp_path: Path) -> None:
     df = pd.DataFrame({"user_id": np.repeat(np.arange(30), 4),
-                       "item_id": np.tile(np.arange(8), 15), "rating": 1.0})
-    from synerec.data import InteractionDataset
-
-    data = InteractionDataset.from_dataframe(df, rating_scale=None, name="implicit")
-    result = evaluate([ModelSpec("ease", {"lambda_": 5.0}), ModelSpec("popularity")], data,
-                      "holdout", random_state=0)
-    console = Console(file=io.StringIO(), width=80)
-    console.print(comparison_table(result.summary(), "implicit"))
-    text = console.file.getvalue()
-    assert "MAE" not in text and "NDCG@10" in text and "n/a" not in text
+                       "item_id": np.tile(np.arange(8), 15), "quantity": 1.0})
+    path = tmp_path / "buys.csv"
+    df.to_csv(path, index=False)
+    code, out, err = run(capsys, "evaluate", "--dataset", str(path), "--weight-col",
+                         "quantity", "--model", "ease,popularity", "--folds", "holdout",
+                         "--param", "ease.lambda_=5")
+    assert code == 0, err
+    rows = _rows(out)
+    assert "MAE" not in rows["model"] and "nDCG@10" in rows["model"]
+    assert "predict scores" not in out
 
 
 def test_fit_defaults_to_the_best_ranking_model(capsys, tmp_path: Path, small_shop) -> None:

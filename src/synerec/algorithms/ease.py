@@ -259,16 +259,15 @@ class EASE(PositiveFeedbackModel[EASEConfig]):
             self.weights_ = W
         self._xb = self._binary(self.positives_)
 
+    def _item_weights(self) -> np.ndarray | sp.csr_matrix:
+        return self.weights_
+
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         """The user's positives that weigh most in the score of ``item``: id and weight."""
         out = super()._explain(user, item)
-        if user < 0 or item < 0 or not self._has_positives[user]:
+        mine, w = self.score_contributions(user, item)
+        if len(mine) == 0:
             return out
-        lo, hi = self.positives_.indptr[user], self.positives_.indptr[user + 1]
-        mine = self.positives_.indices[lo:hi]
-        W = self.weights_
-        w = (W[mine, item] if isinstance(W, np.ndarray)
-             else np.asarray(W[mine][:, [item]].todense()).ravel())
         order = np.argsort(-np.abs(w), kind="stable")[:10]
         out["contributions"] = [{"item": self.items_.id(int(mine[o])), "weight": float(w[o])}
                                 for o in order if w[o] != 0]

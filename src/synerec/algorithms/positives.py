@@ -305,6 +305,37 @@ class PositiveFeedbackModel(Recommender[_PC]):
             "items by a score that is not a rating (it learns from positives): rank items "
             "with recommend() instead")
 
+    def _item_weights(self) -> np.ndarray | sp.csr_matrix | None:
+        """The items x items weights of a linear item-item model (``None`` for other models):
+        the score is ``s(u, j) = sum over u's positives i of W[i, j]``."""
+        return None
+
+    def score_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """What each of the user's positives adds to ``item``'s ranking score (indices).
+
+        For the linear item-item models (``ease``: :math:`x_{ui} B_{ij}`, ``rp3beta``:
+        :math:`x_{ui} W_{ij}`) the terms add up to the score :meth:`recommend` ranks by; the
+        explainer (:mod:`synerec.llm.explain`) cites the largest. Empty for a user without
+        positives, and for the factor models (their score is no sum over items).
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            The user's positive items (int64 indices) and their float64 contributions.
+        """
+        self._check_fitted()
+        W = self._item_weights()
+        none = (np.zeros(0, np.int64), np.zeros(0, np.float64))
+        if W is None or user < 0 or item < 0 or not self._has_positives[user]:
+            return none
+        P = self.positives_
+        mine = P.indices[P.indptr[user]:P.indptr[user + 1]].astype(np.int64)
+        if isinstance(W, np.ndarray):
+            terms = W[mine, item].astype(np.float64)
+        else:
+            terms = np.asarray(W[mine][:, [item]].todense(), dtype=np.float64).ravel()
+        return mine, terms
+
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         out: dict[str, Any] = {"positive_threshold": self.positive_threshold_}
         if user >= 0:

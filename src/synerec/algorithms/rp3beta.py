@@ -132,14 +132,15 @@ class RP3beta(PositiveFeedbackModel[RP3betaConfig]):
         W.check_format(full_check=True)
         self._set_similarity(W)
 
+    def _item_weights(self) -> sp.csr_matrix:
+        return self.similarity_
+
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         """The user's positives whose walks reach ``item``, with their weight :math:`W_{ij}`."""
         out = super()._explain(user, item)
-        if user < 0 or item < 0 or not self._has_positives[user]:
+        mine, w = self.score_contributions(user, item)
+        if len(mine) == 0:
             return out
-        lo, hi = self.positives_.indptr[user], self.positives_.indptr[user + 1]
-        mine = self.positives_.indices[lo:hi]
-        w = np.asarray(self.similarity_[mine][:, [item]].todense()).ravel()
         order = np.argsort(-w, kind="stable")[:10]
         out["contributions"] = [{"item": self.items_.id(int(mine[o])), "weight": float(w[o])}
                                 for o in order if w[o] > 0]

@@ -143,48 +143,17 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-#: Columns of ``synerec evaluate``'s comparison table: (result key, header, decimals).
-EVAL_COLUMNS: list[tuple[str, str, int]] = [
-    ("mae", "MAE", 4), ("rmse", "RMSE", 4), ("precision@10", "P@10", 4),
-    ("recall@10", "R@10", 4), ("ndcg@10", "NDCG@10", 4), ("coverage", "cov.", 3),
-    ("fit_seconds", "fit s", 2)]
+def _summary_table(summary: Any, title: str, metrics: list[str],
+                   caption: str | None = None) -> Any:
+    """Model-by-metric table laid out to fit the terminal (see :mod:`synerec.cli._tables`)."""
+    from synerec.cli._tables import metric_table
+
+    return metric_table(summary, metrics, title=title, console=console, caption=caption)
 
 
-def _cell(value: Any, decimals: int) -> str:
-    if value is None or value != value:  # missing or NaN: the model has no such metric
-        return "n/a"
-    if decimals == 2 and abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.{decimals}f}"
-
-
-def comparison_table(summary: Any, title: str, n: int = 10, *, std: bool = False) -> Table:
-    """One row per model, rating and ranking metrics side by side, within 80 columns.
-
-    ``n/a`` marks a metric a model does not have (no MAE / RMSE for the ranking-only models);
-    the rating columns are left out when no model has them (implicit data). With ``std``, the
-    cells are the standard deviations over the folds instead of the means.
-    """
-    from rich import box
-
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
-    table.add_column("model", style="bold", overflow="fold")
-    cols = []
-    for key, header, decimals in EVAL_COLUMNS:
-        key = key.replace("@10", f"@{n}")
-        if key not in summary.columns or summary[key].isna().all():
-            continue
-        cols.append((key, decimals))
-        table.add_column(header.replace("@10", f"@{n}"), justify="right", no_wrap=True)
-    for model, row in summary.iterrows():
-        cells = []
-        for key, decimals in cols:
-            value = row.get(f"{key}_std") if std else row.get(key)
-            if std and row.get(key) != row.get(key):
-                value = None
-            cells.append(_cell(value, decimals))
-        table.add_row(str(model), *cells)
-    return table
+#: The metrics of ``synerec evaluate``'s table, rating and ranking side by side.
+EVAL_METRICS = ["mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage",
+                "fit_seconds"]
 
 
 @app.command()
@@ -241,16 +210,15 @@ def evaluate(
         return
     fold_names = list(dict.fromkeys(r.fold for r in result.folds))
     summary = result.summary()
+    metrics = [m.replace("@10", f"@{n}") for m in EVAL_METRICS]
+    # no ratings to predict (implicit data, or only ranking models): no MAE / RMSE columns
+    metrics = [m for m in metrics if m in summary.columns and summary[m].notna().any()]
+    caption = None
+    if "mae" in metrics and summary["mae"].isna().any():
+        caption = "-: ranking models predict scores, not ratings (no MAE / RMSE)"
     what = (f"mean over {len(fold_names)} folds" if len(fold_names) > 1
             else f"fold {fold_names[0]}")
-    console.print(comparison_table(summary, f"{ds.name}, {what}", n))
-    if len(fold_names) > 1:
-        console.print(comparison_table(summary, f"standard deviation over {len(fold_names)} "
-                                       "folds", n, std=True))
-    if "mae" in summary.columns and summary["mae"].notna().any() and \
-            summary["mae"].isna().any():
-        console.print("n/a: ranking models predict scores, not ratings (no MAE / RMSE)",
-                      style="dim")
+    console.print(_summary_table(summary, f"{ds.name}, {what}", metrics, caption))
 
 
 @app.command()
@@ -683,6 +651,7 @@ def k_sweep_command(
 ) -> None:
     """Sweep the neighbour count K for several models (the paper's Table 2 and Figure 4)."""
     from synerec.algorithms.registry import get_model_class
+    from synerec.cli._tables import fitted_table, format_metric
     from synerec.evaluation.experiment import k_sweep, write_k_sweep
 
     try:
@@ -714,13 +683,11 @@ def k_sweep_command(
         table = result.pivot(metric)
         if table.empty:
             continue
-        t = Table(title=f"{metric.upper()} by K on {ds.name}")
-        t.add_column("K", justify="right")
-        for col in table.columns:
-            t.add_column(col, justify="right")
-        for kk, row in table.iterrows():
-            t.add_row(str(kk), *[f"{v:.4f}" for v in row])
-        console.print(t)
+        console.print(fitted_table(
+            ["K", *map(str, table.columns)],
+            [[str(kk), *(format_metric(metric, v) for v in row)] for kk, row in table.iterrows()],
+            title=f"{metric.upper()} by K on {ds.name}", console=console,
+            justify=["right"] * (len(table.columns) + 1)))
     err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
