@@ -41,7 +41,7 @@ def small_shop(tmp_path: Path) -> Path:
 
 
 def _rows(out: str) -> dict[str, list[str]]:
-    """The cells of a Rich table's body rows by their first cell."""
+    """The cells of a Rich table's rows (header included) by their first cell."""
     rows = {}
     for line in out.splitlines():
         line = line.replace("┃", "│").strip()
@@ -51,6 +51,18 @@ def _rows(out: str) -> dict[str, list[str]]:
     return rows
 
 
+def _by_model(out: str) -> dict[str, dict[str, str]]:
+    """model -> metric -> cell, whichever way the table is laid out (models as rows, or, when
+    that is too wide for the terminal, as columns)."""
+    rows = _rows(out)
+    if "model" in rows:
+        head = rows.pop("model")
+        return {m: dict(zip(head, cells, strict=True)) for m, cells in rows.items()}
+    models = rows.pop("metric")
+    return {m: {metric: cells[k] for metric, cells in rows.items()}
+            for k, m in enumerate(models)}
+
+
 def test_evaluate_compares_models_in_one_table_within_80_columns(capsys, small_shop) -> None:
     code, out, err = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
                          "ease,item-cf,popularity,rp3beta", "--folds", "3",
@@ -58,12 +70,14 @@ def test_evaluate_compares_models_in_one_table_within_80_columns(capsys, small_s
     assert code == 0, err
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "…" not in out  # no cell cut
-    rows = _rows(out)
-    assert rows["model"] == ["MAE", "RMSE", "P@10", "R@10", "nDCG@10", "Cov", "fit s"]
-    assert set(rows) == {"model", "ease", "item-cf", "popularity", "rp3beta"}
-    assert rows["ease"][:2] == ["-", "-"]  # ranking model: no rating accuracy
-    assert rows["rp3beta"][:2] == ["-", "-"]
-    assert 0.3 < float(rows["item-cf"][0].split(" ")[0]) < 2.0  # item-cf's MAE
+    table = _by_model(out)
+    assert set(table) == {"ease", "item-cf", "popularity", "rp3beta"}
+    assert list(table["ease"]) == ["MAE", "RMSE", "P@10", "R@10", "nDCG@10", "Cov", "fit s",
+                                   "pred s"]
+    for ranker in ("ease", "rp3beta"):  # ranking models: no rating accuracy, nothing predicted
+        assert [table[ranker][m] for m in ("MAE", "RMSE", "pred s")] == ["-", "-", "-"]
+    assert 0.3 < float(table["item-cf"]["MAE"].split(" ")[0]) < 2.0
+    assert 0.0 <= float(table["ease"]["nDCG@10"].split(" ")[0]) <= 1.0
     assert "ranking models predict scores, not ratings" in out
     assert "mean over 3 folds" in out
     code, out, _ = run(capsys, "evaluate", "--dataset", str(small_shop), "--model",
@@ -95,8 +109,9 @@ def test_evaluate_drops_rating_columns_for_implicit_data(capsys, tmp_path: Path)
                          "quantity", "--model", "ease,popularity", "--folds", "holdout",
                          "--param", "ease.lambda_=5")
     assert code == 0, err
-    rows = _rows(out)
-    assert "MAE" not in rows["model"] and "nDCG@10" in rows["model"]
+    table = _by_model(out)
+    assert "MAE" not in table["ease"] and "pred s" not in table["ease"]
+    assert "nDCG@10" in table["popularity"]
     assert "predict scores" not in out
 
 

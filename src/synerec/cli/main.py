@@ -153,7 +153,7 @@ def _summary_table(summary: Any, title: str, metrics: list[str],
 
 #: The metrics of ``synerec evaluate``'s table, rating and ranking side by side.
 EVAL_METRICS = ["mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage",
-                "fit_seconds"]
+                "category_coverage", "fit_seconds", "predict_seconds"]
 
 
 @app.command()
@@ -210,9 +210,13 @@ def evaluate(
         return
     fold_names = list(dict.fromkeys(r.fold for r in result.folds))
     summary = result.summary()
+    if "mae" in summary.columns and "predict_seconds" in summary.columns:
+        summary.loc[summary["mae"].isna(), "predict_seconds"] = float("nan")  # nothing timed
     metrics = [m.replace("@10", f"@{n}") for m in EVAL_METRICS]
     # no ratings to predict (implicit data, or only ranking models): no MAE / RMSE columns
     metrics = [m for m in metrics if m in summary.columns and summary[m].notna().any()]
+    if "mae" not in metrics:  # and no prediction time to report
+        metrics = [m for m in metrics if m != "predict_seconds"]
     caption = None
     if "mae" in metrics and summary["mae"].isna().any():
         caption = "-: ranking models predict scores, not ratings (no MAE / RMSE)"
