@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from synerec.exceptions import ConfigError
 from synerec.service import EventRecord, EventStore, ModelStore, load_settings, load_snapshot
+from synerec.service.events import AddResult
 from synerec.service.metrics import Metrics
 from synerec.service.retrain import build_training_frame
 from synerec.service.scoring import (
@@ -63,12 +64,12 @@ def test_event_weights_and_profile_merge() -> None:
 def test_event_store_batches_are_all_or_nothing(tmp_path: Path) -> None:
     store = EventStore(tmp_path / "ev.sqlite3")
     assert store.add([EventRecord("u1", "i1", 4.0), EventRecord("u2", "i2", None, "view")],
-                     now=100.0) == (1, 2)
+                     now=100.0) == AddResult(1, 2)
     bad = [EventRecord("u3", "i3"), EventRecord("u4", {"not": "text"})]  # type: ignore
     with pytest.raises(Exception):  # noqa: B017 - sqlite's own binding error
         store.add(bad)
     assert store.count() == store.count_in_db() == 2
-    assert store.add([EventRecord("u5", "i5", timestamp=7.0)], now=200.0) == (3, 3)
+    assert store.add([EventRecord("u5", "i5", timestamp=7.0)], now=200.0) == AddResult(3, 3)
     got = store.events(after_id=1)
     assert [(e.id, e.user_id, e.item_id, e.rating, e.event, e.timestamp) for e in got] == [
         (2, "u2", "i2", None, "view", 100.0), (3, "u5", "i5", None, None, 7.0)]

@@ -6,11 +6,10 @@ FastAPI and uvicorn are the ``serve`` extra: ``pip install synerec[serve]``.
 """
 
 from synerec.service.events import EventRecord, EventStore
-from synerec.service.model_store import EventOverlay, ModelSnapshot, ModelStore, load_snapshot
+from synerec.service.model_store import ModelSnapshot, ModelStore, load_snapshot
 from synerec.service.settings import ServiceSettings, load_settings
 
 __all__ = [
-    "EventOverlay",
     "EventRecord",
     "EventStore",
     "ModelSnapshot",

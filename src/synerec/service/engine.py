@@ -25,11 +25,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms import Decision
+from synerec.exceptions import UnknownIdError
 from synerec.ranking import PAD_INDEX, topk
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
 
-__all__ = ["RecResult", "SimilarResult", "predict", "py_id", "recommend", "similar"]
+__all__ = ["RecResult", "SimilarResult", "is_cheap", "predict", "py_id", "recommend",
+           "similar"]
 
 Overlay = list[tuple[int, str, float | None, str | None]]
 
@@ -67,7 +69,26 @@ def _ids(snap: ModelSnapshot, idx: np.ndarray) -> list[Any]:
 
 
 def _user_index(snap: ModelSnapshot, user_id: str) -> int:
-    return int(snap.model.users_.indices([user_id], missing="negative")[0])
+    try:  # one hash lookup (``indices`` builds an index from a list: much slower)
+        return snap.model.users_.index(user_id)
+    except UnknownIdError:
+        return -1
+
+
+def is_cheap(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
+             exclude_seen: bool, explain: bool) -> bool:
+    """Whether :func:`recommend` is a slice of precomputed lists (fine on the event loop).
+
+    True for a known user without newer events whose list is precomputed, and for an unknown
+    user without events (the popular items); everything else scores and runs on a compute
+    thread.
+    """
+    if explain or overlay:
+        return False
+    u = _user_index(snap, user_id)
+    if u < 0 or snap.model.user_count_[u] == 0:
+        return True
+    return exclude_seen and snap.top_items is not None and n <= snap.top_items.shape[1]
 
 
 def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> np.ndarray:
@@ -187,7 +208,10 @@ def _neighbor_reason(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray, 
 def similar(snap: ModelSnapshot, item_id: str, n: int) -> SimilarResult:
     """The ``n`` items most similar to ``item_id``; popular items (flagged) when unknown."""
     model = snap.model
-    i = int(model.items_.indices([item_id], missing="negative")[0])
+    try:
+        i = model.items_.index(item_id)
+    except UnknownIdError:
+        i = -1
     if i < 0 or model.item_count_[i] == 0:
         items = _popular(snap, n, set() if i < 0 else {i})
         return SimilarResult(_ids(snap, items),
