@@ -78,8 +78,11 @@ def register(app: typer.Typer) -> None:
 
         lock = service_app.prepare_workers(settings)
         try:
+            # A worker busy with a burst of requests may answer the supervisor's health ping
+            # late; only a worker silent for 60 s is considered hung and replaced.
             config = uvicorn.Config(f"{service_app.__name__}:app_from_env", factory=True,
-                                    workers=settings.workers, **common)
+                                    workers=settings.workers, timeout_worker_healthcheck=60,
+                                    **common)
             config.header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]
             sock = config.bind_socket()
             log.info("serving on http://%s:%d with %d workers", settings.host, settings.port,

@@ -23,6 +23,7 @@ verified.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -44,7 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from synerec._version import __version__
 from synerec.exceptions import SynerecError
-from synerec.service.api import ExplainCache, api_router, ops_router
+from synerec.service.api import ExplainCache, FastRecommendations, api_router, ops_router
 from synerec.service.compute import ComputePool
 from synerec.service.events import EventStore, IdempotencyConflictError
 from synerec.service.faults import (
@@ -254,6 +255,12 @@ class _MetricsMiddleware:
                                          time.perf_counter() - start)
 
 
+class _FastPath(FastRecommendations):
+    def __init__(self, app: ASGIApp, st: ServiceState, route: Any) -> None:
+        super().__init__(app, st)
+        self.route = route
+
+
 def _error(status: int, kind: str, message: str, fields: list[str] | None = None,
            headers: dict[str, str] | None = None) -> JSONResponse:
     body = ErrorResponse(error=kind, message=message, fields=fields).model_dump(
@@ -339,6 +346,10 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        # What is loaded now lives as long as the server: keep it out of the collector's
+        # scans, so that a collection does not pause every request for the whole heap.
+        gc.collect()
+        gc.freeze()
         yield {FAULT_COUNTER_KEY: st.metrics.count_fault}  # for the HTTP protocol's timeouts
         st.close()
 
@@ -356,6 +367,9 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None,
     install_error_handlers(app, st)
     app.include_router(api_router(st))
     app.include_router(ops_router(st))
+    rec_route = next((r for r in app.routes
+                      if getattr(r, "path", None) == "/v1/users/{user_id}/recommendations"), None)
+    app.add_middleware(_FastPath, st=st, route=rec_route)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes,
                        body_timeout_s=settings.body_timeout_s,
                        count_fault=st.metrics.count_fault)

@@ -129,7 +129,7 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         items = np.asarray([i for i, _ in keep], dtype=np.int64)
         res = RecResult(_ids(snap, items), [s for _, s in keep], "model", None, len(overlay))
         if explain:
-            res.reasons = [_model_reason(snap, user_id, i) for i in res.items]
+            res.reasons = _model_reasons(snap, user_id, u, items)
         return res
 
     weights = [event_weight(e[2], e[3], scale, event_weights) for e in overlay]
@@ -172,24 +172,45 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     res = RecResult(_ids(snap, items), values, "item_neighbors", None if known else
                     "unknown_user", len(overlay), filled_from_popular=filled)
     if explain:
-        res.reasons = [_neighbor_reason(snap, p_items, p_w, int(j)) if k < len(chosen) - filled
-                       else _popular_reason(snap, int(j)) for k, j in enumerate(items)]
+        scored = [int(j) for j in items[:len(chosen) - filled]]
+        res.reasons = _neighbor_reasons(snap, p_items, p_w, scored) + [
+            _popular_reason(snap, int(j)) for j in items[len(scored):]]
     return res
 
 
-def _model_reason(snap: ModelSnapshot, user_id: str, item: Any) -> str:
-    pred = snap.model.predict_one(user_id, item)
-    word = "score" if snap.model.rating_scale_ is None else "rating"
-    text = f"predicted {word} {pred.value:.3g}"
-    if pred.n_neighbors:
-        text += f" from {pred.n_neighbors} neighbours"
-    nbrs = pred.details.get("neighbors") or []
-    if nbrs:
-        names = ", ".join(f"{py_id(nb.get('item', nb.get('user')))!s}" for nb in nbrs[:3])
-        text += f"; most of all: {names}"
-    if pred.fallback:
-        text += f" ({pred.fallback}: fell back to {pred.fallback_to})"
-    return text
+def _model_reasons(snap: ModelSnapshot, user_id: str, u: int, items: np.ndarray) -> list[str]:
+    """Reasons of a model's list, batched: one vectorised prediction for all the items and,
+    for an item-based model, the user's rated items among each item's stored neighbours.
+
+    The cost is one ``predict`` call plus one sparse slice ``S[items][:, rated]``: bounded by
+    the list length and the user's profile, never one model call per item.
+    """
+    model = snap.model
+    if len(items) == 0:
+        return []
+    ids = model.items_.ids_of(items)
+    values = model.predict(np.full(len(items), user_id, dtype=object), ids)
+    word = "score" if model.rating_scale_ is None else "rating"
+    texts = [f"predicted {word} {float(v):.3g}" for v in values]
+    if not snap.item_based:
+        return texts
+    X = model.train_
+    rated = X.indices[X.indptr[u]:X.indptr[u + 1]]
+    if len(rated) == 0:
+        return texts
+    block = snap.similarity[items][:, rated].tocsr()  # (list, rated) stored similarities
+    names = model.items_.ids_of(rated)
+    for k in range(len(items)):
+        lo, hi = block.indptr[k], block.indptr[k + 1]
+        if hi == lo:
+            continue
+        cols, sims = block.indices[lo:hi], block.data[lo:hi]
+        order = np.lexsort((cols, -sims))[:3]
+        top = ", ".join(f"{py_id(names[cols[o]])!s} ({float(sims[o]):.2f})" for o in order)
+        texts[k] += (f"; {hi - lo} item{'s' if hi - lo != 1 else ''} you rated "
+                     f"{'are' if hi - lo != 1 else 'is'} among its neighbours, most similar: "
+                     f"{top}")
+    return texts
 
 
 def _popular_reason(snap: ModelSnapshot, i: int) -> str:
@@ -197,12 +218,19 @@ def _popular_reason(snap: ModelSnapshot, i: int) -> str:
     return f"popular item ({count} training interactions): cold-start fallback"
 
 
-def _neighbor_reason(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray, j: int) -> str:
-    col = snap.similarity[p_items][:, [j]].toarray().ravel() * p_w
-    order = np.argsort(-col, kind="stable")[:3]
-    parts = [f"{py_id(snap.model.items_.ids_of([p_items[k]])[0])!s} ({col[k]:+.3f})"
-             for k in order if col[k] != 0]
-    return "similar to items you interacted with: " + ", ".join(parts)
+def _neighbor_reasons(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray,
+                      items: list[int]) -> list[str]:
+    """Eq. (S1)'s largest terms per item, batched (one sparse slice for the whole list)."""
+    if not items:
+        return []
+    block = (snap.similarity[p_items][:, items].toarray() * p_w[:, None]).T  # (list, profile)
+    names = snap.model.items_.ids_of(p_items)
+    out = []
+    for row in block:
+        order = np.argsort(-row, kind="stable")[:3]
+        parts = [f"{py_id(names[k])!s} ({row[k]:+.3f})" for k in order if row[k] != 0]
+        out.append("similar to items you interacted with: " + ", ".join(parts))
+    return out
 
 
 def similar(snap: ModelSnapshot, item_id: str, n: int) -> SimilarResult:

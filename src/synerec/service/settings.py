@@ -105,6 +105,9 @@ class ServiceSettings(BaseModel):
         ``compute_queue_timeout_s``: beyond that the answer is 503 with ``Retry-After``.
     explain_cache_size
         Explained lists kept per worker (least recently used dropped), per model version.
+    response_cache_size
+        Encoded precomputed-list responses kept per worker (users without newer events; the
+        key holds the model version, so an entry is never stale).
     max_overlay_events
         Newest events per user (newer than the served model) used to serve that user; older
         ones wait for the next model.
@@ -160,6 +163,7 @@ class ServiceSettings(BaseModel):
     compute_queue: int = Field(64, ge=0, le=100_000)
     compute_queue_timeout_s: float = Field(2.0, gt=0, le=600)
     explain_cache_size: int = Field(4096, ge=0, le=10_000_000)
+    response_cache_size: int = Field(65_536, ge=0, le=10_000_000)
     max_overlay_events: int = Field(500, ge=1, le=1_000_000)
     retrain_after_events: int | None = Field(100_000, ge=1)
     retrain_after_s: float | None = Field(86_400.0, gt=0)
