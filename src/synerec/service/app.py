@@ -108,14 +108,14 @@ class ServiceState:
             for step in (self.store.refresh, self.metrics.publish, self.retrain.maybe_start_auto):
                 try:
                     step()
-                except Exception:  # noqa: BLE001 - keep maintaining; the error is logged
+                except Exception:
                     log.exception("maintenance step %s failed", step.__name__)
             if time.time() - last_expiry >= 60:
                 last_expiry = time.time()
                 try:
                     self.events.prune_keys(time.time() - self.settings.idempotency_ttl_s)
                     self.retrain.prune_jobs()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("expiry of idempotency keys and job records failed")
 
     def close(self) -> None:

@@ -194,7 +194,7 @@ class EventStore:
         Raises
         ------
         ServiceFault
-            Storage faults (full, busy, failing), mapped by :func:`~synerec.service.faults.classify`.
+            Storage faults (full, busy, failing), see :func:`synerec.service.faults.classify`.
         IdempotencyConflictError
             The key was used for another batch.
         """

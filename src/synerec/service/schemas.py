@@ -19,7 +19,6 @@ from pydantic import (
 __all__ = [
     "ErrorResponse",
     "EventIn",
-    "check_id_text",
     "EventsRequest",
     "EventsResponse",
     "HealthResponse",
@@ -30,6 +29,7 @@ __all__ = [
     "RetrainJobResponse",
     "SimilarItem",
     "SimilarItemsResponse",
+    "check_id_text",
 ]
 
 #: Most characters of a user or item id.
