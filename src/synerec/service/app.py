@@ -365,10 +365,11 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None,
     )
     app.state.service = st
     install_error_handlers(app, st)
-    app.include_router(api_router(st))
+    api = api_router(st)
+    app.include_router(api)
     app.include_router(ops_router(st))
-    rec_route = next((r for r in app.routes
-                      if getattr(r, "path", None) == "/v1/users/{user_id}/recommendations"), None)
+    rec_route = next(r for r in api.routes
+                     if getattr(r, "path", None) == "/v1/users/{user_id}/recommendations")
     app.add_middleware(_FastPath, st=st, route=rec_route)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes,
                        body_timeout_s=settings.body_timeout_s,

@@ -131,4 +131,4 @@ def scrub_paths(text: str, *known: str) -> str:
     """``text`` with filesystem paths replaced by ``<path>`` (the ``known`` ones first)."""
     for k in sorted((k for k in known if k and len(k) > 1), key=len, reverse=True):
         text = text.replace(k, "<path>")
-    return _PATH.sub("<path>", text)
+    return re.sub(r"(?:<path>)+", "<path>", _PATH.sub("<path>", text))
