@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: demo test lint venv install-demo install-dev bench clean
+.PHONY: demo test lint venv install-demo install-dev bench bench-deps bench-service clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ test: install-dev
 
 lint: install-dev
 	$(PY) -m ruff check src tests bench
+
+# The load generator of the service benchmarks (Debian/Ubuntu package; needs root or sudo).
+bench-deps:
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk) \
+		|| sudo sh -c 'apt-get update && apt-get install -y wrk'
+
+# Issue 15's figures: the service under hostile load and faults (about 15-25 minutes).
+bench-service: install-dev bench-deps
+	$(PY) bench/service_faults.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache synerec-report
