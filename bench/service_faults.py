@@ -195,8 +195,8 @@ def wrk(port: int, query: str, conns: int, seconds: float, users: int, tmp: Path
     script = tmp / f"wrk-{abs(hash(query))}.lua"
     script.write_text(WRK_LUA % {"users": users, "query": query}, encoding="utf-8")
     before = loadavg()
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout",
-                          "10s", "-s", str(script), f"http://127.0.0.1:{port}"],
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{round(seconds)}s",
+                          "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}"],
                          capture_output=True, text=True, check=True).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("WRKJSON "))
     res = json.loads(line[len("WRKJSON "):])
@@ -329,7 +329,7 @@ def post_batches(port: int, batches: list[tuple[str, list[dict]]], senders: int
 
 
 def stored_events(state: Path) -> tuple[int, int]:
-    with sqlite3.connect(state / "events.sqlite3") as conn:
+    with contextlib.closing(sqlite3.connect(state / "events.sqlite3")) as conn:
         return conn.execute("SELECT COUNT(*), COUNT(DISTINCT user_id || '|' || item_id || '|' "
                             "|| timestamp) FROM events").fetchone()
 
@@ -564,7 +564,10 @@ def section_faults(ctx: dict[str, Any]) -> dict[str, Any]:
     finally:
         stop(proc)
         if real:
-            subprocess.run(["umount", str(disk)], check=False)
+            for _ in range(20):  # the server's files may take a moment to be released
+                if subprocess.run(["umount", str(disk)], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.5)
     # -- a read-only state directory ----------------------------------------------------------
     ro = tmp / "read-only"
     ro.mkdir()
@@ -601,7 +604,8 @@ def section_faults(ctx: dict[str, Any]) -> dict[str, Any]:
         workers = children(proc.pid)
         batches = list(event_batches(rng, ctx["user_ids"], ctx["item_ids"], 60_000, 200,
                                      f"kill{rnd}", t0=1_000_000_000 + rnd * 10_000_000))
-        killer = threading.Timer(2.0, lambda p=proc: p.send_signal(signal.SIGKILL))
+        killer = threading.Thread(target=_kill_when_stored,
+                                  args=(proc, state, stored_before(state) + 20_000))
         killer.start()
         acked, unacked, _ = post_batches(port, batches, 4)
         killer.join()
@@ -663,6 +667,23 @@ def section_faults(ctx: dict[str, Any]) -> dict[str, Any]:
         "pass": (worker_gone and old["status"] == "failed" and version == 1
                  and nxt["status"] == "succeeded" and sum(acked.values()) == stored)}
     return out
+
+
+def stored_before(state: Path) -> int:
+    return stored_events(state)[0] if (state / "events.sqlite3").exists() else 0
+
+
+def _kill_when_stored(proc: subprocess.Popen[bytes], state: Path, target: int,
+                      timeout: float = 300) -> None:
+    """``kill -9`` the server once ``target`` events are in its store (mid-ingestion)."""
+    uri = f"file:{(state / 'events.sqlite3').resolve()}?mode=ro"
+    deadline = time.monotonic() + timeout
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0] >= target:
+                break
+            time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
 
 
 def _settings(tmp: Path, **values: Any) -> Path:

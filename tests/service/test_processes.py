@@ -174,8 +174,13 @@ def test_kill_9_during_ingest_then_idempotent_retries_store_each_batch_once(
     threads = [threading.Thread(target=sender, args=(s,)) for s in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGKILL)  # the supervisor, mid-stream
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # mid-stream: once some batches are in
+        with lock:
+            if len(acked) >= 8:
+                break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)  # the supervisor
     proc.wait(10)
     stop.set()
     for t in threads:

@@ -48,7 +48,6 @@ def register(app: typer.Typer) -> None:
         try:
             import uvicorn
 
-            from synerec.service import app as service_app
             from synerec.service.http import protocol_class
         except ImportError as exc:
             raise ConfigError(f"the service needs the serve extra ({exc.name} is missing): "
@@ -58,17 +57,16 @@ def register(app: typer.Typer) -> None:
                                  workers=workers)
         if threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {threads}")
-        import os
-
-        import numba
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # this process only
-        os.environ[service_app.NUMBA_THREADS_ENV] = str(threads)  # and the worker processes
         common = {"host": settings.host, "port": settings.port, "log_level": log_level,
                   "access_log": False, "http": protocol_class(), "lifespan": "on",
                   "timeout_keep_alive": int(max(1, round(settings.keep_alive_s)))}
         if settings.workers == 1:
-            web_app = service_app.create_app(settings)
+            import numba
+
+            from synerec.service.app import create_app
+
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            web_app = create_app(settings)
             config = uvicorn.Config(web_app, **common)
             config.header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]
             log.info("serving on http://%s:%d", settings.host, settings.port)
@@ -76,11 +74,13 @@ def register(app: typer.Typer) -> None:
             return
         from uvicorn.supervisors import Multiprocess
 
-        lock = service_app.prepare_workers(settings)
+        from synerec.service.supervisor import prepare_workers
+
+        lock = prepare_workers(settings, numba_threads=threads)
         try:
             # A worker busy with a burst of requests may answer the supervisor's health ping
             # late; only a worker silent for 60 s is considered hung and replaced.
-            config = uvicorn.Config(f"{service_app.__name__}:app_from_env", factory=True,
+            config = uvicorn.Config("synerec.service.app:app_from_env", factory=True,
                                     workers=settings.workers, timeout_worker_healthcheck=60,
                                     **common)
             config.header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]

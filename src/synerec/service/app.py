@@ -22,7 +22,6 @@ verified.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import logging
@@ -30,11 +29,9 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,32 +45,28 @@ from synerec.exceptions import SynerecError
 from synerec.service.api import ExplainCache, FastRecommendations, api_router, ops_router
 from synerec.service.compute import ComputePool
 from synerec.service.events import EventStore, IdempotencyConflictError
-from synerec.service.faults import (
-    ServiceFault,
-    StateDirError,
-    StateDirLockedError,
-    classify,
-)
+from synerec.service.faults import ServiceFault, classify
 from synerec.service.http import FAULT_COUNTER_KEY, RequestGuard
 from synerec.service.locks import FileLock, die_with_parent
-from synerec.service.metrics import Metrics, clear_shared
+from synerec.service.metrics import Metrics
 from synerec.service.model_store import ModelStore
 from synerec.service.retrain import RetrainBusyError, RetrainManager
 from synerec.service.schemas import ErrorResponse
 from synerec.service.settings import ServiceSettings
+from synerec.service.supervisor import (
+    MASTER_PID_ENV,
+    METRICS_DIR,
+    NUMBA_THREADS_ENV,
+    SETTINGS_ENV,
+    acquire_server_lock,
+    check_writable,
+)
 
-__all__ = ["MASTER_PID_ENV", "SETTINGS_ENV", "ServiceState", "acquire_server_lock",
-           "app_from_env", "create_app", "open_state"]
+__all__ = ["ServiceState", "app_from_env", "create_app", "open_state"]
 
 log = logging.getLogger(__name__)
 
 EVENTS_DB = "events.sqlite3"
-SERVER_LOCK = "serve.lock"
-METRICS_DIR = Path("run") / "metrics"
-#: Environment variables through which ``synerec serve`` hands its settings to its workers.
-SETTINGS_ENV = "SYNEREC_SERVICE_SETTINGS_JSON"
-MASTER_PID_ENV = "SYNEREC_SERVICE_MASTER_PID"
-NUMBA_THREADS_ENV = "SYNEREC_SERVICE_NUMBA_THREADS"
 
 
 @dataclass
@@ -130,47 +123,6 @@ class ServiceState:
             self.server_lock.release()
 
 
-def _check_writable(state_dir: Path) -> None:
-    """One line (:class:`StateDirError`) when the state directory cannot be used."""
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StateDirError(f"cannot create the state directory {state_dir}: "
-                            f"{exc.strerror or exc}") from None
-    probe = state_dir / f".write-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(probe, "wb") as f:
-            f.write(b"ok")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:
-        raise StateDirError(f"the state directory {state_dir} is not writable "
-                            f"({exc.strerror or exc}); synerec serve keeps its event store, "
-                            "models and locks there: give a writable --state-dir") from None
-    finally:
-        with contextlib.suppress(OSError):
-            probe.unlink()
-
-
-def acquire_server_lock(state_dir: Path) -> FileLock:
-    """Take ``serve.lock`` of a state directory or raise :class:`StateDirLockedError`."""
-    _check_writable(state_dir)
-    lock = FileLock(state_dir / SERVER_LOCK)
-    try:
-        got = lock.acquire(blocking=False, note="synerec serve")
-    except OSError as exc:
-        raise StateDirError(f"cannot lock the state directory {state_dir}: "
-                            f"{exc.strerror or exc}") from None
-    if not got:
-        pid, _ = lock.holder()
-        who = f"pid {pid}" if pid else "another process"
-        raise StateDirLockedError(
-            f"the state directory {state_dir} is in use by another synerec serve ({who}); "
-            "one server per state directory: stop it, or give another --state-dir "
-            "(use --workers for more processes)")
-    return lock
-
-
 def open_state(settings: ServiceSettings, *, worker: bool = False) -> ServiceState:
     """Open everything a server process serves from.
 
@@ -192,7 +144,7 @@ def open_state(settings: ServiceSettings, *, worker: bool = False) -> ServiceSta
     state_dir = settings.resolved_state_dir
     lock = None
     if worker:
-        _check_writable(state_dir)
+        check_writable(state_dir)
     else:
         lock = acquire_server_lock(state_dir)
     events = None
@@ -399,25 +351,3 @@ def app_from_env() -> FastAPI:
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
     settings = ServiceSettings.model_validate(json.loads(os.environ[SETTINGS_ENV]))
     return create_app(settings, worker=True)
-
-
-def prepare_workers(settings: ServiceSettings) -> FileLock:
-    """What ``synerec serve --workers N`` does before starting its workers.
-
-    Takes the server lock (kept for the server's life), checks the state directory and the
-    model by opening the state once (a broken model fails here, with one line, before any
-    worker starts), writes the shared serving files, clears the metrics of a previous run and
-    hands the settings to the workers through the environment.
-    """
-    state_dir = settings.resolved_state_dir
-    lock = acquire_server_lock(state_dir)
-    try:
-        st = open_state(settings, worker=True)
-        st.close()
-        clear_shared(state_dir / METRICS_DIR)
-    except BaseException:
-        lock.release()
-        raise
-    os.environ[SETTINGS_ENV] = settings.to_env_json()
-    os.environ[MASTER_PID_ENV] = str(os.getpid())
-    return lock
