@@ -53,7 +53,8 @@ from synerec.service.schemas import (
 if TYPE_CHECKING:
     from synerec.service.app import ServiceState
 
-__all__ = ["ExplainCache", "FastRecommendations", "api_router", "ops_router"]
+__all__ = ["FastRecommendations", "ResponseCache", "api_router", "encode_recommendations",
+           "ops_router", "rec_key"]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."},
@@ -78,11 +79,18 @@ def _finite(x: float | None) -> float | None:
     return x if x is None or math.isfinite(x) else None
 
 
-class BytesLRU:
-    """Encoded responses by key, least recently used dropped; at most ``size`` entries."""
+class ResponseCache:
+    """Encoded recommendation responses, least recently used dropped, bounded in bytes.
 
-    def __init__(self, size: int) -> None:
-        self.size = int(size)
+    The key holds the model version, the parameters and the user's newest pending event id
+    (and their number), so an entry is never stale: a new model or a new event of that user
+    makes a new key. Explained lists (costly) and lists scored from pending events are served
+    from here when asked again.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self.bytes = 0
         self._d: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -94,44 +102,40 @@ class BytesLRU:
             return got
 
     def put(self, key: tuple[Any, ...], value: bytes) -> None:
-        if self.size <= 0:
-            return
+        if len(value) > self.max_bytes // 8:
+            return  # never let one entry push out an eighth of the cache
         with self._lock:
+            old = self._d.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old)
             self._d[key] = value
-            while len(self._d) > self.size:
-                self._d.popitem(last=False)
-
-
-class ExplainCache:
-    """Explained recommendation lists, least recently used dropped (per process, bounded).
-
-    Keyed by model version, user, ``n``, ``exclude_seen`` and the user's newest event id, so
-    an entry is never stale: a new model or a new event makes a new key.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = int(size)
-        self._d: OrderedDict[tuple[Any, ...], engine.RecResult] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> engine.RecResult | None:
-        with self._lock:
-            res = self._d.get(key)
-            if res is not None:
-                self._d.move_to_end(key)
-            return res
-
-    def put(self, key: tuple[Any, ...], res: engine.RecResult) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._d[key] = res
-            self._d.move_to_end(key)
-            while len(self._d) > self.size:
-                self._d.popitem(last=False)
+            self.bytes += len(value)
+            while self.bytes > self.max_bytes and self._d:
+                _, dropped = self._d.popitem(last=False)
+                self.bytes -= len(dropped)
 
     def __len__(self) -> int:
         return len(self._d)
+
+
+def rec_key(snap: Any, user_id: str, n: int, exclude_seen: bool, explain: bool,
+            overlay: list[Any]) -> tuple[Any, ...]:
+    """The :class:`ResponseCache` key of a recommendation request."""
+    return (snap.version, user_id, n, exclude_seen, explain,
+            overlay[-1][0] if overlay else 0, len(overlay))
+
+
+def encode_recommendations(user_id: str, snap: Any, res: engine.RecResult) -> bytes:
+    """The JSON body of a recommendation list (:class:`RecommendationsResponse`)."""
+    reasons = res.reasons or [None] * len(res.items)
+    return json.dumps({
+        "user_id": user_id, "model_version": snap.version, "strategy": res.strategy,
+        "fallback": res.fallback, "new_events": res.n_new_events,
+        "filled_from_popular": res.filled_from_popular,
+        "items": [{"rank": k + 1, "item_id": i, "score": _finite(s), "reason": r}
+                  for k, (i, s, r) in enumerate(zip(res.items, res.scores, reasons,
+                                                    strict=True))]},
+        separators=(",", ":"), allow_nan=False).encode()
 
 
 def _key_matches(given: str | None, keys: list[bytes]) -> bool:
@@ -207,15 +211,6 @@ def api_router(st: "ServiceState") -> APIRouter:
                     "first acknowledgement and stores nothing again (keys are remembered for "
                     "`idempotency_ttl_s`); the same key with another batch is 422.")]
 
-    def rec_body(user_id: str, snap: Any, res: engine.RecResult) -> dict[str, Any]:
-        reasons = res.reasons or [None] * len(res.items)
-        return {"user_id": user_id, "model_version": snap.version, "strategy": res.strategy,
-                "fallback": res.fallback, "new_events": res.n_new_events,
-                "filled_from_popular": res.filled_from_popular,
-                "items": [{"rank": k + 1, "item_id": i, "score": _finite(s), "reason": r}
-                          for k, (i, s, r) in enumerate(zip(res.items, res.scores, reasons,
-                                                            strict=True))]}
-
     # -- read endpoints -----------------------------------------------------------------------
     @router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse,
                 responses=read_errors, tags=["recommendations"], dependencies=read_deps)
@@ -223,28 +218,25 @@ def api_router(st: "ServiceState") -> APIRouter:
                               explain: bool = False) -> Response:
         """Top-``n`` items for a user; unknown users get popular items (``fallback``).
 
-        ``explain=true`` adds a ``reason`` per item (computed on a compute thread and cached
-        per model version).
+        ``explain=true`` adds a ``reason`` per item. Answers are cached per model version and
+        per newest event of the user (see ``docs/service.md``).
         """
         snap = st.store.current
         overlay = st.events.user_events(user_id, snap.events_upto, settings.max_overlay_events)
-        kwargs = {"exclude_seen": exclude_seen, "explain": explain,
-                  "event_weights": settings.event_weights}
-        if engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                           explain=explain):
-            res = engine.recommend(snap, user_id, overlay, n, **kwargs)
-        elif explain:
-            key = (snap.version, user_id, n, exclude_seen, overlay[-1][0] if overlay else 0)
-            got = st.explained.get(key)
-            if got is None:
-                got = await st.compute.run(
+        key = rec_key(snap, user_id, n, exclude_seen, explain, overlay)
+        body = st.responses.get(key)
+        if body is None:
+            kwargs = {"exclude_seen": exclude_seen, "explain": explain,
+                      "event_weights": settings.event_weights}
+            if engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                               explain=explain):
+                res = engine.recommend(snap, user_id, overlay, n, **kwargs)
+            else:
+                res = await st.compute.run(
                     lambda: engine.recommend(snap, user_id, overlay, n, **kwargs))
-                st.explained.put(key, got)
-            res = got
-        else:
-            res = await st.compute.run(
-                lambda: engine.recommend(snap, user_id, overlay, n, **kwargs))
-        return json_response(rec_body(user_id, snap, res))
+            body = encode_recommendations(user_id, snap, res)
+            st.responses.put(key, body)
+        return Response(body, media_type="application/json")
 
     @router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
                 responses=read_errors, tags=["recommendations"], dependencies=read_deps)
@@ -370,21 +362,20 @@ _REC_PATH = ("/v1/users/", "/recommendations")
 class FastRecommendations:
     """The hot path of ``GET /v1/users/{user_id}/recommendations``, without the framework.
 
-    A request whose list is a slice of the precomputed lists (see
-    :func:`synerec.service.engine.is_cheap`) and whose parameters are plainly valid (``n`` as
-    digits within ``1..max_n``, ``exclude_seen``/``explain`` as ``true``/``false``/``1``/``0``,
-    an id that passes :func:`~synerec.service.schemas.check_id_text`) is answered here with the
-    very bytes the route would produce, skipping FastAPI's parameter machinery (about half the
-    CPU of such a request). Anything else (another path, an odd or invalid parameter, a read
-    key to check, scoring work) goes to the route unchanged, so validation errors, OpenAPI and
-    behaviour stay the route's.
+    A request whose parameters are plainly valid (``n`` as digits within ``1..max_n``,
+    ``exclude_seen``/``explain`` as ``true``/``false``/``1``/``0``, an id that passes
+    :func:`~synerec.service.schemas.check_id_text`) and whose answer is in the response cache
+    or a slice of the precomputed lists (see :func:`synerec.service.engine.is_cheap`) is
+    answered here with the very bytes the route would produce, skipping FastAPI's parameter
+    machinery (about half the CPU of such a request). Anything else (another path, an odd or
+    invalid parameter, a read key to check, scoring work) goes to the route unchanged, so
+    validation errors, OpenAPI and behaviour stay the route's.
     """
 
     def __init__(self, app: Any, st: "ServiceState") -> None:
         self.app = app
         self.st = st
         self.route: Any = None  # the route object, for the metrics label
-        self.cache = BytesLRU(st.settings.response_cache_size)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET" or self.st.read_keys
@@ -438,30 +429,15 @@ class FastRecommendations:
         snap = st.store.current
         overlay = st.events.user_events(user_id, snap.events_upto,
                                         st.settings.max_overlay_events)
-        key = None
-        if not overlay:  # then the answer depends on the snapshot and the parameters only
-            key = (snap.version, user_id, n, exclude_seen, explain)
-            cached = self.cache.get(key)
-            if cached is not None:
-                return cached
+        key = rec_key(snap, user_id, n, exclude_seen, explain, overlay)
+        body = st.responses.get(key)
+        if body is not None:
+            return body
         if not engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
                                explain=explain):
-            return None
+            return None  # scoring work: the route runs it on a compute thread
         res = engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
                                explain=explain, event_weights=st.settings.event_weights)
-        body = self._encode(user_id, snap, res)
-        if key is not None:
-            self.cache.put(key, body)
+        body = encode_recommendations(user_id, snap, res)
+        st.responses.put(key, body)
         return body
-
-    @staticmethod
-    def _encode(user_id: str, snap: Any, res: engine.RecResult) -> bytes:
-        reasons = res.reasons or [None] * len(res.items)
-        return json.dumps({
-            "user_id": user_id, "model_version": snap.version, "strategy": res.strategy,
-            "fallback": res.fallback, "new_events": res.n_new_events,
-            "filled_from_popular": res.filled_from_popular,
-            "items": [{"rank": k + 1, "item_id": i, "score": _finite(s), "reason": r}
-                      for k, (i, s, r) in enumerate(zip(res.items, res.scores, reasons,
-                                                        strict=True))]},
-            separators=(",", ":"), allow_nan=False).encode()

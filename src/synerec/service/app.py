@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from synerec._version import __version__
 from synerec.exceptions import SynerecError
-from synerec.service.api import ExplainCache, FastRecommendations, api_router, ops_router
+from synerec.service.api import FastRecommendations, ResponseCache, api_router, ops_router
 from synerec.service.compute import ComputePool
 from synerec.service.events import EventStore, IdempotencyConflictError
 from synerec.service.faults import ServiceFault, classify
@@ -79,7 +79,7 @@ class ServiceState:
     retrain: RetrainManager
     metrics: Metrics
     compute: ComputePool
-    explained: ExplainCache
+    responses: ResponseCache
     api_keys: list[bytes]
     read_keys: list[bytes]
     server_lock: FileLock | None = None
@@ -172,7 +172,7 @@ def open_state(settings: ServiceSettings, *, worker: bool = False) -> ServiceSta
     st = ServiceState(settings, store, events, retrain, metrics,
                       ComputePool(settings.compute_threads, settings.compute_queue,
                                   settings.compute_queue_timeout_s),
-                      ExplainCache(settings.explain_cache_size), keys,
+                      ResponseCache(int(settings.response_cache_mb * 2**20)), keys,
                       settings.all_read_keys(), server_lock=lock)
     st.start_maintenance()
     return st

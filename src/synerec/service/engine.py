@@ -75,6 +75,20 @@ def _user_index(snap: ModelSnapshot, user_id: str) -> int:
         return -1
 
 
+def _item_indices(snap: ModelSnapshot, ids: list[Any]) -> np.ndarray:
+    """Item indices of ids (-1: unknown): one hash lookup each for a few ids."""
+    items = snap.model.items_
+    if len(ids) > 64:
+        return items.indices(ids, missing="negative")
+    out = np.empty(len(ids), dtype=np.int64)
+    for k, i in enumerate(ids):
+        try:
+            out[k] = items.index(i)
+        except UnknownIdError:
+            out[k] = -1
+    return out
+
+
 def is_cheap(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
              exclude_seen: bool, explain: bool) -> bool:
     """Whether :func:`recommend` is a slice of precomputed lists (fine on the event loop).
@@ -109,8 +123,7 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     model = snap.model
     u = _user_index(snap, user_id)
     known = u >= 0 and model.user_count_[u] > 0
-    event_items = model.items_.indices([e[1] for e in overlay], missing="negative") \
-        if overlay else np.zeros(0, np.int64)
+    event_items = _item_indices(snap, [e[1] for e in overlay])
     event_set = {int(i) for i in event_items if i >= 0}
     scale = model.rating_scale_
 

@@ -103,11 +103,10 @@ class ServiceSettings(BaseModel):
         precomputed ones) runs on ``compute_threads`` threads per worker, never on the event
         loop; at most ``compute_queue`` requests wait for one, each at most
         ``compute_queue_timeout_s``: beyond that the answer is 503 with ``Retry-After``.
-    explain_cache_size
-        Explained lists kept per worker (least recently used dropped), per model version.
-    response_cache_size
-        Encoded precomputed-list responses kept per worker (users without newer events; the
-        key holds the model version, so an entry is never stale).
+    response_cache_mb
+        Encoded recommendation responses kept per worker (least recently used dropped); the
+        key holds the model version and the user's newest pending event, so an entry is never
+        stale. Explained lists and lists scored from pending events are the ones it saves.
     max_overlay_events
         Newest events per user (newer than the served model) used to serve that user; older
         ones wait for the next model.
@@ -162,8 +161,7 @@ class ServiceSettings(BaseModel):
     compute_threads: int = Field(2, ge=1, le=64)
     compute_queue: int = Field(64, ge=0, le=100_000)
     compute_queue_timeout_s: float = Field(2.0, gt=0, le=600)
-    explain_cache_size: int = Field(4096, ge=0, le=10_000_000)
-    response_cache_size: int = Field(65_536, ge=0, le=10_000_000)
+    response_cache_mb: float = Field(64.0, ge=0, le=65_536)
     max_overlay_events: int = Field(500, ge=1, le=1_000_000)
     retrain_after_events: int | None = Field(100_000, ge=1)
     retrain_after_s: float | None = Field(86_400.0, gt=0)
