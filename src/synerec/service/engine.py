@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from synerec.algorithms import Decision
 from synerec.exceptions import UnknownIdError
@@ -68,11 +67,24 @@ def _ids(snap: ModelSnapshot, idx: np.ndarray) -> list[Any]:
     return [py_id(v) for v in snap.model.items_.ids_of(idx)]
 
 
-def _user_index(snap: ModelSnapshot, user_id: str) -> int:
-    try:  # one hash lookup (``indices`` builds an index from a list: much slower)
-        return snap.model.users_.index(user_id)
-    except UnknownIdError:
+def _lookup(vocab: Any, key: Any) -> int:
+    """Index of an id given as text in a vocabulary, -1 when unknown: one hash lookup.
+
+    Integer vocabularies are asked for the integer directly (the vocabulary would first try
+    the text, fail, then convert); ``indices`` of a list builds an index: much slower.
+    """
+    if isinstance(key, str) and vocab.ids.dtype.kind in "iu":
+        if not (key.isascii() and key.lstrip("-").isdigit()):
+            return -1
+        key = int(key)
+    try:
+        return int(vocab.index(key))
+    except (UnknownIdError, OverflowError):
         return -1
+
+
+def _user_index(snap: ModelSnapshot, user_id: str) -> int:
+    return _lookup(snap.model.users_, user_id)
 
 
 def _item_indices(snap: ModelSnapshot, ids: list[Any]) -> np.ndarray:
@@ -80,13 +92,7 @@ def _item_indices(snap: ModelSnapshot, ids: list[Any]) -> np.ndarray:
     items = snap.model.items_
     if len(ids) > 64:
         return items.indices(ids, missing="negative")
-    out = np.empty(len(ids), dtype=np.int64)
-    for k, i in enumerate(ids):
-        try:
-            out[k] = items.index(i)
-        except UnknownIdError:
-            out[k] = -1
-    return out
+    return np.fromiter((_lookup(items, i) for i in ids), dtype=np.int64, count=len(ids))
 
 
 def is_cheap(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
@@ -164,13 +170,11 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         return res
 
     scores = neighbor_scores(snap.similarity, p_items, p_w)
-    exclude = None
     if exclude_seen:
-        exclude = sp.csr_matrix((np.ones(len(p_items), np.float32),
-                                 (np.zeros(len(p_items), np.int64), p_items)),
-                                shape=(1, snap.n_items))
-    warm = None if model.scores_cold_items else model.item_count_ > 0
-    idx, sc = topk(scores[None, :], n, exclude=exclude, candidates=warm)
+        scores[p_items] = -np.inf  # not rankable: topk drops non-finite scores
+    if not model.scores_cold_items:
+        scores[snap.cold_items] = -np.inf
+    idx, sc = topk(scores[None, :], n)
     chosen = [int(i) for i in idx[0] if i != PAD_INDEX]
     values: list[float | None] = [float(s) for i, s in zip(idx[0], sc[0], strict=True)
                                   if i != PAD_INDEX]
@@ -249,10 +253,7 @@ def _neighbor_reasons(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray,
 def similar(snap: ModelSnapshot, item_id: str, n: int) -> SimilarResult:
     """The ``n`` items most similar to ``item_id``; popular items (flagged) when unknown."""
     model = snap.model
-    try:
-        i = model.items_.index(item_id)
-    except UnknownIdError:
-        i = -1
+    i = _lookup(model.items_, item_id)
     if i < 0 or model.item_count_[i] == 0:
         items = _popular(snap, n, set() if i < 0 else {i})
         return SimilarResult(_ids(snap, items),

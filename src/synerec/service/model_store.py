@@ -28,6 +28,7 @@ the lists are computed once per model, by the retrain worker or the first server
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -119,6 +120,11 @@ class ModelSnapshot:
     def n_items(self) -> int:
         """Items in the model's vocabulary."""
         return int(self.model.n_items_)
+
+    @functools.cached_property
+    def cold_items(self) -> np.ndarray:
+        """Indices of the items without training interactions."""
+        return np.flatnonzero(np.asarray(self.model.item_count_) == 0)
 
 
 def model_digest(path: str | os.PathLike[str]) -> str:
