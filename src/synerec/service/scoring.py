@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import numba
 import numpy as np
 import scipy.sparse as sp
+
+from synerec.service._kernels import accumulate_neighbors
 
 __all__ = ["event_weight", "neighbor_scores", "neighbor_scores_reference", "profile_weights"]
 
@@ -71,18 +72,6 @@ def profile_weights(train_items: np.ndarray, train_values: np.ndarray,
     return items[first], weights[first]
 
 
-@numba.njit(cache=True, nogil=True)
-def _accumulate(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, items: np.ndarray,
-                weights: np.ndarray, sums: np.ndarray, reached: np.ndarray) -> None:
-    for k in range(items.shape[0]):
-        i = items[k]
-        w = weights[k]
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            sums[j] += w * data[p]
-            reached[j] = True
-
-
 def neighbor_scores(S: sp.csr_matrix, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Eq. (S1) for one profile: float32 scores over all items, ``-inf`` where unreached.
 
@@ -102,7 +91,7 @@ def neighbor_scores(S: sp.csr_matrix, items: np.ndarray, weights: np.ndarray) ->
         return out
     sums = np.zeros(n, dtype=np.float64)
     reached = np.zeros(n, dtype=np.bool_)
-    _accumulate(S.indptr, S.indices, S.data, np.ascontiguousarray(items, dtype=np.int64),
+    accumulate_neighbors(S.indptr, S.indices, S.data, np.ascontiguousarray(items, dtype=np.int64),
                 np.ascontiguousarray(weights, dtype=np.float64), sums, reached)
     out[reached] = sums[reached]
     return out
