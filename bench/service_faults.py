@@ -447,12 +447,18 @@ def section_ingest(ctx: dict[str, Any]) -> dict[str, Any]:
         with httpx.Client(base_url=url, timeout=60) as c:
             def checkpoint(events_sent: int, ingest_rate: float | None) -> None:
                 wait_jobs_idle(c, state)  # a retrain in flight would skew the reads
+                # First reads after the events (users with new events are scored, then cached),
+                # then the same reads again (steady state: cached or precomputed).
+                cold = wrk(port, "n=10", 64, 8, ctx["users"], ctx["tmp"])
                 reads = wrk(port, "n=10", 64, 8, ctx["users"], ctx["tmp"])
                 health = c.get("/healthz").json()
                 rss = sum(memory_kb(p)[0] for p in tree(proc.pid) if not is_retrain_worker(p))
                 checkpoints.append({
-                    "events": events_sent, "read_rps": reads["rps"],
-                    "read_p99_ms": reads["p99_ms"], "read_errors": reads["errors"],
+                    "events": events_sent, "read_rps_first": cold["rps"],
+                    "read_p99_ms_first": cold["p99_ms"], "read_rps": reads["rps"],
+                    "read_p99_ms": reads["p99_ms"],
+                    "read_errors": reads["errors"] + cold["errors"] + reads["non_2xx"]
+                    + cold["non_2xx"],
                     "ingest_events_per_s": ingest_rate, "serving_rss_mb": rss / 1024,
                     "model_version": health["model_version"],
                     "events_pending": health["events_pending"], "loadavg": loadavg()})
@@ -478,6 +484,7 @@ def section_ingest(ctx: dict[str, Any]) -> dict[str, Any]:
     start_rps = checkpoints[0]["read_rps"]
     ingest_rates = [cp["ingest_events_per_s"] for cp in checkpoints[1:]]
     worst_read = min(cp["read_rps"] for cp in checkpoints[1:]) / start_rps
+    worst_first = min(cp["read_rps_first"] for cp in checkpoints[1:]) / start_rps
     worst_ingest = min(ingest_rates) / ingest_rates[0]
     bound_mb = ctx["rss_bound_mb"]
     return {
@@ -494,8 +501,11 @@ def section_ingest(ctx: dict[str, Any]) -> dict[str, Any]:
         "max_one_process_rss_mb": sampler.worker_rss_kb / 1024,
         "max_retrain_worker_rss_mb": sampler.retrain_rss_kb / 1024,
         "rss_bound_mb": bound_mb,
-        "read_rps_worst_vs_start": worst_read, "ingest_rate_worst_vs_first": worst_ingest,
+        "read_rps_worst_vs_start": worst_read, "first_read_rps_worst_vs_start": worst_first,
+        "ingest_rate_worst_vs_first": worst_ingest,
+        "read_errors": sum(cp["read_errors"] for cp in checkpoints),
         "pass_equal_counts": acked_total == stored,
+        "pass_no_read_errors": sum(cp["read_errors"] for cp in checkpoints) == 0,
         "pass_rss_under_bound": sampler.serving_rss_kb / 1024 < bound_mb,
         "pass_read_within_20pct": worst_read >= 0.8,
         "pass_ingest_within_20pct": worst_ingest >= 0.8}
@@ -738,8 +748,9 @@ def table(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                      "equal", f"{last['loadavg']:.2f}"))
         rows.append(("  serving RSS (all processes)", f"{g['max_serving_rss_mb']:.0f} MB max "
                      f"(PSS {g['max_serving_pss_mb']:.0f})", f"< {g['rss_bound_mb']} MB", ""))
-        rows.append(("  reads, worst vs start", f"{g['read_rps_worst_vs_start']:.2f}", ">= 0.8",
-                     ""))
+        rows.append(("  reads, worst vs start", f"{g['read_rps_worst_vs_start']:.2f} (first "
+                     f"reads after the events: {g['first_read_rps_worst_vs_start']:.2f})",
+                     ">= 0.8", ""))
         rows.append(("  ingest rate, worst vs first", f"{g['ingest_rate_worst_vs_first']:.2f}",
                      ">= 0.8", ""))
     if "faults" in res:
