@@ -123,7 +123,8 @@ class ServiceState:
             self.server_lock.release()
 
 
-def open_state(settings: ServiceSettings, *, worker: bool = False) -> ServiceState:
+def open_state(settings: ServiceSettings, *, worker: bool = False,
+               maintain: bool = True) -> ServiceState:
     """Open everything a server process serves from.
 
     Parameters
@@ -133,6 +134,9 @@ def open_state(settings: ServiceSettings, *, worker: bool = False) -> ServiceSta
     worker
         ``True`` in a worker process of ``synerec serve --workers N`` (the supervisor holds the
         server lock); ``False`` for a single-process server, which takes the lock itself.
+    maintain
+        Start the maintenance thread (model reloads, metrics, automatic retraining, expiry);
+        ``False`` for the supervisor's start-up check.
 
     Raises
     ------
@@ -174,7 +178,8 @@ def open_state(settings: ServiceSettings, *, worker: bool = False) -> ServiceSta
                                   settings.compute_queue_timeout_s),
                       ResponseCache(int(settings.response_cache_mb * 2**20)), keys,
                       settings.all_read_keys(), server_lock=lock)
-    st.start_maintenance()
+    if maintain:
+        st.start_maintenance()
     return st
 
 

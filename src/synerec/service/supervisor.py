@@ -123,7 +123,7 @@ def check_main() -> int:
 
     try:
         settings = ServiceSettings.model_validate(json.loads(os.environ[SETTINGS_ENV]))
-        open_state(settings, worker=True).close()
+        open_state(settings, worker=True, maintain=False).close()
     except SynerecError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
