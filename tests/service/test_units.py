@@ -178,3 +178,36 @@ def test_precomputed_lists_equal_the_models_own(tmp_path: Path, model: str) -> N
             assert fast.items == slow.items and fast.scores == slow.scores
     tiny = load_snapshot(d, version=1, events_upto=0, precompute_n=30, precompute_max_users=10)
     assert tiny.top_items is None  # too many users: disabled
+
+
+def _mapped(a: np.ndarray) -> bool:
+    while a is not None and not isinstance(a, np.memmap):
+        a = a.base  # type: ignore[assignment]
+    return isinstance(a, np.memmap)
+
+
+@pytest.mark.parametrize("model", ["item-cf", "mf"])
+def test_serving_files_are_computed_once_and_memory_mapped(tmp_path: Path, model: str) -> None:
+    d = fit_demo_model(tmp_path / "m", model)
+    first = ModelStore(tmp_path / "state", d, precompute_n=20, mmap=True, shared_cache=True)
+    entries = [p for p in (tmp_path / "state" / "cache").iterdir() if p.is_dir()]
+    assert len(entries) == 1 and (entries[0] / "model.json").is_file()
+    stamp = (entries[0] / "arrays.npz").stat().st_mtime_ns
+    second = ModelStore(tmp_path / "state", d, precompute_n=20, mmap=True, shared_cache=True)
+    assert (entries[0] / "arrays.npz").stat().st_mtime_ns == stamp  # read, not recomputed
+    a, b = first.current, second.current
+    assert b.top_items is not None and _mapped(b.top_items) and _mapped(b.top_scores)
+    np.testing.assert_array_equal(a.top_items, b.top_items)
+    plain = load_snapshot(d, version=1, events_upto=0, precompute_n=20)
+    np.testing.assert_array_equal(plain.top_items, b.top_items)
+    np.testing.assert_array_equal(plain.top_scores, b.top_scores)
+    assert (plain.similarity != b.similarity).nnz == 0
+    assert b.similarity_source == ("model" if model == "item-cf" else "service_cosine")
+    if model == "mf":  # the service's cosine similarity is shared too
+        assert _mapped(b.similarity.data)
+    # a damaged cache entry is detected by its checksum and computed again
+    raw = bytearray((entries[0] / "arrays.npz").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (entries[0] / "arrays.npz").write_bytes(bytes(raw))
+    third = ModelStore(tmp_path / "state", d, precompute_n=20, mmap=True, shared_cache=True)
+    np.testing.assert_array_equal(third.current.top_items, plain.top_items)
