@@ -64,16 +64,16 @@ def py_id(value: Any) -> Any:
 
 
 def _ids(snap: ModelSnapshot, idx: np.ndarray) -> list[Any]:
-    return [py_id(v) for v in snap.model.items_.ids_of(idx)]
+    return snap.item_ids[np.asarray(idx, dtype=np.int64)].tolist()
 
 
-def _lookup(vocab: Any, key: Any) -> int:
-    """Index of an id given as text in a vocabulary, -1 when unknown: one hash lookup.
+def _lookup(vocab: Any, key: Any, integer: bool) -> int:
+    """Index of an id in a vocabulary, -1 when unknown: one hash lookup.
 
-    Integer vocabularies are asked for the integer directly (the vocabulary would first try
-    the text, fail, then convert); ``indices`` of a list builds an index: much slower.
+    An ``integer`` vocabulary is asked for the integer directly (it would first try the text,
+    fail, then convert); ``indices`` of a list builds an index: much slower.
     """
-    if isinstance(key, str) and vocab.ids.dtype.kind in "iu":
+    if integer and isinstance(key, str):
         if not (key.isascii() and key.lstrip("-").isdigit()):
             return -1
         key = int(key)
@@ -84,7 +84,7 @@ def _lookup(vocab: Any, key: Any) -> int:
 
 
 def _user_index(snap: ModelSnapshot, user_id: str) -> int:
-    return _lookup(snap.model.users_, user_id)
+    return _lookup(snap.model.users_, user_id, snap.integer_user_ids)
 
 
 def _item_indices(snap: ModelSnapshot, ids: list[Any]) -> np.ndarray:
@@ -92,7 +92,9 @@ def _item_indices(snap: ModelSnapshot, ids: list[Any]) -> np.ndarray:
     items = snap.model.items_
     if len(ids) > 64:
         return items.indices(ids, missing="negative")
-    return np.fromiter((_lookup(items, i) for i in ids), dtype=np.int64, count=len(ids))
+    integer = snap.integer_item_ids
+    return np.fromiter((_lookup(items, i, integer) for i in ids), dtype=np.int64,
+                       count=len(ids))
 
 
 def is_cheap(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
@@ -205,7 +207,7 @@ def _model_reasons(snap: ModelSnapshot, user_id: str, u: int, items: np.ndarray)
     model = snap.model
     if len(items) == 0:
         return []
-    ids = model.items_.ids_of(items)
+    ids = snap.item_ids[items]
     values = model.predict(np.full(len(items), user_id, dtype=object), ids)
     word = "score" if model.rating_scale_ is None else "rating"
     texts = [f"predicted {word} {float(v):.3g}" for v in values]
@@ -216,7 +218,7 @@ def _model_reasons(snap: ModelSnapshot, user_id: str, u: int, items: np.ndarray)
     if len(rated) == 0:
         return texts
     block = snap.similarity[items][:, rated].tocsr()  # (list, rated) stored similarities
-    names = model.items_.ids_of(rated)
+    names = snap.item_ids[rated]
     for k in range(len(items)):
         lo, hi = block.indptr[k], block.indptr[k + 1]
         if hi == lo:
@@ -241,7 +243,7 @@ def _neighbor_reasons(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray,
     if not items:
         return []
     block = (snap.similarity[p_items][:, items].toarray() * p_w[:, None]).T  # (list, profile)
-    names = snap.model.items_.ids_of(p_items)
+    names = snap.item_ids[p_items]
     out = []
     for row in block:
         order = np.argsort(-row, kind="stable")[:3]
@@ -253,7 +255,7 @@ def _neighbor_reasons(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray,
 def similar(snap: ModelSnapshot, item_id: str, n: int) -> SimilarResult:
     """The ``n`` items most similar to ``item_id``; popular items (flagged) when unknown."""
     model = snap.model
-    i = _lookup(model.items_, item_id)
+    i = _lookup(model.items_, item_id, snap.integer_item_ids)
     if i < 0 or model.item_count_[i] == 0:
         items = _popular(snap, n, set() if i < 0 else {i})
         return SimilarResult(_ids(snap, items),

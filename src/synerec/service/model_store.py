@@ -122,6 +122,25 @@ class ModelSnapshot:
         return int(self.model.n_items_)
 
     @functools.cached_property
+    def item_ids(self) -> np.ndarray:
+        """Every item id as a plain Python value (object array), by index: ``ids_of`` of the
+        vocabulary converts its whole index on each call, this is converted once."""
+        ids = self.model.items_.ids
+        out = np.empty(len(ids), dtype=object)
+        out[:] = [v.item() if isinstance(v, np.generic) else v for v in ids]
+        return out
+
+    @functools.cached_property
+    def integer_user_ids(self) -> bool:
+        """Whether the user ids are integers (looked up as such)."""
+        return self.model.users_.to_array().dtype.kind in "iu"
+
+    @functools.cached_property
+    def integer_item_ids(self) -> bool:
+        """Whether the item ids are integers (looked up as such)."""
+        return self.model.items_.to_array().dtype.kind in "iu"
+
+    @functools.cached_property
     def cold_items(self) -> np.ndarray:
         """Indices of the items without training interactions."""
         return np.flatnonzero(np.asarray(self.model.item_count_) == 0)
