@@ -211,3 +211,18 @@ def test_serving_files_are_computed_once_and_memory_mapped(tmp_path: Path, model
     (entries[0] / "arrays.npz").write_bytes(bytes(raw))
     third = ModelStore(tmp_path / "state", d, precompute_n=20, mmap=True, shared_cache=True)
     np.testing.assert_array_equal(third.current.top_items, plain.top_items)
+
+
+def test_the_write_ahead_log_is_truncated_when_large(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "ev.sqlite3")
+    reader = EventStore(tmp_path / "ev.sqlite3")  # another process's connections, reading
+    for b in range(30):
+        store.add([EventRecord(f"u{b}-{k}", f"i{k}", 4.0) for k in range(200)])
+        assert reader.max_id() == (b + 1) * 200
+    assert store.wal_bytes() > 100_000
+    assert not store.checkpoint(above_bytes=10**9)  # small enough: left alone
+    assert store.checkpoint(above_bytes=50_000)
+    assert store.wal_bytes() == 0
+    assert reader.count_in_db() == store.count_in_db() == 6000  # nothing lost
+    store.close()
+    reader.close()

@@ -98,7 +98,8 @@ class ServiceState:
         interval = self.settings.reload_interval_s
         last_expiry = 0.0
         while not self._stop.wait(interval):
-            for step in (self.store.refresh, self.metrics.publish, self.retrain.maybe_start_auto):
+            for step in (self.store.refresh, self.metrics.publish, self.retrain.maybe_start_auto,
+                         self.events.checkpoint):
                 try:
                     step()
                 except Exception:

@@ -151,6 +151,10 @@ class EventStore:
             if str(mode).lower() != "wal":
                 raise StateDirError(f"SQLite refused WAL mode for the event store (got {mode!r})")
             self._conn.execute("PRAGMA synchronous=FULL")
+            # The (user_id, id) index takes random inserts: keep its pages in the writer's
+            # cache (bounded, 64 MiB), and give the disk back once a checkpoint resets the log.
+            self._conn.execute("PRAGMA cache_size=-65536")
+            self._conn.execute("PRAGMA journal_size_limit=67108864")
             if max_db_bytes is not None:
                 page = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
                 self._conn.execute(f"PRAGMA max_page_count={max(1, int(max_db_bytes) // page)}")
@@ -248,6 +252,33 @@ class EventStore:
             self._count += len(rows)
             self._max_id = max(self._max_id, last)
         return AddResult(first, last)
+
+    def wal_bytes(self) -> int:
+        """Size of the write-ahead log file (0 when absent)."""
+        try:
+            return os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            return 0
+
+    def checkpoint(self, above_bytes: int = 64 << 20) -> bool:
+        """Copy the write-ahead log into the database and truncate it, if it is larger than
+        ``above_bytes``; return whether it was done.
+
+        SQLite's automatic checkpoints never reset the log while other connections (the other
+        workers' readers and writer) keep using it, so under continuous ingestion it would grow
+        without end. This waits (up to the busy timeout) for a moment without writers, copies,
+        and truncates; writes of every process wait meanwhile (well under a second for a log
+        of ``above_bytes``).
+        """
+        if self.wal_bytes() <= above_bytes:
+            return False
+        with self._lock:
+            try:
+                busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as exc:
+                log.warning("checkpoint of the event store failed: %s", exc)
+                return False
+        return not busy
 
     def prune_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than`` (unix s); return how many."""
