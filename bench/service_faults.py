@@ -32,7 +32,8 @@ Usage::
     SYNEREC_DATA_HOME=/work/shared/data .venv/bin/python bench/service_faults.py \
         [--workers 2] [--events 1000000] [--seconds 20] [--only explain,throughput]
 
-Prints a table and writes ``bench/results/service_faults.json``.
+Prints a table and writes ``bench/results/service_faults.json`` (a partial run with ``--only``
+writes ``service_faults.<sections>.json``).
 """
 
 from __future__ import annotations
@@ -808,9 +809,11 @@ def main() -> None:
                                        "loadavg_start": loadavg()},
                            "workers": args.workers, "dataset": "ml-100k", "model": "item-cf"}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "service_faults.json"
+    chosen = args.only.split(",")
+    out = RESULTS / ("service_faults.json" if set(chosen) == set(SECTIONS) else
+                     f"service_faults.{'+'.join(chosen)}.json")
     try:
-        for name in args.only.split(","):
+        for name in chosen:
             t0 = time.perf_counter()
             print(f"[{time.strftime('%H:%M:%S')}] {name} (load {loadavg():.2f}) ...", flush=True)
             res[name] = SECTIONS[name](ctx)
