@@ -382,7 +382,45 @@ def section_explain(ctx: dict[str, Any]) -> dict[str, Any]:
                                      and res["non_2xx"] == overloaded)}
 
 
+CONTROL_APP = """
+import sys, time, uvicorn
+BODY = b'{"items":' + b'1' * 700 + b'}'
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    t = time.perf_counter()
+    while time.perf_counter() - t < 0.0001:  # 0.1 ms of work per request
+        pass
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(BODY)).encode())]})
+    await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            lifespan="off", access_log=False)
+"""
+
+
+def control_run(ctx: dict[str, Any], conns: int) -> dict[str, Any]:
+    """The machine's floor: a trivial one-process uvicorn app (0.1 ms of work a request)
+    under the same wrk load; on a shared machine its tail shows how much of a tail is the
+    machine's, not the service's."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", CONTROL_APP, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
+                                                                        timeout=1):
+                break
+            time.sleep(0.1)
+        return wrk(port, "n=10", conns, ctx["seconds"], ctx["users"], ctx["tmp"])
+    finally:
+        stop(proc)
+
+
 def section_throughput(ctx: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"control_trivial_app_256": control_run(ctx, 256)}
     port = free_port()
     state = ctx["tmp"] / "state-throughput"
     proc = start_server(ctx["model_dir"], state, port, ctx["log"], "--workers",
@@ -735,6 +773,9 @@ def table(res: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "throughput" in res:
         t = res["throughput"]
         a, b = t["precomputed_256"], t["precomputed_256_during_retrain"]
+        k = t["control_trivial_app_256"]
+        rows.append(("control: trivial uvicorn app, 256", f"{k['rps']:.0f} req/s, p99 "
+                     f"{k['p99_ms']:.0f} ms", "(machine floor)", f"{k['loadavg'][1]:.2f}"))
         rows.append(("256 conns, precomputed lists", f"{a['rps']:.0f} req/s, p99 "
                      f"{a['p99_ms']:.0f} ms", ">= 2000, < 150 ms", f"{a['loadavg'][1]:.2f}"))
         rows.append(("  same, retrains running", f"{b['rps']:.0f} req/s, p99 {b['p99_ms']:.0f}"
