@@ -226,3 +226,41 @@ def test_the_write_ahead_log_is_truncated_when_large(tmp_path: Path) -> None:
     assert reader.count_in_db() == store.count_in_db() == 6000  # nothing lost
     store.close()
     reader.close()
+
+
+def test_the_pending_index_holds_only_events_newer_than_the_model(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "ev.sqlite3")
+    store.add([EventRecord("a", f"i{k}") for k in range(5)])
+    store.add([EventRecord("b", "i9"), EventRecord("a", "i7")])
+    assert [e[1] for e in store.user_events("a", 0, 100)] == ["i0", "i1", "i2", "i3", "i4",
+                                                              "i7"]
+    assert [e[1] for e in store.user_events("a", 0, 2)] == ["i4", "i7"]  # the newest, in order
+    assert [e[0] for e in store.user_events("a", 3, 100)] == [4, 5, 7]
+    assert store.fold(5) == 5 and store.pending_count() == 2
+    assert [e[0] for e in store.user_events("a", 5, 100)] == [7]
+    assert store.count_in_db() == 7  # the events themselves stay
+    store.close()
+
+
+def test_an_event_store_of_the_earlier_layout_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.sqlite3"
+    with sqlite3.connect(db) as conn:  # the layout of the previous release
+        conn.executescript("""
+            CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,
+                item_id TEXT NOT NULL, rating REAL, event TEXT, timestamp REAL NOT NULL,
+                received_at REAL NOT NULL);
+            CREATE INDEX events_user ON events (user_id, id);
+            INSERT INTO events (user_id, item_id, rating, event, timestamp, received_at)
+                VALUES ('u', 'x', 4.0, NULL, 1, 1), ('u', 'y', NULL, 'view', 2, 2);
+        """)
+    conn.close()
+    store = EventStore(db)
+    assert store.pending_count() == 2 and store.count() == 2
+    assert [e[1] for e in store.user_events("u", 0, 10)] == ["x", "y"]
+    store.close()
+    with sqlite3.connect(db) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "events_user" not in names and "pending" in names

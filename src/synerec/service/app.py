@@ -163,6 +163,7 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         if share is not None:
             share.mkdir(parents=True, exist_ok=True)
         metrics = Metrics(share)
+        events.fold(store.current.events_upto)  # after a crash between a swap and its fold
         retrain = RetrainManager(settings, events, store, on_finish=metrics.count_job)
     except BaseException:
         if events is not None:

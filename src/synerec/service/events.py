@@ -27,7 +27,12 @@ Tables::
     events      id INTEGER PRIMARY KEY AUTOINCREMENT  -- increasing, never reused, no gaps
                 user_id TEXT, item_id TEXT, rating REAL (NULL: none), event TEXT (view, cart,
                 purchase or NULL), timestamp REAL (client's, else arrival), received_at REAL
+    pending     (user_id, id) WITHOUT ROWID  -- the events not yet in the served model
     idempotency key TEXT PRIMARY KEY, body_sha256 TEXT, first_id, last_id, created_at REAL
+
+``events`` is append-only (inserts at its end cost the same at any size); the per-user index
+is ``pending``, from which :meth:`EventStore.fold` drops the events a new model includes, so it
+stays as small as the pending events however many events are stored.
 
 Events are never deleted, so ``MAX(id)`` is their count.
 """
@@ -63,7 +68,6 @@ CREATE TABLE IF NOT EXISTS events (
     timestamp REAL NOT NULL,
     received_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_user ON events (user_id, id);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     body_sha256 TEXT NOT NULL,
@@ -72,6 +76,13 @@ CREATE TABLE IF NOT EXISTS idempotency (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
+"""
+_PENDING = """
+CREATE TABLE pending (
+    user_id TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    PRIMARY KEY (user_id, id)
+) WITHOUT ROWID;
 """
 
 #: One pending event of a user: ``(event_id, item_id, rating, event)``.
@@ -159,6 +170,7 @@ class EventStore:
                 page = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
                 self._conn.execute(f"PRAGMA max_page_count={max(1, int(max_db_bytes) // page)}")
             self._conn.executescript(_SCHEMA)
+            self._migrate()
             row = self._conn.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM events"
                                      ).fetchone()
         except (sqlite3.Error, OSError) as exc:
@@ -167,6 +179,24 @@ class EventStore:
             raise StateDirError(f"cannot open the event store {self.path}: {detail}") from None
         self._count, self._max_id = int(row[0]), int(row[1])
         log.info("event store %s: %d events", self.path, self._count)
+
+    def _migrate(self) -> None:
+        """Create the ``pending`` index table; from a store of an earlier release (which
+        indexed every event by user), fill it once and drop the old index."""
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            exists = cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = 'pending'").fetchone()
+            if not exists:
+                cur.execute(_PENDING)
+                cur.execute("INSERT INTO pending (user_id, id) SELECT user_id, id FROM events")
+                cur.execute("DROP INDEX IF EXISTS events_user")
+            cur.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -231,6 +261,8 @@ class EventStore:
                         "received_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
                     last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
                     first = last - len(rows) + 1
+                    cur.executemany("INSERT INTO pending (user_id, id) VALUES (?, ?)",
+                                    [(r[0], first + k) for k, r in enumerate(rows)])
                     if idempotency_key is not None:
                         cur.execute("INSERT INTO idempotency (key, body_sha256, first_id, "
                                     "last_id, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -280,6 +312,25 @@ class EventStore:
                 return False
         return not busy
 
+    def fold(self, upto_id: int) -> int:
+        """Drop the events with ``id <= upto_id`` (now in the served model) from the
+        ``pending`` index; the events themselves stay. Return how many were dropped.
+
+        Keeps the per-user index as small as the pending events, so that inserting an event
+        costs the same after a million events as after the first.
+        """
+        with self._lock:
+            try:
+                cur = self._conn.execute("DELETE FROM pending WHERE id <= ?", (int(upto_id),))
+                return int(cur.rowcount)
+            except sqlite3.Error as exc:
+                log.warning("could not fold events into the model index: %s", exc)
+                return 0
+
+    def pending_count(self) -> int:
+        """Rows in the ``pending`` index (for checks)."""
+        return int(self._reader().execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
     def prune_keys(self, older_than: float) -> int:
         """Forget idempotency keys created before ``older_than`` (unix s); return how many."""
         with self._lock:
@@ -320,12 +371,14 @@ class EventStore:
     def user_events(self, user_id: str, after_id: int, limit: int) -> Overlay:
         """The user's newest ``limit`` events with ``id > after_id``, oldest first.
 
-        One index range scan of ``(user_id, id)``: the cost is the number of rows returned,
-        not the number of stored events.
+        One range scan of the ``pending`` index ``(user_id, id)`` (small: events already in a
+        model are folded out of it, see :meth:`fold`) and a rowid lookup per event: the cost is
+        the number of rows returned, not the number of stored events.
         """
         rows = self._reader().execute(
-            "SELECT id, item_id, rating, event FROM events WHERE user_id = ? AND id > ? "
-            "ORDER BY id DESC LIMIT ?", (user_id, int(after_id), int(limit))).fetchall()
+            "SELECT e.id, e.item_id, e.rating, e.event FROM pending AS p JOIN events AS e "
+            "ON e.id = p.id WHERE p.user_id = ? AND p.id > ? ORDER BY p.id DESC LIMIT ?",
+            (user_id, int(after_id), int(limit))).fetchall()
         rows.reverse()
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
 

@@ -470,6 +470,7 @@ class RetrainManager:
             snap = self.store.load(out_dir, version=job.target_version,
                                    events_upto=job.events_upto)
             self.store.publish(snap)
+            self.events.fold(job.events_upto)  # keep the per-user index small
             status, version = "succeeded", snap.version
             n_inter = int(snap.model.train_.nnz)
             try:
