@@ -15,7 +15,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 # pip's own wheel cache (keyed by version only, not by build options) is never used for it.
 LLAMA_WHEEL_DIR ?= $(HOME)/.cache/synerec/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
 
-.PHONY: demo test lint venv install-demo install-dev install-llama bench clean
+.PHONY: demo test lint venv install-demo install-dev install-llama bench bench-deps bench-service clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ test: install-dev
 
 lint: install-dev
 	$(PY) -m ruff check src tests bench
+
+# The load generator of the service benchmarks (Debian/Ubuntu package; needs root or sudo).
+bench-deps:
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk) \
+		|| sudo sh -c 'apt-get update && apt-get install -y wrk'
+
+# Issue 15's figures: the service under hostile load and faults (about 15-25 minutes).
+bench-service: install-dev bench-deps
+	$(PY) bench/service_faults.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache synerec-report

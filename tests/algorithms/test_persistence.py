@@ -17,7 +17,13 @@ from synerec.algorithms import (
     Recommender,
     register_model,
 )
-from synerec.algorithms.persistence import read_model_dir, sha256_file, write_model_dir
+from synerec.algorithms.persistence import (
+    manifest_digest,
+    memory_mapped,
+    read_model_dir,
+    sha256_file,
+    write_model_dir,
+)
 from synerec.data import InteractionDataset
 from synerec.exceptions import ConfigError, ModelFileError
 
@@ -38,7 +44,8 @@ def saved(tmp_path: Path, data: InteractionDataset) -> Path:
 
 def test_manifest_content(saved: Path) -> None:
     manifest = json.loads((saved / "model.json").read_text())
-    assert manifest["format"] == "synerec-model" and manifest["format_version"] == 1
+    assert manifest["format"] == "synerec-model" and manifest["format_version"] == 2
+    assert manifest["manifest_sha256"] == manifest_digest(manifest)
     assert manifest["class"] == "mf"
     assert manifest["config"]["factors"] == 3 and manifest["config"]["random_state"] == 1
     assert manifest["rating_scale"] == [1.0, 5.0]
@@ -97,9 +104,18 @@ def test_refuses_to_overwrite_other_things(tmp_path: Path, data: InteractionData
 
 
 def _rewrite_manifest(path: Path, **changes) -> None:
+    """Edit model.json *and* its checksum: what lies behind the checksum must be checked too."""
     manifest = json.loads((path / "model.json").read_text())
     manifest.update(changes)
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     (path / "model.json").write_text(json.dumps(manifest))
+
+
+def _edit_manifest_text(path: Path, old: str, new: str) -> None:
+    """Edit model.json by hand, as a person with a text editor would (checksum untouched)."""
+    text = (path / "model.json").read_text()
+    assert old in text
+    (path / "model.json").write_text(text.replace(old, new, 1))
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -144,6 +160,7 @@ def _replace_array(path: Path, name: str, value: np.ndarray) -> None:
     manifest = json.loads((path / "model.json").read_text())
     manifest["arrays"][name] = {"shape": list(value.shape), "dtype": value.dtype.str}
     manifest["arrays_sha256"] = sha256_file(path / "arrays.npz")
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     (path / "model.json").write_text(json.dumps(manifest))
 
 
@@ -193,3 +210,84 @@ def test_unwritable_location_is_a_model_file_error(tmp_path: Path,
         model.save(blocker / "model")
     assert blocker.read_text() == "not a folder"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing half-written
+
+
+@pytest.mark.parametrize("old, new", [
+    ('"factors": 3', '"factors": 4'),
+    ('"factors": 3', '"factors": 1'),
+    ("1.0,\n    5.0", "1.0,\n    6.0"),
+])
+def test_an_edited_model_json_is_refused(saved: Path, old: str, new: str) -> None:
+    _edit_manifest_text(saved, old, new)
+    with pytest.raises(ModelFileError, match="corrupted or was edited"):
+        Recommender.load(saved)
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_in_model_json_are_refused(saved: Path, value: str) -> None:
+    _edit_manifest_text(saved, "1.0,\n    5.0", f"{value},\n    5.0")
+    with pytest.raises(ModelFileError, match="non-finite number"):
+        Recommender.load(saved)
+
+
+@pytest.mark.parametrize("scale, message", [
+    ([5.0, 1.0], "low < high"), ([3.0, 3.0], "low < high"), ([1.0], r"\[low, high\]"),
+    (["1", "5"], r"\[low, high\]"), ([True, 5], r"\[low, high\]"),
+])
+def test_rating_scale_is_validated(saved: Path, scale: list, message: str) -> None:
+    _rewrite_manifest(saved, rating_scale=scale)
+    with pytest.raises(ModelFileError, match=message):
+        Recommender.load(saved)
+
+
+def test_format_version_1_files_still_load(saved: Path,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    expected = MatrixFactorization.load(saved).predict(["a", "b"], ["z", "y"])
+    manifest = json.loads((saved / "model.json").read_text())
+    del manifest["manifest_sha256"]
+    manifest["format_version"] = 1
+    (saved / "model.json").write_text(json.dumps(manifest))
+    with caplog.at_level("WARNING"):
+        old = MatrixFactorization.load(saved)
+    assert "not checksummed" in caplog.text
+    np.testing.assert_array_equal(old.predict(["a", "b"], ["z", "y"]), expected)
+    (saved / "model.json").write_text(json.dumps({**manifest, "format_version": 2}))
+    with pytest.raises(ModelFileError, match="corrupted or was edited"):  # v2 needs the sum
+        Recommender.load(saved)
+
+
+def test_arrays_are_aligned_for_memory_mapping(saved: Path) -> None:
+    with zipfile.ZipFile(saved / "arrays.npz") as z, open(saved / "arrays.npz", "rb") as f:
+        for info in z.infolist():
+            assert info.compress_type == zipfile.ZIP_STORED
+            f.seek(info.header_offset + 26)
+            n, m = np.frombuffer(f.read(4), "<u2")
+            f.seek(info.header_offset + 30 + int(n) + int(m))
+            np.lib.format.read_magic(f)
+            np.lib.format.read_array_header_1_0(f)
+            assert f.tell() % 64 == 0, info.filename
+
+
+@pytest.mark.parametrize("name", ["popularity", "baseline", "item-cf", "user-cf", "mf"])
+def test_memory_mapped_models_predict_and_rank_like_loaded_ones(
+        tmp_path: Path, data: InteractionDataset, name: str) -> None:
+    from synerec.algorithms import create_model
+
+    path = create_model(name).fit(data).save(tmp_path / name)
+    plain = Recommender.load(path)
+    with memory_mapped():
+        mapped = Recommender.load(path)
+    users, items = ["a", "b", "c", "a"], ["x", "y", "z", "z"]
+    np.testing.assert_array_equal(mapped.predict(users, items), plain.predict(users, items))
+    for exclude in (True, False):
+        a, b = mapped.recommend(["a", "c"], 2, exclude_seen=exclude), \
+            plain.recommend(["a", "c"], 2, exclude_seen=exclude)
+        assert a[0].tolist() == b[0].tolist()
+        np.testing.assert_array_equal(a[1], b[1])
+    raw = read_model_dir(path, mmap=True)
+    assert any(isinstance(a.base, np.memmap) for a in raw.arrays.values())
+    before = sha256_file(path / "arrays.npz")
+    for a in raw.arrays.values():  # copy-on-write: writing changes memory, never the file
+        if a.size and a.dtype.kind in "fi":
+            a.flat[0] = a.flat[0] + 1
+    assert sha256_file(path / "arrays.npz") == before

@@ -56,12 +56,16 @@ def serve_in_thread(settings: Any, timeout: float = 20.0) -> Iterator[RunningSer
     import uvicorn
 
     from synerec.service import create_app
+    from synerec.service.http import protocol_class
 
     app = create_app(settings)
     sock = free_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="on"))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            http=protocol_class(),
+                            timeout_keep_alive=int(max(1, round(settings.keep_alive_s))))
+    config.header_timeout_s = settings.header_timeout_s  # as `synerec serve` does
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -78,17 +82,25 @@ def serve_in_thread(settings: Any, timeout: float = 20.0) -> Iterator[RunningSer
         sock.close()
 
 
-def start_server_process(model_dir: Path, state_dir: Path, port: int,
-                         log: Path) -> subprocess.Popen[bytes]:
+CLI_CODE = "import sys; from synerec.cli.main import main; sys.exit(main(sys.argv[1:]))"
+
+
+def serve_command(model_dir: Path, state_dir: Path, port: int, *extra: str) -> list[str]:
+    """The ``synerec serve`` command line of the process tests."""
+    return [sys.executable, "-c", CLI_CODE, "serve", "--model-dir", str(model_dir),
+            "--state-dir", str(state_dir), "--host", "127.0.0.1", "--port", str(port),
+            *extra]
+
+
+def start_server_process(model_dir: Path, state_dir: Path, port: int, log: Path,
+                         *extra: str, env: dict[str, str] | None = None
+                         ) -> subprocess.Popen[bytes]:
     """``synerec serve`` in a subprocess (for kill -9 tests); waits until it answers."""
-    env = dict(os.environ, SYNEREC_API_KEYS=API_KEY)
-    code = ("import sys; from synerec.cli.main import main; "
-            "sys.exit(main(sys.argv[1:]))")
-    cmd = [sys.executable, "-c", code, "serve", "--model-dir", str(model_dir),
-           "--state-dir", str(state_dir), "--host", "127.0.0.1", "--port", str(port)]
+    env = dict(os.environ, SYNEREC_API_KEYS=API_KEY, **(env or {}))
+    cmd = serve_command(model_dir, state_dir, port, *extra)
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # generous: a loaded 2-core CI machine
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()[-2000:]}")
@@ -99,7 +111,7 @@ def start_server_process(model_dir: Path, state_dir: Path, port: int,
             pass
         time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"server did not answer within 60 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"server did not answer within 180 s: {log.read_text()[-2000:]}")
 
 
 def free_port() -> int:
@@ -107,3 +119,61 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def run_cli(*args: str, timeout: float = 60, **popen: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``synerec ARGS`` to its end (for start-up errors); stdout and stderr as text."""
+    env = dict(os.environ, SYNEREC_API_KEYS=API_KEY)
+    return subprocess.run([sys.executable, "-c", CLI_CODE, *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, **popen)
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process ``pid`` ended (or became a zombie) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def raw_http(port: int, *requests: bytes, timeout: float = 10.0
+             ) -> list[tuple[int, dict[str, str], bytes]]:
+    """Send ``requests`` one after the other on ONE keep-alive connection; parse each answer.
+
+    Raises ConnectionError if the server closes the connection before answering them all.
+    """
+    out = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        buf = b""
+        for req in requests:
+            s.sendall(req)
+            while b"\r\n\r\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed before the response")
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            headers = {k.strip().lower(): v.strip() for k, _, v in
+                       (ln.partition(":") for ln in lines[1:])}
+            length = int(headers.get("content-length", "0"))
+            while len(buf) < length:
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed in the middle of a body")
+                buf += chunk
+            out.append((status, headers, buf[:length]))
+            buf = buf[length:]
+    return out

@@ -108,3 +108,17 @@ def test_a_killed_retrain_worker_leaves_the_old_model_serving(model_dir: Path,
         assert c.get("/healthz").json()["model_version"] == 1
         r = c.get("/v1/users/u001/recommendations", params={"unknown": "fallback"})
         assert r.status_code == 200 and r.json()["model_version"] == 1
+
+
+def test_a_failed_jobs_error_names_no_path(model_dir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "secret-folder" / "shop-ratings.csv"
+    settings = ServiceSettings(model_dir=model_dir, state_dir=tmp_path / "state",
+                               api_keys=(API_KEY,), base_dataset=str(missing))
+    with serve_in_thread(settings) as srv, httpx.Client(base_url=srv.url, timeout=10) as c:
+        job = c.post("/v1/models/retrain", headers=KEY).json()
+        done = _wait(c, job["job_id"])
+        assert done["status"] == "failed" and "<path>" in done["error"], done
+        assert str(tmp_path) not in done["error"] and "secret-folder" not in done["error"]
+        record = (tmp_path / "state" / "jobs" / f"{job['job_id']}.json").read_text()
+        assert str(tmp_path) not in record  # nor in the stored record
+        assert "/" not in c.get("/healthz").text

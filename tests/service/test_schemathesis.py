@@ -1,10 +1,13 @@
 """Property-based API testing: schemathesis against the app's published OpenAPI schema.
 
-Bounded (a few examples per operation, no shrinking, ~15 s in all); the only check is that no
-request, however malformed, produces a server error (5xx).
+Bounded (a few examples per operation, no shrinking, ~15 s in all;
+``$SYNEREC_SCHEMATHESIS_EXAMPLES`` raises the number, as ``bench/service_faults.py`` does); the
+only check is that no request, however malformed, produces a server error (5xx).
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import schemathesis
@@ -13,6 +16,8 @@ from schemathesis.checks import not_a_server_error
 
 from synerec.service import ServiceSettings
 from tests.service import API_KEY, DEMO, fit_demo_model, serve_in_thread
+
+EXAMPLES = int(os.environ.get("SYNEREC_SCHEMATHESIS_EXAMPLES", "12"))
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,7 @@ def test_no_request_gives_a_server_error(api_schema) -> None:  # type: ignore[no
     for op in operations:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.generate],
+        @settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate],
                   suppress_health_check=list(HealthCheck), database=None)
         def run(case) -> None:  # type: ignore[no-untyped-def]
             nonlocal tried

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -47,7 +48,9 @@ def test_healthz(client: httpx.Client, model_dir: Path) -> None:
     assert body["status"] == "ok"
     assert body["model_version"] == 1
     assert body["model"] == "item-cf"
-    assert Path(body["model_path"]) == model_dir
+    assert body["model_sha256"] == hashlib.sha256(
+        (model_dir / "model.json").read_bytes()).hexdigest()[:16]
+    assert "/" not in json.dumps(body)  # no filesystem path, to anyone
 
 
 def test_recommendations_of_a_known_user_are_the_models(client: httpx.Client,
@@ -171,7 +174,8 @@ def test_oversized_body_is_413(client: httpx.Client, server) -> None:  # type: i
     before = server.state.events.count_in_db()
     events = [{"user_id": f"u{k}", "item_id": "p1"} for k in range(2000)]  # ~60 kB > 20 kB
     r = client.post("/v1/events", json={"events": events}, headers=KEY)
-    assert r.status_code == 413
+    assert r.status_code == 413 and r.json()["error"] == "body_too_large"
+    assert "20000 bytes" in r.json()["message"]
 
     def chunks():  # no Content-Length: the limit applies to the streamed bytes
         data = json.dumps({"events": events}).encode()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from synerec.exceptions import ConfigError
 from synerec.service import EventRecord, EventStore, ModelStore, load_settings, load_snapshot
+from synerec.service.events import AddResult
 from synerec.service.metrics import Metrics
 from synerec.service.retrain import build_training_frame
 from synerec.service.scoring import (
@@ -63,12 +64,12 @@ def test_event_weights_and_profile_merge() -> None:
 def test_event_store_batches_are_all_or_nothing(tmp_path: Path) -> None:
     store = EventStore(tmp_path / "ev.sqlite3")
     assert store.add([EventRecord("u1", "i1", 4.0), EventRecord("u2", "i2", None, "view")],
-                     now=100.0) == (1, 2)
+                     now=100.0) == AddResult(1, 2)
     bad = [EventRecord("u3", "i3"), EventRecord("u4", {"not": "text"})]  # type: ignore
     with pytest.raises(Exception):  # noqa: B017 - sqlite's own binding error
         store.add(bad)
     assert store.count() == store.count_in_db() == 2
-    assert store.add([EventRecord("u5", "i5", timestamp=7.0)], now=200.0) == (3, 3)
+    assert store.add([EventRecord("u5", "i5", timestamp=7.0)], now=200.0) == AddResult(3, 3)
     got = store.events(after_id=1)
     assert [(e.id, e.user_id, e.item_id, e.rating, e.event, e.timestamp) for e in got] == [
         (2, "u2", "i2", None, "view", 100.0), (3, "u5", "i5", None, None, 7.0)]
@@ -177,3 +178,89 @@ def test_precomputed_lists_equal_the_models_own(tmp_path: Path, model: str) -> N
             assert fast.items == slow.items and fast.scores == slow.scores
     tiny = load_snapshot(d, version=1, events_upto=0, precompute_n=30, precompute_max_users=10)
     assert tiny.top_items is None  # too many users: disabled
+
+
+def _mapped(a: np.ndarray) -> bool:
+    while a is not None and not isinstance(a, np.memmap):
+        a = a.base  # type: ignore[assignment]
+    return isinstance(a, np.memmap)
+
+
+@pytest.mark.parametrize("model", ["item-cf", "mf"])
+def test_serving_files_are_computed_once_and_memory_mapped(tmp_path: Path, model: str) -> None:
+    d = fit_demo_model(tmp_path / "m", model)
+    first = ModelStore(tmp_path / "state", d, precompute_n=20, mmap=True, shared_cache=True)
+    entries = [p for p in (tmp_path / "state" / "cache").iterdir() if p.is_dir()]
+    assert len(entries) == 1 and (entries[0] / "model.json").is_file()
+    stamp = (entries[0] / "arrays.npz").stat().st_mtime_ns
+    second = ModelStore(tmp_path / "state", d, precompute_n=20, mmap=True, shared_cache=True)
+    assert (entries[0] / "arrays.npz").stat().st_mtime_ns == stamp  # read, not recomputed
+    a, b = first.current, second.current
+    assert b.top_items is not None and _mapped(b.top_items) and _mapped(b.top_scores)
+    np.testing.assert_array_equal(a.top_items, b.top_items)
+    plain = load_snapshot(d, version=1, events_upto=0, precompute_n=20)
+    np.testing.assert_array_equal(plain.top_items, b.top_items)
+    np.testing.assert_array_equal(plain.top_scores, b.top_scores)
+    assert (plain.similarity != b.similarity).nnz == 0
+    assert b.similarity_source == ("model" if model == "item-cf" else "service_cosine")
+    if model == "mf":  # the service's cosine similarity is shared too
+        assert _mapped(b.similarity.data)
+    # a damaged cache entry is detected by its checksum and computed again
+    raw = bytearray((entries[0] / "arrays.npz").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (entries[0] / "arrays.npz").write_bytes(bytes(raw))
+    third = ModelStore(tmp_path / "state", d, precompute_n=20, mmap=True, shared_cache=True)
+    np.testing.assert_array_equal(third.current.top_items, plain.top_items)
+
+
+def test_the_write_ahead_log_is_truncated_when_large(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "ev.sqlite3")
+    reader = EventStore(tmp_path / "ev.sqlite3")  # another process's connections, reading
+    for b in range(30):
+        store.add([EventRecord(f"u{b}-{k}", f"i{k}", 4.0) for k in range(200)])
+        assert reader.max_id() == (b + 1) * 200
+    assert store.wal_bytes() > 100_000
+    assert not store.checkpoint(above_bytes=10**9)  # small enough: left alone
+    assert store.checkpoint(above_bytes=50_000)
+    assert store.wal_bytes() == 0
+    assert reader.count_in_db() == store.count_in_db() == 6000  # nothing lost
+    store.close()
+    reader.close()
+
+
+def test_the_pending_index_holds_only_events_newer_than_the_model(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "ev.sqlite3")
+    store.add([EventRecord("a", f"i{k}") for k in range(5)])
+    store.add([EventRecord("b", "i9"), EventRecord("a", "i7")])
+    assert [e[1] for e in store.user_events("a", 0, 100)] == ["i0", "i1", "i2", "i3", "i4",
+                                                              "i7"]
+    assert [e[1] for e in store.user_events("a", 0, 2)] == ["i4", "i7"]  # the newest, in order
+    assert [e[0] for e in store.user_events("a", 3, 100)] == [4, 5, 7]
+    assert store.fold(5) == 5 and store.pending_count() == 2
+    assert [e[0] for e in store.user_events("a", 5, 100)] == [7]
+    assert store.count_in_db() == 7  # the events themselves stay
+    store.close()
+
+
+def test_an_event_store_of_the_earlier_layout_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.sqlite3"
+    with sqlite3.connect(db) as conn:  # the layout of the previous release
+        conn.executescript("""
+            CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL,
+                item_id TEXT NOT NULL, rating REAL, event TEXT, timestamp REAL NOT NULL,
+                received_at REAL NOT NULL);
+            CREATE INDEX events_user ON events (user_id, id);
+            INSERT INTO events (user_id, item_id, rating, event, timestamp, received_at)
+                VALUES ('u', 'x', 4.0, NULL, 1, 1), ('u', 'y', NULL, 'view', 2, 2);
+        """)
+    conn.close()
+    store = EventStore(db)
+    assert store.pending_count() == 2 and store.count() == 2
+    assert [e[1] for e in store.user_events("u", 0, 10)] == ["x", "y"]
+    store.close()
+    with sqlite3.connect(db) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "events_user" not in names and "pending" in names

@@ -2,30 +2,54 @@
 
 Layout of a saved model (a directory)::
 
-    model.json   {"format": "synerec-model", "format_version": 1, "class": "mf",
+    model.json   {"format": "synerec-model", "format_version": 2, "class": "mf",
                   "config": {...}, "synerec_version": "0.1.0", "rating_scale": [1.0, 5.0],
                   "arrays_sha256": "...", "arrays": {"name": {"shape": [..], "dtype": ".."}},
-                  "metadata": {...}}
-    arrays.npz   numpy arrays written with ``np.savez(allow_pickle=False)``
+                  "metadata": {...}, "manifest_sha256": "..."}
+    arrays.npz   numpy arrays as an uncompressed zip of ``.npy`` members (``np.load`` reads it),
+                 each member's data aligned to 64 bytes so that it can be memory-mapped
+
+Checksums
+---------
+``arrays_sha256`` is the sha256 of ``arrays.npz``. ``manifest_sha256`` (format version 2) is the
+sha256 of the manifest itself without that key, serialised canonically (``json.dumps`` with sorted
+keys, separators ``","`` and ``":"``, ASCII only): editing any value of ``model.json`` (a
+parameter, the rating scale) makes the model refuse to load. Version 1 files (no
+``manifest_sha256``) are still read, with a warning. JSON numbers must be finite: ``NaN``,
+``Infinity`` or ``1e999`` anywhere in the manifest is an error, and the rating scale must be two
+finite numbers ``low < high``.
 
 Writing goes to a temporary sibling directory that is renamed into place, so a reader never sees
 half a model; an existing model at the same path is moved aside, replaced, then deleted.
-Reading checks the manifest, the sha256 of ``arrays.npz`` and every array's name, shape and dtype,
-and loads with ``allow_pickle=False``: a model file cannot execute code.
+Reading checks the manifest and its checksum, the sha256 of ``arrays.npz`` and every array's name,
+shape and dtype, and loads with ``allow_pickle=False``: a model file cannot execute code.
+
+Memory-mapped loading
+---------------------
+``read_model_dir(path, mmap=True)`` (or any load inside ``with memory_mapped():``) maps each
+stored member of ``arrays.npz`` copy-on-write instead of reading it: processes that load the same
+model directory share its pages through the page cache (several service workers hold one copy),
+and a model that modifies an array in place gets a private copy of the pages it writes, never a
+change to the file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
+import struct
 import uuid
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -37,6 +61,8 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "ModelFile",
+    "manifest_digest",
+    "memory_mapped",
     "read_model_dir",
     "sha256_file",
     "update_metadata",
@@ -46,10 +72,16 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FORMAT = "synerec-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
+MANIFEST_DIGEST_KEY = "manifest_sha256"
 _REQUIRED_KEYS = ("format", "format_version", "class", "config", "arrays_sha256", "arrays")
+_ALIGN = 64  # member data alignment in arrays.npz (the .npy header pads to 64 as well)
+_PAD_EXTRA_ID = 0xD935  # zip "extra field" id used for alignment padding (as Android zipalign)
+_ZIP_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_MMAP: contextvars.ContextVar[bool] = contextvars.ContextVar("synerec_mmap_models",
+                                                             default=False)
 
 
 @dataclass(frozen=True)
@@ -87,6 +119,47 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of a manifest's canonical JSON, without its ``manifest_sha256`` key."""
+    body = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+@contextlib.contextmanager
+def memory_mapped(enabled: bool = True) -> Iterator[None]:
+    """Within this block, :func:`read_model_dir` (and so ``Recommender.load``) maps arrays.
+
+    Used by the recommendation service so that its worker processes share one model in memory.
+    """
+    token = _MMAP.set(enabled)
+    try:
+        yield
+    finally:
+        _MMAP.reset(token)
+
+
+def _write_npz(f: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` without compression, each member's data aligned to :data:`_ALIGN` bytes.
+
+    The zip is what ``np.savez`` writes (zip64 members, ``ZIP_STORED``), plus a padding "extra
+    field" in each local header so that the ``.npy`` data (whose header numpy pads to 64 bytes)
+    starts at a multiple of 64: the arrays can be memory-mapped in place, aligned.
+    """
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            fname = info.filename.encode("utf-8")
+            # local header (30) + name + our extra (4 + pad) + the zip64 extra (20, forced)
+            base = f.tell() + _ZIP_LOCAL_HEADER.size + len(fname) + 4 + 20
+            pad = (-base) % _ALIGN
+            info.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad) + b"\0" * pad
+            with zf.open(info, mode="w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
 
 
 def write_model_dir(
@@ -139,6 +212,7 @@ def write_model_dir(
         "arrays_sha256": "",
         "arrays": {k: {"shape": list(a.shape), "dtype": a.dtype.str} for k, a in arrays.items()},
         "metadata": metadata or {},
+        MANIFEST_DIGEST_KEY: "",
     }
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
     try:
@@ -148,11 +222,12 @@ def write_model_dir(
         raise ModelFileError(f"cannot write a model to {path}: {exc.strerror or exc}") from exc
     try:
         with open(tmp / ARRAYS_FILE, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
+            _write_npz(f, arrays)
             f.flush()
             os.fsync(f.fileno())
         manifest["arrays_sha256"] = sha256_file(tmp / ARRAYS_FILE)
         try:
+            manifest[MANIFEST_DIGEST_KEY] = manifest_digest(manifest)
             text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"model configuration or metadata is not plain JSON: {exc}") \
@@ -196,16 +271,111 @@ def _replace(new: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def read_model_dir(path: str | os.PathLike[str]) -> ModelFile:
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text}")
+    return value
+
+
+def _read_manifest(manifest_path: Path) -> dict[str, Any]:
+    try:
+        text = manifest_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{manifest_path} cannot be read ({exc}); the file is truncated "
+                             "or corrupted") from exc
+    try:
+        manifest = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{manifest_path} is not valid JSON ({exc}); the file is truncated "
+                             "or corrupted") from exc
+    except ValueError as exc:
+        raise ModelFileError(f"{manifest_path} holds a {exc} (only finite numbers are "
+                             "allowed); the file is corrupted") from exc
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{manifest_path} does not hold a JSON object")
+    return manifest
+
+
+def _rating_scale(manifest_path: Path, scale: Any) -> tuple[float, float] | None:
+    if scale is None:
+        return None
+    if (not isinstance(scale, list) or len(scale) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in scale)):
+        raise ModelFileError(f"{manifest_path}: rating_scale must be null or [low, high]")
+    low, high = float(scale[0]), float(scale[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ModelFileError(f"{manifest_path}: rating_scale must be two finite numbers with "
+                             f"low < high, got {scale}")
+    return low, high
+
+
+def _npz_members_mapped(arrays_path: Path) -> dict[str, np.ndarray]:
+    """Every ``.npy`` member of an uncompressed npz, memory-mapped copy-on-write."""
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(arrays_path) as zf, open(arrays_path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.compress_type != zipfile.ZIP_STORED:
+                with zf.open(info) as member:  # compressed: cannot be mapped, read it
+                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            f.seek(info.header_offset)
+            head = f.read(_ZIP_LOCAL_HEADER.size)
+            if len(head) != _ZIP_LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+                raise ValueError(f"member {info.filename!r} has no valid local header")
+            fields = _ZIP_LOCAL_HEADER.unpack(head)
+            start = info.header_offset + _ZIP_LOCAL_HEADER.size + fields[-2] + fields[-1]
+            f.seek(start)
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"member {info.filename!r} has .npy version {version}")
+            if dtype.hasobject:
+                raise ValueError(f"member {info.filename!r} holds Python objects; they are "
+                                 "never unpickled")
+            offset = f.tell()
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if offset + nbytes > min(size, start + info.file_size):
+                raise ValueError(f"member {info.filename!r} is truncated")
+            if nbytes == 0:
+                out[name] = np.zeros(shape, dtype=dtype, order="F" if fortran else "C")
+                continue
+            mm = np.memmap(arrays_path, dtype=dtype, mode="c", offset=offset, shape=shape,
+                           order="F" if fortran else "C")
+            out[name] = mm.view(np.ndarray)  # a plain array over the mapping
+    return out
+
+
+def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) -> ModelFile:
     """Read and verify a model directory written by :func:`write_model_dir`.
+
+    Parameters
+    ----------
+    path
+        The model directory.
+    mmap
+        Map the arrays copy-on-write instead of reading them (see the module docstring); the
+        checksums are verified either way. Default: inside :func:`memory_mapped`, else no.
 
     Raises
     ------
     ModelFileError
-        Missing directory or file, malformed manifest, unsupported format version, checksum
-        mismatch, unreadable (truncated/corrupted) arrays, or arrays not matching the manifest.
+        Missing directory or file, malformed manifest, non-finite numbers, unsupported format
+        version, checksum mismatch (of ``model.json`` or ``arrays.npz``), unreadable
+        (truncated/corrupted) arrays, arrays not matching the manifest, or an invalid rating
+        scale.
     """
     path = Path(path)
+    mapped = _MMAP.get() if mmap is None else bool(mmap)
     if not path.is_dir():
         what = "is not a directory" if path.exists() else "does not exist"
         raise ModelFileError(f"model {path} {what}")
@@ -214,23 +384,29 @@ def read_model_dir(path: str | os.PathLike[str]) -> ModelFile:
     for p in (manifest_path, arrays_path):
         if not p.is_file():
             raise ModelFileError(f"model {path} is incomplete: {p.name} is missing")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{manifest_path} is not valid JSON ({exc}); the file is truncated "
-                             "or corrupted") from exc
-    if not isinstance(manifest, dict):
-        raise ModelFileError(f"{manifest_path} does not hold a JSON object")
+    manifest = _read_manifest(manifest_path)
     missing = [k for k in _REQUIRED_KEYS if k not in manifest]
     if missing or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{manifest_path} is not a synerec model manifest"
                              + (f" (missing {', '.join(missing)})" if missing else ""))
     version = manifest["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    if (not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION
+            or version < 1):
         raise ModelFileError(
             f"{path} has model format version {version!r}; this synerec "
             f"({__version__}) reads versions 1..{FORMAT_VERSION}; written by synerec "
             f"{manifest.get('synerec_version', '?')}")
+    if version >= 2:
+        recorded = manifest.get(MANIFEST_DIGEST_KEY)
+        digest = manifest_digest(manifest)
+        if recorded != digest:
+            raise ModelFileError(
+                f"{manifest_path} is corrupted or was edited: its sha256 {digest} does not "
+                f"match {MANIFEST_DIGEST_KEY} {recorded!r} recorded in it (re-save the model "
+                "instead of editing model.json)")
+    else:
+        log.warning("%s has format version 1, whose model.json is not checksummed; save the "
+                    "model again to protect it", manifest_path)
     digest = sha256_file(arrays_path)
     if digest != manifest["arrays_sha256"]:
         raise ModelFileError(f"{arrays_path} is corrupted: sha256 {digest} does not match "
@@ -240,37 +416,45 @@ def read_model_dir(path: str | os.PathLike[str]) -> ModelFile:
         raise ModelFileError(f"{manifest_path}: 'arrays' must be an object")
     arrays: dict[str, np.ndarray] = {}
     try:
-        with np.load(arrays_path, allow_pickle=False) as npz:
-            names = set(npz.files)
-            if names != set(expected):
-                raise ModelFileError(
-                    f"{arrays_path} holds arrays {sorted(names)}, the manifest lists "
-                    f"{sorted(expected)}")
-            for name in npz.files:
-                arrays[name] = npz[name]
+        if mapped:
+            arrays = _npz_members_mapped(arrays_path)
+            names = set(arrays)
+        else:
+            with np.load(arrays_path, allow_pickle=False) as npz:
+                names = set(npz.files)
+                if names == set(expected):
+                    for name in npz.files:
+                        arrays[name] = npz[name]
+        if names != set(expected):
+            raise ModelFileError(
+                f"{arrays_path} holds arrays {sorted(names)}, the manifest lists "
+                f"{sorted(expected)}")
     except ModelFileError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ModelFileError(f"cannot read {arrays_path}: {exc}") from exc
     for name, arr in arrays.items():
         spec = expected[name]
-        if list(arr.shape) != list(spec.get("shape", [])) or arr.dtype.str != spec.get("dtype"):
+        if (not isinstance(spec, dict) or list(arr.shape) != list(spec.get("shape", []))
+                or arr.dtype.str != spec.get("dtype")):
+            want = (spec.get("shape"), spec.get("dtype")) if isinstance(spec, dict) else spec
             raise ModelFileError(
                 f"{arrays_path}: array {name!r} has shape {list(arr.shape)} and dtype "
-                f"{arr.dtype.str}, the manifest says {spec.get('shape')} {spec.get('dtype')}")
-    scale = manifest.get("rating_scale")
-    if scale is not None and (not isinstance(scale, list) or len(scale) != 2):
-        raise ModelFileError(f"{manifest_path}: rating_scale must be null or [low, high]")
+                f"{arr.dtype.str}, the manifest says {want}")
+    scale = _rating_scale(manifest_path, manifest.get("rating_scale"))
     config = manifest["config"]
     if not isinstance(config, dict):
         raise ModelFileError(f"{manifest_path}: 'config' must be an object")
+    metadata = manifest.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{manifest_path}: 'metadata' must be an object")
     return ModelFile(
         class_name=str(manifest["class"]),
         config=config,
         arrays=arrays,
-        rating_scale=None if scale is None else (float(scale[0]), float(scale[1])),
+        rating_scale=scale,
         synerec_version=str(manifest.get("synerec_version", "")),
-        metadata=dict(manifest.get("metadata") or {}),
+        metadata=dict(metadata),
     )
 
 

@@ -5,12 +5,9 @@ uvicorn. See ``docs/service.md`` for the endpoints, the cold-start rules and the
 FastAPI and uvicorn are the ``serve`` extra: ``pip install synerec[serve]``.
 """
 
-from synerec.service.events import EventRecord, EventStore
-from synerec.service.model_store import EventOverlay, ModelSnapshot, ModelStore, load_snapshot
-from synerec.service.settings import ServiceSettings, load_settings
+from typing import Any
 
 __all__ = [
-    "EventOverlay",
     "EventRecord",
     "EventStore",
     "ModelSnapshot",
@@ -22,10 +19,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    # create_app needs FastAPI (the serve extra); import it only when asked for.
-    if name == "create_app":
-        from synerec.service.app import create_app
+_WHERE = {"EventRecord": "events", "EventStore": "events", "ModelSnapshot": "model_store",
+          "ModelStore": "model_store", "load_snapshot": "model_store",
+          "ServiceSettings": "settings", "load_settings": "settings", "create_app": "app"}
 
-        return create_app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    # Imported when first asked for: the `synerec serve --workers N` supervisor needs the
+    # settings only, not the model machinery (numba, pandas) nor FastAPI.
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

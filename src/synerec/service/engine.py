@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from synerec.algorithms import Decision
 from synerec.exceptions import UnknownIdError
@@ -35,8 +34,8 @@ from synerec.service.model_store import ModelSnapshot
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
 from synerec.topk import PAD_INDEX, topk
 
-__all__ = ["RecResult", "SimilarResult", "predict", "py_id", "recommend", "similar",
-           "titles_of"]
+__all__ = ["RecResult", "SimilarResult", "is_cheap", "predict", "py_id", "recommend",
+           "similar", "titles_of"]
 
 Overlay = list[tuple[int, str, float | None, str | None]]
 
@@ -74,16 +73,58 @@ def titles_of(snap: ModelSnapshot, item_ids: list[Any]) -> list[str | None]:
     catalogue = getattr(snap.model, "catalogue_", None)
     if catalogue is None or "title" not in catalogue or not item_ids:
         return [None] * len(item_ids)
-    idx = snap.model.items_.indices(item_ids, missing="negative")
+    idx = _item_indices(snap, item_ids)
     return [str(catalogue["title"][i]) if i >= 0 else None for i in idx]
 
 
 def _ids(snap: ModelSnapshot, idx: np.ndarray) -> list[Any]:
-    return [py_id(v) for v in snap.model.items_.ids_of(idx)]
+    return snap.item_ids[np.asarray(idx, dtype=np.int64)].tolist()
+
+
+def _lookup(vocab: Any, key: Any, integer: bool) -> int:
+    """Index of an id in a vocabulary, -1 when unknown: one hash lookup.
+
+    An ``integer`` vocabulary is asked for the integer directly (it would first try the text,
+    fail, then convert); ``indices`` of a list builds an index: much slower.
+    """
+    if integer and isinstance(key, str):
+        if not (key.isascii() and key.lstrip("-").isdigit()):
+            return -1
+        key = int(key)
+    try:
+        return int(vocab.index(key))
+    except (UnknownIdError, OverflowError):
+        return -1
 
 
 def _user_index(snap: ModelSnapshot, user_id: str) -> int:
-    return int(snap.model.users_.indices([user_id], missing="negative")[0])
+    return _lookup(snap.model.users_, user_id, snap.integer_user_ids)
+
+
+def _item_indices(snap: ModelSnapshot, ids: list[Any]) -> np.ndarray:
+    """Item indices of ids (-1: unknown): one hash lookup each for a few ids."""
+    items = snap.model.items_
+    if len(ids) > 64:
+        return items.indices(ids, missing="negative")
+    integer = snap.integer_item_ids
+    return np.fromiter((_lookup(items, i, integer) for i in ids), dtype=np.int64,
+                       count=len(ids))
+
+
+def is_cheap(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
+             exclude_seen: bool, explain: bool) -> bool:
+    """Whether :func:`recommend` is a slice of precomputed lists (fine on the event loop).
+
+    True for a known user without newer events whose list is precomputed, and for an unknown
+    user without events (the popular items); everything else scores and runs on a compute
+    thread.
+    """
+    if explain or overlay:
+        return False
+    u = _user_index(snap, user_id)
+    if u < 0 or snap.model.user_count_[u] == 0:
+        return True
+    return exclude_seen and snap.top_items is not None and n <= snap.top_items.shape[1]
 
 
 def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> np.ndarray:
@@ -109,8 +150,7 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     model = snap.model
     u = _user_index(snap, user_id)
     known = u >= 0 and model.user_count_[u] > 0
-    event_items = model.items_.indices([e[1] for e in overlay], missing="negative") \
-        if overlay else np.zeros(0, np.int64)
+    event_items = _item_indices(snap, [e[1] for e in overlay])
     event_set = {int(i) for i in event_items if i >= 0}
     scale = model.rating_scale_
 
@@ -129,7 +169,7 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         items = np.asarray([i for i, _ in keep], dtype=np.int64)
         res = RecResult(_ids(snap, items), [s for _, s in keep], "model", None, len(overlay))
         if explain:
-            res.reasons = [_model_reason(snap, user_id, i) for i in res.items]
+            res.reasons = _model_reasons(snap, user_id, u, items)
         return res
 
     weights = [event_weight(e[2], e[3], scale, event_weights) for e in overlay]
@@ -154,13 +194,11 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         return res
 
     scores = neighbor_scores(snap.similarity, p_items, p_w)
-    exclude = None
     if exclude_seen:
-        exclude = sp.csr_matrix((np.ones(len(p_items), np.float32),
-                                 (np.zeros(len(p_items), np.int64), p_items)),
-                                shape=(1, snap.n_items))
-    warm = None if model.scores_cold_items else model.item_count_ > 0
-    idx, sc = topk(scores[None, :], n, exclude=exclude, candidates=warm)
+        scores[p_items] = -np.inf  # not rankable: topk drops non-finite scores
+    if not model.scores_cold_items:
+        scores[snap.cold_items] = -np.inf
+    idx, sc = topk(scores[None, :], n)
     chosen = [int(i) for i in idx[0] if i != PAD_INDEX]
     values: list[float | None] = [float(s) for i, s in zip(idx[0], sc[0], strict=True)
                                   if i != PAD_INDEX]
@@ -175,24 +213,45 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     res = RecResult(_ids(snap, items), values, "item_neighbors", None if known else
                     "unknown_user", len(overlay), filled_from_popular=filled)
     if explain:
-        res.reasons = [_neighbor_reason(snap, p_items, p_w, int(j)) if k < len(chosen) - filled
-                       else _popular_reason(snap, int(j)) for k, j in enumerate(items)]
+        scored = [int(j) for j in items[:len(chosen) - filled]]
+        res.reasons = _neighbor_reasons(snap, p_items, p_w, scored) + [
+            _popular_reason(snap, int(j)) for j in items[len(scored):]]
     return res
 
 
-def _model_reason(snap: ModelSnapshot, user_id: str, item: Any) -> str:
-    pred = snap.model.predict_one(user_id, item, unknown="fallback")
-    word = "score" if snap.model.rating_scale_ is None else "rating"
-    text = f"predicted {word} {pred.value:.3g}"
-    if pred.n_neighbors:
-        text += f" from {pred.n_neighbors} neighbours"
-    nbrs = pred.details.get("neighbors") or []
-    if nbrs:
-        names = ", ".join(f"{py_id(nb.get('item', nb.get('user')))!s}" for nb in nbrs[:3])
-        text += f"; most of all: {names}"
-    if pred.fallback:
-        text += f" ({pred.fallback}: fell back to {pred.fallback_to})"
-    return text
+def _model_reasons(snap: ModelSnapshot, user_id: str, u: int, items: np.ndarray) -> list[str]:
+    """Reasons of a model's list, batched: one vectorised prediction for all the items and,
+    for an item-based model, the user's rated items among each item's stored neighbours.
+
+    The cost is one ``predict`` call plus one sparse slice ``S[items][:, rated]``: bounded by
+    the list length and the user's profile, never one model call per item.
+    """
+    model = snap.model
+    if len(items) == 0:
+        return []
+    ids = snap.item_ids[items]
+    values = model.predict(np.full(len(items), user_id, dtype=object), ids)
+    word = "score" if model.rating_scale_ is None else "rating"
+    texts = [f"predicted {word} {float(v):.3g}" for v in values]
+    if not snap.item_based:
+        return texts
+    X = model.train_
+    rated = X.indices[X.indptr[u]:X.indptr[u + 1]]
+    if len(rated) == 0:
+        return texts
+    block = snap.similarity[items][:, rated].tocsr()  # (list, rated) stored similarities
+    names = snap.item_ids[rated]
+    for k in range(len(items)):
+        lo, hi = block.indptr[k], block.indptr[k + 1]
+        if hi == lo:
+            continue
+        cols, sims = block.indices[lo:hi], block.data[lo:hi]
+        order = np.lexsort((cols, -sims))[:3]
+        top = ", ".join(f"{py_id(names[cols[o]])!s} ({float(sims[o]):.2f})" for o in order)
+        texts[k] += (f"; {hi - lo} item{'s' if hi - lo != 1 else ''} you rated "
+                     f"{'are' if hi - lo != 1 else 'is'} among its neighbours, most similar: "
+                     f"{top}")
+    return texts
 
 
 def _popular_reason(snap: ModelSnapshot, i: int) -> str:
@@ -200,12 +259,19 @@ def _popular_reason(snap: ModelSnapshot, i: int) -> str:
     return f"popular item ({count} training interactions): cold-start fallback"
 
 
-def _neighbor_reason(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray, j: int) -> str:
-    col = snap.similarity[p_items][:, [j]].toarray().ravel() * p_w
-    order = np.argsort(-col, kind="stable")[:3]
-    parts = [f"{py_id(snap.model.items_.ids_of([p_items[k]])[0])!s} ({col[k]:+.3f})"
-             for k in order if col[k] != 0]
-    return "similar to items you interacted with: " + ", ".join(parts)
+def _neighbor_reasons(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray,
+                      items: list[int]) -> list[str]:
+    """Eq. (S1)'s largest terms per item, batched (one sparse slice for the whole list)."""
+    if not items:
+        return []
+    block = (snap.similarity[p_items][:, items].toarray() * p_w[:, None]).T  # (list, profile)
+    names = snap.item_ids[p_items]
+    out = []
+    for row in block:
+        order = np.argsort(-row, kind="stable")[:3]
+        parts = [f"{py_id(names[k])!s} ({row[k]:+.3f})" for k in order if row[k] != 0]
+        out.append("similar to items you interacted with: " + ", ".join(parts))
+    return out
 
 
 def similar(snap: ModelSnapshot, item_id: str, n: int,
@@ -213,7 +279,7 @@ def similar(snap: ModelSnapshot, item_id: str, n: int,
     """The ``n`` items most similar to ``item_id``; popular items (flagged) when unknown, or
     :class:`~synerec.exceptions.UnknownItemError` with ``unknown="error"``."""
     model = snap.model
-    i = int(model.items_.indices([item_id], missing="negative")[0])
+    i = _lookup(model.items_, item_id, snap.integer_item_ids)
     if i < 0 or model.item_count_[i] == 0:
         if unknown == "error":
             raise UnknownIdError(item_id, "item",

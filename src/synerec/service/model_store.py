@@ -1,24 +1,43 @@
-"""The served model: immutable snapshots swapped atomically, and the events not yet fitted.
+"""The served model: immutable snapshots swapped atomically, shared by the worker processes.
 
 Readers take :attr:`ModelStore.current` once per request and use only that
 :class:`ModelSnapshot` (model, item similarity, popularity order, version) for the whole
-request. A retrain builds a complete new snapshot (loaded from its checksummed model directory)
-*before* :meth:`ModelStore.swap` replaces the reference in one assignment, so a reader sees the
-old snapshot or the new one, never a mix. Snapshots are never mutated after they are built.
+request. A new snapshot is built completely (loaded from its checksummed model directory)
+*before* the reference is replaced in one assignment, so a reader sees the old snapshot or the
+new one, never a mix. Snapshots are never mutated after they are built.
 
+Versions and ``CURRENT``
+------------------------
 The served version is recorded in ``<state_dir>/CURRENT`` (JSON, written to a temporary file,
 fsynced, then renamed over the old one), so a restarted server serves the last retrained model.
+Only the process holding the retrain lock writes ``CURRENT`` (:meth:`ModelStore.publish`); every
+worker process checks it every ``reload_interval_s`` (:meth:`ModelStore.refresh`) and adopts a
+newer version. Retrained versions live in ``<state_dir>/models/vNNNNN``; a new version number is
+always larger than every existing directory (a crashed retrain's leftovers included), and
+:meth:`ModelStore.prune` keeps the newest ``keep`` of them.
+
+Shared, memory-mapped serving files
+-----------------------------------
+A model is loaded memory-mapped (:func:`synerec.algorithms.persistence.memory_mapped`): the
+worker processes share its pages. What the service precomputes for a model version (every
+known user's top-``precompute_n`` list and, for models without their own, the item-item cosine
+similarity) is written once to ``<state_dir>/cache/<model digest>-n<N>-k<K>-u<U>/`` (the same
+checksummed ``.npz`` + JSON format, under ``cache.lock``) and memory-mapped by every worker, so
+the lists are computed once per model, by the retrain worker or the first server process.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,16 +46,19 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms import Recommender
+from synerec.algorithms.persistence import memory_mapped, read_model_dir, write_model_dir
 from synerec.algorithms.registry import model_name
 from synerec.exceptions import ModelFileError
-from synerec.service.events import EventRecord, StoredEvent
+from synerec.service.locks import FileLock
 from synerec.similarity import similarity_matrix
 
-__all__ = ["EventOverlay", "ModelSnapshot", "ModelStore", "load_snapshot"]
+__all__ = ["ModelSnapshot", "ModelStore", "load_snapshot", "model_digest"]
 
 log = logging.getLogger(__name__)
 
 CURRENT_FILE = "CURRENT"
+CACHE_CLASS = "synerec-serving-cache"
+_VERSION_DIR = re.compile(r"^v(\d{5,})$")
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,10 +72,10 @@ class ModelSnapshot:
     version
         Served model version (1 = the model directory given at first start).
     path
-        The model directory.
+        The model directory (never shown to clients).
     events_upto
         Id of the newest stored event included in the model's training data (0: none). Newer
-        events are served from the :class:`EventOverlay`.
+        events are read per user from the event store.
     similarity
         ``(n_items, n_items)`` CSR item-item similarity used for profile scoring and similar
         items: the model's own (item-based models) or cosine of the training matrix's columns.
@@ -64,13 +86,16 @@ class ModelSnapshot:
     popular
         Indices of the items with training interactions by popularity, most popular first
         (ties: lower index): the cold-start fallback.
-    top_items, top_scores
-        Every known user's top-``precompute_n`` list (seen items excluded), computed once when
-        the snapshot is built with the model's own ``recommend_indices``; a request for ``n``
-        items slices its first ``n`` (the same list the model would return, ties included), so
-        the hot path costs no scoring. ``None`` when disabled or the user base is too large.
     loaded_at
         Unix time the snapshot was built.
+    top_items, top_scores
+        Every known user's top-``precompute_n`` list (seen items excluded), computed with the
+        model's own ``recommend_indices``; a request for ``n`` items slices its first ``n``
+        (the same list the model would return, ties included). ``None`` when disabled or the
+        user base is too large.
+    digest
+        sha256 (hex, 16 digits) of the model's ``model.json``, which holds the arrays'
+        checksum: identifies the model without naming its path.
     """
 
     model: Recommender
@@ -84,6 +109,7 @@ class ModelSnapshot:
     loaded_at: float
     top_items: np.ndarray | None = None
     top_scores: np.ndarray | None = None
+    digest: str = ""
 
     @property
     def model_name(self) -> str:
@@ -95,54 +121,172 @@ class ModelSnapshot:
         """Items in the model's vocabulary."""
         return int(self.model.n_items_)
 
+    @functools.cached_property
+    def item_ids(self) -> np.ndarray:
+        """Every item id as a plain Python value (object array), by index: ``ids_of`` of the
+        vocabulary converts its whole index on each call, this is converted once."""
+        ids = self.model.items_.ids
+        out = np.empty(len(ids), dtype=object)
+        out[:] = [v.item() if isinstance(v, np.generic) else v for v in ids]
+        return out
 
-def _item_similarity(model: Recommender, neighbors: int) -> tuple[sp.csr_matrix, str, bool]:
+    @functools.cached_property
+    def integer_user_ids(self) -> bool:
+        """Whether the user ids are integers (looked up as such)."""
+        return self.model.users_.to_array().dtype.kind in "iu"
+
+    @functools.cached_property
+    def integer_item_ids(self) -> bool:
+        """Whether the item ids are integers (looked up as such)."""
+        return self.model.items_.to_array().dtype.kind in "iu"
+
+    @functools.cached_property
+    def cold_items(self) -> np.ndarray:
+        """Indices of the items without training interactions."""
+        return np.flatnonzero(np.asarray(self.model.item_count_) == 0)
+
+
+def model_digest(path: str | os.PathLike[str]) -> str:
+    """16 hex digits of the sha256 of a model directory's ``model.json``."""
+    try:
+        data = (Path(path) / "model.json").read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"model {path} cannot be read: {exc.strerror or exc}") from None
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _own_similarity(model: Recommender) -> sp.csr_matrix | None:
     n_items = model.n_items_
     S = getattr(model, "similarity_", None)
     if (hasattr(model, "similar_items") and isinstance(S, sp.csr_matrix)
             and S.shape == (n_items, n_items)):
-        return S, "model", True
-    X = model.train_.T.tocsr()
-    return similarity_matrix(X, "cosine", max_neighbors=neighbors), "service_cosine", False
+        return S
+    return None
 
 
-def _precompute_lists(model: Recommender, n: int, max_users: int,
-                      batch_size: int = 2048) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _popular_order(model: Recommender) -> np.ndarray:
+    pop = np.asarray(model.item_popularity_, dtype=np.float64)
+    warm = np.flatnonzero(np.asarray(model.item_count_) > 0)
+    return warm[np.lexsort((warm, -pop[warm]))]
+
+
+def _compute_serving_arrays(model: Recommender, neighbors: int, precompute_n: int,
+                            max_users: int) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    if _own_similarity(model) is None:
+        X = model.train_.T.tocsr()
+        S = similarity_matrix(X, "cosine", max_neighbors=neighbors)
+        arrays.update({"similarity_indptr": S.indptr.astype(np.int64),
+                       "similarity_indices": S.indices.astype(np.int32),
+                       "similarity_data": S.data.astype(np.float32)})
     n_users = int(model.n_users_)
-    if n <= 0 or n_users > max_users:
-        return None, None
-    n = min(n, int(model.n_items_))
-    t0 = time.perf_counter()
-    users = np.arange(n_users, dtype=np.int64)
-    idx, sc = model.recommend_indices(users, n, exclude_seen=True, batch_size=batch_size)
-    log.info("precomputed top-%d lists of %d users in %.2f s", n, n_users,
-             time.perf_counter() - t0)
-    return idx, sc
+    if precompute_n > 0 and n_users <= max_users:
+        n = min(precompute_n, int(model.n_items_))
+        t0 = time.perf_counter()
+        idx, sc = model.recommend_indices(np.arange(n_users, dtype=np.int64), n,
+                                          exclude_seen=True, batch_size=2048)
+        log.info("precomputed top-%d lists of %d users in %.2f s", n, n_users,
+                 time.perf_counter() - t0)
+        arrays["top_items"] = np.ascontiguousarray(idx)
+        arrays["top_scores"] = np.ascontiguousarray(sc)
+    return arrays
+
+
+def _serving_arrays(model: Recommender, digest: str, cache_dir: Path | None, neighbors: int,
+                    precompute_n: int, max_users: int, mmap: bool) -> dict[str, np.ndarray]:
+    """Precomputed serving arrays: from the shared cache, else computed (and cached)."""
+    if cache_dir is None:
+        return _compute_serving_arrays(model, neighbors, precompute_n, max_users)
+    config = {"model_digest": digest, "precompute_n": int(precompute_n),
+              "similarity_neighbors": int(neighbors), "precompute_max_users": int(max_users)}
+    target = cache_dir / f"{digest}-n{precompute_n}-k{neighbors}-u{max_users}"
+
+    def read() -> dict[str, np.ndarray] | None:
+        if not (target / "model.json").is_file():
+            return None
+        try:
+            mf = read_model_dir(target, mmap=mmap)
+        except ModelFileError as exc:
+            log.warning("serving cache %s is damaged (%s); computing it again", target, exc)
+            return None
+        if mf.class_name != CACHE_CLASS or mf.config != config:
+            log.warning("serving cache %s does not match its model; computing it again",
+                        target)
+            return None
+        return mf.arrays
+
+    got = read()
+    if got is not None:
+        return got
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(cache_dir / ".lock")
+        lock.acquire(blocking=True, note="cache")
+    except OSError as exc:
+        log.warning("serving cache unavailable (%s); computing in this process", exc)
+        return _compute_serving_arrays(model, neighbors, precompute_n, max_users)
+    try:
+        got = read()  # another process may have written it while we waited
+        if got is not None:
+            return got
+        arrays = _compute_serving_arrays(model, neighbors, precompute_n, max_users)
+        try:
+            write_model_dir(target, class_name=CACHE_CLASS, config=config, arrays=arrays)
+        except ModelFileError as exc:  # full or read-only disk: serve from memory
+            log.warning("could not write the serving cache: %s", exc)
+            return arrays
+        return read() or arrays
+    finally:
+        lock.release()
 
 
 def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: int,
                   similarity_neighbors: int = 50, precompute_n: int = 0,
-                  precompute_max_users: int = 500_000) -> ModelSnapshot:
-    """Load a model directory (checksum verified, no pickle) and precompute a snapshot.
+                  precompute_max_users: int = 500_000, cache_dir: str | os.PathLike[str] |
+                  None = None, mmap: bool = False) -> ModelSnapshot:
+    """Load a model directory (checksums verified, no pickle) and build a snapshot.
 
-    ``precompute_n > 0`` also computes every known user's top-``precompute_n`` list (see
-    :attr:`ModelSnapshot.top_items`) when there are at most ``precompute_max_users`` users.
+    Parameters
+    ----------
+    path
+        The model directory.
+    version, events_upto
+        See :class:`ModelSnapshot`.
+    similarity_neighbors
+        Neighbours per item of the service's cosine similarity (models without their own).
+    precompute_n, precompute_max_users
+        Precompute every known user's top-``precompute_n`` list when there are at most
+        ``precompute_max_users`` users (``precompute_n=0``: never).
+    cache_dir
+        Folder of the shared serving cache (see the module docstring); ``None``: compute in
+        this process and keep in memory.
+    mmap
+        Memory-map the model's and the cache's arrays (copy-on-write).
 
     Raises
     ------
     ModelFileError
         Missing, corrupted or incompatible model directory.
     """
-    model = Recommender.load(path)
-    S, source, item_based = _item_similarity(model, similarity_neighbors)
-    pop = np.asarray(model.item_popularity_, dtype=np.float64)
-    warm = np.flatnonzero(model.item_count_ > 0)
-    popular = warm[np.lexsort((warm, -pop[warm]))]
-    top_items, top_scores = _precompute_lists(model, precompute_n, precompute_max_users)
-    return ModelSnapshot(model=model, version=int(version), path=Path(path),
+    path = Path(path)
+    digest = model_digest(path)
+    with memory_mapped(mmap):
+        model = Recommender.load(path)
+    arrays = _serving_arrays(model, digest, None if cache_dir is None else Path(cache_dir),
+                             similarity_neighbors, precompute_n, precompute_max_users, mmap)
+    own = _own_similarity(model)
+    if own is not None:
+        S, source = own, "model"
+    else:
+        n = model.n_items_
+        S = sp.csr_matrix((arrays["similarity_data"], arrays["similarity_indices"],
+                           arrays["similarity_indptr"]), shape=(n, n))
+        source = "service_cosine"
+    return ModelSnapshot(model=model, version=int(version), path=path,
                          events_upto=int(events_upto), similarity=S, similarity_source=source,
-                         item_based=item_based, popular=popular, loaded_at=time.time(),
-                         top_items=top_items, top_scores=top_scores)
+                         item_based=own is not None, popular=_popular_order(model),
+                         loaded_at=time.time(), top_items=arrays.get("top_items"),
+                         top_scores=arrays.get("top_scores"), digest=digest)
 
 
 class ModelStore:
@@ -151,52 +295,85 @@ class ModelStore:
     Parameters
     ----------
     state_dir
-        The service's state folder (``CURRENT`` and ``models/`` live here).
+        The service's state folder (``CURRENT``, ``models/`` and ``cache/`` live here).
     initial_model_dir
         Served as version 1 when ``CURRENT`` does not exist yet.
-    similarity_neighbors
-        Neighbours per item of the service's cosine similarity (models without their own).
-    precompute_n, precompute_max_users
-        Precomputed top-N lists of each snapshot (see :func:`load_snapshot`).
+    similarity_neighbors, precompute_n, precompute_max_users
+        See :func:`load_snapshot`.
+    mmap, shared_cache
+        Memory-map the arrays; keep the precomputed serving files in ``<state_dir>/cache``.
     """
 
     def __init__(self, state_dir: str | os.PathLike[str], initial_model_dir: str | os.PathLike[str],
                  similarity_neighbors: int = 50, *, precompute_n: int = 0,
-                 precompute_max_users: int = 500_000) -> None:
+                 precompute_max_users: int = 500_000, mmap: bool = False,
+                 shared_cache: bool = False) -> None:
         self.state_dir = Path(state_dir)
         self.models_dir = self.state_dir / "models"
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        self.cache_dir = self.state_dir / "cache" if shared_cache else None
+        self.initial_model_dir = Path(initial_model_dir)
         self.similarity_neighbors = similarity_neighbors
+        self.precompute_n = precompute_n
+        self.precompute_max_users = precompute_max_users
+        self.mmap = mmap
+        self.models_dir.mkdir(parents=True, exist_ok=True)
         self._swap_lock = threading.Lock()
+        self._seen_current: tuple[int, int, int] | None = None
         record = self._read_current()
         if record is None:
-            snap = load_snapshot(initial_model_dir, version=1, events_upto=0,
-                                 similarity_neighbors=similarity_neighbors,
-                                 precompute_n=precompute_n,
-                                 precompute_max_users=precompute_max_users)
+            snap = self.load(initial_model_dir, version=1, events_upto=0)
         else:
-            snap = load_snapshot(self._resolve(record["path"]), version=int(record["version"]),
-                                 events_upto=int(record["events_upto"]),
-                                 similarity_neighbors=similarity_neighbors,
-                                 precompute_n=precompute_n,
-                                 precompute_max_users=precompute_max_users)
+            snap = self.load(self._resolve(record["path"]), version=int(record["version"]),
+                             events_upto=int(record["events_upto"]))
         self._current = snap
-        log.info("serving %s model version %d from %s", snap.model_name, snap.version, snap.path)
+        log.info("serving %s model version %d (%s)", snap.model_name, snap.version, snap.digest)
+
+    def load(self, path: str | os.PathLike[str], *, version: int, events_upto: int
+             ) -> ModelSnapshot:
+        """:func:`load_snapshot` with this store's options."""
+        return load_snapshot(path, version=version, events_upto=events_upto,
+                             similarity_neighbors=self.similarity_neighbors,
+                             precompute_n=self.precompute_n,
+                             precompute_max_users=self.precompute_max_users,
+                             cache_dir=self.cache_dir, mmap=self.mmap)
 
     @property
     def current(self) -> ModelSnapshot:
         """The snapshot to use for one whole request (read once, then keep the reference)."""
         return self._current
 
+    # -- versions -----------------------------------------------------------------------------
     def next_model_dir(self, version: int) -> Path:
         """Where the model of ``version`` is written."""
         return self.models_dir / f"v{version:05d}"
 
-    def swap(self, snapshot: ModelSnapshot) -> ModelSnapshot:
-        """Serve ``snapshot`` from now on; record it in ``CURRENT``; return the previous one.
+    def existing_versions(self) -> list[int]:
+        """Versions that have a directory in ``models/`` (complete or not), ascending."""
+        out = []
+        try:
+            for p in self.models_dir.iterdir():
+                m = _VERSION_DIR.match(p.name)
+                if m and p.is_dir():
+                    out.append(int(m.group(1)))
+        except OSError:
+            pass
+        return sorted(out)
+
+    def next_version(self) -> int:
+        """A version number above the served one, ``CURRENT``'s and every directory's.
+
+        Call it holding the retrain lock, so that no other process picks the same number.
+        """
+        record = self._read_current(strict=False)
+        recorded = int(record["version"]) if record else 0
+        return max([self._current.version, recorded, *self.existing_versions()]) + 1
+
+    def publish(self, snapshot: ModelSnapshot) -> ModelSnapshot:
+        """Serve ``snapshot`` from now on and record it in ``CURRENT``; return the previous one.
 
         ``CURRENT`` is written (atomically) before the reference is replaced, so a crash in
-        between serves the new model after a restart, as the caller was told.
+        between serves the new model after a restart, as the caller was told. The other worker
+        processes adopt it at their next :meth:`refresh`.
         """
         with self._swap_lock:
             old = self._current
@@ -205,16 +382,84 @@ class ModelStore:
                                      f"served version {old.version}")
             self._write_current(snapshot)
             self._current = snapshot  # one reference assignment: readers see old or new
-        log.info("swapped model version %d -> %d (%s)", old.version, snapshot.version,
-                 snapshot.path)
+        log.info("published model version %d -> %d", old.version, snapshot.version)
         return old
+
+    swap = publish  # the name of earlier releases
+
+    def adopt(self, snapshot: ModelSnapshot) -> bool:
+        """Serve ``snapshot`` (published by another process) if it is newer; no file written."""
+        with self._swap_lock:
+            if snapshot.version <= self._current.version:
+                return False
+            self._current = snapshot
+        log.info("adopted model version %d", snapshot.version)
+        return True
+
+    def refresh(self) -> bool:
+        """Adopt the version recorded in ``CURRENT`` if it is newer than the served one.
+
+        Cheap when nothing changed (one ``stat``). A version that fails to load is logged and
+        not tried again until ``CURRENT`` changes; the served model stays.
+        """
+        f = self.state_dir / CURRENT_FILE
+        try:
+            st = f.stat()
+        except OSError:
+            return False
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key == self._seen_current:
+            return False
+        self._seen_current = key
+        record = self._read_current(strict=False)
+        if record is None or int(record["version"]) <= self._current.version:
+            return False
+        try:
+            snap = self.load(self._resolve(record["path"]), version=int(record["version"]),
+                             events_upto=int(record["events_upto"]))
+        except (ModelFileError, OSError) as exc:
+            log.error("cannot load model version %s recorded in CURRENT (still serving %d): "
+                      "%s", record["version"], self._current.version, exc)
+            return False
+        return self.adopt(snap)
+
+    def prune(self, keep: int) -> list[int]:
+        """Delete version directories but the newest ``keep`` up to the served one.
+
+        Also deletes versions above the served one (left by a crashed retrain), temporary
+        directories of interrupted writes, and serving-cache entries of deleted models. Call
+        it holding the retrain lock. Returns the deleted versions.
+        """
+        cur = self._current.version
+        versions = self.existing_versions()
+        kept = set(sorted(v for v in versions if v <= cur)[-keep:]) | {cur}
+        removed = []
+        for v in versions:
+            if v not in kept:
+                shutil.rmtree(self.next_model_dir(v), ignore_errors=True)
+                removed.append(v)
+        for leftover in self.models_dir.glob(".v*.*-*"):  # .v00003.tmp-<uuid>, .old-<uuid>
+            shutil.rmtree(leftover, ignore_errors=True)
+        if self.cache_dir is not None and self.cache_dir.is_dir():
+            digests = set()
+            for d in [self.initial_model_dir, *(self.next_model_dir(v) for v in kept)]:
+                try:
+                    digests.add(model_digest(d))
+                except ModelFileError:
+                    continue
+            for entry in self.cache_dir.iterdir():
+                if entry.is_dir() and entry.name.split("-", 1)[0] not in digests:
+                    shutil.rmtree(entry, ignore_errors=True)
+        if removed:
+            log.info("pruned model versions %s (keeping %s)", removed, sorted(kept))
+        return removed
 
     # -- CURRENT ------------------------------------------------------------------------------
     def _resolve(self, p: str) -> Path:
         path = Path(p)
         return path if path.is_absolute() else self.state_dir / path
 
-    def _read_current(self) -> dict[str, Any] | None:
+    def _read_current(self, strict: bool = True) -> dict[str, Any] | None:
         f = self.state_dir / CURRENT_FILE
         if not f.is_file():
             return None
@@ -226,6 +471,9 @@ class ModelStore:
             int(record["events_upto"])
             str(record["path"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
+            if not strict:
+                log.warning("%s is unreadable (%s)", f, exc)
+                return None
             raise ModelFileError(f"{f} is unreadable ({exc}); remove it to serve the initial "
                                  "model again") from None
         return record
@@ -236,77 +484,20 @@ class ModelStore:
         except ValueError:
             rel = str(snap.path.resolve())
         record = {"version": snap.version, "path": rel, "events_upto": snap.events_upto,
-                  "model": snap.model_name, "swapped_at": time.time()}
+                  "model": snap.model_name, "digest": snap.digest, "swapped_at": time.time()}
         target = self.state_dir / CURRENT_FILE
         tmp = self.state_dir / f".{CURRENT_FILE}.{uuid.uuid4().hex}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(json.dumps(record, indent=2) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         dir_fd = os.open(self.state_dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-
-
-class EventOverlay:
-    """Events stored after the served model was fitted, by user, in memory.
-
-    Each entry is ``(event_id, item_id, rating, event)``. Readers pass the snapshot's
-    ``events_upto`` so that a request only ever sees events newer than its own model.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_user: dict[str, list[tuple[int, str, float | None, str | None]]] = {}
-        self._n_events = 0
-
-    def add(self, first_id: int, records: Sequence[EventRecord]) -> None:
-        """Add a stored batch whose ids are ``first_id, first_id + 1, ...``."""
-        with self._lock:
-            for k, e in enumerate(records):
-                self._by_user.setdefault(e.user_id, []).append(
-                    (first_id + k, e.item_id, e.rating, e.event))
-            self._n_events += len(records)
-
-    def load(self, events: Sequence[StoredEvent]) -> None:
-        """Add events read back from the store (at start-up)."""
-        with self._lock:
-            for e in events:
-                self._by_user.setdefault(e.user_id, []).append(
-                    (e.id, e.item_id, e.rating, e.event))
-            self._n_events += len(events)
-
-    def for_user(self, user_id: str, after_id: int
-                 ) -> list[tuple[int, str, float | None, str | None]]:
-        """The user's events with ``id > after_id``, oldest first (a copy)."""
-        with self._lock:
-            rows = self._by_user.get(user_id)
-            if not rows:
-                return []
-            return [r for r in rows if r[0] > after_id]
-
-    def prune(self, upto_id: int) -> None:
-        """Forget events with ``id <= upto_id`` (now part of the served model)."""
-        with self._lock:
-            kept: dict[str, list[tuple[int, str, float | None, str | None]]] = {}
-            n = 0
-            for user, rows in self._by_user.items():
-                newer = [r for r in rows if r[0] > upto_id]
-                if newer:
-                    kept[user] = newer
-                    n += len(newer)
-            self._by_user = kept
-            self._n_events = n
-
-    @property
-    def n_users(self) -> int:
-        """Users with events newer than the served model."""
-        return len(self._by_user)
-
-    @property
-    def n_events(self) -> int:
-        """Events newer than the served model."""
-        return self._n_events

@@ -2,9 +2,31 @@
 
 A job runs the fit in a **separate process** (``python -m synerec.service.retrain SPEC``), so a
 crash of the fit (an exception, running out of memory, a ``kill -9``) cannot take the server
-down: the job is marked ``failed`` with the worker's last error line and the old model keeps
-serving. Only after the worker exited with status 0 does the server load the new model
-directory (checksum verified, no pickle), build a complete snapshot and swap it in atomically.
+down: the job is marked ``failed`` with the worker's last error line (filesystem paths removed)
+and the old model keeps serving. The worker runs niced (``retrain_nice``), so serving keeps the
+CPU, and dies with the server process that started it (``PR_SET_PDEATHSIG`` and a parent
+watch): a ``kill -9`` of the server never leaves a worker writing behind its back. Besides the
+model, the worker precomputes the serving files of the new version (top-N lists), so the server
+processes only memory-map them. Only after the worker exited with status 0 does the server load
+the new model directory (checksums verified, no pickle), build a complete snapshot and publish
+it (``CURRENT``); every worker process then adopts it.
+
+One retrain at a time, across processes
+---------------------------------------
+A job holds ``<state_dir>/retrain.lock`` from its start to its end; a second request, in any
+worker process, gets :class:`RetrainBusyError` (409). The version number is chosen under the
+lock, above every existing version directory, so no job overwrites another's model. Job records
+are JSON files in ``<state_dir>/jobs/``, readable by every worker; a job left ``queued`` or
+``running`` while nobody holds the lock (its server was killed) is reported ``failed``
+("interrupted"). Finished records expire after ``job_retention_s`` and beyond
+``max_job_records``. After a successful job, model versions beyond ``keep_model_versions`` are
+deleted.
+
+Automatic retraining
+--------------------
+:meth:`RetrainManager.maybe_start_auto` (called every second by each worker's maintenance
+thread) starts a job when ``retrain_after_events`` events are newer than the served model, or
+the oldest of them is ``retrain_after_s`` old; so pending events never pile up without bound.
 
 Training data of a retrain
 --------------------------
@@ -27,14 +49,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +65,8 @@ import numpy as np
 import pandas as pd
 
 from synerec.exceptions import ModelFileError, SynerecError
+from synerec.service.faults import classify, scrub_paths
+from synerec.service.locks import FileLock, die_with_parent
 
 __all__ = ["RetrainBusyError", "RetrainJob", "RetrainManager", "build_training_frame",
            "run_retrain"]
@@ -68,6 +93,14 @@ class RetrainJob:
     n_interactions: int | None = None
     error: str | None = None
     worker_pid: int | None = None
+    owner_pid: int | None = None
+    trigger: str = "api"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RetrainJob:
+        """A job from its record (unknown keys ignored, for records of other versions)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 # -- the worker (runs in its own process) --------------------------------------------------
@@ -133,7 +166,8 @@ def run_retrain(spec: Mapping[str, Any]) -> Path:
 
     ``spec`` keys: ``base_dataset``, ``base_dataset_options``, ``base_model_dir``,
     ``events_db``, ``events_upto``, ``model``, ``config``, ``out_dir``, ``implied_ratings``,
-    ``event_weights``.
+    ``event_weights``, and optionally ``serving`` (``load_snapshot`` options with
+    ``cache_dir``: the serving files are precomputed here, in the worker).
     """
     from synerec.algorithms import create_model
     from synerec.data import InteractionDataset
@@ -151,6 +185,12 @@ def run_retrain(spec: Mapping[str, Any]) -> Path:
     path = model.save(spec["out_dir"])
     log.info("retrained %s on %d interactions (%d events) in %.1f s", spec["model"],
              ds.n_interactions, len(events), time.perf_counter() - start)
+    serving = spec.get("serving")
+    if serving:
+        from synerec.service.model_store import load_snapshot
+
+        del model, ds, frame, events, base
+        load_snapshot(path, version=0, events_upto=0, mmap=True, **serving)
     return path
 
 
@@ -163,96 +203,210 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         spec = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+        if spec.get("parent_pid"):
+            die_with_parent(int(spec["parent_pid"]))
+        if int(spec.get("nice") or 0) > 0:
+            os.nice(int(spec["nice"]))
         run_retrain(spec)
     except SynerecError as exc:
         sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
         return 2
+    except OSError as exc:
+        fault = classify(exc, "the retrained model")
+        sys.stderr.write(f"error: {fault or exc}\n")
+        return 2
     return 0
 
 
-# -- the manager (runs in the server) ------------------------------------------------------
+# -- the manager (runs in each server process) ----------------------------------------------
+_JOB_FILE = re.compile(r"^[0-9a-f]{32}\.json$")
+
+
 class RetrainManager:
-    """Starts retrain jobs one at a time and swaps their models in.
+    """Starts retrain jobs, one at a time across processes, and publishes their models.
 
     Parameters
     ----------
     settings
-        The service settings (base data, retrain model and options, timeout).
+        The service settings (base data, retrain model and options, timeout, retention).
     events
         The event store (its newest id bounds a job's events).
     store
-        The model store whose snapshot is swapped.
-    overlay
-        Forgets the events a new model includes.
+        The model store whose snapshot is published.
     on_finish
-        Called with the final status of each job (metrics).
+        Called with the final status of each job this process ran (metrics).
     """
 
-    def __init__(self, settings: Any, events: Any, store: Any, overlay: Any,
-                 on_finish: Any = None) -> None:
+    def __init__(self, settings: Any, events: Any, store: Any,
+                 on_finish: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.events = events
         self.store = store
-        self.overlay = overlay
         self.on_finish = on_finish
-        self.jobs_dir = Path(settings.resolved_state_dir) / "jobs"
+        self.state_dir = Path(settings.resolved_state_dir)
+        self.jobs_dir = self.state_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._flock = FileLock(self.state_dir / "retrain.lock")
         self._lock = threading.Lock()
-        self._jobs: dict[str, RetrainJob] = {}
-        self._running: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
+        self._running: str | None = None
         self._closing = False
-        self._load_jobs()
+        self._auto_not_before = 0.0
+        self._recover_interrupted()
 
-    def _load_jobs(self) -> None:
-        for f in sorted(self.jobs_dir.glob("*.json")):
-            if f.name.endswith(".spec.json"):
-                continue
-            try:
-                job = RetrainJob(**json.loads(f.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError) as exc:
-                log.warning("ignoring unreadable job record %s: %s", f, exc)
-                continue
-            if job.status in ("queued", "running"):
-                job.status, job.error = "failed", "interrupted: the server stopped during the job"
-                job.finished_at = time.time()
-                self._save(job)
-            self._jobs[job.job_id] = job
+    # -- records ------------------------------------------------------------------------------
+    def _path(self, job_id: str) -> Path:
+        return self.jobs_dir / f"{job_id}.json"
 
     def _save(self, job: RetrainJob) -> None:
-        f = self.jobs_dir / f"{job.job_id}.json"
-        tmp = f.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(job)), encoding="utf-8")
-        os.replace(tmp, f)
+        f = self._path(job.job_id)
+        tmp = self.jobs_dir / f".{job.job_id}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            tmp.write_text(json.dumps(asdict(job)), encoding="utf-8")
+            os.replace(tmp, f)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _read(self, job_id: str) -> RetrainJob | None:
+        try:
+            return RetrainJob.from_json(json.loads(self._path(job_id).read_text(
+                encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("unreadable job record %s: %s", job_id, exc)
+            return None
+
+    def _recover_interrupted(self) -> None:
+        """Mark jobs of a server that died mid-job as failed (only if nobody runs one now)."""
+        if not self._flock.is_free():
+            return
+        for f in self.jobs_dir.glob("*.json"):
+            if _JOB_FILE.match(f.name):
+                self.get(f.name[:-5])
 
     def get(self, job_id: str) -> RetrainJob | None:
-        """A copy of the job's state, or ``None``."""
+        """The job's state (``None`` when unknown). A ``queued``/``running`` job whose
+        server is gone is reported (and recorded) as ``failed``."""
+        job = self._read(job_id)
+        if job is None or job.status not in ("queued", "running"):
+            return job
         with self._lock:
-            job = self._jobs.get(job_id)
-            return None if job is None else RetrainJob(**asdict(job))
+            if self._running == job_id:
+                return job
+        if self._flock.is_free():
+            job = self._read(job_id)  # its owner records the end before letting the lock go
+            if job is None or job.status not in ("queued", "running"):
+                return job
+            job.status, job.finished_at = "failed", time.time()
+            job.error = "interrupted: the server process running the job stopped"
+            try:
+                self._save(job)
+            except OSError as exc:
+                log.warning("cannot record job %s as interrupted: %s", job_id, exc)
+        return job
 
-    def start(self) -> RetrainJob:
-        """Queue a retrain from the events stored so far; :class:`RetrainBusyError` if busy."""
+    def prune_jobs(self, now: float | None = None) -> int:
+        """Delete finished job records older than ``job_retention_s`` and beyond
+        ``max_job_records``; return how many were deleted."""
+        now = time.time() if now is None else now
+        finished: list[tuple[float, Path]] = []
+        for f in self.jobs_dir.glob("*.json"):
+            if not _JOB_FILE.match(f.name):
+                continue
+            job = self._read(f.name[:-5])
+            if job is not None and job.status in ("succeeded", "failed"):
+                finished.append((job.finished_at or job.created_at, f))
+        finished.sort(reverse=True)
+        removed = 0
+        for k, (t, f) in enumerate(finished):
+            if k >= self.settings.max_job_records or now - t > self.settings.job_retention_s:
+                f.unlink(missing_ok=True)
+                removed += 1
+        for f in self.jobs_dir.glob(".*.tmp"):  # interrupted writes
+            f.unlink(missing_ok=True)
+        return removed
+
+    # -- starting -----------------------------------------------------------------------------
+    @property
+    def running_here(self) -> str | None:
+        """The id of the job this process is running, if any."""
+        return self._running
+
+    def start(self, trigger: str = "api") -> RetrainJob:
+        """Start a retrain from the events stored so far.
+
+        Raises
+        ------
+        RetrainBusyError
+            A job runs (in any worker process), or the server is shutting down.
+        ServiceFault
+            The job record cannot be written (a full disk: 507).
+        """
         with self._lock:
             if self._closing:
                 raise RetrainBusyError("the service is shutting down")
-            if self._running is not None:
-                raise RetrainBusyError(f"retrain job {self._running} is still running")
-            snap = self.store.current
-            job = RetrainJob(job_id=uuid.uuid4().hex, status="queued", created_at=time.time(),
-                             events_upto=self.events.max_id(), target_version=snap.version + 1)
-            self._jobs[job.job_id] = job
-            self._running = job.job_id
-            self._save(job)
-            self._thread = threading.Thread(target=self._run, args=(job.job_id,),
-                                            name=f"retrain-{job.job_id[:8]}", daemon=True)
-            self._thread.start()
+            job_id = uuid.uuid4().hex
+            try:
+                got = self._flock.acquire(blocking=False, note=job_id)
+            except OSError as exc:
+                raise classify(exc, "the state directory") or exc from exc
+            if not got:
+                _, other = self._flock.holder()
+                raise RetrainBusyError(
+                    f"retrain job {other or '(starting)'} is still running; one job at a time")
+            try:
+                job = RetrainJob(job_id=job_id, status="queued", created_at=time.time(),
+                                 events_upto=self.events.max_id(),
+                                 target_version=self.store.next_version(), trigger=trigger,
+                                 owner_pid=os.getpid())
+                self._save(job)
+                self._running = job_id
+                self._thread = threading.Thread(target=self._run, args=(job,),
+                                                name=f"retrain-{job_id[:8]}", daemon=True)
+                self._thread.start()
+            except BaseException as exc:
+                self._running = None
+                self._flock.release()
+                fault = classify(exc, "the job record") if isinstance(exc, OSError) else None
+                if fault is not None:
+                    raise fault from exc
+                raise
             return RetrainJob(**asdict(job))
+
+    def maybe_start_auto(self, now: float | None = None) -> RetrainJob | None:
+        """Start a job if the pending events call for one (see the module docstring)."""
+        s = self.settings
+        now = time.time() if now is None else now
+        if self._closing or self._running is not None or now < self._auto_not_before:
+            return None
+        served = self.store.current.events_upto
+        pending = self.events.max_id() - served
+        if pending <= 0:
+            return None
+        due = s.retrain_after_events is not None and pending >= s.retrain_after_events
+        if not due and s.retrain_after_s is not None:
+            oldest = self.events.received_at(served + 1)
+            due = oldest is not None and now - oldest >= s.retrain_after_s
+        if not due:
+            return None
+        try:
+            job = self.start(trigger="auto")
+        except RetrainBusyError:
+            return None
+        except SynerecError as exc:
+            log.warning("automatic retrain not started: %s", exc)
+            self._auto_not_before = now + 60
+            return None
+        log.info("automatic retrain %s started: %d events pending", job.job_id, pending)
+        return job
 
     def _spec(self, job: RetrainJob, out_dir: Path) -> dict[str, Any]:
         s = self.settings
         snap = self.store.current
+        cache = self.store.cache_dir
         return {
             "base_dataset": s.base_dataset,
             "base_dataset_options": dict(s.base_dataset_options),
@@ -265,31 +419,41 @@ class RetrainManager:
             "out_dir": str(out_dir.resolve()),
             "implied_ratings": dict(s.implied_ratings),
             "event_weights": dict(s.event_weights),
+            "parent_pid": os.getpid(),
+            "nice": s.retrain_nice,
+            "serving": {"similarity_neighbors": s.similarity_neighbors,
+                        "precompute_n": s.precompute_n,
+                        "precompute_max_users": s.precompute_max_users,
+                        "cache_dir": None if cache is None else str(cache.resolve())},
         }
 
-    def _update(self, job_id: str, **changes: Any) -> RetrainJob:
-        with self._lock:
-            job = self._jobs[job_id]
-            for k, v in changes.items():
-                setattr(job, k, v)
+    def _update(self, job: RetrainJob, **changes: Any) -> None:
+        for k, v in changes.items():
+            setattr(job, k, v)
+        try:
             self._save(job)
-            return job
+        except OSError as exc:  # a full disk must not stop the job's bookkeeping in memory
+            log.warning("cannot update the record of job %s: %s", job.job_id, exc)
 
-    def _run(self, job_id: str) -> None:
-        from synerec.service.model_store import load_snapshot
+    def _scrub(self, text: str) -> str:
+        known = [str(self.state_dir.resolve()), str(self.state_dir),
+                 str(Path(self.settings.model_dir).resolve()), str(self.settings.model_dir)]
+        return scrub_paths(text, *known)
 
-        job = self._jobs[job_id]
+    def _run(self, job: RetrainJob) -> None:
         out_dir = self.store.next_model_dir(job.target_version)
-        spec_path = self.jobs_dir / f"{job_id}.spec.json"
+        spec_path = self.jobs_dir / f".{job.job_id}.spec"
         status, error, version, n_inter = "failed", None, None, None
         try:
+            if out_dir.exists():  # a crashed job's leftover (never CURRENT: versions only grow)
+                shutil.rmtree(out_dir)
             spec_path.write_text(json.dumps(self._spec(job, out_dir)), encoding="utf-8")
             cmd = [sys.executable, "-m", "synerec.service.retrain", str(spec_path)]
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE)
             with self._lock:
                 self._proc = proc
-            self._update(job_id, status="running", started_at=time.time(), worker_pid=proc.pid)
+            self._update(job, status="running", started_at=time.time(), worker_pid=proc.pid)
             try:
                 _, err = proc.communicate(timeout=self.settings.retrain_timeout_s)
             except subprocess.TimeoutExpired:
@@ -303,32 +467,41 @@ class RetrainManager:
                 last = lines[-1] if lines else "no output"
                 raise RuntimeError(f"the retrain worker exited with status {proc.returncode}: "
                                    f"{last}")
-            snap = load_snapshot(out_dir, version=job.target_version,
-                                 events_upto=job.events_upto,
-                                 similarity_neighbors=self.settings.similarity_neighbors,
-                                 precompute_n=self.settings.precompute_n,
-                                 precompute_max_users=self.settings.precompute_max_users)
-            self.store.swap(snap)
-            self.overlay.prune(job.events_upto)
+            snap = self.store.load(out_dir, version=job.target_version,
+                                   events_upto=job.events_upto)
+            self.store.publish(snap)
+            self.events.fold(job.events_upto)  # keep the per-user index small
             status, version = "succeeded", snap.version
             n_inter = int(snap.model.train_.nnz)
+            try:
+                self.store.prune(self.settings.keep_model_versions)
+            except OSError as exc:
+                log.warning("could not prune old model versions: %s", exc)
         except (RuntimeError, OSError, SynerecError, ModelFileError) as exc:
-            error = str(exc)
-            log.error("retrain job %s failed (the old model keeps serving): %s", job_id, exc)
+            fault = classify(exc, "the model store") if isinstance(exc, OSError) else None
+            error = self._scrub(str(fault or exc))
+            log.error("retrain job %s failed (the old model keeps serving): %s", job.job_id, exc)
             shutil.rmtree(out_dir, ignore_errors=True)
         except Exception as exc:  # a bug must not kill the thread silently
-            error = f"{type(exc).__name__}: {exc}"
-            log.exception("retrain job %s failed (the old model keeps serving)", job_id)
+            error = self._scrub(f"{type(exc).__name__}: {exc}")
+            log.exception("retrain job %s failed (the old model keeps serving)", job.job_id)
             shutil.rmtree(out_dir, ignore_errors=True)
         finally:
             for tmp in out_dir.parent.glob(f".{out_dir.name}.tmp-*"):
                 shutil.rmtree(tmp, ignore_errors=True)
             spec_path.unlink(missing_ok=True)
-            self._update(job_id, status=status, finished_at=time.time(), error=error,
+            self._update(job, status=status, finished_at=time.time(), error=error,
                          model_version=version, n_interactions=n_inter)
             with self._lock:
                 self._running = None
                 self._proc = None
+            self._flock.release()
+            if status == "failed" and job.trigger == "auto":
+                self._auto_not_before = time.time() + 300
+            try:
+                self.prune_jobs()
+            except OSError:
+                pass
             if self.on_finish is not None:
                 self.on_finish(status)
 

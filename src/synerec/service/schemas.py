@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
-import re
+import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 
 __all__ = [
     "ErrorResponse",
@@ -21,38 +29,59 @@ __all__ = [
     "RetrainJobResponse",
     "SimilarItem",
     "SimilarItemsResponse",
+    "check_id_text",
 ]
 
 #: Most characters of a user or item id.
 MAX_ID_LENGTH = 256
 _MAX_TIMESTAMP = 1e11  # unix seconds, year ~5138
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Unicode categories refused in ids: control (C0, C1: ``\\x00``, ``\\x85``), format (bidi
+#: overrides such as U+202E, zero-width characters), surrogates, private use, unassigned, line and
+#: paragraph separators. Such characters make an id display as another one (or break logs).
+_REFUSED_CATEGORIES = {"Cc": "control", "Cf": "format (bidi or invisible)", "Cs": "surrogate",
+                       "Co": "private-use", "Cn": "unassigned", "Zl": "line separator",
+                       "Zp": "paragraph separator"}
 
 #: A user or item id: text of 1..256 printable characters, or a 64-bit integer. (Checked by
 #: one validator so that an error names the field, not a member of the union.)
 Id = Annotated[StrictStr | StrictInt, Field(
-    description="Text of 1..256 printable characters, or an integer.")]
+    description="Text of 1..256 printable characters (no control, bidi or invisible "
+                "characters), or an integer.")]
 ItemId = str | int
+#: A rating: a JSON number (``"5"`` and ``true`` are refused).
+Rating = Annotated[StrictFloat | StrictInt, Field(
+    description="Explicit rating, a JSON number; must lie on the served model's rating scale "
+                "(>= 0 for implicit models).")]
+
+
+def check_id_text(value: str) -> str:
+    """An id given as text: 1..256 printable characters of valid Unicode, not blank.
+
+    Raises
+    ------
+    ValueError
+        Naming the first refused character by its code point and category.
+    """
+    if not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise ValueError(f"id must have 1 to {MAX_ID_LENGTH} characters")
+    for ch in value:
+        cat = unicodedata.category(ch)
+        if cat in _REFUSED_CATEGORIES:
+            raise ValueError(f"id must not contain {_REFUSED_CATEGORIES[cat]} characters "
+                             f"(U+{ord(ch):04X})")
+    if not value.strip():
+        raise ValueError("id must not be blank")
+    return value
 
 
 def _check_text(value: str | int) -> str | int:
-    """Ids: 1..256 printable characters of valid Unicode, not blank; or a 64-bit integer."""
+    """Ids: text (see :func:`check_id_text`) or a 64-bit integer."""
     if isinstance(value, int):
         if not -(2**63) <= value < 2**63:
             raise ValueError("integer id out of the 64-bit range")
         return value
-    if not 1 <= len(value) <= MAX_ID_LENGTH:
-        raise ValueError(f"id must have 1 to {MAX_ID_LENGTH} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("id must be valid Unicode text") from None
-    if _CONTROL.search(value):
-        raise ValueError("id must not contain control characters")
-    if not value.strip():
-        raise ValueError("id must not be blank")
-    return value
+    return check_id_text(value)
 
 
 class _Body(BaseModel):
@@ -64,12 +93,10 @@ class EventIn(_Body):
 
     user_id: Id
     item_id: Id
-    rating: float | None = Field(
-        None, description="Explicit rating; must lie on the served model's rating scale "
-                          "(>= 0 for implicit models).")
+    rating: Rating | None = None
     event: Literal["view", "cart", "purchase"] | None = None
-    timestamp: float | None = Field(None, ge=0, le=_MAX_TIMESTAMP,
-                                    description="Unix seconds; default: arrival time.")
+    timestamp: StrictFloat | StrictInt | None = Field(
+        None, description="Unix seconds (0 to 1e11), a JSON number; default: arrival time.")
 
     @field_validator("user_id", "item_id")
     @classmethod
@@ -81,7 +108,14 @@ class EventIn(_Body):
     def _finite(cls, v: float | None) -> float | None:
         if v is not None and not math.isfinite(v):
             raise ValueError("rating must be a finite number")
-        return v
+        return None if v is None else float(v)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _time(cls, v: float | None) -> float | None:
+        if v is not None and not (math.isfinite(v) and 0 <= v <= _MAX_TIMESTAMP):
+            raise ValueError(f"timestamp must be a number of unix seconds in 0..{_MAX_TIMESTAMP:g}")
+        return None if v is None else float(v)
 
 
 class EventsRequest(_Body):
@@ -97,6 +131,9 @@ class EventsResponse(BaseModel):
     first_event_id: int
     last_event_id: int
     events_stored: int
+    replayed: bool = Field(False, description="True when this is the stored acknowledgement "
+                                              "of an earlier batch with the same "
+                                              "Idempotency-Key (nothing was stored again).")
 
 
 class RecommendedItem(BaseModel):
@@ -191,6 +228,8 @@ class RetrainJobResponse(BaseModel):
     model_version: int | None = Field(description="The version served after success.")
     n_interactions: int | None
     error: str | None
+    trigger: Literal["api", "auto"] = Field(
+        "api", description="Who started the job: a client, or the event-count/age trigger.")
 
 
 class HealthResponse(BaseModel):
@@ -199,10 +238,12 @@ class HealthResponse(BaseModel):
     status: Literal["ok"]
     model_version: int
     model: str
-    model_path: str
+    model_sha256: str = Field(description="First 16 hex digits of the served model's array "
+                                          "checksum (identifies the model, not its path).")
     events_stored: int
     events_pending: int
     uptime_s: float
+    worker_pid: int = Field(description="The server process that answered.")
 
 
 class ErrorResponse(BaseModel):

@@ -10,8 +10,9 @@ A settings file is TOML (``.toml``) or JSON (``.json``) with the fields of
     cors_origins = []             # empty: CORS off
 
 API keys come from that file *and* from the environment variable ``SYNEREC_API_KEYS``
-(comma-separated); both sets are accepted. Keys are held as :class:`pydantic.SecretStr`, so they
-never appear in a ``repr`` or a log line.
+(comma-separated); both sets are accepted. Read keys (``read_keys``, ``SYNEREC_READ_KEYS``), when
+any is configured, protect the read endpoints; a write key is also a read key. Keys are held as
+:class:`pydantic.SecretStr`, so they never appear in a ``repr`` or a log line.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from synerec.exceptions import ConfigError
 
-__all__ = ["API_KEYS_ENV", "ServiceSettings", "api_keys_from_env", "load_settings"]
+__all__ = ["API_KEYS_ENV", "READ_KEYS_ENV", "ServiceSettings", "api_keys_from_env",
+           "load_settings"]
 
 #: Environment variable holding comma-separated API keys for the write endpoints.
 API_KEYS_ENV = "SYNEREC_API_KEYS"
+#: Environment variable holding comma-separated keys for the read endpoints.
+READ_KEYS_ENV = "SYNEREC_READ_KEYS"
 
 JsonScalar = str | int | float | bool | None
 
@@ -83,6 +87,50 @@ class ServiceSettings(BaseModel):
     similarity_neighbors
         Neighbours kept per item in the item-item cosine similarity the service computes for
         models that have none of their own.
+    precompute_n, precompute_max_users
+        Every known user's top-``precompute_n`` list is computed once per model version (and
+        shared by the worker processes through a memory-mapped file); a request slices it.
+        Disabled above ``precompute_max_users`` users.
+    workers
+        Server processes (``synerec serve --workers``). They share the listening socket, the
+        memory-mapped model and the event store; one of them at a time retrains.
+    read_keys
+        When any read key is configured (here or in ``$SYNEREC_READ_KEYS``), the read endpoints
+        (recommendations, similar items, predictions, job states) need an ``X-API-Key`` that is
+        a read key or a write key; ``/healthz`` and ``/metrics`` stay open.
+    compute_threads, compute_queue, compute_queue_timeout_s
+        CPU-bound work (explanations, event overlays, predictions, lists longer than the
+        precomputed ones) runs on ``compute_threads`` threads per worker, never on the event
+        loop; at most ``compute_queue`` requests wait for one, each at most
+        ``compute_queue_timeout_s``: beyond that the answer is 503 with ``Retry-After``.
+    response_cache_mb
+        Encoded recommendation responses kept per worker (least recently used dropped); the
+        key holds the model version and the user's newest pending event, so an entry is never
+        stale. Explained lists and lists scored from pending events are the ones it saves.
+    max_overlay_events
+        Newest events per user (newer than the served model) used to serve that user; older
+        ones wait for the next model.
+    retrain_after_events, retrain_after_s
+        Start a retrain on its own once this many events are newer than the served model, or
+        once the oldest of them is this old (``None``: never).
+    keep_model_versions
+        Retrained model versions kept in ``models/`` (the served one included); older ones are
+        deleted after each successful retrain.
+    job_retention_s, max_job_records
+        Finished retrain job records are deleted after this long, and beyond this many.
+    idempotency_ttl_s
+        How long an ``Idempotency-Key`` of an event batch is remembered.
+    events_max_db_bytes
+        Size limit of the event database (``None``: only the disk's); when reached, event
+        batches are refused with 507 like on a full disk.
+    header_timeout_s, body_timeout_s, keep_alive_s
+        A client must send a request's headers within ``header_timeout_s`` and its body within
+        ``body_timeout_s`` (else 408 and the connection is closed); idle keep-alive connections
+        are closed after ``keep_alive_s``.
+    retrain_nice
+        Scheduling niceness added to the retrain worker process (0-19): serving comes first.
+    reload_interval_s
+        How often each worker checks for a model version published by another worker.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -108,6 +156,25 @@ class ServiceSettings(BaseModel):
     similarity_neighbors: int = Field(50, ge=1, le=10_000)
     precompute_n: int = Field(100, ge=0, le=10_000)
     precompute_max_users: int = Field(500_000, ge=0)
+    workers: int = Field(1, ge=1, le=64)
+    read_keys: tuple[SecretStr, ...] = ()
+    compute_threads: int = Field(2, ge=1, le=64)
+    compute_queue: int = Field(64, ge=0, le=100_000)
+    compute_queue_timeout_s: float = Field(2.0, gt=0, le=600)
+    response_cache_mb: float = Field(64.0, ge=0, le=65_536)
+    max_overlay_events: int = Field(500, ge=1, le=1_000_000)
+    retrain_after_events: int | None = Field(100_000, ge=1)
+    retrain_after_s: float | None = Field(86_400.0, gt=0)
+    keep_model_versions: int = Field(3, ge=1, le=1000)
+    job_retention_s: float = Field(7 * 86_400.0, gt=0)
+    max_job_records: int = Field(100, ge=1, le=100_000)
+    idempotency_ttl_s: float = Field(86_400.0, gt=0)
+    events_max_db_bytes: int | None = Field(None, ge=65_536)
+    header_timeout_s: float = Field(10.0, gt=0, le=3600)
+    body_timeout_s: float = Field(30.0, gt=0, le=3600)
+    keep_alive_s: float = Field(5.0, gt=0, le=3600)
+    retrain_nice: int = Field(10, ge=0, le=19)
+    reload_interval_s: float = Field(1.0, gt=0, le=3600)
 
     @pydantic.field_validator("event_weights")
     @classmethod
@@ -137,10 +204,22 @@ class ServiceSettings(BaseModel):
         keys = [k.get_secret_value() for k in self.api_keys] + api_keys_from_env()
         return [k.encode("utf-8") for k in dict.fromkeys(keys) if k]
 
+    def all_read_keys(self) -> list[bytes]:
+        """The read keys (settings plus ``$SYNEREC_READ_KEYS``), as UTF-8 bytes."""
+        keys = [k.get_secret_value() for k in self.read_keys] + api_keys_from_env(READ_KEYS_ENV)
+        return [k.encode("utf-8") for k in dict.fromkeys(keys) if k]
 
-def api_keys_from_env() -> list[str]:
-    """Keys listed (comma-separated) in ``$SYNEREC_API_KEYS``; blanks are ignored."""
-    raw = os.environ.get(API_KEYS_ENV, "")
+    def to_env_json(self) -> str:
+        """The settings as JSON with the secrets in clear (handed to worker processes)."""
+        data = self.model_dump(mode="json")
+        data["api_keys"] = [k.get_secret_value() for k in self.api_keys]
+        data["read_keys"] = [k.get_secret_value() for k in self.read_keys]
+        return json.dumps(data)
+
+
+def api_keys_from_env(name: str = API_KEYS_ENV) -> list[str]:
+    """Keys listed (comma-separated) in ``$SYNEREC_API_KEYS`` (or ``name``); blanks ignored."""
+    raw = os.environ.get(name, "")
     return [k.strip() for k in raw.split(",") if k.strip()]
 
 

@@ -1,0 +1,468 @@
+"""The HTTP endpoints: the JSON API under ``/v1`` and the operations endpoints.
+
+:func:`api_router` and :func:`ops_router` build :class:`fastapi.APIRouter` objects over one
+:class:`~synerec.service.app.ServiceState`; :func:`~synerec.service.app.create_app` includes
+them. Other routers (a web console under ``/``) can be included next to them and reach the
+same state through ``request.app.state.service``.
+
+Where the work runs
+-------------------
+The event loop only does what is cheap and bounded: parsing, a user's newest events (one index
+range scan of SQLite, at most ``max_overlay_events`` rows), slicing precomputed lists, and
+writing JSON. Scoring from events, explanations, predictions and similar items run on the
+:class:`~synerec.service.compute.ComputePool` (503 + ``Retry-After`` when it is saturated);
+event batches and retrains, which wait on the disk, run on the thread pool of the framework.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the endpoint annotations.
+import hashlib
+import hmac
+import json
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, Response
+from fastapi.security import APIKeyHeader
+from pydantic import AfterValidator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from synerec.exceptions import UnknownIdError
+from synerec.service import engine
+from synerec.service.events import EventRecord
+from synerec.service.metrics import CONTENT_TYPE
+from synerec.service.schemas import (
+    MAX_ID_LENGTH,
+    ErrorResponse,
+    EventsRequest,
+    EventsResponse,
+    HealthResponse,
+    PredictRequest,
+    PredictResponse,
+    RecommendationsResponse,
+    RetrainJobResponse,
+    SimilarItemsResponse,
+    check_id_text,
+)
+
+if TYPE_CHECKING:
+    from synerec.service.app import ServiceState
+
+__all__ = ["FastRecommendations", "ResponseCache", "api_router", "encode_recommendations",
+           "ops_router", "rec_key"]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."},
+    404: {"model": ErrorResponse, "description": "An id the model does not know "
+                                                 "(`unknown_user`, `unknown_item`); "
+                                                 "`unknown=fallback` asks for the fallback."},
+    413: {"model": ErrorResponse, "description": "Request body too large."},
+    422: {"model": ErrorResponse, "description": "Invalid request; `fields` names them."},
+    503: {"model": ErrorResponse, "description": "Overloaded or storage unavailable; see "
+                                                 "`Retry-After`."},
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{k: v for k, v in ERRORS.items() if k != 404},
+    507: {"model": ErrorResponse, "description": "No storage space left; nothing was "
+                                                           "stored. See `Retry-After`."}}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    """A JSON response written without a second validation (the body is built typed)."""
+    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False).encode(),
+                    status_code=status, media_type="application/json", headers=headers)
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is None or math.isfinite(x) else None
+
+
+class ResponseCache:
+    """Encoded recommendation responses, least recently used dropped, bounded in bytes.
+
+    The key holds the model version, the parameters and the user's newest pending event id
+    (and their number), so an entry is never stale: a new model or a new event of that user
+    makes a new key. Explained lists (costly) and lists scored from pending events are served
+    from here when asked again.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self.bytes = 0
+        self._d: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        with self._lock:
+            got = self._d.get(key)
+            if got is not None:
+                self._d.move_to_end(key)
+            return got
+
+    def put(self, key: tuple[Any, ...], value: bytes) -> None:
+        if len(value) > self.max_bytes // 8:
+            return  # never let one entry push out an eighth of the cache
+        with self._lock:
+            old = self._d.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old)
+            self._d[key] = value
+            self.bytes += len(value)
+            while self.bytes > self.max_bytes and self._d:
+                _, dropped = self._d.popitem(last=False)
+                self.bytes -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+def rec_key(snap: Any, user_id: str, n: int, exclude_seen: bool, explain: bool,
+            overlay: list[Any], unknown: str = "error") -> tuple[Any, ...]:
+    """The :class:`ResponseCache` key of a recommendation request."""
+    return (snap.version, user_id, n, exclude_seen, explain, unknown,
+            overlay[-1][0] if overlay else 0, len(overlay))
+
+
+def encode_recommendations(user_id: str, snap: Any, res: engine.RecResult) -> bytes:
+    """The JSON body of a recommendation list (:class:`RecommendationsResponse`)."""
+    reasons = res.reasons or [None] * len(res.items)
+    titles = engine.titles_of(snap, res.items)
+    return json.dumps({
+        "user_id": user_id, "model_version": snap.version, "strategy": res.strategy,
+        "fallback": res.fallback, "new_events": res.n_new_events,
+        "filled_from_popular": res.filled_from_popular,
+        "items": [{"rank": k + 1, "item_id": i, "score": _finite(s), "title": t, "reason": r}
+                  for k, (i, s, t, r) in enumerate(zip(res.items, res.scores, titles, reasons,
+                                                       strict=True))]},
+        separators=(",", ":"), allow_nan=False).encode()
+
+
+def _key_matches(given: str | None, keys: list[bytes]) -> bool:
+    if given is None:
+        return False
+    raw = given.encode("utf-8", "surrogateescape")
+    ok = False
+    for k in keys:  # compare with every key, in constant time each
+        ok |= hmac.compare_digest(raw, k)
+    return ok
+
+
+def api_router(st: "ServiceState") -> APIRouter:
+    """The ``/v1`` endpoints over ``st``."""
+    settings = st.settings
+    router = APIRouter()
+    api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                                  description="A write key ($SYNEREC_API_KEYS or the settings "
+                                              "file); when read keys are configured, read "
+                                              "endpoints accept a read or a write key.")
+
+    def require_key(key: Annotated[str | None, Depends(api_key_header)]) -> None:
+        if not st.api_keys:
+            raise StarletteHTTPException(401, "no API key is configured on this server; "
+                                              "write endpoints are disabled")
+        if key is None:
+            raise StarletteHTTPException(401, "missing X-API-Key header")
+        if not _key_matches(key, st.api_keys):
+            raise StarletteHTTPException(401, "invalid API key")
+
+    def require_read_key(key: Annotated[str | None, Depends(api_key_header)]) -> None:
+        if key is None:
+            raise StarletteHTTPException(401, "missing X-API-Key header (this server "
+                                              "protects its read endpoints)")
+        if not _key_matches(key, st.read_keys + st.api_keys):
+            raise StarletteHTTPException(401, "invalid API key")
+
+    read_deps = [Depends(require_read_key)] if st.read_keys else []
+    read_errors = ERRORS if st.read_keys else {k: v for k, v in ERRORS.items() if k != 401}
+
+    def check_ratings(body: EventsRequest) -> None:
+        if len(body.events) > settings.max_events_per_batch:
+            raise RequestValidationError([{
+                "loc": ("body", "events"), "type": "too_long",
+                "msg": f"at most {settings.max_events_per_batch} events per batch"}])
+        scale = st.store.current.model.rating_scale_
+        errors = []
+        for k, e in enumerate(body.events):
+            if e.rating is None:
+                continue
+            if scale is not None and not scale[0] <= e.rating <= scale[1]:
+                errors.append({"loc": ("body", "events", k, "rating"), "type": "out_of_range",
+                               "msg": f"rating {e.rating:g} is outside the rating scale "
+                                      f"{scale[0]:g}..{scale[1]:g}"})
+            elif scale is None and e.rating < 0:
+                errors.append({"loc": ("body", "events", k, "rating"), "type": "out_of_range",
+                               "msg": "an implicit rating (weight) must be >= 0"})
+        if errors:
+            raise RequestValidationError(errors)
+
+    UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
+                                 description="External user id (no control, bidi or "
+                                             "invisible characters)."),
+                       AfterValidator(check_id_text)]
+    ItemIdP = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
+                                  description="External item id (no control, bidi or "
+                                              "invisible characters)."),
+                        AfterValidator(check_id_text)]
+    N = Annotated[int, Query(ge=1, le=settings.max_n, description="List length.")]
+    Unknown = Annotated[Literal["error", "fallback"], Query(
+        description="An id the model does not know: `error` (404, the default: synerec's one "
+                    "policy, docs/your-data.md) or `fallback` (the most popular items, "
+                    "flagged in `fallback`).")]
+    IdempotencyKey = Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+        description="Makes a retried batch safe: the same key with the same batch returns the "
+                    "first acknowledgement and stores nothing again (keys are remembered for "
+                    "`idempotency_ttl_s`); the same key with another batch is 422.")]
+
+    # -- read endpoints -----------------------------------------------------------------------
+    @router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse,
+                responses=read_errors, tags=["recommendations"], dependencies=read_deps)
+    async def recommendations(user_id: UserId, n: N = 10, exclude_seen: bool = True,
+                              explain: bool = False, unknown: Unknown = "error") -> Response:
+        """Top-``n`` items for a user. A user known only by events gets lists from them; a
+        user the service knows nothing about is a 404 unless ``unknown=fallback`` (then the
+        popular items, ``fallback`` set).
+
+        ``explain=true`` adds a ``reason`` per item. Answers are cached per model version and
+        per newest event of the user (see ``docs/service.md``).
+        """
+        snap = st.store.current
+        overlay = st.events.user_events(user_id, snap.events_upto, settings.max_overlay_events)
+        key = rec_key(snap, user_id, n, exclude_seen, explain, overlay, unknown)
+        body = st.responses.get(key)
+        if body is None:
+            kwargs = {"exclude_seen": exclude_seen, "explain": explain,
+                      "event_weights": settings.event_weights, "unknown": unknown}
+            if engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                               explain=explain):
+                res = engine.recommend(snap, user_id, overlay, n, **kwargs)
+            else:
+                res = await st.compute.run(
+                    lambda: engine.recommend(snap, user_id, overlay, n, **kwargs))
+            body = encode_recommendations(user_id, snap, res)
+            st.responses.put(key, body)
+        return Response(body, media_type="application/json")
+
+    @router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
+                responses=read_errors, tags=["recommendations"], dependencies=read_deps)
+    async def similar_items(item_id: ItemIdP, n: N = 10,
+                            unknown: Unknown = "error") -> Response:
+        """The ``n`` items most similar to an item; an unknown item is a 404 unless
+        ``unknown=fallback`` (then popular items)."""
+        snap = st.store.current
+        res = await st.compute.run(engine.similar, snap, item_id, n, unknown)
+        titles = engine.titles_of(snap, res.items)
+        return json_response({
+            "item_id": item_id, "model_version": snap.version, "fallback": res.fallback,
+            "source": res.source,
+            "items": [{"rank": k + 1, "item_id": i, "similarity": _finite(s), "title": t}
+                      for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
+                                                        strict=True))]})
+
+    @router.post("/v1/predict", response_model=PredictResponse, responses=read_errors,
+                 tags=["recommendations"], dependencies=read_deps)
+    async def predict(body: PredictRequest) -> Response:
+        """Predicted rating of a (user, item) pair, whether to recommend it, and why; an id the
+        model does not know is a 404 unless the body says ``"unknown": "fallback"``."""
+        snap = st.store.current
+        uid, iid = str(body.user_id), str(body.item_id)
+        overlay = st.events.user_events(uid, snap.events_upto, settings.max_overlay_events)
+        d = await st.compute.run(engine.predict, snap, uid, iid, overlay, body.unknown)
+        p = d.prediction
+        return json_response({
+            "user_id": body.user_id, "item_id": body.item_id, "model_version": snap.version,
+            "prediction": _finite(float(p.value)), "raw_prediction": _finite(float(p.raw_value)),
+            "recommend": bool(d.recommend), "reason": d.reason,
+            "threshold": _finite(float(d.threshold)), "n_neighbors": int(p.n_neighbors),
+            "fallback": p.fallback, "fallback_to": p.fallback_to})
+
+    # -- write endpoints ----------------------------------------------------------------------
+    @router.post("/v1/events", response_model=EventsResponse, status_code=200,
+                 dependencies=[Depends(require_key)], responses=WRITE_ERRORS, tags=["events"])
+    def post_events(body: EventsRequest,
+                    idempotency_key: IdempotencyKey = None) -> Response:
+        """Store a batch of events durably (all or nothing); served at once, without refit.
+
+        Acknowledged (200) only once the batch is committed and fsynced. On a full disk the
+        answer is 507 and nothing of the batch is stored.
+        """
+        check_ratings(body)
+        records = [EventRecord(str(e.user_id), str(e.item_id), e.rating, e.event, e.timestamp)
+                   for e in body.events]
+        digest = None
+        if idempotency_key is not None:
+            digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        got = st.events.add(records, idempotency_key=idempotency_key, body_sha256=digest)
+        headers = {"Idempotent-Replayed": "true"} if got.replayed else None
+        return json_response({"accepted": got.last_id - got.first_id + 1,
+                              "first_event_id": got.first_id, "last_event_id": got.last_id,
+                              "events_stored": st.events.count(), "replayed": got.replayed},
+                             headers=headers)
+
+    @router.post("/v1/models/retrain", response_model=RetrainJobResponse, status_code=202,
+                 dependencies=[Depends(require_key)],
+                 responses={**WRITE_ERRORS, 409: {"model": ErrorResponse,
+                                                  "description": "A retrain is already "
+                                                                 "running."}},
+                 tags=["models"])
+    def start_retrain() -> Response:
+        """Refit on the base data plus the stored events in the background, then swap."""
+        return json_response(job_fields(asdict(st.retrain.start("api"))), status=202)
+
+    @router.get("/v1/models/retrain/{job_id}", response_model=RetrainJobResponse,
+                responses={**read_errors, 404: {"model": ErrorResponse,
+                                                "description": "Unknown job."}},
+                tags=["models"], dependencies=read_deps)
+    def retrain_status(job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]) -> Response:
+        """The state of a retrain job."""
+        job = st.retrain.get(job_id)
+        if job is None:
+            raise StarletteHTTPException(404, f"no retrain job {job_id}")
+        return json_response(job_fields(asdict(job)))
+
+    return router
+
+
+def ops_router(st: "ServiceState") -> APIRouter:
+    """``/healthz`` and ``/metrics`` (no key: probes and scrapers have none)."""
+    router = APIRouter()
+
+    @router.get("/healthz", response_model=HealthResponse, tags=["operations"])
+    async def healthz() -> Response:
+        """Liveness, the served model version and the event counts (no filesystem paths)."""
+        snap = st.store.current
+        stored = st.events.max_id()
+        return json_response({
+            "status": "ok", "model_version": snap.version, "model": snap.model_name,
+            "model_sha256": snap.digest, "events_stored": stored,
+            "events_pending": max(0, stored - snap.events_upto),
+            "uptime_s": time.time() - st.started_at, "worker_pid": os.getpid()})
+
+    @router.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    def metrics() -> PlainTextResponse:
+        """Prometheus text: requests, latencies, faults, jobs, events, model version."""
+        snap = st.store.current
+        stored = st.events.max_id()
+        text = st.metrics.render({
+            "synerec_events_stored": ("Events in the event store.", stored),
+            "synerec_events_pending": ("Events newer than the served model.",
+                                       max(0, stored - snap.events_upto)),
+            "synerec_model_version": ("Version of the served model.", snap.version),
+            "synerec_model_loaded_timestamp_seconds": ("When the served model was loaded.",
+                                                       snap.loaded_at),
+            "synerec_workers": ("Server worker processes.", st.settings.workers),
+        })
+        return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+    return router
+
+
+def job_fields(job: dict[str, Any]) -> dict[str, Any]:
+    """A job record as the API shows it (no process ids)."""
+    job.pop("worker_pid", None)
+    job.pop("owner_pid", None)
+    return job
+
+
+_BOOL = {"true": True, "false": False, "1": True, "0": False}
+_REC_PATH = ("/v1/users/", "/recommendations")
+
+
+class FastRecommendations:
+    """The hot path of ``GET /v1/users/{user_id}/recommendations``, without the framework.
+
+    A request whose parameters are plainly valid (``n`` as digits within ``1..max_n``,
+    ``exclude_seen``/``explain`` as ``true``/``false``/``1``/``0``, an id that passes
+    :func:`~synerec.service.schemas.check_id_text`) and whose answer is in the response cache
+    or a slice of the precomputed lists (see :func:`synerec.service.engine.is_cheap`) is
+    answered here with the very bytes the route would produce, skipping FastAPI's parameter
+    machinery (about half the CPU of such a request). Anything else (another path, an odd or
+    invalid parameter, a read key to check, scoring work) goes to the route unchanged, so
+    validation errors, OpenAPI and behaviour stay the route's.
+    """
+
+    def __init__(self, app: Any, st: "ServiceState") -> None:
+        self.app = app
+        self.st = st
+        self.route: Any = None  # the route object, for the metrics label
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (scope["type"] != "http" or scope["method"] != "GET" or self.st.read_keys
+                or not (path := scope["path"]).startswith(_REC_PATH[0])
+                or not path.endswith(_REC_PATH[1])):
+            await self.app(scope, receive, send)
+            return
+        body = self._answer(path[len(_REC_PATH[0]):-len(_REC_PATH[1])], scope["query_string"])
+        if body is None:
+            await self.app(scope, receive, send)
+            return
+        if self.route is not None:
+            scope["route"] = self.route
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    def _answer(self, user_id: str, query: bytes) -> bytes | None:
+        if not user_id or "/" in user_id or len(user_id) > MAX_ID_LENGTH:
+            return None
+        try:
+            check_id_text(user_id)
+        except ValueError:
+            return None
+        n, exclude_seen, explain, unknown = 10, True, False, "error"
+        if query:
+            seen = set()
+            for part in query.split(b"&"):
+                key, eq, value = part.partition(b"=")
+                if not eq or key in seen or not value.isalnum():
+                    return None
+                seen.add(key)
+                if key == b"n":
+                    if not value.isdigit() or len(value) > 6:
+                        return None
+                    n = int(value)
+                elif key == b"unknown":
+                    if value not in (b"error", b"fallback"):
+                        return None
+                    unknown = value.decode()
+                elif key == b"exclude_seen" or key == b"explain":
+                    flag = _BOOL.get(value.decode())
+                    if flag is None:
+                        return None
+                    if key == b"explain":
+                        explain = flag
+                    else:
+                        exclude_seen = flag
+                else:
+                    return None
+            if not 1 <= n <= self.st.settings.max_n:
+                return None
+        st = self.st
+        snap = st.store.current
+        overlay = st.events.user_events(user_id, snap.events_upto,
+                                        st.settings.max_overlay_events)
+        key = rec_key(snap, user_id, n, exclude_seen, explain, overlay, unknown)
+        body = st.responses.get(key)
+        if body is not None:
+            return body
+        if not engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                               explain=explain):
+            return None  # scoring work: the route runs it on a compute thread
+        try:
+            res = engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                                   explain=explain, event_weights=st.settings.event_weights,
+                                   unknown=unknown)
+        except UnknownIdError:
+            return None  # the route answers the 404
+
+        body = encode_recommendations(user_id, snap, res)
+        st.responses.put(key, body)
+        return body
