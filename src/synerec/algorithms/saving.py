@@ -10,7 +10,10 @@ into it:
 * ``model.*`` arrays: whatever the model's ``_arrays()`` returns, handed back to its
   ``_load_arrays()``;
 * the JSON: the model's registry name (never a Python path, so a file can only build a
-  registered class), its validated config and the rating scale.
+  registered class), its validated config and the rating scale;
+* extra files, for the few models with state in another library's own format (the hybrid
+  ranker's LightGBM text model): ``_files()`` on saving, ``_load_files()`` on loading, each
+  file checksummed in the manifest.
 
 The format is unchanged by the split of the base class: files saved before load after.
 """
@@ -64,6 +67,7 @@ class Saving(ScoringModel[C]):
             rating_scale=self.rating_scale_,
             metadata={"n_users": int(X.shape[0]), "n_items": int(X.shape[1]),
                       "n_interactions": int(X.nnz), "model_class": type(self).__name__},
+            files=self._files(),
         )
 
     @classmethod
@@ -106,6 +110,7 @@ class Saving(ScoringModel[C]):
             model._set_training_state(X, users, items, mf.rating_scale)
             model._load_arrays({k[len("model."):]: v for k, v in a.items()
                                 if k.startswith("model.")})
+            model._load_files(dict(mf.files))
         except (KeyError, ValueError, IndexError, TypeError, DataFormatError) as exc:
             raise ModelFileError(f"{path}: stored arrays are inconsistent: {exc}") from exc
         log.info("loaded %s from %s", model_cls.__name__, path)
