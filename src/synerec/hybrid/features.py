@@ -24,7 +24,9 @@ Feature groups (the ablation adds them one at a time):
     ``text_cosine``, the cosine between the user's profile embedding (mean-centred,
     rating-weighted mean of the embeddings of the user's training items,
     :func:`synerec.text.user_profiles`) and the item's embedding; ``text_max_cosine``, the
-    largest cosine between the item and one of the user's training items; ``category_share``,
+    largest cosine between the item and one of the user's training items among the item's
+    :data:`TEXT_NEIGHBORS` nearest texts (``NaN`` when none of them is in the history: the
+    user has nothing close in description); ``category_share``,
     the largest share of the user's training items in one of the item's categories.
 ``llm``
     ``llm_score``: :math:`\log p(t_i \mid H_u) - \log p(t_i)`, the language model's
@@ -32,8 +34,8 @@ Feature groups (the ablation adds them one at a time):
     (:mod:`synerec.hybrid.llm_feature`); ``NaN`` outside the bounded set it is computed on.
 
 Embeddings are centred on their mean before any cosine (as in the text models,
-:func:`synerec.algorithms.text_knn.center_rows`). Everything is vectorised over pairs; the one
-loop runs over users for ``text_max_cosine`` (a small matrix product per user).
+:func:`synerec.algorithms.text_knn.center_rows`). Everything is vectorised over pairs (in
+chunks, so that memory stays bounded).
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ __all__ = ["FEATURE_GROUPS", "ItemSide", "TrainingStats", "build_features", "fea
 FEATURE_GROUPS = ("cf", "text", "llm")
 #: Share of the (latest) interactions that make the "recent" window.
 RECENT_SHARE = 0.1
+#: Text neighbours per item searched by ``text_max_cosine``.
+TEXT_NEIGHBORS = 50
+#: Pairs expanded at once by ``text_max_cosine`` (memory: this times TEXT_NEIGHBORS keys).
+_PAIR_CHUNK = 32768
 _DAY = 86400.0
 _DAMPING = 5.0
 
@@ -69,6 +75,9 @@ class ItemSide:
     ----------
     embeddings
         ``(n_items, d)`` float32 centred unit rows (zero rows: no text), or ``None``.
+    text_neighbors
+        ``(n_items, n_items)`` CSR: each item's :data:`TEXT_NEIGHBORS` largest positive
+        cosines (:func:`synerec.similarity.text.text_similarity`), or ``None``.
     categories
         ``(n_items, n_categories)`` binary CSR, or ``None`` (no categories).
     category_names
@@ -78,6 +87,18 @@ class ItemSide:
     embeddings: np.ndarray | None
     categories: sp.csr_matrix | None
     category_names: np.ndarray
+    text_neighbors: sp.csr_matrix | None = None
+
+    @classmethod
+    def build(cls, embeddings: np.ndarray | None, categories: sp.csr_matrix | None,
+              category_names: np.ndarray) -> ItemSide:
+        """The side information, with the text neighbours computed from ``embeddings``."""
+        T = None
+        if embeddings is not None:
+            from synerec.similarity.text import text_similarity
+
+            T = text_similarity(embeddings, TEXT_NEIGHBORS)
+        return cls(embeddings, categories, category_names, T)
 
 
 @dataclass(frozen=True)
@@ -286,25 +307,44 @@ def _text_columns(cands: CandidateSet, stats: TrainingStats, side: ItemSide, X: 
             vals = np.full(len(u), np.nan, dtype=np.float32)
             vals[ok] = np.einsum("ij,ij->i", P[u[ok]], E[items[sl][ok]])
             cosine[sl] = vals
-        max_cos = _max_history_cosine(cands, E, X)
+        max_cos = _max_history_cosine(cands, side.text_neighbors, X)
     share = np.full(n, np.nan, dtype=np.float32)
     if side.categories is not None and stats.user_categories is not None:
         share = _category_share(side.categories, stats.user_categories, users, items)
     return [cosine, max_cos, share]
 
 
-def _max_history_cosine(cands: CandidateSet, E: np.ndarray, X: sp.csr_matrix) -> np.ndarray:
-    """Largest cosine between each candidate and one of its user's training items."""
+def _max_history_cosine(cands: CandidateSet, T: sp.csr_matrix | None,
+                        X: sp.csr_matrix) -> np.ndarray:
+    """Largest cosine between each candidate and one of its user's training items, among the
+    candidate's text neighbours ``T`` (``NaN`` when none of them is in the history)."""
     out = np.full(cands.n_pairs, np.nan, dtype=np.float32)
-    for r, u in enumerate(cands.users):
-        lo, hi = cands.indptr[r], cands.indptr[r + 1]
-        if u < 0 or hi == lo:
+    if T is None:
+        return out
+    n_items = X.shape[1]
+    x_keys = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr)) * n_items \
+        + X.indices  # ascending: X is canonical CSR
+    users, items = cands.pair_users, cands.items
+    counts_all = np.diff(T.indptr)[items]
+    for start in range(0, cands.n_pairs, _PAIR_CHUNK):
+        sl = slice(start, start + _PAIR_CHUNK)
+        u, it, counts = users[sl], items[sl], counts_all[sl]
+        ok = (u >= 0) & (counts > 0)
+        if not ok.any():
             continue
-        hist = X.indices[X.indptr[u]:X.indptr[u + 1]]
-        if len(hist) == 0:
-            continue
-        sims = E[cands.items[lo:hi]] @ E[hist].T
-        out[lo:hi] = sims.max(axis=1)
+        pair = np.repeat(np.flatnonzero(ok), counts[ok])
+        first = np.repeat(T.indptr[it[ok]], counts[ok])
+        offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok])
+        j = T.indices[first + offset].astype(np.int64)
+        v = T.data[first + offset]
+        want = u[pair] * n_items + j
+        pos = np.searchsorted(x_keys, want)
+        hit = pos < len(x_keys)
+        hit[hit] = x_keys[pos[hit]] == want[hit]
+        best = np.full(len(u), -np.inf, dtype=np.float32)
+        np.maximum.at(best, pair[hit], v[hit])
+        block = np.where(np.isfinite(best), best, np.nan).astype(np.float32)
+        out[sl] = block
     return out
 
 

@@ -378,7 +378,7 @@ class HybridRanker(Recommender[HybridConfig]):
             C = sp.csr_matrix((np.ones(len(indices), np.float64), np.asarray(indices, np.int64),
                                np.asarray(indptr, np.int64)), shape=(n_items, len(vocab)))
             names = np.asarray(list(vocab), dtype=np.str_)
-        return ItemSide(embeddings, C, names)
+        return ItemSide.build(embeddings, C, names)
 
     def _retriever_model(self, label: str) -> str:
         """The registered model of a retriever label (``retriever_params[label]["model"]``,
@@ -625,7 +625,7 @@ class HybridRanker(Recommender[HybridConfig]):
             idx = arrays["category_indices"]
             C = sp.csr_matrix((np.ones(len(idx)), idx, indptr), shape=(n_items, len(cat_names)))
             C.check_format(full_check=True)
-        self.item_side_ = ItemSide(embeddings, C, cat_names)
+        self.item_side_ = ItemSide.build(embeddings, C, cat_names)
         self.times_ = None
         if bool(arrays["has_times"]):
             t = arrays["times"]

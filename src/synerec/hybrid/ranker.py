@@ -128,12 +128,14 @@ class LambdaRanker:
         names = [_lgb_name(n) for n in feature_names]
         lgb_params = _lgb_params(params, int(labels.max()) if len(labels) else 1)
         Xt, yt, gt = take(train_groups)
-        dtrain = lgb.Dataset(Xt, label=yt, group=gt, feature_name=names,
-                             params={"verbosity": -1, "max_bin": 255}, free_raw_data=True)
+        ds_params = {"verbosity": -1, "max_bin": 255}
+        dtrain = lgb.Dataset(Xt, label=yt, group=gt, feature_name=names, params=ds_params,
+                             free_raw_data=True)
         valid_sets, callbacks = [], []
         if use_eval:
             Xe, ye, ge = take(eval_groups)
-            dvalid = lgb.Dataset(Xe, label=ye, group=ge, reference=dtrain, feature_name=names)
+            dvalid = lgb.Dataset(Xe, label=ye, group=ge, reference=dtrain, feature_name=names,
+                                 params=ds_params)
             valid_sets = [dvalid]
             callbacks = [lgb.early_stopping(params.early_stopping_rounds, verbose=False)]
         booster = lgb.train(lgb_params, dtrain, num_boost_round=params.n_estimators,
