@@ -71,13 +71,25 @@ def dense_and_means(model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 
 
 def ref_user_predict(model, a: int, i: int) -> tuple[float, int]:
-    """Eq. 3: (value, n_neighbors); n_neighbors 0 means the user-mean fallback."""
+    """Eq. 3: (value, n_neighbors); n_neighbors 0 means the user-mean fallback.
+
+    ``neighbor_mean="corated"``: v's mean over the items a and v both rated;
+    ``denominator="signed"``: sum w instead of sum |w| (a sum of 0: the fallback).
+    """
     X, rated, mean, _ = dense_and_means(model)
     K = [(v, w) for v, w in sorted_neighbours(model.similarity_, a) if rated[v, i]][:model.k]
-    if not K:
+
+    def mean_of(v: int) -> float:
+        common = rated[a] & rated[v]
+        if model.neighbor_mean == "corated" and common.any():
+            return float(X[v, common].mean())
+        return float(mean[v])
+
+    den = sum(w if model.denominator == "signed" else abs(w) for _, w in K)
+    if not K or den == 0:
         return mean[a], 0
-    num = sum(w * (X[v, i] - mean[v]) for v, w in K)
-    return mean[a] + num / sum(abs(w) for _, w in K), len(K)
+    num = sum(w * (X[v, i] - mean_of(v)) for v, w in K)
+    return mean[a] + num / den, len(K)
 
 
 def ref_item_predict(model, a: int, i: int) -> tuple[float, int]:
@@ -156,6 +168,15 @@ CONFIGS = [
     (UserKNN, {"k": 7, "similarity": "pearson", "max_neighbors": 20}),
     (ItemKNN, {"k": 4, "similarity": "cosine", "max_neighbors": 8, "binarize": True}),
     (ItemKNN, {"k": 6, "similarity": "adjusted_cosine", "max_neighbors": 12}),
+    # the readings of the paper's eqs. 1 and 3 (docs/notation.md)
+    (UserKNN, {"k": 5, "similarity": "pearson", "max_neighbors": 10, "min_support": 1,
+               "shrinkage": 0.0, "neighbor_mean": "corated", "denominator": "signed", **P}),
+    (UserKNN, {"k": 3, "similarity": "cosine", "max_neighbors": 8, "norms": "corated",
+               "neighbor_mean": "corated", **P}),
+    (UserKNN, {"k": 4, "similarity": "pearson", "max_neighbors": 12, "norms": "full",
+               "denominator": "signed", **P}),
+    (ItemKNN, {"k": 4, "similarity": "cosine", "max_neighbors": 8, "norms": "corated",
+               "center": False, **P}),
 ]
 
 
@@ -453,7 +474,7 @@ def test_paper_cf_fits_each_method_once(data: InteractionDataset) -> None:
 
 def test_recommend_item_function(data: InteractionDataset) -> None:
     d = recommend_item("u2", "i5", "user_pearson", data=data, k=9)
-    cached = knn._PAPER_CACHE[data][9]
+    cached = knn._PAPER_CACHE[data][(9, ())]
     model = cached.model("user_pearson")
     assert recommend_item("u2", "i5", "user_pearson", data=data, k=9).prediction == d.prediction
     assert cached.model("user_pearson") is model  # fitted once per (data, method, k)
@@ -469,6 +490,34 @@ def test_recommend_item_function(data: InteractionDataset) -> None:
         recommend_item("u2", "i5", "svd", data=data)
     with pytest.raises(TypeError, match="InteractionDataset"):
         recommend_item("u2", "i5", data=data.matrix)  # type: ignore[arg-type]
+
+
+def test_recommend_item_passes_options(data: InteractionDataset) -> None:
+    # the plain eq. 4 (center=False, no shrinkage) is reachable through data=
+    d = recommend_item("u2", "i5", "item_cosine", data=data, k=9, center=False, shrinkage=0.0)
+    ref = ItemKNN(k=9, similarity="cosine", center=False, shrinkage=0.0).fit(data)
+    assert d == ref.recommend_item("u2", "i5")
+    assert d != recommend_item("u2", "i5", "item_cosine", data=data, k=9)  # tuned defaults
+    # every option reaches the models that take it; the user methods ignore center
+    d = recommend_item("u2", "i5", "user_cosine", data=data, k=9, center=False,
+                       **{"denominator": "signed", "neighbor_mean": "corated"})
+    ref_u = UserKNN(k=9, similarity="cosine", denominator="signed",
+                    neighbor_mean="corated").fit(data)
+    assert d == ref_u.recommend_item("u2", "i5")
+    cf = PaperCF(data, k=9, **knn.PLAIN_FORMULAS)
+    assert recommend_item("u2", "i5", "item_adjusted_cosine", data=data, k=9,
+                          **knn.PLAIN_FORMULAS) == cf.recommend_item("u2", "i5",
+                                                                     "item_adjusted_cosine")
+    assert cf.model("item_adjusted_cosine").center is False
+    assert cf.model("user_pearson").min_support == 1
+    with pytest.raises(ConfigError, match="apply only when data is a data set"):
+        recommend_item("u2", "i5", "item_cosine", data=cf, center=False)
+    with pytest.raises(ConfigError, match="unknown option"):
+        recommend_item("u2", "i5", "item_cosine", data=data, centre=False)
+    with pytest.raises(ConfigError, match="similarity"):
+        PaperCF(data, similarity="cosine")
+    with pytest.raises(ConfigError, match="denominator"):
+        PaperCF(data, denominator="sum").model("user_cosine")
 
 
 def test_recommend_item_cache_dies_with_the_data() -> None:

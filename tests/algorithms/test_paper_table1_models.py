@@ -1,244 +1,270 @@
-"""Known answers of UserKNN (eq. 3) and ItemKNN (eq. 4) on the Table-1-style example.
+"""The paper's worked example reproduced: C's rating of d on Table 1, and the decision.
 
-The table and its hand-computed similarities come from ``tests/similarity/test_paper_table1.py``
-(four users A-D rating five items on a 1-10 scale, 0 = unrated):
+Table 1 (``tests/similarity/test_paper_table1.py``; 0 = not rated, ratings taken on a 1..5
+scale):
 
 ======  ======  ======  ======  ======  ======
-user    item 1  item 2  item 3  item 4  item 5
+user    a       b       c       d       e
 ======  ======  ======  ======  ======  ======
-A       8       3       .       9       6
-B       9       .       4       8       7
-C       2       8       7       .       3
-D       6       4       .       .       5
+A       3.0     4.0     .       3.5     .
+B       4.0     .       4.5     .       3.5
+C       .       3.5     .       .       3.0
+D       .       4.0     .       3.5     3.0
 ======  ======  ======  ======  ======  ======
 
-User means (over all of a user's ratings): A 13/2, B 7, C 5, D 5. Item means: item 1 25/4,
-item 2 5, item 3 11/2, item 4 17/2, item 5 21/4. The models run with the paper's plain formulas
-(``min_support=1``, ``shrinkage=0``, ``center=False``) and ``k`` large enough to use every
-neighbour, unless a test says otherwise. Every expected value is written out below as the
-arithmetic of the formula; the decimals in the comments are rounded.
+The paper predicts "user 3's rating for item 4" (C, d) with eq. 3 from the K = 3 users most
+similar to C, with eq. 4 from the items most similar to d, and decides with ``recommendItem``
+for each of its four methods. Unless a test says otherwise the models run the paper's plain
+formulas (``PLAIN_FORMULAS``: ``min_support=1``, ``shrinkage=0``, ``center=False``) with
+``k=3`` and the default readings of the ambiguous points (docs/notation.md).
+
+Means (over all of a user's / an item's ratings): users A 7/2, B 4, C 13/4, D 7/2;
+items b 23/6, d 7/2, e 19/6.
+
+Expected values are worked out by hand in the comments. Where they depend on similarities
+(stored as float32), the closed form is evaluated twice: on the float32-rounded similarities,
+which the code must match to 1e-9, and exactly, which it matches to 1e-6.
 """
 
 from __future__ import annotations
 
 from math import sqrt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from synerec.algorithms import ItemKNN, PaperCF, UserKNN, recommend_item
-from synerec.data import InteractionDataset
-from tests.similarity.test_paper_table1 import ITEM_COSINE, TABLE, USER_COSINE, USER_PEARSON
+from synerec.algorithms import PLAIN_FORMULAS, ItemKNN, PaperCF, UserKNN, recommend_item
+from synerec.data import InteractionDataset, read_interactions
+from tests.similarity.test_paper_table1 import ITEM_COSINE_D, TABLE, USER_COSINE, A, D, b, e
 
-A, B, C, D = range(4)
-TOL = 1e-6
-PLAIN = {"min_support": 1, "shrinkage": 0.0}
+EXACT = 1e-12  # values that do not depend on a similarity's float32 rounding
+F32 = 1e-9  # closed forms evaluated on the float32 similarities
+CLOSED = 1e-6  # closed forms on the exact similarities
+CSV = Path(__file__).parents[2] / "docs" / "examples" / "paper-table1.csv"
+USERS, ITEMS = "ABCD", "abcde"
+
+
+def f32(x: float) -> float:
+    """``x`` rounded to float32, as the similarity matrix stores it."""
+    return float(np.float32(x))
 
 
 @pytest.fixture(scope="module")
 def table() -> InteractionDataset:
-    rows = [("ABCD"[u], f"item{i + 1}", float(TABLE[u, i]))
+    rows = [(USERS[u], ITEMS[i], float(TABLE[u, i]))
             for u in range(4) for i in range(5) if TABLE[u, i] > 0]
     df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
-    return InteractionDataset.from_dataframe(df, rating_scale=(1, 10), name="table1")
+    return InteractionDataset.from_dataframe(df, rating_scale=(1, 5), name="table1")
 
 
-def w_item(i: int, j: int) -> float:
-    """Hand-computed item cosine of items i and j (1-based, as in the table's header)."""
-    a, b = sorted((i - 1, j - 1))
-    return ITEM_COSINE[(a, b)]
+def test_the_csv_in_the_docs_is_table_1(table: InteractionDataset) -> None:
+    ds = read_interactions(CSV, rating_scale=(1, 5))
+    got = sorted(map(tuple, ds.to_dataframe()[["user_id", "item_id", "rating"]].values.tolist()))
+    want = sorted(map(tuple, table.to_dataframe()[["user_id", "item_id", "rating"]]
+                      .values.tolist()))
+    assert got == want and len(got) == 11
 
 
-# -- eq. 3, user-based -----------------------------------------------------------------------------
+# -- eq. 3, user-based, C's rating of d with K = 3 -----------------------------------------------
+# The three users most similar to C by eq. 1 are D (0.817), A (0.498) and B (0.327); B has not
+# rated d, so K = {D, A}: K is the k most similar users *among those who rated d* (a 0 is "not
+# rated", not a rating of 0).
+#   p = 13/4 + (w_CD (3.5 - 7/2) + w_CA (3.5 - 7/2)) / (|w_CD| + |w_CA|) = 13/4 + 0 = 3.25
+# Both raters of d gave it exactly their own mean, so the deviations vanish and the weights (and
+# the similarity, and the denominator) do not matter: Pearson gives 3.25 too.
+P_USER = 13 / 4
 
-# A, item 3: the raters of item 3 are B (4) and C (7).
-#   cosine: p = 13/2 + (w_AB (4 - 7) + w_AC (7 - 5)) / (w_AB + w_AC)
-#         = 13/2 + (-3 * 0.931163 + 2 * 0.374859) / (0.931163 + 0.374859) = 4.935117
-P_A3_USER_COSINE = 13 / 2 + (-3 * USER_COSINE[B] + 2 * USER_COSINE[C]) / (
-    USER_COSINE[B] + USER_COSINE[C])
-#   pearson: w_AB = 11/sqrt(175), w_AC = -28/sqrt(1298) (negative: |w| in the denominator)
-#         = 13/2 + (-3 * 0.831522 + 2 * -0.777180) / (0.831522 + 0.777180) = 3.983111
-P_A3_USER_PEARSON = 13 / 2 + (-3 * USER_PEARSON[B] + 2 * USER_PEARSON[C]) / (
-    USER_PEARSON[B] + abs(USER_PEARSON[C]))
-#   pearson, k = 1: B (0.832) is more similar than C (-0.777): 13/2 + (4 - 7) * w / |w| = 7/2
-P_A3_USER_PEARSON_K1 = 7 / 2
-
-# D, item 4: the raters of item 4 are A (9) and B (8).
-#   cosine: w_DA = 90/sqrt(190 * 77); D.B = 6*9 + 5*7 = 89, w_DB = 89/sqrt(77 * 210)
-#         p = 5 + (w_DA (9 - 13/2) + w_DB (8 - 7)) / (w_DA + w_DB)
-#           = 5 + (5/2 * 0.744084 + 0.699897) / (0.744084 + 0.699897) = 6.772964
-W_DB_COSINE = 89 / sqrt(77 * 210)
-P_D4_USER_COSINE = 5 + (5 / 2 * USER_COSINE[D] + W_DB_COSINE) / (USER_COSINE[D] + W_DB_COSINE)
-#   pearson: D and B co-rate items 1 and 5; centred D = (1, 0), B = (2, 0): w_DB = 2/sqrt(1*4) = 1
-#         p = 5 + (5/2 * 10/sqrt(118) + 1 * 1) / (10/sqrt(118) + 1) = 6.718983
-P_D4_USER_PEARSON = 5 + (5 / 2 * USER_PEARSON[D] + 1.0) / (USER_PEARSON[D] + 1.0)
-
-
-@pytest.mark.parametrize(("similarity", "user", "item", "expected", "n_neighbors"), [
-    ("cosine", "A", "item3", P_A3_USER_COSINE, 2),
-    ("pearson", "A", "item3", P_A3_USER_PEARSON, 2),
-    ("cosine", "D", "item4", P_D4_USER_COSINE, 2),
-    ("pearson", "D", "item4", P_D4_USER_PEARSON, 2),
-])
-def test_user_based_eq3(table: InteractionDataset, similarity: str, user: str, item: str,
-                        expected: float, n_neighbors: int) -> None:
-    model = UserKNN(similarity=similarity, **PLAIN).fit(table)
-    p = model.predict_one(user, item)
-    assert p.value == pytest.approx(expected, abs=TOL)
-    assert p.n_neighbors == n_neighbors and p.fallback is None
-    # the explanation's terms add up to the prediction
-    terms = sum(nb["contribution"] for nb in p.details["neighbors"])
-    assert p.details["user_mean"] + terms == pytest.approx(expected, abs=TOL)
+# neighbor_mean="corated": A's mean over the items C rated (b, e) is A's b = 4, D's is (4 + 3)/2:
+#   cosine: p = 13/4 + (w_CA (3.5 - 4) + w_CD (3.5 - 7/2)) / (w_CA + w_CD)
+#             = 13/4 - (1/2) * 56 / (56 + 92) = 13/4 - 7/37 = 453/148 = 3.060811
+#   (w_CA / (w_CA + w_CD) = 56 / 148, the two cosines sharing the factor 1 / sqrt(12665))
+P_USER_COSINE_CORATED_MEAN = 453 / 148
+P_USER_COSINE_CORATED_MEAN_F32 = 13 / 4 - 0.5 * f32(USER_COSINE[A]) / (
+    f32(USER_COSINE[A]) + f32(USER_COSINE[D]))
+#   Pearson: w_CA = w_CD = 1: p = 13/4 + (-1/2 + 0) / 2 = 3
+P_USER_PEARSON_CORATED_MEAN = 3.0
+#   cosine over co-rated norms as well: w_CA = 1, w_CD = 46 / (5 sqrt 85):
+#   p = 13/4 - (1/2) / (1 + 46 / (5 sqrt 85)) = 2.999735
+W_CD_CORATED = 46 / (5 * sqrt(85))
+P_USER_COSINE_ALL_CORATED = 13 / 4 - 0.5 / (1 + W_CD_CORATED)
+P_USER_COSINE_ALL_CORATED_F32 = 13 / 4 - 0.5 / (1 + f32(W_CD_CORATED))
 
 
-def test_user_based_k_limits_the_neighbours(table: InteractionDataset) -> None:
-    model = UserKNN(similarity="pearson", k=1, **PLAIN).fit(table)
-    p = model.predict_one("A", "item3")
-    assert p.value == pytest.approx(P_A3_USER_PEARSON_K1, abs=TOL)
-    assert p.n_neighbors == 1
-    assert [nb["user"] for nb in p.details["neighbors"]] == ["B"]
-    assert p.details["neighbors"][0]["rating"] == 4.0
-
-
-def test_user_based_explanation_on_the_table(table: InteractionDataset) -> None:
-    p = UserKNN(similarity="pearson", **PLAIN).fit(table).predict_one("A", "item3")
+@pytest.mark.parametrize("similarity", ["cosine", "pearson"])
+@pytest.mark.parametrize("denominator", ["absolute", "signed"])
+def test_user_based_eq3(table: InteractionDataset, similarity: str, denominator: str) -> None:
+    model = UserKNN(k=3, similarity=similarity, min_support=1, shrinkage=0.0,
+                    denominator=denominator).fit(table)
+    p = model.predict_one("C", "d")
+    assert p.value == pytest.approx(P_USER, abs=EXACT)
+    assert p.n_neighbors == 2 and p.fallback is None and not p.clipped
     nbrs = p.details["neighbors"]
-    # contributions: B: 0.831522 * (4 - 7) / 1.608702 = -1.550688,
-    #                C: -0.777180 * (7 - 5) / 1.608702 = -0.966202 -> B first (larger |.|)
-    den = USER_PEARSON[B] + abs(USER_PEARSON[C])
-    assert [nb["user"] for nb in nbrs] == ["B", "C"]
-    assert nbrs[0]["similarity"] == pytest.approx(USER_PEARSON[B], abs=TOL)
-    assert nbrs[0]["contribution"] == pytest.approx(-3 * USER_PEARSON[B] / den, abs=TOL)
-    assert nbrs[1]["contribution"] == pytest.approx(2 * USER_PEARSON[C] / den, abs=TOL)
-    assert nbrs[1]["mean"] == 5.0 and nbrs[1]["rating"] == 7.0
+    assert p.details["user_mean"] == 13 / 4
+    # every contribution is 0; ties in |contribution| go to the more similar neighbour
+    assert {nb["user"] for nb in nbrs} == {"A", "D"}
+    assert all(nb["rating"] == 3.5 and nb["mean"] == 3.5 and nb["contribution"] == 0.0
+               for nb in nbrs)
+    if similarity == "cosine":
+        assert [nb["user"] for nb in nbrs] == ["D", "A"]
+        assert nbrs[0]["similarity"] == f32(USER_COSINE[D])
+        assert nbrs[1]["similarity"] == f32(USER_COSINE[A])
+    else:
+        assert [nb["similarity"] for nb in nbrs] == [1.0, 1.0]
+    # B is among the three nearest users but has not rated d: not in K
+    ids, _ = model.similar_users("C", 3)
+    assert "B" in ids.tolist() and "B" not in [nb["user"] for nb in nbrs]
 
 
-# -- eq. 4, item-based -----------------------------------------------------------------------------
-
-# A, item 3: A rated item 1 = 8, item 2 = 3, item 4 = 9, item 5 = 6.
-#   cosine: w(3,1) = 50/sqrt(185*65), w(3,2) = 56/sqrt(89*65), w(3,4) = 32/sqrt(65*145),
-#           w(3,5) = 49/sqrt(65*119)
-#   p = (8 w31 + 3 w32 + 9 w34 + 6 w35) / (w31 + w32 + w34 + w35)
-#     = (8*0.455961 + 3*0.736264 + 9*0.329617 + 6*0.557149) / 2.078991 = 5.851840
-P_A3_ITEM_COSINE = (8 * w_item(3, 1) + 3 * w_item(3, 2) + 9 * w_item(3, 4) + 6 * w_item(3, 5)) / (
-    w_item(3, 1) + w_item(3, 2) + w_item(3, 4) + w_item(3, 5))
-#   k = 2: the two items most similar to item 3 among A's are item 2 (0.736) and item 5 (0.557)
-#   p = (3 w32 + 6 w35) / (w32 + w35) = 4.292311
-P_A3_ITEM_COSINE_K2 = (3 * w_item(3, 2) + 6 * w_item(3, 5)) / (w_item(3, 2) + w_item(3, 5))
-# B, item 2: B rated item 1 = 9, item 3 = 4, item 4 = 8, item 5 = 7.
-#   p = (9 w21 + 4 w23 + 8 w24 + 7 w25) / (w21 + w23 + w24 + w25)
-#     = (9*0.498766 + 4*0.736264 + 8*0.237676 + 7*0.602455) / 2.075161 = 6.530842
-P_B2_ITEM_COSINE = (9 * w_item(2, 1) + 4 * w_item(2, 3) + 8 * w_item(2, 4) + 7 * w_item(2, 5)) / (
-    w_item(2, 1) + w_item(2, 3) + w_item(2, 4) + w_item(2, 5))
-
-# Adjusted cosine, ratings centred by their user's mean: centred item 4 = (A 5/2, B 1),
-# item 1 = (A 3/2, B 2, C -3, D 1), item 2 = (A -7/2, C 3, D -1), item 5 = (A -1/2, B 0, C -2, D 0).
-#   acos(4,1): co-raters A, B: (5/2*3/2 + 1*2) / sqrt((25/4 + 1)(9/4 + 4)) = 23 / (5 sqrt(29))
-#   acos(4,2): co-rater A only: (5/2 * -7/2) / sqrt(25/4 * 49/4) = -1
-#   acos(4,5): co-raters A, B: (5/2 * -1/2 + 0) / sqrt(29/4 * 1/4) = -5 / sqrt(29)
-W41, W42, W45 = 23 / (5 * sqrt(29)), -1.0, -5 / sqrt(29)
-# D, item 4 (D rated item 1 = 6, item 2 = 4, item 5 = 5), plain eq. 4:
-#   p = (6 W41 + 4 W42 + 5 W45) / (|W41| + |W42| + |W45|)
-#     = (5.125178 - 4 - 4.642383) / 2.782673 = -1.263965 -> clipped to 1 on the 1..10 scale
-DEN_D4 = abs(W41) + abs(W42) + abs(W45)
-P_D4_ITEM_ADJUSTED = (6 * W41 + 4 * W42 + 5 * W45) / DEN_D4
-#   centred: 17/2 + (W41 (6 - 25/4) + W42 (4 - 5) + W45 (5 - 21/4)) / DEN_D4
-#     = 8.5 + (-0.213549 + 1 + 0.232119) / 2.782673 = 8.866040
-P_D4_ITEM_ADJUSTED_CENTRED = 17 / 2 + (W41 * -1 / 4 + W42 * -1 + W45 * -1 / 4) / DEN_D4
+def test_user_based_tuned_defaults(table: InteractionDataset) -> None:
+    # min_support=2 drops A and B (one co-rated item with C); D alone, deviation 0: still 3.25
+    for similarity in ("cosine", "pearson"):
+        p = UserKNN(k=3, similarity=similarity).fit(table).predict_one("C", "d")
+        assert p.value == pytest.approx(P_USER, abs=EXACT)
+        assert p.n_neighbors == 1 and p.details["neighbors"][0]["user"] == "D"
 
 
-@pytest.mark.parametrize(("user", "item", "k", "expected", "n_neighbors"), [
-    ("A", "item3", 40, P_A3_ITEM_COSINE, 4),
-    ("A", "item3", 2, P_A3_ITEM_COSINE_K2, 2),
-    ("B", "item2", 40, P_B2_ITEM_COSINE, 4),
+@pytest.mark.parametrize(("params", "exact", "f32_value"), [
+    ({"similarity": "cosine"}, P_USER_COSINE_CORATED_MEAN, P_USER_COSINE_CORATED_MEAN_F32),
+    ({"similarity": "pearson"}, P_USER_PEARSON_CORATED_MEAN, P_USER_PEARSON_CORATED_MEAN),
+    ({"similarity": "cosine", "norms": "corated"}, P_USER_COSINE_ALL_CORATED,
+     P_USER_COSINE_ALL_CORATED_F32),
 ])
-def test_item_based_eq4_cosine(table: InteractionDataset, user: str, item: str, k: int,
-                               expected: float, n_neighbors: int) -> None:
-    model = ItemKNN(similarity="cosine", k=k, center=False, **PLAIN).fit(table)
-    p = model.predict_one(user, item)
-    assert p.value == pytest.approx(expected, abs=TOL)
-    assert p.n_neighbors == n_neighbors
+def test_user_based_corated_mean(table: InteractionDataset, params: dict, exact: float,
+                                 f32_value: float) -> None:
+    model = UserKNN(k=3, min_support=1, shrinkage=0.0, neighbor_mean="corated",
+                    **params).fit(table)
+    p = model.predict_one("C", "d")
+    assert p.value == pytest.approx(f32_value, abs=F32)
+    assert p.value == pytest.approx(exact, abs=CLOSED)
+    means = {nb["user"]: nb["mean"] for nb in p.details["neighbors"]}
+    assert means == {"A": 4.0, "D": 3.5}
     terms = sum(nb["contribution"] for nb in p.details["neighbors"])
-    assert terms == pytest.approx(expected, abs=TOL)
+    assert p.details["user_mean"] + terms == pytest.approx(p.value, abs=EXACT)
+    # the top-N score of d with ranking="prediction" is the same eq. 3
+    model.set_params(ranking="prediction").fit(table)
+    ids, scores = model.recommend(["C"], n=3)
+    assert float(scores[0][ids[0].tolist().index("d")]) == pytest.approx(p.value, abs=1e-6)
 
 
-def test_item_based_eq4_adjusted_cosine(table: InteractionDataset) -> None:
-    model = ItemKNN(similarity="adjusted_cosine", center=False, **PLAIN).fit(table)
-    p = model.predict_one("D", "item4")
-    assert p.raw_value == pytest.approx(P_D4_ITEM_ADJUSTED, abs=TOL)
-    assert p.value == 1.0 and p.clipped
-    assert p.n_neighbors == 3
-    sims = {nb["item"]: nb["similarity"] for nb in p.details["neighbors"]}
-    assert sims == pytest.approx({"item1": W41, "item2": W42, "item5": W45}, abs=TOL)
-    centred = ItemKNN(similarity="adjusted_cosine", center=True, **PLAIN).fit(table)
-    p = centred.predict_one("D", "item4")
-    assert p.value == pytest.approx(P_D4_ITEM_ADJUSTED_CENTRED, abs=TOL)
-    assert p.details["item_mean"] == 17 / 2
+# -- eq. 4, item-based, C's rating of d ----------------------------------------------------------
+# C rated b (3.5) and e (3.0); the three items most similar to d among them are just b and e.
+#   cosine (plain eq. 4): p = (3.5 w_db + 3 w_de) / (w_db + w_de),
+#     w_db = 8 sqrt(2/177) = 0.850390, w_de = 3 sqrt 2 / 11 = 0.385695
+#     = (28 / sqrt 177 + 9 / 11) / (8 / sqrt 177 + 3 / 11) = 3.343989
+W_DB, W_DE = ITEM_COSINE_D[b], ITEM_COSINE_D[e]
+P_ITEM_COSINE = (28 / sqrt(177) + 9 / 11) / (8 / sqrt(177) + 3 / 11)
+P_ITEM_COSINE_F32 = (3.5 * f32(W_DB) + 3 * f32(W_DE)) / (f32(W_DB) + f32(W_DE))
+#   centred (center=True): 7/2 + (w_db (3.5 - 23/6) + w_de (3 - 19/6)) / (w_db + w_de)
+#     = 7/2 - (w_db / 3 + w_de / 6) / (w_db + w_de) = 3.218671
+P_ITEM_COSINE_CENTRED = 7 / 2 - (W_DB / 3 + W_DE / 6) / (W_DB + W_DE)
+P_ITEM_COSINE_CENTRED_F32 = 7 / 2 - (f32(W_DB) / 3 + f32(W_DE) / 6) / (f32(W_DB) + f32(W_DE))
+#   tuned defaults (center=True, shrinkage=100): w_db * 2/102 (A, D rated both), w_de * 1/101
+#     = 7/2 - (s_db / 3 + s_de / 6) / (s_db + s_de) = 3.197723 (below 29/9: not recommended)
+S_DB, S_DE = W_DB * 2 / 102, W_DE / 101
+P_ITEM_COSINE_TUNED = 7 / 2 - (S_DB / 3 + S_DE / 6) / (S_DB + S_DE)
+P_ITEM_COSINE_TUNED_F32 = 7 / 2 - (f32(S_DB) / 3 + f32(S_DE) / 6) / (f32(S_DB) + f32(S_DE))
+#   co-rated norms: w_db = w_de = 1: p = (3.5 + 3) / 2 = 3.25
+P_ITEM_COSINE_CORATED = 13 / 4
+# adjusted cosine: d's column centred by its raters' means is (A 3.5 - 7/2, D 3.5 - 7/2) = 0,
+# so d has no similar item at all: eq. 4 is 0/0 and the prediction falls back to d's mean,
+# 7/2, flagged "no_neighbors" (plain or centred, any norms).
+P_ITEM_ADJUSTED = 7 / 2
 
 
-def test_top_n_by_similarity_sum(table: InteractionDataset) -> None:
-    # A's only unrated item is item 3, rated by B and C, both among A's nearest users:
-    # score = w(A,B) + w(A,C) = 186 / sqrt(190 * 210) + 58 / sqrt(190 * 126)
-    ids, scores = UserKNN(similarity="cosine", **PLAIN).fit(table).recommend(["A"], n=2)
-    assert ids[0].tolist() == ["item3", None]
-    assert scores[0, 0] == pytest.approx(186 / sqrt(190 * 210) + 58 / sqrt(190 * 126),
-                                         abs=1e-5)
-
-
-def test_top_n_scores_are_the_predictions(table: InteractionDataset) -> None:
-    # With ranking="prediction" the top-N score of an item is its eq. 3 / eq. 4 prediction.
-    # A's only unrated item is item 3; with cosine every user is a neighbour of every user
-    plain = {**PLAIN, "ranking": "prediction"}
-    ids, scores = UserKNN(similarity="cosine", **plain).fit(table).recommend(["A", "D"], n=2)
-    assert ids[0].tolist() == ["item3", None]
-    assert scores[0, 0] == pytest.approx(P_A3_USER_COSINE, abs=1e-5)  # float32 scores
-    assert ids[1].tolist() == ["item4", "item3"]  # 6.77 > D's prediction for item 3
-    assert scores[1, 0] == pytest.approx(P_D4_USER_COSINE, abs=1e-5)
-    ids, scores = ItemKNN(similarity="cosine", center=False, **plain).fit(table).recommend(
-        ["B"], n=3)
-    assert ids[0].tolist() == ["item2", None, None]
-    assert scores[0, 0] == pytest.approx(P_B2_ITEM_COSINE, abs=1e-5)
-
-
-# -- the paper's decisions -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("method", "user", "item", "value", "recommend"), [
-    ("user_cosine", "D", "item4", P_D4_USER_COSINE, True),  # 6.77 > 6
-    ("user_cosine", "A", "item3", P_A3_USER_COSINE, False),  # 4.94
-    ("user_pearson", "D", "item4", P_D4_USER_PEARSON, True),  # 6.72 > 6
-    ("user_pearson", "A", "item3", P_A3_USER_PEARSON, False),  # 3.98
-    ("item_cosine", "B", "item2", P_B2_ITEM_COSINE, True),  # 6.53 > 6
-    ("item_cosine", "A", "item3", P_A3_ITEM_COSINE, False),  # 5.85
-    ("item_adjusted_cosine", "D", "item4", 1.0, False),  # -1.26, clipped to 1
+@pytest.mark.parametrize(("params", "exact", "f32_value", "n_neighbors"), [
+    ({"center": False, "min_support": 1, "shrinkage": 0.0}, P_ITEM_COSINE, P_ITEM_COSINE_F32,
+     2),
+    ({"center": True, "min_support": 1, "shrinkage": 0.0}, P_ITEM_COSINE_CENTRED,
+     P_ITEM_COSINE_CENTRED_F32, 2),
+    ({}, P_ITEM_COSINE_TUNED, P_ITEM_COSINE_TUNED_F32, 2),
+    ({"center": False, "min_support": 1, "shrinkage": 0.0, "norms": "corated"},
+     P_ITEM_COSINE_CORATED, P_ITEM_COSINE_CORATED, 2),
 ])
-def test_recommend_item_decisions(table: InteractionDataset, method: str, user: str, item: str,
-                                  value: float, recommend: bool) -> None:
-    cf = PaperCF(table, k=40, center=False, **PLAIN)
-    d = cf.recommend_item(user, item, method=method)
-    assert d.threshold == pytest.approx(6.0)  # 6 on the 1..10 scale
-    assert d.prediction.value == pytest.approx(value, abs=TOL)
+def test_item_based_eq4_cosine(table: InteractionDataset, params: dict, exact: float,
+                               f32_value: float, n_neighbors: int) -> None:
+    p = ItemKNN(k=3, similarity="cosine", **params).fit(table).predict_one("C", "d")
+    assert p.value == pytest.approx(f32_value, abs=F32)
+    assert p.value == pytest.approx(exact, abs=CLOSED)
+    assert p.n_neighbors == n_neighbors and p.fallback is None
+    nbrs = p.details["neighbors"]
+    assert {nb["item"]: nb["rating"] for nb in nbrs} == {"b": 3.5, "e": 3.0}
+    terms = sum(nb["contribution"] for nb in nbrs)
+    assert p.details.get("item_mean", 0.0) + terms == pytest.approx(p.value, abs=EXACT)
+
+
+@pytest.mark.parametrize("center", [False, True])
+@pytest.mark.parametrize("norms", [None, "full", "corated"])
+def test_item_based_eq4_adjusted_cosine(table: InteractionDataset, center: bool,
+                                        norms: str | None) -> None:
+    model = ItemKNN(k=3, similarity="adjusted_cosine", min_support=1, shrinkage=0.0,
+                    center=center, norms=norms).fit(table)
+    p = model.predict_one("C", "d")
+    assert p.value == P_ITEM_ADJUSTED
+    assert (p.fallback, p.fallback_to, p.n_neighbors) == ("no_neighbors", "item_mean", 0)
+    assert p.details["neighbors"] == []
+
+
+# -- the paper's decision, recommendItem -----------------------------------------------------------
+# Threshold: "greater than 6" on the paper's (and its source code's) 1..10 scale. Table 1's
+# ratings stop at 4.5, so taken as printed nothing is ever recommended; the default maps 6 of
+# 1..10 onto the data's scale: 1 + (6 - 1)/(10 - 1) * (5 - 1) = 29/9 = 3.2222 on 1..5.
+#   user_cosine 3.25 > 29/9, user_pearson 3.25 > 29/9, item_cosine 3.343989 > 29/9,
+#   item_adjusted_cosine 3.5 (d's mean, no neighbours) > 29/9: all four recommend d to C.
+THRESHOLD = 29 / 9
+DECISIONS = {
+    "user_cosine": P_USER,
+    "user_pearson": P_USER,
+    "item_cosine": P_ITEM_COSINE_F32,
+    "item_adjusted_cosine": P_ITEM_ADJUSTED,
+}
+
+
+@pytest.mark.parametrize(("method", "value"), DECISIONS.items())
+def test_recommend_item_the_four_methods(table: InteractionDataset, method: str,
+                                         value: float) -> None:
+    cf = PaperCF(table, k=3, **PLAIN_FORMULAS)
+    d = cf.recommend_item("C", "d", method=method)
+    assert d.threshold == pytest.approx(THRESHOLD, abs=EXACT)
+    assert d.prediction.value == pytest.approx(value, abs=F32)
+    assert d.recommend is True
+    assert f"exceeds the threshold {THRESHOLD:.3g}" in d.reason
+    if method == "item_adjusted_cosine":
+        assert "no_neighbors: fell back to item_mean" in d.reason
+    # the module-level function with data= reaches the same plain formulas
+    same = recommend_item("C", "d", method, data=table, k=3, **PLAIN_FORMULAS)
+    assert same == d
+    # the paper's threshold as printed, 6: nothing on Table 1 gets there
+    raw = cf.recommend_item("C", "d", method=method, threshold=6)
+    assert raw.recommend is False and raw.threshold == 6.0
+    assert "does not exceed the threshold 6" in raw.reason
+    # an item C rated is never recommended
+    rated = cf.recommend_item("C", "b", method=method, threshold=0)
+    assert rated.recommend is False and rated.reason == "user 'C' has already rated item 'b' (3.5)"
+
+
+def test_recommend_item_tuned_defaults_differ_for_item_cosine(table: InteractionDataset) -> None:
+    # with the tuned defaults (centred eq. 4, shrinkage 100), item cosine predicts 3.197723,
+    # under 29/9 = 3.2222: not recommended; the other three methods still recommend d
+    cf = PaperCF(table, k=3)
+    d = cf.recommend_item("C", "d", "item_cosine")
+    assert d.prediction.value == pytest.approx(P_ITEM_COSINE_TUNED_F32, abs=F32)
+    assert d.recommend is False
+    assert recommend_item("C", "d", "item_cosine", data=table, k=3) == d
+    for method in ("user_cosine", "user_pearson", "item_adjusted_cosine"):
+        assert cf.recommend_item("C", "d", method).recommend is True
+
+
+@pytest.mark.parametrize(("scale", "threshold", "recommend"), [
+    ((1, 5), 29 / 9, True),  # 1..5: 3.2222
+    ((0.5, 5), 3.0, True),  # half stars from 0.5: 0.5 + 5/9 * 4.5 = 3
+    ((3, 4.5), 23 / 6, False),  # the file's own lowest and highest: 3 + 5/9 * 3/2 = 23/6
+])
+def test_threshold_follows_the_rating_scale(scale: tuple[float, float], threshold: float,
+                                            recommend: bool) -> None:
+    ds = read_interactions(CSV, rating_scale=scale)
+    d = recommend_item("C", "d", "user_cosine", data=ds, k=3, **PLAIN_FORMULAS)
+    assert d.threshold == pytest.approx(threshold, abs=EXACT)
+    assert d.prediction.value == pytest.approx(P_USER, abs=EXACT)
     assert d.recommend is recommend
-    assert ("exceeds the threshold" in d.reason) is recommend
-    same = recommend_item(user, item, method, data=cf)
-    assert same.recommend is recommend and same.prediction == d.prediction
-
-
-@pytest.mark.parametrize("method", ["user_cosine", "user_pearson", "item_cosine",
-                                    "item_adjusted_cosine"])
-def test_already_rated_is_never_recommended(table: InteractionDataset, method: str) -> None:
-    cf = PaperCF(table, k=40, center=False, **PLAIN)
-    d = cf.recommend_item("A", "item4", method=method)  # A rated item 4 with a 9
-    assert not d.recommend
-    assert d.reason == "user 'A' has already rated item 'item4' (9)"
-    # even with a threshold below every prediction
-    assert not cf.recommend_item("A", "item4", method=method, threshold=-100).recommend
-
-
-def test_threshold_is_strict(table: InteractionDataset) -> None:
-    cf = PaperCF(table, k=40, center=False, **PLAIN)
-    value = cf.recommend_item("D", "item4", "user_cosine").prediction.value
-    assert not cf.recommend_item("D", "item4", "user_cosine", threshold=value).recommend
-    assert cf.recommend_item("D", "item4", "user_cosine", threshold=value - 1e-9).recommend
-    assert np.isclose(value, P_D4_USER_COSINE)

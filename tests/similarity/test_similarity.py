@@ -27,8 +27,14 @@ def reference_similarity(
     min_support: int = 1,
     shrinkage: float = 0.0,
     positive_only: bool = False,
+    norms: str | None = None,
 ) -> np.ndarray:
-    """Dense n x n similarities, one pair at a time, straight from the definitions."""
+    """Dense n x n similarities, one pair at a time, straight from the definitions.
+
+    ``norms``: ``"full"`` sums the squares over each row's own rated entries, ``"corated"``
+    over the common columns; ``None`` is full for the cosine, co-rated for the others.
+    """
+    full = (method == "cosine") if norms is None else norms == "full"
     D = np.asarray(D, dtype=np.float64)
     n, m = D.shape
     rated = D != 0
@@ -42,19 +48,20 @@ def reference_similarity(
             common = [c for c in range(m) if rated[a, c] and rated[b, c]]
             if not common or len(common) < min_support:
                 continue
-            if method == "cosine":  # eq. 1: full vectors
-                num = sum(D[a, c] * D[b, c] for c in range(m))
-                den = math.sqrt(sum(D[a, c] ** 2 for c in range(m))) * math.sqrt(
-                    sum(D[b, c] ** 2 for c in range(m)))
-            else:
-                if method == "pearson":  # eq. 2: centred by the row's mean
-                    xa = [D[a, c] - row_mean[a] for c in common]
-                    xb = [D[b, c] - row_mean[b] for c in common]
-                else:  # eq. 3: centred by the column's mean
-                    xa = [D[a, c] - col_mean[c] for c in common]
-                    xb = [D[b, c] - col_mean[c] for c in common]
-                num = sum(p * q for p, q in zip(xa, xb, strict=True))
-                den = math.sqrt(sum(p * p for p in xa) * sum(q * q for q in xb))
+            if method == "cosine":  # eq. 1
+                def value(r: int, c: int) -> float:
+                    return float(D[r, c])
+            elif method == "pearson":  # eq. 2: centred by the row's mean
+                def value(r: int, c: int) -> float:
+                    return float(D[r, c] - row_mean[r])
+            else:  # eq. 3: centred by the column's mean
+                def value(r: int, c: int) -> float:
+                    return float(D[r, c] - col_mean[c])
+            num = sum(value(a, c) * value(b, c) for c in common)
+            cols_a = np.flatnonzero(rated[a]) if full else common
+            cols_b = np.flatnonzero(rated[b]) if full else common
+            den = math.sqrt(sum(value(a, c) ** 2 for c in cols_a)
+                            * sum(value(b, c) ** 2 for c in cols_b))
             sim = num / den if den > 0 else 0.0
             sim *= len(common) / (len(common) + shrinkage)
             if positive_only and sim <= 0:
@@ -135,6 +142,42 @@ def test_full_matches_reference(method: str, D: np.ndarray, min_support: int, sh
     assert (S != S.T).nnz == 0
     if positive_only:
         assert np.all(S.data > 0)
+
+
+@pytest.mark.parametrize("method", SIMILARITY_METHODS)
+@pytest.mark.parametrize("norms", ["full", "corated"])
+@settings(max_examples=40, deadline=None)
+@given(D=sparse_ratings(), min_support=st.integers(1, 2), shrinkage=st.sampled_from([0.0, 2.5]))
+def test_norms_match_reference(method: str, norms: str, D: np.ndarray, min_support: int,
+                               shrinkage: float) -> None:
+    n = D.shape[0]
+    S = similarity_matrix(sp.csr_matrix(D), method, max_neighbors=n + 5, min_support=min_support,
+                          shrinkage=shrinkage, norms=norms)
+    R = reference_similarity(D, method, min_support, shrinkage, norms=norms)
+    assert_canonical(S, n, n)
+    np.testing.assert_allclose(S.toarray(), R, atol=TOL, rtol=0)
+    assert np.all(S.toarray()[np.abs(R) > TOL] != 0)
+    # None is each method's usual form
+    usual = "full" if method == "cosine" else "corated"
+    if norms == usual:
+        assert (S != similarity_matrix(sp.csr_matrix(D), method, max_neighbors=n + 5,
+                                       min_support=min_support, shrinkage=shrinkage)).nnz == 0
+
+
+def test_norms_by_hand() -> None:
+    # rows (3, 4, 0) and (3, 0, 5) share column 0 only
+    D = np.array([[3, 4, 0], [3, 0, 5]], np.float32)
+    X = sp.csr_matrix(D)
+    # full: 9 / (5 * sqrt(34)); co-rated: 9 / (3 * 3) = 1
+    assert similarity_matrix(X, "cosine")[0, 1] == pytest.approx(9 / (5 * math.sqrt(34)),
+                                                                 abs=TOL)
+    assert similarity_matrix(X, "cosine", norms="corated")[0, 1] == pytest.approx(1.0, abs=TOL)
+    # Pearson, means 7/2 and 4: centred (-1/2, 1/2, .) and (-1, ., 1); co-rated column 0:
+    # (1/2) / sqrt(1/4 * 1) = 1; full: (1/2) / sqrt((1/4 + 1/4) * (1 + 1)) = 1/2
+    assert similarity_matrix(X, "pearson")[0, 1] == pytest.approx(1.0, abs=TOL)
+    assert similarity_matrix(X, "pearson", norms="full")[0, 1] == pytest.approx(0.5, abs=TOL)
+    with pytest.raises(ConfigError, match="norms"):
+        similarity_matrix(X, "cosine", norms="all")
 
 
 @settings(max_examples=40, deadline=None)

@@ -15,6 +15,7 @@ from synerec.algorithms.base import (
 )
 from synerec.algorithms.baseline import Baseline, BaselineConfig
 from synerec.algorithms.knn import (
+    PLAIN_FORMULAS,
     ItemKNN,
     ItemKNNConfig,
     PaperCF,
@@ -40,6 +41,7 @@ from synerec.algorithms.text_knn import (
 
 __all__ = [
     "FALLBACK_NAMES",
+    "PLAIN_FORMULAS",
     "Baseline",
     "BaselineConfig",
     "Decision",

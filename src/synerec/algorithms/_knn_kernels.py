@@ -6,7 +6,11 @@ Every kernel works on plain CSR arrays:
 * ``nb_*``: the stored similarity rows with each row ordered by *descending* similarity, ties by
   the lower index (:func:`sort_rows_desc`), so that "the ``k`` most similar neighbours that
   satisfy a condition" is the first ``k`` that satisfy it in a walk along the row;
-* ``xt_*`` (user-based prediction): the training matrix transposed (items x users).
+* ``xt_*`` (user-based prediction): the training matrix transposed (items x users);
+* ``nb_mean`` (user-based): the neighbour's mean of eq. 3 per stored neighbour entry (aligned
+  with ``nb_idx``, see :func:`corated_means`), or an empty array to read ``user_mean[v]``;
+* ``signed`` (user-based): divide eq. 3 by ``sum w`` (as printed in the paper) instead of
+  ``sum |w|``; a sum of exactly 0 leaves the pair without a prediction.
 
 Work on user batches is dealt round-robin to ``n_blocks`` parallel blocks, each owning its
 ``n_items``-long accumulators (so no allocation per user and no sharing between threads); the
@@ -25,6 +29,7 @@ __all__ = [
     "NO_FALLBACK",
     "NO_NEIGHBORS",
     "compact_rows",
+    "corated_means",
     "item_knn_predict",
     "item_knn_score",
     "item_knn_score_bounds",
@@ -80,6 +85,46 @@ def sort_rows_desc(
 # -- user-based (the paper's eq. 3) ------------------------------------------------------------
 
 
+@nb.njit(cache=True, nogil=True, parallel=True)
+def corated_means(
+    nb_indptr: np.ndarray,
+    nb_idx: np.ndarray,
+    x_indptr: np.ndarray,
+    x_indices: np.ndarray,
+    x_data: np.ndarray,
+    user_mean: np.ndarray,
+    n_items: int,
+    n_blocks: int,
+) -> np.ndarray:
+    """For each stored neighbour ``v`` of each user ``a`` (entry ``p`` of ``nb_idx``), the
+    mean of ``v``'s ratings of the items ``a`` also rated; ``user_mean[v]`` when there are
+    none. float64, aligned with ``nb_idx``.
+    """
+    n = nb_indptr.shape[0] - 1
+    out = np.empty(nb_idx.shape[0], np.float64)
+    for blk in nb.prange(n_blocks):
+        mark = np.zeros(n_items, np.bool_)
+        for a in range(blk, n, n_blocks):
+            lo = nb_indptr[a]
+            hi = nb_indptr[a + 1]
+            if lo == hi:
+                continue
+            for q in range(x_indptr[a], x_indptr[a + 1]):
+                mark[x_indices[q]] = True
+            for p in range(lo, hi):
+                v = nb_idx[p]
+                total = 0.0
+                count = 0
+                for q in range(x_indptr[v], x_indptr[v + 1]):
+                    if mark[x_indices[q]]:
+                        total += np.float64(x_data[q])
+                        count += 1
+                out[p] = total / count if count > 0 else user_mean[v]
+            for q in range(x_indptr[a], x_indptr[a + 1]):
+                mark[x_indices[q]] = False
+    return out
+
+
 @nb.njit(cache=True, nogil=True)
 def _user_row(
     a: int,
@@ -91,6 +136,8 @@ def _user_row(
     x_indices: np.ndarray,
     x_data: np.ndarray,
     user_mean: np.ndarray,
+    nb_mean: np.ndarray,
+    signed: bool,
     num: np.ndarray,
     den: np.ndarray,
     cnt: np.ndarray,
@@ -107,11 +154,12 @@ def _user_row(
     """
     nt = 0
     start = nb_indptr[a]
+    own_means = nb_mean.shape[0] > 0
     for p in range(start, nb_indptr[a + 1]):
         v = nb_idx[p]
         w = np.float64(nb_sim[p])
-        aw = abs(w)
-        mv = user_mean[v]
+        aw = w if signed else abs(w)
+        mv = nb_mean[p] if own_means else user_mean[v]
         near = p - start < k
         for q in range(x_indptr[v], x_indptr[v + 1]):
             i = x_indices[q]
@@ -141,6 +189,8 @@ def user_knn_predict(
     xt_indices: np.ndarray,
     xt_data: np.ndarray,
     user_mean: np.ndarray,
+    nb_mean: np.ndarray,
+    signed: bool,
     n_users: int,
     n_blocks: int,
     out_value: np.ndarray,
@@ -150,8 +200,10 @@ def user_knn_predict(
     """Eq. 3 for (user, item) pairs grouped by user.
 
     Pairs ``group_starts[g]:group_starts[g + 1]`` (of ``pair_items`` / ``out_*``) belong to user
-    ``group_users[g]``. ``p = mean(a) + sum_K w (r - mean(v)) / sum_K |w|``; an item that no
-    stored neighbour rated gets ``mean(a)`` with code :data:`NO_NEIGHBORS`.
+    ``group_users[g]``. ``p = mean(a) + sum_K w (r - mean(v)) / sum_K |w|`` (``signed``:
+    ``sum_K w``; ``mean(v)`` from ``nb_mean`` when it is not empty); an item that no stored
+    neighbour rated (or whose signed sum is 0) gets ``mean(a)`` with code
+    :data:`NO_NEIGHBORS`.
 
     ``xt_*`` is the training matrix transposed (items x users). For each pair the item's raters
     are marked at their rank in ``a``'s neighbour list, and the ranks are read in order until
@@ -159,6 +211,7 @@ def user_knn_predict(
     cost of the item's number of raters plus the ranks scanned.
     """
     n_groups = group_users.shape[0]
+    own_means = nb_mean.shape[0] > 0
     max_rank = 0
     for g in range(n_groups):
         a = group_users[g]
@@ -192,8 +245,9 @@ def user_knn_predict(
                     if hit[pos]:
                         v = nb_idx[start + pos]
                         w = np.float64(nb_sim[start + pos])
-                        num += w * (value[pos] - user_mean[v])
-                        den += abs(w)
+                        mv = nb_mean[start + pos] if own_means else user_mean[v]
+                        num += w * (value[pos] - mv)
+                        den += w if signed else abs(w)
                         found += 1
                     pos += 1
                 if n_hit > want:  # unmark the raters beyond the k-th
@@ -204,7 +258,7 @@ def user_knn_predict(
                 else:
                     for z in range(pos):
                         hit[z] = False
-                if found > 0:
+                if found > 0 and den != 0.0:
                     out_value[t] = mean_a + num / den
                     out_nbrs[t] = found
                     out_code[t] = NO_FALLBACK
@@ -246,13 +300,16 @@ def user_knn_score(
     x_indices: np.ndarray,
     x_data: np.ndarray,
     user_mean: np.ndarray,
+    nb_mean: np.ndarray,
+    signed: bool,
     n_items: int,
     n_blocks: int,
     out_idx: np.ndarray,
     out_val: np.ndarray,
     out_cnt: np.ndarray,
 ) -> None:
-    """Top-N scores: eq. 3 for the items that a user's ``k`` nearest neighbours rated.
+    """Top-N scores: eq. 3 for the items that a user's ``k`` nearest neighbours rated
+    (``mean(a)`` where a signed denominator is 0, as :func:`user_knn_predict`).
 
     User ``users[t]`` writes its candidates (any order) at ``out_*[offsets[t]:]`` and their
     number in ``out_cnt[t]``; ``offsets`` comes from :func:`user_knn_score_bounds`.
@@ -267,14 +324,14 @@ def user_knn_score(
         for t in range(blk, n_users, n_blocks):
             a = users[t]
             nt = _user_row(a, k, nb_indptr, nb_idx, nb_sim, x_indptr, x_indices, x_data,
-                           user_mean, num, den, cnt, cand, touched)
+                           user_mean, nb_mean, signed, num, den, cnt, cand, touched)
             mean_a = user_mean[a]
             pos = offsets[t]
             for s in range(nt):
                 i = touched[s]
                 if cand[i]:
                     out_idx[pos] = i
-                    out_val[pos] = mean_a + num[i] / den[i]
+                    out_val[pos] = mean_a + (num[i] / den[i] if den[i] != 0.0 else 0.0)
                     pos += 1
                 num[i] = 0.0
                 den[i] = 0.0

@@ -8,7 +8,10 @@ similarity matrix (:func:`synerec.similarity.similarity_matrix`):
   .. math:: p(a, i) = \bar r_a + \frac{\sum_{u \in K} (r_{u,i} - \bar r_u)\, w(a, u)}
             {\sum_{u \in K} |w(a, u)|}  \tag{3}
 
-  with :math:`K` the ``k`` users most similar to :math:`a` among those who rated :math:`i`;
+  with :math:`K` the ``k`` users most similar to :math:`a` among those who rated :math:`i`
+  (``denominator="signed"``: :math:`\sum_K w(a, u)` as printed in the paper;
+  ``neighbor_mean="corated"``: :math:`\bar r_u` over the items :math:`u` and :math:`a` both
+  rated);
 * :class:`ItemKNN` (``"item-cf"``) predicts by eq. 4,
 
   .. math:: p(a, i) = \frac{\sum_{j \in K} r_{a,j}\, w(i, j)}{\sum_{j \in K} |w(i, j)|}  \tag{4}
@@ -21,7 +24,8 @@ similarity matrix (:func:`synerec.similarity.similarity_matrix`):
 :math:`a` (resp. :math:`i`) that rated :math:`i` (resp. that :math:`a` rated) within the top
 ``max_neighbors``. With ``max_neighbors >= n - 1`` this is the untruncated formula. Ties in
 similarity go to the lower index. Similarities of either sign are used (the denominators take
-absolute values); ``min_support`` and ``shrinkage`` damp the ones computed on few co-ratings.
+absolute values, unless ``denominator="signed"``); ``min_support`` and ``shrinkage`` damp the
+ones computed on few co-ratings.
 
 A pair without any such neighbour falls back (``fallback = "no_neighbors"``) to the user's
 mean (user-based) or the item's mean (item-based); :attr:`Prediction.n_neighbors` is the
@@ -29,7 +33,8 @@ actual size of :math:`K`.
 
 :func:`recommend_item` and :class:`PaperCF` give the paper's recommend-or-not decision by
 method name (``"user_cosine"``, ``"user_pearson"``, ``"item_cosine"``,
-``"item_adjusted_cosine"``).
+``"item_adjusted_cosine"``); ``PaperCF(data, k=3, **PLAIN_FORMULAS)`` runs the paper's
+plain formulas.
 
 References
 ----------
@@ -47,6 +52,8 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numba
@@ -71,6 +78,7 @@ from synerec.similarity import numba_threads, similarity_matrix, top_neighbors
 
 __all__ = [
     "PAPER_METHODS",
+    "PLAIN_FORMULAS",
     "ItemKNN",
     "ItemKNNConfig",
     "PaperCF",
@@ -91,6 +99,8 @@ class UserKNNConfig(RecommenderConfig):
     Defaults tuned on MovieLens 100K's official folds u1..u5 (``bench/cf_core.py``): mean MAE
     0.730 and RMSE 0.938 at k = 40, against RMSE 0.955 for the plain formula (no shrinkage,
     ``min_support=1``); ``max_neighbors=1000`` gains 0.001 RMSE for a slower fit.
+    ``norms``, ``neighbor_mean`` and ``denominator`` choose between the readings of the
+    paper's eqs. 1-3 (docs/notation.md); the defaults are the usual forms.
     """
 
     k: int = Field(40, ge=1)
@@ -98,6 +108,9 @@ class UserKNNConfig(RecommenderConfig):
     max_neighbors: int = Field(300, ge=1)
     min_support: int = Field(2, ge=1)
     shrinkage: float = Field(50.0, ge=0.0)
+    norms: Literal["full", "corated"] | None = None
+    neighbor_mean: Literal["all", "corated"] = "all"
+    denominator: Literal["absolute", "signed"] = "absolute"
     ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
     num_threads: int = Field(0, ge=0)
 
@@ -115,6 +128,7 @@ class ItemKNNConfig(RecommenderConfig):
     max_neighbors: int = Field(300, ge=1)
     min_support: int = Field(1, ge=1)
     shrinkage: float = Field(100.0, ge=0.0)
+    norms: Literal["full", "corated"] | None = None
     center: bool = True
     ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
     binarize: bool = False
@@ -149,7 +163,7 @@ class _NeighborhoodModel(Recommender[_KC]):
         start = time.perf_counter()
         S = similarity_matrix(X, cfg.similarity, max_neighbors=cfg.max_neighbors,
                               min_support=cfg.min_support, shrinkage=cfg.shrinkage,
-                              num_threads=cfg.num_threads)
+                              norms=cfg.norms, num_threads=cfg.num_threads)
         log.info("%s: %s similarity of %d rows, %d neighbours kept, in %.3f s",
                  type(self).__name__, cfg.similarity, S.shape[0], S.nnz,
                  time.perf_counter() - start)
@@ -250,7 +264,8 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
 
     :math:`K`: the ``k`` users most similar to :math:`a` among those who rated :math:`i`,
     chosen within :math:`a`'s ``max_neighbors`` stored neighbours (see the module docstring on
-    truncation). No such user: the user's mean, flagged ``"no_neighbors"``.
+    truncation). No such user: the user's mean, flagged ``"no_neighbors"``. The means are over
+    all of a user's ratings.
 
     Parameters
     ----------
@@ -265,6 +280,22 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
         Pairs of users with fewer co-rated items get no similarity.
     shrinkage
         :math:`\lambda` of the factor :math:`n / (n + \lambda)`, ``n`` co-rated items.
+    norms
+        The similarity's denominator: ``"full"`` (sums of squares over each user's own
+        ratings, eq. 1 as printed), ``"corated"`` (over the items both users rated) or
+        ``None`` (default: full for ``"cosine"``, co-rated for ``"pearson"``); see
+        :func:`synerec.similarity.similarity_matrix`.
+    neighbor_mean
+        :math:`\bar r_u` in eq. 3: ``"all"`` (default), the mean of all of :math:`u`'s
+        ratings; ``"corated"``, the mean of :math:`u`'s ratings of the items :math:`a` also
+        rated (:math:`u`'s overall mean when there are none). :math:`\bar r_a` is always
+        over all of :math:`a`'s ratings.
+    denominator
+        ``"absolute"`` (default) divides by :math:`\sum_K |w(a, u)|`; ``"signed"`` by
+        :math:`\sum_K w(a, u)`, as eq. 3 is printed in the paper. The two agree when every
+        similarity is positive (always with cosine on ratings); with negative similarities the
+        signed sum can come near 0 and throw the prediction far off the scale. A signed sum of
+        exactly 0 gives no prediction: the user's mean, flagged ``"no_neighbors"``.
     ranking
         How top-N candidates are scored: ``"similarity_sum"`` (default) adds the similarities
         of the nearest users who rated the item, :math:`\sum_{u \in N_k(a), i \in I_u} w(a,u)`;
@@ -303,8 +334,31 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
     def _fit(self, X: sp.csr_matrix) -> None:
         self._set_similarity(self._similarity_of(X))
 
+    def _set_similarity(self, S: sp.csr_matrix) -> None:
+        super()._set_similarity(S)
+        self._nb_mean: np.ndarray | None = None
+
     def _means(self) -> np.ndarray:
         return self.user_mean_
+
+    @property
+    def _signed(self) -> bool:
+        return self.config_.denominator == "signed"
+
+    def _neighbor_means(self) -> np.ndarray:
+        """:math:`\bar r_u` of each stored neighbour entry (aligned with ``_nb_idx``) for
+        ``neighbor_mean="corated"``; an empty array (the kernels then read ``user_mean_``)
+        otherwise."""
+        if self.config_.neighbor_mean != "corated":
+            return np.zeros(0, np.float64)
+        if self._nb_mean is None:
+            X = self.train_
+            with self._threads():
+                self._nb_mean = kern.corated_means(
+                    self._nb_indptr, self._nb_idx, X.indptr.astype(np.int64),
+                    X.indices.astype(np.int32), X.data, self.user_mean_, self.n_items_,
+                    self._n_blocks(self.n_users_))
+        return self._nb_mean
 
     def _x(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X = self.train_
@@ -317,7 +371,7 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
             self._xt = (XT.indptr.astype(np.int64), XT.indices.astype(np.int32), XT.data)
         return self._predict_grouped(
             users, items, kern.user_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
-            *self._xt, self.user_mean_, self.n_users_)
+            *self._xt, self.user_mean_, self._neighbor_means(), self._signed, self.n_users_)
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
@@ -330,33 +384,37 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
                                      self.train_.indices.astype(np.int32), self.n_items_)
         return self._sparse_from(users, bounds, kern.user_knn_score, self._nb_indptr,
                                  self._nb_idx, self._nb_sim, *self._x(), self.user_mean_,
-                                 self.n_items_)
+                                 self._neighbor_means(), self._signed, self.n_items_)
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         """The neighbours of eq. 3: id, similarity, rating of the item, mean, contribution.
 
-        ``contribution`` is the neighbour's term ``w (r - mean) / sum |w|``; the prediction is
-        ``user_mean`` plus their sum. Sorted by absolute contribution, largest first.
+        ``contribution`` is the neighbour's term ``w (r - mean) / sum |w|`` (``sum w`` with
+        ``denominator="signed"``); the prediction is ``user_mean`` plus their sum. ``mean`` is
+        the neighbour's :math:`\bar r_u` as eq. 3 used it (see ``neighbor_mean``). Sorted by
+        absolute contribution, largest first.
         """
         out: dict[str, Any] = {"similarity": self.config_.similarity,
                                "k": self._k, "neighbors": []}
         if user < 0 or item < 0 or self.user_count_[user] == 0:
             return out
         out["user_mean"] = float(self.user_mean_[user])
+        nb_mean = self._neighbor_means()
+        lo = int(self._nb_indptr[user])
         used: list[dict[str, Any]] = []
         den = 0.0
-        for v, w in zip(*self._neighbor_rows(user), strict=True):
+        for p, (v, w) in enumerate(zip(*self._neighbor_rows(user), strict=True)):
             r = self._rated_value(int(v), item)
             if r is None:
                 continue
-            mean = float(self.user_mean_[v])
+            mean = float(nb_mean[lo + p] if len(nb_mean) else self.user_mean_[v])
             used.append({"user": self.users_.id(int(v)), "user_index": int(v),
                          "similarity": float(w), "rating": r, "mean": mean,
                          "_term": float(w) * (r - mean)})
-            den += abs(float(w))
+            den += float(w) if self._signed else abs(float(w))
             if len(used) == self._k:
                 break
-        out["neighbors"] = self._by_contribution(used, den) if used else []
+        out["neighbors"] = self._by_contribution(used, den) if used and den != 0 else []
         return out
 
     def similar_users(self, user: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -404,6 +462,10 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
         Pairs of items with fewer common raters get no similarity.
     shrinkage
         :math:`\lambda` of the factor :math:`n / (n + \lambda)`, ``n`` common raters.
+    norms
+        The similarity's denominator: ``"full"`` (sums of squares over each item's own
+        ratings, eq. 1 as printed), ``"corated"`` (over the users who rated both items) or
+        ``None`` (default: full for ``"cosine"``, co-rated for the others).
     center
         Predict the item mean plus the weighted residuals (more accurate) instead of the
         paper's plain weighted average.
@@ -550,7 +612,33 @@ PAPER_METHODS: dict[str, tuple[type[_NeighborhoodModel], str]] = {
     "item_adjusted_cosine": (ItemKNN, "adjusted_cosine"),
 }
 
+#: The options that turn the tuned models into the paper's plain formulas: no significance
+#: weighting (``min_support=1``), no shrinkage, and eq. 4 as printed (``center=False``, item
+#: methods only). The readings of the paper's ambiguous points (``norms``, ``neighbor_mean``,
+#: ``denominator``, the threshold) are separate options; docs/notation.md works through them.
+PLAIN_FORMULAS: Mapping[str, Any] = MappingProxyType(
+    {"min_support": 1, "shrinkage": 0.0, "center": False})
+
 Method = Literal["user_cosine", "user_pearson", "item_cosine", "item_adjusted_cosine"]
+
+
+def _method_class(method: str) -> tuple[type[_NeighborhoodModel], str]:
+    try:
+        return PAPER_METHODS[method]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown method {method!r}; expected one of "
+                          f"{', '.join(PAPER_METHODS)}") from None
+
+
+def _check_paper_options(options: dict[str, Any]) -> None:
+    """Every option must be a parameter of UserKNN or ItemKNN, other than ``similarity``."""
+    if "similarity" in options:
+        raise ConfigError("the method name sets the similarity; do not pass similarity=")
+    known = set(UserKNN._param_names()) | set(ItemKNN._param_names())
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for the paper's methods; "
+                          f"options: {', '.join(sorted(known - {'similarity', 'k'}))}")
 
 
 class PaperCF:
@@ -563,20 +651,28 @@ class PaperCF:
     k
         Neighbours per prediction.
     **options
-        Further model parameters for every method (``max_neighbors``, ``min_support``,
-        ``shrinkage``, ``num_threads``, and ``center`` for the item methods). Without them
-        the models' tuned defaults apply; ``min_support=1, shrinkage=0`` (and
-        ``center=False`` for the item methods) give the paper's plain formulas.
+        Further model parameters for every method. Each method's model takes those of its
+        parameters that are given (``center`` and ``binarize`` only reach the item methods;
+        ``neighbor_mean`` and ``denominator`` only the user methods). Without them the models'
+        tuned defaults apply; :data:`PLAIN_FORMULAS` (``min_support=1, shrinkage=0,
+        center=False``) gives the paper's plain formulas.
+
+    Raises
+    ------
+    ConfigError
+        An option that neither model takes, or ``similarity`` (the method sets it).
 
     Examples
     --------
     >>> cf = PaperCF(data, k=20)                                        # doctest: +SKIP
     >>> cf.recommend_item("u1", "i9", method="item_adjusted_cosine")    # doctest: +SKIP
+    >>> plain = PaperCF(data, k=3, **PLAIN_FORMULAS)                    # doctest: +SKIP
     """
 
     def __init__(self, data: InteractionDataset, *, k: int = 40, **options: Any) -> None:
         if not isinstance(data, InteractionDataset):
             raise TypeError(f"PaperCF needs an InteractionDataset, got {type(data).__name__}")
+        _check_paper_options(options)
         self._data: InteractionDataset | None = data
         self.k = k
         self.options = dict(options)
@@ -594,18 +690,13 @@ class PaperCF:
         Raises
         ------
         ConfigError
-            An unknown method name, or options the method's model does not take.
+            An unknown method name, or an invalid option value.
         """
-        try:
-            cls, similarity = PAPER_METHODS[method]
-        except (KeyError, TypeError):
-            raise ConfigError(f"unknown method {method!r}; expected one of "
-                              f"{', '.join(PAPER_METHODS)}") from None
+        cls, similarity = _method_class(method)
         model = self._models.get(method)
         if model is None:
-            options = dict(self.options)
-            if cls is UserKNN:
-                options.pop("center", None)
+            accepted = set(cls._param_names())
+            options = {key: v for key, v in self.options.items() if key in accepted}
             model = cls.from_config({**options, "k": self.k, "similarity": similarity})
             model.fit(self.data)
             self._models[method] = model
@@ -616,14 +707,16 @@ class PaperCF:
         """The paper's decision: recommend when unrated and the prediction exceeds ``threshold``.
 
         ``threshold`` defaults to 6 on a 1..10 scale (:func:`~synerec.algorithms.
-        default_threshold` of the data's rating scale). See
-        :meth:`Recommender.recommend_item`.
+        default_threshold` of the data's rating scale); ``threshold=6`` is the paper's number
+        taken as it is printed. See :meth:`Recommender.recommend_item`.
         """
         return self.model(method).recommend_item(user, item, threshold=threshold)
 
 
-# fitted PaperCF per data set for recommend_item(data=...); entries vanish with the data set
-_PAPER_CACHE: weakref.WeakKeyDictionary[InteractionDataset, dict[int, PaperCF]] = (
+# fitted PaperCF per data set for recommend_item(data=...), by (k, options); entries vanish with
+# the data set
+_PAPER_CACHE: weakref.WeakKeyDictionary[
+    InteractionDataset, dict[tuple[int, tuple[tuple[str, Any], ...]], PaperCF]] = (
     weakref.WeakKeyDictionary())
 
 
@@ -635,6 +728,7 @@ def recommend_item(
     *,
     data: InteractionDataset | PaperCF | UserKNN | ItemKNN,
     k: int = 40,
+    **options: Any,
 ) -> Decision:
     """Whether to recommend ``item`` to ``user``, by the paper's method name.
 
@@ -646,14 +740,19 @@ def recommend_item(
         ``"user_cosine"``, ``"user_pearson"`` (eq. 3), ``"item_cosine"`` or
         ``"item_adjusted_cosine"`` (eq. 4).
     threshold
-        Recommend when the prediction exceeds it; default 6 on a 1..10 scale.
+        Recommend when the prediction exceeds it; default 6 on a 1..10 scale, mapped onto the
+        data's rating scale (``threshold=6``: the paper's number as printed).
     data
         An :class:`InteractionDataset` (the matching model is fitted once per
-        ``(data, method, k)`` and cached while the data set lives), a :class:`PaperCF` (its
-        own cache and options; ``k`` is then ignored), or a fitted :class:`UserKNN` /
-        :class:`ItemKNN` whose kind and similarity must match ``method``.
+        ``(data, method, k, options)`` and cached while the data set lives), a
+        :class:`PaperCF` (its own cache and options; ``k`` is then ignored), or a fitted
+        :class:`UserKNN` / :class:`ItemKNN` whose kind and similarity must match ``method``.
     k
         Neighbours per prediction (for a data set).
+    **options
+        Model options for a data set, as in :class:`PaperCF`: ``center=False`` reaches the
+        plain eq. 4, ``**PLAIN_FORMULAS`` the paper's plain formulas, ``norms``,
+        ``neighbor_mean`` and ``denominator`` the readings of eqs. 1-3.
 
     Returns
     -------
@@ -664,11 +763,13 @@ def recommend_item(
     Raises
     ------
     ConfigError
-        An unknown method, or a fitted model that does not match it.
+        An unknown method or option, a fitted model that does not match the method, or
+        options given with a :class:`PaperCF` or a fitted model (they carry their own).
     """
-    if method not in PAPER_METHODS:
-        raise ConfigError(f"unknown method {method!r}; expected one of "
-                          f"{', '.join(PAPER_METHODS)}")
+    _method_class(method)
+    if options and not isinstance(data, InteractionDataset):
+        raise ConfigError(f"options ({', '.join(sorted(options))}) apply only when data is a "
+                          f"data set; a {type(data).__name__} carries its own")
     if isinstance(data, PaperCF):
         return data.recommend_item(user, item, method=method, threshold=threshold)
     if isinstance(data, _NeighborhoodModel):
@@ -680,18 +781,25 @@ def recommend_item(
     if not isinstance(data, InteractionDataset):
         raise TypeError("data must be an InteractionDataset, a PaperCF or a fitted UserKNN / "
                         f"ItemKNN, got {type(data).__name__}")
-    by_k = _PAPER_CACHE.setdefault(data, {})
-    cf = by_k.get(k)
+    _check_paper_options(options)
+    key = (k, tuple(sorted(options.items())))
+    try:
+        hash(key)
+    except TypeError:
+        raise ConfigError(f"option values must be numbers, strings, booleans or None, got "
+                          f"{options!r}") from None
+    by_key = _PAPER_CACHE.setdefault(data, {})
+    cf = by_key.get(key)
     if cf is None:
-        cf = by_k[k] = _CachedPaperCF(data, k=k)
+        cf = by_key[key] = _CachedPaperCF(data, k=k, **options)
     return cf.recommend_item(user, item, method=method, threshold=threshold)
 
 
 class _CachedPaperCF(PaperCF):
     """A PaperCF that holds its data set weakly (so the module cache does not keep it alive)."""
 
-    def __init__(self, data: InteractionDataset, *, k: int) -> None:
-        super().__init__(data, k=k)
+    def __init__(self, data: InteractionDataset, *, k: int, **options: Any) -> None:
+        super().__init__(data, k=k, **options)
         self._data_ref = weakref.ref(data)
         self._data = None
 

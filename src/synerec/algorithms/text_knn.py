@@ -337,7 +337,9 @@ class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
 
     Parameters
     ----------
-    k, similarity, max_neighbors, min_support, shrinkage, center, ranking, binarize, num_threads
+    k, similarity, max_neighbors, min_support, shrinkage, norms, center, ranking, binarize
+        As in :class:`~synerec.algorithms.ItemKNN`.
+    num_threads
         As in :class:`~synerec.algorithms.ItemKNN`.
     alpha
         Weight of the CF similarity in ``[0, 1]`` (1: plain ItemKNN), or ``"auto"`` (chosen on a
@@ -524,7 +526,9 @@ class TextUserKNN(_TextMixin[TextUserKNNConfig], UserKNN):
 
     Parameters
     ----------
-    k, similarity, max_neighbors, min_support, shrinkage, ranking, num_threads
+    k, similarity, max_neighbors, min_support, shrinkage, norms, neighbor_mean, denominator
+        As in :class:`~synerec.algorithms.UserKNN`.
+    ranking, num_threads
         As in :class:`~synerec.algorithms.UserKNN`.
     alpha, encoder, text_neighbors, center_text, random_state
         As in :class:`TextItemKNN`.

@@ -232,35 +232,142 @@ def recommend(
 
 @app.command()
 def predict(
-    model_dir: Annotated[Path, typer.Option("--model-dir", help="A saved model directory.")],
     user: Annotated[str, typer.Option("--user", "-u", help="User id.")],
     item: Annotated[str, typer.Option("--item", "-i", help="Item id.")],
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="A saved model "
+                                                   "directory.")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Instead of "
+                                                "--model-dir: a data set name or interaction "
+                                                "file to fit the paper's --method on.")] = None,
+    method: Annotated[str | None, typer.Option(help="With --dataset: user_cosine, user_pearson, "
+                                               "item_cosine or item_adjusted_cosine "
+                                               "(default user_cosine).")] = None,
+    k: KOpt = None,
+    plain: Annotated[bool, typer.Option("--plain", help="With --dataset: the paper's plain "
+                                        "formulas (min_support=1, shrinkage=0, "
+                                        "center=false).")] = False,
+    param: ParamOpt = None,
+    rating_scale: Annotated[str | None, typer.Option(help="With an interaction file: LOW,HIGH "
+                                                     "of its ratings (default: its lowest and "
+                                                     "highest rating).")] = None,
     threshold: Annotated[float | None, typer.Option(help="Recommend above this rating "
                                                     "(default: 6 of 10 on the data's scale).")]
     = None,
     fmt: FormatOpt = "table",
+    seed: SeedOpt = 42,
 ) -> None:
-    """Predict a user's rating of an item, and whether to recommend it, and why."""
-    from synerec.algorithms import Recommender
+    """Predict a user's rating of an item, and whether to recommend it, and why.
 
+    From a saved model (--model-dir), or from one of the paper's four methods fitted on a data
+    set (--dataset with --method; --k, --plain and --param set the model's options).
+    """
     _check_format(fmt)
-    model = Recommender.load(model_dir)
+    if (model_dir is None) == (dataset is None):
+        raise ConfigError("give either --model-dir or --dataset (with --method)")
+    if model_dir is not None:
+        given = [flag for flag, value in (("--method", method), ("--k", k), ("--param", param),
+                                          ("--rating-scale", rating_scale)) if value]
+        if plain:
+            given.append("--plain")
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --dataset")
+        from synerec.algorithms import Recommender
+
+        model = Recommender.load(model_dir)
+        label = None
+    else:
+        assert dataset is not None
+        model, label = _paper_model(dataset, method or "user_cosine", k, plain, param,
+                                    rating_scale, seed)
     uid = _existing_id(model.users_, user)
     iid = _existing_id(model.items_, item)
     decision = model.recommend_item(uid, iid, threshold=threshold)
     p = decision.prediction
+    neighbors = [{key: v for key, v in nb.items() if not key.endswith("_index")}
+                 for nb in p.details.get("neighbors", [])]
     payload = {"user_id": uid, "item_id": iid, "prediction": p.value,
                "recommend": decision.recommend, "threshold": decision.threshold,
                "reason": decision.reason, "n_neighbors": p.n_neighbors,
-               "fallback": p.fallback, "fallback_to": p.fallback_to}
+               "fallback": p.fallback, "fallback_to": p.fallback_to, "neighbors": neighbors}
+    if label is not None:
+        payload["method"] = method or "user_cosine"
+        payload["config"] = model.get_config().model_dump(mode="json")
     if fmt == "json":
         _print_json(payload)
         return
+    if label is not None:
+        console.print(label, highlight=False)
     verdict = "[green]recommend[/green]" if decision.recommend else "[yellow]do not " \
         "recommend[/yellow]"
-    console.print(f"user {uid}, item {iid}: predicted {p.value:.3f} -> {verdict}")
+    console.print(f"user {uid}, item {iid}: predicted {p.value:.4f} -> {verdict}")
     console.print(f"why: {decision.reason}; {p.n_neighbors} neighbours used"
                   + (f"; fallback {p.fallback} -> {p.fallback_to}" if p.fallback else ""))
+    if neighbors:
+        console.print(_neighbor_table(neighbors, p.details))
+
+
+def _paper_model(dataset: str, method: str, k: int | None, plain: bool,
+                 param: list[str] | None, rating_scale: str | None,
+                 seed: int) -> tuple[Any, str]:
+    """The paper's ``method`` fitted on ``dataset``, and a one-line description of it."""
+    from synerec.algorithms import PLAIN_FORMULAS, PaperCF
+
+    options: dict[str, Any] = dict(PLAIN_FORMULAS) if plain else {}
+    options.update(parse_params(param))
+    if "k" in options:
+        raise ConfigError("set the neighbours with --k, not --param k=...")
+    scale = _parse_scale(rating_scale) if rating_scale is not None else None
+    if scale is not None:
+        from synerec.data import load_dataset
+
+        if not Path(dataset).is_file():
+            raise ConfigError(f"--rating-scale applies to an interaction file; {dataset!r} is "
+                              "not a file")
+        ds = load_dataset(dataset, rating_scale=scale)
+    else:
+        ds = _load(dataset, seed)
+    cf = PaperCF(ds, k=40 if k is None else k, **options)
+    model = cf.model(method)
+    cfg = model.get_config()
+    shown = ", ".join(f"{key}={v}" for key, v in cfg.model_dump().items()
+                      if key not in ("ranking", "num_threads", "binarize"))
+    scale_text = ("implicit" if ds.rating_scale is None
+                  else f"rating scale {ds.rating_scale[0]:g}..{ds.rating_scale[1]:g}")
+    return model, (f"{method} on {ds.name} ({ds.n_users} users, {ds.n_items} items, "
+                   f"{scale_text}): {type(model).__name__}({shown})")
+
+
+def _parse_scale(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        low, high = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ConfigError(f"--rating-scale must be LOW,HIGH (two numbers), got {text!r}") from None
+    if not low < high:
+        raise ConfigError(f"--rating-scale must have LOW < HIGH, got {text!r}")
+    return low, high
+
+
+def _neighbor_table(neighbors: list[dict[str, Any]], details: dict[str, Any]) -> Table:
+    """The neighbours behind a prediction, as the formula used them."""
+    key = "user" if "user" in neighbors[0] else "item"
+    if key == "user":
+        title = f"eq. 3 neighbours (user mean {details['user_mean']:.4f})"
+    elif "item_mean" in details:
+        title = f"eq. 4 neighbours (centred: item mean {details['item_mean']:.4f})"
+    else:
+        title = "eq. 4 neighbours (plain: no mean)"
+    table = Table(title=title)
+    cols = [key, "similarity", "rating"] + (["mean"] if "mean" in neighbors[0] else [])
+    cols.append("contribution")
+    for col in cols:
+        table.add_column(col, justify="left" if col == key else "right")
+    for nb in neighbors:
+        table.add_row(str(nb[key]), *[f"{nb[c]:.4f}" if c != "rating" else f"{nb[c]:g}"
+                                      for c in cols[1:]])
+    return table
 
 
 def _existing_id(vocab: Any, raw: str) -> Any:

@@ -11,6 +11,11 @@ common (co-rated) columns and :math:`n = |C|`.
 
 .. math:: \operatorname{cos}(x, y) = \frac{x \cdot y}{\lVert x \rVert \, \lVert y \rVert}  \tag{1}
 
+With ``norms="corated"`` the norms run over the common columns only,
+:math:`\sum_{c \in C} x_c y_c / \sqrt{\sum_{c \in C} x_c^2 \sum_{c \in C} y_c^2}` (Surprise's
+``cosine``): the reading of eq. 1 where a 0 is "not rated" rather than a rating of 0, so that
+the items only one of the two rated do not count.
+
 **Pearson** (eq. 2), over the co-rated columns, in the Resnick / GroupLens form where each
 row's mean :math:`\bar x` is taken over *all* its nonzero entries (not only over :math:`C`):
 
@@ -18,6 +23,8 @@ row's mean :math:`\bar x` is taken over *all* its nonzero entries (not only over
           {\sqrt{\sum_{c \in C} (x_c - \bar x)^2 \; \sum_{c \in C} (y_c - \bar y)^2}}  \tag{2}
 
 and 0 when either sum of squares is 0 (for instance a row whose ratings are all equal).
+With ``norms="full"`` the sums of squares run over each row's *own* (centred) entries instead,
+the cosine of the mean-centred rows (LensKit's user-user similarity).
 
 **Adjusted cosine** (Sarwar et al. 2001, eq. 3 here) for items, ``X`` being items x users: like
 (2) but each entry is centred by its *column's* mean :math:`\bar r_c` (the user's mean over all
@@ -25,6 +32,11 @@ the user's ratings):
 
 .. math:: \operatorname{acos}(x, y) = \frac{\sum_{c \in C} (x_c - \bar r_c)(y_c - \bar r_c)}
           {\sqrt{\sum_{c \in C} (x_c - \bar r_c)^2 \; \sum_{c \in C} (y_c - \bar r_c)^2}}  \tag{3}
+
+``norms`` (``"full"`` or ``"corated"``) chooses between the two denominators for every method;
+the default (``None``) is each method's usual form: full for the cosine, co-rated for Pearson and
+the adjusted cosine. The numerator is the same either way (a product of two entries is nonzero
+only on a common column).
 
 Then, in this order: pairs with :math:`n <` ``min_support`` are dropped; the similarity is
 multiplied by the shrinkage factor :math:`n / (n + \lambda)` (eq. 4, Koren 2008), ``shrinkage`` =
@@ -59,11 +71,14 @@ import scipy.sparse as sp
 from synerec.exceptions import ConfigError, DataFormatError
 from synerec.similarity import _kernels
 
-__all__ = ["SIMILARITY_METHODS", "numba_threads", "similarity_matrix", "top_neighbors"]
+__all__ = ["NORMS", "SIMILARITY_METHODS", "numba_threads", "similarity_matrix", "top_neighbors"]
 
 log = logging.getLogger(__name__)
 
 SIMILARITY_METHODS: Final = ("cosine", "pearson", "adjusted_cosine")
+#: Values of ``norms``: ``None`` is each method's usual form (cosine "full", the others
+#: "corated").
+NORMS: Final = (None, "full", "corated")
 
 _INT32_MAX: Final = np.iinfo(np.int32).max
 # rows are dealt round-robin to this many blocks per thread (load balance on skewed data)
@@ -107,11 +122,14 @@ def numba_threads(num_threads: int) -> Iterator[int]:
 
 
 def _check_params(
-    method: str, max_neighbors: int, min_support: int, shrinkage: float, num_threads: int
+    method: str, max_neighbors: int, min_support: int, shrinkage: float, num_threads: int,
+    norms: str | None = None,
 ) -> None:
     if method not in SIMILARITY_METHODS:
         expected = ", ".join(SIMILARITY_METHODS)
         raise ConfigError(f"unknown similarity method {method!r}; expected one of {expected}")
+    if norms not in NORMS:
+        raise ConfigError(f"norms must be one of {', '.join(map(repr, NORMS))}, got {norms!r}")
     for name, value, low in (("max_neighbors", max_neighbors, 1), ("min_support", min_support, 0),
                              ("num_threads", num_threads, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -137,26 +155,44 @@ def _canonical_float32(X: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
     return Xc
 
 
-def _prepared_data(X: sp.csr_matrix, method: str) -> tuple[np.ndarray, np.ndarray]:
-    """The per-entry values the kernel multiplies (raw, or centred per eq. 2 / eq. 3)."""
+def _corated_norms(method: str, norms: str | None) -> bool:
+    """Whether the denominator's sums run over the common columns only."""
+    if norms is None:
+        return method != "cosine"
+    return norms == "corated"
+
+
+def _prepared_data(X: sp.csr_matrix, method: str,
+                   corated: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The per-entry values the kernel multiplies (raw, or centred per eq. 2 / eq. 3) and,
+    for full-vector norms, each row's norm (empty when the norms are co-rated).
+
+    ``corated=None``: the method's usual form (see :func:`_corated_norms`).
+    """
+    if corated is None:
+        corated = _corated_norms(method, None)
     if method == "cosine":
-        sq = np.bincount(_row_ids(X), weights=np.square(X.data, dtype=np.float64),
-                         minlength=X.shape[0])
-        return X.data, np.sqrt(sq)
-    values = X.data.astype(np.float64)
-    if method == "pearson":
-        rows = _row_ids(X)
-        counts = np.diff(X.indptr)
-        sums = np.bincount(rows, weights=values, minlength=X.shape[0])
-        means = sums / np.maximum(counts, 1)
-        values -= means[rows]
-    else:  # adjusted_cosine: centre by the column's mean
-        counts = np.bincount(X.indices, minlength=X.shape[1])
-        sums = np.bincount(X.indices, weights=values, minlength=X.shape[1])
-        means = sums / np.maximum(counts, 1)
-        values -= means[X.indices]
-    # float32 like the cosine input: one compiled specialization of the kernel serves all methods
-    return values.astype(np.float32), np.zeros(0, np.float64)
+        values = X.data
+    else:
+        centred = X.data.astype(np.float64)
+        if method == "pearson":
+            rows = _row_ids(X)
+            counts = np.diff(X.indptr)
+            sums = np.bincount(rows, weights=centred, minlength=X.shape[0])
+            means = sums / np.maximum(counts, 1)
+            centred -= means[rows]
+        else:  # adjusted_cosine: centre by the column's mean
+            counts = np.bincount(X.indices, minlength=X.shape[1])
+            sums = np.bincount(X.indices, weights=centred, minlength=X.shape[1])
+            means = sums / np.maximum(counts, 1)
+            centred -= means[X.indices]
+        # float32 like the cosine input: one compiled specialization of the kernel serves all
+        values = centred.astype(np.float32)
+    if corated:
+        return values, np.zeros(0, np.float64)
+    sq = np.bincount(_row_ids(X), weights=np.square(values, dtype=np.float64),
+                     minlength=X.shape[0])
+    return values, np.sqrt(sq)
 
 
 def _row_ids(X: sp.csr_matrix) -> np.ndarray:
@@ -171,6 +207,7 @@ def similarity_matrix(
     min_support: int = 1,
     shrinkage: float = 0.0,
     positive_only: bool = False,
+    norms: str | None = None,
     num_threads: int = 0,
     show_progress: bool = False,
 ) -> sp.csr_matrix:
@@ -196,6 +233,10 @@ def similarity_matrix(
         columns (eq. 4); 0 disables it.
     positive_only
         Drop similarities <= 0 (zeros are always dropped).
+    norms
+        ``"full"``: the denominator's sums of squares run over each row's own entries (eq. 1 as
+        printed, unrated = 0); ``"corated"``: over the common columns only. ``None`` (default):
+        full for ``"cosine"``, co-rated for ``"pearson"`` and ``"adjusted_cosine"``.
     num_threads
         numba threads for this call; 0 keeps numba's current setting. The previous setting is
         restored afterwards.
@@ -224,7 +265,7 @@ def similarity_matrix(
     .. [2] Sarwar et al., WWW 2001 (cosine eq. 1, adjusted cosine eq. 3).
     .. [3] Koren, KDD 2008 (shrinkage, eq. 4).
     """
-    _check_params(method, max_neighbors, min_support, shrinkage, num_threads)
+    _check_params(method, max_neighbors, min_support, shrinkage, num_threads, norms)
     X = _canonical_float32(X)
     n, m = X.shape
     k = int(min(max_neighbors, max(n - 1, 0)))
@@ -234,7 +275,8 @@ def similarity_matrix(
     start = time.perf_counter()
     indptr = X.indptr.astype(np.int64, copy=False)
     indices = X.indices.astype(np.int32, copy=False)
-    data, norms = _prepared_data(X, method)
+    corated = _corated_norms(method, norms)
+    data, row_norms = _prepared_data(X, method, corated)
     t_indptr, t_indices, perm = _kernels.transpose_structure(indptr, indices, m)
     t_data = data[perm]
     del perm
@@ -243,17 +285,16 @@ def similarity_matrix(
     out_val = np.empty((n, k), np.float32)
     out_cnt = np.zeros(n, np.int64)
     rows = np.arange(n, dtype=np.int64)
-    corated = method != "cosine"
     # without counts, a zero dot product marks an untouched row: sound for positive data only
-    counting = corated or min_support > 1 or shrinkage > 0 or bool((X.data < 0).any())
+    counting = corated or min_support > 1 or shrinkage > 0 or bool((data <= 0).any())
     dense_paths = int(min(np.ceil(_DENSE_SCAN_FACTOR * n), np.iinfo(np.int64).max))
     with numba_threads(num_threads) as threads:
         n_blocks = max(1, threads * _BLOCKS_PER_THREAD)
 
         def run(batch: np.ndarray) -> None:
             _kernels.topk_similarity(
-                batch, indptr, indices, data, t_indptr, t_indices, t_data, norms, corated, counting,
-                k, int(min_support), float(shrinkage), bool(positive_only), dense_paths,
+                batch, indptr, indices, data, t_indptr, t_indices, t_data, row_norms, corated,
+                counting, k, int(min_support), float(shrinkage), bool(positive_only), dense_paths,
                 min(n_blocks, len(batch)), out_idx, out_val, out_cnt)
 
         if show_progress:
