@@ -358,3 +358,73 @@ def test_generate_candidates_with_extra_pairs(model: HybridRanker) -> None:
         assert item in cands.items[lo:hi].tolist()
     frame = pd.DataFrame({"u": cands.pair_users, "i": cands.items})
     assert not frame.duplicated().any()
+
+
+# -- the LLM stage ----------------------------------------------------------------------------------
+
+class KnowingLLM:
+    """A test double that recognises the user from the prompt's history and "knows" every
+    item of that user in the whole data set (a signal no other feature has)."""
+
+    name = "knowing"
+    supports_logprob = True
+
+    def __init__(self, items_of_user: list[set[str]]) -> None:
+        self.items_of_user = items_of_user
+        self.calls = 0
+
+    def logprobs(self, prompt: str, continuations: list[str]) -> list[float]:
+        self.calls += 1
+        history = {line[2:] for line in prompt.split("\n") if line.startswith("- ") and
+                   len(line) > 2}
+        if not history:  # the prior: the same for every title
+            return [-10.0] * len(continuations)
+        known = max(self.items_of_user, key=lambda s: len(history & s))
+        return [-2.0 if c.strip() in known else -9.0 for c in continuations]
+
+    def complete(self, messages: object, **kwargs: object) -> str:
+        raise AssertionError("not used")
+
+
+def test_llm_stage_learns_the_weight_of_the_llm_score(shop: InteractionDataset,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    from synerec.data import holdout_split
+    from synerec.hybrid import model as hybrid_model
+    from synerec.llm.prompts import clean_title
+    from synerec.topk import topk_sparse
+
+    X = shop.matrix
+    titles = [clean_title(str(t), 80) for t in shop.item_info["title"]]
+    fake = KnowingLLM([{titles[j] for j in X[u].indices} for u in range(shop.n_users)])
+    monkeypatch.setattr(hybrid_model, "make_llm", lambda *a, **k: fake)
+    fold = holdout_split(shop, 0.2, per_user=True, random_state=0)
+    m = HybridRanker(**FAST, features=("cf", "text", "llm"), llm="local", llm_candidates=8,
+                     llm_train_users=60).fit(fold.train)
+    assert m.ranker_llm_ is not None and fake.calls > 0
+    assert m.llm_fit_stats_["users"] == 60 and m.llm_fit_stats_["failures"] == 0
+    assert m.ranker_llm_.feature_importance()["llm_score"] > 0
+    users = _users(m, 30)
+    idx, _ = m.recommend_indices(users, 8)
+    cands = m.candidates(users)
+    stage_a = m.rank_scores(cands, llm=False)
+    S = sp.csr_matrix((stage_a.astype(np.float32), cands.items, cands.indptr),
+                      shape=(len(users), m.n_items_))
+    idx_a, _ = topk_sparse(S, 8, assume_unique=True)
+    T = fold.test.matrix
+
+    def hits(lists: np.ndarray) -> int:
+        return sum(int(T[u, i] > 0) for u, row in zip(users, lists[:, :3], strict=True)
+                   for i in row if i != PAD_INDEX)
+
+    assert hits(idx) > hits(idx_a)  # the known test items moved to the top three
+    for row in range(len(users)):  # the same eight items, reordered
+        assert set(idx[row].tolist()) == set(idx_a[row].tolist())
+    stats = m.llm_seconds_per_user_
+    assert stats["users"] >= 90 and stats["seconds_per_user_mean"] >= 0
+    loaded = Recommender.load(m.save(tmp_path / "llm"))
+    assert sorted(p.name for p in (tmp_path / "llm").iterdir()) == [
+        "arrays.npz", "model.json", "ranker.txt", "ranker_llm.txt"]
+    assert loaded.recommend_indices(users, 8)[0].tolist() == idx.tolist()
+    loaded.llm_enabled = False  # the service's request path: the first stage only
+    assert loaded.recommend_indices(users, 8)[0].tolist() == idx_a.tolist()

@@ -57,6 +57,7 @@ from synerec.hybrid.features import (
     feature_names,
     training_stats,
 )
+from synerec.hybrid.llm_feature import LikelihoodFeature, make_llm
 from synerec.hybrid.ranker import LambdaRanker, RankerParams, lightgbm
 from synerec.hybrid.split import split_validation_folds
 
@@ -109,7 +110,9 @@ class HybridConfig(RecommenderConfig):
     llm_base_url: str | None = None
     llm_candidates: int = Field(20, ge=1)
     llm_history: int = Field(10, ge=1)
-    llm_batch_users: int = Field(8, ge=1)
+    llm_train_users: int = Field(200, ge=2)
+    llm_domain: str = "items"
+    llm_timeout: float = Field(120.0, gt=0.0)
     num_threads: int = Field(0, ge=0)
     random_state: int = 0
 
@@ -190,9 +193,11 @@ class HybridRanker(Recommender[HybridConfig]):
         The language model of the ``"llm"`` feature: ``"local"`` (a GGUF file, default Gemma
         3 270M) or ``"openai"`` (an OpenAI-compatible server with echoed prompt
         log-probabilities, e.g. llama-cpp-python's); ``"none"``: no LLM.
-    llm_candidates, llm_history, llm_batch_users
+    llm_candidates, llm_history, llm_train_users, llm_domain, llm_timeout
         Items per user that get the LLM score (the first ranker's top), training items shown
-        to the LLM, users per batch of LLM requests.
+        to the LLM (most recent first), users of the label part whose top items the second
+        ranker learns from (a seeded sample: the LLM costs seconds per user), the plural noun
+        of the prompt (``"movies"``, ``"products"``), seconds allowed per LLM call.
     num_threads
         Threads for LightGBM and the retrievers (0: their default).
     random_state
@@ -263,6 +268,7 @@ class HybridRanker(Recommender[HybridConfig]):
         cfg = self.config_
         lightgbm()  # fail early, with the install hint
         side = self._pending_side or {}
+        self.__dict__.pop("_llm_feature", None)  # a new fit, new titles: a new LLM scorer
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         classes = {name: self._retriever_class(name) for name in cfg.retrievers}
@@ -289,8 +295,8 @@ class HybridRanker(Recommender[HybridConfig]):
         self.retriever_names_ = names
         self.retriever_groups_ = [_retriever_group(classes[n]) for n in names]
         self.retriever_predicts_ = [self._predicts(classes[n]) for n in names]
-        self.feature_names_ = feature_names(names, self.retriever_groups_, groups,
-                                            self.retriever_predicts_)
+        self.feature_names_ = self._stage_a_features() + (
+            ["stage_a_score", "llm_score"] if "llm" in groups else [])
         self.times_ = _times_matrix(side.get("timestamps"), X)
         timings["side"] = time.perf_counter() - t0
 
@@ -341,6 +347,10 @@ class HybridRanker(Recommender[HybridConfig]):
                 log.warning("hybrid: no ranker trained (%s); ranking by reciprocal-rank "
                             "fusion", exc)
             timings["ranker"] = time.perf_counter() - t1
+            if "llm" in groups and self.ranker_ is not None:
+                t1 = time.perf_counter()
+                self._train_llm_stage(tables)
+                timings["llm_stage"] = time.perf_counter() - t1
         else:
             log.warning("hybrid: no user has a relevant held-out item; ranking by "
                         "reciprocal-rank fusion")
@@ -362,7 +372,14 @@ class HybridRanker(Recommender[HybridConfig]):
                 raise ConfigError(f"item_embeddings must be finite with shape ({n_items}, d), "
                                   f"got {E.shape}")
         elif want_text and side.get("dataset") is not None:
-            E = _embed(side["dataset"], self.config_.encoder)
+            from synerec.text import EncoderError
+
+            try:
+                E = _embed(side["dataset"], self.config_.encoder)
+            except (EncoderError, ImportError) as exc:
+                log.warning("hybrid: encoder %r is not available (%s); the text features are "
+                            "left out", self.config_.encoder, exc)
+                E = None
         if E is not None and not (np.abs(E).sum(axis=1) > 0).any():
             E = None
         embeddings = center_rows(E) if E is not None else None
@@ -503,10 +520,113 @@ class HybridRanker(Recommender[HybridConfig]):
                 "mean_candidates": float(cands.n_pairs / len(users))}
         log.info("hybrid: training table %s", info)
         info["group_users"] = users
+        info["items"] = cands.items
+        info["fit"] = split.fit
+        info["fit_times"] = split.fit_times
         return F, y, np.diff(cands.indptr), info
+
+    # -- the LLM stage -----------------------------------------------------------------------
+    def _stage_b_features(self) -> list[str]:
+        return [*self._stage_a_features(), "stage_a_score", "llm_score"]
+
+    def _llm(self) -> LikelihoodFeature:
+        """The LLM feature's scorer (client created on first use, kept)."""
+        feature = self.__dict__.get("_llm_feature")
+        if feature is None:
+            from synerec.llm.prompts import clean_title
+
+            c = self.config_
+            client = make_llm(c.llm, c.llm_model, c.llm_base_url, seed=c.random_state,
+                              n_threads=c.num_threads or None, timeout=c.llm_timeout)
+            feature = LikelihoodFeature(client, [clean_title(t, 80) for t in self.titles_],
+                                        c.llm_domain, c.llm_history)
+            self.__dict__["_llm_feature"] = feature
+        return feature
+
+    def _top_rows(self, indptr: np.ndarray, scores: np.ndarray, groups: np.ndarray
+                  ) -> list[np.ndarray]:
+        """Row numbers of the ``llm_candidates`` best first-stage scores of each group."""
+        out = []
+        L = self.config_.llm_candidates
+        for g in groups:
+            lo, hi = int(indptr[g]), int(indptr[g + 1])
+            order = np.argsort(-scores[lo:hi], kind="stable")[:L]
+            out.append(lo + order)
+        return out
+
+    def _train_llm_stage(self, tables: list[Any]) -> None:
+        """Second ranker: the first ranker's top items of sampled users, plus the LLM score."""
+        cfg = self.config_
+        feature = self._llm()
+        rng = np.random.default_rng(cfg.random_state + 7)
+        rows_f, rows_y, sizes, owners = [], [], [], []
+        jobs = []
+        for F, y, gs, info in tables:
+            indptr = np.concatenate([[0], np.cumsum(gs)])
+            s_a = self.ranker_.predict(F)  # type: ignore[union-attr]
+            pos = np.add.reduceat(y > 0, indptr[:-1]) > 0 if len(gs) else np.zeros(0, bool)
+            for g in np.flatnonzero(pos & (gs > 0)):
+                jobs.append((F, y, s_a, indptr, info, int(g)))
+        if not jobs:
+            return
+        take = np.sort(rng.permutation(len(jobs))[:cfg.llm_train_users])
+        for k in take:
+            F, y, s_a, indptr, info, g = jobs[k]
+            top = self._top_rows(indptr, s_a, np.array([g]))[0]
+            user = int(info["group_users"][g])
+            llm = feature.score_user(info["fit"], info["fit_times"], user, info["items"][top])
+            rows_f.append(np.column_stack([F[top], s_a[top], llm]).astype(np.float32))
+            rows_y.append(y[top])
+            sizes.append(len(top))
+            owners.append(user)
+        self.llm_fit_stats_ = feature.summary()
+        log.info("hybrid: LLM feature of %d training users: %s", len(sizes),
+                 self.llm_fit_stats_)
+        try:
+            self.ranker_llm_ = LambdaRanker.train(
+                np.concatenate(rows_f), np.concatenate(rows_y), np.asarray(sizes),
+                self._stage_b_features(), self._ranker_params(), np.asarray(owners))
+        except ValueError as exc:
+            log.warning("hybrid: no LLM ranker trained (%s)", exc)
+
+    def _llm_rescore(self, cands: CandidateSet, F: np.ndarray, s_a: np.ndarray) -> np.ndarray:
+        """The first ranker's top items of each user reordered by the second ranker (on top of
+        the others, whose first-stage order is kept)."""
+        feature = self._llm()
+        groups = np.flatnonzero(np.diff(cands.indptr) > 0)
+        tops = self._top_rows(cands.indptr, s_a, groups)
+        llm = [feature.score_user(self.train_, self.times_, int(cands.users[g]),
+                                  cands.items[top]) for g, top in zip(groups, tops, strict=True)]
+        if not tops:
+            return s_a
+        rows = np.concatenate(tops)
+        FB = np.column_stack([F[rows], s_a[rows], np.concatenate(llm)]).astype(np.float32)
+        s_b = self.ranker_llm_.predict(FB)  # type: ignore[union-attr]
+        out = s_a.copy()
+        start = 0
+        for g, top in zip(groups, tops, strict=True):
+            lo, hi = cands.indptr[g], cands.indptr[g + 1]
+            block = s_b[start:start + len(top)]
+            start += len(top)
+            out[top] = block - block.min() + s_a[lo:hi].max() + 1.0
+        return out
+
+    @property
+    def llm_seconds_per_user_(self) -> dict[str, Any]:
+        """The LLM feature's cost: users scored and seconds per user since the client was made
+        (fit and recommendations), and at fit (``fit``)."""
+        feature = self.__dict__.get("_llm_feature")
+        out: dict[str, Any] = {"fit": self.__dict__.get("llm_fit_stats_")}
+        if feature is not None:
+            out.update(feature.summary())
+        return out
 
     # -- scoring ------------------------------------------------------------------------------
     _local: ClassVar[_Local] = _Local()
+    #: Whether recommendations call the LLM stage (``"llm"`` feature group). The service turns
+    #: it off once the known users' lists are precomputed, so that no request waits for an
+    #: LLM unless asked.
+    llm_enabled: bool = True
 
     def _recommend_sparse(self, u: np.ndarray, n: int, exclude_seen: bool,
                           mask: np.ndarray | None, popularity: np.ndarray, batch_size: int
@@ -534,11 +654,19 @@ class HybridRanker(Recommender[HybridConfig]):
                               self._stage_a_groups(),
                               predictions=self._predictions(self.retrievers_, cands))
 
-    def rank_scores(self, cands: CandidateSet) -> np.ndarray:
-        """float64 score of every candidate pair (the ranker's, or the fusion fallback)."""
+    def rank_scores(self, cands: CandidateSet, *, llm: bool | None = None) -> np.ndarray:
+        """float64 score of every candidate pair (the ranker's, or the fusion fallback).
+
+        ``llm`` (default :attr:`llm_enabled`) runs the LLM stage when the model has one.
+        """
         if self.ranker_ is None:
             return _rrf(cands)
-        return self.ranker_.predict(self.feature_matrix(cands))
+        F = self.feature_matrix(cands)
+        s_a = self.ranker_.predict(F)
+        use_llm = self.llm_enabled if llm is None else llm
+        if use_llm and self.ranker_llm_ is not None:
+            return self._llm_rescore(cands, F, s_a)
+        return s_a
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         cands = self.candidates(users, exclude_seen=self._local.exclude_seen)
@@ -611,9 +739,8 @@ class HybridRanker(Recommender[HybridConfig]):
         self.retriever_groups_ = [_retriever_group(classes[n]) for n in names]
         self.retriever_predicts_ = [self._predicts(classes[n]) for n in names]
         self.feature_groups_ = tuple(str(x) for x in arrays["feature_groups"])
-        self.feature_names_ = feature_names(names, self.retriever_groups_,
-                                            list(self.feature_groups_),
-                                            self.retriever_predicts_)
+        self.feature_names_ = self._stage_a_features() + (
+            ["stage_a_score", "llm_score"] if "llm" in self.feature_groups_ else [])
         E = arrays["embeddings"]
         embeddings = None if E.size == 0 else E.astype(np.float32)
         if embeddings is not None and embeddings.shape[0] != n_items:
@@ -667,7 +794,10 @@ class HybridRanker(Recommender[HybridConfig]):
                                                   self._stage_a_features(), threads)
             self.ranker_kind_ = "lambdarank"
         if "ranker_llm.txt" in files:
-            raise ValueError("ranker_llm.txt needs the llm feature group")
+            if "llm" not in self.feature_groups_:
+                raise ValueError("ranker_llm.txt needs the llm feature group")
+            self.ranker_llm_ = LambdaRanker.from_text(files["ranker_llm.txt"].decode("utf-8"),
+                                                      self._stage_b_features(), threads)
 
 
 def _retriever_group(cls: type) -> str:
