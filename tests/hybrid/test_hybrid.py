@@ -360,7 +360,7 @@ def test_generate_candidates_with_extra_pairs(model: HybridRanker) -> None:
     assert not frame.duplicated().any()
 
 
-# -- the LLM stage ----------------------------------------------------------------------------------
+# -- the LLM stage --------------------------------------------------------------------------------
 
 class KnowingLLM:
     """A test double that recognises the user from the prompt's history and "knows" every
