@@ -173,7 +173,10 @@ def evaluate(
 def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
     dataset: DatasetOpt = "demo-shop",
-    model: ModelOpt = "item-cf",
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="Registered model name, or auto (default): the hybrid when the "
+        "data has enough interactions for its validation part, else the best single "
+        "retriever.")] = "auto",
     k: KOpt = None,
     similarity: SimOpt = None,
     max_neighbors: MaxNOpt = None,
@@ -185,13 +188,20 @@ def fit(
     """Fit a model on a whole data set and save it (.npz + JSON, no pickle)."""
     from synerec.algorithms import create_model
 
+    ds = _load(dataset, seed)
+    why = ""
+    base: dict[str, Any] = {}
+    if model == "auto":
+        from synerec.hybrid.default import choose_default_model
+
+        choice = choose_default_model(ds)
+        model, base, why = choice.name, dict(choice.config), f" (auto: {choice.reason})"
     config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
                           factors=factors, epochs=epochs, params=param, seed=seed)
-    ds = _load(dataset, seed)
-    est = create_model(model, **config).fit(ds)
+    est = create_model(model, **{**base, **config}).fit(ds)
     path = est.save(out)
-    err_console.print(f"saved {model} fitted on {ds.name} ({ds.n_users} users, {ds.n_items} "
-                      f"items) to {path}")
+    err_console.print(f"saved {model}{why} fitted on {ds.name} ({ds.n_users} users, "
+                      f"{ds.n_items} items) to {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -212,15 +222,18 @@ def recommend(
     for u in user:  # unknown users are an error here: the service documents its fallback
         model.users_.index(u)
     ids, scores = model.recommend(user, n, exclude_seen=not include_seen)
+    from synerec.algorithms.registry import model_name
+
+    name = model_name(type(model))
     if fmt == "json":
-        _print_json({"recommendations": [
+        _print_json({"model": name, "recommendations": [
             {"user_id": u, "items": [{"rank": r + 1, "item_id": i, "score": float(s)}
                                      for r, (i, s) in enumerate(zip(row, srow, strict=True))
                                      if i is not None]}
             for u, row, srow in zip(user, ids, scores, strict=True)]})
         return
     for u, row, srow in zip(user, ids, scores, strict=True):
-        table = Table(title=f"Top {n} for user {u}")
+        table = Table(title=f"Top {n} for user {u} ({name})")
         table.add_column("rank", justify="right")
         table.add_column("item")
         table.add_column("score", justify="right")

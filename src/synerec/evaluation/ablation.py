@@ -87,7 +87,7 @@ def default_rows(retrievers: Sequence[str] | None = None,
     config = dict(config or {})
     names = list(retrievers or config.pop("retrievers", None) or DEFAULT_RETRIEVERS)
     config["retrievers"] = names
-    probe = HybridRanker(**config)
+    probe = HybridRanker.from_config(config)
     probe.config_ = probe.get_config()
     rows = []
     for label in names:

@@ -158,6 +158,8 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
 
 def _model_reason(snap: ModelSnapshot, user_id: str, item: Any) -> str:
     pred = snap.model.predict_one(user_id, item)
+    if isinstance(pred.details.get("explanation"), str):  # the hybrid: signals and evidence
+        return str(pred.details["explanation"])
     word = "score" if snap.model.rating_scale_ is None else "rating"
     text = f"predicted {word} {pred.value:.3g}"
     if pred.n_neighbors:

@@ -139,6 +139,10 @@ def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: in
     warm = np.flatnonzero(model.item_count_ > 0)
     popular = warm[np.lexsort((warm, -pop[warm]))]
     top_items, top_scores = _precompute_lists(model, precompute_n, precompute_max_users)
+    if getattr(model, "llm_enabled", False):
+        # A hybrid with an LLM stage: the precomputed lists used it; requests never wait for
+        # an LLM (the first ranker's order serves anything not precomputed).
+        model.llm_enabled = False  # type: ignore[attr-defined]
     return ModelSnapshot(model=model, version=int(version), path=Path(path),
                          events_upto=int(events_upto), similarity=S, similarity_source=source,
                          item_based=item_based, popular=popular, loaded_at=time.time(),
