@@ -66,6 +66,13 @@ SMALL_CONFIGS: dict[str, dict[str, Any]] = {
     "bpr": {"factors": 4, "epochs": 30, "random_state": 7, "num_threads": 1, "device": "cpu"},
     # every rating a positive, so that three-step walks reach every warm item of the toy data
     "rp3beta": {"k": 20, "positive_threshold": None},
+    # collaborative features only (the generic suite fits bare matrices, which have no text;
+    # the text features are tested in tests/hybrid); a ranker small enough for 9 users
+    "hybrid": {"retrievers": ["item-cf", "user-cf", "popularity"], "features": ["cf"],
+               "n_candidates": 20, "n_estimators": 20, "num_leaves": 4, "min_data_in_leaf": 2,
+               "num_threads": 1, "random_state": 3,
+               "retriever_params": {"item-cf": {"k": 10, "max_neighbors": 10},
+                                    "user-cf": {"k": 8, "max_neighbors": 8}}},
 }
 
 MODELS = list_models()
@@ -373,6 +380,43 @@ def known_answer_bpr() -> None:
         assert ids[u, 0] // 3 == group, (u, ids[u].tolist())
 
 
+def known_answer_hybrid() -> None:
+    """Reciprocal-rank fusion by hand, then the learned ranker's score of a pair.
+
+    On knn_known_answer_toy nobody has a rating >= 6, so no ranker can be trained and the
+    hybrid ranks by fusion, sum over retrievers of 1 / (60 + rank). User a rated x and y: z is
+    the only candidate, first in both lists (item-cf and popularity): 2 / 61. User b rated
+    every item: no candidate. With exclude_seen=False, a's list by popularity is x and y (3
+    ratings each; ties by index), then z (2): x 1/61, y 1/62, z 1/63, plus item-cf's terms of
+    rank 1..3 in its own order.
+    """
+    data = knn_known_answer_toy()
+    m = create_model("hybrid", retrievers=["item-cf", "popularity"], features=["cf"],
+                     relevance_threshold=6.0, retriever_params={
+                         "item-cf": {"k": 2, "min_support": 1}}).fit(data)
+    assert m.ranker_kind_ == "rrf"
+    ids, scores = m.recommend(["a", "b"], n=2)
+    assert ids.tolist() == [["z", None], [None, None]]
+    assert scores[0, 0] == pytest.approx(2 / 61)
+    item_cf, _ = m.retrievers_[0].recommend_indices([0], 3, exclude_seen=False)
+    expected = {0: 1 / 61, 1: 1 / 62, 2: 1 / 63}
+    for rank, i in enumerate(item_cf[0], start=1):
+        expected[int(i)] += 1 / (60 + rank)
+    ids, scores = m.recommend(["a"], n=3, exclude_seen=False)
+    order = sorted(expected, key=lambda i: (-expected[i], i))
+    assert ids[0].tolist() == [["x", "y", "z"][i] for i in order]
+    np.testing.assert_allclose(scores[0], [expected[i] for i in order], rtol=1e-6)
+    # a trained ranker: predict_one's raw value is the booster's score of the pair's features
+    toy = toy_ratings()
+    m = make_model("hybrid").fit(toy)
+    assert m.ranker_kind_ == "lambdarank"
+    u, i = toy.users.index("u1"), toy.items.index("i2")
+    cands = m.candidates(np.array([u]), extra=(np.array([0]), np.array([i])))
+    k = int(np.flatnonzero(cands.items == i)[0])
+    raw = m.ranker_.booster.predict(m.feature_matrix(cands)[k:k + 1])[0]
+    assert m.predict_one("u1", "i2").raw_value == pytest.approx(raw, abs=1e-12)
+
+
 #: One hand-computed case per registered model name.
 KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "baseline": known_answer_baseline,
@@ -386,6 +430,7 @@ KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "rp3beta": known_answer_rp3beta,
     "als": known_answer_als,
     "bpr": known_answer_bpr,
+    "hybrid": known_answer_hybrid,
 }
 
 
@@ -493,7 +538,9 @@ def test_batch_equals_one_by_one(name: str, toy: InteractionDataset) -> None:
 def test_save_load_round_trip(name: str, toy: InteractionDataset, tmp_path) -> None:
     model = make_model(name).fit(toy)
     path = model.save(tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir()) == ["arrays.npz", "model.json"]
+    extra = sorted(json.loads((path / "model.json").read_text()).get("files", {}))
+    assert sorted(p.name for p in path.iterdir()) == sorted(["arrays.npz", "model.json", *extra])
+    assert extra == sorted(model._files())  # every extra file is listed and checksummed
     loaded = type(model).load(path)
     generic = Recommender.load(path)
     uu, ii = all_pairs(toy)

@@ -143,7 +143,7 @@ def test_registered_models_init_is_the_config(name: str) -> None:
     assert set(params) == set(fields)
     for key, p in params.items():
         assert p.kind is p.KEYWORD_ONLY
-        assert p.default == fields[key].default, key
+        assert p.default == fields[key].get_default(call_default_factory=True), key
     assert cls._param_names() == sorted(fields)
     assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
 

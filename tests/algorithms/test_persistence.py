@@ -291,3 +291,53 @@ def test_memory_mapped_models_predict_and_rank_like_loaded_ones(
         if a.size and a.dtype.kind in "fi":
             a.flat[0] = a.flat[0] + 1
     assert sha256_file(path / "arrays.npz") == before
+
+
+def test_extra_files_round_trip_with_checksums(tmp_path: Path) -> None:
+    arrays = {"a": np.arange(3)}
+    write_model_dir(tmp_path / "m", class_name="x", config={}, arrays=arrays,
+                    files={"ranker.txt": "tree\nversion=v4\n", "blob.bin": b"\x00\x01"})
+    manifest = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert manifest["files"]["ranker.txt"] == {
+        "sha256": sha256_file(tmp_path / "m" / "ranker.txt"), "bytes": 16}
+    back = read_model_dir(tmp_path / "m")
+    assert back.files == {"ranker.txt": b"tree\nversion=v4\n", "blob.bin": b"\x00\x01"}
+    (tmp_path / "m" / "blob.bin").write_bytes(b"\x00\x02")
+    with pytest.raises(ModelFileError, match=r"blob\.bin is corrupted"):
+        read_model_dir(tmp_path / "m")
+    (tmp_path / "m" / "blob.bin").unlink()
+    with pytest.raises(ModelFileError, match=r"blob\.bin is missing"):
+        read_model_dir(tmp_path / "m")
+
+
+@pytest.mark.parametrize("name", ["model.json", "arrays.npz", "../escape.txt", "a/b", "",
+                                  ".hidden"])
+def test_extra_file_names_are_plain(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ModelFileError, match="not allowed"):
+        write_model_dir(tmp_path / "m", class_name="x", config={}, arrays={},
+                        files={name: b"x"})
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_manifest_listing_an_escaping_file_is_refused(tmp_path: Path) -> None:
+    write_model_dir(tmp_path / "m", class_name="x", config={}, arrays={"a": np.arange(2)},
+                    files={"r.txt": "x"})
+    path = tmp_path / "m" / "model.json"
+    manifest = json.loads(path.read_text())
+    manifest["files"] = {"../../etc/passwd": {"sha256": "0", "bytes": 1}}
+    manifest["manifest_sha256"] = manifest_digest(manifest)  # checksummed: only the entry is bad
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="invalid extra file entry"):
+        read_model_dir(tmp_path / "m")
+
+
+def test_a_model_without_extra_files_refuses_them(tmp_path: Path,
+                                                 data: InteractionDataset) -> None:
+    saved = Popularity().fit(data).save(tmp_path / "pop")
+    back = read_model_dir(saved)
+    assert back.files == {}
+    assert "files" not in json.loads((saved / "model.json").read_text())
+    write_model_dir(saved, class_name="popularity", config=back.config, arrays=back.arrays,
+                    rating_scale=back.rating_scale, files={"extra.txt": "?"})
+    with pytest.raises(ModelFileError, match="stores no extra files"):
+        Recommender.load(saved)

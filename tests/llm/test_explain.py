@@ -242,3 +242,54 @@ def test_user_profile_text(u1, item_cf) -> None:  # type: ignore[no-untyped-def]
     assert "Favourite categories:" in text
     assert Explainer(item_cf, Chat("Loves dramas.")).fit(u1.train).user_profile(1) \
         == "Loves dramas."
+
+
+def test_untrustworthy_llm_explanations_fall_back_to_the_template(u1, item_cf) -> None:  # type: ignore[no-untyped-def]
+    """The failures seen with the local model: each is refused and counted."""
+    user, item = _sampled_recommendations(item_cf, seed=2, n=1)[0]
+    plain = Explainer(item_cf).fit(u1.train).explain(user, item)
+    ev = plain.evidence.items[0]
+    cited, target, rating = ev.title, plain.evidence.title, ev.rating
+    wrong = 4 if rating == 5 else rating + 1 if rating < 5 else 3
+    prompt_echo = (f"Recommended: {target}\nFacts:\n- the user rated {cited} {rating:g}/5\n"
+                   "Plain version: ...")
+    cases = {
+        "echoes the prompt": prompt_echo,
+        "states the rating": f"You rated {cited} {wrong:g}/5, so you will like {target}.",
+        "not a complete sentence": f"Because you rated {cited} highly, try {target[:-3]}",
+        "contains chat markup": f"<</SYS>> Since you liked {cited}, try {target}.",
+    }
+    ex = Explainer(item_cf, None).fit(u1.train)
+    for kind, answer in cases.items():
+        ex.llm = Chat(answer)
+        e = ex.explain(user, item)
+        assert e.source == "template" and e.text == plain.text, (kind, answer)
+        assert e.rejected == answer.strip().split("\n\n")[0].strip()
+        assert e.reason is not None and e.reason.startswith(kind), e.reason
+    assert ex.n_rejected_ == 4 and ex.n_llm_ == 0
+    assert ex.rejections_ == dict.fromkeys(cases, 1)
+    # the true rating, said of the right item, in a complete sentence, is accepted
+    ex.llm = Chat(f"You rated {cited} {rating:g}/5, so you may enjoy {target}.")
+    assert ex.explain(user, item).source == "llm" and ex.n_llm_ == 1
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("You rated Star Wars (1977) 5/5, so try Fargo (1996).", None),
+    ("You rated Star Wars (1977) 4/5, so try Fargo (1996).", "states the rating 4"),
+    ("You gave Star Wars 5 stars and Heat 3 stars, so try Fargo.", None),
+    ("You gave Star Wars 3 stars, so try Fargo.", "states the rating 3"),
+    ("You rated Star Wars 5 out of 10, so try Fargo.", "states a rating out of 10"),
+    ("A viewer like you rated it 2/5 after Star Wars.", None),         # a neighbour's rating
+    ("A viewer like you rated it 1/5 after Star Wars.", "states the rating 1"),
+    ("Because you liked Star Wars (1977), try Fargo (199", "not a complete sentence"),
+    ("Because you liked Star Wars (1977, try Fargo.", "not a complete sentence"),
+    ("[INST] You liked Star Wars, so try Fargo.", "contains chat markup"),
+    ("Plain version: you liked Star Wars, so try Fargo.", "echoes the prompt"),
+    ("- the user rated Star Wars 5/5.", "echoes the prompt"),
+    ("... and you liked Star Wars, so try Fargo.", "does not start a sentence"),
+])
+def test_check_grounded_ratings_and_form(text: str, why: str | None) -> None:
+    index = TitleIndex(TITLES)
+    got = check_grounded(text, index, allowed={0, 2, 3}, required={0, 2},
+                         ratings={0: 5.0, 2: 3.0}, other_ratings=[2.0], scale=5.0)
+    assert (got is None) if why is None else (got is not None and got.startswith(why)), got

@@ -68,6 +68,10 @@ class _Handler(BaseHTTPRequestHandler):
                 offsets.append(m.start())
                 values.append(-float(len(m.group().strip())))
             values[0] = None
+            if payload.get("max_tokens", 16) >= 1:  # the generated token, echoed after them
+                tokens.append(" Extra")
+                offsets.append(len(prompt))
+                values.append(-100.0)
             body = {"choices": [{"text": prompt, "logprobs": {
                 "tokens": tokens, "token_logprobs": values, "text_offset": offsets}}]}
             self._send(200, json.dumps(body).encode())
@@ -168,7 +172,11 @@ def test_logprob_from_echoed_prompt(server: _Server) -> None:
     # continuation "Heat (1995)\n" -> tokens "Heat " and "(1995)\n": -(4) + -(6)
     assert llm.logprob("A list: ", "Heat (1995)\n") == pytest.approx(-10.0)
     _, _, payload = server.requests[-1]
-    assert payload["echo"] is True and payload["max_tokens"] == 0
+    # never max_tokens=0 (llama-cpp-python's server reads it as "no limit"); the one generated
+    # token (-100 here) is not part of the continuation
+    assert payload["echo"] is True and payload["max_tokens"] == 1
+    assert llm.logprobs("A list: ", ["Heat (1995)\n", "Fargo\n"]) == [
+        pytest.approx(-10.0), pytest.approx(-5.0)]
     with pytest.raises(LLMNotAvailableError):
         OpenAICompatibleLLM("tiny", base_url=_url(server)).logprob("a", "b")
 

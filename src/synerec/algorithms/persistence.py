@@ -5,9 +5,13 @@ Layout of a saved model (a directory)::
     model.json   {"format": "synerec-model", "format_version": 2, "class": "mf",
                   "config": {...}, "synerec_version": "0.1.0", "rating_scale": [1.0, 5.0],
                   "arrays_sha256": "...", "arrays": {"name": {"shape": [..], "dtype": ".."}},
-                  "metadata": {...}, "manifest_sha256": "..."}
+                  "metadata": {...},
+                  "files": {"ranker.txt": {"sha256": "...", "bytes": 1234}},
+                  "manifest_sha256": "..."}
     arrays.npz   numpy arrays as an uncompressed zip of ``.npy`` members (``np.load`` reads it),
                  each member's data aligned to 64 bytes so that it can be memory-mapped
+    ranker.txt   optional extra files a model keeps in their own format (LightGBM's text
+                 model), each listed under ``"files"`` with its sha256
 
 Checksums
 ---------
@@ -21,8 +25,11 @@ finite numbers ``low < high``.
 
 Writing goes to a temporary sibling directory that is renamed into place, so a reader never sees
 half a model; an existing model at the same path is moved aside, replaced, then deleted.
-Reading checks the manifest and its checksum, the sha256 of ``arrays.npz`` and every array's name,
-shape and dtype, and loads with ``allow_pickle=False``: a model file cannot execute code.
+Reading checks the manifest and its checksum, the sha256 of ``arrays.npz`` and of every extra
+file, every array's name, shape and dtype, and loads with ``allow_pickle=False``: a model file
+cannot execute code. Extra files are handed to the model as bytes; they are never imported or
+executed (the hybrid model parses LightGBM's text format with LightGBM's own reader). A manifest
+without ``"files"`` (every model file written before the key existed) has no extra files.
 
 Memory-mapped loading
 ---------------------
@@ -42,12 +49,13 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import struct
 import uuid
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -82,6 +90,8 @@ _PAD_EXTRA_ID = 0xD935  # zip "extra field" id used for alignment padding (as An
 _ZIP_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _MMAP: contextvars.ContextVar[bool] = contextvars.ContextVar("synerec_mmap_models",
                                                              default=False)
+#: Names an extra file may have: a plain file name, not one of the two fixed files.
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,8 @@ class ModelFile:
         Version of synerec that wrote the file.
     metadata
         Other JSON values the model stored (scalars such as the global mean).
+    files
+        Extra files by name (their bytes, checksum verified); empty for most models.
     """
 
     class_name: str
@@ -110,6 +122,7 @@ class ModelFile:
     rating_scale: tuple[float, float] | None
     synerec_version: str
     metadata: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -170,6 +183,7 @@ def write_model_dir(
     arrays: dict[str, np.ndarray],
     rating_scale: tuple[float, float] | None = None,
     metadata: dict[str, Any] | None = None,
+    files: dict[str, bytes | str] | None = None,
 ) -> Path:
     """Write a model directory atomically (see the module docstring for the layout).
 
@@ -188,6 +202,10 @@ def write_model_dir(
         ``(low, high)`` or ``None``.
     metadata
         Other JSON-serialisable values.
+    files
+        Extra files by name (bytes, or text written as UTF-8), stored beside the arrays and
+        checksummed in the manifest; names are plain file names (letters, digits, ``._-``),
+        not ``model.json`` or ``arrays.npz``.
 
     Returns
     -------
@@ -196,6 +214,7 @@ def write_model_dir(
     """
     path = Path(path)
     _check_target(path)
+    extra = _check_files(files or {})
     for name, arr in arrays.items():
         if not isinstance(arr, np.ndarray):
             raise ModelFileError(f"array {name!r} is a {type(arr).__name__}, not a numpy array")
@@ -226,6 +245,15 @@ def write_model_dir(
             f.flush()
             os.fsync(f.fileno())
         manifest["arrays_sha256"] = sha256_file(tmp / ARRAYS_FILE)
+        if extra:
+            listed = {}
+            for name, data in extra.items():
+                with open(tmp / name, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                listed[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            manifest["files"] = listed
         try:
             manifest[MANIFEST_DIGEST_KEY] = manifest_digest(manifest)
             text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
@@ -245,6 +273,47 @@ def write_model_dir(
         raise
     log.info("saved %s model to %s", class_name, path)
     return path
+
+
+def _check_files(files: dict[str, bytes | str]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for name, data in files.items():
+        if not isinstance(name, str) or not _FILE_NAME.match(name) \
+                or name in (MANIFEST_FILE, ARRAYS_FILE):
+            raise ModelFileError(f"extra model file name {name!r} is not allowed: use a plain "
+                                 "file name other than model.json and arrays.npz")
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not isinstance(data, (bytes, bytearray)):
+            raise ModelFileError(f"extra model file {name!r} must be bytes or text, got "
+                                 f"{type(data).__name__}")
+        out[name] = bytes(data)
+    return out
+
+
+def _read_files(path: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
+    """The extra files listed in the manifest, each checked against its sha256."""
+    listed = manifest.get("files") or {}
+    if not isinstance(listed, dict):
+        raise ModelFileError(f"{path / MANIFEST_FILE}: 'files' must be an object")
+    out: dict[str, bytes] = {}
+    for name, spec in listed.items():
+        if not isinstance(name, str) or not _FILE_NAME.match(name) \
+                or name in (MANIFEST_FILE, ARRAYS_FILE) or not isinstance(spec, dict):
+            raise ModelFileError(f"{path / MANIFEST_FILE}: invalid extra file entry {name!r}")
+        file = path / name
+        if not file.is_file():
+            raise ModelFileError(f"model {path} is incomplete: {name} is missing")
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ModelFileError(f"cannot read {file}: {exc.strerror or exc}") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != spec.get("sha256"):
+            raise ModelFileError(f"{file} is corrupted: sha256 {digest} does not match "
+                                 f"{spec.get('sha256')} recorded in {MANIFEST_FILE}")
+        out[name] = data
+    return out
 
 
 def _check_target(path: Path) -> None:
@@ -448,6 +517,7 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
     metadata = manifest.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{manifest_path}: 'metadata' must be an object")
+    files = _read_files(path, manifest)
     return ModelFile(
         class_name=str(manifest["class"]),
         config=config,
@@ -455,6 +525,7 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
         rating_scale=scale,
         synerec_version=str(manifest.get("synerec_version", "")),
         metadata=dict(metadata),
+        files=files,
     )
 
 
@@ -479,10 +550,15 @@ def update_metadata(path: str | os.PathLike[str], values: dict[str, Any]) -> Pat
         raise ModelFileError(f"cannot read {manifest_path}: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{manifest_path} is not a synerec model manifest")
+    stored = manifest.get(MANIFEST_DIGEST_KEY)
+    if stored is not None and stored != manifest_digest(manifest):
+        raise ModelFileError(f"{manifest_path}: its checksum does not match its content "
+                             "(edited or damaged); not updating it")
     metadata = dict(manifest.get("metadata") or {})
     metadata.update(values)
     manifest["metadata"] = metadata
     try:
+        manifest[MANIFEST_DIGEST_KEY] = manifest_digest(manifest)
         text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"model metadata is not plain JSON: {exc}") from exc

@@ -76,8 +76,10 @@ def _qualname(c: type) -> str:
 
 
 def _ensure_builtin_models() -> None:
-    # Importing the package imports every model module, and each registers itself.
+    # Importing the package imports every model module, and each registers itself; the
+    # two-stage hybrid lives in its own package (it is built on the others).
     importlib.import_module("synerec.algorithms")
+    importlib.import_module("synerec.hybrid")
 
 
 def get_model_class(name: str) -> type[Recommender]:

@@ -18,6 +18,9 @@ into it:
 
 Files without ``data.*`` arrays or ``metadata.dataset`` (saved before they existed, or fitted on
 a bare matrix) load with ``catalogue_``, ``data_name_`` and ``data_source_`` set to ``None``.
+* extra files, for the few models with state in another library's own format (the hybrid
+  ranker's LightGBM text model): ``_files()`` on saving, ``_load_files()`` on loading, each
+  file checksummed in the manifest.
 
 The format is unchanged by the split of the base class: files saved before load after.
 """
@@ -79,7 +82,7 @@ class Saving(ScoringModel[C]):
         return write_model_dir(
             path, class_name=model_name(type(self)),
             config=self.config_.model_dump(mode="json"), arrays=arrays,
-            rating_scale=self.rating_scale_, metadata=metadata,
+            rating_scale=self.rating_scale_, metadata=metadata, files=self._files(),
         )
 
     @classmethod
@@ -123,6 +126,7 @@ class Saving(ScoringModel[C]):
             model._load_arrays({k[len("model."):]: v for k, v in a.items()
                                 if k.startswith("model.")})
             model._load_data_info(a, mf.metadata, len(items))
+            model._load_files(dict(mf.files))
         except (KeyError, ValueError, IndexError, TypeError, DataFormatError) as exc:
             raise ModelFileError(f"{path}: stored arrays are inconsistent: {exc}") from exc
         log.info("loaded %s from %s", model_cls.__name__, path)

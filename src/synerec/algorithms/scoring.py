@@ -22,7 +22,9 @@ Part 2 of the model contract (the overview is in :mod:`synerec.algorithms.base`)
     The learned arrays by name, and their inverse, for saving (scalars as 0-d arrays; never
     object arrays).
 
-Optional hooks: ``_predict_fallback`` (refine the fallback values, e.g. with biases),
+Optional hooks: ``_files()`` / ``_load_files(files)`` (extra files saved beside the arrays in
+their own format, e.g. a LightGBM model as text; checksummed like the arrays),
+``_predict_fallback`` (refine the fallback values, e.g. with biases),
 ``fallback_targets`` (what each fallback falls back to), ``_explain`` (extra details of one
 prediction) and ``scores_cold_items``.
 
@@ -274,6 +276,16 @@ class ScoringModel(Configurable[C]):
         raise NotImplementedError
 
     # -- optional hooks -----------------------------------------------------------------------
+    def _files(self) -> dict[str, bytes | str]:
+        """Extra files to save beside the arrays, by plain file name (default: none)."""
+        return {}
+
+    def _load_files(self, files: dict[str, bytes]) -> None:
+        """Restore state from :meth:`_files`' output; runs after :meth:`_load_arrays`."""
+        if files:
+            raise ValueError(f"{type(self).__name__} stores no extra files, the model directory "
+                             f"lists {sorted(files)}")
+
     def _predict_fallback(self, users: np.ndarray, items: np.ndarray,
                           codes: np.ndarray) -> np.ndarray:
         """Values for pairs with an unknown user and/or item (see the module docstring).

@@ -21,10 +21,13 @@ __all__ = ["DEMO_MODELS", "run_demo"]
 
 log = logging.getLogger(__name__)
 
-#: Models the demo compares, in report order (those not registered are skipped).
+#: Models the demo compares, in report order (those not registered are skipped); the model
+#: whose recommendations are shown and explained is added when it is not among them.
 DEMO_MODELS = ("popularity", "baseline", "user-cf", "item-cf", "mf")
-#: The model whose recommendations are shown and explained.
-EXPLAINED_MODEL = "item-cf"
+#: The model whose recommendations are shown and explained: ``"auto"`` is
+#: :func:`synerec.hybrid.default.choose_default_model` (the hybrid when the data has enough
+#: interactions for its validation part, else the best single retriever).
+EXPLAINED_MODEL = "auto"
 METRICS = ("mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage", "category_coverage",
            "fit_seconds")
 
@@ -56,8 +59,18 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
                   f"density {summary['density']:.4f}, {summary['categories']} categories)")
     fold = _demo_fold(ds, seed)
     available = set(list_models())
+    if EXPLAINED_MODEL == "auto":
+        from synerec.hybrid.default import choose_default_model
+
+        choice = choose_default_model(ds)
+        explained, explained_config = choice.name, dict(choice.config)
+        console.print(f"model: [bold]{explained}[/bold] ({choice.reason})")
+    else:
+        explained, explained_config = EXPLAINED_MODEL, {}
     specs = [ModelSpec(m, {"random_state": seed} if m == "mf" else {}, m)
              for m in DEMO_MODELS if m in available]
+    if explained not in DEMO_MODELS:
+        specs.append(ModelSpec(explained, explained_config, explained))
     result = evaluate(specs, ds, [fold], n=10, random_state=seed, show_progress=True)
     table_df = result.summary()
     cols = [m for m in METRICS if m in table_df.columns]
@@ -65,8 +78,7 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     console.print(metric_table(table_df, cols, title=f"Models on {ds.name}, split {fold.name} "
                                f"({sizes})", console=console))
 
-    explained = EXPLAINED_MODEL if EXPLAINED_MODEL in available else specs[-1].name
-    model = create_model(explained).fit(ds)
+    model = create_model(explained, **explained_config).fit(ds)
     counts = np.diff(model.train_.indptr)
     order = np.argsort(counts, kind="stable")
     user_index = int(order[len(order) // 2])  # a typical user: median history length
@@ -77,19 +89,31 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     history = _history_line(ds, model.train_, user_index)
     if history:
         console.print(f"User {user} {history}")
-    # Grounded explanations from the model's own evidence (template sentences: no LLM needed).
+    # Grounded explanations from the model's own evidence (template sentences: no LLM needed);
+    # the hybrid names the signals that put each item on the list.
     explainer = Explainer(model, domain="products" if ds.name == "demo-shop" else "items").fit(ds)
+    hybrid_explain = None
+    if explained == "hybrid":
+        from synerec.hybrid.explain import explain_pair
+
+        def hybrid_explain(u: Any, i: Any) -> tuple[str, list[str]]:
+            e = explain_pair(model, model.users_.index(u), model.items_.index(i))
+            return e.text, [str(model.items_.id(j)) for _, j in e.cited]
     recs = []
     for rank, (item, score) in enumerate(zip(ids[0], scores[0], strict=True), start=1):
         if item is None:
             continue
-        explanation = explainer.explain(user, item)
+        if hybrid_explain is not None:
+            why, cited = hybrid_explain(user, item)
+        else:
+            explanation = explainer.explain(user, item)
+            why, cited = explanation.text, [str(c) for c in explanation.cited_items]
         title = str(info.loc[item, "title"]) if "title" in info else ""
         category = str(info.loc[item, "category"]) if "category" in info else ""
         department = str(info.loc[item, "department"]) if "department" in info else ""
         recs.append({"rank": rank, "item_id": item, "title": title, "category": category,
                      "department": department, "score": float(score),
-                     "why": explanation.text, "cited": [str(c) for c in explanation.cited_items]})
+                     "why": why, "cited": cited})
     console.print(ranked_list(recs, title=f"Top 5 for user {user} ({counts[user_index]} "
                               f"interactions) by {explained}"))
     report = write_report(out, ds, fold, table_df[cols], user, explained, recs)

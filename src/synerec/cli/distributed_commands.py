@@ -118,6 +118,9 @@ def batch_recommend_command(
         show_progress=progress, unknown=unknown)  # type: ignore[arg-type]
     note = (f", {result.n_unknown_users} unknown users got the most popular items"
             if result.n_unknown_users else "")
-    err_console.print(f"wrote {result.n_rows} rows for {result.n_users} users to {result.path} "
+    from synerec.algorithms.registry import model_name
+
+    err_console.print(f"wrote {result.n_rows} rows of {model_name(type(model))} for "
+                      f"{result.n_users} users to {result.path} "
                       f"({result.engine}, {result.device}, {result.workers} worker(s), "
                       f"{result.seconds:.1f} s){note}", highlight=False, soft_wrap=True)

@@ -149,9 +149,15 @@ def recommend_command(
     summary = {"rerank": rerank, "mode": reranker.mode_, "users": reranker.n_reranked_,
                "fallbacks": reranker.fallback_counts_,
                "llm_seconds": round(reranker.llm_seconds_, 3)}
+    explanations = None
+    if explainer is not None:
+        explanations = {"llm": explainer.n_llm_, "template": explainer.n_template_,
+                        "rejected": explainer.n_rejected_, "rejections": explainer.rejections_}
     if fmt == "json":
-        sys.stdout.write(json.dumps({"recommendations": out, "rerank": summary}, indent=2,
-                                    default=_json_default) + "\n")
+        payload: dict[str, Any] = {"recommendations": out, "rerank": summary}
+        if explanations is not None:
+            payload["explanations"] = explanations
+        sys.stdout.write(json.dumps(payload, indent=2, default=_json_default) + "\n")
         return
     for rec in out:
         table = Table(title=f"Top {n} for user {rec['user_id']}"
@@ -173,6 +179,10 @@ def recommend_command(
                 cells.append(e["explanation"])
             table.add_row(*cells)
         console.print(table)
+    if explanations is not None and llm_explanations:
+        console.print(f"explanations: {explanations['llm']} phrased by the LLM, "
+                      f"{explanations['rejected']} LLM answers rejected and replaced by the "
+                      f"grounded template ({explanations['rejections']})")
     if rerank == "llm":
         fb = sum(reranker.fallback_counts_.values())
         console.print(f"{reranker.n_reranked_} users reranked in {reranker.llm_seconds_:.1f} s; "

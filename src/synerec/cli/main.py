@@ -231,8 +231,9 @@ def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
     data: DataOptions,
     model: Annotated[str, typer.Option(
-        "--model", "-m", help="Registered model name (default: ease, the best-ranking model; "
-        "user-cf / item-cf / mf predict ratings).")] = DEFAULT_RANKING_MODEL,
+        "--model", "-m", help="Registered model name, or auto (default): the hybrid when the "
+        "data has enough interactions for its validation part, else the best single "
+        "retriever; user-cf / item-cf / mf predict ratings.")] = "auto",
     k: KOpt = None,
     similarity: SimOpt = None,
     max_neighbors: MaxNOpt = None,
@@ -243,21 +244,29 @@ def fit(
 ) -> None:
     """Fit a model on a whole data set and save it (.npz + JSON, no pickle).
 
-    Without --model this is the best-ranking model (ease), so `recommend`, `serve` and
+    Without --model this is the best-ranking model for the data (the hybrid, or the best single
+    retriever on data too small for its validation part), so `recommend`, `serve` and
     `batch-recommend` rank with it; fit user-cf or item-cf for the paper's rating predictions.
     `synerec models` lists each model with what it is for and its measured figures.
     """
     from synerec.algorithms import create_model
 
+    ds = data.load(seed)
+    why = ""
+    base: dict[str, Any] = {}
+    if model == "auto":
+        from synerec.hybrid.default import choose_default_model
+
+        choice = choose_default_model(ds)
+        model, base, why = choice.name, dict(choice.config), f" (auto: {choice.reason})"
     config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
                           factors=factors, epochs=epochs, params=param, seed=seed)
-    ds = data.load(seed)
-    est = create_model(model, **config).fit(ds)
+    est = create_model(model, **{**base, **config}).fit(ds)
     path = est.save(out)
     feedback = "implicit feedback" if ds.implicit else "ratings"
-    err_console.print(f"saved {model} fitted on {ds.name} ({ds.n_users} users, {ds.n_items} "
-                      f"items, {ds.n_interactions} interactions, {feedback}) to {path}",
-                      highlight=False, soft_wrap=True)
+    err_console.print(f"saved {model}{why} fitted on {ds.name} ({ds.n_users} users, "
+                      f"{ds.n_items} items, {ds.n_interactions} interactions, {feedback}) to "
+                      f"{path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -406,6 +415,9 @@ def recommend(
     ids, scores = model.recommend(users, n, exclude_seen=not include_seen,
                                   **_fallback_kwargs(model.recommend, unknown))
     catalogue = item_catalogue(model)
+    from synerec.algorithms.registry import model_name
+
+    name = model_name(type(model))
     out = []
     for (uid, known), row, srow in zip(resolved, ids, scores, strict=True):
         items = []
@@ -422,11 +434,11 @@ def recommend(
         out.append({"user_id": uid, "fallback": None if known else "unknown_user",
                     "items": items})
     if fmt == "json":
-        _print_json({"recommendations": out})
+        _print_json({"model": name, "recommendations": out})
         return
     for rec in out:
         note = " (unknown user: the most popular items)" if rec["fallback"] else ""
-        table = Table(title=f"Top {n} for user {rec['user_id']}{note}")
+        table = Table(title=f"Top {n} for user {rec['user_id']} ({name}){note}")
         table.add_column("rank", justify="right")
         table.add_column("item")
         if catalogue is not None:
@@ -692,6 +704,61 @@ def k_sweep_command(
             [[str(kk), *(format_metric(metric, v) for v in row)] for kk, row in table.iterrows()],
             title=f"{metric.upper()} by K on {ds.name}", console=console,
             justify=["right"] * (len(table.columns) + 1)))
+    err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@experiment_app.command("ablation")
+@data_options(default="ml-100k")
+def ablation_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.json, table.md "
+                                                          "and ablation.png.")],
+    data: DataOptions,
+    folds: Annotated[str, typer.Option(help="official, holdout, temporal, last-1 or a number "
+                                            "of folds.")] = "official",
+    retrievers: Annotated[str | None, typer.Option(
+        help="Comma-separated retrievers of the hybrid (default: its own).")] = None,
+    llm: Annotated[str, typer.Option(help="none, local or openai: adds the '+ LLM feature' "
+                                          "row.")] = "none",
+    param: ParamOpt = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples per difference.")] = 1000,
+    n: Annotated[int, typer.Option("--n", help="Top-N list length.")] = 10,
+    seed: SeedOpt = 42,
+) -> None:
+    """Each retriever alone, the hybrid with CF features, + text, + LLM: table, JSON and chart.
+
+    Every row is measured on the same folds and users; each difference from the row above has
+    a paired bootstrap 95% interval over the users.
+    """
+    from synerec.evaluation.ablation import default_rows, run_ablation, write_ablation
+
+    if llm not in ("none", "local", "openai"):
+        raise ConfigError(f"--llm must be none, local or openai, not {llm!r}")
+    if bootstrap < 100:
+        raise ConfigError(f"--bootstrap must be at least 100, got {bootstrap}")
+    if n < 1:
+        raise ConfigError(f"--n must be at least 1, got {n}")
+    config = parse_params(param)
+    names = [r.strip() for r in retrievers.split(",") if r.strip()] if retrievers else None
+    rows = default_rows(names, config, llm=llm)
+    for row in rows:  # unknown names and options fail before any fitting
+        row.spec.build().get_config()
+    ds = data.load(seed)
+    if folds == "official" and not ds.splits:
+        folds = "5"
+        log.warning("%s has no official splits: using 5 random folds", ds.name)
+    result = run_ablation(ds, rows, folds, n=n, n_boot=bootstrap, random_state=seed,
+                          show_progress=True)
+    paths = write_ablation(result, out)
+    t = Table(title=f"Ablation on {ds.name} ({', '.join(result.folds)})")
+    for col in ("row", f"NDCG@{n}", f"P@{n}", f"R@{n}", "coverage", "Δ NDCG vs row above "
+                "[95% CI]"):
+        t.add_column(col, justify="left" if col == "row" else "right")
+    for r in result.rows:
+        d = r.get("delta", {}).get("ndcg@10")
+        delta = "" if d is None else f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
+        t.add_row(r["label"], f"{r['ndcg@10']:.4f}", f"{r['precision@10']:.4f}",
+                  f"{r['recall@10']:.4f}", f"{r['coverage']:.3f}", delta)
+    console.print(t)
     err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

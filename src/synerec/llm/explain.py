@@ -23,15 +23,22 @@ evidence items.
 
 A template turns the evidence into one or two sentences. With a language model, the model is
 asked to rephrase that sentence; its answer is accepted only if :func:`check_grounded` passes:
-it names at least one evidence item, names no other catalogue item than the evidence items and
-the recommended one, and has at most two sentences. Otherwise the template sentence is used.
+it is one or two *complete* sentences (ending in ``.``, ``!`` or ``?``, brackets and quotes
+closed: no answer cut off mid-word), carries no chat markup (``<</SYS>>``, ``[INST]``, turn
+tokens) and repeats none of the prompt's own wording (``Facts:``, ``Plain version:``, the
+instructions), names at least one evidence item and no other catalogue item than the evidence
+items and the recommended one, and every rating it states (``4/5``, ``4 out of 5``, ``4
+stars``, ``rated it 4``) is the rating the evidence gives for the item it is said of (or, said
+of no item, one of the evidence's ratings) on the evidence's scale. Otherwise the template
+sentence is used and the fallback is counted (:attr:`Explainer.n_rejected_`, by reason in
+:attr:`Explainer.rejections_`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,6 +61,7 @@ __all__ = [
     "Explanation",
     "TitleIndex",
     "check_grounded",
+    "reason_kind",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,7 +69,23 @@ log = logging.getLogger(__name__)
 _YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
 _ARTICLE = re.compile(r"^(.*), (The|A|An|Les|La|Le|Il|Das|Der|Die|El)$", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
-
+#: Chat-template markup that never belongs in an explanation.
+_MARKUP = re.compile(r"<<|>>|<\||\|>|\[/?INST\]|</?s>|<start_of_turn>|<end_of_turn>|"
+                     r"<bos>|<eos>|\[/?SYS\]", re.IGNORECASE)
+#: The explanation prompt's own wording (:func:`synerec.llm.prompts.explanation_messages`):
+#: an answer repeating it echoes the prompt instead of answering.
+PROMPT_ECHOES = ("facts:", "plain version", "rewrite the plain version", "recommended:",
+                 "one or two short, friendly sentences", "use only the facts given",
+                 "do not mention any other title", "keeping every title exactly as written",
+                 "- the user ", "shared categories:", "answer:")
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_RATING_PATTERNS = (
+    re.compile(_NUMBER + r"\s*(?:/|out of)\s*" + _NUMBER, re.IGNORECASE),
+    re.compile(_NUMBER + r"[\s-]*(?:stars?|-star)\b", re.IGNORECASE),
+    re.compile(r"\b(?:rated|rating of|rating|gave it|scored)\s+(?:it\s+|them\s+)?(?:an?\s+)?"
+               + _NUMBER + r"(?![\d.])(?!\s*(?:/|out of|[\s-]*stars?))", re.IGNORECASE),
+)
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 @dataclass(frozen=True)
 class EvidenceItem:
@@ -203,8 +227,10 @@ class TitleIndex:
 
 
 def check_grounded(text: str, index: TitleIndex, allowed: set[int], required: set[int],
-                   max_sentences: int = 2) -> str | None:
-    """Why ``text`` is not a grounded explanation, or ``None`` when it is.
+                   max_sentences: int = 2, *, ratings: Mapping[int, float] | None = None,
+                   other_ratings: Sequence[float] = (), scale: float | None = None
+                   ) -> str | None:
+    """Why ``text`` is not a trustworthy explanation, or ``None`` when it is.
 
     Parameters
     ----------
@@ -219,12 +245,30 @@ def check_grounded(text: str, index: TitleIndex, allowed: set[int], required: se
         means no requirement.
     max_sentences
         Longest accepted answer, in sentences.
+    ratings
+        The rating the evidence gives for each item index (checked against every rating the
+        text states); ``None`` skips the rating check, ``{}`` allows no rating at all (except
+        ``other_ratings``).
+    other_ratings
+        Ratings the evidence states without an item of the user's (a neighbour's rating of the
+        recommended item).
+    scale
+        The top of the rating scale (``5``): a rating stated out of another number is wrong.
     """
     stripped = text.strip()
     if not stripped:
         return "empty"
     if len(stripped) > 400:
         return "too long"
+    if _MARKUP.search(stripped):
+        return "contains chat markup"
+    low = " ".join(stripped.lower().split())
+    echo = next((e for e in PROMPT_ECHOES if e in low), None)
+    if echo is not None:
+        return f"echoes the prompt ({echo.strip()!r})"
+    why = _incomplete(stripped)
+    if why is not None:
+        return why
     # Titles may hold sentence punctuation ("Mr. Holland's Opus"): blank them out first.
     plain = stripped
     for i in sorted(allowed):
@@ -244,6 +288,91 @@ def check_grounded(text: str, index: TitleIndex, allowed: set[int], required: se
         return f"names items that are not evidence: {names}"
     if required and not (named & required):
         return "cites none of the evidence items"
+    if ratings is not None:
+        return _check_ratings(stripped, index, allowed, ratings, other_ratings, scale)
+    return None
+
+
+#: The kinds of :func:`check_grounded`'s reasons, as counted by :attr:`Explainer.rejections_`.
+REASON_KINDS = ("empty", "too long", "contains chat markup", "echoes the prompt",
+                "does not start a sentence", "not a complete sentence", "unbalanced brackets",
+                "names items that are not evidence", "cites none of the evidence items",
+                "states a rating out of", "states the rating")
+
+
+def reason_kind(why: str) -> str:
+    """The kind of a :func:`check_grounded` reason (``"states the rating"``, ...)."""
+    for kind in REASON_KINDS:
+        if why.startswith(kind):
+            return kind
+    if why.endswith("sentences"):
+        return "too many sentences"
+    return "other"
+
+
+def _incomplete(text: str) -> str | None:
+    """Why ``text`` is not complete sentences (cut off, unbalanced), or ``None``."""
+    if not (text[0].isalnum() or text[0] in "\"'“‘"):
+        return f"does not start a sentence ({text[:12]!r})"
+    end = text.rstrip("\"'”’)]")
+    if not end or end[-1] not in ".!?":
+        return "not a complete sentence (no final . ! or ?)"
+    depth: list[str] = []
+    for ch in text:
+        if ch in _CLOSERS:
+            depth.append(_CLOSERS[ch])
+        elif ch in _CLOSERS.values():
+            if not depth or depth.pop() != ch:
+                return "unbalanced brackets"
+    if depth:
+        return "not a complete sentence (a bracket is left open)"
+    if text.count('"') % 2:
+        return "not a complete sentence (a quote is left open)"
+    return None
+
+
+def _mention_spans(text: str, index: TitleIndex, items: set[int]) -> list[tuple[int, int]]:
+    """(start position, item index) of every mention of the given items, in text order."""
+    out = []
+    for i in items:
+        for v in _variants(index.titles[i]):
+            for m in re.finditer(r"(?<!\w)" + re.escape(v) + r"(?!\w)", text, re.IGNORECASE):
+                out.append((m.start(), i))
+    return sorted(out)
+
+
+def _check_ratings(text: str, index: TitleIndex, allowed: set[int],
+                   ratings: Mapping[int, float], other: Sequence[float],
+                   scale: float | None) -> str | None:
+    spans = _mention_spans(text, index, set(ratings) & allowed)
+    # Title spans are blanked so that a year or number in a title is not read as a rating.
+    blank = text
+    for v in sorted({v for i in allowed for v in _variants(index.titles[i])}, key=len,
+                    reverse=True):
+        blank = re.sub(re.escape(v), lambda m: "x" * len(m.group(0)), blank,
+                       flags=re.IGNORECASE)
+    sentence_starts = [0] + [m.end() for m in _SENTENCE_END.finditer(blank)]
+    known = [float(r) for r in ratings.values()] + [float(r) for r in other]
+    seen: set[int] = set()
+    for pattern in _RATING_PATTERNS:
+        for m in pattern.finditer(blank):
+            if m.start() in seen:
+                continue
+            seen.add(m.start())
+            value = float(m.group(1))
+            if pattern is _RATING_PATTERNS[0]:
+                out_of = float(m.group(2))
+                if scale is not None and abs(out_of - scale) > 1e-9:
+                    return f"states a rating out of {out_of:g}; the scale's top is {scale:g}"
+            start = max(p for p in sentence_starts if p <= m.start())
+            before = [i for pos, i in spans if start <= pos < m.start()]
+            if before:
+                expected = float(ratings[before[-1]])
+                if abs(value - expected) > 1e-9:
+                    return (f"states the rating {value:g} for {index.titles[before[-1]]!r}; "
+                            f"the evidence says {expected:g}")
+            elif not any(abs(value - r) <= 1e-9 for r in known):
+                return f"states the rating {value:g}, which no evidence gives"
     return None
 
 
@@ -268,7 +397,11 @@ class Explainer:
     titles_, categories_
         Title and category set per item index.
     n_llm_, n_template_, n_rejected_
-        Explanations phrased by the model, by the template, and model answers rejected.
+        Explanations phrased by the model, by the template, and model answers rejected (each
+        rejected answer falls back to the template).
+    rejections_
+        Rejected answers by reason (``"contains chat markup"``, ``"echoes the prompt"``,
+        ``"not a complete sentence"``, ``"states the rating 4"``, ...).
     """
 
     def __init__(self, model: Recommender, llm: LLM | None = None, *, n_evidence: int = 2,
@@ -308,6 +441,7 @@ class Explainer:
         self._norms = None
         self._listed: sp.csr_matrix | None = None
         self.n_llm_ = self.n_template_ = self.n_rejected_ = 0
+        self.rejections_: dict[str, int] = {}
         return self
 
     def _check_fitted(self) -> None:
@@ -537,11 +671,19 @@ class Explainer:
         answer = answer.strip().split("\n\n")[0].strip()
         target = int(self.model.items_.indices([item])[0])
         evidence_idx = {int(self.model.items_.indices([e.item])[0]) for e in ev.items}
-        why = check_grounded(answer, self.index_, evidence_idx | {target}, evidence_idx)
+        scale = self.model.rating_scale_
+        ratings = ({int(self.model.items_.indices([e.item])[0]): float(e.rating)
+                    for e in ev.items if e.rating == e.rating} if scale is not None else {})
+        others = [float(n.rating) for n in ev.neighbors] if scale is not None else []
+        why = check_grounded(answer, self.index_, evidence_idx | {target}, evidence_idx,
+                             ratings=ratings, other_ratings=others,
+                             scale=None if scale is None else float(scale[1]))
         if why is None:
             self.n_llm_ += 1
             return Explanation(answer, ev, "llm", cited_items=cited)
         self.n_rejected_ += 1
+        kind = reason_kind(why)
+        self.rejections_[kind] = self.rejections_.get(kind, 0) + 1
         self.n_template_ += 1
         log.info("rejected LLM explanation (%s): %r", why, answer[:120])
         return Explanation(draft, ev, "template", rejected=answer, reason=why, cited_items=cited)

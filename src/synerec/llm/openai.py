@@ -66,8 +66,11 @@ class OpenAICompatibleLLM:
         request is answered from disk.
     supports_logprob
         Whether the server returns prompt log-probabilities from the legacy
-        ``/v1/completions`` endpoint with ``echo=true, logprobs=1, max_tokens=0`` (vLLM and
-        some llama.cpp builds do; OpenAI's chat models do not). Enables :meth:`logprob`.
+        ``/v1/completions`` endpoint with ``echo=true, logprobs=1`` (vLLM and
+        llama-cpp-python's server do; OpenAI's chat models do not). Enables :meth:`logprob`
+        and :meth:`logprobs`. The request asks for ``max_tokens=1``, never ``0``:
+        llama-cpp-python's server reads ``max_tokens=0`` as "no limit" and would generate until
+        its context is full; the one generated token is left out of the sum.
 
     Raises
     ------
@@ -161,20 +164,25 @@ class OpenAICompatibleLLM:
     def logprob(self, prompt: str, continuation: str) -> float:
         """``log p(continuation | prompt)`` from the server's echoed prompt log-probabilities.
 
-        Sums the log-probabilities of the tokens that end after the prompt's last character
-        (``text_offset`` + token length).
+        Sends ``prompt + continuation`` to ``/v1/completions`` with ``echo=true, logprobs=1,
+        max_tokens=1`` and sums the log-probabilities of the echoed tokens that end after the
+        prompt's last character and start before the continuation's end (the one generated
+        token is not part of the continuation).
 
         Raises
         ------
         LLMNotAvailableError
             ``supports_logprob`` is false.
+        LLMTimeoutError
+            No answer within ``timeout`` seconds.
         LLMError
             The server's answer has no usable ``logprobs``.
         """
         if not self.supports_logprob:
             raise LLMNotAvailableError(f"{self!r} was not created with supports_logprob=True")
-        payload = {"model": self.model, "prompt": prompt + continuation, "max_tokens": 0,
-                   "echo": True, "logprobs": 1, "temperature": 0.0}
+        text = prompt + continuation
+        payload = {"model": self.model, "prompt": text, "max_tokens": 1, "echo": True,
+                   "logprobs": 1, "temperature": 0.0}
         request = {"endpoint": "logprob", "base_url": self.base_url, **payload}
         if self.cache is not None:
             hit = self.cache.get(request)
@@ -185,15 +193,27 @@ class OpenAICompatibleLLM:
             lp = body["choices"][0]["logprobs"]
             tokens, values, offsets = lp["tokens"], lp["token_logprobs"], lp["text_offset"]
             total = 0.0
+            counted = 0
             for tok, value, off in zip(tokens, values, offsets, strict=True):
-                if int(off) + len(tok) > len(prompt) and value is not None:
+                start, end = int(off), int(off) + len(tok)
+                if end > len(prompt) and start < len(text) and value is not None:
                     total += float(value)
+                    counted += 1
         except (KeyError, IndexError, TypeError, ValueError):
             raise LLMError(f"{self.base_url}/completions: no usable echoed logprobs in the "
                            f"answer: {str(body)[:200]!r}") from None
+        if counted == 0:
+            raise LLMError(f"{self.base_url}/completions: the echoed tokens do not cover the "
+                           f"continuation {continuation[:40]!r} (does the server echo the "
+                           "prompt's log-probabilities?)")
         if self.cache is not None:
             self.cache.put(request, total)
         return total
+
+    def logprobs(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """:meth:`logprob` of each continuation after one prompt (one request each: servers
+        such as llama-cpp-python's take one prompt per request; each answer is cached)."""
+        return [self.logprob(prompt, c) for c in continuations]
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

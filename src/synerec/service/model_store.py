@@ -117,6 +117,12 @@ class ModelSnapshot:
         return model_name(type(self.model))
 
     @property
+    def explains_itself(self) -> bool:
+        """Whether the model writes its own explanation per item (the hybrid: the signals
+        that put the item on the list and the evidence behind each)."""
+        return self.model_name == "hybrid"
+
+    @property
     def n_items(self) -> int:
         """Items in the model's vocabulary."""
         return int(self.model.n_items_)
@@ -282,6 +288,10 @@ def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: in
         S = sp.csr_matrix((arrays["similarity_data"], arrays["similarity_indices"],
                            arrays["similarity_indptr"]), shape=(n, n))
         source = "service_cosine"
+    if getattr(model, "llm_enabled", False):
+        # A hybrid with an LLM stage: the precomputed lists used it; requests never wait for
+        # an LLM (the first ranker's order serves anything not precomputed).
+        model.llm_enabled = False  # type: ignore[attr-defined]
     return ModelSnapshot(model=model, version=int(version), path=path,
                          events_upto=int(events_upto), similarity=S, similarity_source=source,
                          item_based=own is not None, popular=_popular_order(model),

@@ -1,0 +1,364 @@
+"""The hybrid's ablation: each retriever alone, then the hybrid with more signals, row by row.
+
+Rows, in order (:func:`default_rows`): every retriever of the hybrid alone (with the settings
+the hybrid gives it); the hybrid with the collaborative features only (``features=["cf"]``: its
+collaborative retrievers and statistics); ``+ text`` (the text retrievers, embedding cosines
+and category share); ``+ LLM`` (the language model's likelihood score, when an LLM is given).
+
+Every row is fitted on the same folds and measured on the same test users, so differences are
+**paired**: for each row after the first, the difference of its per-user NDCG@10 (and P@10,
+R@10) from the row above is bootstrapped over the (fold, user) pairs (:func:`paired_bootstrap`,
+1,000 resamples by default) into a 95% percentile interval. Coverage is a property of the whole
+set of lists and gets no interval.
+
+The hybrid's validation part mirrors the test split: carved at random for random folds
+(``official``, ``holdout``, k-fold), from each user's latest interactions for ``temporal`` and
+``last-1`` folds (unless the row's configuration says otherwise).
+
+:func:`write_ablation` writes ``table.md``, ``results.json`` and ``ablation.png`` (bars of
+NDCG@10, P@10, R@10 and coverage per row), the output style of the K sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synerec._rng import RandomState
+from synerec.data.dataset import InteractionDataset
+from synerec.data.splits import Fold
+from synerec.evaluation.runner import (
+    FoldsArg,
+    ModelSpec,
+    _progress,
+    default_relevance_threshold,
+    make_folds,
+)
+from synerec.metrics import (
+    catalogue_coverage,
+    ndcg_at_n,
+    precision_at_n,
+    recall_at_n,
+    relevant_from_test,
+)
+
+__all__ = ["AblationResult", "AblationRow", "default_rows", "paired_bootstrap", "run_ablation",
+           "write_ablation"]
+
+log = logging.getLogger(__name__)
+
+#: Per-user metrics of the table (with intervals), then coverage.
+METRICS = ("ndcg@10", "precision@10", "recall@10")
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One row: a label and the model it measures."""
+
+    label: str
+    spec: ModelSpec
+    kind: str = "hybrid"  # or "retriever"
+
+
+def default_rows(retrievers: Sequence[str] | None = None,
+                 config: Mapping[str, Any] | None = None, *,
+                 llm: str = "none") -> list[AblationRow]:
+    """The ablation's rows for a hybrid with ``config`` (and its retrievers).
+
+    Parameters
+    ----------
+    retrievers
+        The hybrid's retrievers (default :data:`synerec.hybrid.DEFAULT_RETRIEVERS`).
+    config
+        Other hybrid options, shared by every hybrid row.
+    llm
+        ``"local"`` or ``"openai"`` adds the ``+ LLM`` row; ``"none"`` leaves it out.
+    """
+    from synerec.algorithms.registry import get_model_class
+    from synerec.hybrid.model import DEFAULT_RETRIEVERS, HybridRanker, _retriever_group
+
+    config = dict(config or {})
+    names = list(retrievers or config.pop("retrievers", None) or DEFAULT_RETRIEVERS)
+    config["retrievers"] = names
+    probe = HybridRanker.from_config(config)
+    probe.config_ = probe.get_config()
+    rows = []
+    for label in names:
+        model = probe._retriever_model(label)
+        params = probe._retriever_config(label)
+        rows.append(AblationRow(label, ModelSpec(model, params, label), "retriever"))
+    cf_only = [n for n in names if _retriever_group(get_model_class(probe._retriever_model(n)))
+               == "cf"]
+    rows.append(AblationRow("hybrid (CF features)", ModelSpec(
+        "hybrid", {**config, "retrievers": cf_only, "features": ["cf"]}, "hybrid (CF)")))
+    rows.append(AblationRow("+ text features", ModelSpec(
+        "hybrid", {**config, "features": ["cf", "text"]}, "+ text")))
+    if llm != "none":
+        rows.append(AblationRow("+ LLM feature", ModelSpec(
+            "hybrid", {**config, "features": ["cf", "text", "llm"], "llm": llm}, "+ LLM")))
+    return rows
+
+
+def paired_bootstrap(diff: np.ndarray, n_boot: int = 1000, *, level: float = 0.95,
+                     random_state: RandomState = 0) -> tuple[float, float, float]:
+    """Mean of paired differences and its percentile bootstrap interval.
+
+    Parameters
+    ----------
+    diff
+        One difference per unit (user, or fold and user); ``NaN`` units are left out.
+    n_boot
+        Resamples (with replacement, of the units).
+    level
+        Coverage of the interval.
+    random_state
+        Seed.
+
+    Returns
+    -------
+    (mean, low, high)
+    """
+    from synerec._rng import check_random_state
+
+    d = np.asarray(diff, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = check_random_state(random_state)
+    means = np.empty(n_boot, dtype=np.float64)
+    step = max(1, int(4_000_000 // max(1, len(d))))
+    for start in range(0, n_boot, step):
+        k = min(step, n_boot - start)
+        idx = rng.integers(0, len(d), size=(k, len(d)))
+        means[start:start + k] = d[idx].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(d.mean()), float(low), float(high)
+
+
+@dataclass
+class AblationResult:
+    """Per-row means, per-user values and the paired intervals.
+
+    Attributes
+    ----------
+    rows
+        One dict per row: ``label``, ``model``, ``config``, the metric means, ``coverage``,
+        ``fit_seconds``, ``recommend_seconds`` and, after the first row, ``delta`` (per
+        metric: ``mean``, ``low``, ``high`` of the difference from the row above) and
+        ``extra`` (model details, e.g. the hybrid's validation statistics).
+    per_user
+        ``{label: {metric: array}}`` over the (fold, user) units, in one shared order.
+    """
+
+    dataset: str
+    folds: list[str]
+    n: int
+    relevance_threshold: float | None
+    n_boot: int
+    rows: list[dict[str, Any]]
+    per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (per-user values left out)."""
+        return {"dataset": self.dataset, "folds": self.folds, "n": self.n,
+                "relevance_threshold": self.relevance_threshold, "bootstrap": self.n_boot,
+                "rows": [_jsonable(r) for r in self.rows]}
+
+    def to_markdown(self) -> str:
+        """The table: one line per row, the difference from the row above with its interval."""
+        lines = [f"# Ablation on {self.dataset}", "",
+                 f"Folds: {', '.join(self.folds)}; top-{self.n} lists; relevant = test "
+                 + ("interactions" if self.relevance_threshold is None else
+                    f"ratings >= {self.relevance_threshold:g}")
+                 + f". Mean over the (fold, user) pairs; in brackets the paired bootstrap 95% "
+                 f"interval ({self.n_boot} resamples) of the difference from the row above.",
+                 "", "| row | NDCG@10 | P@10 | R@10 | coverage | fit s |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        for r in self.rows:
+            cells = []
+            for m in METRICS:
+                cell = f"{r[m]:.4f}"
+                d = r.get("delta", {}).get(m)
+                if d is not None:
+                    cell += f" ({d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}])"
+                cells.append(cell)
+            lines.append(f"| {r['label']} | " + " | ".join(cells)
+                         + f" | {r['coverage']:.3f} | {r['fit_seconds']:.1f} |")
+        lines.append("")
+        return "\n".join(lines)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.floating, float)):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    return v
+
+
+def _validation_for(folds: FoldsArg) -> str | None:
+    if isinstance(folds, str):
+        return "temporal" if folds in ("temporal", "last-1") else "random"
+    if isinstance(folds, int):
+        return "random"
+    return None
+
+
+def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
+                 folds: FoldsArg = "official", *, n: int = 10,
+                 relevance_threshold: float | str | None = "auto", n_boot: int = 1000,
+                 random_state: RandomState = 0, show_progress: bool = False) -> AblationResult:
+    """Fit every row on every fold, measure the same users, and bootstrap the differences.
+
+    Parameters
+    ----------
+    data
+        The data set.
+    rows
+        :func:`default_rows`, or any rows (a row's ``spec`` is any registered model).
+    folds
+        See :func:`~synerec.evaluation.make_folds`.
+    n
+        List length.
+    relevance_threshold
+        ``"auto"``: :func:`~synerec.evaluation.default_relevance_threshold`.
+    n_boot
+        Bootstrap resamples per difference.
+    random_state
+        Seed of random folds and of the bootstrap.
+    show_progress
+        A progress bar over (fold, row) fits.
+    """
+    if not rows:
+        from synerec.exceptions import ConfigError
+
+        raise ConfigError("the ablation needs at least one row")
+    fold_list: list[Fold] = make_folds(data, folds, random_state=random_state)
+    validation = _validation_for(folds)
+    threshold = (default_relevance_threshold(data.rating_scale)
+                 if relevance_threshold == "auto" else
+                 (None if relevance_threshold is None else float(relevance_threshold)))
+    per_user: dict[str, dict[str, list[np.ndarray]]] = {
+        r.label: {m: [] for m in METRICS} for r in rows}
+    stats: dict[str, dict[str, Any]] = {r.label: {"fit_seconds": 0.0, "recommend_seconds": 0.0,
+                                                  "coverage": [], "extra": []} for r in rows}
+    with _progress(show_progress, len(fold_list) * len(rows),
+                   f"ablation on {data.name}") as advance:
+        for fold in fold_list:
+            test = fold.test.matrix
+            users = np.flatnonzero(np.diff(test.indptr) > 0)
+            relevant = relevant_from_test(test[users], threshold)
+            for row in rows:
+                config = dict(row.spec.config)
+                if row.spec.name == "hybrid" and validation and "validation" not in config:
+                    config["validation"] = validation
+                model = ModelSpec(row.spec.name, config, row.label).build()
+                t0 = time.perf_counter()
+                model.fit(fold.train)
+                fit_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                rec, _ = model.recommend_indices(users, n, exclude_seen=True)
+                rec_s = time.perf_counter() - t0
+                pu = per_user[row.label]
+                pu["ndcg@10"].append(ndcg_at_n(rec, relevant, n))
+                pu["precision@10"].append(precision_at_n(rec, relevant, n))
+                pu["recall@10"].append(recall_at_n(rec, relevant, n))
+                st = stats[row.label]
+                st["fit_seconds"] += fit_s
+                st["recommend_seconds"] += rec_s
+                st["coverage"].append(catalogue_coverage(rec, fold.train.n_items))
+                st["extra"].append(_details(model))
+                log.info("%s on %s: NDCG@%d %.4f, fit %.1f s", row.label, fold.name, n,
+                         float(np.nanmean(pu["ndcg@10"][-1])), fit_s)
+                advance(f"{row.label} on {fold.name}")
+    arrays = {label: {m: np.concatenate(v) for m, v in d.items()}
+              for label, d in per_user.items()}
+    out_rows: list[dict[str, Any]] = []
+    previous: str | None = None
+    for k, row in enumerate(rows):
+        a = arrays[row.label]
+        st = stats[row.label]
+        entry: dict[str, Any] = {"label": row.label, "model": row.spec.name,
+                                 "config": dict(row.spec.config), "kind": row.kind}
+        for m in METRICS:
+            entry[m] = float(np.nanmean(a[m]))
+        entry["coverage"] = float(np.mean(st["coverage"]))
+        entry["fit_seconds"] = st["fit_seconds"] / len(fold_list)
+        entry["recommend_seconds"] = st["recommend_seconds"] / len(fold_list)
+        entry["extra"] = st["extra"]
+        if previous is not None:
+            entry["delta"] = {}
+            entry["compared_with"] = previous
+            for m in METRICS:
+                mean, low, high = paired_bootstrap(a[m] - arrays[previous][m], n_boot,
+                                                   random_state=np.random.default_rng(
+                                                       [int(np.int64(k)), 12]))
+                entry["delta"][m] = {"mean": mean, "low": low, "high": high}
+        out_rows.append(entry)
+        previous = row.label
+    return AblationResult(dataset=data.name, folds=[f.name for f in fold_list], n=n,
+                          relevance_threshold=threshold, n_boot=n_boot, rows=out_rows,
+                          per_user=arrays)
+
+
+def _details(model: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("validation_", "ranker_kind_", "retriever_names_", "feature_groups_",
+                "llm_seconds_per_user_", "fit_seconds_"):
+        if key in getattr(model, "__dict__", {}):
+            value = getattr(model, key)
+            out[key.rstrip("_")] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def plot_ablation(result: AblationResult, path: str | Path) -> Path:
+    """Grouped bars of NDCG@10, P@10, R@10 and coverage per row (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [*METRICS, "coverage"]
+    labels = [r["label"] for r in result.rows]
+    x = np.arange(len(metrics))
+    width = 0.8 / max(1, len(labels))
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(labels) + 3), 4.2), dpi=120)
+    for k, r in enumerate(result.rows):
+        ax.bar(x + (k - (len(labels) - 1) / 2) * width, [r[m] for m in metrics], width,
+               label=r["label"])
+    ax.set_xticks(x, ["NDCG@10", "P@10", "R@10", "coverage"])
+    ax.set_ylabel("value (higher is better)")
+    ax.set_title(f"Ablation on {result.dataset} ({', '.join(result.folds)})")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_ablation(result: AblationResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``results.json``, ``table.md`` and ``ablation.png`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "results.json", "table": out / "table.md",
+             "plot": out / "ablation.png"}
+    paths["json"].write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    paths["table"].write_text(result.to_markdown())
+    plot_ablation(result, paths["plot"])
+    return paths

@@ -1,0 +1,151 @@
+"""Stage 1 of the hybrid: the union of several retrievers' top-``M`` lists, per user.
+
+Each retriever is a fitted, registered model; its top ``M`` items per user come from its own
+batched :meth:`~synerec.algorithms.Recommender.recommend_indices` (the one shared top-k routine,
+seen items filtered). :func:`generate_candidates` merges the lists into one table of
+(user, item) pairs, one row per distinct pair, with each retriever's score and rank of the item
+(``NaN`` where that retriever did not propose it). Nothing here loops over pairs in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from synerec.algorithms.base import Recommender
+from synerec.topk import PAD_INDEX
+
+__all__ = ["CandidateSet", "generate_candidates", "lookup_pairs"]
+
+
+@dataclass(frozen=True)
+class CandidateSet:
+    """Candidate (user, item) pairs grouped by user, with every retriever's score and rank.
+
+    Attributes
+    ----------
+    users
+        ``(n_users,)`` int64 user indices, in the order they were asked for.
+    indptr
+        ``(n_users + 1,)`` int64 offsets: the pairs of ``users[r]`` are rows
+        ``indptr[r]:indptr[r + 1]``.
+    items
+        ``(n_pairs,)`` int64 item indices, ascending within each user.
+    scores
+        ``(n_pairs, n_retrievers)`` float32: retriever ``j``'s score of the pair, ``NaN`` when
+        the item is not in its top ``M`` for the user.
+    ranks
+        ``(n_pairs, n_retrievers)`` float32: 1-based rank in retriever ``j``'s list, ``NaN``
+        when absent.
+    top_scores
+        ``(n_users, n_retrievers)`` float32: each retriever's best score for the user (``NaN``
+        when it proposed nothing), used to put scores on a per-user scale.
+    """
+
+    users: np.ndarray
+    indptr: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    ranks: np.ndarray
+    top_scores: np.ndarray
+
+    @property
+    def n_pairs(self) -> int:
+        """Number of candidate pairs."""
+        return len(self.items)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """``(n_pairs,)`` int64: the position in :attr:`users` of each pair's user."""
+        return np.repeat(np.arange(len(self.users), dtype=np.int64), np.diff(self.indptr))
+
+    @property
+    def pair_users(self) -> np.ndarray:
+        """``(n_pairs,)`` int64 user index of each pair."""
+        return self.users[self.rows]
+
+
+def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n: int, *,
+                        exclude_seen: bool = True, batch_size: int = 1024,
+                        extra: tuple[np.ndarray, np.ndarray] | None = None) -> CandidateSet:
+    """The union of each retriever's top-``n`` items for each user.
+
+    Parameters
+    ----------
+    retrievers
+        Fitted models sharing one item index space.
+    users
+        User indices (``-1``: unknown, which every retriever answers with its popular items).
+    n
+        ``M``, the list length asked from each retriever.
+    exclude_seen
+        Leave out each user's training items (of each retriever's own training matrix).
+    batch_size
+        Users per scoring batch, passed to ``recommend_indices``.
+    extra
+        Optional ``(rows, items)``: pairs (``rows`` positions in ``users``) to include even if
+        no retriever proposes them (their scores and ranks are ``NaN``); used to score given
+        pairs and to add the held-out items when measuring candidate recall.
+
+    Returns
+    -------
+    CandidateSet
+    """
+    users = np.asarray(users, dtype=np.int64)
+    n_users = len(users)
+    n_items = int(retrievers[0].n_items_)
+    n_r = len(retrievers)
+    keys_all, ret_all, pos_all, sc_all = [], [], [], []
+    top = np.full((n_users, n_r), np.nan, dtype=np.float32)
+    for j, model in enumerate(retrievers):
+        if int(model.n_items_) != n_items:
+            raise ValueError("retrievers must share one item index space")
+        idx, sc = model.recommend_indices(users, n, exclude_seen=exclude_seen,
+                                          batch_size=batch_size)
+        valid = idx != PAD_INDEX
+        rows = np.broadcast_to(np.arange(n_users, dtype=np.int64)[:, None], idx.shape)[valid]
+        pos = np.broadcast_to(np.arange(idx.shape[1], dtype=np.float32)[None, :] + 1,
+                              idx.shape)[valid]
+        keys_all.append(rows * n_items + idx[valid])
+        ret_all.append(np.full(len(pos), j, dtype=np.int64))
+        pos_all.append(pos)
+        sc_all.append(sc[valid].astype(np.float32))
+        if idx.shape[1]:
+            first = valid[:, 0]
+            top[first, j] = sc[first, 0]
+    if extra is not None:
+        e_rows = np.asarray(extra[0], dtype=np.int64)
+        e_items = np.asarray(extra[1], dtype=np.int64)
+        keys_all.append(e_rows * n_items + e_items)
+        ret_all.append(np.full(len(e_rows), -1, dtype=np.int64))
+        pos_all.append(np.full(len(e_rows), np.nan, dtype=np.float32))
+        sc_all.append(np.full(len(e_rows), np.nan, dtype=np.float32))
+    keys = np.concatenate(keys_all) if keys_all else np.empty(0, np.int64)
+    which = np.concatenate(ret_all) if ret_all else np.empty(0, np.int64)
+    pos = np.concatenate(pos_all) if pos_all else np.empty(0, np.float32)
+    scs = np.concatenate(sc_all) if sc_all else np.empty(0, np.float32)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    scores = np.full((len(uniq), n_r), np.nan, dtype=np.float32)
+    ranks = np.full((len(uniq), n_r), np.nan, dtype=np.float32)
+    real = which >= 0
+    scores[inverse[real], which[real]] = scs[real]
+    ranks[inverse[real], which[real]] = pos[real]
+    pair_rows = uniq // n_items
+    items = uniq - pair_rows * n_items
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pair_rows, minlength=n_users), out=indptr[1:])
+    return CandidateSet(users=users, indptr=indptr, items=items.astype(np.int64),
+                        scores=scores, ranks=ranks, top_scores=top)
+
+
+def lookup_pairs(cands: CandidateSet, rows: np.ndarray, items: np.ndarray,
+                 n_items: int) -> np.ndarray:
+    """Position in ``cands`` of each (row, item) pair, ``-1`` when it is not a candidate."""
+    keys = cands.rows * n_items + cands.items  # ascending: grouped by row, items sorted
+    want = np.asarray(rows, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64)
+    pos = np.searchsorted(keys, want)
+    ok = pos < len(keys)
+    ok[ok] = keys[pos[ok]] == want[ok]
+    return np.where(ok, pos, -1)
