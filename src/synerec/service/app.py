@@ -375,6 +375,10 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None) 
         })
         return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
+    if settings.console.enabled:  # the web console under / (synerec.console)
+        from synerec.console import mount_console
+
+        mount_console(app, st)
     return app
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from synerec.console.settings import ConsoleSettings
 from synerec.exceptions import ConfigError
 
 __all__ = ["API_KEYS_ENV", "ServiceSettings", "api_keys_from_env", "load_settings"]
@@ -83,6 +84,9 @@ class ServiceSettings(BaseModel):
     similarity_neighbors
         Neighbours kept per item in the item-item cosine similarity the service computes for
         models that have none of their own.
+    console
+        The web console under ``/`` (:class:`synerec.console.ConsoleSettings`: comparison
+        models, evaluation reports, the text encoder of "similar by text").
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -108,6 +112,7 @@ class ServiceSettings(BaseModel):
     similarity_neighbors: int = Field(50, ge=1, le=10_000)
     precompute_n: int = Field(100, ge=0, le=10_000)
     precompute_max_users: int = Field(500_000, ge=0)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @pydantic.field_validator("event_weights")
     @classmethod
@@ -136,6 +141,19 @@ class ServiceSettings(BaseModel):
         """The accepted keys (settings plus ``$SYNEREC_API_KEYS``), as UTF-8 bytes."""
         keys = [k.get_secret_value() for k in self.api_keys] + api_keys_from_env()
         return [k.encode("utf-8") for k in dict.fromkeys(keys) if k]
+
+
+def _console_paths(table: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The console table of a settings file with relative model and report paths made
+    relative to the file's folder."""
+    out = dict(table)
+    if isinstance(out.get("compare"), dict):
+        out["compare"] = {k: (str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
+                              else v) for k, v in out["compare"].items()}
+    if isinstance(out.get("reports"), list):
+        out["reports"] = [str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
+                          else v for v in out["reports"]]
+    return out
 
 
 def api_keys_from_env() -> list[str]:
@@ -183,6 +201,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any
         for key in ("model_dir", "state_dir"):
             if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
                 values[key] = str(p.parent / values[key])
+        if isinstance(values.get("console"), dict):
+            values["console"] = _console_paths(values["console"], p.parent)
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ServiceSettings.model_validate(values)
