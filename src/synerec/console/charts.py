@@ -180,7 +180,8 @@ def minute_bars(counts: Sequence[tuple[str, int]], *, title: str, width: int = 1
     out.append(f'<text x="{left}" y="15" {_FONT} font-size="13" font-weight="600" '
                f'fill="#222">{escape(title)}</text>')
     top_v = max([c for _, c in counts] + [1])
-    yt = _ticks(0, top_v, 4)
+    yt = [t for t in _ticks(0, top_v, 4) if float(t).is_integer()] if top_v >= 4 \
+        else list(range(int(top_v) + 1))
     y1 = yt[-1] or 1
 
     def py(v: float) -> float:
