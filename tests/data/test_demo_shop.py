@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from synerec.data.dataset import InteractionDataset
-from synerec.data.demo_shop import CATEGORIES, COLOURS, generate_demo_shop
+from synerec.data.demo_shop import (
+    CATEGORIES,
+    COLOURS,
+    DEPARTMENTS,
+    RELATED_DEPARTMENTS,
+    generate_demo_shop,
+    related_categories,
+)
 from synerec.exceptions import ConfigError
 
 YEAR_2023 = (1_672_531_200, 1_704_067_200)
@@ -69,14 +76,15 @@ def test_popularity_follows_a_power_law(shop: InteractionDataset) -> None:
 
 def test_catalogue_columns(shop: InteractionDataset) -> None:
     info = shop.item_info
-    assert list(info.columns[:5]) == ["title", "description", "category", "brand", "price"]
+    assert list(info.columns) == ["title", "description", "category", "brand", "price",
+                                  "department"]
     assert info.index.tolist() == shop.items.ids.tolist()
     assert (info["price"] > 0).all() and np.allclose(info["price"] % 1, 0.99)
     assert all(b in t for b, t in zip(info["brand"], info["title"], strict=True))
     assert all(t.count(" ") >= 3 for t in info["title"])
     sentences = info["description"].str.count(r"\.")
     assert ((sentences >= 1) & (sentences <= 3)).all()
-    assert set(shop.user_info.columns) >= {"segment", "region"}
+    assert set(shop.user_info.columns) >= {"segment", "region", "departments"}
     assert shop.user_info.index.tolist() == shop.users.ids.tolist()
     assert set(shop.user_info["segment"]) == {"bargain hunter", "mainstream", "premium"}
     # premium shoppers buy dearer items within a category than bargain hunters
@@ -179,3 +187,69 @@ def test_every_item_can_be_rated_in_a_tiny_shop() -> None:
     assert tiny.matrix.shape == (5, 3)
     assert np.all(np.bincount(tiny.user_index, minlength=5) >= 1)
     assert tiny.matrix.nnz == len(tiny)
+
+
+def test_departments_group_related_categories(shop: InteractionDataset) -> None:
+    info = shop.item_info
+    assert set(DEPARTMENTS) == set(info["department"])
+    assert sorted(c for cs in DEPARTMENTS.values() for c in cs) == sorted(
+        c.name for c in CATEGORIES)
+    for category, department in zip(info["category"], info["department"], strict=True):
+        assert category in DEPARTMENTS[department]
+    assert related_categories("Cookware") == {"Coffee Makers", "Blenders", "Cookware",
+                                              "Kitchen Knives"}
+    assert related_categories("Rain Jackets") == {"Backpacks", "Tents", "Rain Jackets",
+                                                  "Water Bottles"}
+    with pytest.raises(KeyError, match="Toasters"):
+        related_categories("Toasters")
+    for a, b in RELATED_DEPARTMENTS:
+        assert a in DEPARTMENTS and b in DEPARTMENTS
+
+
+def test_customers_shop_in_one_to_three_departments(shop: InteractionDataset) -> None:
+    tastes = shop.user_info["departments"].str.split("|")
+    sizes = tastes.str.len()
+    assert set(sizes) == {1, 2, 3}
+    assert all(set(t) <= set(DEPARTMENTS) for t in tastes)
+    # Most purchases fall in the customer's departments, a few outside ("a little noise").
+    dept = shop.item_info["department"].to_numpy()[shop.item_index]
+    mine = [set(t) for t in tastes]
+    inside = np.array([d in mine[u] for d, u in zip(dept, shop.user_index, strict=True)])
+    assert 0.85 < inside.mean() < 0.97
+    per_user = pd.Series(inside).groupby(shop.user_index).mean()
+    assert (per_user < 1).mean() > 0.5  # most customers buy something outside now and then
+    # Two departments that go together are chosen together more often than by chance.
+    both = tastes.map(lambda t: {"Outdoor", "Sports"} <= set(t)).mean()
+    outdoor, sports = (tastes.map(lambda t, d=d: d in t).mean() for d in ("Outdoor", "Sports"))
+    assert both > 1.2 * outdoor * sports
+
+
+def test_products_are_bought_with_complements_from_their_department(
+        shop: InteractionDataset) -> None:
+    # Items a customer buys within two hours of each other are a basket: complements, nearly
+    # all from the same department and mostly from another category of it.
+    df = shop.to_dataframe().sort_values(["user_id", "timestamp"])
+    info = shop.item_info
+    df["department"] = info["department"].reindex(df["item_id"]).to_numpy()
+    df["category"] = info["category"].reindex(df["item_id"]).to_numpy()
+    prev = df.groupby("user_id").shift(1)
+    basket = (df["timestamp"] - prev["timestamp"]) <= 7200
+    assert basket.mean() > 0.15  # a good part of the purchases come in baskets
+    same = df["department"] == prev["department"]
+    apart = (df["timestamp"] - prev["timestamp"]) > 7 * 86_400
+    assert same[basket].mean() > 0.9
+    assert same[basket].mean() > same[apart].mean() + 0.2  # not only the customer's tastes
+    # A product's most frequent basket partner repeats across customers (real co-purchase
+    # structure, not just shared categories): the top partner of popular items is bought with
+    # them by several customers.
+    pairs = pd.DataFrame({"a": prev["item_id"][basket], "b": df["item_id"][basket]})
+    top = pairs.groupby(["a", "b"]).size()
+    assert (top >= 3).sum() > 100
+
+
+def test_ratings_follow_tastes(shop: InteractionDataset) -> None:
+    # Purchases outside the customer's departments are rated lower than those inside.
+    dept = shop.item_info["department"].to_numpy()[shop.item_index]
+    tastes = [set(t.split("|")) for t in shop.user_info["departments"]]
+    inside = np.array([d in tastes[u] for d, u in zip(dept, shop.user_index, strict=True)])
+    assert shop.values[inside].mean() > shop.values[~inside].mean() + 0.5

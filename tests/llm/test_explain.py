@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from synerec.algorithms import create_model
+from synerec.data.dataset import InteractionDataset
 from synerec.data.splits import official_splits
 from synerec.llm import Explainer, LLMError, TitleIndex, check_grounded
 
@@ -48,6 +50,93 @@ def test_item_cf_explanations_cite_the_users_own_items(u1, item_cf) -> None:  # 
             assert str(titles.loc[cited]) in e.text
         assert str(titles.loc[item]) in e.text
         assert e.text.count(".") >= 1 and len(e.text) < 600
+
+
+def test_each_recommendation_cites_the_items_that_add_to_its_own_score() -> None:
+    # Binary ratings, cosine similarity, k = 1: each item lists only its nearest item.
+    # |H| = 7, |X| = 4, |A| = 3, |J| = 2 raters. cos(H, X) = 4 / sqrt(28) = 0.756 is H's
+    # nearest; cos(J, A) = 1 / sqrt(6) = 0.408 beats cos(J, H) = 1 / sqrt(14) = 0.267, so A is
+    # J's nearest. User t rated H and J: X's score is 0.756 (listed by H), A's is 0.408
+    # (listed by J alone: H lists X, not A). So X's explanation cites H and A's cites J, even
+    # though H is A's most similar item among t's (cos(A, H) = 2 / sqrt(21) = 0.436): citing
+    # that "globally similar" hub named H for both recommendations.
+    rows = [("t", "H"), ("t", "J")]
+    rows += [(f"x{k}", i) for k in range(4) for i in ("H", "X")]
+    rows += [(f"a{k}", i) for k in range(2) for i in ("H", "A")]
+    rows += [("j", "J"), ("j", "A")]
+    df = pd.DataFrame(rows, columns=["user_id", "item_id"]).assign(rating=5.0)
+    items = pd.DataFrame({"item_id": ["A", "H", "J", "X"],
+                          "title": ["Alpha Pan", "Hub Kettle", "Jay Knife", "Xeno Pot"],
+                          "category": ["Cookware", "Kettles", "Knives", "Cookware"]})
+    data = InteractionDataset.from_dataframe(df, items=items, rating_scale=(1, 5))
+    model = create_model("item-cf", k=1, similarity="cosine", shrinkage=0.0).fit(data)
+    ids, scores = model.recommend(["t"], 2)
+    assert ids[0].tolist() == ["X", "A"]
+    np.testing.assert_allclose(scores[0], [4 / np.sqrt(28), 1 / np.sqrt(6)], rtol=1e-6)
+    ex = Explainer(model).fit(data)
+    a, x = ex.explain("t", "A"), ex.explain("t", "X")
+    assert a.cited_items == ("J",) and x.cited_items == ("H",)
+    assert a.evidence.items[0].contribution == pytest.approx(1 / np.sqrt(6), rel=1e-6)
+    assert a.text == "Recommended because you rated Jay Knife 5/5, which is similar to Alpha Pan."
+    assert ex.contributions("t", "X") == [("H", pytest.approx(4 / np.sqrt(28), rel=1e-6))]
+
+
+def test_a_model_can_supply_its_own_score_contributions() -> None:
+    # Any model with score_contributions(user_index, item_index) -> (items, contributions)
+    # (a linear item-item model such as EASE: x_uj * B_ji) is explained by them; items the user
+    # did not rate are never cited, whatever the model says.
+    from synerec.algorithms.popularity import Popularity
+
+    class Linear(Popularity):
+        def score_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+            j = self.items_.indices(["J1", "J2", "Z"])
+            return j, np.array([0.2, 0.5, 9.0])
+
+    rows = [("t", "J1", 4.0), ("t", "J2", 5.0), ("s", "A", 3.0), ("s", "Z", 2.0)]
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    data = InteractionDataset.from_dataframe(df, rating_scale=(1, 5))
+    model = Linear().fit(data)
+    ex = Explainer(model, n_evidence=1).fit(data)
+    e = ex.explain("t", "A")
+    assert e.cited_items == ("J2",) and e.evidence.source == "model"
+    assert ex.contributions("t", "A") == [("J2", 0.5), ("J1", 0.2)]
+
+
+def test_item_cf_contributions_match_a_slow_reference(u1, item_cf) -> None:  # type: ignore[no-untyped-def]
+    # Reference: walk each of the user's items' stored neighbours in order (similarity
+    # descending, ties to the lower index); an item's score is the sum of the similarities of
+    # the user's items that list it among their first k. The contributions must be those terms,
+    # add up to the model's own score, and the two largest positive ones must be cited (among
+    # those the user rated at least their mean, when there are any).
+    S, X = item_cf.similarity_, item_cf.train_
+    k = item_cf.config_.k
+    ex = Explainer(item_cf).fit(u1.train)
+    for user in item_cf.users_.ids[[0, 5, 50, 400]].tolist():
+        u = item_cf.users_.index(user)
+        mine = X.indices[X.indptr[u]:X.indptr[u + 1]]
+        ids, scores = item_cf.recommend([user], 10)
+        for item, score in zip(ids[0], scores[0], strict=True):
+            i = item_cf.items_.index(item)
+            terms = {}
+            for j in mine:
+                lo, hi = S.indptr[j], S.indptr[j + 1]
+                row = sorted(zip(S.data[lo:hi].tolist(), S.indices[lo:hi].tolist(), strict=True),
+                             key=lambda p: (-p[0], p[1]))[:k]
+                for w, col in row:
+                    if col == i:
+                        terms[int(j)] = w
+            got = {item_cf.items_.index(j): c for j, c in ex.contributions(user, item)}
+            assert got.keys() == terms.keys()
+            for j, w in terms.items():
+                assert got[j] == pytest.approx(w, rel=1e-6)
+            assert sum(terms.values()) == pytest.approx(float(score), rel=1e-4)
+            rating = {int(j): float(r) for j, r in zip(mine, X.data[X.indptr[u]:X.indptr[u + 1]],
+                                                       strict=True)}
+            positive = [j for j in terms if terms[j] > 0]
+            liked = [j for j in positive if rating[j] >= item_cf.user_mean_[u]] or positive
+            best = sorted(liked, key=lambda j: (-terms[j], -rating[j], j))[:2]
+            cited = [item_cf.items_.index(c) for c in ex.explain(user, item).cited_items]
+            assert cited == best
 
 
 def test_user_cf_explanations_cite_real_neighbours(u1) -> None:  # type: ignore[no-untyped-def]

@@ -127,3 +127,15 @@ def test_import_does_not_load_torch() -> None:
             "'model2vec', 'transformers') if m in sys.modules]\n"
             "assert not heavy, heavy\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_loading_prints_no_progress_bar(capfd: pytest.CaptureFixture[str]) -> None:
+    # transformers draws a "Loading weights" bar straight to stderr; under the K sweep's live
+    # progress display each load left a stale line on the terminal.
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    SentenceTransformerEncoder(device="cpu").load()
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in err + out and "it/s" not in err
+    assert hf_logging.is_progress_bar_enabled()  # the setting is restored

@@ -8,9 +8,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
+from synerec._markdown import md_table
+from synerec.cli._tables import metric_table
 from synerec.data.dataset import InteractionDataset
 from synerec.data.splits import Fold, holdout_split, official_splits
 
@@ -24,10 +27,6 @@ DEMO_MODELS = ("popularity", "baseline", "user-cf", "item-cf", "mf")
 EXPLAINED_MODEL = "item-cf"
 METRICS = ("mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage", "category_coverage",
            "fit_seconds")
-#: Short column headers for terminal tables.
-LABELS = {"mae": "MAE", "rmse": "RMSE", "precision@10": "P@10", "recall@10": "R@10",
-          "ndcg@10": "NDCG@10", "coverage": "cov.", "category_coverage": "cat. cov.",
-          "fit_seconds": "fit s"}
 
 
 def _demo_fold(ds: InteractionDataset, seed: int) -> Fold:
@@ -63,13 +62,8 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     table_df = result.summary()
     cols = [m for m in METRICS if m in table_df.columns]
     sizes = f"{fold.train.n_interactions:,} train / {fold.test.n_interactions:,} test"
-    table = Table(title=f"Models on {ds.name}, split {fold.name} ({sizes})")
-    table.add_column("model", style="bold")
-    for c in cols:
-        table.add_column(LABELS.get(c, c), justify="right")
-    for model, row in table_df.iterrows():
-        table.add_row(str(model), *[f"{row[c]:.4f}" for c in cols])
-    console.print(table)
+    console.print(metric_table(table_df, cols, title=f"Models on {ds.name}, split {fold.name} "
+                               f"({sizes})", console=console))
 
     explained = EXPLAINED_MODEL if EXPLAINED_MODEL in available else specs[-1].name
     model = create_model(explained).fit(ds)
@@ -80,29 +74,106 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     ids, scores = model.recommend([user], 5)
     assert ds.item_info is not None
     info = ds.item_info
+    history = _history_line(ds, model.train_, user_index)
+    if history:
+        console.print(f"User {user} {history}")
     # Grounded explanations from the model's own evidence (template sentences: no LLM needed).
     explainer = Explainer(model, domain="products" if ds.name == "demo-shop" else "items").fit(ds)
-    top = Table(title=f"Top 5 for user {user} ({counts[user_index]} interactions) by {explained}")
-    top.add_column("rank", justify="right")
-    top.add_column("item")
-    top.add_column("title")
-    top.add_column("category")
-    top.add_column("score", justify="right")
-    top.add_column("why")
     recs = []
     for rank, (item, score) in enumerate(zip(ids[0], scores[0], strict=True), start=1):
         if item is None:
             continue
-        reason = explainer.explain(user, item).text
+        explanation = explainer.explain(user, item)
         title = str(info.loc[item, "title"]) if "title" in info else ""
         category = str(info.loc[item, "category"]) if "category" in info else ""
-        top.add_row(str(rank), str(item), title, category, f"{score:.3f}", reason)
+        department = str(info.loc[item, "department"]) if "department" in info else ""
         recs.append({"rank": rank, "item_id": item, "title": title, "category": category,
-                     "score": float(score), "why": reason})
-    console.print(top)
+                     "department": department, "score": float(score),
+                     "why": explanation.text, "cited": [str(c) for c in explanation.cited_items]})
+    console.print(ranked_list(recs, title=f"Top 5 for user {user} ({counts[user_index]} "
+                              f"interactions) by {explained}"))
     report = write_report(out, ds, fold, table_df[cols], user, explained, recs)
     console.print(f"report written to {report}")
+    hint = console_hint()
+    if hint:
+        console.print(hint)
     return {"summary": table_df, "user": user, "recommendations": recs, "report": report}
+
+
+def _history_line(ds: InteractionDataset, X: Any, u: int, top: int = 4) -> str:
+    """``"rated 34 items: Audio 16 (Headphones 9, Bluetooth Speakers 7), ..."``: what the
+    user's list rests on, by department when the catalogue has them, else by category."""
+    info = ds.item_info
+    if info is None or "category" not in info.columns:
+        return ""
+    cats = ds.item_categories()
+    depts = info["department"].astype(str).tolist() if "department" in info.columns else None
+    rated = X.indices[X.indptr[u]:X.indptr[u + 1]]
+    counts: dict[str, int] = {}
+    groups: dict[str, dict[str, int]] = {}
+    for j in rated:
+        for c in cats[j]:
+            counts[c] = counts.get(c, 0) + 1
+            if depts is not None:
+                g = groups.setdefault(depts[j], {})
+                g[c] = g.get(c, 0) + 1
+    if not counts:
+        return ""
+    verb = "rated" if ds.rating_scale is not None else "chose"
+
+    def listed(tally: dict[str, int]) -> list[tuple[str, int]]:
+        return sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    if depts is not None:
+        ranked = sorted(groups.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+        parts = [f"{d} {sum(g.values())} ("
+                 + ", ".join(f"{c} {n}" for c, n in listed(g)) + ")" for d, g in ranked[:top]]
+        rest = ranked[top:]
+    else:
+        best = listed(counts)
+        parts = [f"{c} {n}" for c, n in best[:top]]
+        rest = [(c, {c: n}) for c, n in best[top:]]
+    if rest:
+        kind = "departments" if depts is not None else "categories"
+        parts.append(f"{sum(sum(g.values()) for _, g in rest)} in {len(rest)} more {kind}")
+    return f"{verb} {len(rated)} items: " + ", ".join(parts)
+
+
+def ranked_list(recs: list[dict[str, Any]], title: str) -> RenderableType:
+    """A top-N list that reads at 80 columns: one block per item (title; category, id and
+    score; the explanation), wrapped at word boundaries, never cut."""
+    grid = Table.grid(padding=(0, 1))
+    grid.title = title
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for r in recs:
+        body = Text()
+        body.append(r["title"] or str(r["item_id"]), style="bold")
+        where = ", ".join(c for c in r["category"].split("|") if c) \
+            + (f" ({r['department']})" if r.get("department") else "")
+        meta = [x for x in (where, str(r["item_id"]), f"score {r['score']:.3f}") if x]
+        body.append("\n" + " · ".join(meta), style="dim")
+        body.append("\n" + r["why"])
+        grid.add_row(f"{r['rank']}.", body)
+    return grid
+
+
+def console_hint() -> str | None:
+    """How to open the web console on the demo shop, when this install has that command.
+
+    The hint names ``synerec serve --demo``; it is printed only when the ``serve`` command
+    exists and takes a ``--demo`` option, so ``make demo`` never points at a missing command.
+    """
+    import typer
+
+    from synerec.cli.main import app
+
+    group = typer.main.get_command(app)
+    serve = getattr(group, "commands", {}).get("serve")
+    if serve is None or not any("--demo" in getattr(p, "opts", ()) for p in serve.params):
+        return None
+    return ("Open the web console on the demo shop: [bold]synerec serve --demo[/bold] "
+            "(fits and serves the demo shop in one command).")
 
 
 def write_report(out: Path, ds: InteractionDataset, fold: Fold, summary: pd.DataFrame, user: Any,
@@ -136,16 +207,15 @@ def write_report(out: Path, ds: InteractionDataset, fold: Fold, summary: pd.Data
     lines += [f"{s['users']:,} users, {s['items']:,} items, {s['interactions']:,} interactions; "
               f"split `{fold.name}`: {fold.train.n_interactions:,} train / "
               f"{fold.test.n_interactions:,} test.", "", "## Models", ""]
-    lines.append("| model | " + " | ".join(summary.columns) + " |")
-    lines.append("|---|" + "---:|" * len(summary.columns))
-    for model, row in summary.iterrows():
-        lines.append(f"| {model} | " + " | ".join(f"{v:.4f}" for v in row) + " |")
+    lines += md_table(["model", *summary.columns],
+                      [[model, *(f"{v:.4f}" for v in row)] for model, row in summary.iterrows()],
+                      ["left"] + ["right"] * len(summary.columns))
     lines += ["", *[f"![{p}]({p})" for p in plots], "",
-              f"## Top 5 for user {user} ({model_name})", "",
-              "| rank | item | title | category | score | why |", "|---:|---|---|---|---:|---|"]
-    for r in recs:
-        lines.append(f"| {r['rank']} | {r['item_id']} | {r['title']} | {r['category']} | "
-                     f"{r['score']:.3f} | {r['why']} |")
+              f"## Top 5 for user {user} ({model_name})", ""]
+    lines += md_table(["rank", "item", "title", "category", "score", "why"],
+                      [[r["rank"], r["item_id"], r["title"], r["category"], f"{r['score']:.3f}",
+                        r["why"]] for r in recs],
+                      ["right", "left", "left", "left", "right", "left"])
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

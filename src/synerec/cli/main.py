@@ -141,19 +141,11 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _summary_table(summary: Any, title: str, metrics: list[str]) -> Table:
-    table = Table(title=title)
-    table.add_column("model", style="bold")
-    cols = [m for m in metrics if m in summary.columns]
-    for m in cols:
-        table.add_column(m, justify="right")
-    for model, row in summary.iterrows():
-        cells = []
-        for m in cols:
-            std = row.get(f"{m}_std")
-            cells.append(f"{row[m]:.4f}" + (f" ± {std:.4f}" if std == std and std else ""))
-        table.add_row(str(model), *cells)
-    return table
+def _summary_table(summary: Any, title: str, metrics: list[str]) -> Any:
+    """Model-by-metric table laid out to fit the terminal (see :mod:`synerec.cli._tables`)."""
+    from synerec.cli._tables import metric_table
+
+    return metric_table(summary, metrics, title=title, console=console)
 
 
 EVAL_METRICS = ["mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage",
@@ -494,6 +486,7 @@ def k_sweep_command(
 ) -> None:
     """Sweep the neighbour count K for several models (the paper's Table 2 and Figure 4)."""
     from synerec.algorithms.registry import get_model_class
+    from synerec.cli._tables import fitted_table, format_metric
     from synerec.evaluation.experiment import k_sweep, write_k_sweep
 
     try:
@@ -525,13 +518,11 @@ def k_sweep_command(
         table = result.pivot(metric)
         if table.empty:
             continue
-        t = Table(title=f"{metric.upper()} by K on {ds.name}")
-        t.add_column("K", justify="right")
-        for col in table.columns:
-            t.add_column(col, justify="right")
-        for kk, row in table.iterrows():
-            t.add_row(str(kk), *[f"{v:.4f}" for v in row])
-        console.print(t)
+        console.print(fitted_table(
+            ["K", *map(str, table.columns)],
+            [[str(kk), *(format_metric(metric, v) for v in row)] for kk, row in table.iterrows()],
+            title=f"{metric.upper()} by K on {ds.name}", console=console,
+            justify=["right"] * (len(table.columns) + 1)))
     err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

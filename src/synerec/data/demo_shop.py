@@ -28,7 +28,8 @@ from synerec.data.registry import DatasetInfo, register_dataset
 from synerec.data.vocabulary import Vocabulary
 from synerec.exceptions import ConfigError
 
-__all__ = ["CATEGORIES", "COLOURS", "Category", "generate_demo_shop"]
+__all__ = ["CATEGORIES", "COLOURS", "DEPARTMENTS", "RELATED_DEPARTMENTS", "Category",
+           "generate_demo_shop", "related_categories"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ class Category:
         Category-specific second sentences of descriptions.
     base_price
         Typical price in the shop's currency.
+    department
+        The group of related categories it belongs to (see :data:`DEPARTMENTS`): customers
+        shop across the categories of a department, and its products are bought together.
     """
 
     name: str
@@ -75,6 +79,7 @@ class Category:
     features: tuple[str, ...]
     uses: tuple[str, ...]
     base_price: float
+    department: str
 
 
 CATEGORIES: tuple[Category, ...] = (
@@ -87,7 +92,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Built for daily training runs on road and trail.",
               "A responsive midsole keeps every stride springy from the first mile to the last.",
               "Runners praise the snug heel and roomy toe box."),
-             95.0),
+             95.0, "Sports"),
     Category("Coffee Makers",
              ("Coffee Maker", "Drip Coffee Maker", "Espresso Machine", "Pour-Over Brewer"),
              ("Brewster", "Acme", "Caffetto", "Morningside", "Baristar"),
@@ -97,7 +102,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Brews hot, rich coffee for the whole household every morning.",
               "A built-in warming plate keeps your coffee at drinking temperature.",
               "Coffee lovers get cafe-quality espresso and lattes at home."),
-             70.0),
+             70.0, "Kitchen"),
     Category("Headphones",
              ("Headphones", "Over-Ear Headphones", "Earbuds", "On-Ear Headphones"),
              ("Sonora", "Acme", "Auralis", "Bassline", "Tonewood"),
@@ -107,7 +112,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Deep bass and clear highs for music, calls and podcasts.",
               "Up to 30 hours of listening on a single charge.",
               "Listeners enjoy studio sound wherever they go."),
-             110.0),
+             110.0, "Audio"),
     Category("Yoga Mats",
              ("Yoga Mat", "Exercise Mat", "Travel Yoga Mat", "Pilates Mat"),
              ("Lotusleaf", "Zenform", "Acme", "Stillpoint", "Asanaware"),
@@ -117,7 +122,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Gives steady grip and cushioning for yoga, pilates and stretching.",
               "Rolls up light for carrying to the studio.",
               "A textured surface keeps hands and feet in place during every pose."),
-             35.0),
+             35.0, "Sports"),
     Category("Backpacks",
              ("Backpack", "Hiking Backpack", "Laptop Backpack", "Daypack"),
              ("Northpeak", "Trailhaus", "Acme", "Urbanpack", "Ridgeline"),
@@ -127,7 +132,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Carries a laptop, lunch and a rain shell with room to spare.",
               "Padded straps keep the pack comfortable on long hikes and commutes.",
               "Plenty of pockets keep travel gear organised."),
-             65.0),
+             65.0, "Outdoor"),
     Category("Water Bottles",
              ("Water Bottle", "Insulated Bottle", "Sports Bottle", "Tumbler"),
              ("Hydrafy", "Acme", "Coldkeep", "Streamline", "Wellspring"),
@@ -137,7 +142,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Keeps drinks cold for 24 hours and hot for 12.",
               "Fits in cup holders and backpack side pockets.",
               "Stay hydrated at the gym, the office and on the trail."),
-             25.0),
+             25.0, "Outdoor"),
     Category("Blenders",
              ("Blender", "Personal Blender", "Countertop Blender", "Immersion Blender"),
              ("Vortexa", "Acme", "Blendwise", "Kitchenry", "Puree Co"),
@@ -147,7 +152,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Crushes ice and frozen fruit into silky smoothies in seconds.",
               "Makes soups, sauces and nut butters with one touch.",
               "A blender that handles breakfast shakes and dinner prep alike."),
-             80.0),
+             80.0, "Kitchen"),
     Category("Smartwatches",
              ("Smartwatch", "Fitness Tracker", "GPS Watch", "Sport Watch"),
              ("Chronix", "Acme", "Pulsar Labs", "Wristwise", "Fitora"),
@@ -157,7 +162,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Tracks steps, heart rate, sleep and workouts on your wrist.",
               "Notifications, music control and a week of battery life.",
               "Built-in GPS maps every run and ride."),
-             150.0),
+             150.0, "Sports"),
     Category("Desk Lamps",
              ("Desk Lamp", "LED Desk Lamp", "Reading Lamp", "Architect Lamp"),
              ("Lumina", "Acme", "Brightwell", "Lamplight", "Glowhaus"),
@@ -167,7 +172,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Flicker-free light for reading, studying and late-night work.",
               "Adjustable colour temperature from warm to daylight.",
               "A lamp that lights the desk without glare on the screen."),
-             40.0),
+             40.0, "Home Office"),
     Category("Office Chairs",
              ("Office Chair", "Ergonomic Chair", "Gaming Chair", "Task Chair"),
              ("Sitwell", "Acme", "Posturo", "Deskform", "Ergonix"),
@@ -177,7 +182,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Supports the back through long days at the desk.",
               "Adjustable armrests, seat height and tilt fit every body.",
               "A chair that makes the home office comfortable."),
-             180.0),
+             180.0, "Home Office"),
     Category("Cookware",
              ("Cookware Set", "Frying Pan", "Saucepan Set", "Dutch Oven"),
              ("Ironhearth", "Acme", "Panova", "Saute & Co", "Copperfield"),
@@ -187,7 +192,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Heats evenly for searing, simmering and braising.",
               "Pans that go from the stovetop to the oven to the table.",
               "Home cooks love the easy clean-up."),
-             90.0),
+             90.0, "Kitchen"),
     Category("Skincare",
              ("Face Moisturizer", "Face Serum", "Night Cream", "Sunscreen"),
              ("Dermaluxe", "Purely", "Acme", "Glowry", "Verdance"),
@@ -197,7 +202,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Gentle skincare for dry and sensitive skin.",
               "Absorbs quickly and leaves skin soft and smooth.",
               "A skincare step for a healthy glow morning and night."),
-             28.0),
+             28.0, "Personal Care"),
     Category("Board Games",
              ("Board Game", "Strategy Game", "Party Game", "Card Game"),
              ("Meeple Works", "Acme", "Rollhouse", "Tabletop Co", "Gambit"),
@@ -207,7 +212,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("A game night favourite for 2 to 6 players.",
               "Easy to learn, with strategy that rewards replay.",
               "Friends and family gather round the table for an hour of fun."),
-             35.0),
+             35.0, "Games"),
     Category("Tents",
              ("Tent", "Camping Tent", "Backpacking Tent", "Pop-Up Tent"),
              ("Northpeak", "Campfire", "Acme", "Ridgeline", "Wildhaven"),
@@ -217,7 +222,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Sets up in minutes and stays dry through a night of rain.",
               "Roomy enough for sleeping pads and gear for a camping weekend.",
               "A tent for backpacking trips and family campsites."),
-             140.0),
+             140.0, "Outdoor"),
     Category("Bike Helmets",
              ("Bike Helmet", "Cycling Helmet", "MIPS Helmet", "Commuter Helmet"),
              ("Velocap", "Acme", "Spokesafe", "Cranklabs", "Pelotonic"),
@@ -227,7 +232,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Protects riders on road bikes, gravel and the daily commute.",
               "Vents keep your head cool on long climbs.",
               "A cycling helmet certified for safety."),
-             70.0),
+             70.0, "Sports"),
     Category("Electric Toothbrushes",
              ("Electric Toothbrush", "Sonic Toothbrush", "Rotating Toothbrush",
               "Kids Toothbrush"),
@@ -238,7 +243,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Removes more plaque than a manual toothbrush.",
               "A two-minute timer helps you brush like your dentist recommends.",
               "Gentle on gums and tough on stains."),
-             55.0),
+             55.0, "Personal Care"),
     Category("Bluetooth Speakers",
              ("Bluetooth Speaker", "Portable Speaker", "Smart Speaker", "Party Speaker"),
              ("Sonora", "Boomcraft", "Acme", "Auralis", "Loudhaus"),
@@ -248,7 +253,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Room-filling sound for the beach, the backyard and the kitchen.",
               "Pair two speakers for stereo sound at parties.",
               "A speaker with twelve hours of music per charge."),
-             75.0),
+             75.0, "Audio"),
     Category("Dog Beds",
              ("Dog Bed", "Orthopedic Dog Bed", "Pet Bed", "Dog Crate Pad"),
              ("Pawsome", "Acme", "Snoozehound", "Barkley", "Furhaven"),
@@ -258,7 +263,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Gives dogs of every size a comfortable place to sleep.",
               "A removable, machine-washable cover keeps the dog bed fresh.",
               "Senior dogs rest easier on supportive foam."),
-             50.0),
+             50.0, "Pets"),
     Category("Kitchen Knives",
              ("Chef's Knife", "Knife Set", "Santoku Knife", "Paring Knife"),
              ("Edgecraft", "Acme", "Bladesmith", "Hinoki", "Cutwell"),
@@ -268,7 +273,7 @@ CATEGORIES: tuple[Category, ...] = (
              ("Slices, dices and minces with precision in every kitchen.",
               "A balanced knife that stays sharp through months of cooking.",
               "The kitchen knife home cooks reach for first."),
-             60.0),
+             60.0, "Kitchen"),
     Category("Rain Jackets",
              ("Rain Jacket", "Shell Jacket", "Packable Jacket", "Windbreaker"),
              ("Northpeak", "Stormline", "Acme", "Drizzle Co", "Trailhaus"),
@@ -278,11 +283,50 @@ CATEGORIES: tuple[Category, ...] = (
              ("Keeps you dry in downpours on the trail and in the city.",
               "Packs into its own pocket for travel.",
               "A rain jacket with taped seams and an adjustable hood."),
-             120.0),
+             120.0, "Outdoor"),
+)
+
+#: Departments: groups of related categories, in catalogue order. A customer's tastes span one
+#: to three departments, and products are bought together with complements from their own
+#: department (a cookware set with a chef's knife, a tent with a backpack).
+DEPARTMENTS: dict[str, tuple[str, ...]] = {
+    d: tuple(c.name for c in CATEGORIES if c.department == d)
+    for d in dict.fromkeys(c.department for c in CATEGORIES)
+}
+
+#: Departments that the same customers often shop in: a customer's second and third
+#: departments are drawn six times as often among those related to the ones already chosen.
+RELATED_DEPARTMENTS: tuple[tuple[str, str], ...] = (
+    ("Outdoor", "Sports"), ("Sports", "Audio"), ("Audio", "Home Office"), ("Games", "Pets"),
 )
 
 _SEGMENTS = ("bargain hunter", "mainstream", "premium")
 _REGIONS = ("north", "south", "east", "west", "central")
+#: Complements stored per product, and the chance that buying a product also buys each one.
+_N_COMPLEMENTS = 3
+_P_COMPLEMENT = 0.25
+#: Number of departments a customer shops in (1, 2 or 3) and the share of purchases outside
+#: them (Beta-distributed per customer, about 7% on average).
+_TASTE_SIZES = (0.3, 0.45, 0.25)
+_NOISE_BETA = (1.2, 15.0)
+#: How much more often a related department is chosen as a customer's next department.
+_RELATED_BOOST = 6.0
+#: Seconds between a product and a complement bought with it (same session).
+_BASKET_SECONDS = (60.0, 7200.0)
+
+
+def related_categories(category: str) -> frozenset[str]:
+    """The categories of ``category``'s department (itself included).
+
+    Raises
+    ------
+    KeyError
+        ``category`` is not a demo-shop category.
+    """
+    for c in CATEGORIES:
+        if c.name == category:
+            return frozenset(DEPARTMENTS[c.department])
+    raise KeyError(f"not a demo-shop category: {category!r}")
 
 
 def generate_demo_shop(
@@ -292,7 +336,7 @@ def generate_demo_shop(
     ratings_per_user: int = 40,
     random_state: RandomState = 42,
 ) -> InteractionDataset:
-    """Generate the ``demo-shop`` data set: an e-commerce catalogue, users and their ratings.
+    """Generate the ``demo-shop`` data set: an e-commerce catalogue, customers and their ratings.
 
     Parameters
     ----------
@@ -301,7 +345,7 @@ def generate_demo_shop(
     n_items
         Number of catalogue items (items that nobody rates stay in the vocabulary).
     n_categories
-        Number of product categories, 1 to ``len(CATEGORIES)`` (20).
+        Number of product categories, 1 to ``len(CATEGORIES)`` (20), taken in catalogue order.
     ratings_per_user
         Average number of ratings per user (the number varies from user to user).
     random_state
@@ -311,22 +355,41 @@ def generate_demo_shop(
     -------
     InteractionDataset
         Explicit 1-5 ratings with timestamps over one year (2023), each user's ratings in time
-        order in the log; ``item_info`` with ``title``, ``description``, ``category``, ``brand``
-        and ``price``; ``user_info`` with ``segment`` (from price sensitivity) and ``region``.
+        order in the log; ``item_info`` with ``title``, ``description``, ``category``, ``brand``,
+        ``price`` and ``department`` (the group of related categories, see
+        :data:`DEPARTMENTS`); ``user_info`` with ``segment`` (from price sensitivity),
+        ``region`` and ``departments`` (the ``|``-separated departments the customer shops in,
+        strongest first: the generator's ground truth).
 
     Notes
     -----
-    The generative model, for user :math:`u` and item :math:`i` of category :math:`c_i`:
+    The generative model, for user :math:`u` and item :math:`i` of category :math:`c_i` in
+    department :math:`d_i`:
 
-    * selection weight :math:`\\log w_{ui} = \\log p_i + 1.5\\,a_{u c_i} + 0.5\\,[col_i = f_u]
-      - 0.6\\,s_u z_i`, with power-law popularity :math:`p_i \\propto rank_i^{-1}`, category
-      affinity :math:`a_{uc} \\sim N(0, 1)`, favourite colour :math:`f_u`, price sensitivity
-      :math:`s_u` and within-category log-price z-score :math:`z_i`; items are drawn without
-      replacement by the Gumbel-top-k trick;
+    * tastes: each user shops in a set :math:`D_u` of 1 to 3 departments (the first drawn by
+      department appeal, the next ones six times as often among departments related to those
+      already chosen, :data:`RELATED_DEPARTMENTS`) with Dirichlet weights :math:`w_{ud}`, has a
+      preference :math:`g_{uc} \\sim N(0, 0.7^2)` for each category, and spends a share
+      :math:`\\epsilon_u \\sim \\mathrm{Beta}(1.2, 15)` of purchases outside :math:`D_u`;
+      the category mass is :math:`m_{uc} = (1 - \\epsilon_u)\\, w_{u d_c}\\,
+      \\mathrm{softmax}_{c' \\in d_c}(g_{uc'})` inside :math:`D_u` and :math:`\\epsilon_u`
+      spread evenly over the other categories;
+    * products: popularity :math:`p_i \\propto rank_i^{-1}` (a power law), and three
+      complements per product from the other categories of its department, drawn by
+      popularity and with a preference for the same brand;
+    * purchases: about 60% of each user's items are drawn without replacement (Gumbel-top-k)
+      with weight :math:`\\log w_{ui} = \\log m_{u c_i} + \\log p_i - \\log \\sum_{j \\in c_i}
+      p_j + 0.5\\,[col_i = f_u] - 0.6\\,s_u z_i`, with favourite colour :math:`f_u`, price
+      sensitivity :math:`s_u` and within-category log-price z-score :math:`z_i`; each
+      purchase brings each of its complements along with probability 0.25, in the same
+      session (one minute to two hours later);
     * rating :math:`r_{ui} = \\mathrm{clip}(\\mathrm{round}(3.1 + b_u + q_i + 0.45\\,a_{u c_i}
-      + 0.35\\,[col_i = f_u] + g_{u, feat_i} - 0.4\\,s_u z_i + \\varepsilon), 1, 5)`, with user
-      bias :math:`b_u`, item quality :math:`q_i` (brand quality + item noise + price),
-      feature preference :math:`g` and noise :math:`\\varepsilon \\sim N(0, 0.8^2)`.
+      + 0.35\\,[col_i = f_u] + h_{u, feat_i} - 0.4\\,s_u z_i + \\varepsilon), 1, 5)`, with
+      affinity :math:`a_{uc} = 0.5 + \\log(|D_u|\\, w_{u d_c}) + l_{u d_c} + g_{uc}` inside
+      :math:`D_u` (department liking :math:`l \\sim N(0, 0.5^2)`: ratings agree within a
+      department) and :math:`-1.5 + N(0, 0.5^2)` outside, user bias :math:`b_u`, item
+      quality :math:`q_i` (brand quality + item noise + price), feature preference :math:`h`
+      and noise :math:`\\varepsilon \\sim N(0, 0.8^2)`.
     """
     n_users, n_items = _positive_int(n_users, "n_users"), _positive_int(n_items, "n_items")
     n_categories = _positive_int(n_categories, "n_categories")
@@ -340,12 +403,14 @@ def generate_demo_shop(
                           f"({n_items})")
     rng = check_random_state(random_state)
     cats = CATEGORIES[:n_categories]
+    departments = list(dict.fromkeys(c.department for c in cats))
+    dept_of_cat = np.array([departments.index(c.department) for c in cats])
 
-    items = _make_catalogue(rng, cats, n_items)
-    users = _make_users(rng, n_users, n_categories)
-    user_idx, item_idx = _choose_items(rng, items, users, ratings_per_user)
+    items = _make_catalogue(rng, cats, n_items, dept_of_cat)
+    users = _make_users(rng, n_users, departments, dept_of_cat)
+    user_idx, item_idx, parent = _choose_items(rng, items, users, ratings_per_user)
     ratings = _rate(rng, items, users, user_idx, item_idx)
-    timestamps = _timestamps(rng, user_idx, n_users)
+    timestamps = _timestamps(rng, user_idx, parent, n_users)
 
     order = np.lexsort((user_idx, timestamps))  # the log in time order
     user_idx, item_idx = user_idx[order], item_idx[order]
@@ -360,15 +425,22 @@ def generate_demo_shop(
             "category": [cats[c].name for c in items["category"]],
             "brand": items["brand_name"],
             "price": items["price"],
+            "department": [cats[c].department for c in items["category"]],
         },
         index=pd.Index(item_ids, name="item_id"),
     )
     sens = users["price_sensitivity"]
     segment = np.where(sens > 0.65, 0, np.where(sens < 0.3, 2, 1))
+    strength = users["department_weight"]
+    ranked = np.argsort(-strength, axis=1, kind="stable")
+    names = np.asarray(departments, dtype=object)
+    tastes = ["|".join(names[order[: n]]) for order, n in
+              zip(ranked, (strength > 0).sum(axis=1), strict=True)]
     user_info = pd.DataFrame(
         {
             "segment": np.asarray(_SEGMENTS, dtype=object)[segment],
             "region": np.asarray(_REGIONS, dtype=object)[users["region"]],
+            "departments": tastes,
         },
         index=pd.Index(user_ids, name="user_id"),
     )
@@ -389,8 +461,8 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def _make_catalogue(rng: np.random.Generator, cats: tuple[Category, ...],
-                    n_items: int) -> dict[str, Any]:
+def _make_catalogue(rng: np.random.Generator, cats: tuple[Category, ...], n_items: int,
+                    dept_of_cat: np.ndarray) -> dict[str, Any]:
     n_cat = len(cats)
     # Uneven category sizes, each category non-empty.
     sizes = 1 + rng.multinomial(n_items - n_cat, rng.dirichlet(np.full(n_cat, 5.0)))
@@ -431,19 +503,98 @@ def _make_catalogue(rng: np.random.Generator, cats: tuple[Category, ...],
             f"{article} {feat.lower()} {c.nouns[0].lower()} in {COLOURS[colour[i]].lower()}, "
             f"made with {c.materials[material[i]]}. {c.uses[use[i]]}")
         brand_names.append(b)
+    # Popularity: a power law over ranks that follow quality loosely.
+    log_pop = -1.0 * np.log1p(np.argsort(np.argsort(-(quality + rng.normal(0, 1.0, n_items)))))
+    department = dept_of_cat[category]
     return {
-        "category": category, "brand": brand, "brand_name": brand_names, "feature": feature,
-        "colour": colour, "price": price, "price_z": price_z, "quality": quality,
-        "title": titles, "description": descriptions,
-        # Popularity: a power law over ranks that follow quality loosely.
-        "log_pop": -1.0 * np.log1p(np.argsort(np.argsort(-(quality + rng.normal(0, 1.0,
-                                                                                   n_items))))),
+        "category": category, "department": department, "brand": brand,
+        "brand_name": brand_names, "feature": feature, "colour": colour, "price": price,
+        "price_z": price_z, "quality": quality, "title": titles, "description": descriptions,
+        "log_pop": log_pop,
+        "complements": _complements(rng, category, department, brand, log_pop),
     }
 
 
-def _make_users(rng: np.random.Generator, n_users: int, n_cat: int) -> dict[str, np.ndarray]:
+def _complements(rng: np.random.Generator, category: np.ndarray, department: np.ndarray,
+                 brand: np.ndarray, log_pop: np.ndarray, n_candidates: int = 32) -> np.ndarray:
+    """``_N_COMPLEMENTS`` products bought together with each product (-1: none).
+
+    Drawn among ``n_candidates`` random products of the same department, from other
+    categories when the department has several, by popularity and preferring the same brand
+    (Gumbel-top-k): O(items x candidates) whatever the catalogue size.
+    """
+    n = len(category)
+    out = np.full((n, _N_COMPLEMENTS), -1, dtype=np.int64)
+    for d in np.unique(department):
+        members = np.flatnonzero(department == d)
+        m = len(members)
+        if m < 2:
+            continue
+        several = len(np.unique(category[members])) > 1
+        cand = members[rng.integers(0, m, (m, min(n_candidates, m)))]
+        keys = (0.8 * log_pop[cand] + 1.0 * (brand[cand] == brand[members][:, None])
+                + rng.gumbel(size=cand.shape))
+        bad = cand == members[:, None]
+        if several:
+            bad |= category[cand] == category[members][:, None]
+        # A product drawn twice as a candidate counts once.
+        order = np.argsort(cand, axis=1, kind="stable")
+        sorted_cand = np.take_along_axis(cand, order, 1)
+        repeat = np.zeros(cand.shape, dtype=bool)
+        repeat[:, 1:] = sorted_cand[:, 1:] == sorted_cand[:, :-1]
+        np.put_along_axis(bad, order, np.take_along_axis(bad, order, 1) | repeat, 1)
+        keys[bad] = -np.inf
+        top = np.argsort(-keys, axis=1, kind="stable")[:, :_N_COMPLEMENTS]
+        chosen = np.take_along_axis(cand, top, 1)
+        valid = np.isfinite(np.take_along_axis(keys, top, 1))
+        out[members, : top.shape[1]] = np.where(valid, chosen, -1)
+    return out
+
+
+def _make_users(rng: np.random.Generator, n_users: int, departments: list[str],
+                dept_of_cat: np.ndarray) -> dict[str, np.ndarray]:
+    n_dept, n_cat = len(departments), len(dept_of_cat)
+    related = np.zeros((n_dept, n_dept))
+    for a, b in RELATED_DEPARTMENTS:
+        if a in departments and b in departments:
+            related[departments.index(a), departments.index(b)] = 1.0
+            related[departments.index(b), departments.index(a)] = 1.0
+    appeal = np.log(rng.dirichlet(np.full(n_dept, 5.0)))
+    n_taste = np.minimum(rng.choice(len(_TASTE_SIZES), n_users, p=_TASTE_SIZES) + 1, n_dept)
+    taste = np.zeros((n_users, n_dept), dtype=bool)
+    for step in range(len(_TASTE_SIZES)):
+        near = (taste.astype(float) @ related) > 0
+        logits = np.where(taste, -np.inf, appeal + np.log(_RELATED_BOOST) * near)
+        pick = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
+        active = np.flatnonzero(n_taste > step)
+        taste[active, pick[active]] = True
+    weight = np.where(taste, rng.gamma(2.0, 1.0, (n_users, n_dept)), 0.0)
+    weight /= weight.sum(axis=1, keepdims=True)
+    noise = rng.beta(*_NOISE_BETA, n_users)
+    pref = rng.normal(0.0, 0.7, (n_users, n_cat))
+    # Category mass: the taste departments' weights split by a softmax of the preferences
+    # within each department; the noise share spread evenly over the other categories.
+    inside = taste[:, dept_of_cat]
+    e = np.exp(pref - pref.max(axis=1, keepdims=True))
+    dept_sum = np.zeros((n_users, n_dept))
+    np.add.at(dept_sum.T, dept_of_cat, e.T)
+    share = e / dept_sum[:, dept_of_cat]
+    n_out = (~inside).sum(axis=1, keepdims=True)
+    outside = np.where(n_out > 0, noise[:, None] / np.maximum(n_out, 1), 0.0)
+    keep = np.where(n_out[:, 0] > 0, 1.0 - noise, 1.0)[:, None]
+    mass = np.where(inside, keep * weight[:, dept_of_cat] * share, outside)
+    # Rating affinity: how much the user likes each department (more the ones they shop in
+    # most; shared by the department's categories, so ratings agree within a department), plus
+    # the category preference; purchases outside the user's departments are rated lower.
+    size = taste.sum(axis=1, keepdims=True)
+    liking = (np.log(np.maximum(weight * size, 1e-12))
+              + rng.normal(0.0, 0.5, (n_users, n_dept)))[:, dept_of_cat]
+    affinity = np.where(inside, 0.5 + liking + pref,
+                        -1.5 + rng.normal(0.0, 0.5, (n_users, n_cat)))
     return {
-        "affinity": rng.normal(0.0, 1.0, (n_users, n_cat)),
+        "department_weight": weight,
+        "category_mass": mass,
+        "affinity": affinity,
         "colour": rng.integers(0, len(COLOURS), n_users),
         "feature_pref": rng.normal(0.0, 0.3, (n_users, len(CATEGORIES[0].features))),
         "price_sensitivity": rng.beta(2.0, 2.0, n_users),
@@ -453,23 +604,43 @@ def _make_users(rng: np.random.Generator, n_users: int, n_cat: int) -> dict[str,
 
 
 def _choose_items(rng: np.random.Generator, items: dict[str, Any], users: dict[str, np.ndarray],
-                  ratings_per_user: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draw each user's rated items without replacement (Gumbel-top-k), in chunks of users."""
+                  ratings_per_user: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's items: products drawn by taste, plus the complements bought with them.
+
+    Returns the (user, item) pairs and, per pair, the index of the pair whose purchase
+    brought it along (-1 for a product chosen for itself); no (user, item) pair repeats.
+    """
     n_users = len(users["bias"])
     n_items = len(items["category"])
     sigma = 0.6
     counts = np.rint(rng.lognormal(np.log(ratings_per_user) - sigma**2 / 2, sigma, n_users))
-    counts = np.clip(counts, max(1, min(5, ratings_per_user // 2)), n_items).astype(np.int64)
+    counts = np.clip(counts, max(1, min(5, ratings_per_user // 2)), n_items)
+    # Products chosen for themselves; complements bring the total near the target (each
+    # product brings 0.75 complements, of which about 0.6 are new to the user).
+    own = np.maximum(1, np.rint(counts / 1.6)).astype(np.int64)
+    cat = items["category"]
+    pop = np.exp(items["log_pop"])
+    log_within = items["log_pop"] - np.log(np.bincount(cat, pop, cat.max() + 1))[cat]
+    log_mass = np.log(np.maximum(users["category_mass"], 1e-12)).astype(np.float32)
+    log_within = log_within.astype(np.float32)
+    sens = (0.6 * users["price_sensitivity"]).astype(np.float32)
+    price_z = items["price_z"].astype(np.float32)
     chunk = max(1, (1 << 21) // n_items)
     user_parts, item_parts = [], []
     for start in range(0, n_users, chunk):
         u = np.arange(start, min(n_users, start + chunk))
-        match = users["colour"][u, None] == items["colour"][None, :]
-        logw = (items["log_pop"][None, :] + 1.5 * users["affinity"][u][:, items["category"]]
-                + 0.5 * match
-                - 0.6 * users["price_sensitivity"][u, None] * items["price_z"][None, :])
-        keys = logw + rng.gumbel(size=logw.shape)
-        k = counts[u]
+        # log weight, in place on one float32 block (the generator's hot spot)
+        keys = log_mass[u][:, cat]
+        keys += log_within[None, :]
+        np.add(keys, np.float32(0.5), out=keys,
+               where=users["colour"][u, None] == items["colour"][None, :])
+        keys -= np.multiply.outer(sens[u], price_z)
+        # Gumbel-top-k: -log(E) with E ~ Exp(1) is a Gumbel draw (float32: several times
+        # faster than rng.gumbel, which dominated the generator's time).
+        e = rng.standard_exponential(size=keys.shape, dtype=np.float32)
+        np.maximum(e, np.float32(1e-30), out=e)
+        keys -= np.log(e, out=e)
+        k = own[u]
         kmax = int(k.max())
         top = (np.argpartition(-keys, kmax - 1, axis=1)[:, :kmax] if kmax < n_items
                else np.tile(np.arange(n_items), (len(u), 1)))
@@ -477,7 +648,17 @@ def _choose_items(rng: np.random.Generator, items: dict[str, Any], users: dict[s
         keep = np.arange(kmax)[None, :] < k[:, None]
         user_parts.append(np.broadcast_to(u[:, None], top.shape)[keep])
         item_parts.append(top[keep])
-    return np.concatenate(user_parts), np.concatenate(item_parts)
+    users_own, items_own = np.concatenate(user_parts), np.concatenate(item_parts)
+    comp = items["complements"][items_own]
+    bought = (comp >= 0) & (rng.random(comp.shape) < _P_COMPLEMENT)
+    rows, cols = np.nonzero(bought)
+    user_idx = np.concatenate([users_own, users_own[rows]])
+    item_idx = np.concatenate([items_own, comp[rows, cols]])
+    parent = np.concatenate([np.full(len(items_own), -1, dtype=np.int64), rows])
+    # A complement the user already chose (or that two purchases bring) counts once, first.
+    _, first = np.unique(user_idx.astype(np.int64) * n_items + item_idx, return_index=True)
+    first.sort()
+    return user_idx[first], item_idx[first], parent[first]
 
 
 def _rate(rng: np.random.Generator, items: dict[str, Any], users: dict[str, np.ndarray],
@@ -491,12 +672,19 @@ def _rate(rng: np.random.Generator, items: dict[str, Any], users: dict[str, np.n
     return np.clip(np.rint(score), 1, 5).astype(np.float32)
 
 
-def _timestamps(rng: np.random.Generator, u: np.ndarray, n_users: int) -> np.ndarray:
-    """Times within each user's active window of the year, strictly increasing per user."""
+def _timestamps(rng: np.random.Generator, u: np.ndarray, parent: np.ndarray,
+                n_users: int) -> np.ndarray:
+    """Times within each user's active window of the year, strictly increasing per user.
+
+    A complement (``parent >= 0``) is bought in the same session as the pair it came with.
+    """
     counts = np.bincount(u, minlength=n_users)
     start = rng.uniform(0.0, 0.7, n_users) * YEAR_SECONDS
-    length = rng.uniform(0.1, 1.0, n_users) * (YEAR_SECONDS - start - counts.max() - 1)
+    room = YEAR_SECONDS - start - counts.max() - 1 - _BASKET_SECONDS[1]
+    length = rng.uniform(0.1, 1.0, n_users) * room
     t = start[u] + rng.random(len(u)) * length[u]
+    later = parent >= 0
+    t[later] = t[parent[later]] + rng.uniform(*_BASKET_SECONDS, int(later.sum()))
     order = np.lexsort((t, u))  # by user, then time
     us = u[order]
     first = np.flatnonzero(np.r_[True, us[1:] != us[:-1]])
@@ -508,8 +696,8 @@ def _timestamps(rng: np.random.Generator, u: np.ndarray, n_users: int) -> np.nda
 
 register_dataset(DatasetInfo(
     name="demo-shop",
-    description="Synthetic e-commerce shop: 1,000 users, 2,000 products in 20 categories, "
-                "1-5 ratings with titles and descriptions (generated, no download)",
+    description="Synthetic e-commerce shop: 1,000 users, 2,000 products in 20 categories of 8 "
+                "departments, 1-5 ratings with titles and descriptions (generated, no download)",
     files=(),
     loader=lambda folder, **kw: generate_demo_shop(**kw),
     source="generated by synerec.data.demo_shop",

@@ -12,9 +12,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synerec._markdown import md_table
 from synerec._rng import RandomState
 from synerec.data.dataset import InteractionDataset
-from synerec.evaluation.runner import EvaluationResult, FoldsArg, ModelSpec, evaluate, make_folds
+from synerec.evaluation.runner import (
+    EvaluationResult,
+    FoldsArg,
+    ModelSpec,
+    _progress,
+    evaluate,
+    make_folds,
+)
 
 __all__ = ["KSweepResult", "k_sweep", "write_k_sweep"]
 
@@ -58,11 +66,10 @@ class KSweepResult:
             table = self.pivot(metric)
             lines.append(f"## {metric.upper() if metric in ('mae', 'rmse') else metric}")
             lines.append("")
-            header = "| K | " + " | ".join(table.columns) + " |"
-            lines += [header, "|" + "---|" * (len(table.columns) + 1)]
-            for k, row in table.iterrows():
-                cells = ["" if pd.isna(v) else f"{v:.4f}" for v in row]
-                lines.append(f"| {k} | " + " | ".join(cells) + " |")
+            lines += md_table(["K", *table.columns],
+                              [[k, *("" if pd.isna(v) else f"{v:.4f}" for v in row)]
+                               for k, row in table.iterrows()],
+                              ["right"] * (len(table.columns) + 1))
             lines.append("")
         if self.unknown:
             lines.append("## Not run")
@@ -114,7 +121,7 @@ def k_sweep(
     random_state
         Seed for random splits.
     show_progress
-        Progress bars.
+        One progress bar over all (model, K, fold) runs, erased when the sweep ends.
     """
     from synerec.algorithms.registry import get_model_class
     from synerec.exceptions import SynerecError
@@ -131,16 +138,24 @@ def k_sweep(
             continue
         runnable.append((name, cls))
     rows: list[dict[str, Any]] = []
-    for name, cls in runnable:
-        extra = dict(config.get(name, {}))
-        takes_k = "k" in cls._param_names()
-        for k in (ks if takes_k else [None]):
-            cfg = {**extra, **({"k": int(k)} if k is not None else {})}
-            res: EvaluationResult = evaluate(ModelSpec(name, cfg, name), data, fold_list, n=n,
-                                             show_progress=show_progress)
-            summary = res.summary().iloc[0].to_dict()
-            for kk in (ks if k is None else [k]):
-                rows.append({"model": name, "k": int(kk), "k_used": k, **summary})
+    plan = [(name, cls, ks if "k" in cls._param_names() else [None]) for name, cls in runnable]
+    total = sum(len(k_list) for _, _, k_list in plan) * len(fold_list)
+    # One bar for the whole sweep (not one per run, which left a stale line per run behind).
+    with _progress(show_progress, total, f"K sweep on {data.name}") as advance:
+        for name, _cls, k_list in plan:
+            extra = dict(config.get(name, {}))
+            for k in k_list:
+                cfg = {**extra, **({"k": int(k)} if k is not None else {})}
+                label = name if k is None else f"{name} K={k}"
+
+                def step(r: Any, label: str = label) -> None:
+                    advance(f"{label} on {r.fold}")
+
+                res: EvaluationResult = evaluate(ModelSpec(name, cfg, name), data, fold_list,
+                                                 n=n, on_result=step)
+                summary = res.summary().iloc[0].to_dict()
+                for kk in (ks if k is None else [k]):
+                    rows.append({"model": name, "k": int(kk), "k_used": k, **summary})
     return KSweepResult(dataset=data.name, folds=[f.name for f in fold_list], ks=list(ks),
                         models=[name for name, _ in runnable], rows=rows, unknown=unknown, n=n)
 

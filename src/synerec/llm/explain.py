@@ -3,8 +3,15 @@
 The *evidence* always comes from the model and the training data, never from the language
 model:
 
-* an item-based model (``item-cf``) lists the user's own rated items that are neighbours of
-  the recommended item (``predict_one(...).details["neighbors"]``);
+* a model whose ranking score is a sum over the user's own items cites the items that add
+  the most to *that* item's score: ``item-cf`` ranking by similarity sum (the user's items
+  that list the recommended item among their ``k`` nearest, by similarity), ``item-cf``
+  ranking by prediction (the same items, by their term of eq. 4), and any model with a
+  ``score_contributions(user_index, item_index)`` method (for example a linear item-item
+  model: :math:`x_{uj} B_{ji}`). So each recommendation cites its own neighbours in the
+  user's history, not the same globally similar items every time;
+* another item-based model lists the user's own rated items that are neighbours of the
+  recommended item (``predict_one(...).details["neighbors"]``);
 * a user-based model (``user-cf``) lists the neighbours who rated the recommended item;
 * any other model (``mf``, ``baseline``): the user's training items whose rating columns are
   most similar (cosine) to the recommended item's column.
@@ -32,8 +39,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms.base import Recommender
+from synerec.algorithms.knn import ItemKNN
 from synerec.data.dataset import InteractionDataset
-from synerec.exceptions import ConfigError, DataFormatError, NotFittedError
+from synerec.exceptions import ConfigError, DataFormatError, NotFittedError, UnknownIdError
 from synerec.llm.base import LLM, LLMError
 from synerec.llm.prompts import explanation_messages, profile_messages
 from synerec.llm.reranker import item_titles, user_history
@@ -57,13 +65,18 @@ _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 
 @dataclass(frozen=True)
 class EvidenceItem:
-    """One of the user's own training items that supports a recommendation."""
+    """One of the user's own training items that supports a recommendation.
+
+    ``contribution`` is what the item adds to the recommended item's ranking score, when the
+    model's score is a sum over the user's items (``None`` otherwise).
+    """
 
     item: Any
     title: str
     rating: float
     similarity: float
     shared: tuple[str, ...] = ()
+    contribution: float | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +306,7 @@ class Explainer:
                 shape=(data.n_users, data.n_items))
         self.index_ = TitleIndex(self.titles_)
         self._norms = None
+        self._listed: sp.csr_matrix | None = None
         self.n_llm_ = self.n_template_ = self.n_rejected_ = 0
         return self
 
@@ -305,11 +319,14 @@ class Explainer:
         """The training-data evidence for recommending ``item`` to ``user``."""
         self._check_fitted()
         m = self.model
-        u = int(m.users_.indices([user], missing="negative")[0])
-        i = int(m.items_.indices([item], missing="negative")[0])
+        u = _index_or_negative(m.users_, user)
+        i = _index_or_negative(m.items_, item)
         title = self.titles_[i] if i >= 0 else str(item)
         if u < 0 or i < 0:
             return Evidence(user, item, title, "none")
+        scored = self._score_contributions(u, i)
+        if scored:
+            return self._make(user, item, title, "similar_items", scored, (), i, "model")
         details = m.predict_one(user, item, unknown="fallback").details
         neighbors = details.get("neighbors") or []
         items: list[EvidenceItem] = []
@@ -340,10 +357,72 @@ class Explainer:
             return self._make(user, item, title, "similar_items", own, (), i, "co-rating")
         return Evidence(user, item, title, "none")
 
-    def _item(self, j: int, rating: float, sim: float, target: int) -> EvidenceItem:
+    def _item(self, j: int, rating: float, sim: float, target: int,
+              contribution: float | None = None) -> EvidenceItem:
         shared = tuple(sorted(self.categories_[j] & self.categories_[target]))
         return EvidenceItem(self.model.items_.id(j), self.titles_[j], float(rating), float(sim),
-                            shared)
+                            shared, None if contribution is None else float(contribution))
+
+    def contributions(self, user: Any, item: Any) -> list[tuple[Any, float]] | None:
+        """What each of the user's own items adds to ``item``'s ranking score, largest first.
+
+        ``None`` when the model's ranking score is not a sum over the user's items (the
+        explanation then rests on the model's neighbours or on co-rating). For ``item-cf``
+        ranking by similarity sum the contributions add up to the model's score.
+        """
+        self._check_fitted()
+        m = self.model
+        u = _index_or_negative(m.users_, user)
+        i = _index_or_negative(m.items_, item)
+        if u < 0 or i < 0:
+            return None
+        terms = self._score_terms(u, i)
+        if terms is None:
+            return None
+        terms.sort(key=lambda f: (-f[2], f[0]))
+        return [(m.items_.id(j), t) for j, _, t in terms]
+
+    def _score_terms(self, u: int, i: int) -> list[tuple[int, float, float]] | None:
+        """(item index, similarity, term) of the user's items in ``i``'s ranking score."""
+        m = self.model
+        X = m.train_
+        start, end = X.indptr[u], X.indptr[u + 1]
+        mine, ratings = X.indices[start:end], X.data[start:end]
+        hook = getattr(m, "score_contributions", None)
+        if callable(hook):
+            idx, val = hook(u, i)
+            own = set(mine.tolist())
+            return [(int(j), float(c), float(c))  # the model's evidence is really the user's
+                    for j, c in zip(np.asarray(idx), np.asarray(val), strict=True)
+                    if int(j) in own]
+        if isinstance(m, ItemKNN):
+            if self._listed is None:
+                self._listed = _listed_by(m)
+            order = np.argsort(mine)
+            return _item_knn_terms(m, self._listed, mine[order], ratings[order], i)
+        return None
+
+    def _score_contributions(self, u: int, i: int) -> list[EvidenceItem]:
+        """The user's items that add most to item ``i``'s ranking score, largest first; those
+        the user rated at least their mean rating come first when there are any.
+
+        Empty when the model's ranking score is not a sum over the user's items, or when no
+        item adds a positive amount (then the other kinds of evidence are used).
+        """
+        terms = self._score_terms(u, i)
+        if not terms:
+            return []
+        X = self.model.train_
+        rated = dict(zip(X.indices[X.indptr[u]:X.indptr[u + 1]].tolist(),
+                         X.data[X.indptr[u]:X.indptr[u + 1]].tolist(), strict=True))
+        found = [f for f in terms if f[2] > 0 and f[0] != i]
+        # Among them, the ones the user liked (rated at least their mean) first: "because you
+        # rated X 2/5" reads as no reason, though X adds to the score of a ranking by
+        # similarity sum, which ignores ratings.
+        mean = float(self.model.user_mean_[u])
+        pool = [f for f in found if not rated[f[0]] < mean] or found
+        pool.sort(key=lambda f: (-f[2], -rated[f[0]], f[0]))
+        return [self._item(j, rated[j], sim, i, c) for j, sim, c in pool[: self.n_evidence]]
 
     def _make(self, user: Any, item: Any, title: str, kind: Any, items: Sequence[EvidenceItem],
               neighbors: tuple[EvidenceNeighbor, ...], target: int, source: str) -> Evidence:
@@ -476,7 +555,7 @@ class Explainer:
         model fails or answers nothing).
         """
         self._check_fitted()
-        u = int(self.model.users_.indices([user], missing="negative")[0])
+        u = _index_or_negative(self.model.users_, user)
         if u < 0:
             return ""
         hist = user_history(self.model.train_, u, history, timestamps=self.timestamps_,
@@ -500,6 +579,14 @@ class Explainer:
         return text or plain
 
 
+def _index_or_negative(vocab: Any, id: Any) -> int:
+    """``vocab.index(id)``, or -1 for an unknown id (one hash look-up, not a batch one)."""
+    try:
+        return vocab.index(id)
+    except UnknownIdError:
+        return -1
+
+
 def _categories(data: InteractionDataset) -> list[frozenset[str]]:
     """The category set of each item index (``|``-separated ``item_info['category']``)."""
     info = data.item_info
@@ -512,6 +599,41 @@ def _categories(data: InteractionDataset) -> list[frozenset[str]]:
         else:
             out.append(frozenset(c.strip() for c in str(v).split("|") if c.strip()))
     return out
+
+
+def _listed_by(model: ItemKNN) -> sp.csr_matrix:
+    """Items x items: row ``i`` holds the items ``j`` that list ``i`` among their ``k`` nearest,
+    with ``w(j, i)``: the terms :class:`~synerec.algorithms.ItemKNN`'s top-N scoring sums for
+    ``i`` (each row of the similarity ordered by value, ties to the lower index, as in its
+    kernel)."""
+    S = model.similarity_
+    k = int(model.config_.k)  # type: ignore[attr-defined]
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    order = np.lexsort((S.indices, -S.data.astype(np.float64), rows))
+    rank = np.arange(len(order)) - S.indptr[rows[order]]
+    keep = order[rank < k]
+    top = sp.csr_matrix((S.data[keep], (rows[keep], S.indices[keep])), shape=S.shape)
+    return top.T.tocsr()
+
+
+def _item_knn_terms(model: ItemKNN, listed: sp.csr_matrix, mine: np.ndarray,
+                    ratings: np.ndarray, i: int) -> list[tuple[int, float, float]]:
+    """(item, similarity, term) of the user's items ``j`` that list ``i`` among their ``k``
+    nearest: exactly the terms that :class:`~synerec.algorithms.ItemKNN` sums to rank ``i``
+    (the similarity for ``ranking="similarity_sum"``; ``w (r - mean_j)``, or ``w r`` without
+    centring, for ``ranking="prediction"``)."""
+    lo, hi = listed.indptr[i], listed.indptr[i + 1]
+    js, ws = listed.indices[lo:hi], listed.data[lo:hi].astype(np.float64)
+    hit = np.isin(js, mine)
+    js, ws = js[hit], ws[hit]
+    if model.config_.ranking == "similarity_sum":  # type: ignore[attr-defined]
+        terms = ws
+    else:
+        r = ratings[np.searchsorted(mine, js)].astype(np.float64)
+        if model.config_.center:  # type: ignore[attr-defined]
+            r = r - model.item_mean_[js]
+        terms = ws * r
+    return [(int(j), float(w), float(t)) for j, w, t in zip(js, ws, terms, strict=True)]
 
 
 def _read_neighbor(nb: Any, model: Recommender) -> tuple[str | None, int | None, float, float]:

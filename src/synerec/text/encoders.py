@@ -12,6 +12,7 @@ lazily, so ``import synerec`` works without them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -192,6 +193,25 @@ def _torch_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No "Loading weights" bar from transformers while a model loads: library code shows
+    progress only behind ``show_progress``, and that bar, written straight to stderr under a
+    live Rich display (the K sweep's), left a stale line per load on the terminal."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEncoder:
     """A sentence-transformers model, loaded offline.
 
@@ -262,7 +282,8 @@ class SentenceTransformerEncoder:
         path = self.model_path
         start = time.perf_counter()
         try:
-            self._st = SentenceTransformer(path, device=device, local_files_only=True)
+            with _quiet_transformers():
+                self._st = SentenceTransformer(path, device=device, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise EncoderError(f"cannot load sentence-transformers model {path!r} offline: "
                                f"{exc}") from exc
