@@ -535,10 +535,8 @@ def demo(
 ) -> None:
     """The main job: evaluate the CF models, explain one user's top-5, write a report."""
     from synerec.cli.demo import run_demo
-    from synerec.console import console_hint
 
     run_demo(data.load(seed), out=out, seed=seed, console=console)
-    console.print(console_hint(), highlight=False, soft_wrap=True)
 
 
 #: Modules of ``synerec.cli`` that add commands through ``register(app)`` (text, llm, service,

@@ -22,16 +22,7 @@ mounted.
 
 from synerec.console.settings import ConsoleSettings
 
-__all__ = ["CONSOLE_HINT", "ConsoleSettings", "console_hint", "mount_console"]
-
-#: The closing line of ``synerec demo`` (``make demo``): how to open the console on the demo shop.
-CONSOLE_HINT = ("Open the web console on the demo shop: synerec serve --demo "
-                "(or make console), then http://127.0.0.1:8000/")
-
-
-def console_hint() -> str:
-    """The one line that tells how to open the console on the demo shop."""
-    return CONSOLE_HINT
+__all__ = ["ConsoleSettings", "mount_console"]
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]

@@ -111,8 +111,8 @@ def parse_evaluation(data: dict[str, Any], served: str | None) -> Report:
                                 title="Rating error (lower is better)", y_label="error",
                                 highlight=served))
     note = f"{data.get('dataset', '?')}, {_folds(data)}, top-{data.get('n', 10)} lists"
-    return Report("evaluation", "Accuracy and ranking of the models", note, [LABELS.get(m, m) for m in metrics], rows,
-                  charts)
+    return Report("evaluation", "Accuracy and ranking of the models", note,
+                  [LABELS.get(m, m) for m in metrics], rows, charts)
 
 
 def parse_k_sweep(data: dict[str, Any], served: str | None) -> Report:
