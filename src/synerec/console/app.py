@@ -241,9 +241,15 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
     def model_page(request: Request) -> Response:
         def build(c: dict[str, Any]) -> Any:
             view = ctx.served()
+            text = ctx.text
             c.update(summary=_model_summary(ctx, view),
                      compares=[_model_summary(ctx, ctx.view(lb)) for lb in ctx.compare],
                      reports=reports.reports(view.name), jobs=_jobs(ctx),
+                     prepared=ctx.base_ready and ctx.text_ready,
+                     base_name=ctx.base.name if ctx.base is not None else None,
+                     has_dates=ctx.base is not None and ctx.base.timestamps is not None,
+                     text_encoder=_encoder_name(text.encoder) if text is not None else None,
+                     text_items=len(text.items) if text is not None else 0,
                      n_events=st.events.count(), pending=_pending(ctx, view.snap))
             return "model.html", 200
         return respond(request, "model", build)
@@ -394,9 +400,12 @@ def _recommend(ctx: ConsoleContext, view: ModelView, user_id: str, overlay: list
 
 def _history(ctx: ConsoleContext, view: ModelView, user_id: str, u: int,
              events: list[Any]) -> tuple[list[dict[str, Any]], int]:
+    """The customer's newest ``history_limit`` interactions (events, then training rows not
+    covered by an event already in the model) and how many there are in all."""
     snap = view.snap
     model = snap.model
     scale = model.rating_scale_
+    limit = ctx.settings.history_limit
     rows: list[dict[str, Any]] = []
     in_model = set()
     for e in events:
@@ -405,23 +414,29 @@ def _history(ctx: ConsoleContext, view: ModelView, user_id: str, u: int,
             in_model.add(i)
         rows.append({**_item(view, i, e.item_id), "what": _event_text(e, scale),
                      "date": e.timestamp, "source": "event, new" if e.id > snap.events_upto
-                     else "event, in the model"})
+                     else "event, in the model", "_value": 0.0})
     n_train = 0
     if u >= 0:
         X = model.train_
         lo, hi = X.indptr[u], X.indptr[u + 1]
         items, values = X.indices[lo:hi], X.data[lo:hi]
-        keep = np.array([int(i) not in in_model for i in items], dtype=bool)
-        items, values = items[keep], values[keep]
+        if in_model:
+            keep = ~np.isin(items, np.fromiter(in_model, dtype=np.int64))
+            items, values = items[keep], values[keep]
         n_train = len(items)
         base = ctx.base
         ids = list(model.items_.ids_of(items))
-        dates = base.dates(user_id, ids) if base is not None else [None] * len(ids)
-        for i, v, d in zip(items, values, dates, strict=True):
-            rows.append({**_item(view, int(i)), "what": _value_text(float(v), scale),
-                         "date": d, "source": "training", "_value": float(v)})
-    rows.sort(key=lambda r: (-(r["date"] or 0.0), -r.get("_value", 0.0)))
-    return rows, n_train + len(events)
+        dates = np.array([np.nan if d is None else d for d in base.dates(user_id, ids)],
+                         dtype=np.float64) if base is not None and ids \
+            else np.full(len(ids), np.nan)
+        order = np.lexsort((-values, -np.nan_to_num(dates, nan=0.0)))[:limit]
+        for k in order:
+            d = None if np.isnan(dates[k]) else float(dates[k])
+            rows.append({**_item(view, int(items[k])), "date": d, "source": "training",
+                         "what": _value_text(float(values[k]), scale),
+                         "_value": float(values[k])})
+    rows.sort(key=lambda r: (-(r["date"] or 0.0), -r["_value"]))
+    return rows[:limit], n_train + len(events)
 
 
 def _taste(view: ModelView, u: int) -> list[tuple[str, int]]:
@@ -465,26 +480,25 @@ def _customer_page(ctx: ConsoleContext, c: dict[str, Any], user_id: str,
     history, n_history = _history(ctx, view, user_id, u, events)
     c.update(
         user_id=user_id, known=known, lists=lists, labels=ctx.labels(), chosen=labels,
-        history=history[:cs.history_limit], n_history=n_history,
+        history=history, n_history=n_history,
         n_train=int(model.user_count_[u]) if u >= 0 else 0,
         mean=float(model.user_mean_[u]) if known and model.rating_scale_ is not None else None,
         taste=_taste(view, u), dates_ready=ctx.base_ready,
         has_dates=ctx.base is not None and ctx.base.timestamps is not None,
         explicit=model.rating_scale_ is not None,
-        scale=model.rating_scale_, item_choices=_item_choices(view),
+        scale=model.rating_scale_, item_choices=_item_choices(lists),
         n_events=len(events), compare_names={lb: ctx.view(lb).name for lb in ctx.compare},
     )
     return "customer.html", 200
 
 
-def _item_choices(view: ModelView) -> list[tuple[Any, str]]:
-    """Products offered in the record form's list (titles searchable), at most 5000."""
-    model = view.model
-    n = int(model.n_items_)
-    if n > 5000:
-        return []
-    cat = view.catalogue
-    return [(model.items_.id(i), cat.title(i) or "") for i in range(n)]
+def _item_choices(lists: list[dict[str, Any]]) -> list[tuple[Any, str]]:
+    """Products offered by the record form's list: those on the page's lists."""
+    out: dict[Any, str] = {}
+    for lst in lists:
+        for it in lst["items"]:
+            out.setdefault(it["id"], it["title"] or "")
+    return list(out.items())
 
 
 def _missing(c: dict[str, Any], kind: str, given: str, vocab: Any, counts: Any) -> Any:

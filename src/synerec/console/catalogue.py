@@ -88,11 +88,11 @@ class BaseData:
         T = self.timestamps
         lo, hi = T.indptr[u], T.indptr[u + 1]
         row, vals = T.indices[lo:hi], T.data[lo:hi]
-        out: list[float | None] = []
-        for c in cols:
-            pos = int(np.searchsorted(row, c)) if c >= 0 else len(row)
-            out.append(float(vals[pos]) if pos < len(row) and row[pos] == c else None)
-        return out
+        if len(row) == 0:
+            return [None] * len(item_ids)
+        pos = np.minimum(np.searchsorted(row, cols), len(row) - 1)
+        found = (cols >= 0) & (row[pos] == cols)
+        return [float(v) if ok else None for v, ok in zip(vals[pos], found, strict=True)]
 
     def item_dates(self, item_id: Any, user_ids: Sequence[Any]) -> list[float | None]:
         """The base data's interaction time of each user with ``item_id``."""
