@@ -59,9 +59,13 @@ def console_server(root: Path, models: dict[str, Path] | None = None,
     from synerec.console.settings import ConsoleSettings
     from synerec.service import ServiceSettings
 
-    models = models or fit_console_models(root)
+    reports = root / "reports"
+    if models is None:
+        models = fit_console_models(root)
+    else:  # models fitted elsewhere: their reports lie beside them
+        reports = models["item-cf"].parent.parent / "reports"
     options = {"compare": {"user-cf": models["user-cf"], "mf": models["mf"]},
-               "reports": (root / "reports",), **console}
+               "reports": (reports,), **console}
     settings = ServiceSettings(model_dir=models["item-cf"], state_dir=root / "state",
                                api_keys=(API_KEY,), base_dataset="demo-shop",
                                base_dataset_options=DEMO, console=ConsoleSettings(**options))

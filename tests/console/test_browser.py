@@ -50,8 +50,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleServer]:
-    with console_server(tmp_path_factory.mktemp("console")) as cs:
+def site(tmp_path_factory: pytest.TempPathFactory,
+         console_models: tuple[Path, dict[str, Path]]) -> Iterator[ConsoleServer]:
+    with console_server(tmp_path_factory.mktemp("console"), console_models[1]) as cs:
         yield cs
 
 

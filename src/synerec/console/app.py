@@ -628,10 +628,12 @@ def _jobs(ctx: ConsoleContext, limit: int = 8) -> list[dict[str, Any]]:
                 job = json.loads(f.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if isinstance(job, dict):
-                job["error"] = scrub(job.get("error"))
-                out.append(job)
-    out.sort(key=lambda j: -(j.get("created_at") or 0))
+            if isinstance(job, dict):  # records of any version: only the fields shown
+                out.append({k: job.get(k) for k in (
+                    "created_at", "started_at", "finished_at", "model_version",
+                    "target_version", "n_interactions")} | {
+                    "status": str(job.get("status", "?")), "error": scrub(job.get("error"))})
+    out.sort(key=lambda j: -(j["created_at"] or 0))
     return out[:limit]
 
 
