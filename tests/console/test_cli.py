@@ -41,7 +41,7 @@ def test_console_settings_from_a_file_resolve_relative_paths(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="comparison label 'bad label'"):
         load_settings(f)
     f.write_text('model_dir = "m"\n[console]\ncolour = "red"\n')
-    with pytest.raises(ConfigError, match="unknown setting 'console.colour'"):
+    with pytest.raises(ConfigError, match=re.escape("unknown setting 'console.colour'")):
         load_settings(f)
 
 
