@@ -65,7 +65,7 @@ screenshots: install-dev browser
 	SYNEREC_SCREENSHOTS=docs/console $(PY) -m pytest tests/console/test_browser.py -q
 
 test: install-dev browser
-	$(PY) -m pytest -n 2 --durations=15
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 lint: install-dev
 	$(PY) -m ruff check src tests bench
