@@ -240,3 +240,29 @@ def test_categories_split_on_bars() -> None:
     assert split_categories("Action|Comedy") == ("Action", "Comedy")
     assert split_categories(None) == () and split_categories(float("nan")) == ()
     assert split_categories(" Tents ") == ("Tents",)
+
+
+def test_a_customer_known_only_by_events_gets_a_page(client: httpx.Client) -> None:
+    r = client.post("/v1/events", headers={"X-API-Key": API_KEY}, json={"events": [
+        {"user_id": "walk-in", "item_id": "p033", "event": "cart"}]})
+    assert r.status_code == 200
+    page = client.get("/customers/walk-in", params={"show": "served"})
+    assert page.status_code == 200
+    assert "new customer" in page.text and "added to cart" in page.text
+    assert page.text.count('data-role="rec"') == 10
+
+
+def test_the_console_can_be_turned_off(console_models: tuple[Path, dict[str, Path]],
+                                       tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from synerec.console.settings import ConsoleSettings
+    from synerec.service import ServiceSettings, create_app
+
+    _, models = console_models
+    app = create_app(ServiceSettings(model_dir=models["item-cf"], state_dir=tmp_path,
+                                     console=ConsoleSettings(enabled=False)))
+    with TestClient(app) as c:
+        assert c.get("/").status_code == 404 and c.get("/static/console.js").status_code == 404
+        assert c.get("/healthz").status_code == 200
+    assert not hasattr(app.state, "console")

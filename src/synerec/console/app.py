@@ -578,11 +578,15 @@ def _product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
     if i >= 0:
         users, values = view.item_column(i)
         uids = list(model.users_.ids_of(users))
-        dates = base.item_dates(typed, uids) if base is not None else [None] * len(uids)
-        for uid, v, d in zip(uids, values, dates, strict=True):
+        dates = np.array([np.nan if d is None else d for d in base.item_dates(typed, uids)],
+                         dtype=np.float64) if base is not None and uids \
+            else np.full(len(uids), np.nan)
+        for k in np.lexsort((-values, -np.nan_to_num(dates, nan=0.0)))[:cs.history_limit]:
+            uid = uids[k]
             who.append({"user_id": uid.item() if isinstance(uid, np.generic) else uid,
-                        "what": _value_text(float(v), scale), "date": d,
-                        "source": "training", "_v": float(v)})
+                        "what": _value_text(float(values[k]), scale),
+                        "date": None if np.isnan(dates[k]) else float(dates[k]),
+                        "source": "training", "_v": float(values[k])})
     recent = ctx.events.item_events(str(typed), cs.history_limit)
     for e in recent:
         who.append({"user_id": e.user_id, "what": _event_text(e, scale), "date": e.timestamp,

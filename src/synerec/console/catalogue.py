@@ -99,18 +99,26 @@ class BaseData:
         if self.timestamps is None or not len(user_ids):
             return [None] * len(user_ids)
         i = int(self.items.indices([item_id], missing="negative")[0])
+        if i < 0:
+            return [None] * len(user_ids)
         rows = self.users.indices(list(user_ids), missing="negative")
-        out: list[float | None] = []
-        for r in rows:
-            out.append(self._at(int(r), i) if r >= 0 and i >= 0 else None)
-        return out
+        col = self._columns()[:, [i]].tocsc()
+        users, vals = col.indices, col.data  # sorted user indices of the item's column
+        if len(users) == 0:
+            return [None] * len(user_ids)
+        pos = np.minimum(np.searchsorted(users, rows), len(users) - 1)
+        found = (rows >= 0) & (users[pos] == rows)
+        return [float(v) if ok else None for v, ok in zip(vals[pos], found, strict=True)]
 
-    def _at(self, u: int, i: int) -> float | None:
+    def _columns(self) -> sp.csc_matrix:
         T = self.timestamps
         assert T is not None
-        lo, hi = T.indptr[u], T.indptr[u + 1]
-        pos = lo + int(np.searchsorted(T.indices[lo:hi], i))
-        return float(T.data[pos]) if pos < hi and T.indices[pos] == i else None
+        cached = self.__dict__.get("_csc")
+        if cached is None:
+            cached = T.tocsc()
+            cached.sort_indices()
+            object.__setattr__(self, "_csc", cached)
+        return cached
 
     def text_fields(self, item_id: Any) -> list[tuple[str, str]]:
         """The item's text columns other than title and category, as ``(label, value)``."""
