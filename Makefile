@@ -15,7 +15,8 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 # pip's own wheel cache (keyed by version only, not by build options) is never used for it.
 LLAMA_WHEEL_DIR ?= $(HOME)/.cache/synerec/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
 
-.PHONY: demo test lint venv install-demo install-dev install-llama bench bench-deps bench-service clean
+.PHONY: demo test lint venv install-demo install-dev install-llama install-console console \
+	browser screenshots bench bench-deps bench-service clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +43,29 @@ install-dev: $(PY) install-llama
 demo: install-demo
 	$(VENV)/bin/synerec demo
 
-test: install-dev
-	$(PY) -m pytest -n 2 --durations=15
+install-console: $(PY)
+	$(PIP) install --quiet -e ".[demo,serve]"
+
+# The web console on the demo shop: fits it, serves it, prints the URL and a key for writes.
+console: install-console
+	$(VENV)/bin/synerec serve --demo
+
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download does
+# not work on these machines); installed here when missing (CI runs as root on Debian).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing Debian's chromium for the console's browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; fi
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing"; exit 1; }
+
+# Screenshots of every console page, taken by the browser tests, optimised, into docs/console/.
+screenshots: install-dev browser
+	SYNEREC_SCREENSHOTS=docs/console $(PY) -m pytest tests/console/test_browser.py -q
+
+test: install-dev browser
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 lint: install-dev
 	$(PY) -m ruff check src tests bench

@@ -1,16 +1,33 @@
-"""``synerec serve``: run the recommendation service (FastAPI on uvicorn)."""
+"""``synerec serve``: run the recommendation service (FastAPI on uvicorn) and its web console."""
 
 from __future__ import annotations
 
 import logging
+import secrets
+import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-__all__ = ["register"]
+__all__ = ["parse_compare", "register"]
 
 log = logging.getLogger("synerec.cli")
+
+
+def parse_compare(values: list[str] | None) -> dict[str, Path]:
+    """``["user-cf=models/ucf", ...]`` -> ``{"user-cf": Path("models/ucf")}``."""
+    from synerec.exceptions import ConfigError
+
+    out: dict[str, Path] = {}
+    for v in values or []:
+        label, sep, path = v.partition("=")
+        if not sep or not label.strip() or not path.strip():
+            raise ConfigError(f"--compare takes LABEL=MODEL_DIR, got {v!r}")
+        if label.strip() in out:
+            raise ConfigError(f"--compare names {label.strip()!r} twice")
+        out[label.strip()] = Path(path.strip())
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -26,21 +43,40 @@ def register(app: typer.Typer) -> None:
         settings_file: Annotated[Path | None, typer.Option(
             "--settings", help="TOML or JSON settings file (see docs/service.md).")] = None,
         state_dir: Annotated[Path | None, typer.Option(
-            help="Event store and retrained models (default <model-dir>.service).")] = None,
+            help="Event store and retrained models (default <model-dir>.service; with --demo: "
+                 "the demo's folder, kept between runs).")] = None,
         base_dataset: Annotated[str | None, typer.Option(
             help="Data set the model was trained on, for retraining.")] = None,
         workers: Annotated[int | None, typer.Option(
             help="Server processes sharing the port, the memory-mapped model and the event "
                  "store (default 1; one per core serves reads on every core).")] = None,
+        compare: Annotated[list[str] | None, typer.Option(
+            "--compare", metavar="LABEL=MODEL_DIR",
+            help="Another model served read-only for comparison on the console's customer "
+                 "page (repeatable).")] = None,
+        reports: Annotated[list[Path] | None, typer.Option(
+            "--reports", help="Folder of evaluation results (k-sweep, ablation, evaluate "
+                              "--format json) shown on the console's model page "
+                              "(repeatable).")] = None,
+        console_on: Annotated[bool, typer.Option(
+            "--console/--no-console", help="Serve the web console under / (default on).")]
+        = True,
+        demo: Annotated[bool, typer.Option(
+            "--demo", help="Fit the demo shop (the default model and two comparison models, "
+                           "with an evaluation and a K sweep) and serve it with the console.")]
+        = False,
+        seed: Annotated[int, typer.Option(help="Seed of --demo's shop and models.")] = 42,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
         threads: Annotated[int, typer.Option(
             help="numba threads per request (default 1: a server runs many small requests "
                  "at once, and parallel regions per request only add overhead).")] = 1,
     ) -> None:
-        """Serve recommendations, similar items, predictions and event ingestion over HTTP.
+        """Serve recommendations, similar items, predictions, event ingestion and the web
+        console over HTTP.
 
         Write endpoints need an X-API-Key from $SYNEREC_API_KEYS (comma-separated) or the
         settings file; read endpoints too when $SYNEREC_READ_KEYS (or read_keys) is set.
+        `synerec serve --demo` fits the demo shop and serves it in one command.
         """
         from synerec.exceptions import ConfigError
         from synerec.service.settings import load_settings
@@ -52,11 +88,51 @@ def register(app: typer.Typer) -> None:
         except ImportError as exc:
             raise ConfigError(f"the service needs the serve extra ({exc.name} is missing): "
                               "pip install 'synerec[serve]'") from None
-        settings = load_settings(settings_file, model_dir=model_dir, host=host, port=port,
-                                 state_dir=state_dir, base_dataset=base_dataset,
-                                 workers=workers)
         if threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {threads}")
+        console: dict[str, Any] | None = None
+        extra: dict[str, Any] = {}
+        if demo:
+            if model_dir is not None or base_dataset is not None:
+                raise ConfigError("--demo fits and serves its own models: leave out --model-dir "
+                                  "and --base-dataset")
+            from synerec.console.demo import prepare_demo
+
+            root = state_dir or Path(tempfile.mkdtemp(prefix="synerec-demo-"))
+            typer.echo(f"preparing the demo shop in {root} ...")
+            setup = prepare_demo(root, seed=seed, echo=lambda line: typer.echo(f"  {line}"))
+            model_dir, state_dir = setup.served[1], setup.state_dir
+            base_dataset = "demo-shop"
+            extra["base_dataset_options"] = setup.dataset_options
+            console = {"compare": {**setup.compare, **parse_compare(compare)},
+                       "reports": [setup.reports, *(reports or [])]}
+        elif compare or reports:
+            console = {"compare": parse_compare(compare), "reports": list(reports or [])}
+        settings = load_settings(settings_file, model_dir=model_dir, host=host, port=port,
+                                 state_dir=state_dir, base_dataset=base_dataset,
+                                 workers=workers, **extra)
+        updates: dict[str, Any] = {"enabled": console_on}
+        if console is not None:
+            updates.update(console)
+        settings = settings.model_copy(update={
+            "console": settings.console.model_validate(
+                {**settings.console.model_dump(), **updates})})
+        key_note = None
+        if demo and not settings.all_api_keys():
+            # A demo without configured keys gets one for this run, told only to this terminal.
+            from pydantic import SecretStr
+
+            key = secrets.token_urlsafe(12)
+            settings = settings.model_copy(update={"api_keys": (SecretStr(key),)})
+            key_note = key
+        url = f"http://{settings.host}:{settings.port}/"
+        if settings.console.enabled:
+            typer.echo(f"synerec console: {url}  (JSON API under {url}v1, docs at {url}docs)")
+        else:
+            typer.echo(f"synerec service: {url}v1  (docs at {url}docs)")
+        if key_note is not None:
+            typer.echo(f"API key for writes in this demo (type it into the console's key box): "
+                       f"{key_note}")
         common = {"host": settings.host, "port": settings.port, "log_level": log_level,
                   "access_log": False, "http": protocol_class(), "lifespan": "on",
                   "timeout_keep_alive": int(max(1, round(settings.keep_alive_s)))}

@@ -348,6 +348,10 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None,
                            allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key"])
     app.add_middleware(_MetricsMiddleware, metrics=st.metrics)
+    if settings.console.enabled:  # the web console under / (synerec.console)
+        from synerec.console import mount_console
+
+        mount_console(app, st)
     return app
 
 

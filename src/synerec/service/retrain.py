@@ -145,12 +145,14 @@ def build_training_frame(base: pd.DataFrame, rating_scale: tuple[float, float] |
     return pd.concat([b, ev], ignore_index=True)
 
 
-def _base_frame(spec: Mapping[str, Any]) -> tuple[pd.DataFrame, tuple[float, float] | None, str]:
+def _base_frame(spec: Mapping[str, Any]
+                ) -> tuple[pd.DataFrame, tuple[float, float] | None, str, pd.DataFrame | None]:
+    """The base interactions, their rating scale, their name and the item catalogue."""
     if spec.get("base_dataset"):
         from synerec.data import load_dataset
 
         ds = load_dataset(spec["base_dataset"], **(spec.get("base_dataset_options") or {}))
-        return ds.to_dataframe(), ds.rating_scale, ds.name
+        return ds.to_dataframe(), ds.rating_scale, ds.name, ds.item_info
     from synerec.algorithms import Recommender
 
     model = Recommender.load(spec["base_model_dir"])
@@ -158,7 +160,22 @@ def _base_frame(spec: Mapping[str, Any]) -> tuple[pd.DataFrame, tuple[float, flo
     frame = pd.DataFrame({"user_id": model.users_.ids_of(X.row),
                           "item_id": model.items_.ids_of(X.col),
                           "rating": X.data.astype(np.float64)})
-    return frame, model.rating_scale_, "base-model"
+    cat = getattr(model, "catalogue_", None)
+    items = None if not cat else pd.DataFrame(
+        dict(cat), index=pd.Index(model.items_.ids, name="item_id"))
+    return frame, model.rating_scale_, "base-model", items
+
+
+def _catalogue_like(items: pd.DataFrame | None, item_ids: pd.Series) -> pd.DataFrame | None:
+    """The base catalogue with its ids of the training frame's type (strings once any event
+    id made the item ids strings), so a retrained model keeps the titles and categories."""
+    if items is None or len(items) == 0:
+        return None
+    items = items.copy()
+    if item_ids.dtype.kind not in "iu" and items.index.dtype.kind in "iu":
+        items.index = items.index.astype(str)
+    items.index.name = "item_id"
+    return items
 
 
 def run_retrain(spec: Mapping[str, Any]) -> Path:
@@ -174,13 +191,14 @@ def run_retrain(spec: Mapping[str, Any]) -> Path:
     from synerec.service.events import read_events_frame
 
     start = time.perf_counter()
-    base, scale, name = _base_frame(spec)
+    base, scale, name, items = _base_frame(spec)
     events = read_events_frame(spec["events_db"], int(spec["events_upto"]))
     frame = build_training_frame(base, scale, events,
                                  implied_ratings=spec.get("implied_ratings") or {},
                                  event_weights=spec.get("event_weights") or {})
     ds = InteractionDataset.from_dataframe(frame, rating_scale=scale, duplicates="last",
-                                           name=f"{name}+events")
+                                           name=f"{name}+events",
+                                           items=_catalogue_like(items, frame["item_id"]))
     model = create_model(spec["model"], **(spec.get("config") or {})).fit(ds)
     path = model.save(spec["out_dir"])
     log.info("retrained %s on %d interactions (%d events) in %.1f s", spec["model"],

@@ -26,6 +26,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from synerec.console.settings import ConsoleSettings
 from synerec.exceptions import ConfigError
 
 __all__ = ["API_KEYS_ENV", "READ_KEYS_ENV", "ServiceSettings", "api_keys_from_env",
@@ -131,6 +132,9 @@ class ServiceSettings(BaseModel):
         Scheduling niceness added to the retrain worker process (0-19): serving comes first.
     reload_interval_s
         How often each worker checks for a model version published by another worker.
+    console
+        The web console under ``/`` (:class:`synerec.console.ConsoleSettings`: comparison
+        models, evaluation reports, the text encoder of "similar by text").
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -175,6 +179,7 @@ class ServiceSettings(BaseModel):
     keep_alive_s: float = Field(5.0, gt=0, le=3600)
     retrain_nice: int = Field(10, ge=0, le=19)
     reload_interval_s: float = Field(1.0, gt=0, le=3600)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @pydantic.field_validator("event_weights")
     @classmethod
@@ -215,6 +220,19 @@ class ServiceSettings(BaseModel):
         data["api_keys"] = [k.get_secret_value() for k in self.api_keys]
         data["read_keys"] = [k.get_secret_value() for k in self.read_keys]
         return json.dumps(data)
+
+
+def _console_paths(table: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The console table of a settings file with relative model and report paths made
+    relative to the file's folder."""
+    out = dict(table)
+    if isinstance(out.get("compare"), dict):
+        out["compare"] = {k: (str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
+                              else v) for k, v in out["compare"].items()}
+    if isinstance(out.get("reports"), list):
+        out["reports"] = [str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
+                          else v for v in out["reports"]]
+    return out
 
 
 def api_keys_from_env(name: str = API_KEYS_ENV) -> list[str]:
@@ -262,6 +280,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any
         for key in ("model_dir", "state_dir"):
             if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
                 values[key] = str(p.parent / values[key])
+        if isinstance(values.get("console"), dict):
+            values["console"] = _console_paths(values["console"], p.parent)
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ServiceSettings.model_validate(values)
