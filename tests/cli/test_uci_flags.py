@@ -12,8 +12,8 @@ import pytest
 from synerec.cli.main import main
 from tests.conftest import require_dataset
 
-#: Models compared (the ranking models of the `models` branch join with one name each).
-MODELS = ("item-cf",)
+#: Models compared: a neighbourhood model and the ranking model EASE.
+MODELS = ("item-cf", "ease")
 
 #: The loader's cleaning rules (synerec.data.retail), written as an analyst would write them.
 FLAGS = ["--user-col", "CustomerID", "--item-col", "StockCode", "--weight-col", "Quantity",

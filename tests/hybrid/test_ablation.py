@@ -80,6 +80,14 @@ def test_ablation_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "Ablation on shop.csv" in out.out
+    assert "…" not in out.out, out.out  # nothing cut at the default 80 columns
+    assert max(len(line) for line in out.out.splitlines()) <= 80, out.out
+    data = json.loads((tmp_path / "abl" / "results.json").read_text())
+    for row in data["rows"]:
+        assert row["label"] in out.out and f"{row['ndcg@10']:.4f}" in out.out
+        d = row.get("delta", {}).get("ndcg@10")
+        if d is not None:
+            assert f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" in out.out
     assert "| hybrid (CF features) |" in (tmp_path / "abl" / "table.md").read_text()
     assert (tmp_path / "abl" / "ablation.png").is_file()
     assert main(["experiment", "ablation", "--llm", "bogus", "--out", str(tmp_path)]) == 2

@@ -749,16 +749,19 @@ def ablation_command(
     result = run_ablation(ds, rows, folds, n=n, n_boot=bootstrap, random_state=seed,
                           show_progress=True)
     paths = write_ablation(result, out)
-    t = Table(title=f"Ablation on {ds.name} ({', '.join(result.folds)})")
-    for col in ("row", f"NDCG@{n}", f"P@{n}", f"R@{n}", "coverage", "Δ NDCG vs row above "
-                "[95% CI]"):
-        t.add_column(col, justify="left" if col == "row" else "right")
+    from synerec.cli._tables import fitted_table
+
+    header = ["row", f"NDCG@{n}", f"P@{n}", f"R@{n}", "cov.", "Δ NDCG [95% CI]"]
+    cells = []
     for r in result.rows:
-        d = r.get("delta", {}).get("ndcg@10")
+        d = r.get("delta", {}).get("ndcg@10")  # the runner's keys (its list length is n)
         delta = "" if d is None else f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
-        t.add_row(r["label"], f"{r['ndcg@10']:.4f}", f"{r['precision@10']:.4f}",
-                  f"{r['recall@10']:.4f}", f"{r['coverage']:.3f}", delta)
-    console.print(t)
+        cells.append([r["label"], f"{r['ndcg@10']:.4f}", f"{r['precision@10']:.4f}",
+                      f"{r['recall@10']:.4f}", f"{r['coverage']:.3f}", delta])
+    console.print(fitted_table(
+        header, cells, title=f"Ablation on {ds.name} ({', '.join(result.folds)})",
+        caption="Δ: difference from the row above, paired bootstrap over users",
+        console=console))
     err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
