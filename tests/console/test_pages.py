@@ -142,7 +142,7 @@ def test_events_newer_than_the_model_are_explained_by_their_largest_terms(
     history = page[page.index('class="history"'):]
     assert history.count("event, new") == 2 and "<td>bought</td>" in history
     snap = site.state.store.current
-    overlay = site.state.overlay.for_user("u150", snap.events_upto)
+    overlay = site.state.events.user_events("u150", snap.events_upto, 100)
     from synerec.service import engine
 
     res = engine.recommend(snap, "u150", overlay, 10, exclude_seen=True, explain=False,

@@ -264,7 +264,7 @@ def test_cli_batch_recommend_local(knn_model, tmp_path: Path, capsys) -> None:
                  "--n", "7", "--out", str(out), "--engine", "local", "--no-progress"])
     _, err = capsys.readouterr()
     assert code == 0, err
-    assert f"wrote {40 * 7} rows for 40 users" in err
+    assert f"wrote {40 * 7} rows of item-cf for 40 users" in err
     got = pd.read_parquet(out)
     want = knn_model.recommend_frame(ids, 7)
     np.testing.assert_array_equal(got["item_id"].to_numpy(), want["item_id"].astype(np.int64))

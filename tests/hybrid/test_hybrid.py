@@ -196,8 +196,8 @@ def test_save_and_load_give_identical_lists(model: HybridRanker, shop: Interacti
     loaded = Recommender.load(path)
     assert isinstance(loaded, HybridRanker) and loaded.ranker_kind_ == "lambdarank"
     users = [*shop.users.ids[:40].tolist(), "nobody"]
-    a_ids, a_sc = model.recommend(users, 10)
-    b_ids, b_sc = loaded.recommend(users, 10)
+    a_ids, a_sc = model.recommend(users, 10, unknown="fallback")
+    b_ids, b_sc = loaded.recommend(users, 10, unknown="fallback")
     assert a_ids.tolist() == b_ids.tolist()
     np.testing.assert_array_equal(a_sc, b_sc)
     u, i = shop.users.ids[3], a_ids[3][0]

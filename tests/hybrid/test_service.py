@@ -43,5 +43,8 @@ def test_the_service_serves_the_hybrids_lists_and_explanations(model_dir: Path) 
                 expected = model.predict_one(user, it["item_id"]).details["explanation"]
                 assert it["reason"] == expected
                 assert "The signal that weighed most" in it["reason"]
-        body = client.get("/v1/users/nobody-at-all/recommendations", params={"n": 5}).json()
+        r = client.get("/v1/users/nobody-at-all/recommendations", params={"n": 5})
+        assert r.status_code == 404 and r.json()["error"] == "unknown_user"
+        body = client.get("/v1/users/nobody-at-all/recommendations",
+                          params={"n": 5, "unknown": "fallback"}).json()
         assert body["strategy"] == "popular"

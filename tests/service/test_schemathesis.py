@@ -11,12 +11,17 @@ import os
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # noqa: F401  (see below)
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
 from synerec.service import ServiceSettings
 from tests.service import API_KEY, DEMO, fit_demo_model, serve_in_thread
 
+# The module above is imported when the schema is loaded; pytest rewrites it on import (it is
+# a pytest plugin's), and CPython 3.11.7's parser can fail with "AST constructor recursion depth
+# mismatch" when that happens inside a deep call stack in a process that recursed deeply
+# before. Importing it here, at collection, parses it at a shallow depth.
 EXAMPLES = int(os.environ.get("SYNEREC_SCHEMATHESIS_EXAMPLES", "12"))
 
 

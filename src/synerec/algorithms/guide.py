@@ -130,11 +130,20 @@ _GUIDES: tuple[ModelGuide, ...] = (
         "ratings with item text, few co-rated items",
         (Figure(_ML, "u1..u5, K = 30", (("MAE", "0.7276"),), _KSWEEP),)),
     ModelGuide(
+        "hybrid", "A learned second stage: the candidates of several retrievers (EASE, item-cf, "
+                  "user-cf, text neighbours, popularity) ordered by LightGBM LambdaRank over "
+                  "their scores and ranks, popularity, activity and text features.",
+        ("ranking", "text"), ("ratings", "implicit", "item text"),
+        "ranked lists for a shop with enough interactions for a validation part: the default "
+        "of `synerec fit` there; explanations name the signal that weighed most",
+        ()),
+    ModelGuide(
         "ease", "EASE (Steck): a closed-form item-item regression on the positives, with the "
                 "EDLAE ridge; dense, or a sparse approximation for large catalogues.",
         ("ranking",), ("implicit", "ratings"),
         "ranked lists for a shop: the best NDCG@10 measured on UCI Online Retail and on "
-        "ml-100k u1, the default of `synerec fit`; up to a few tens of thousands of items dense "
+        "ml-100k u1 among single models, the default of `synerec fit` on data too small for the "
+        "hybrid; up to a few tens of thousands of items dense "
         "(4 n^2 bytes), beyond with variant='sparse'",
         (Figure(_UCI, "temporal", (("NDCG@10", "0.1508"), ("P@10", "0.1001")), _RANK_UCI),
          Figure(_ML, "u1", (("NDCG@10", "0.4699"), ("P@10", "0.3914")), _RANK_U1),

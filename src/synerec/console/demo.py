@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COMPARE_CANDIDATES", "DEMO_KS", "SERVED_CANDIDATES", "DemoSetup", "prepare_demo",
-           "write_demo_reports"]
+__all__ = ["COMPARE_CANDIDATES", "DEMO_KS", "DemoSetup", "prepare_demo", "write_demo_reports"]
 
 log = logging.getLogger(__name__)
 
-#: The served model: the first of these that is registered (the hybrid, when installed).
-SERVED_CANDIDATES = ("hybrid", "item-cf")
+#: The served model is the default of ``synerec fit``
+#: (:func:`synerec.hybrid.default.choose_default_model`: the hybrid when the data has enough
+#: interactions for its validation part and LightGBM is installed, else the best single
+#: retriever).
 #: Comparison models: the first two registered ones that are not the served model.
 COMPARE_CANDIDATES = ("item-cf", "ease", "user-cf", "mf")
 #: Neighbour counts of the demo's K sweep.
@@ -70,13 +71,15 @@ def _config(name: str, seed: int) -> dict[str, Any]:
         else {}
 
 
-def _choose() -> tuple[str, list[str]]:
+def _choose(ds: Any) -> tuple[str, dict[str, Any], str, list[str]]:
+    """The served model (name, options, why) and the comparison models."""
     from synerec.algorithms import list_models
+    from synerec.hybrid.default import choose_default_model
 
     names = set(list_models())
-    served = next(m for m in SERVED_CANDIDATES if m in names)
-    compare = [m for m in COMPARE_CANDIDATES if m in names and m != served][:2]
-    return served, compare
+    choice = choose_default_model(ds)
+    compare = [m for m in COMPARE_CANDIDATES if m in names and m != choice.name][:2]
+    return choice.name, dict(choice.config), choice.reason, compare
 
 
 def prepare_demo(root: str | Path, *, seed: int = 42,
@@ -104,13 +107,14 @@ def prepare_demo(root: str | Path, *, seed: int = 42,
     say = echo or (lambda line: log.info("%s", line))
     root = Path(root)
     opts = {**dict(options or {}), "random_state": seed}
-    served, compare = _choose()
     models = root / "models"
     start = time.perf_counter()
     ds = load_dataset("demo-shop", **opts)
     s = ds.summary()
     say(f"demo shop: {s['users']:,} customers, {s['items']:,} products, "
         f"{s['interactions']:,} ratings in {s['categories']} categories")
+    served, served_config, why, compare = _choose(ds)
+    say(f"served model: {served} ({why})")
     dirs: dict[str, Path] = {}
     for name in [served, *compare]:
         path = models / name
@@ -119,7 +123,8 @@ def prepare_demo(root: str | Path, *, seed: int = 42,
             say(f"{name}: reusing the model in {path}")
         else:
             t0 = time.perf_counter()
-            create_model(name, **_config(name, seed)).fit(ds).save(path)
+            extra = served_config if name == served else {}
+            create_model(name, **{**_config(name, seed), **extra}).fit(ds).save(path)
             say(f"{name}: fitted in {time.perf_counter() - t0:.1f} s")
         dirs[name] = path
     out = root / "reports"

@@ -2,10 +2,11 @@
 
 The console opens its own read-only SQLite connections (one per thread) to the event database,
 so it never waits on the writer's lock; SQLite's WAL mode lets readers run beside the writer.
-Every query is bounded: by the ``pending`` index (a user's events newer than the served model;
-older ones are in the model's training data, which the customer page shows), by the primary key
-(the latest events) or by a window of the newest ``window`` ids (a product's events, the
-per-minute counts), never a scan of the whole table.
+Every query is bounded: by the ``pending`` index (a user's events newer than the served model),
+by the primary key (the latest events) or by a window of the newest ``window`` ids (a user's
+events already in the model, a product's events, the per-minute counts), never a scan of the
+whole table. A user's older events are in the model's training data, which the customer page
+shows as such.
 """
 
 from __future__ import annotations
@@ -69,12 +70,18 @@ class EventReader:
         return int(row[0])
 
     def user_events(self, user_id: str, limit: int) -> list[EventRow]:
-        """The user's newest ``limit`` events not yet in the served model, newest first (one
-        range scan of the store's ``pending`` index)."""
+        """The user's newest ``limit`` events, newest first: those not yet in the served model
+        (one range scan of the store's ``pending`` index) and those among the newest
+        :attr:`window` events."""
         cols = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))
-        return self._rows(f"SELECT {cols} FROM pending AS p JOIN events AS e ON e.id = p.id "
-                          "WHERE p.user_id = ? ORDER BY p.id DESC LIMIT ?",
-                          (str(user_id), int(limit)))
+        pending = self._rows(f"SELECT {cols} FROM pending AS p JOIN events AS e ON e.id = p.id "
+                             "WHERE p.user_id = ? ORDER BY p.id DESC LIMIT ?",
+                             (str(user_id), int(limit)))
+        recent = self._rows(f"SELECT {_COLUMNS} FROM events WHERE id > ? AND user_id = ? "
+                            "ORDER BY id DESC LIMIT ?",
+                            (self.max_id() - self.window, str(user_id), int(limit)))
+        rows = {r.id: r for r in [*pending, *recent]}
+        return [rows[k] for k in sorted(rows, reverse=True)[:int(limit)]]
 
     def user_event_count(self, user_id: str) -> int:
         """How many of the user's events are not yet in the served model."""
