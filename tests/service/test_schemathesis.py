@@ -11,7 +11,7 @@ import os
 
 import pytest
 import schemathesis
-import schemathesis.specs.openapi.schemas  # noqa: F401  (see below)
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
