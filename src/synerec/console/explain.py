@@ -75,8 +75,11 @@ def _rating_text(value: float | None, scale: tuple[float, float] | None) -> str:
 
 def explain_model_list(explainer: Any, user: Any, items: Sequence[Any],
                        cat: ItemCatalogue) -> list[Why]:
-    """The model's own evidence for each item of its list (template sentences)."""
+    """The model's own evidence for each item of its list (template sentences; the hybrid's
+    own sentences, naming its signals, computed for the whole list in one pass)."""
     model = explainer.model
+    if type(model).__name__ == "HybridRanker":
+        return _hybrid_list(model, user, items, cat)
     scale = model.rating_scale_
     out = []
     for item in items:
@@ -101,6 +104,23 @@ def explain_model_list(explainer: Any, user: Any, items: Sequence[Any],
             basis = "no direct evidence in the training data"
         nbrs = tuple((nb.user, float(nb.similarity), float(nb.rating)) for nb in ev.neighbors)
         out.append(Why(e.text, basis, tuple(cited), nbrs, tuple(ev.shared)))
+    return out
+
+
+def _hybrid_list(model: Any, user: Any, items: Sequence[Any], cat: ItemCatalogue) -> list[Why]:
+    from synerec.hybrid.explain import explain_pairs, signal_label
+
+    u = int(model.users_.index(user))
+    out = []
+    for e in explain_pairs(model, u, model.items_.indices(list(items))):
+        cited = []
+        for sig, j in e.cited:
+            iid = model.items_.id(int(j))
+            idx = cat.index(iid)
+            cited.append(Cited(iid, cat.title(idx), cat.category(idx), signal_label(model, sig)))
+        basis = (f"the hybrid ranker's signals; the one that weighed most: "
+                 f"{signal_label(model, e.top_signal)}")
+        out.append(Why(e.text, basis, tuple(cited)))
     return out
 
 

@@ -164,11 +164,7 @@ def recommendation_coherence(
             mine = set(tastes.loc[user].split("|"))
             rec["taste_share"] = float(np.mean([item_dept[i] in mine for i in recs]))
         if explainer is not None:
-            cited: set[Any] = set()
-            for i in row:
-                if i is not None:
-                    cited.update(explainer.explain(user, i).cited_items)
-            rec["distinct_cited"] = float(len(cited))
+            rec["distinct_cited"] = float(len(_cited(explainer, user, row)))
         rows.append(rec)
     empty = ["user", "own_share", "related_share", "chance"]
     per_user = pd.DataFrame(rows if rows else None, columns=None if rows else empty)
@@ -176,3 +172,19 @@ def recommendation_coherence(
     log.info("coherence of %s over %d users: %s", type(model).__name__, len(per_user),
              per_user.mean().round(3).to_dict())
     return CoherenceResult(per_user, n)
+
+
+def _cited(explainer: Any, user: Any, row: Any) -> set[Any]:
+    """The items the explanations of one list cite: the hybrid's own explanations (what
+    ``synerec demo``, the service and the console show for it), else the grounded ones."""
+    model = explainer.model
+    listed = [i for i in row if i is not None]
+    if type(model).__name__ == "HybridRanker":
+        from synerec.hybrid.explain import explain_pairs
+
+        es = explain_pairs(model, model.users_.index(user), model.items_.indices(listed))
+        return {model.items_.id(int(j)) for e in es for _, j in e.cited}
+    cited: set[Any] = set()
+    for i in listed:
+        cited.update(explainer.explain(user, i).cited_items)
+    return cited

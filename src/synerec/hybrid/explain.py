@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from synerec.hybrid.model import HybridRanker
 
 __all__ = ["HybridExplanation", "Signal", "check_faithful", "contributors", "explain_pair",
-           "signal_of_feature"]
+           "explain_pairs", "signal_of_feature"]
 
 #: Items cited per signal.
 N_EVIDENCE = 2
@@ -237,32 +237,49 @@ def _top_category(model: HybridRanker, user: int, item: int) -> str | None:
 
 def explain_pair(model: HybridRanker, user: int, item: int) -> HybridExplanation:
     """Explain the hybrid's score of ``(user, item)`` (indices of a known user and item)."""
-    cands = model.candidates(np.array([user]), extra=(np.array([0]), np.array([item])))
+    return explain_pairs(model, user, [item])[0]
+
+
+def explain_pairs(model: HybridRanker, user: int, items: Any) -> list[HybridExplanation]:
+    """Explain the hybrid's score of ``(user, i)`` for each item index ``i`` of ``items``.
+
+    One pass for the whole list: the user's candidates and their features are built once (the
+    cost of one recommendation), then the ranker's contributions of the listed pairs only.
+    """
+    items = np.asarray(items, dtype=np.int64).ravel()
+    if len(items) == 0:
+        return []
+    rows = np.zeros(len(items), dtype=np.int64)
+    cands = model.candidates(np.array([user]), extra=(rows, items))
     from synerec.hybrid.candidates import lookup_pairs
 
-    pos = int(lookup_pairs(cands, np.array([0]), np.array([item]), model.n_items_)[0])
+    pos = np.asarray(lookup_pairs(cands, rows, items, model.n_items_), dtype=np.int64)
     names = model._stage_a_features()
+    contribs = None
     if model.ranker_ is not None:
-        F = model.feature_matrix(cands)[pos:pos + 1]
-        contrib = model.ranker_.contributions(F)[0]
-        score = float(contrib.sum())
-        per_signal: dict[str, float] = {}
-        for name, c in zip(names, contrib[:-1], strict=True):
-            sig = signal_of_feature(name)
-            per_signal[sig] = per_signal.get(sig, 0.0) + float(c)
-    else:  # reciprocal-rank fusion: each retriever's term
-        ranks = cands.ranks[pos]
-        per_signal = {n: (1.0 / (60.0 + float(r)) if np.isfinite(r) else 0.0)
-                      for n, r in zip(model.retriever_names_, ranks, strict=True)}
-        score = float(sum(per_signal.values()))
-    signals = []
-    for sig, c in per_signal.items():
-        signals.append(_evidence(model, sig, c, user, item))
-    signals.sort(key=lambda s: (-s.contribution, s.name))
-    explainable = [s for s in signals if s.name != "user"]
-    top = explainable[0].name if explainable else "none"
-    text, cited = _sentence(model, signals, top, user, item)
-    return HybridExplanation(user, item, score, tuple(signals), top, text, tuple(cited))
+        contribs = model.ranker_.contributions(model.feature_matrix(cands)[pos])
+    out = []
+    for k, item in enumerate(items.tolist()):
+        if contribs is not None:
+            contrib = contribs[k]
+            score = float(contrib.sum())
+            per_signal: dict[str, float] = {}
+            for name, c in zip(names, contrib[:-1], strict=True):
+                sig = signal_of_feature(name)
+                per_signal[sig] = per_signal.get(sig, 0.0) + float(c)
+        else:  # reciprocal-rank fusion: each retriever's term
+            ranks = cands.ranks[pos[k]]
+            per_signal = {n: (1.0 / (60.0 + float(r)) if np.isfinite(r) else 0.0)
+                          for n, r in zip(model.retriever_names_, ranks, strict=True)}
+            score = float(sum(per_signal.values()))
+        signals = [_evidence(model, sig, c, user, item) for sig, c in per_signal.items()]
+        signals.sort(key=lambda s: (-s.contribution, s.name))
+        explainable = [s for s in signals if s.name != "user"]
+        top = explainable[0].name if explainable else "none"
+        text, cited = _sentence(model, signals, top, user, item)
+        out.append(HybridExplanation(user, item, score, tuple(signals), top, text,
+                                     tuple(cited)))
+    return out
 
 
 def _evidence(model: HybridRanker, sig: str, contribution: float, user: int,

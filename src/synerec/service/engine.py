@@ -231,8 +231,9 @@ def _model_reasons(snap: ModelSnapshot, user_id: str, u: int, items: np.ndarray)
         return []
     ids = snap.item_ids[items]
     if snap.explains_itself:  # the hybrid: each item's signals and the evidence behind them
-        return [str(model.predict_one(user_id, i, unknown="fallback").details["explanation"])
-                for i in ids]
+        from synerec.hybrid.explain import explain_pairs
+
+        return [e.text for e in explain_pairs(model, u, items)]
     values = model.predict(np.full(len(items), user_id, dtype=object), ids)
     word = "score" if model.rating_scale_ is None else "rating"
     texts = [f"predicted {word} {float(v):.3g}" for v in values]
