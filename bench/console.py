@@ -1,7 +1,8 @@
 """Server time of the console's customer page on ML-100K: p95 over 200 customers < 300 ms.
 
-The served model is item-cf fitted on all of ML-100K; a second configuration also shows the
-lists of two comparison models (user-cf and mf) side by side, as ``synerec serve --demo`` does.
+The served model is item-cf, then the hybrid (the default of ``synerec fit`` on ML-100K), each
+fitted on all of ML-100K; a third configuration serves item-cf and also shows the lists of two
+comparison models (user-cf and mf) side by side, as ``synerec serve --demo`` does.
 Each configuration runs ``synerec serve`` in its own process (one numba thread, as the command
 does by default); this script waits until the console has read the data set again and built
 its text index, opens 10 other customers' pages to warm up, then 200 customers' pages drawn
@@ -112,7 +113,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--served", default="item-cf,hybrid",
+                        help="comma-separated models served alone, one server each")
     args = parser.parse_args()
+    served = [m.strip() for m in args.served.split(",") if m.strip()]
 
     from synerec.algorithms import create_model
     from synerec.data import load_dataset
@@ -122,20 +126,24 @@ def main() -> None:
     ds = load_dataset("ml-100k")
     tmp = Path(tempfile.mkdtemp(prefix="synerec-console-bench-"))
     models = {}
-    for name, cfg in (("item-cf", {}), ("user-cf", {}), ("mf", {"random_state": 0})):
+    fit_s = {}
+    for name in dict.fromkeys(["item-cf", "user-cf", "mf", *served]):
+        cfg = {"random_state": 0} if name == "mf" else {}
+        t0 = time.perf_counter()
         models[name] = create_model(name, **cfg).fit(ds).save(tmp / name)
+        fit_s[name] = time.perf_counter() - t0
     rng = np.random.default_rng(args.seed)
     ids = [str(u) for u in ds.users.ids]
     order = rng.permutation(len(ids))
     warm = [ids[i] for i in order[:10]]
     sample = [ids[i] for i in order[10:10 + args.customers]]
     rows = []
-    for label, compare in (("item-cf", {}),
-                           ("item-cf + user-cf, mf", {"user-cf": models["user-cf"],
-                                                      "mf": models["mf"]})):
+    configs = [(m, m, {}) for m in served] + [
+        ("item-cf + user-cf, mf", "item-cf", {"user-cf": models["user-cf"], "mf": models["mf"]})]
+    for k, (label, model, compare) in enumerate(configs):
         port = free_port()
-        state = tmp / f"state-{len(compare)}"
-        proc = start_server(models["item-cf"], state, port, compare, tmp / "server.log")
+        state = tmp / f"state-{k}"
+        proc = start_server(models[model], state, port, compare, tmp / "server.log")
         try:
             url = f"http://127.0.0.1:{port}"
             measure(url, warm)
@@ -146,7 +154,7 @@ def main() -> None:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        rows.append({"lists": label, "customers": len(sample),
+        rows.append({"lists": label, "customers": len(sample), "loadavg": loadavg(),
                      "server_ms": summary(res["server_ms"]),
                      "client_ms": summary(res["client_ms"])})
     load_after = loadavg()
@@ -163,7 +171,8 @@ def main() -> None:
     out = RESULTS / "console.json"
     out.write_text(json.dumps({
         "bench": "console customer page, ML-100K", "target_p95_ms": TARGET_MS,
-        "results": rows, "loadavg_before": load_before, "loadavg_after": load_after,
+        "results": rows, "fit_seconds": fit_s, "loadavg_before": load_before,
+        "loadavg_after": load_after,
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2))
     print(f"wrote {out}")
