@@ -30,6 +30,17 @@ def parse_compare(values: list[str] | None) -> dict[str, Path]:
     return out
 
 
+def _served_model_name(model_dir: Path | None) -> str:
+    """The registry name in a model directory's ``model.json`` (checked again on load)."""
+    import json
+
+    try:
+        name = json.loads((Path(str(model_dir)) / "model.json").read_text(encoding="utf-8"))
+        return str(name["class"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "the model"
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``serve`` command to the CLI app."""
 
@@ -126,10 +137,12 @@ def register(app: typer.Typer) -> None:
             settings = settings.model_copy(update={"api_keys": (SecretStr(key),)})
             key_note = key
         url = f"http://{settings.host}:{settings.port}/"
+        served = _served_model_name(settings.model_dir)
         if settings.console.enabled:
-            typer.echo(f"synerec console: {url}  (JSON API under {url}v1, docs at {url}docs)")
+            typer.echo(f"synerec console: {url}  (JSON API under {url}v1, docs at {url}docs); "
+                       f"serving {served}")
         else:
-            typer.echo(f"synerec service: {url}v1  (docs at {url}docs)")
+            typer.echo(f"synerec service: {url}v1  (docs at {url}docs); serving {served}")
         if key_note is not None:
             typer.echo(f"API key for writes in this demo (type it into the console's key box): "
                        f"{key_note}")
