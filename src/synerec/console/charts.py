@@ -47,11 +47,22 @@ def _fmt(v: float) -> str:
     return f"{v:.3f}".rstrip("0").rstrip(".")
 
 
-def _frame(width: int, height: int, title: str, label: str) -> list[str]:
+def _frame(width: int, height: int, title: str, label: str, left: int,
+           heading_y: int = 16) -> list[str]:
+    """The opening of a chart: the ``<svg>`` element, its title and the visible heading."""
     return [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
             f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}" '
             f'class="chart">',
-            f'<title>{escape(title)}</title>']
+            f'<title>{escape(title)}</title>',
+            f'<text x="{left}" y="{heading_y}" {_FONT} font-size="13" font-weight="600" '
+            f'fill="#222">{escape(title)}</text>']
+
+
+def _no_values(out: list[str], left: int, y: float) -> str:
+    """Close a chart that has nothing to draw with a "no values" note."""
+    out.append(f'<text x="{left}" y="{y}" {_FONT} font-size="12" '
+               f'fill="#666">no values</text></svg>')
+    return "".join(out)
 
 
 def line_chart(x: Sequence[float], series: dict[str, Sequence[float | None]], *, title: str,
@@ -61,13 +72,9 @@ def line_chart(x: Sequence[float], series: dict[str, Sequence[float | None]], *,
     left, right, top, bottom = 56, 130, 28, 42
     pw, ph = width - left - right, height - top - bottom
     ys = [v for vals in series.values() for v in vals if v is not None and math.isfinite(v)]
-    out = _frame(width, height, title, f"{title}: {y_label} against {x_label}")
-    out.append(f'<text x="{left}" y="16" {_FONT} font-size="13" font-weight="600" '
-               f'fill="#222">{escape(title)}</text>')
+    out = _frame(width, height, title, f"{title}: {y_label} against {x_label}", left)
     if not ys or not x:
-        out.append(f'<text x="{left}" y="{top + ph / 2}" {_FONT} font-size="12" '
-                   f'fill="#666">no values</text></svg>')
-        return "".join(out)
+        return _no_values(out, left, top + ph / 2)
     lo, hi = min(ys), max(ys)
     pad = (hi - lo) * 0.1 or abs(hi) * 0.05 or 0.01
     yt = _ticks(lo - pad, hi + pad)
@@ -122,13 +129,9 @@ def bar_chart(groups: Sequence[str], series: dict[str, Sequence[float | None]], 
     left, right, top, bottom = 56, 130, 28, 58
     pw, ph = width - left - right, height - top - bottom
     ys = [v for vals in series.values() for v in vals if v is not None and math.isfinite(v)]
-    out = _frame(width, height, title, f"{title}: {y_label} by {', '.join(series)}")
-    out.append(f'<text x="{left}" y="16" {_FONT} font-size="13" font-weight="600" '
-               f'fill="#222">{escape(title)}</text>')
+    out = _frame(width, height, title, f"{title}: {y_label} by {', '.join(series)}", left)
     if not ys or not groups:
-        out.append(f'<text x="{left}" y="{top + ph / 2}" {_FONT} font-size="12" '
-                   f'fill="#666">no values</text></svg>')
-        return "".join(out)
+        return _no_values(out, left, top + ph / 2)
     yt = _ticks(min(0.0, min(ys)), max(ys) * 1.08 if max(ys) > 0 else 1.0)
     y0, y1 = yt[0], yt[-1]
 
@@ -176,9 +179,7 @@ def minute_bars(counts: Sequence[tuple[str, int]], *, title: str, width: int = 1
     """Events per minute: one bar per ``(label, count)``; every tenth label is shown."""
     left, right, top, bottom = 44, 12, 24, 30
     pw, ph = width - left - right, height - top - bottom
-    out = _frame(width, height, title, title)
-    out.append(f'<text x="{left}" y="15" {_FONT} font-size="13" font-weight="600" '
-               f'fill="#222">{escape(title)}</text>')
+    out = _frame(width, height, title, title, left, heading_y=15)
     top_v = max([c for _, c in counts] + [1])
     yt = [t for t in _ticks(0, top_v, 4) if float(t).is_integer()] if top_v >= 4 \
         else list(range(int(top_v) + 1))

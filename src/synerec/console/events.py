@@ -17,19 +17,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from synerec.service.events import StoredEvent
+
 __all__ = ["EventReader", "EventRow"]
 
 
 @dataclass(frozen=True)
-class EventRow:
-    """One stored event."""
+class EventRow(StoredEvent):
+    """One stored event (:class:`~synerec.service.events.StoredEvent`) with the time the
+    service received it."""
 
-    id: int
-    user_id: str
-    item_id: str
-    rating: float | None
-    event: str | None
-    timestamp: float
     received_at: float
 
 
