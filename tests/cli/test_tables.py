@@ -253,6 +253,17 @@ def test_console_hint_only_when_serve_has_demo() -> None:
         assert "synerec serve --demo" in hint
 
 
+def test_console_hint_names_make_console_without_the_serve_extra(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "fastapi" else real(name, *a))
+    hint = console_hint()
+    assert hint is not None and "make console" in hint  # what `make demo`'s venv lacks
+
+
 def _genre_set() -> tuple[InteractionDataset, Any]:
     rows = [(u, i, 1 + (u + i) % 5) for u in range(12) for i in range(6) if (u + i) % 3]
     df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])

@@ -185,8 +185,9 @@ def ranked_list(recs: list[dict[str, Any]], title: str) -> RenderableType:
 def console_hint() -> str | None:
     """How to open the web console on the demo shop, when this install has that command.
 
-    The hint names ``synerec serve --demo``; it is printed only when the ``serve`` command
-    exists and takes a ``--demo`` option, so ``make demo`` never points at a missing command.
+    The hint names ``synerec serve --demo`` (``make console`` when the serve extra is not
+    installed, as after ``make demo``); it is printed only when the ``serve`` command exists and
+    takes a ``--demo`` option, so ``make demo`` never points at a missing command.
     """
     import typer
 
@@ -196,6 +197,11 @@ def console_hint() -> str | None:
     serve = getattr(group, "commands", {}).get("serve")
     if serve is None or not any("--demo" in getattr(p, "opts", ()) for p in serve.params):
         return None
+    import importlib.util
+
+    if importlib.util.find_spec("fastapi") is None:  # the serve extra is not installed
+        return ("Open the web console on the demo shop: [bold]make console[/bold] (installs the "
+                "serve extra, then runs synerec serve --demo).")
     return ("Open the web console on the demo shop: [bold]synerec serve --demo[/bold] "
             "(fits and serves the demo shop in one command).")
 
