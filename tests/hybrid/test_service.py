@@ -43,5 +43,8 @@ def test_the_service_serves_the_hybrids_lists_and_explanations(model_dir: Path) 
                 expected = model.predict_one(user, it["item_id"]).details["explanation"]
                 assert it["reason"] == expected
                 assert "The signal that weighed most" in it["reason"]
-        body = client.get("/v1/users/nobody-at-all/recommendations", params={"n": 5}).json()
+        missing = client.get("/v1/users/nobody-at-all/recommendations", params={"n": 5})
+        assert missing.status_code == 404  # the service's unknown-id policy: error by default
+        body = client.get("/v1/users/nobody-at-all/recommendations",
+                          params={"n": 5, "unknown": "fallback"}).json()
         assert body["strategy"] == "popular"
