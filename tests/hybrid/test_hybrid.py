@@ -488,3 +488,19 @@ def test_llm_stage_learns_the_weight_of_the_llm_score(shop: InteractionDataset,
     assert loaded.recommend_indices(users, 8)[0].tolist() == idx.tolist()
     loaded.llm_enabled = False  # the service's request path: the first stage only
     assert loaded.recommend_indices(users, 8)[0].tolist() == idx_a.tolist()
+
+
+def test_explanations_name_the_new_default_signals(model: HybridRanker) -> None:
+    from synerec.hybrid.explain import Signal, _sentence, signal_label
+
+    assert signal_label(model, "ease") == "items you liked together with it (ease)"
+    assert signal_label(model, "ease-all") == "items you rated together with it (ease-all)"
+    assert signal_label(model, "als") == "your taste profile from all your ratings (als)"
+    u = int(_users(model)[0])
+    j = int(model.train_[u].indices[0])
+    text, cited = _sentence(model, [Signal("ease-all", 1.0, (j,), (0.5,)),
+                                    Signal("als", 0.5)], "als", u, 0)
+    assert "people who rated" in text and "also rated it (ease-all)" in text
+    assert text.endswith("The signal that weighed most: your taste profile from all your "
+                         "ratings (als).")
+    assert cited == [("ease-all", j)]
