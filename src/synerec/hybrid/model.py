@@ -168,8 +168,9 @@ class HybridRanker(Recommender[HybridConfig]):
         with it.
     retriever_params
         Options per retriever, merged over :data:`DEFAULT_RETRIEVER_PARAMS` (the ranking
-        settings of the neighbourhood models) and the model's own defaults; ``num_threads`` and
-        ``random_state`` are passed on to retrievers that take them unless given here. A
+        settings of the neighbourhood models) and the model's own defaults; ``num_threads`` (1
+        when it is 0) and ``random_state`` are passed on to retrievers that take them unless
+        given here. A
         retriever's entry may name its registered model as ``"model"``, so that one model can
         serve twice under two labels (``retrievers=["ease", "ease-all"]``,
         ``retriever_params={"ease-all": {"model": "ease", "positive_threshold": None}}``);
@@ -221,8 +222,10 @@ class HybridRanker(Recommender[HybridConfig]):
         ranker learns from (a seeded sample: the LLM costs seconds per user), the plural noun
         of the prompt (``"movies"``, ``"products"``), seconds allowed per LLM call.
     num_threads
-        Threads for LightGBM and the retrievers (0: the retrievers' default and one LightGBM
-        thread, which trained 2.7 times faster than two on the shared 2-core machine).
+        Threads for LightGBM and the retrievers (0, the default: one each, and the LLM's own
+        default). They run one after another; on the shared 2-core machine one LightGBM thread
+        trained the u1 ranker 2.7 times faster than two, and ALS on all cores took from 3 to
+        20 s for the same fit under load.
     random_state
         Seed of the validation split, LightGBM and the retrievers that take one.
 
@@ -459,7 +462,7 @@ class HybridRanker(Recommender[HybridConfig]):
         params = {k: v for k, v in self._retriever_entry(name).items() if k not in _META}
         accepted = set(get_model_class(model_name)._param_names())
         if "num_threads" in accepted and "num_threads" not in cfg.retriever_params.get(name, {}):
-            params["num_threads"] = cfg.num_threads
+            params["num_threads"] = cfg.num_threads or 1
         if "random_state" in accepted and "random_state" not in params:
             params["random_state"] = cfg.random_state
         if "encoder" in accepted and "encoder" not in cfg.retriever_params.get(name, {}):
@@ -497,7 +500,7 @@ class HybridRanker(Recommender[HybridConfig]):
     def _ranker_threads(self) -> int:
         """LightGBM's threads: ``num_threads``, or one when it is 0 (on a shared 2-core machine
         one thread trained the u1 ranker 2.7 times faster than two: 36 s against 96 s at load
-        average 5; ``docs/experiments.md``)."""
+        average 5)."""
         return self.config_.num_threads or 1
 
     def _stage_a_groups(self) -> list[str]:
