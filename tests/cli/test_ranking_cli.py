@@ -116,8 +116,21 @@ def test_evaluate_drops_rating_columns_for_implicit_data(capsys, tmp_path: Path)
 
 
 def test_fit_defaults_to_the_best_ranking_model(capsys, tmp_path: Path, small_shop) -> None:
+    # without --model: auto, the hybrid here (60 customers with held-out likes, >= 50 needed)
+    auto_dir = tmp_path / "auto"
+    code, _, err = run(capsys, "fit", "--dataset", str(small_shop), "--out", str(auto_dir))
+    assert code == 0, err
+    assert "saved hybrid (auto: " in " ".join(err.split())
+    assert json.loads((auto_dir / "model.json").read_text())["class"] == "hybrid"
+    code, out, _ = run(capsys, "recommend", "--model-dir", str(auto_dir), "--user", "c01",
+                       "--n", "3", "--format", "json")
+    assert code == 0
+    items = json.loads(out)["recommendations"][0]["items"]
+    assert len(items) == 3 and all(int(i["item_id"][1:]) % 4 == 1 for i in items)
+    # the best single retriever, EASE, when named (and the default of tune)
     out_dir = tmp_path / "model"
-    code, _, err = run(capsys, "fit", "--dataset", str(small_shop), "--out", str(out_dir))
+    code, _, err = run(capsys, "fit", "--dataset", str(small_shop), "--out", str(out_dir),
+                       "--model", "ease")
     assert code == 0, err
     assert cli.DEFAULT_RANKING_MODEL == "ease"
     assert json.loads((out_dir / "model.json").read_text())["class"] == "ease"
