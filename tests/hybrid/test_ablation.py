@@ -127,3 +127,16 @@ def test_evaluate_mirrors_the_test_split_in_the_hybrids_validation() -> None:
     assert mirror_validation(own, "random") is own  # the configuration's own choice is kept
     ease = ModelSpec("ease")
     assert mirror_validation(ease, "random") is ease
+
+
+def test_retrievers_for_explicit_ratings_only_are_no_rows_on_implicit_data() -> None:
+    import dataclasses
+
+    shop = generate_demo_shop(n_users=60, n_items=80, ratings_per_user=15, random_state=4)
+    rows = default_rows(["ease", "ease-all", "popularity"], FAST)[:3]
+    assert [r.explicit_only for r in rows] == [False, True, False]
+    purchases = dataclasses.replace(shop, rating_scale=None)
+    result = run_ablation(purchases, rows, "holdout", n_boot=100)
+    assert [r["label"] for r in result.rows] == ["ease", "popularity"]
+    result = run_ablation(shop, rows[:2], "holdout", n_boot=100)  # ratings: both rows
+    assert [r["label"] for r in result.rows] == ["ease", "ease-all"]

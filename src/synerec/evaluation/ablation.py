@@ -67,6 +67,7 @@ class AblationRow:
     label: str
     spec: ModelSpec
     kind: str = "hybrid"  # or "retriever"
+    explicit_only: bool = False  # a retriever the hybrid uses on explicit ratings only
 
 
 def default_rows(retrievers: Sequence[str] | None = None,
@@ -95,7 +96,9 @@ def default_rows(retrievers: Sequence[str] | None = None,
     for label in names:
         model = probe._retriever_model(label)
         params = probe._retriever_config(label)
-        rows.append(AblationRow(label, ModelSpec(model, params, label), "retriever"))
+        rows.append(AblationRow(label, ModelSpec(model, params, label), "retriever",
+                                explicit_only=bool(probe._retriever_entry(label).get(
+                                    "explicit_only"))))
     cf_only = [n for n in names if _retriever_group(get_model_class(probe._retriever_model(n)))
                == "cf"]
     rows.append(AblationRow("hybrid (CF features)", ModelSpec(
@@ -242,7 +245,9 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
     data
         The data set.
     rows
-        :func:`default_rows`, or any rows (a row's ``spec`` is any registered model).
+        :func:`default_rows`, or any rows (a row's ``spec`` is any registered model). On
+        implicit data, the rows of retrievers the hybrid uses on explicit ratings only
+        (``ease-all``) are left out.
     folds
         See :func:`~synerec.evaluation.make_folds`; also some of the data set's official folds
         by name (``"u1"``, ``"u1,u2"``).
@@ -260,6 +265,10 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
         Measure a seeded sample of at most this many test users per fold (``None``: all), for
         a bounded run of a slow row (the LLM feature).
     """
+    if data.rating_scale is None and any(r.explicit_only for r in rows):
+        log.info("ablation: %s left out (the hybrid uses them on explicit ratings only)",
+                 ", ".join(r.label for r in rows if r.explicit_only))
+        rows = [r for r in rows if not r.explicit_only]
     if not rows:
         from synerec.exceptions import ConfigError
 
