@@ -189,8 +189,9 @@ class HybridRanker(Recommender[HybridConfig]):
         How the label part is chosen (``"auto"``: latest interactions when the data has
         timestamps, else random), its share of each user's interactions, and how many
         disjoint random label parts the ranker learns from (each with retrievers fitted on the
-        rest; a temporal split has one). Three folds of 20 % gave the ranker three times the
-        examples and raised NDCG@10 on ML-100K u1 from 0.473 to 0.482 (``docs/experiments.md``).
+        rest; a temporal split has one). Three folds of 20 % give the ranker three times the
+        examples: with the default retrievers, NDCG@10 on ML-100K u4 0.389 -> 0.397 and u5
+        0.390 -> 0.397, u1..u3 within 0.002 (``docs/experiments.md``).
     relevance_threshold
         A label-part rating at or above it is a positive label (``"auto"``: 3/4 up the rating
         scale, 4 on 1-5; every interaction for implicit data; ``None``: every rating).
