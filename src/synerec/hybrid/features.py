@@ -413,9 +413,10 @@ def recent_item_scores(P: sp.csr_matrix, W: np.ndarray | sp.csr_matrix, recent: 
                        cands: CandidateSet, batch: int = 512) -> np.ndarray:
     r"""An item-item model's score of each candidate from the user's latest items only.
 
-    :math:`\sum_{j \in R_u} P_{uj} W_{ji}` over the user's positives ``P`` that are among
-    their latest interactions (the pattern of ``recent``, :func:`recent_item_mask`): what the
-    user chose last weighs in on its own, as in a session. ``NaN`` for unknown users.
+    :math:`\sum_{j \in R_u} W_{ji}` over :math:`R_u`, the user's positives (the pattern of
+    ``P``, binary as in EASE's own scores) that are among their latest interactions (the
+    pattern of ``recent``, :func:`recent_item_mask`): what the user chose last weighs in on its
+    own, as in a session. ``NaN`` for unknown users.
     """
     out = np.full(cands.n_pairs, np.nan, dtype=np.float32)
     Pr = P.multiply(recent.astype(bool)).tocsr()
@@ -428,7 +429,9 @@ def recent_item_scores(P: sp.csr_matrix, W: np.ndarray | sp.csr_matrix, recent: 
             continue
         S = Pr[u[ok]] @ W
         S = S.toarray() if sp.issparse(S) else np.asarray(S)
-        for r, g in enumerate(start + ok):
-            lo, hi = cands.indptr[g], cands.indptr[g + 1]
-            out[lo:hi] = S[r, cands.items[lo:hi]]
+        groups = start + ok
+        sizes = cands.indptr[groups + 1] - cands.indptr[groups]
+        pairs = np.repeat(cands.indptr[groups] - (np.cumsum(sizes) - sizes), sizes) \
+            + np.arange(int(sizes.sum()))
+        out[pairs] = S[np.repeat(np.arange(len(groups)), sizes), cands.items[pairs]]
     return out
