@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from collections import Counter
@@ -59,7 +60,8 @@ def run(name: str, fold, config: dict, samples: int, seed: int) -> dict:  # type
         if why is not None and len(failures) < 10:
             failures.append({"user": u, "item": i, "why": why, "text": e.text})
     seconds = time.perf_counter() - t0
-    out = {"dataset": name, "fold": fold.name, "explanations": len(chosen), "faithful": ok,
+    out = {"dataset": name, "loadavg": list(os.getloadavg()), "fold": fold.name,
+           "explanations": len(chosen), "faithful": ok,
            "faithful_share": ok / max(1, len(chosen)), "cited_items": cited,
            "explanations_citing_items": with_citation, "top_signal": dict(top),
            "seconds_per_explanation": seconds / max(1, len(chosen)), "failures": failures,

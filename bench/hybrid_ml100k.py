@@ -41,12 +41,15 @@ def main() -> None:
     data = load_dataset("ml-100k")
     folds = official_splits(data, args.folds.split(","))
     specs = [ModelSpec(args.baseline, {}, args.baseline), ModelSpec("hybrid", config, "hybrid")]
+    load_eval = os.getloadavg()
     result = evaluate(specs, data, folds, n=10, relevance_threshold=4.0)
+    load_eval_after = os.getloadavg()
     frame = result.frame()
     table = frame.pivot(index="fold", columns="model", values="ndcg@10")
     table["gain"] = table["hybrid"] - table[args.baseline]
     print(table.round(4).to_string())
     print(result.summary()[COLUMNS].round(4).to_string())
+    print(f"load average {load_eval[0]:.2f} before, {load_eval_after[0]:.2f} after")
 
     # cost: fit on u1.base, then the top 10 of every u1 user (one batch, as the runner does)
     from synerec.algorithms import create_model
@@ -69,6 +72,7 @@ def main() -> None:
     RESULTS.write_text(json.dumps({
         "synerec": __version__, "machine": platform.platform(), "cpus": os.cpu_count(),
         "config": config, "relevance_threshold": 4.0,
+        "loadavg_evaluation": [list(load_eval), list(load_eval_after)],
         "ndcg@10": {f: {m: float(v) for m, v in row.items()}
                     for f, row in table.to_dict(orient="index").items()},
         "summary": {m: {c: float(v) for c, v in row.items()}

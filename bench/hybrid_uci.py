@@ -37,12 +37,15 @@ def main() -> None:
     load = os.getloadavg()
     specs = [ModelSpec(args.baseline, {}, args.baseline), ModelSpec("hybrid", config, "hybrid")]
     result = evaluate(specs, data, "temporal", n=10)
+    after = os.getloadavg()
     table = result.summary()[COLUMNS]
     print(table.round(4).to_string())
+    print(f"load average {load[0]:.2f} before, {after[0]:.2f} after")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "synerec": __version__, "machine": platform.platform(), "cpus": os.cpu_count(),
-        "loadavg_before": list(load), "config": config, "folds": "temporal",
+        "loadavg_before": list(load), "loadavg_after": list(after), "config": config,
+        "folds": "temporal",
         "results": {m: {c: float(v) for c, v in row.items()}
                     for m, row in table.to_dict(orient="index").items()}}, indent=2))
     print(f"wrote {RESULTS}")

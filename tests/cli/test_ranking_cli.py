@@ -121,7 +121,7 @@ def test_fit_defaults_to_the_best_ranking_model(capsys, tmp_path: Path, small_sh
     code, _, err = run(capsys, "fit", "--dataset", str(small_shop), "--out", str(auto_dir))
     assert code == 0, err
     assert json.loads((auto_dir / "model.json").read_text())["class"] == "hybrid"
-    assert "saved hybrid (auto: " in err
+    assert "saved hybrid (auto: " in " ".join(err.split())
     code, out, _ = run(capsys, "recommend", "--model-dir", str(auto_dir), "--user", "c01",
                        "--n", "3", "--format", "json")
     assert code == 0 and json.loads(out)["model"] == "hybrid"

@@ -90,8 +90,61 @@ def test_ablation_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
             assert f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" in out.out
     assert "| hybrid (CF features) |" in (tmp_path / "abl" / "table.md").read_text()
     assert (tmp_path / "abl" / "ablation.png").is_file()
+    assert main(["experiment", "ablation", "--users", "0", "--out", str(tmp_path)]) == 2
+    assert "--users must be at least 1" in capsys.readouterr().err
     assert main(["experiment", "ablation", "--llm", "bogus", "--out", str(tmp_path)]) == 2
     assert "--llm must be none, local or openai" in capsys.readouterr().err
     assert main(["experiment", "ablation", "--param", "no_such=1", "--out",
                  str(tmp_path)]) == 2
     assert "no_such" in capsys.readouterr().err
+
+
+def test_ablation_on_named_official_folds_and_a_user_sample() -> None:
+    import dataclasses
+
+    shop = generate_demo_shop(n_users=90, n_items=110, ratings_per_user=20, random_state=5)
+    rng = np.random.default_rng(3)
+    n = shop.n_interactions
+    masks = {"s1": rng.random(n) < 0.2, "s2": rng.random(n) < 0.2}
+    shop = dataclasses.replace(shop, splits=masks)
+    rows = default_rows(["item-cf", "popularity"], FAST)[:3]  # two retrievers, the hybrid
+    result = run_ablation(shop, rows, "s2", n_boot=200, max_users=25)
+    assert result.folds == ["s2"] and result.max_users == 25
+    assert {len(v["ndcg@10"]) for v in result.per_user.values()} == {25}
+    assert result.rows[2]["extra"][0]["validation"]["split"] == "random"  # like the folds
+    assert "at most 25 test users per fold" in result.to_markdown()
+    assert result.to_dict()["max_users_per_fold"] == 25
+    with pytest.raises(Exception, match="max_users must be at least 1"):
+        run_ablation(shop, rows, "s1", max_users=0)
+
+
+def test_evaluate_mirrors_the_test_split_in_the_hybrids_validation() -> None:
+    from synerec.evaluation import ModelSpec
+    from synerec.evaluation.runner import hybrid_validation_for, mirror_validation
+
+    assert hybrid_validation_for("temporal") == "temporal"
+    assert hybrid_validation_for("last-1") == "temporal"
+    assert hybrid_validation_for("official") == "random"
+    assert hybrid_validation_for(5) == "random"
+    assert hybrid_validation_for([]) is None
+    spec = ModelSpec("hybrid", {"n_candidates": 20}, "h")
+    mirrored = mirror_validation(spec, "random")
+    assert dict(mirrored.config) == {"n_candidates": 20, "validation": "random"}
+    assert mirrored.display == "h"
+    own = ModelSpec("hybrid", {"validation": "temporal"})
+    assert mirror_validation(own, "random") is own  # the configuration's own choice is kept
+    ease = ModelSpec("ease")
+    assert mirror_validation(ease, "random") is ease
+
+
+def test_retrievers_for_explicit_ratings_only_are_no_rows_on_implicit_data() -> None:
+    import dataclasses
+
+    shop = generate_demo_shop(n_users=60, n_items=80, ratings_per_user=15, random_state=4)
+    rows = default_rows(["ease", "ease-all", "popularity"], FAST)[:3]
+    assert [r.explicit_only for r in rows] == [False, True, False]
+    purchases = dataclasses.replace(shop, rating_scale=None)
+    result = run_ablation(purchases, rows, "holdout", n_boot=100)
+    assert [r["label"] for r in result.rows] == ["ease", "popularity"]
+    result = run_ablation(shop, rows[:2], "holdout", n_boot=100)  # ratings: both rows
+    assert [r["label"] for r in result.rows] == ["ease", "ease-all"]

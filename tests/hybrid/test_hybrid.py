@@ -15,8 +15,15 @@ from synerec.data import InteractionDataset
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.exceptions import ConfigError, ModelFileError
 from synerec.hybrid import HybridRanker, generate_candidates
+from synerec.hybrid.candidates import CandidateSet
 from synerec.hybrid.explain import check_faithful, contributors, explain_pair
-from synerec.hybrid.features import TEXT_NEIGHBORS
+from synerec.hybrid.features import (
+    RECENT_ITEMS,
+    TEXT_NEIGHBORS,
+    recent_item_mask,
+    recent_item_scores,
+)
+from synerec.hybrid.model import DEFAULT_RETRIEVERS
 from synerec.hybrid.split import split_validation, split_validation_folds
 from synerec.text import user_profiles
 from synerec.topk import PAD_INDEX
@@ -111,6 +118,59 @@ def test_features_by_hand(model: HybridRanker) -> None:
         pred = model.retrievers_[model.retriever_names_.index("item-cf")].predict_indices(
             [u], [i])[0]
         assert col["item-cf:prediction"][p] == pytest.approx(pred, abs=1e-5)
+        # ease:recent, slowly: EASE's weights summed over the user's latest positives only
+        ease = model.retrievers_[model.retriever_names_.index("ease")]
+        times = model.times_[u].toarray().ravel()
+        mine = ease.positives_[u].indices
+        latest = sorted(hist.tolist(), key=lambda j: (-times[j], j))[:RECENT_ITEMS]
+        want = sum(float(ease.weights_[j, i]) for j in latest if j in set(mine.tolist()))
+        assert col["ease:recent"][p] == pytest.approx(want, abs=1e-5)
+
+
+def test_default_retrievers_and_recent_features(model: HybridRanker) -> None:
+    # the shop's ratings are explicit: EASE twice (positives, every rating), ALS (implicit is
+    # installed in the test environment), and a :recent column for each EASE (timestamps)
+    assert model.retriever_names_ == list(DEFAULT_RETRIEVERS)
+    names = model._stage_a_features()
+    assert "ease:recent" in names and "ease-all:recent" in names
+    assert "als:recent" not in names and "item-cf:recent" not in names
+    ease_all = model.retrievers_[model.retriever_names_.index("ease-all")]
+    assert ease_all.positives_.nnz == model.train_.nnz  # every rating is a positive
+    assert model.retrievers_[0].positives_.nnz < model.train_.nnz
+
+
+def test_recent_item_mask_keeps_each_users_latest() -> None:
+    X = sp.csr_matrix(np.array([[5, 4, 3, 2, 1, 0, 0], [0, 1, 0, 0, 0, 0, 1]], np.float32))
+    T = X.copy()
+    T.data = np.array([10, 50, 30, 40, 20, 7, 3], np.float64)
+    R = recent_item_mask(X, T, k=3)
+    assert R[0].indices.tolist() == [1, 2, 3] and R[0].data.tolist() == [4, 3, 2]
+    assert R[1].indices.tolist() == [1, 6]
+    W = np.arange(49, dtype=np.float32).reshape(7, 7)
+    nan = np.full((4, 1), np.nan, np.float32)
+    cands = CandidateSet(users=np.array([0, 1]), indptr=np.array([0, 2, 4]),
+                         items=np.array([5, 6, 0, 2]), scores=nan, ranks=nan,
+                         top_scores=np.full((2, 1), np.nan, np.float32))
+    got = recent_item_scores(X, W, R, cands)
+    # user 0: items 1, 2, 3 are the latest; user 1: items 1 and 6
+    assert got.tolist() == [W[[1, 2, 3], 5].sum(), W[[1, 2, 3], 6].sum(),
+                            W[[1, 6], 0].sum(), W[[1, 6], 2].sum()]
+
+
+def test_a_default_retriever_without_its_package_is_left_out(
+        shop: InteractionDataset, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import synerec.hybrid.model as hm
+
+    monkeypatch.setitem(hm._NEEDS_PACKAGE, "als", "no_such_package_for_synerec")
+    with caplog.at_level("WARNING", logger="synerec.hybrid.model"):
+        m = HybridRanker(**FAST).fit(shop)
+    assert "als" not in m.retriever_names_ and "ease" in m.retriever_names_
+    assert "needs the no_such_package_for_synerec package" in caplog.text
+    # named in the configuration, the retriever is kept (its own fit says what is missing)
+    probe = HybridRanker(**FAST, retrievers=("ease", "als"))
+    probe.config_ = probe.get_config()
+    assert probe._package_available("als")
 
 
 # -- training without leakage ---------------------------------------------------------------------
@@ -428,3 +488,19 @@ def test_llm_stage_learns_the_weight_of_the_llm_score(shop: InteractionDataset,
     assert loaded.recommend_indices(users, 8)[0].tolist() == idx.tolist()
     loaded.llm_enabled = False  # the service's request path: the first stage only
     assert loaded.recommend_indices(users, 8)[0].tolist() == idx_a.tolist()
+
+
+def test_explanations_name_the_new_default_signals(model: HybridRanker) -> None:
+    from synerec.hybrid.explain import Signal, _sentence, signal_label
+
+    assert signal_label(model, "ease") == "items you liked together with it (ease)"
+    assert signal_label(model, "ease-all") == "items you rated together with it (ease-all)"
+    assert signal_label(model, "als") == "your taste profile from all your ratings (als)"
+    u = int(_users(model)[0])
+    j = int(model.train_[u].indices[0])
+    text, cited = _sentence(model, [Signal("ease-all", 1.0, (j,), (0.5,)),
+                                    Signal("als", 0.5)], "als", u, 0)
+    assert "people who rated" in text and "also rated it (ease-all)" in text
+    assert text.endswith("The signal that weighed most: your taste profile from all your "
+                         "ratings (als).")
+    assert cited == [("ease-all", j)]

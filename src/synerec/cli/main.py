@@ -713,10 +713,14 @@ def ablation_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.json, table.md "
                                                           "and ablation.png.")],
     data: DataOptions,
-    folds: Annotated[str, typer.Option(help="official, holdout, temporal, last-1 or a number "
-                                            "of folds.")] = "official",
+    folds: Annotated[str, typer.Option(help="official, holdout, temporal, last-1, a number "
+                                            "of folds, or official folds by name (u1 or "
+                                            "u1,u2).")] = "official",
     retrievers: Annotated[str | None, typer.Option(
         help="Comma-separated retrievers of the hybrid (default: its own).")] = None,
+    users: Annotated[int | None, typer.Option(
+        "--users", help="Measure a seeded sample of at most this many test users per fold "
+                        "(a bounded run, e.g. with --llm).")] = None,
     llm: Annotated[str, typer.Option(help="none, local or openai: adds the '+ LLM feature' "
                                           "row.")] = "none",
     param: ParamOpt = None,
@@ -737,6 +741,8 @@ def ablation_command(
         raise ConfigError(f"--bootstrap must be at least 100, got {bootstrap}")
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
+    if users is not None and users < 1:
+        raise ConfigError(f"--users must be at least 1, got {users}")
     config = parse_params(param)
     names = [r.strip() for r in retrievers.split(",") if r.strip()] if retrievers else None
     rows = default_rows(names, config, llm=llm)
@@ -747,7 +753,7 @@ def ablation_command(
         folds = "5"
         log.warning("%s has no official splits: using 5 random folds", ds.name)
     result = run_ablation(ds, rows, folds, n=n, n_boot=bootstrap, random_state=seed,
-                          show_progress=True)
+                          show_progress=True, max_users=users)
     paths = write_ablation(result, out)
     from synerec.cli._tables import fitted_table
 

@@ -39,7 +39,9 @@ from synerec.evaluation.runner import (
     ModelSpec,
     _progress,
     default_relevance_threshold,
+    hybrid_validation_for,
     make_folds,
+    mirror_validation,
 )
 from synerec.metrics import (
     catalogue_coverage,
@@ -65,6 +67,7 @@ class AblationRow:
     label: str
     spec: ModelSpec
     kind: str = "hybrid"  # or "retriever"
+    explicit_only: bool = False  # a retriever the hybrid uses on explicit ratings only
 
 
 def default_rows(retrievers: Sequence[str] | None = None,
@@ -93,7 +96,9 @@ def default_rows(retrievers: Sequence[str] | None = None,
     for label in names:
         model = probe._retriever_model(label)
         params = probe._retriever_config(label)
-        rows.append(AblationRow(label, ModelSpec(model, params, label), "retriever"))
+        rows.append(AblationRow(label, ModelSpec(model, params, label), "retriever",
+                                explicit_only=bool(probe._retriever_entry(label).get(
+                                    "explicit_only"))))
     cf_only = [n for n in names if _retriever_group(get_model_class(probe._retriever_model(n)))
                == "cf"]
     rows.append(AblationRow("hybrid (CF features)", ModelSpec(
@@ -156,6 +161,8 @@ class AblationResult:
         ``extra`` (model details, e.g. the hybrid's validation statistics).
     per_user
         ``{label: {metric: array}}`` over the (fold, user) units, in one shared order.
+    max_users
+        The cap on test users per fold of a bounded run (``None``: every test user).
     """
 
     dataset: str
@@ -165,11 +172,13 @@ class AblationResult:
     n_boot: int
     rows: list[dict[str, Any]]
     per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    max_users: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (per-user values left out)."""
         return {"dataset": self.dataset, "folds": self.folds, "n": self.n,
                 "relevance_threshold": self.relevance_threshold, "bootstrap": self.n_boot,
+                "max_users_per_fold": self.max_users,
                 "rows": [_jsonable(r) for r in self.rows]}
 
     def to_markdown(self) -> str:
@@ -179,7 +188,9 @@ class AblationResult:
                  + ("interactions" if self.relevance_threshold is None else
                     f"ratings >= {self.relevance_threshold:g}")
                  + f". Mean over the (fold, user) pairs; in brackets the paired bootstrap 95% "
-                 f"interval ({self.n_boot} resamples) of the difference from the row above.",
+                 f"interval ({self.n_boot} resamples) of the difference from the row above."
+                 + ("" if self.max_users is None else
+                    f" A seeded sample of at most {self.max_users} test users per fold."),
                  "", "| row | NDCG@10 | P@10 | R@10 | coverage | fit s |",
                  "|---|---:|---:|---:|---:|---:|"]
         for r in self.rows:
@@ -210,18 +221,23 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _validation_for(folds: FoldsArg) -> str | None:
-    if isinstance(folds, str):
-        return "temporal" if folds in ("temporal", "last-1") else "random"
-    if isinstance(folds, int):
-        return "random"
+def _official_names(data: InteractionDataset, folds: FoldsArg) -> list[str] | None:
+    """The official fold names in ``folds`` (``"u1"`` or ``"u1,u3"``), else ``None``."""
+    if not isinstance(folds, str) or not data.splits:
+        return None
+    names = [f.strip() for f in folds.split(",") if f.strip()]
+    if names and all(n in data.splits for n in names):
+        return names
     return None
+
+
 
 
 def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
                  folds: FoldsArg = "official", *, n: int = 10,
                  relevance_threshold: float | str | None = "auto", n_boot: int = 1000,
-                 random_state: RandomState = 0, show_progress: bool = False) -> AblationResult:
+                 random_state: RandomState = 0, show_progress: bool = False,
+                 max_users: int | None = None) -> AblationResult:
     """Fit every row on every fold, measure the same users, and bootstrap the differences.
 
     Parameters
@@ -229,9 +245,12 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
     data
         The data set.
     rows
-        :func:`default_rows`, or any rows (a row's ``spec`` is any registered model).
+        :func:`default_rows`, or any rows (a row's ``spec`` is any registered model). On
+        implicit data, the rows of retrievers the hybrid uses on explicit ratings only
+        (``ease-all``) are left out.
     folds
-        See :func:`~synerec.evaluation.make_folds`.
+        See :func:`~synerec.evaluation.make_folds`; also some of the data set's official folds
+        by name (``"u1"``, ``"u1,u2"``).
     n
         List length.
     relevance_threshold
@@ -242,13 +261,31 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
         Seed of random folds and of the bootstrap.
     show_progress
         A progress bar over (fold, row) fits.
+    max_users
+        Measure a seeded sample of at most this many test users per fold (``None``: all), for
+        a bounded run of a slow row (the LLM feature).
     """
+    if data.rating_scale is None and any(r.explicit_only for r in rows):
+        log.info("ablation: %s left out (the hybrid uses them on explicit ratings only)",
+                 ", ".join(r.label for r in rows if r.explicit_only))
+        rows = [r for r in rows if not r.explicit_only]
     if not rows:
         from synerec.exceptions import ConfigError
 
         raise ConfigError("the ablation needs at least one row")
-    fold_list: list[Fold] = make_folds(data, folds, random_state=random_state)
-    validation = _validation_for(folds)
+    named = _official_names(data, folds)
+    if named is not None:
+        from synerec.data import official_splits
+
+        fold_list: list[Fold] = official_splits(data, named)
+    else:
+        fold_list = make_folds(data, folds, random_state=random_state)
+    if max_users is not None and max_users < 1:
+        from synerec.exceptions import ConfigError
+
+        raise ConfigError(f"max_users must be at least 1, got {max_users}")
+    sampler = np.random.default_rng(np.random.SeedSequence([17, len(fold_list)]))
+    validation = "random" if named is not None else hybrid_validation_for(folds)
     threshold = (default_relevance_threshold(data.rating_scale)
                  if relevance_threshold == "auto" else
                  (None if relevance_threshold is None else float(relevance_threshold)))
@@ -261,12 +298,12 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
         for fold in fold_list:
             test = fold.test.matrix
             users = np.flatnonzero(np.diff(test.indptr) > 0)
+            if max_users is not None and len(users) > max_users:
+                users = np.sort(sampler.choice(users, max_users, replace=False))
             relevant = relevant_from_test(test[users], threshold)
             for row in rows:
-                config = dict(row.spec.config)
-                if row.spec.name == "hybrid" and validation and "validation" not in config:
-                    config["validation"] = validation
-                model = ModelSpec(row.spec.name, config, row.label).build()
+                model = mirror_validation(ModelSpec(row.spec.name, row.spec.config, row.label),
+                                          validation).build()
                 t0 = time.perf_counter()
                 model.fit(fold.train)
                 fit_s = time.perf_counter() - t0
@@ -312,7 +349,7 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
         previous = row.label
     return AblationResult(dataset=data.name, folds=[f.name for f in fold_list], n=n,
                           relevance_threshold=threshold, n_boot=n_boot, rows=out_rows,
-                          per_user=arrays)
+                          per_user=arrays, max_users=max_users)
 
 
 def _details(model: Any) -> dict[str, Any]:

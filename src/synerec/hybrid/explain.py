@@ -13,8 +13,11 @@ signal                   evidence (always from the user's own training data)
 item-based retriever     the user's items ``j`` that list the item among their ``k`` nearest
 (``item-cf``,            neighbours, by their term ``w(j, i)`` of the similarity sum
 ``t-item-cf``)
-EASE-like retriever      the user's positives ``j`` by their weight ``B[j, i]``
-(``weights_``)
+EASE-like retriever      the user's positives ``j`` by their weight ``B[j, i]`` ("people
+(``weights_``)           who rated X also rated it" for ``ease-all``, whose positives are
+                         every rating)
+factor retriever         none: named ("your taste profile"), never citing items
+(``als``)
 ``user-cf``              the user's nearest neighbours who interacted with the item, by
                          similarity
 ``text``                 the user's items closest to the item in the embedding space
@@ -332,7 +335,9 @@ def signal_label(model: HybridRanker, name: str) -> str:
 
         r = model.retrievers_[model.retriever_names_.index(name)]
         if hasattr(r, "weights_"):
-            return f"items you {_verb(model)} together with it ({name})"
+            return f"items you {_signal_verb(model, name)} together with it ({name})"
+        if hasattr(r, "item_factors_"):
+            return f"your taste profile from all your {_noun(model)} ({name})"
         if _is_text_retriever(model, name):
             return f"closeness in description and in who chose it ({name})"
         if isinstance(r, ItemKNN):
@@ -347,6 +352,16 @@ def signal_label(model: HybridRanker, name: str) -> str:
 
 def _verb(model: HybridRanker) -> str:
     return "bought" if model.rating_scale_ is None else "liked"
+
+
+def _signal_verb(model: HybridRanker, name: str) -> str:
+    """``rated`` for a retriever that learns from every rating (``ease-all``: its evidence may
+    be an item the user disliked), else :func:`_verb`."""
+    if name in model.retriever_names_ and model.rating_scale_ is not None:
+        r = model.retrievers_[model.retriever_names_.index(name)]
+        if getattr(getattr(r, "config_", None), "positive_threshold", "auto") is None:
+            return "rated"
+    return _verb(model)
 
 
 def _noun(model: HybridRanker) -> str:
@@ -373,7 +388,8 @@ def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int,
                 parts.append(f"it is like {names} in description and in who chose it "
                              f"({s.name})")
             else:
-                parts.append(f"{people} who {verb} {names} also {verb} it ({s.name})")
+                v = _signal_verb(model, s.name)
+                parts.append(f"{people} who {v} {names} also {v} it ({s.name})")
             cited += [(s.name, i) for i in new]
             cited_items.update(new)
         elif s.users:

@@ -9,7 +9,10 @@ Feature groups (the ablation adds them one at a time):
     ``NaN`` when ``r`` did not propose the item; on explicit ratings, ``r:prediction`` for
     each retriever that predicts ratings (eq. 3 / eq. 4 for the neighbourhood models): what
     the user would rate the item, for *every* candidate (whether an item the user will choose
-    is one they will *like* is what "relevant = rated 4 or more" asks); ``n_retrievers``
+    is one they will *like* is what "relevant = rated 4 or more" asks); when the data has
+    timestamps, ``r:recent`` for each item-item retriever (EASE): its score from the user's
+    :data:`RECENT_ITEMS` latest items only (:func:`recent_item_scores`), what the user chose
+    last, as in a session; ``n_retrievers``
     (how many retrievers proposed it); ``item_popularity`` (share of the active users who
     interacted with the item);
     ``item_mean`` (damped mean rating; mean log weight for implicit data);
@@ -49,11 +52,13 @@ import scipy.sparse as sp
 from synerec.hybrid.candidates import CandidateSet
 
 __all__ = ["FEATURE_GROUPS", "ItemSide", "TrainingStats", "build_features", "feature_names",
-           "training_stats"]
+           "recent_item_mask", "recent_item_scores", "training_stats"]
 
 FEATURE_GROUPS = ("cf", "text", "llm")
 #: Share of the (latest) interactions that make the "recent" window.
 RECENT_SHARE = 0.1
+#: Latest items of a user behind a retriever's ``:recent`` feature.
+RECENT_ITEMS = 5
 #: Text neighbours per item searched by ``text_max_cosine``.
 TEXT_NEIGHBORS = 50
 #: Pairs expanded at once by ``text_max_cosine`` (memory: this times TEXT_NEIGHBORS keys).
@@ -187,22 +192,30 @@ def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
 
 def feature_names(retriever_labels: Sequence[str], retriever_groups: Sequence[str],
                   groups: Sequence[str],
-                  retriever_predicts: Sequence[bool] | None = None) -> list[str]:
+                  retriever_predicts: Sequence[bool] | None = None,
+                  retriever_recents: Sequence[bool] | None = None) -> list[str]:
     """The feature columns, in order, for the given retrievers and feature groups.
 
-    ``retriever_predicts[j]``: whether retriever ``j`` adds a ``:prediction`` column.
+    ``retriever_predicts[j]``: whether retriever ``j`` adds a ``:prediction`` column;
+    ``retriever_recents[j]``: whether it adds a ``:recent`` column (its score from the user's
+    :data:`RECENT_ITEMS` latest items only).
     """
     predicts = list(retriever_predicts) if retriever_predicts is not None else \
+        [False] * len(retriever_labels)
+    recents = list(retriever_recents) if retriever_recents is not None else \
         [False] * len(retriever_labels)
     names: list[str] = []
     for group in FEATURE_GROUPS:
         if group not in groups:
             continue
-        for label, g, pr in zip(retriever_labels, retriever_groups, predicts, strict=True):
+        for label, g, pr, rc in zip(retriever_labels, retriever_groups, predicts, recents,
+                                    strict=True):
             if g == group:
                 names += [f"{label}:score", f"{label}:rank", f"{label}:score_rel"]
                 if pr:
                     names.append(f"{label}:prediction")
+                if rc:
+                    names.append(f"{label}:recent")
         if group == "cf":
             names += list(_CF_STATS)
         elif group == "text":
@@ -216,7 +229,8 @@ def build_features(cands: CandidateSet, stats: TrainingStats, side: ItemSide,
                    X: sp.csr_matrix, retriever_labels: Sequence[str],
                    retriever_groups: Sequence[str], groups: Sequence[str],
                    llm_scores: np.ndarray | None = None,
-                   predictions: np.ndarray | None = None) -> np.ndarray:
+                   predictions: np.ndarray | None = None,
+                   recent: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
     """The ``(n_pairs, n_features)`` float32 feature matrix, columns as :func:`feature_names`.
 
     Parameters
@@ -238,6 +252,10 @@ def build_features(cands: CandidateSet, stats: TrainingStats, side: ItemSide,
     predictions
         ``(n_pairs, n_retrievers)`` predicted ratings; a column of all ``NaN`` marks a
         retriever without a ``:prediction`` feature (it must match ``feature_names``).
+    recent
+        Per retriever, its ``(n_pairs,)`` scores from the users' latest items
+        (:func:`recent_item_scores`), or ``None`` for a retriever without a ``:recent``
+        feature (it must match ``feature_names``).
     """
     n = cands.n_pairs
     users = cands.pair_users
@@ -257,6 +275,8 @@ def build_features(cands: CandidateSet, stats: TrainingStats, side: ItemSide,
             cols += [s, cands.ranks[:, j], rel.astype(np.float32)]
             if predictions is not None and not np.isnan(predictions[:, j]).all():
                 cols.append(predictions[:, j])
+            if recent is not None and recent[j] is not None:
+                cols.append(recent[j])
         if group == "cf":
             cols += _cf_columns(cands, stats, users, items)
         elif group == "text":
@@ -372,4 +392,46 @@ def _category_share(C: sp.csr_matrix, U: sp.csr_matrix, users: np.ndarray,
     best = np.zeros(n, dtype=np.float64)
     np.maximum.at(best, pair, vals)
     out[has] = best[has]
+    return out
+
+
+def recent_item_mask(X: sp.csr_matrix, T: sp.csr_matrix, k: int = RECENT_ITEMS) -> sp.csr_matrix:
+    """``X`` restricted to each user's ``k`` latest interactions by ``T`` (same pattern as
+    ``X``; ties broken by the item index)."""
+    counts = np.diff(X.indptr)
+    rows = np.repeat(np.arange(X.shape[0]), counts)
+    order = np.lexsort((X.indices, -T.data.astype(np.float64), rows))  # latest first per user
+    rank = np.empty(X.nnz, dtype=np.int64)
+    rank[order] = np.arange(X.nnz) - np.repeat(X.indptr[:-1], counts)
+    keep = rank < k
+    R = sp.csr_matrix((X.data[keep], (rows[keep], X.indices[keep])), shape=X.shape)
+    R.sort_indices()
+    return R
+
+
+def recent_item_scores(P: sp.csr_matrix, W: np.ndarray | sp.csr_matrix, recent: sp.csr_matrix,
+                       cands: CandidateSet, batch: int = 512) -> np.ndarray:
+    r"""An item-item model's score of each candidate from the user's latest items only.
+
+    :math:`\sum_{j \in R_u} W_{ji}` over :math:`R_u`, the user's positives (the pattern of
+    ``P``, binary as in EASE's own scores) that are among their latest interactions (the
+    pattern of ``recent``, :func:`recent_item_mask`): what the user chose last weighs in on its
+    own, as in a session. ``NaN`` for unknown users.
+    """
+    out = np.full(cands.n_pairs, np.nan, dtype=np.float32)
+    Pr = P.multiply(recent.astype(bool)).tocsr()
+    Pr.data = (Pr.data != 0).astype(np.float32) if Pr.nnz else Pr.data
+    users = cands.users
+    for start in range(0, len(users), batch):
+        u = users[start:start + batch]
+        ok = np.flatnonzero(u >= 0)
+        if len(ok) == 0:
+            continue
+        S = Pr[u[ok]] @ W
+        S = S.toarray() if sp.issparse(S) else np.asarray(S)
+        groups = start + ok
+        sizes = cands.indptr[groups + 1] - cands.indptr[groups]
+        pairs = np.repeat(cands.indptr[groups] - (np.cumsum(sizes) - sizes), sizes) \
+            + np.arange(int(sizes.sum()))
+        out[pairs] = S[np.repeat(np.arange(len(groups)), sizes), cands.items[pairs]]
     return out

@@ -46,13 +46,13 @@ class RankerParams:
     """LambdaRank settings (see :class:`synerec.hybrid.HybridConfig` for their meaning)."""
 
     objective: str = "lambdarank"
-    n_estimators: int = 300
+    n_estimators: int = 100
     learning_rate: float = 0.05
-    num_leaves: int = 31
-    min_data_in_leaf: int = 50
-    feature_fraction: float = 0.9
+    num_leaves: int = 15
+    min_data_in_leaf: int = 200
+    feature_fraction: float = 0.7
     lambda_l2: float = 1.0
-    early_stopping_rounds: int = 30
+    early_stopping_rounds: int = 0
     eval_fraction: float = 0.15
     truncation_level: int = 20
     num_threads: int = 0
