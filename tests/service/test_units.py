@@ -236,7 +236,10 @@ def test_the_pending_index_holds_only_events_newer_than_the_model(tmp_path: Path
                                                               "i7"]
     assert [e[1] for e in store.user_events("a", 0, 2)] == ["i4", "i7"]  # the newest, in order
     assert [e[0] for e in store.user_events("a", 3, 100)] == [4, 5, 7]
+    assert store.newest_pending_id("a", 0) == 7 and store.newest_pending_id("b", 0) == 6
+    assert store.newest_pending_id("a", 7) == 0 and store.newest_pending_id("nobody", 0) == 0
     assert store.fold(5) == 5 and store.pending_count() == 2
+    assert store.newest_pending_id("a", 5) == 7
     assert [e[0] for e in store.user_events("a", 5, 100)] == [7]
     assert store.count_in_db() == 7  # the events themselves stay
     store.close()

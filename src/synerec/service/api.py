@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from synerec.service.app import ServiceState
 
 __all__ = ["FastRecommendations", "ResponseCache", "api_router", "encode_recommendations",
-           "ops_router", "rec_key"]
+           "ops_router", "read_overlay", "rec_key"]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key."},
@@ -124,10 +124,22 @@ class ResponseCache:
 
 
 def rec_key(snap: Any, user_id: str, n: int, exclude_seen: bool, explain: bool,
-            overlay: list[Any], unknown: str = "error") -> tuple[Any, ...]:
-    """The :class:`ResponseCache` key of a recommendation request."""
-    return (snap.version, user_id, n, exclude_seen, explain, unknown,
-            overlay[-1][0] if overlay else 0, len(overlay))
+            newest: int, unknown: str = "error") -> tuple[Any, ...]:
+    """The :class:`ResponseCache` key of a recommendation request.
+
+    ``newest`` is the id of the user's newest event not in the served model (0: none): with the
+    model version it fixes the overlay (events are only appended), so the key is found with one
+    index lookup, without reading the user's pending events.
+    """
+    return (snap.version, user_id, n, exclude_seen, explain, unknown, int(newest))
+
+
+def read_overlay(st: "ServiceState", user_id: str, snap: Any, newest: int) -> list[Any]:
+    """The user's pending events up to ``newest`` (the newest ``max_overlay_events``)."""
+    if not newest:
+        return []
+    overlay = st.events.user_events(user_id, snap.events_upto, st.settings.max_overlay_events)
+    return [e for e in overlay if e[0] <= newest]
 
 
 def encode_recommendations(user_id: str, snap: Any, res: engine.RecResult) -> bytes:
@@ -234,10 +246,11 @@ def api_router(st: "ServiceState") -> APIRouter:
         per newest event of the user (see ``docs/service.md``).
         """
         snap = st.store.current
-        overlay = st.events.user_events(user_id, snap.events_upto, settings.max_overlay_events)
-        key = rec_key(snap, user_id, n, exclude_seen, explain, overlay, unknown)
+        newest = st.events.newest_pending_id(user_id, snap.events_upto)
+        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown)
         body = st.responses.get(key)
         if body is None:
+            overlay = read_overlay(st, user_id, snap, newest)
             kwargs = {"exclude_seen": exclude_seen, "explain": explain,
                       "event_weights": settings.event_weights, "unknown": unknown}
             if engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
@@ -447,12 +460,12 @@ class FastRecommendations:
                 return None
         st = self.st
         snap = st.store.current
-        overlay = st.events.user_events(user_id, snap.events_upto,
-                                        st.settings.max_overlay_events)
-        key = rec_key(snap, user_id, n, exclude_seen, explain, overlay, unknown)
+        newest = st.events.newest_pending_id(user_id, snap.events_upto)
+        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown)
         body = st.responses.get(key)
         if body is not None:
             return body
+        overlay = read_overlay(st, user_id, snap, newest)
         if not engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
                                explain=explain):
             return None  # scoring work: the route runs it on a compute thread

@@ -368,6 +368,14 @@ class EventStore:
                                      (int(event_id),)).fetchone()
         return None if row is None else float(row[0])
 
+    def newest_pending_id(self, user_id: str, after_id: int) -> int:
+        """Id of the user's newest event with ``id > after_id`` (0: none): one descent of the
+        ``pending`` index, however many events the user has."""
+        row = self._reader().execute(
+            "SELECT MAX(id) FROM pending WHERE user_id = ? AND id > ?",
+            (user_id, int(after_id))).fetchone()
+        return int(row[0] or 0)
+
     def user_events(self, user_id: str, after_id: int, limit: int) -> Overlay:
         """The user's newest ``limit`` events with ``id > after_id``, oldest first.
 
