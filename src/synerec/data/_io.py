@@ -9,7 +9,7 @@ import json
 import lzma
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,11 +159,14 @@ def _row_lines(text: str, n_rows: int, header: bool) -> np.ndarray | None:
     return np.asarray(nonblank[1:] if header else nonblank, dtype=np.int64)
 
 
-def iter_json_lines(path: str | Path,
-                    encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_json_lines(path: str | Path, encoding: str = "utf-8", *,
+                    on_bad: Callable[[str, int, str], None] | None = None,
+                    ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSON-lines file.
 
-    Also reads the "loose JSON" (Python-literal) lines of older Amazon review dumps.
+    Also reads the "loose JSON" (Python-literal) lines of older Amazon review dumps. A line that
+    is not a JSON object raises :class:`DataFormatError`, or, with ``on_bad``, is reported as
+    ``on_bad(problem, line_number, first 80 characters)`` and left out.
     """
     text = read_text(path, encoding)
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -174,11 +177,17 @@ def iter_json_lines(path: str | Path,
         except json.JSONDecodeError as exc:
             obj = _loose_json(raw)
             if obj is None:
-                raise DataFormatError(f"invalid JSON ({exc.msg}, character {exc.colno})",
-                                      path=path, line=lineno, value=raw[:80]) from exc
+                if on_bad is None:
+                    raise DataFormatError(f"invalid JSON ({exc.msg}, character {exc.colno})",
+                                          path=path, line=lineno, value=raw[:80]) from exc
+                on_bad(f"invalid JSON ({exc.msg})", lineno, raw[:80])
+                continue
         if not isinstance(obj, dict):
-            raise DataFormatError("expected a JSON object per line", path=path, line=lineno,
-                                  value=raw[:80])
+            if on_bad is None:
+                raise DataFormatError("expected a JSON object per line", path=path,
+                                      line=lineno, value=raw[:80])
+            on_bad("expected a JSON object per line", lineno, raw[:80])
+            continue
         yield lineno, obj
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -174,28 +173,14 @@ def _json_records(path: Path, encoding: str, bad_rows: BadRows | None) -> Any:
         yield from iter_json_lines(path, encoding)
         return
     # Collecting: a line that is not a JSON object is recorded and left out.
-    from synerec.data._io import _loose_json
-
-    text = read_text(path, encoding)
     bad: dict[str, tuple[list[int], list[str]]] = {}
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            obj = _loose_json(raw)
-            if obj is None:
-                where = bad.setdefault(f"invalid JSON ({exc.msg})", ([], []))
-                where[0].append(lineno)
-                where[1].append(raw[:80])
-                continue
-        if not isinstance(obj, dict):
-            where = bad.setdefault("expected a JSON object per line", ([], []))
-            where[0].append(lineno)
-            where[1].append(raw[:80])
-            continue
-        yield lineno, obj
+
+    def record(problem: str, lineno: int, value: str) -> None:
+        where = bad.setdefault(problem, ([], []))
+        where[0].append(lineno)
+        where[1].append(value)
+
+    yield from iter_json_lines(path, encoding, on_bad=record)
     for problem, (lines, values) in bad.items():
         bad_rows.add(problem, lines=np.asarray(lines), values=np.asarray(values, dtype=object))
 
