@@ -92,19 +92,18 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     # Grounded explanations from the model's own evidence (template sentences: no LLM needed);
     # the hybrid names the signals that put each item on the list.
     explainer = Explainer(model, domain="products" if ds.name == "demo-shop" else "items").fit(ds)
-    hybrid_explain = None
-    if explained == "hybrid":
-        from synerec.hybrid.explain import explain_pair
-
-        def hybrid_explain(u: Any, i: Any) -> tuple[str, list[str]]:
-            e = explain_pair(model, model.users_.index(u), model.items_.index(i))
-            return e.text, [str(model.items_.id(j)) for _, j in e.cited]
+    own: dict[Any, Any] = {}  # a model that explains itself: its list in one pass
+    if callable(getattr(model, "explain_list", None)):
+        listed = [i for i in ids[0] if i is not None]
+        own = dict(zip(listed, model.explain_list(user_index, model.items_.indices(listed)),
+                       strict=True))
     recs = []
     for rank, (item, score) in enumerate(zip(ids[0], scores[0], strict=True), start=1):
         if item is None:
             continue
-        if hybrid_explain is not None:
-            why, cited = hybrid_explain(user, item)
+        if item in own:
+            why = own[item].text
+            cited = [str(model.items_.id(j)) for _, j in own[item].cited]
         else:
             explanation = explainer.explain(user, item)
             why, cited = explanation.text, [str(c) for c in explanation.cited_items]

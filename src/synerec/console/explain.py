@@ -78,7 +78,7 @@ def explain_model_list(explainer: Any, user: Any, items: Sequence[Any],
     """The model's own evidence for each item of its list (template sentences; the hybrid's
     own sentences, naming its signals, computed for the whole list in one pass)."""
     model = explainer.model
-    if type(model).__name__ == "HybridRanker":
+    if callable(getattr(model, "explain_list", None)):
         return _hybrid_list(model, user, items, cat)
     scale = model.rating_scale_
     out = []
@@ -108,11 +108,11 @@ def explain_model_list(explainer: Any, user: Any, items: Sequence[Any],
 
 
 def _hybrid_list(model: Any, user: Any, items: Sequence[Any], cat: ItemCatalogue) -> list[Why]:
-    from synerec.hybrid.explain import explain_pairs, signal_label
+    from synerec.hybrid.explain import signal_label
 
     u = int(model.users_.index(user))
     out = []
-    for e in explain_pairs(model, u, model.items_.indices(list(items))):
+    for e in model.explain_list(u, model.items_.indices(list(items))):
         cited = []
         for sig, j in e.cited:
             iid = model.items_.id(int(j))

@@ -179,10 +179,8 @@ def _cited(explainer: Any, user: Any, row: Any) -> set[Any]:
     ``synerec demo``, the service and the console show for it), else the grounded ones."""
     model = explainer.model
     listed = [i for i in row if i is not None]
-    if type(model).__name__ == "HybridRanker":
-        from synerec.hybrid.explain import explain_pairs
-
-        es = explain_pairs(model, model.users_.index(user), model.items_.indices(listed))
+    if callable(getattr(model, "explain_list", None)):
+        es = model.explain_list(model.users_.index(user), model.items_.indices(listed))
         return {model.items_.id(int(j)) for e in es for _, j in e.cited}
     cited: set[Any] = set()
     for i in listed:

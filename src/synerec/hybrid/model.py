@@ -771,6 +771,18 @@ class HybridRanker(Recommender[HybridConfig]):
         zeros = np.zeros(len(users), dtype=np.int32)
         return scores[pos].astype(np.float64), zeros, zeros.astype(np.int8)
 
+    def explain_list(self, user: int, items: Any) -> list[Any]:
+        """The hybrid's own explanation (:class:`~synerec.hybrid.explain.HybridExplanation`:
+        sentence, signals, cited item indices) of each item index of ``items`` for the user
+        index ``user``, in one pass over the user's candidates.
+
+        The hook that the service, the console, ``synerec demo`` and the coherence measure use
+        for a model that explains itself.
+        """
+        from synerec.hybrid.explain import explain_pairs
+
+        return explain_pairs(self, user, items)
+
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         if user < 0 or item < 0 or self.user_count_[user] == 0:
             return {"ranker": self.ranker_kind_}

@@ -231,9 +231,7 @@ def _model_reasons(snap: ModelSnapshot, user_id: str, u: int, items: np.ndarray)
         return []
     ids = snap.item_ids[items]
     if snap.explains_itself:  # the hybrid: each item's signals and the evidence behind them
-        from synerec.hybrid.explain import explain_pairs
-
-        return [e.text for e in explain_pairs(model, u, items)]
+        return [e.text for e in model.explain_list(u, items)]
     values = model.predict(np.full(len(items), user_id, dtype=object), ids)
     word = "score" if model.rating_scale_ is None else "rating"
     texts = [f"predicted {word} {float(v):.3g}" for v in values]

@@ -118,9 +118,9 @@ class ModelSnapshot:
 
     @property
     def explains_itself(self) -> bool:
-        """Whether the model writes its own explanation per item (the hybrid: the signals
-        that put the item on the list and the evidence behind each)."""
-        return self.model_name == "hybrid"
+        """Whether the model writes its own explanation per item (``explain_list``; the
+        hybrid: the signals that put the item on the list and the evidence behind each)."""
+        return callable(getattr(self.model, "explain_list", None))
 
     @property
     def n_items(self) -> int:
