@@ -67,7 +67,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import scipy.linalg
@@ -262,16 +262,6 @@ class EASE(PositiveFeedbackModel[EASEConfig]):
     def _item_weights(self) -> np.ndarray | sp.csr_matrix:
         return self.weights_
 
-    def _explain(self, user: int, item: int) -> dict[str, Any]:
-        """The user's positives that weigh most in the score of ``item``: id and weight."""
-        out = super()._explain(user, item)
-        mine, w = self.score_contributions(user, item)
-        if len(mine) == 0:
-            return out
-        order = np.argsort(-np.abs(w), kind="stable")[:10]
-        out["contributions"] = [{"item": self.items_.id(int(mine[o])), "weight": float(w[o])}
-                                for o in order if w[o] != 0]
-        return out
 
 
 # -- the two solvers -------------------------------------------------------------------------------

@@ -337,9 +337,16 @@ class PositiveFeedbackModel(Recommender[_PC]):
         return mine, terms
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
+        """The positive threshold, the user's positives and, for a linear item-item model, the
+        ten positives that weigh most in ``item``'s score (id and weight)."""
         out: dict[str, Any] = {"positive_threshold": self.positive_threshold_}
         if user >= 0:
             out["user_positives"] = int(self.positives_.indptr[user + 1]
                                         - self.positives_.indptr[user])
+        mine, w = self.score_contributions(user, item)
+        if len(mine):
+            order = np.argsort(-np.abs(w), kind="stable")[:10]
+            out["contributions"] = [{"item": self.items_.id(int(mine[o])),
+                                     "weight": float(w[o])} for o in order if w[o] != 0]
         return out
 

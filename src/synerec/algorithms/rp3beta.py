@@ -135,16 +135,6 @@ class RP3beta(PositiveFeedbackModel[RP3betaConfig]):
     def _item_weights(self) -> sp.csr_matrix:
         return self.similarity_
 
-    def _explain(self, user: int, item: int) -> dict[str, Any]:
-        """The user's positives whose walks reach ``item``, with their weight :math:`W_{ij}`."""
-        out = super()._explain(user, item)
-        mine, w = self.score_contributions(user, item)
-        if len(mine) == 0:
-            return out
-        order = np.argsort(-w, kind="stable")[:10]
-        out["contributions"] = [{"item": self.items_.id(int(mine[o])), "weight": float(w[o])}
-                                for o in order if w[o] > 0]
-        return out
 
     def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items a walk from ``item`` reaches most (largest :math:`W_{ij}`)."""
