@@ -93,6 +93,16 @@ def test_unknown_user_gets_the_popular_fallback(client: httpx.Client,
     assert [it["score"] for it in body["items"]] == [float(counts[i]) for i in order]
 
 
+@pytest.mark.parametrize("path", ["/v1/users/nobody-at-all/recommendations",
+                                  "/v1/items/no-such-item/similar"])
+@pytest.mark.parametrize("value", ["maybe", "ERROR", ""])
+def test_an_unknown_policy_outside_error_and_fallback_is_a_422(client: httpx.Client, path: str,
+                                                               value: str) -> None:
+    r = client.get(path, params={"n": 5, "unknown": value})
+    assert r.status_code == 422
+    assert r.json()["error"] == "validation_error" and r.json()["fields"] == ["query.unknown"]
+
+
 def test_similar_items(client: httpx.Client, model: Recommender) -> None:
     item = model.items_.id(int(np.argmax(model.item_count_)))
     body = client.get(f"/v1/items/{item}/similar", params={"n": 6}).json()
