@@ -5,6 +5,12 @@ Every model follows scikit-learn conventions (``fit`` returns ``self``, learned 
 :func:`synerec.topk.topk`, and saves to / loads from a pickle-free model directory.
 """
 
+from synerec.algorithms.abilities import (
+    ExplainsList,
+    ExplainsScore,
+    ScoresProfile,
+    SimilarItems,
+)
 from synerec.algorithms.base import (
     FALLBACK_NAMES,
     Decision,
@@ -46,6 +52,7 @@ from synerec.algorithms.registry import (
     register_model,
 )
 from synerec.algorithms.rp3beta import RP3beta, RP3betaConfig
+from synerec.algorithms.training import TrainingData
 from synerec.algorithms.text_knn import (
     TextItemKNN,
     TextItemKNNConfig,
@@ -54,6 +61,11 @@ from synerec.algorithms.text_knn import (
 )
 
 __all__ = [
+    "ExplainsList",
+    "ExplainsScore",
+    "ScoresProfile",
+    "SimilarItems",
+    "TrainingData",
     "EASE",
     "FALLBACK_NAMES",
     "PLAIN_FORMULAS",

@@ -18,7 +18,8 @@ argument; register the model; implement the scoring contract on *indices*::
     class ShrunkMean(Recommender[ShrunkMeanConfig]):
         '''Each item's mean, shrunk towards the global mean by ``damping`` ratings.'''
 
-        def _fit(self, X):                        # X: users x items CSR float32
+        def _fit(self, data):                     # data.matrix: users x items CSR float32
+            X = data.matrix                       # (and the side data the model `needs`)
             total = np.bincount(X.indices, X.data, minlength=X.shape[1])
             d = self.config_.damping              # typed: ShrunkMeanConfig
             self.item_score_ = (total + d * self.global_mean_) / (self.item_count_ + d)
@@ -40,7 +41,14 @@ argument; register the model; implement the scoring contract on *indices*::
 config), as do ``get_params``, ``set_params``, ``from_config``, ``fit``, ``predict``,
 ``recommend``, ``recommend_item``, ``save`` / ``Recommender.load`` and the CLI's
 ``--param damping=2``. Add the model to the conformance suite's known answers
-(``tests/algorithms/conformance.py``).
+(``tests/algorithms/conformance.py``) and, if it belongs to a new module, import that module in
+the composition root :mod:`synerec.models`.
+
+A model that needs more than the matrix declares it (``needs = frozenset({"timestamps"})``)
+and reads it from the :class:`~synerec.algorithms.training.TrainingData` its ``_fit`` gets; a
+model that can do more than score declares the ability by inheriting it from
+:mod:`synerec.algorithms.abilities` (``ExplainsScore``, ``ExplainsList``, ``SimilarItems``,
+``ScoresProfile``).
 
 Models written the older way, with ``config_class = SomeConfig`` and a hand-written
 ``__init__`` that stores the same keyword arguments, keep working unchanged.

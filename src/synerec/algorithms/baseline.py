@@ -16,6 +16,7 @@ from synerec.algorithms.base import (
     RecommenderConfig,
 )
 from synerec.algorithms.registry import register_model
+from synerec.algorithms.training import TrainingData
 
 __all__ = ["Baseline", "BaselineConfig"]
 
@@ -85,7 +86,8 @@ class Baseline(Recommender[BaselineConfig]):
     user_bias_: np.ndarray
     item_bias_: np.ndarray
 
-    def _fit(self, X: sp.csr_matrix) -> None:
+    def _fit(self, data: TrainingData) -> None:
+        X = data.matrix
         cfg = self.config_
         self.user_bias_, self.item_bias_ = als_biases(
             X, self.global_mean_, cfg.regularization_user, cfg.regularization_item, cfg.epochs)

@@ -75,7 +75,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from synerec._config import memory_limit_bytes
-from synerec.algorithms.positives import PositiveFeedbackConfig, PositiveFeedbackModel
+from synerec.algorithms.positives import LinearItemModel, PositiveFeedbackConfig
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
 
@@ -119,7 +119,7 @@ class EASEConfig(PositiveFeedbackConfig):
 
 
 @register_model("ease")
-class EASE(PositiveFeedbackModel[EASEConfig]):
+class EASE(LinearItemModel[EASEConfig]):
     r"""EASE (Steck 2019): closed-form item-item regression on the positives.
 
     See the module docstring for the formulas and the two variants.

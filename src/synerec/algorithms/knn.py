@@ -62,6 +62,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from synerec.algorithms import _knn_kernels as kern
+from synerec.algorithms.abilities import ExplainsScore, SimilarItems
 from synerec.algorithms.base import (
     NO_NEIGHBORS,
     UNKNOWN_ITEM,
@@ -72,6 +73,7 @@ from synerec.algorithms.base import (
     RecommenderConfig,
 )
 from synerec.algorithms.registry import register_model
+from synerec.algorithms.training import TrainingData
 from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import ConfigError
 from synerec.similarity import numba_threads, similarity_matrix, top_neighbors
@@ -157,6 +159,7 @@ class _NeighborhoodModel(Recommender[_KC]):
         self._nb_idx, self._nb_sim = kern.sort_rows_desc(
             self._nb_indptr, S.indices.astype(np.int32), S.data)
         self._xt: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.__dict__.pop("_listed", None)  # ItemKNN's explanation index, built on demand
 
     #: The similarity ``similarity="auto"`` means for ratings (for implicit data: cosine).
     _rating_similarity: ClassVar[str] = "cosine"
@@ -345,8 +348,8 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
         NO_NEIGHBORS: "user_mean",
     }
 
-    def _fit(self, X: sp.csr_matrix) -> None:
-        self._set_similarity(self._similarity_of(X))
+    def _fit(self, data: TrainingData) -> None:
+        self._set_similarity(self._similarity_of(data.matrix))
 
     def _set_similarity(self, S: sp.csr_matrix) -> None:
         super()._set_similarity(S)
@@ -452,7 +455,7 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
 
 
 @register_model("item-cf")
-class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
+class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
     r"""Item-based collaborative filtering (the paper's eq. 4).
 
     .. math:: p(a, i) = \frac{\sum_{j \in K} r_{a,j}\, w(i, j)}{\sum_{j \in K} |w(i, j)|}
@@ -531,8 +534,8 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
         NO_NEIGHBORS: "item_mean",
     }
 
-    def _fit(self, X: sp.csr_matrix) -> None:
-        Xt = X.T.tocsr()
+    def _fit(self, data: TrainingData) -> None:
+        Xt = data.matrix.T.tocsr()
         if self.config_.binarize:
             Xt.data = np.ones_like(Xt.data)
         self._set_similarity(self._similarity_of(Xt))
@@ -599,6 +602,60 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig]):
                 break
         out["neighbors"] = self._by_contribution(used, den) if used else []
         return out
+
+    # -- abilities ------------------------------------------------------------------------------
+    def item_similarity(self) -> sp.csr_matrix:
+        """The item-item similarity (each row's stored neighbours)."""
+        self._check_fitted()
+        return self.similarity_
+
+    def _listed_by(self) -> sp.csr_matrix:
+        """Items x items: row ``i`` holds the items ``j`` that list ``i`` among their ``k``
+        nearest, with ``w(j, i)``: the terms the top-N scoring sums for ``i`` (each row of the
+        similarity ordered by value, ties to the lower index, as in the kernel). Built once per
+        fitted model."""
+        listed = self.__dict__.get("_listed")
+        if listed is None:
+            S = self.similarity_
+            k = int(self.config_.k)
+            rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+            order = np.lexsort((S.indices, -S.data.astype(np.float64), rows))
+            rank = np.arange(len(order)) - S.indptr[rows[order]]
+            keep = order[rank < k]
+            top = sp.csr_matrix((S.data[keep], (rows[keep], S.indices[keep])), shape=S.shape)
+            listed = self.__dict__["_listed"] = top.T.tocsr()
+        return listed
+
+    def score_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user's items ``j`` that list ``item`` among their ``k`` nearest, and the term
+        each adds to ``item``'s top-N score: exactly what the scoring kernel sums (the
+        similarity ``w(j, i)`` for ``ranking="similarity_sum"``; ``w (r - mean_j)``, or
+        ``w r`` without centring, for ``ranking="prediction"``).
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            Item indices (int64, ascending) and float64 terms; empty for an unknown user or
+            item.
+        """
+        self._check_fitted()
+        none = (np.zeros(0, np.int64), np.zeros(0, np.float64))
+        if user < 0 or item < 0:
+            return none
+        X = self.train_
+        start, end = X.indptr[user], X.indptr[user + 1]
+        mine, ratings = X.indices[start:end], X.data[start:end]
+        listed = self._listed_by()
+        lo, hi = listed.indptr[item], listed.indptr[item + 1]
+        js, ws = listed.indices[lo:hi], listed.data[lo:hi].astype(np.float64)
+        hit = np.isin(js, mine)
+        js, ws = js[hit].astype(np.int64), ws[hit]
+        if self.config_.ranking == "similarity_sum":
+            return js, ws
+        r = ratings[np.searchsorted(mine, js)].astype(np.float64)
+        if self.config_.center:
+            r = r - self.item_mean_[js]
+        return js, ws * r
 
     def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` stored neighbours most similar to ``item``.

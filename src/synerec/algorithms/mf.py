@@ -14,6 +14,7 @@ from synerec._rng import check_random_state
 from synerec.algorithms._mf_kernels import sgd_epoch
 from synerec.algorithms.base import Recommender, RecommenderConfig
 from synerec.algorithms.registry import register_model
+from synerec.algorithms.training import TrainingData
 
 __all__ = ["MatrixFactorization", "MatrixFactorizationConfig", "init_factors"]
 
@@ -107,7 +108,8 @@ class MatrixFactorization(Recommender[MatrixFactorizationConfig]):
     item_bias_: np.ndarray
     training_rmse_: list[float]
 
-    def _fit(self, X: sp.csr_matrix) -> None:
+    def _fit(self, data: TrainingData) -> None:
+        X = data.matrix
         cfg = self.config_
         rng = check_random_state(cfg.random_state)
         n_users, n_items = X.shape

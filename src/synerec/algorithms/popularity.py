@@ -16,6 +16,7 @@ from synerec.algorithms.base import (
     RecommenderConfig,
 )
 from synerec.algorithms.registry import register_model
+from synerec.algorithms.training import TrainingData
 
 __all__ = ["Popularity", "PopularityConfig"]
 
@@ -69,7 +70,8 @@ class Popularity(Recommender[PopularityConfig]):
 
     item_score_: np.ndarray
 
-    def _fit(self, X: sp.csr_matrix) -> None:
+    def _fit(self, data: TrainingData) -> None:
+        X = data.matrix
         self.item_score_ = damped_item_mean(X, self.global_mean_, self.config_.damping)
 
     def _predict(self, users: np.ndarray, items: np.ndarray

@@ -49,6 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from synerec.algorithms.abilities import ExplainsScore, ScoresProfile
 from synerec.algorithms.base import (
     NO_FALLBACK,
     UNKNOWN_ITEM,
@@ -58,9 +59,11 @@ from synerec.algorithms.base import (
     Recommender,
     RecommenderConfig,
 )
+from synerec.algorithms.training import TrainingData
 from synerec.exceptions import ConfigError
 
 __all__ = [
+    "LinearItemModel",
     "PositiveFeedbackConfig",
     "PositiveFeedbackModel",
     "PositiveThreshold",
@@ -182,8 +185,8 @@ class PositiveFeedbackModel(Recommender[_PC]):
         self.positives_ = positive_matrix(X, self.positive_threshold_)
         self._has_positives = np.diff(self.positives_.indptr) > 0
 
-    def _fit(self, X: sp.csr_matrix) -> None:
-        self._set_positives(X)
+    def _fit(self, data: TrainingData) -> None:
+        self._set_positives(data.matrix)
         if self.positives_.nnz == 0:
             from synerec.exceptions import DataFormatError
 
@@ -305,18 +308,44 @@ class PositiveFeedbackModel(Recommender[_PC]):
             "items by a score that is not a rating (it learns from positives): rank items "
             "with recommend() instead")
 
-    def _item_weights(self) -> np.ndarray | sp.csr_matrix | None:
-        """The items x items weights of a linear item-item model (``None`` for other models):
-        the score is ``s(u, j) = sum over u's positives i of W[i, j]``."""
-        return None
+    def _explain(self, user: int, item: int) -> dict[str, Any]:
+        """The positive threshold, the user's positives and, for a linear item-item model, the
+        ten positives that weigh most in ``item``'s score (id and weight)."""
+        out: dict[str, Any] = {"positive_threshold": self.positive_threshold_}
+        if user >= 0:
+            out["user_positives"] = int(self.positives_.indptr[user + 1]
+                                        - self.positives_.indptr[user])
+        if not isinstance(self, ExplainsScore):
+            return out
+        mine, w = self.score_contributions(user, item)
+        if len(mine):
+            order = np.argsort(-np.abs(w), kind="stable")[:10]
+            out["contributions"] = [{"item": self.items_.id(int(mine[o])),
+                                     "weight": float(w[o])} for o in order if w[o] != 0]
+        return out
+
+
+class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresProfile):
+    """A positive-feedback model whose score is linear in the user's positives.
+
+    :math:`s(u, j) = \\sum_{i \\in P_u} W_{ij}` over the user's (binarised) positives
+    :math:`P_u`, with an items x items weight matrix :math:`W` (``ease``: :math:`B`,
+    ``rp3beta``: the walk's :math:`W`). Such a model explains a score by its terms
+    (:class:`~synerec.algorithms.abilities.ExplainsScore`) and scores any profile of items
+    (:class:`~synerec.algorithms.abilities.ScoresProfile`). A subclass implements
+    :meth:`_item_weights`.
+    """
+
+    def _item_weights(self) -> np.ndarray | sp.csr_matrix:
+        """The items x items weights :math:`W` (dense or CSR)."""
+        raise NotImplementedError
 
     def score_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
         """What each of the user's positives adds to ``item``'s ranking score (indices).
 
-        For the linear item-item models (``ease``: :math:`x_{ui} B_{ij}`, ``rp3beta``:
-        :math:`x_{ui} W_{ij}`) the terms add up to the score :meth:`recommend` ranks by; the
-        explainer (:mod:`synerec.llm.explain`) cites the largest. Empty for a user without
-        positives, and for the factor models (their score is no sum over items).
+        ``ease``: :math:`x_{ui} B_{ij}`, ``rp3beta``: :math:`x_{ui} W_{ij}`; the terms add up
+        to the score :meth:`recommend` ranks by, and the explainer
+        (:mod:`synerec.llm.explain`) cites the largest. Empty for a user without positives.
 
         Returns
         -------
@@ -326,7 +355,7 @@ class PositiveFeedbackModel(Recommender[_PC]):
         self._check_fitted()
         W = self._item_weights()
         none = (np.zeros(0, np.int64), np.zeros(0, np.float64))
-        if W is None or user < 0 or item < 0 or not self._has_positives[user]:
+        if user < 0 or item < 0 or not self._has_positives[user]:
             return none
         P = self.positives_
         mine = P.indices[P.indptr[user]:P.indptr[user + 1]].astype(np.int64)
@@ -336,17 +365,23 @@ class PositiveFeedbackModel(Recommender[_PC]):
             terms = np.asarray(W[mine][:, [item]].todense(), dtype=np.float64).ravel()
         return mine, terms
 
-    def _explain(self, user: int, item: int) -> dict[str, Any]:
-        """The positive threshold, the user's positives and, for a linear item-item model, the
-        ten positives that weigh most in ``item``'s score (id and weight)."""
-        out: dict[str, Any] = {"positive_threshold": self.positive_threshold_}
-        if user >= 0:
-            out["user_positives"] = int(self.positives_.indptr[user + 1]
-                                        - self.positives_.indptr[user])
-        mine, w = self.score_contributions(user, item)
-        if len(mine):
-            order = np.argsort(-np.abs(w), kind="stable")[:10]
-            out["contributions"] = [{"item": self.items_.id(int(mine[o])),
-                                     "weight": float(w[o])} for o in order if w[o] != 0]
+    def score_profiles(self, profiles: sp.csr_matrix) -> np.ndarray:
+        """Scores of users given by their interactions (see
+        :class:`~synerec.algorithms.abilities.ScoresProfile`): their positives (the model's
+        threshold), binarised, times :math:`W`; NaN where a sparse :math:`W` reaches no item,
+        as in the model's own scores."""
+        self._check_fitted()
+        X = sp.csr_matrix(profiles, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_items_:
+            raise ValueError(f"profiles must have {self.n_items_} columns, got shape {X.shape}")
+        P = positive_matrix(X, self.positive_threshold_)
+        P.data = np.ones_like(P.data)
+        W = self._item_weights()
+        if isinstance(W, np.ndarray):
+            return np.asarray(P @ W, dtype=np.float32)
+        S = sp.csr_matrix(P @ W, dtype=np.float32)
+        S.sum_duplicates()
+        out = np.full(S.shape, np.nan, dtype=np.float32)
+        rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+        out[rows, S.indices] = S.data
         return out
-

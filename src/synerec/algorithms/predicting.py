@@ -107,8 +107,8 @@ class Predicting(ScoringModel[C]):
     def _predict_all(self, u: np.ndarray, i: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(clipped values, raw values, n_neighbors, fallback codes) for index pairs."""
-        known_u = self._known_users(u)
-        known_i = self._known_items(i)
+        known_u = self.known_users(u)
+        known_i = self.known_items(i)
         codes = np.where(known_u, np.where(known_i, NO_FALLBACK, UNKNOWN_ITEM),
                          np.where(known_i, UNKNOWN_USER, UNKNOWN_USER_AND_ITEM)).astype(np.int8)
         raw = np.empty(len(u), dtype=np.float64)

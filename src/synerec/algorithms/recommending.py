@@ -144,7 +144,7 @@ class Recommending(ScoringModel[C]):
         out_idx, out_sc = [], []
         for start in range(0, len(u), batch_size):
             ub = u[start:start + batch_size]
-            known = self._known_users(ub)
+            known = self.known_users(ub)
             scores = np.empty((len(ub), n_items), dtype=np.float32)
             if known.any():
                 s = np.asarray(self._score(ub[known]))
@@ -173,7 +173,7 @@ class Recommending(ScoringModel[C]):
         width = check_list_length(n)
         out_idx = np.full((len(u), width), PAD_INDEX, dtype=np.int64)
         out_sc = np.full((len(u), width), -np.inf, dtype=np.float32)
-        known = self._known_users(u)
+        known = self.known_users(u)
         if (~known).any():
             pop_idx, pop_sc = topk(popularity[None, :], n, candidates=mask)
             out_idx[~known] = pop_idx[0]

@@ -1,18 +1,20 @@
-"""The named models that the CLI, the service and saved model files refer to.
+"""The named models: names and classes only.
 
 A saved model names its class by its *registry name* (``"mf"``), never by a Python import path,
-so loading a file can only ever build a class that was registered here.
+so loading a file can only ever build a class that was registered. Each model module registers
+its classes when it is imported (``@register_model("ease")``); this module imports no model.
+The composition root :mod:`synerec.models` imports every model family (the hybrid included), so
+its ``create_model`` / ``get_model_class`` / ``list_models`` / ``load_model`` know every model;
+the functions here know the models whose modules were imported (``import synerec.algorithms``
+imports every family but the hybrid, which is built on them).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from synerec.algorithms.scoring import ScoringModel
 from synerec.exceptions import ConfigError
-
-if TYPE_CHECKING:
-    from synerec.algorithms.base import Recommender
 
 __all__ = [
     "DEFAULT_RANKING_MODEL",
@@ -29,9 +31,10 @@ __all__ = [
 #: Rating prediction keeps the paper's eq. 3 / eq. 4 models (``user-cf``, ``item-cf``).
 DEFAULT_RANKING_MODEL = "ease"
 
-_MODELS: dict[str, type[Recommender]] = {}
+#: The one table of registered models (shared with loading: ``ScoringModel.registered_classes``).
+_MODELS: dict[str, type[Any]] = ScoringModel.registered_classes
 
-R = TypeVar("R", bound="type[Recommender]")
+R = TypeVar("R", bound=type)
 
 
 def register_model(name: str, cls: R | None = None) -> Any:
@@ -47,7 +50,7 @@ def register_model(name: str, cls: R | None = None) -> Any:
     Raises
     ------
     ConfigError
-        ``name`` is already taken by another class.
+        ``name`` is already taken by another class, or ``cls`` is not a model.
 
     Examples
     --------
@@ -56,14 +59,13 @@ def register_model(name: str, cls: R | None = None) -> Any:
     """
 
     def add(c: R) -> R:
-        from synerec.algorithms.base import Recommender
-
-        if not (isinstance(c, type) and issubclass(c, Recommender)):
+        if not (isinstance(c, type) and issubclass(c, ScoringModel)):
             raise ConfigError(f"model {name!r}: {c!r} is not a Recommender subclass")
         old = _MODELS.get(name)
         if old is not None and old is not c and _qualname(old) != _qualname(c):
             raise ConfigError(f"model name {name!r} is already registered to {_qualname(old)}")
         _MODELS[name] = c
+        c.registered_name = name
         return c
 
     if cls is None:
@@ -75,16 +77,8 @@ def _qualname(c: type) -> str:
     return f"{c.__module__}.{c.__qualname__}"
 
 
-def _ensure_builtin_models() -> None:
-    # Importing the package imports every model module, and each registers itself; the
-    # two-stage hybrid lives in its own package (it is built on the others).
-    importlib.import_module("synerec.algorithms")
-    importlib.import_module("synerec.hybrid")
-
-
-def get_model_class(name: str) -> type[Recommender]:
+def get_model_class(name: str) -> type[Any]:
     """The class registered as ``name``; an unknown name lists the known ones (ConfigError)."""
-    _ensure_builtin_models()
     try:
         return _MODELS[name]
     except (KeyError, TypeError):
@@ -92,7 +86,7 @@ def get_model_class(name: str) -> type[Recommender]:
                           f"{', '.join(sorted(_MODELS))}") from None
 
 
-def create_model(name: str, **config: Any) -> Recommender:
+def create_model(name: str, **config: Any) -> Any:
     """Build the model ``name`` from keyword options, validated by its config type.
 
     Raises
@@ -105,16 +99,11 @@ def create_model(name: str, **config: Any) -> Recommender:
 
 def list_models() -> list[str]:
     """Registered model names, sorted."""
-    _ensure_builtin_models()
     return sorted(_MODELS)
 
 
 def model_name(cls: type) -> str:
     """The registry name of ``cls`` (the inverse of :func:`get_model_class`)."""
-    _ensure_builtin_models()
-    for name, c in _MODELS.items():
-        if c is cls:
-            return name
-    raise ConfigError(f"{cls.__name__} is not a registered model; call "
-                      f"register_model(name, {cls.__name__}) before saving it")
-
+    if not (isinstance(cls, type) and issubclass(cls, ScoringModel)):
+        raise ConfigError(f"{cls!r} is not a model class")
+    return cls.model_name()

@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from synerec.algorithms.positives import PositiveFeedbackConfig, PositiveFeedbackModel
+from synerec.algorithms.abilities import SimilarItems
+from synerec.algorithms.positives import LinearItemModel, PositiveFeedbackConfig
 from synerec.algorithms.registry import register_model
 from synerec.similarity import rp3beta_similarity, top_neighbors
 
@@ -44,7 +45,7 @@ class RP3betaConfig(PositiveFeedbackConfig):
 
 
 @register_model("rp3beta")
-class RP3beta(PositiveFeedbackModel[RP3betaConfig]):
+class RP3beta(LinearItemModel[RP3betaConfig], SimilarItems):
     r"""RP3beta (Paudel et al. 2017): random-walk item-item weights with a popularity penalty.
 
     Parameters
@@ -135,6 +136,11 @@ class RP3beta(PositiveFeedbackModel[RP3betaConfig]):
     def _item_weights(self) -> sp.csr_matrix:
         return self.similarity_
 
+
+    def item_similarity(self) -> sp.csr_matrix:
+        """The walk's item-item weights :math:`W` (what the scores sum)."""
+        self._check_fitted()
+        return self.similarity_
 
     def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items a walk from ``item`` reaches most (largest :math:`W_{ij}`)."""

@@ -55,8 +55,6 @@ class Saving(ScoringModel[C]):
         See :mod:`synerec.algorithms.persistence` for the format. An existing model directory
         at ``path`` is replaced atomically.
         """
-        from synerec.algorithms.registry import model_name
-
         self._check_fitted()
         X = self.train_
         arrays = {
@@ -71,16 +69,13 @@ class Saving(ScoringModel[C]):
         metadata: dict[str, Any] = {"n_users": int(X.shape[0]), "n_items": int(X.shape[1]),
                                     "n_interactions": int(X.nnz),
                                     "model_class": type(self).__name__}
-        catalogue = getattr(self, "catalogue_", None)
-        if catalogue is not None:
-            for col, values in catalogue.items():
+        if self.catalogue_ is not None:
+            for col, values in self.catalogue_.items():
                 arrays[f"data.{col}"] = _text_array(values, col)
-        name = getattr(self, "data_name_", None)
-        if name is not None:
-            metadata["dataset"] = {"name": name,
-                                   "source": getattr(self, "data_source_", None)}
+        if self.data_name_ is not None:
+            metadata["dataset"] = {"name": self.data_name_, "source": self.data_source_}
         return write_model_dir(
-            path, class_name=model_name(type(self)),
+            path, class_name=type(self).model_name(),
             config=self.config_.model_dump(mode="json"), arrays=arrays,
             rating_scale=self.rating_scale_, metadata=metadata, files=self._files(),
         )
@@ -89,8 +84,10 @@ class Saving(ScoringModel[C]):
     def load(cls, path: str | os.PathLike[str]) -> Self:
         """Load a model saved by :meth:`save`; the class comes from the registry, by name.
 
-        ``Recommender.load`` loads any model; ``MatrixFactorization.load`` insists on that
-        class (or a subclass).
+        ``Recommender.load`` loads any model whose family is imported (every family of
+        :mod:`synerec.algorithms`, and the hybrid once :mod:`synerec.hybrid` is imported;
+        :func:`synerec.models.load_model` imports them all); ``MatrixFactorization.load``
+        insists on that class (or a subclass).
 
         Raises
         ------
@@ -98,13 +95,13 @@ class Saving(ScoringModel[C]):
             Missing, truncated or corrupted files, a checksum mismatch, an unknown model name,
             an invalid config or arrays that do not fit together.
         """
-        from synerec.algorithms.registry import get_model_class
-
         mf = read_model_dir(path)
-        try:
-            model_cls = get_model_class(mf.class_name)
-        except ConfigError as exc:
-            raise ModelFileError(f"{path}: {exc}") from None
+        model_cls = ScoringModel.registered_classes.get(mf.class_name)
+        if model_cls is None:
+            raise ModelFileError(
+                f"{path}: unknown model {mf.class_name!r}; known models: "
+                f"{', '.join(sorted(ScoringModel.registered_classes))} (synerec.models.load_model "
+                "loads every model synerec has, the hybrid included)")
         if not issubclass(model_cls, cls):
             raise ModelFileError(f"{path} holds a {model_cls.__name__} model "
                                  f"({mf.class_name!r}), not a {cls.__name__}")

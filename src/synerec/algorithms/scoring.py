@@ -3,10 +3,12 @@
 Part 2 of the model contract (the overview is in :mod:`synerec.algorithms.base`). A model is a
 :class:`ScoringModel` that implements, on *indices*:
 
-``_fit(X)``
-    Learn from ``X``, the users x items CSR float32 training matrix (``self.train_``). The
-    validated parameters are in ``self.config_``; the training state below is already set.
-    Store learned arrays in attributes ending in ``_``.
+``_fit(data)``
+    Learn from ``data``, a :class:`~synerec.algorithms.training.TrainingData`: the users x
+    items CSR float32 training matrix ``data.matrix`` (also ``self.train_``) with the side data
+    the model declared in :attr:`~ScoringModel.needs` (timestamps, item embeddings, the
+    catalogue). The validated parameters are in ``self.config_``; the training state below is
+    already set. Store learned arrays in attributes ending in ``_``.
 ``_predict(users, items)``
     Pairwise predictions for users and items that have training data (every other pair goes
     to the fallback). Returns ``(values float64, n_neighbors int32, fallback int8)``;
@@ -21,6 +23,10 @@ Part 2 of the model contract (the overview is in :mod:`synerec.algorithms.base`)
 ``_arrays()`` / ``_load_arrays(arrays)``
     The learned arrays by name, and their inverse, for saving (scalars as 0-d arrays; never
     object arrays).
+
+What a model can do beyond this contract (explain a score by its terms, explain a list, give
+its item similarity, score a fresh profile) it declares by inheriting the abilities of
+:mod:`synerec.algorithms.abilities`; callers ask ``isinstance(model, Ability)``.
 
 Optional hooks: ``_files()`` / ``_load_files(files)`` (extra files saved beside the arrays in
 their own format, e.g. a LightGBM model as text; checksummed like the arrays),
@@ -56,16 +62,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from synerec.algorithms.params import C, Configurable
+from synerec.algorithms.training import Need, TrainingData
 from synerec.data.dataset import InteractionDataset
-from synerec.data.vocabulary import Vocabulary
-from synerec.exceptions import ConfigError, DataFormatError, NotFittedError, UnknownIdError
+from synerec.exceptions import ConfigError, NotFittedError, UnknownIdError
+
+if TYPE_CHECKING:
+    from synerec.data.vocabulary import Vocabulary
 
 __all__ = [
     "CATALOGUE_COLUMNS",
@@ -137,6 +146,20 @@ class ScoringModel(Configurable[C]):
     #: Whether ``recommend`` ranks :meth:`_score_sparse` (candidate items only) instead of the
     #: dense :meth:`_score` block.
     sparse_scores: ClassVar[bool] = False
+    #: Whether predictions are ratings on the data's scale (MAE / RMSE apply); ranking models
+    #: that learn from positives predict scores instead.
+    predicts_ratings: ClassVar[bool] = True
+    #: The side data ``fit`` uses beyond the interaction matrix
+    #: (:class:`~synerec.algorithms.training.Need`); a caller that fits the model on a bare
+    #: matrix must supply it (:class:`~synerec.algorithms.training.TrainingData`).
+    needs: ClassVar[frozenset[Need]] = frozenset()
+    #: The name the model is registered under (set by
+    #: :func:`~synerec.algorithms.registry.register_model`; ``None`` for an unregistered class).
+    registered_name: ClassVar[str | None] = None
+    #: Every registered model class by name; filled by
+    #: :func:`~synerec.algorithms.registry.register_model` (loading a saved model looks its
+    #: class up here, by the name the file records).
+    registered_classes: ClassVar[dict[str, type[ScoringModel[Any]]]] = {}
 
     users_: Vocabulary
     items_: Vocabulary
@@ -148,24 +171,49 @@ class ScoringModel(Configurable[C]):
     user_count_: np.ndarray
     item_count_: np.ndarray
     item_popularity_: np.ndarray
+    catalogue_: dict[str, np.ndarray] | None
+    data_name_: str | None
+    data_source_: dict[str, Any] | None
+
+    @classmethod
+    def model_name(cls) -> str:
+        """The name this class is registered under (what a saved model file records).
+
+        Raises
+        ------
+        ConfigError
+            The class is not registered.
+        """
+        name = cls.__dict__.get("registered_name")
+        if name is None or ScoringModel.registered_classes.get(name) is not cls:
+            raise ConfigError(f"{cls.__name__} is not a registered model; call "
+                              f"register_model(name, {cls.__name__}) before saving it")
+        return str(name)
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(
         self,
-        data: InteractionDataset | sp.spmatrix | sp.sparray,
+        data: InteractionDataset | TrainingData | sp.spmatrix | sp.sparray,
         *,
         rating_scale: tuple[float, float] | None = None,
+        item_embeddings: np.ndarray | None = None,
     ) -> Self:
         """Learn from interactions.
 
         Parameters
         ----------
         data
-            An :class:`~synerec.data.InteractionDataset`, or a users x items sparse matrix whose
-            stored entries are the interactions (ids are then the row and column indices).
+            An :class:`~synerec.data.InteractionDataset`, a users x items sparse matrix whose
+            stored entries are the interactions (ids are then the row and column indices), or
+            a :class:`~synerec.algorithms.training.TrainingData` (a matrix with its side data,
+            as the hybrid hands it to its retrievers).
         rating_scale
             For a matrix: ``(low, high)`` of explicit ratings; ``None`` (default) means implicit
             weights. For a data set: overrides its own scale when given.
+        item_embeddings
+            ``(n_items, d)`` item embeddings, row ``i`` for item index ``i``, used by the
+            models that need item text (:attr:`needs`) instead of their encoder; ignored by
+            the others.
 
         Returns
         -------
@@ -180,13 +228,15 @@ class ScoringModel(Configurable[C]):
             No interactions, non-finite values or values outside the rating scale.
         """
         config = self.get_config()
-        X, users, items, scale = _training_data(data, rating_scale)
+        training = TrainingData.of(data, rating_scale=rating_scale,
+                                   item_embeddings=item_embeddings)
         self.config_ = config
-        self._set_training_state(X, users, items, scale)
-        self._set_data_info(data)
+        X = training.matrix
+        self._set_training_state(X, training.users, training.items, training.rating_scale)
+        self._set_data_info(training.dataset)
         log.info("fitting %s on %d users x %d items, %d interactions", type(self).__name__,
                  X.shape[0], X.shape[1], X.nnz)
-        self._fit(X)
+        self._fit(training)
         return self
 
     def _set_training_state(self, X: sp.csr_matrix, users: Vocabulary, items: Vocabulary,
@@ -210,12 +260,12 @@ class ScoringModel(Configurable[C]):
         self.item_popularity_ = (self.item_count_.astype(np.float64) if scale is not None
                                  else item_sum)
 
-    def _set_data_info(self, data: Any) -> None:
+    def _set_data_info(self, data: InteractionDataset | None) -> None:
         """Keep the catalogue and the data set's name and source (``None`` for a matrix)."""
-        self.catalogue_: dict[str, np.ndarray] | None = None
-        self.data_name_: str | None = None
-        self.data_source_: dict[str, Any] | None = None
-        if not isinstance(data, InteractionDataset):
+        self.catalogue_ = None
+        self.data_name_ = None
+        self.data_source_ = None
+        if data is None:
             return
         self.data_name_ = data.name
         self.data_source_ = data.source
@@ -240,7 +290,7 @@ class ScoringModel(Configurable[C]):
         vocab = self.users_ if kind == "user" else self.items_
         id_list = _as_id_list(ids)
         idx = vocab.indices(id_list, missing="negative")
-        known = self._known_users(idx) if kind == "user" else self._known_items(idx)
+        known = self.known_users(idx) if kind == "user" else self.known_items(idx)
         if unknown == "error" and not known.all():
             bad = np.asarray(id_list, dtype=object)[~known]
             first = bad[0].item() if isinstance(bad[0], np.generic) else bad[0]
@@ -250,8 +300,8 @@ class ScoringModel(Configurable[C]):
         return idx
 
     # -- what subclasses implement --------------------------------------------------------------
-    def _fit(self, X: sp.csr_matrix) -> None:
-        """Learn from the training matrix ``X`` (see the module docstring)."""
+    def _fit(self, data: TrainingData) -> None:
+        """Learn from ``data.matrix`` and its side data (see the module docstring)."""
         raise NotImplementedError
 
     def _predict(self, users: np.ndarray, items: np.ndarray
@@ -327,15 +377,46 @@ class ScoringModel(Configurable[C]):
         self._check_fitted()
         return self.train_.shape[1]
 
-    def _known_users(self, users: np.ndarray) -> np.ndarray:
+    def known_users(self, users: np.ndarray) -> np.ndarray:
+        """Which user indices the model knows: in the vocabulary (not ``-1``) and with at
+        least one training interaction. The one rule for a known user (the recommend path,
+        the service, the console and the batch jobs all ask here).
+
+        Parameters
+        ----------
+        users
+            User indices; ``-1`` for an id outside the vocabulary.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean mask, ``True`` for a known user.
+        """
+        users = np.asarray(users, dtype=np.int64)
         ok = users >= 0
         ok[ok] = self.user_count_[users[ok]] > 0
         return ok
 
-    def _known_items(self, items: np.ndarray) -> np.ndarray:
+    def known_items(self, items: np.ndarray) -> np.ndarray:
+        """Which item indices the model knows (in the vocabulary, with training data); see
+        :meth:`known_users`."""
+        items = np.asarray(items, dtype=np.int64)
         ok = items >= 0
         ok[ok] = self.item_count_[items[ok]] > 0
         return ok
+
+    def is_known_user(self, user: int) -> bool:
+        """:meth:`known_users` for one user index."""
+        return bool(self.known_users(np.asarray([user]))[0])
+
+    def is_known_item(self, item: int) -> bool:
+        """:meth:`known_items` for one item index."""
+        return bool(self.known_items(np.asarray([item]))[0])
+
+    def prepare_serving(self) -> None:
+        """Called once by the service after loading: a model drops work that a request must
+        never wait for (the hybrid: its LLM stage; the precomputed lists used it). Default:
+        nothing."""
 
     def _check_indices(self, idx: Any, size: int, kind: str) -> np.ndarray:
         arr = np.asarray(idx)
@@ -372,43 +453,3 @@ def _as_id_list(ids: Iterable[Any]) -> list[Any] | np.ndarray:
     if isinstance(ids, (pd.Series, pd.Index)):
         return ids.to_numpy()
     return list(ids)
-
-
-def _training_data(
-    data: InteractionDataset | sp.spmatrix | sp.sparray,
-    rating_scale: tuple[float, float] | None,
-) -> tuple[sp.csr_matrix, Vocabulary, Vocabulary, tuple[float, float] | None]:
-    """Validate training data: (CSR float32 matrix, user vocab, item vocab, rating scale)."""
-    if isinstance(data, InteractionDataset):
-        X = data.matrix
-        users, items = data.users, data.items
-        scale = data.rating_scale if rating_scale is None else rating_scale
-    elif sp.issparse(data):
-        if data.ndim != 2:
-            raise DataFormatError(f"training matrix must be 2-D, got shape {data.shape}")
-        X = sp.csr_matrix(data, dtype=np.float32, copy=True)
-        X.sum_duplicates()
-        X.sort_indices()
-        users = Vocabulary(np.arange(X.shape[0], dtype=np.int64), kind="user")
-        items = Vocabulary(np.arange(X.shape[1], dtype=np.int64), kind="item")
-        scale = rating_scale
-    else:
-        raise DataFormatError(f"fit needs an InteractionDataset or a scipy sparse users x items "
-                              f"matrix, got {type(data).__name__}")
-    if X.nnz == 0:
-        raise DataFormatError("no interactions to fit on")
-    if not np.isfinite(X.data).all():
-        raise DataFormatError("training values must be finite numbers")
-    if scale is not None:
-        low, high = (float(scale[0]), float(scale[1]))
-        if not low < high:
-            raise DataFormatError(f"rating scale must have low < high, got {scale}")
-        if X.data.min() < low or X.data.max() > high:
-            raise DataFormatError(
-                f"training ratings span {X.data.min():g}..{X.data.max():g}, outside the rating "
-                f"scale {low:g}..{high:g}")
-        scale = (low, high)
-    X = sp.csr_matrix(X, dtype=np.float32, copy=True)  # the model owns its training matrix
-    if not X.has_sorted_indices:
-        X.sort_indices()
-    return X, users, items, scale

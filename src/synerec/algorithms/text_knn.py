@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,6 +56,7 @@ from synerec.algorithms.knn import (
     _NeighborhoodModel,
 )
 from synerec.algorithms.registry import register_model
+from synerec.algorithms.training import Need, TrainingData
 from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import ConfigError
 from synerec.similarity.text import blend_parts, blend_similarity, text_similarity
@@ -146,7 +147,8 @@ class _TextMixin(_NeighborhoodModel[_TC]):
     ``fit`` wraps the twin's and the twin provides the neighbourhood formulas.
     """
 
-    _pending_embeddings: np.ndarray | None = None
+    #: Item text, embedded by ``encoder`` (or given as ``item_embeddings=`` to ``fit``).
+    needs: ClassVar[frozenset[Need]] = frozenset({"item_text"})
     alpha_: float
     #: After a fit with ``alpha="auto"``: the validation score of each alpha of the grid,
     #: lower is better (see :attr:`validation_metric_`).
@@ -155,53 +157,21 @@ class _TextMixin(_NeighborhoodModel[_TC]):
     #: (implicit data, the top-10 hit rate).
     validation_metric_: str
 
-    def fit(self, data: InteractionDataset | sp.spmatrix | sp.sparray, *,
-            rating_scale: tuple[float, float] | None = None,
-            item_embeddings: np.ndarray | None = None) -> Self:
-        """Learn from interactions and item text.
-
-        Parameters
-        ----------
-        data
-            A data set (its item texts are embedded with ``encoder``, through the cache) or a
-            users x items sparse matrix.
-        rating_scale
-            As in :meth:`Recommender.fit`.
-        item_embeddings
-            ``(n_items, d)`` unit-normalised item embeddings, row ``i`` for item index ``i``;
-            required with a matrix unless ``alpha=1``, and used instead of the encoder with a
-            data set.
-
-        Raises
-        ------
-        ConfigError
-            Invalid parameters, or text needed but no embeddings given for a matrix.
-        """
-        config = self.get_config()
-        config.check_alpha()
-        E = None if item_embeddings is None else np.asarray(item_embeddings, dtype=np.float32)
-        if E is None and isinstance(data, InteractionDataset) and config.alpha != 1.0:
-            E = embed_items(data, config.encoder)
-        self._pending_embeddings = E
-        try:
-            return super().fit(data, rating_scale=rating_scale)
-        finally:
-            self._pending_embeddings = None
-
     # -- the blend ----------------------------------------------------------------------------
-    def _embeddings_for_fit(self, n_items: int) -> np.ndarray | None:
-        E = self._pending_embeddings
-        if E is None:
-            if self.config_.alpha == 1.0:
-                return None
-            raise ConfigError(f"{type(self).__name__} needs item text: fit it on an "
-                              "InteractionDataset, or pass item_embeddings= with a matrix (or "
-                              "set alpha=1 for plain CF)")
-        if E.ndim != 2 or E.shape[0] != n_items:
-            raise ConfigError(f"item_embeddings must have shape ({n_items}, d), got {E.shape}")
-        if not np.isfinite(E).all():
-            raise ConfigError("item_embeddings must be finite numbers")
-        return E
+    def _embeddings_for_fit(self, data: TrainingData) -> np.ndarray | None:
+        """The item embeddings of the blend: given ones, else the data set's text embedded
+        by ``encoder`` (through the cache); ``None`` for plain CF (``alpha=1``)."""
+        config = self.config_
+        config.check_alpha()
+        if config.alpha == 1.0:
+            return data.item_embeddings
+        if data.item_embeddings is not None:
+            return data.item_embeddings
+        if data.dataset is not None:
+            return embed_items(data.dataset, config.encoder)
+        raise ConfigError(f"{type(self).__name__} needs item text: fit it on an "
+                          "InteractionDataset, or pass item_embeddings= with a matrix (or "
+                          "set alpha=1 for plain CF)")
 
     def _rows_embeddings(self, X: sp.csr_matrix, E: np.ndarray) -> np.ndarray:
         """The embeddings of the similarity's rows (items, or user profiles)."""
@@ -398,9 +368,10 @@ class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
             return None
         return np.bincount(X.indices, minlength=X.shape[1]) == 0
 
-    def _fit(self, X: sp.csr_matrix) -> None:
+    def _fit(self, data: TrainingData) -> None:
+        X = data.matrix
         self._plain_item_mean = self.item_mean_.copy()
-        E = self._embeddings_for_fit(X.shape[1])
+        E = self._embeddings_for_fit(data)
         self._set_text_state(E, X)
         S, self.alpha_ = self._blend(X, E)
         self._set_similarity(S)
@@ -432,7 +403,10 @@ class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
     def _means(self) -> np.ndarray:
         return self._plain_item_mean
 
-    def _known_items(self, items: np.ndarray) -> np.ndarray:
+    def known_items(self, items: np.ndarray) -> np.ndarray:
+        """Warm items, and with ``cold_start`` also items with text (they have text
+        neighbours)."""
+        items = np.asarray(items, dtype=np.int64)
         ok = items >= 0
         warm = np.zeros(len(items), dtype=bool)
         warm[ok] = self.item_count_[items[ok]] > 0
@@ -553,8 +527,9 @@ class TextUserKNN(_TextMixin[TextUserKNNConfig], UserKNN):
 
         return user_profiles(X, E)
 
-    def _fit(self, X: sp.csr_matrix) -> None:
-        E = self._embeddings_for_fit(X.shape[1])
+    def _fit(self, data: TrainingData) -> None:
+        X = data.matrix
+        E = self._embeddings_for_fit(data)
         S, self.alpha_ = self._blend(X, E)
         self._set_similarity(S)
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 #: whose recommendations are shown and explained is added when it is not among them.
 DEMO_MODELS = ("popularity", "baseline", "user-cf", "item-cf", "mf")
 #: The model whose recommendations are shown and explained: ``"auto"`` is
-#: :func:`synerec.hybrid.default.choose_default_model` (the hybrid when the data has enough
+#: :func:`synerec.models.choose_default_model` (the hybrid when the data has enough
 #: interactions for its validation part, else the best single retriever).
 EXPLAINED_MODEL = "auto"
 METRICS = ("mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage", "category_coverage",
@@ -60,7 +60,7 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     fold = _demo_fold(ds, seed)
     available = set(list_models())
     if EXPLAINED_MODEL == "auto":
-        from synerec.hybrid.default import choose_default_model
+        from synerec.models import choose_default_model
 
         choice = choose_default_model(ds)
         explained, explained_config = choice.name, dict(choice.config)

@@ -255,7 +255,7 @@ def fit(
     why = ""
     base: dict[str, Any] = {}
     if model == "auto":
-        from synerec.hybrid.default import choose_default_model
+        from synerec.models import choose_default_model
 
         choice = choose_default_model(ds)
         model, base, why = choice.name, dict(choice.config), f" (auto: {choice.reason})"

@@ -27,7 +27,7 @@ __all__ = ["COMPARE_CANDIDATES", "DEMO_KS", "DemoSetup", "prepare_demo", "write_
 log = logging.getLogger(__name__)
 
 #: The served model is the default of ``synerec fit``
-#: (:func:`synerec.hybrid.default.choose_default_model`: the hybrid when the data has enough
+#: (:func:`synerec.models.choose_default_model`: the hybrid when the data has enough
 #: interactions for its validation part and LightGBM is installed, else the best single
 #: retriever).
 #: Comparison models: the first two registered ones that are not the served model.
@@ -74,7 +74,7 @@ def _config(name: str, seed: int) -> dict[str, Any]:
 def _choose(ds: Any) -> tuple[str, dict[str, Any], str, list[str]]:
     """The served model (name, options, why) and the comparison models."""
     from synerec.algorithms import list_models
-    from synerec.hybrid.default import choose_default_model
+    from synerec.models import choose_default_model
 
     names = set(list_models())
     choice = choose_default_model(ds)

@@ -35,18 +35,19 @@ the retrievers, :math:`\sum_r 1 / (60 + \text{rank}_r)`, and says so in ``ranker
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import logging
 import threading
 import time
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, field_validator
 
+from synerec.algorithms.abilities import ExplainsList
 from synerec.algorithms.base import Recommender, RecommenderConfig
 from synerec.algorithms.registry import create_model, get_model_class, register_model
+from synerec.algorithms.training import Need, TrainingData
 from synerec.data.dataset import InteractionDataset
 from synerec.data.vocabulary import Vocabulary
 from synerec.exceptions import ConfigError
@@ -152,7 +153,7 @@ class _Local(threading.local):
 
 
 @register_model("hybrid")
-class HybridRanker(Recommender[HybridConfig]):
+class HybridRanker(Recommender[HybridConfig], ExplainsList):
     r"""A two-stage recommender: retrievers' candidates ordered by a LambdaRank ranker.
 
     See the module docstring for the training protocol and what :meth:`predict` returns.
@@ -257,47 +258,16 @@ class HybridRanker(Recommender[HybridConfig]):
 
     sparse_scores: ClassVar[bool] = True
 
-    _pending_side: dict[str, Any] | None = None
+    #: Timestamps (recency features, the temporal validation split), the item text (text
+    #: features and text retrievers) and the categories (category share).
+    needs: ClassVar[frozenset[Need]] = frozenset({"timestamps", "item_text", "categories"})
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, data: InteractionDataset | sp.spmatrix | sp.sparray, *,
-            rating_scale: tuple[float, float] | None = None,
-            item_embeddings: np.ndarray | None = None) -> Self:
-        """Learn the retrievers and the ranker.
-
-        Parameters
-        ----------
-        data
-            A data set (its timestamps give recency features and the temporal validation
-            split; its catalogue the item text and categories) or a users x items matrix.
-        rating_scale
-            As in :meth:`Recommender.fit`.
-        item_embeddings
-            ``(n_items, d)`` item embeddings to use instead of the encoder (required for text
-            features when fitting a bare matrix).
-        """
-        side: dict[str, Any] = {"embeddings": None, "timestamps": None, "categories": None,
-                                "texts": None, "titles": None}
-        if item_embeddings is not None:
-            side["embeddings"] = np.asarray(item_embeddings, dtype=np.float32)
-        if isinstance(data, InteractionDataset):
-            if data.timestamps is not None and data.n_interactions:
-                side["timestamps"] = (data.user_index, data.item_index, data.timestamps)
-            side["categories"] = data.item_categories()
-            side["dataset"] = data
-            from synerec.llm.reranker import item_titles
-
-            side["titles"] = item_titles(data, max_chars=120)
-        self._pending_side = side
-        try:
-            return super().fit(data, rating_scale=rating_scale)
-        finally:
-            self._pending_side = None
-
-    def _fit(self, X: sp.csr_matrix) -> None:
+    def _fit(self, data: TrainingData) -> None:
+        X = data.matrix
         cfg = self.config_
         lightgbm()  # fail early, with the install hint
-        side = self._pending_side or {}
+        side = _side_data(data)
         self.__dict__.pop("_llm_feature", None)  # a new fit, new titles: a new LLM scorer
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -326,7 +296,7 @@ class HybridRanker(Recommender[HybridConfig]):
         self.retriever_names_ = names
         self.retriever_groups_ = [_retriever_group(classes[n]) for n in names]
         self.retriever_predicts_ = [self._predicts(classes[n]) for n in names]
-        self.times_ = _times_matrix(side.get("timestamps"), X)
+        self.times_ = data.timestamps
         self.retriever_recents_ = [self._recents(classes[n]) for n in names]
         self.feature_names_ = self._stage_a_features() + (
             ["stage_a_score", "llm_score"] if "llm" in groups else [])
@@ -479,15 +449,14 @@ class HybridRanker(Recommender[HybridConfig]):
 
     def _fit_retrievers(self, X: sp.csr_matrix) -> list[Recommender]:
         out = []
+        E = self.item_side_.embeddings
+        part = TrainingData.of(X, rating_scale=self.rating_scale_,
+                               item_embeddings=E if E is not None else
+                               np.zeros((X.shape[1], 1), np.float32))
         for name in self.retriever_names_:
             model = create_model(self._retriever_model(name), **self._retriever_config(name))
-            kwargs: dict[str, Any] = {"rating_scale": self.rating_scale_}
-            if "item_embeddings" in inspect.signature(model.fit).parameters:
-                E = self.item_side_.embeddings
-                kwargs["item_embeddings"] = E if E is not None else \
-                    np.zeros((X.shape[1], 1), np.float32)
             t0 = time.perf_counter()
-            out.append(model.fit(X, **kwargs))
+            out.append(model.fit(part))
             log.info("hybrid: fitted retriever %s in %.2f s", name, time.perf_counter() - t0)
         return out
 
@@ -900,26 +869,17 @@ def _retriever_group(cls: type) -> str:
     return "text" if issubclass(cls, _TextMixin) else "cf"
 
 
-def _times_matrix(timestamps: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-                  X: sp.csr_matrix) -> sp.csr_matrix | None:
-    """Latest timestamp of each stored (user, item) of ``X``, with ``X``'s exact pattern."""
-    if timestamps is None:
-        return None
-    u, i, t = timestamps
-    n_items = X.shape[1]
-    keys = u.astype(np.int64) * n_items + i.astype(np.int64)
-    order = np.lexsort((t, keys))
-    keys, t = keys[order], t[order].astype(np.float64)
-    last = np.r_[keys[1:] != keys[:-1], True]
-    keys, t = keys[last], t[last]
-    x_keys = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr)) * n_items \
-        + X.indices
-    pos = np.searchsorted(keys, x_keys)
-    ok = pos < len(keys)
-    ok[ok] = keys[pos[ok]] == x_keys[ok]
-    if not ok.all():
-        return None
-    return sp.csr_matrix((t[pos], X.indices.copy(), X.indptr.copy()), shape=X.shape)
+def _side_data(data: TrainingData) -> dict[str, Any]:
+    """The side data the hybrid reads from its training data (embeddings given by the caller,
+    the data set for text, categories and titles)."""
+    side: dict[str, Any] = {"embeddings": data.item_embeddings, "categories": None,
+                            "titles": None, "dataset": data.dataset}
+    if data.dataset is not None:
+        from synerec.llm.reranker import item_titles
+
+        side["categories"] = data.item_categories()
+        side["titles"] = item_titles(data.dataset, max_chars=120)
+    return side
 
 
 def _labels(cands: CandidateSet, L: sp.csr_matrix, thr: float | None,

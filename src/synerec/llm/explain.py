@@ -3,13 +3,14 @@
 The *evidence* always comes from the model and the training data, never from the language
 model:
 
-* a model whose ranking score is a sum over the user's own items cites the items that add
-  the most to *that* item's score: ``item-cf`` ranking by similarity sum (the user's items
-  that list the recommended item among their ``k`` nearest, by similarity), ``item-cf``
-  ranking by prediction (the same items, by their term of eq. 4), and any model with a
-  ``score_contributions(user_index, item_index)`` method (for example a linear item-item
-  model: :math:`x_{uj} B_{ji}`). So each recommendation cites its own neighbours in the
-  user's history, not the same globally similar items every time;
+* a model whose ranking score is a sum over the user's own items (it declares
+  :class:`~synerec.algorithms.abilities.ExplainsScore`) cites the items that add the most to
+  *that* item's score, as the model reports them: ``item-cf`` ranking by similarity sum (the
+  user's items that list the recommended item among their ``k`` nearest, by similarity),
+  ``item-cf`` ranking by prediction (the same items, by their term of eq. 4), the linear
+  item-item models ``ease`` and ``rp3beta`` (:math:`x_{uj} B_{ji}`). So each recommendation
+  cites its own neighbours in the user's history, not the same globally similar items every
+  time;
 * another item-based model lists the user's own rated items that are neighbours of the
   recommended item (``predict_one(...).details["neighbors"]``);
 * a user-based model (``user-cf``) lists the neighbours who rated the recommended item;
@@ -45,8 +46,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from synerec.algorithms.abilities import ExplainsScore, SimilarItems
 from synerec.algorithms.base import Recommender
-from synerec.algorithms.knn import ItemKNN
 from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import ConfigError, DataFormatError, NotFittedError, UnknownIdError
 from synerec.llm.base import LLM, LLMError
@@ -439,7 +440,7 @@ class Explainer:
                 shape=(data.n_users, data.n_items))
         self.index_ = TitleIndex(self.titles_)
         self._norms = None
-        self._listed: sp.csr_matrix | None = None
+        self._csc: sp.csc_matrix | None = None
         self.n_llm_ = self.n_template_ = self.n_rejected_ = 0
         self.rejections_: dict[str, int] = {}
         return self
@@ -521,20 +522,19 @@ class Explainer:
         m = self.model
         X = m.train_
         start, end = X.indptr[u], X.indptr[u + 1]
-        mine, ratings = X.indices[start:end], X.data[start:end]
-        hook = getattr(m, "score_contributions", None)
-        if callable(hook):
-            idx, val = hook(u, i)
-            own = set(mine.tolist())
-            return [(int(j), float(c), float(c))  # the model's evidence is really the user's
-                    for j, c in zip(np.asarray(idx), np.asarray(val), strict=True)
-                    if int(j) in own]
-        if isinstance(m, ItemKNN):
-            if self._listed is None:
-                self._listed = _listed_by(m)
-            order = np.argsort(mine)
-            return _item_knn_terms(m, self._listed, mine[order], ratings[order], i)
-        return None
+        mine = X.indices[start:end]
+        if not isinstance(m, ExplainsScore):
+            return None
+        idx, val = m.score_contributions(u, i)
+        idx = np.asarray(idx, dtype=np.int64)
+        val = np.asarray(val, dtype=np.float64)
+        keep = np.isin(idx, mine)  # the model's evidence is really the user's
+        idx, val = idx[keep], val[keep]
+        sims = val
+        if isinstance(m, SimilarItems) and len(idx):
+            sims = np.asarray(m.item_similarity()[idx][:, [i]].todense(),
+                              dtype=np.float64).ravel()
+        return [(int(j), float(w), float(c)) for j, w, c in zip(idx, sims, val, strict=True)]
 
     def _score_contributions(self, u: int, i: int) -> list[EvidenceItem]:
         """The user's items that add most to item ``i``'s ranking score, largest first; those
@@ -571,8 +571,9 @@ class Explainer:
         X = self.model.train_
         if self._norms is None:
             self._norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
-        Xc = X.tocsc() if not hasattr(self, "_csc") else self._csc
-        self._csc = Xc
+        if self._csc is None:
+            self._csc = X.tocsc()
+        Xc = self._csc
         start, end = X.indptr[u], X.indptr[u + 1]
         mine = X.indices[start:end]
         col = Xc[:, i]
@@ -741,41 +742,6 @@ def _categories(data: InteractionDataset) -> list[frozenset[str]]:
         else:
             out.append(frozenset(c.strip() for c in str(v).split("|") if c.strip()))
     return out
-
-
-def _listed_by(model: ItemKNN) -> sp.csr_matrix:
-    """Items x items: row ``i`` holds the items ``j`` that list ``i`` among their ``k`` nearest,
-    with ``w(j, i)``: the terms :class:`~synerec.algorithms.ItemKNN`'s top-N scoring sums for
-    ``i`` (each row of the similarity ordered by value, ties to the lower index, as in its
-    kernel)."""
-    S = model.similarity_
-    k = int(model.config_.k)  # type: ignore[attr-defined]
-    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
-    order = np.lexsort((S.indices, -S.data.astype(np.float64), rows))
-    rank = np.arange(len(order)) - S.indptr[rows[order]]
-    keep = order[rank < k]
-    top = sp.csr_matrix((S.data[keep], (rows[keep], S.indices[keep])), shape=S.shape)
-    return top.T.tocsr()
-
-
-def _item_knn_terms(model: ItemKNN, listed: sp.csr_matrix, mine: np.ndarray,
-                    ratings: np.ndarray, i: int) -> list[tuple[int, float, float]]:
-    """(item, similarity, term) of the user's items ``j`` that list ``i`` among their ``k``
-    nearest: exactly the terms that :class:`~synerec.algorithms.ItemKNN` sums to rank ``i``
-    (the similarity for ``ranking="similarity_sum"``; ``w (r - mean_j)``, or ``w r`` without
-    centring, for ``ranking="prediction"``)."""
-    lo, hi = listed.indptr[i], listed.indptr[i + 1]
-    js, ws = listed.indices[lo:hi], listed.data[lo:hi].astype(np.float64)
-    hit = np.isin(js, mine)
-    js, ws = js[hit], ws[hit]
-    if model.config_.ranking == "similarity_sum":  # type: ignore[attr-defined]
-        terms = ws
-    else:
-        r = ratings[np.searchsorted(mine, js)].astype(np.float64)
-        if model.config_.center:  # type: ignore[attr-defined]
-            r = r - model.item_mean_[js]
-        terms = ws * r
-    return [(int(j), float(w), float(t)) for j, w, t in zip(js, ws, terms, strict=True)]
 
 
 def _read_neighbor(nb: Any, model: Recommender) -> tuple[str | None, int | None, float, float]:

@@ -1,0 +1,107 @@
+"""What a model can do beyond the contract every model meets, declared by the model.
+
+Every model scores, ranks, predicts, saves and loads (:mod:`synerec.algorithms.base`). A few
+can do more, and a caller (the explainer, the service, the console, the hybrid) must know which
+without guessing. A model *declares* an ability by inheriting its abstract base class below and
+implementing its methods; a caller asks ``isinstance(model, ExplainsScore)`` and then calls the
+method. No caller probes a model with ``hasattr`` / ``getattr`` or checks a concrete model class.
+
+Two things every model declares as class attributes instead (they are yes/no facts, not
+methods): :attr:`~synerec.algorithms.scoring.ScoringModel.predicts_ratings` (its predictions are
+ratings on the data's scale, so MAE / RMSE apply) and
+:attr:`~synerec.algorithms.scoring.ScoringModel.needs` (the side data ``fit`` uses beyond the
+interaction matrix: :mod:`synerec.algorithms.training`).
+
+=====================  ================================================  ======================
+ability                what the model answers                            models
+=====================  ================================================  ======================
+:class:`ExplainsScore`  what each of the user's items adds to an item's   ``ease``, ``rp3beta``,
+                       ranking score (the score is a sum over them)      ``item-cf``,
+                                                                         ``t-item-cf``
+:class:`ExplainsList`  an explanation of each item of a whole list, in   ``hybrid``
+                       one pass (the signals that put it there)
+:class:`SimilarItems`  its own item-item similarity (neighbour lists)    ``item-cf``,
+                                                                         ``t-item-cf``,
+                                                                         ``rp3beta``
+:class:`ScoresProfile`  scores for users described only by their items    ``ease``, ``rp3beta``
+                       (a profile that was not in the training data)
+=====================  ================================================  ======================
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["ExplainsList", "ExplainsScore", "ScoresProfile", "SimilarItems"]
+
+
+class ExplainsScore(abc.ABC):
+    """A model whose ranking score of an item is a sum of terms over the user's own items."""
+
+    @abc.abstractmethod
+    def score_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """What each of the user's items adds to ``item``'s ranking score (indices).
+
+        Parameters
+        ----------
+        user, item
+            A user and an item index (``-1``: unknown, the answer is then empty).
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            The user's items (int64 indices) and their float64 terms; the terms add up to the
+            score :meth:`~synerec.algorithms.recommending.Recommending.recommend` ranks by.
+            Empty when the user has no items that take part in the score.
+        """
+
+
+class ExplainsList(abc.ABC):
+    """A model that explains each item of a list it made, in one pass over the list."""
+
+    @abc.abstractmethod
+    def explain_list(self, user: int, items: Sequence[int] | np.ndarray) -> list[Any]:
+        """One explanation per item of ``items`` (item indices of ``user``'s list), in order.
+
+        The explanation objects are the model's own; each has ``as_details()`` (a JSON-able
+        dict) and a ``sentence``.
+        """
+
+
+class SimilarItems(abc.ABC):
+    """A model with its own item-item similarity."""
+
+    @abc.abstractmethod
+    def item_similarity(self) -> sp.csr_matrix:
+        """The ``(n_items, n_items)`` CSR similarity the model ranks with (row ``i``: ``i``'s
+        neighbours)."""
+
+    @abc.abstractmethod
+    def similar_items(self, item: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` most similar items to the item id ``item``: ``(ids, similarities)``."""
+
+
+class ScoresProfile(abc.ABC):
+    """A model that scores users it has not seen, given only the items they interacted with."""
+
+    @abc.abstractmethod
+    def score_profiles(self, profiles: sp.csr_matrix) -> np.ndarray:
+        """Ranking scores for users described by their items.
+
+        Parameters
+        ----------
+        profiles
+            ``(n, n_items)`` CSR, one row per user: the user's interactions as the training
+            matrix would hold them (ratings, or implicit weights).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, n_items)`` float32 scores, on the same scale as the model's own; a training
+            user's own row gives that user's scores.
+        """
