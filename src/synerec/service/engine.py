@@ -70,7 +70,7 @@ def py_id(value: Any) -> Any:
 
 def titles_of(snap: ModelSnapshot, item_ids: list[Any]) -> list[str | None]:
     """Each item's title from the catalogue the model carries (``None`` without one)."""
-    catalogue = getattr(snap.model, "catalogue_", None)
+    catalogue = snap.model.catalogue_
     if catalogue is None or "title" not in catalogue or not item_ids:
         return [None] * len(item_ids)
     idx = _item_indices(snap, item_ids)
@@ -121,22 +121,24 @@ def is_cheap(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     """
     if explain or overlay:
         return False
-    u = _user_index(snap, user_id)
-    if u < 0 or snap.model.user_count_[u] == 0:
+    if not snap.model.is_known_user(_user_index(snap, user_id)):
         return True
     return exclude_seen and snap.top_items is not None and n <= snap.top_items.shape[1]
 
 
-def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> np.ndarray:
+def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> tuple[np.ndarray, list[float]]:
+    """The model's list for an unknown user (:attr:`ModelSnapshot.popular`, with its scores)
+    less the items of ``exclude``: its first ``n`` items."""
     if not exclude:
-        return snap.popular[:n]
-    out = []
-    for i in snap.popular:
-        if int(i) not in exclude:
-            out.append(int(i))
-            if len(out) == n:
+        return snap.popular[:n], snap.popular_scores[:n].tolist()
+    pos = []
+    for k, i in enumerate(snap.popular.tolist()):
+        if i not in exclude:
+            pos.append(k)
+            if len(pos) == n:
                 break
-    return np.asarray(out, dtype=np.int64)
+    keep = np.asarray(pos, dtype=np.int64)
+    return snap.popular[keep], snap.popular_scores[keep].tolist()
 
 
 def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
@@ -149,69 +151,88 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     """
     model = snap.model
     u = _user_index(snap, user_id)
-    known = u >= 0 and model.user_count_[u] > 0
+    known = model.is_known_user(u)
     event_items = _item_indices(snap, [e[1] for e in overlay])
-    event_set = {int(i) for i in event_items if i >= 0}
-    scale = model.rating_scale_
-
     if known and (not overlay or not snap.item_based):
-        extra = len(event_set) if exclude_seen else 0
-        top = snap.top_items
-        if exclude_seen and top is not None and n + extra <= top.shape[1]:
-            # The precomputed list: its first n + extra entries are the model's own top list.
-            assert snap.top_scores is not None
-            idx, sc = top[u:u + 1, :n + extra], snap.top_scores[u:u + 1, :n + extra]
-        else:
-            idx, sc = model.recommend_indices(np.array([u]), n + extra,
-                                              exclude_seen=exclude_seen)
-        keep = [(int(i), float(s)) for i, s in zip(idx[0], sc[0], strict=True)
-                if i != PAD_INDEX and not (exclude_seen and int(i) in event_set)][:n]
-        items = np.asarray([i for i, _ in keep], dtype=np.int64)
-        res = RecResult(_ids(snap, items), [s for _, s in keep], "model", None, len(overlay))
-        if explain:
-            res.reasons = _model_reasons(snap, user_id, u, items)
-        return res
-
-    weights = [event_weight(e[2], e[3], scale, event_weights) for e in overlay]
-    if known:
-        X = model.train_
-        lo, hi = X.indptr[u], X.indptr[u + 1]
-        p_items, p_w = profile_weights(X.indices[lo:hi], X.data[lo:hi], event_items, weights,
-                                       scale)
-    else:
-        p_items, p_w = profile_weights(np.zeros(0, np.int64), np.zeros(0), event_items,
-                                       weights, scale)
+        return _model_list(snap, user_id, u, event_items, len(overlay), n,
+                           exclude_seen=exclude_seen, explain=explain)
+    weights = [event_weight(e[2], e[3], model.rating_scale_, event_weights) for e in overlay]
+    p_items, p_w = _profile(snap, u if known else -1, event_items, weights)
     if len(p_items) == 0:
         if unknown == "error":
             raise UnknownIdError(user_id, "user",
                                  hint="unknown=fallback answers with the most popular items")
-        items = _popular(snap, n, event_set if exclude_seen else set())
-        res = RecResult(_ids(snap, items),
-                        [float(model.item_popularity_[i]) for i in items], "popular",
-                        "unknown_user", len(overlay))
+        exclude = {int(i) for i in event_items if i >= 0} if exclude_seen else set()
+        items, scores = _popular(snap, n, exclude)
+        res = RecResult(_ids(snap, items), list(scores), "popular", "unknown_user",
+                        len(overlay))
         if explain:
             res.reasons = [_popular_reason(snap, int(i)) for i in items]
         return res
+    return _neighbor_list(snap, u if known else -1, event_items, p_items, p_w, len(overlay),
+                          n, exclude_seen=exclude_seen, explain=explain)
 
+
+def _model_list(snap: ModelSnapshot, user_id: str, u: int, event_items: np.ndarray,
+                n_events: int, n: int, *, exclude_seen: bool, explain: bool) -> RecResult:
+    """Strategy ``model``: the model's own list of a known user (precomputed when it can be),
+    less the items of the user's newer events when ``exclude_seen``."""
+    event_set = {int(i) for i in event_items if i >= 0}
+    extra = len(event_set) if exclude_seen else 0
+    top = snap.top_items
+    if exclude_seen and top is not None and n + extra <= top.shape[1]:
+        # The precomputed list: its first n + extra entries are the model's own top list.
+        assert snap.top_scores is not None
+        idx, sc = top[u:u + 1, :n + extra], snap.top_scores[u:u + 1, :n + extra]
+    else:
+        idx, sc = snap.model.recommend_indices(np.array([u]), n + extra,
+                                               exclude_seen=exclude_seen)
+    keep = [(int(i), float(s)) for i, s in zip(idx[0], sc[0], strict=True)
+            if i != PAD_INDEX and not (exclude_seen and int(i) in event_set)][:n]
+    items = np.asarray([i for i, _ in keep], dtype=np.int64)
+    res = RecResult(_ids(snap, items), [s for _, s in keep], "model", None, n_events)
+    if explain:
+        res.reasons = _model_reasons(snap, user_id, u, items)
+    return res
+
+
+def _profile(snap: ModelSnapshot, u: int, event_items: np.ndarray,
+             weights: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The user's profile (:func:`~synerec.service.scoring.profile_weights`): the training
+    row of a known user (``u >= 0``) and the items of the newer events."""
+    model = snap.model
+    if u >= 0:
+        X = model.train_
+        lo, hi = X.indptr[u], X.indptr[u + 1]
+        return profile_weights(X.indices[lo:hi], X.data[lo:hi], event_items, weights,
+                               model.rating_scale_)
+    return profile_weights(np.zeros(0, np.int64), np.zeros(0), event_items, weights,
+                           model.rating_scale_)
+
+
+def _neighbor_list(snap: ModelSnapshot, u: int, event_items: np.ndarray, p_items: np.ndarray,
+                   p_w: np.ndarray, n_events: int, n: int, *, exclude_seen: bool,
+                   explain: bool) -> RecResult:
+    """Strategy ``item_neighbors``: eq. (S1) over the profile, ranked with the model's rules
+    (its seen items and the events' items left out, cold items only where the model ranks
+    them), completed with popular items."""
+    model = snap.model
     scores = neighbor_scores(snap.similarity, p_items, p_w)
-    if exclude_seen:
-        scores[p_items] = -np.inf  # not rankable: topk drops non-finite scores
-    if not model.scores_cold_items:
-        scores[snap.cold_items] = -np.inf
-    idx, sc = topk(scores[None, :], n)
+    exclude = model.seen_items(np.array([u]), [event_items]) if exclude_seen else None
+    idx, sc = model.rank_block(scores[None, :], n, exclude=exclude, candidates=snap.rankable)
     chosen = [int(i) for i in idx[0] if i != PAD_INDEX]
     values: list[float | None] = [float(s) for i, s in zip(idx[0], sc[0], strict=True)
                                   if i != PAD_INDEX]
     filled = 0
     if len(chosen) < n:
         skip = set(chosen) | (set(p_items.tolist()) if exclude_seen else set())
-        more = _popular(snap, n - len(chosen), skip)
+        more, _ = _popular(snap, n - len(chosen), skip)
         filled = len(more)
         chosen += [int(i) for i in more]
         values += [None] * filled
     items = np.asarray(chosen, dtype=np.int64)
-    res = RecResult(_ids(snap, items), values, "item_neighbors", None if known else
-                    "unknown_user", len(overlay), filled_from_popular=filled)
+    res = RecResult(_ids(snap, items), values, "item_neighbors",
+                    None if u >= 0 else "unknown_user", n_events, filled_from_popular=filled)
     if explain:
         scored = [int(j) for j in items[:len(chosen) - filled]]
         res.reasons = _neighbor_reasons(snap, p_items, p_w, scored) + [
@@ -282,14 +303,12 @@ def similar(snap: ModelSnapshot, item_id: str, n: int,
     :class:`~synerec.exceptions.UnknownItemError` with ``unknown="error"``."""
     model = snap.model
     i = _lookup(model.items_, item_id, snap.integer_item_ids)
-    if i < 0 or model.item_count_[i] == 0:
+    if not model.is_known_item(i):
         if unknown == "error":
             raise UnknownIdError(item_id, "item",
                                  hint="unknown=fallback answers with the most popular items")
-        items = _popular(snap, n, set() if i < 0 else {i})
-        return SimilarResult(_ids(snap, items),
-                             [float(model.item_popularity_[k]) for k in items],
-                             "unknown_item", "popular")
+        items, scores = _popular(snap, n, set() if i < 0 else {i})
+        return SimilarResult(_ids(snap, items), scores, "unknown_item", "popular")
     S = snap.similarity
     lo, hi = S.indptr[i], S.indptr[i + 1]
     scores = np.full(snap.n_items, -np.inf, dtype=np.float32)

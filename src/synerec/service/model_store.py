@@ -46,9 +46,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms import Recommender
+from synerec.algorithms.abilities import ExplainsList, SimilarItems
 from synerec.algorithms.persistence import memory_mapped, read_model_dir, write_model_dir
-from synerec.algorithms.registry import model_name
 from synerec.exceptions import ModelFileError
+from synerec.models import load_model, model_name
 from synerec.service.locks import FileLock
 from synerec.similarity import similarity_matrix
 
@@ -83,9 +84,11 @@ class ModelSnapshot:
         ``"model"`` or ``"service_cosine"``.
     item_based
         Whether the model itself is item-based (has its own item similarity).
-    popular
-        Indices of the items with training interactions by popularity, most popular first
-        (ties: lower index): the cold-start fallback.
+    popular, popular_scores
+        The list an unknown user gets (the model's own
+        :meth:`~synerec.algorithms.recommending.Recommending.popular_items`: every item it
+        may recommend, most popular first, ties by the lower index) and its scores: the
+        cold-start fallback.
     loaded_at
         Unix time the snapshot was built.
     top_items, top_scores
@@ -106,6 +109,7 @@ class ModelSnapshot:
     similarity_source: str
     item_based: bool
     popular: np.ndarray
+    popular_scores: np.ndarray
     loaded_at: float
     top_items: np.ndarray | None = None
     top_scores: np.ndarray | None = None
@@ -118,9 +122,10 @@ class ModelSnapshot:
 
     @property
     def explains_itself(self) -> bool:
-        """Whether the model writes its own explanation per item (``explain_list``; the
-        hybrid: the signals that put the item on the list and the evidence behind each)."""
-        return callable(getattr(self.model, "explain_list", None))
+        """Whether the model writes its own explanation per item
+        (:class:`~synerec.algorithms.abilities.ExplainsList`; the hybrid: the signals that put
+        the item on the list and the evidence behind each)."""
+        return isinstance(self.model, ExplainsList)
 
     @property
     def n_items(self) -> int:
@@ -147,9 +152,10 @@ class ModelSnapshot:
         return self.model.items_.to_array().dtype.kind in "iu"
 
     @functools.cached_property
-    def cold_items(self) -> np.ndarray:
-        """Indices of the items without training interactions."""
-        return np.flatnonzero(np.asarray(self.model.item_count_) == 0)
+    def rankable(self) -> np.ndarray | None:
+        """The items the model may recommend
+        (:meth:`~synerec.algorithms.recommending.Recommending.rankable_items`)."""
+        return self.model.rankable_items()
 
 
 def model_digest(path: str | os.PathLike[str]) -> str:
@@ -162,18 +168,9 @@ def model_digest(path: str | os.PathLike[str]) -> str:
 
 
 def _own_similarity(model: Recommender) -> sp.csr_matrix | None:
-    n_items = model.n_items_
-    S = getattr(model, "similarity_", None)
-    if (hasattr(model, "similar_items") and isinstance(S, sp.csr_matrix)
-            and S.shape == (n_items, n_items)):
-        return S
-    return None
-
-
-def _popular_order(model: Recommender) -> np.ndarray:
-    pop = np.asarray(model.item_popularity_, dtype=np.float64)
-    warm = np.flatnonzero(np.asarray(model.item_count_) > 0)
-    return warm[np.lexsort((warm, -pop[warm]))]
+    """The model's own item similarity (:class:`~synerec.algorithms.abilities.SimilarItems`),
+    or ``None``."""
+    return model.item_similarity() if isinstance(model, SimilarItems) else None
 
 
 def _compute_serving_arrays(model: Recommender, neighbors: int, precompute_n: int,
@@ -277,7 +274,7 @@ def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: in
     path = Path(path)
     digest = model_digest(path)
     with memory_mapped(mmap):
-        model = Recommender.load(path)
+        model = load_model(path)
     arrays = _serving_arrays(model, digest, None if cache_dir is None else Path(cache_dir),
                              similarity_neighbors, precompute_n, precompute_max_users, mmap)
     own = _own_similarity(model)
@@ -288,14 +285,15 @@ def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: in
         S = sp.csr_matrix((arrays["similarity_data"], arrays["similarity_indices"],
                            arrays["similarity_indptr"]), shape=(n, n))
         source = "service_cosine"
-    if getattr(model, "llm_enabled", False):
-        # A hybrid with an LLM stage: the precomputed lists used it; requests never wait for
-        # an LLM (the first ranker's order serves anything not precomputed).
-        model.llm_enabled = False  # type: ignore[attr-defined]
+    # the precomputed lists are made; what a request must never wait for goes (the hybrid:
+    # its LLM stage, the first ranker's order serves anything not precomputed)
+    model.prepare_serving()
+    popular, popular_scores = model.popular_items()
     return ModelSnapshot(model=model, version=int(version), path=path,
                          events_upto=int(events_upto), similarity=S, similarity_source=source,
-                         item_based=own is not None, popular=_popular_order(model),
-                         loaded_at=time.time(), top_items=arrays.get("top_items"),
+                         item_based=own is not None, popular=popular,
+                         popular_scores=popular_scores, loaded_at=time.time(),
+                         top_items=arrays.get("top_items"),
                          top_scores=arrays.get("top_scores"), digest=digest)
 
 
