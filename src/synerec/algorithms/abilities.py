@@ -25,6 +25,8 @@ ability                what the model answers                            models
                                                                          ``rp3beta``
 :class:`ScoresProfile`  scores for users described only by their items    ``ease``, ``rp3beta``
                        (a profile that was not in the training data)
+:class:`ScoresByFactors`  the parts of a ranking score that is a dot      ``mf``
+                       product of user and item factors plus biases
 =====================  ================================================  ======================
 """
 
@@ -32,12 +34,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ExplainsList", "ExplainsScore", "ScoresProfile", "SimilarItems"]
+__all__ = ["ExplainsList", "ExplainsScore", "FactorScores", "ScoresByFactors", "ScoresProfile",
+           "SimilarItems"]
 
 
 class ExplainsScore(abc.ABC):
@@ -105,3 +109,39 @@ class ScoresProfile(abc.ABC):
             ``(n, n_items)`` float32 scores, on the same scale as the model's own; a training
             user's own row gives that user's scores.
         """
+
+
+@dataclass(frozen=True)
+class FactorScores:
+    r"""The parts of a factor model's ranking score :math:`s_{ui} = p_u^\top q_i + b_i + c_u`.
+
+    Attributes
+    ----------
+    user_factors : numpy.ndarray
+        ``(n_users, f)`` float64 :math:`P`.
+    item_factors : numpy.ndarray
+        ``(n_items, f)`` float64 :math:`Q`.
+    item_bias : numpy.ndarray
+        ``(n_items,)`` float64 :math:`b_i`.
+    user_offset : numpy.ndarray
+        ``(n_users,)`` float64 :math:`c_u` (for ``mf``: the global mean plus the user's bias).
+    """
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    item_bias: np.ndarray
+    user_offset: np.ndarray
+
+
+class ScoresByFactors(abc.ABC):
+    """A model whose ranking scores are dot products of user and item factors plus biases.
+
+    A caller may compute the scores itself (on a GPU, :mod:`synerec.distributed`) from
+    :meth:`factor_scores` and get the model's own: its ``_score(users)`` is, in float64 and in
+    this order, ``P[users] @ Q.T``, plus ``item_bias[None, :]``, plus
+    ``user_offset[users][:, None]``, then rounded to float32.
+    """
+
+    @abc.abstractmethod
+    def factor_scores(self) -> FactorScores:
+        """The factors and biases the model's ranking scores are made of."""

@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from pydantic import Field
 
 from synerec._rng import check_random_state
 from synerec.algorithms._mf_kernels import sgd_epoch
+from synerec.algorithms.abilities import FactorScores, ScoresByFactors
 from synerec.algorithms.base import Recommender, RecommenderConfig
 from synerec.algorithms.registry import register_model
 from synerec.algorithms.training import TrainingData
@@ -38,7 +38,7 @@ class MatrixFactorizationConfig(RecommenderConfig):
 
 
 @register_model("mf")
-class MatrixFactorization(Recommender[MatrixFactorizationConfig]):
+class MatrixFactorization(Recommender[MatrixFactorizationConfig], ScoresByFactors):
     r"""Latent-factor model fitted by SGD on the observed ratings.
 
     .. math::
@@ -152,6 +152,12 @@ class MatrixFactorization(Recommender[MatrixFactorizationConfig]):
         scores += self.item_bias_[None, :]
         scores += (self._mu + self.user_bias_[users])[:, None]
         return scores.astype(np.float32)
+
+    def factor_scores(self) -> FactorScores:
+        """:math:`P`, :math:`Q`, :math:`b_i` and :math:`\\mu + b_u`: what :meth:`_score` sums."""
+        self._check_fitted()
+        return FactorScores(self.user_factors_, self.item_factors_, self.item_bias_,
+                            self._mu + self.user_bias_)
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -6,11 +6,16 @@ runs on torch's CPU device, which is how CI tests it against the numba/numpy pat
 Both paths keep the rest of synerec's rules by doing only the *arithmetic* on the device:
 
 * **batch scoring** (:func:`factor_topk`): the matrix-factorisation scores of a block of users are
-  computed in float64 on the device, in the same order of operations as
-  ``MatrixFactorization._score``, rounded to float32, and the items a user may not get (seen,
-  cold, non-finite) are set to ``-inf``. The device keeps, per user, only the items whose score
-  reaches the user's ``n``-th best (ties included); those few candidates go back to the host and
-  are ranked there by the one shared routine :func:`synerec.topk.topk_sparse`. No dense
+  computed in float64 on the device from the model's factors
+  (:class:`~synerec.algorithms.abilities.ScoresByFactors`), in the same order of operations as
+  the model's own, rounded to float32, and the items a user may not get (seen, cold,
+  non-finite: the model's :meth:`~synerec.algorithms.recommending.Recommending.rankable_items`
+  and :meth:`~synerec.algorithms.recommending.Recommending.seen_items`) are set to ``-inf``.
+  The device keeps, per user, only the items whose score reaches the user's ``n``-th best
+  (ties included); those few candidates go back to the host and are ranked there by the model's
+  :meth:`~synerec.algorithms.recommending.Recommending.rank_block` (the one shared routine
+  :func:`synerec.topk.topk_sparse`); unknown users get its
+  :meth:`~synerec.algorithms.recommending.Recommending.popular_items`. No dense
   users x items block leaves the device, and filtering and tie-breaking stay those of
   :func:`synerec.topk.topk`.
 * **similarity blocks** (:func:`similarity_block`): for a block of rows, the dot products (and for
@@ -34,8 +39,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from synerec.algorithms.abilities import ScoresByFactors
 from synerec.exceptions import ConfigError
-from synerec.topk import PAD_INDEX, topk, topk_sparse
+from synerec.topk import PAD_INDEX, topk_sparse
 
 __all__ = [
     "cuda_available",
@@ -104,28 +110,9 @@ def resolve_device(device: str | None) -> str | None:
 # -- batch scoring --------------------------------------------------------------------------------
 
 def supports_factor_scoring(model: Any) -> bool:
-    """Whether ``model`` scores as :class:`~synerec.algorithms.MatrixFactorization` does."""
-    from synerec.algorithms.mf import MatrixFactorization
-
-    return isinstance(model, MatrixFactorization) and \
-        type(model)._score is MatrixFactorization._score
-
-
-def _rankable_items(model: Any) -> np.ndarray:
-    """The candidate mask ``Recommender.recommend_indices`` uses without explicit candidates."""
-    if model.scores_cold_items:
-        return np.ones(model.n_items_, dtype=bool)
-    return np.asarray(model.item_count_ > 0)
-
-
-def _seen_coo(X: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(block row, item) of every training interaction of ``users`` (all ``>= 0``)."""
-    counts = np.diff(X.indptr)[users]
-    rows = np.repeat(np.arange(len(users), dtype=np.int64), counts)
-    starts = np.repeat(X.indptr[users].astype(np.int64) - np.concatenate(
-        [[0], np.cumsum(counts)[:-1]]), counts)
-    cols = X.indices[starts + np.arange(int(counts.sum()), dtype=np.int64)].astype(np.int64)
-    return rows, cols
+    """Whether ``model`` scores with user and item factors
+    (:class:`~synerec.algorithms.abilities.ScoresByFactors`: ``mf``)."""
+    return isinstance(model, ScoresByFactors)
 
 
 def factor_topk(
@@ -141,8 +128,7 @@ def factor_topk(
     Parameters
     ----------
     model
-        A fitted :class:`~synerec.algorithms.MatrixFactorization` (see
-        :func:`supports_factor_scoring`).
+        A fitted model that scores with factors (see :func:`supports_factor_scoring`).
     users
         User indices, ``-1`` for unknown users (they get the popular items, as on the host).
     n
@@ -164,44 +150,45 @@ def factor_topk(
                           f"{type(model).__name__}")
     u = np.asarray(users, dtype=np.int64)
     n_items = model.n_items_
-    mask = _rankable_items(model)
+    mask = model.rankable_items()
     width = int(n)
     out_idx = np.full((len(u), width), PAD_INDEX, dtype=np.int64)
     out_sc = np.full((len(u), width), -np.inf, dtype=np.float32)
-    known = u >= 0
-    known[known] = model.user_count_[u[known]] > 0
+    known = model.known_users(u)
     if (~known).any():
-        pop_idx, pop_sc = topk(model.item_popularity_.astype(np.float32)[None, :], width,
-                               candidates=mask)
-        out_idx[~known] = pop_idx[0]
-        out_sc[~known] = pop_sc[0]
+        pop_idx, pop_sc = model.popular_items(width)
+        out_idx[~known] = pop_idx
+        out_sc[~known] = pop_sc
     rows = np.flatnonzero(known)
     if len(rows) == 0 or width == 0:
         return out_idx, out_sc
     dev = torch.device(device)
-    Q = torch.as_tensor(model.item_factors_, dtype=torch.float64, device=dev)
-    item_bias = torch.as_tensor(model.item_bias_, dtype=torch.float64, device=dev)
-    blocked = torch.as_tensor(~mask, device=dev)
+    parts = model.factor_scores()
+    Q = torch.as_tensor(parts.item_factors, dtype=torch.float64, device=dev)
+    item_bias = torch.as_tensor(parts.item_bias, dtype=torch.float64, device=dev)
+    blocked = torch.as_tensor(~mask if mask is not None else np.zeros(n_items, dtype=bool),
+                              device=dev)
     k = min(width, n_items)
     step = max(1, DEVICE_BUDGET_BYTES // (8 * n_items))
     for start in range(0, len(rows), step):
         rb = rows[start:start + step]
         ub = u[rb]
-        P = torch.as_tensor(model.user_factors_[ub], dtype=torch.float64, device=dev)
-        # the order of MatrixFactorization._score: P Q^T, + item bias, + (mu + user bias)
+        P = torch.as_tensor(parts.user_factors[ub], dtype=torch.float64, device=dev)
+        # the order of the model's own scores (ScoresByFactors): P Q^T, + item bias, + offset
         s = P @ Q.T
         s += item_bias[None, :]
-        s += torch.as_tensor(model._mu + model.user_bias_[ub], dtype=torch.float64,
-                             device=dev)[:, None]
+        s += torch.as_tensor(parts.user_offset[ub], dtype=torch.float64, device=dev)[:, None]
         s32 = s.to(torch.float32)
         del s
         s32[~torch.isfinite(s32)] = -torch.inf
         s32[:, blocked] = -torch.inf
         if exclude_seen:
-            r, c = _seen_coo(model.train_, ub)
-            s32[torch.as_tensor(r, device=dev), torch.as_tensor(c, device=dev)] = -torch.inf
+            seen = model.seen_items(ub)
+            r = np.repeat(np.arange(len(ub), dtype=np.int64), np.diff(seen.indptr))
+            s32[torch.as_tensor(r, device=dev),
+                torch.as_tensor(seen.indices.astype(np.int64), device=dev)] = -torch.inf
         block = _candidates_at_or_above_kth(torch, s32, k, drop=-np.inf)
-        out_idx[rb], out_sc[rb] = topk_sparse(block, width)
+        out_idx[rb], out_sc[rb] = model.rank_block(block, width, candidates=mask)
     return out_idx, out_sc
 
 

@@ -37,9 +37,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from synerec._list_length import check_list_length
+from synerec.algorithms import Recommender
+from synerec.distributed._gpu import factor_topk, resolve_device, supports_factor_scoring
 from synerec.distributed._progress import progress_bar
 from synerec.distributed._ray import cluster_gpus, ray_session
-from synerec.exceptions import ConfigError, SynerecError
+from synerec.exceptions import ConfigError, SynerecError, UnknownIdError
+from synerec.models import load_model
 from synerec.topk import PAD_INDEX
 
 __all__ = ["COLUMNS", "BatchResult", "batch_recommend", "recommend_block", "recommendation_table"]
@@ -92,13 +96,11 @@ class BatchResult:
 
 
 def _load_model(model: Any) -> Any:
-    from synerec.algorithms import Recommender
-
     if isinstance(model, Recommender):
         model._check_fitted()
         return model
     if isinstance(model, (str, os.PathLike)):
-        return Recommender.load(model)
+        return load_model(model)
     raise ConfigError(f"model must be a fitted Recommender or a model directory, got "
                       f"{type(model).__name__}")
 
@@ -121,11 +123,8 @@ def _resolve_users(model: Any, users: str | Iterable[Any],
         raise ConfigError(f"users must be one-dimensional, got shape {ids.shape}")
     idx = model.users_.indices(ids, missing="negative")
     if unknown == "error":
-        known = idx >= 0
-        known[known] = model.user_count_[idx[known]] > 0
+        known = model.known_users(idx)
         if not known.all():
-            from synerec.exceptions import UnknownIdError
-
             bad = ids[~known]
             first = bad[0].item() if isinstance(bad[0], np.generic) else bad[0]
             raise UnknownIdError(first, "user", count=len(set(bad.tolist())))
@@ -143,8 +142,6 @@ def recommend_block(model: Any, users: np.ndarray, n: int, exclude_seen: bool = 
     factorisation model there (:func:`synerec.distributed._gpu.factor_topk`).
     """
     if device is not None:
-        from synerec.distributed._gpu import factor_topk
-
         return factor_topk(model, users, n, exclude_seen=exclude_seen, device=device)
     return model.recommend_indices(users, n, exclude_seen=exclude_seen)
 
@@ -262,9 +259,6 @@ def batch_recommend(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from synerec._list_length import check_list_length
-    from synerec.distributed._gpu import resolve_device, supports_factor_scoring
-
     start_time = time.perf_counter()
     if engine not in ("local", "ray"):
         raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
@@ -276,7 +270,7 @@ def batch_recommend(
     u_idx, user_ids = _resolve_users(model, users, unknown)
     user_col, user_type = _arrow_ids(user_ids)
     item_col, item_type = _arrow_ids(np.asarray(model.items_.ids))
-    catalogue = getattr(model, "catalogue_", None)
+    catalogue = model.catalogue_
     titles = None if catalogue is None else catalogue.get("title")
     schema = pa.schema([("user_id", user_type), ("rank", pa.int64()), ("item_id", item_type),
                         ("score", pa.float32())]
@@ -336,8 +330,6 @@ def batch_recommend(
 
 def _ray_device(ray: Any, device: str | None, model: Any) -> str | None:
     """The device the actors score on (they, not the driver, hold the GPUs)."""
-    from synerec.distributed._gpu import supports_factor_scoring
-
     if device == "numpy":
         return None
     if device is None:
