@@ -190,7 +190,7 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
             model = view.model
             counts = np.asarray(model.user_count_)
             busy = np.argsort(-counts, kind="stable")[:6]
-            known = np.flatnonzero(counts > 0)
+            known = np.flatnonzero(model.known_users(np.arange(model.n_users_)))
             typical = known[np.argsort(counts[known], kind="stable")][len(known) // 2:][:4] \
                 if len(known) else np.zeros(0, np.int64)
             users = [(model.users_.id(int(u)), int(counts[u]))
@@ -293,8 +293,8 @@ def _model_summary(ctx: ConsoleContext, view: ModelView | None) -> dict[str, Any
         saved = os.stat(Path(snap.path) / "model.json").st_mtime
     except OSError:
         saved = None
-    cfg = model.config_.model_dump(mode="json") if getattr(model, "config_", None) else {}
-    source = getattr(model, "data_source_", None) or {}
+    cfg = model.config_.model_dump(mode="json")
+    source = model.data_source_ or {}
     if "config" in source:
         where = f"the file {Path(str(source['config'].get('path', '?'))).name}"
     elif "name" in source:
@@ -308,7 +308,7 @@ def _model_summary(ctx: ConsoleContext, view: ModelView | None) -> dict[str, Any
     return {
         "label": view.label, "name": snap.model_name, "version": snap.version,
         "config": sorted(cfg.items()), "saved_at": saved,
-        "data_name": getattr(model, "data_name_", None), "data_source": where,
+        "data_name": model.data_name_, "data_source": where,
         "n_users": int(model.n_users_), "n_items": int(model.n_items_),
         "n_interactions": int(model.train_.nnz),
         "feedback": (f"ratings {scale[0]:g}–{scale[1]:g}" if scale is not None
@@ -456,10 +456,11 @@ def _customer_page(ctx: ConsoleContext, c: dict[str, Any], user_id: str,
     snap = view.snap
     model = snap.model
     u = int(model.users_.indices([user_id], missing="negative")[0])
-    known = u >= 0 and model.user_count_[u] > 0
+    known = model.is_known_user(u)
     events = ctx.events.user_events(user_id, cs.history_limit)
     if not known and not events:
-        return _missing(c, "customer", user_id, model.users_, model.user_count_)
+        return _missing(c, "customer", user_id, model.users_,
+                        model.known_users(np.arange(model.n_users_)))
     labels = _chosen_labels(ctx, show)
     overlay_all = [(e.id, e.item_id, e.rating, e.event) for e in reversed(events)]
     lists = []
@@ -500,8 +501,9 @@ def _item_choices(lists: list[dict[str, Any]]) -> list[tuple[Any, str]]:
     return list(out.items())
 
 
-def _missing(c: dict[str, Any], kind: str, given: str, vocab: Any, counts: Any) -> Any:
-    """The helpful 404 page: what was looked for, what exists, close ids."""
+def _missing(c: dict[str, Any], kind: str, given: str, vocab: Any, known: np.ndarray) -> Any:
+    """The helpful 404 page: what was looked for, what exists (``known``: the model's mask of
+    the ids it knows), close ids."""
     ids = vocab.ids
     text = given.strip().lower()
     close = []
@@ -512,7 +514,7 @@ def _missing(c: dict[str, Any], kind: str, given: str, vocab: Any, counts: Any) 
                 close.append(s)
                 if len(close) == 8:
                     break
-    warm = np.flatnonzero(np.asarray(counts) > 0)
+    warm = np.flatnonzero(known)
     examples = [str(vocab.id(int(i))) for i in warm[:6]]
     c.update(kind=kind, given=given, n_known=len(warm), close=close, examples=examples)
     return "missing.html", 404
@@ -530,7 +532,8 @@ def _product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
     base = ctx.base
     in_base = base is not None and int(base.items.indices([item_id], missing="negative")[0]) >= 0
     if i < 0 and not in_base:
-        return _missing(c, "product", item_id, model.items_, model.item_count_)
+        return _missing(c, "product", item_id, model.items_,
+                        model.known_items(np.arange(model.n_items_)))
     typed = model.items_.id(i) if i >= 0 else item_id
     title = cat.title(i)
     categories = cat.category(i)

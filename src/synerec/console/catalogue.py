@@ -184,7 +184,7 @@ class ItemCatalogue:
 
     def __init__(self, model: Any) -> None:
         self.items: Vocabulary = model.items_
-        cat = getattr(model, "catalogue_", None) or {}
+        cat = model.catalogue_ or {}
         n = len(self.items)
         self.titles: np.ndarray | None = cat.get("title")
         self.categories: np.ndarray | None = cat.get("category")

@@ -47,7 +47,7 @@ def model_dataset(model: Any, base: BaseData | None) -> InteractionDataset:
     matrix, its catalogue, and the base data's dates where they match."""
     X = model.train_.tocoo()
     ids = model.items_.ids
-    cat = getattr(model, "catalogue_", None) or {}
+    cat = model.catalogue_ or {}
     titles = cat.get("title")
     info = pd.DataFrame({
         "title": [str(t) for t in titles] if titles is not None else [str(i) for i in ids],
@@ -64,7 +64,7 @@ def model_dataset(model: Any, base: BaseData | None) -> InteractionDataset:
     return InteractionDataset(users=model.users_, items=model.items_, user_index=X.row,
                               item_index=X.col, values=X.data, timestamps=ts, item_info=info,
                               rating_scale=model.rating_scale_,
-                              name=getattr(model, "data_name_", None) or "model")
+                              name=model.data_name_ or "model")
 
 
 class ModelView:
@@ -185,7 +185,7 @@ class ConsoleContext:
             s = self.service.settings
             model = self.service.store.current.model
             bg.base = load_base_data(s.base_dataset, dict(s.base_dataset_options),
-                                     getattr(model, "data_source_", None))
+                                     model.data_source_)
             bg.base_done = True
             with self._lock:
                 self._views.clear()  # rebuilt with the dates
@@ -265,7 +265,7 @@ class ConsoleContext:
     # -- keys ---------------------------------------------------------------------------------
     def read_keys(self) -> list[bytes]:
         """The keys the read policy accepts (empty: reads are open)."""
-        read = list(getattr(self.service, "read_keys", None) or [])
+        read = list(self.service.read_keys)
         if not read:
             return []
         return read + list(self.service.api_keys)

@@ -22,6 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from synerec.data import load_dataset
+from synerec.data.splits import holdout_split
+from synerec.evaluation import ModelSpec, evaluate
+from synerec.evaluation.experiment import k_sweep, write_k_sweep
+from synerec.models import (
+    choose_default_model,
+    create_model,
+    get_model_class,
+    list_models,
+    load_model,
+)
+
 __all__ = ["COMPARE_CANDIDATES", "DEMO_KS", "DemoSetup", "prepare_demo", "write_demo_reports"]
 
 log = logging.getLogger(__name__)
@@ -65,17 +77,12 @@ class DemoSetup:
 
 
 def _config(name: str, seed: int) -> dict[str, Any]:
-    from synerec.algorithms.registry import get_model_class
-
     return {"random_state": seed} if "random_state" in get_model_class(name)._param_names() \
         else {}
 
 
 def _choose(ds: Any) -> tuple[str, dict[str, Any], str, list[str]]:
     """The served model (name, options, why) and the comparison models."""
-    from synerec.algorithms import list_models
-    from synerec.models import choose_default_model
-
     names = set(list_models())
     choice = choose_default_model(ds)
     compare = [m for m in COMPARE_CANDIDATES if m in names and m != choice.name][:2]
@@ -101,9 +108,6 @@ def prepare_demo(root: str | Path, *, seed: int = 42,
     echo
         Called with one line per step (progress for the terminal).
     """
-    from synerec.algorithms import Recommender, create_model
-    from synerec.data import load_dataset
-
     say = echo or (lambda line: log.info("%s", line))
     root = Path(root)
     opts = {**dict(options or {}), "random_state": seed}
@@ -119,7 +123,7 @@ def prepare_demo(root: str | Path, *, seed: int = 42,
     for name in [served, *compare]:
         path = models / name
         if (path / "model.json").is_file():
-            Recommender.load(path)  # checksums verified: a damaged folder is refitted
+            load_model(path)  # checksums verified: a damaged folder is refitted
             say(f"{name}: reusing the model in {path}")
         else:
             t0 = time.perf_counter()
@@ -144,11 +148,6 @@ def write_demo_reports(ds: Any, served: str, compare: list[str], out: Path, *, s
     Writes ``out/evaluation/results.json`` and ``out/k-sweep/results.json`` (plus the sweep's
     table and plots).
     """
-    from synerec.algorithms.registry import get_model_class
-    from synerec.data.splits import holdout_split
-    from synerec.evaluation import ModelSpec, evaluate
-    from synerec.evaluation.experiment import k_sweep, write_k_sweep
-
     say = echo or (lambda line: log.info("%s", line))
     names = [served, *compare]
     fold = holdout_split(ds, 0.2, per_user=True, random_state=seed)

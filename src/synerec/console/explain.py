@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from synerec.algorithms.abilities import ExplainsList
 from synerec.console.catalogue import ItemCatalogue
 from synerec.service.scoring import event_weight, profile_weights
 
@@ -78,7 +79,7 @@ def explain_model_list(explainer: Any, user: Any, items: Sequence[Any],
     """The model's own evidence for each item of its list (template sentences; the hybrid's
     own sentences, naming its signals, computed for the whole list in one pass)."""
     model = explainer.model
-    if callable(getattr(model, "explain_list", None)):
+    if isinstance(model, ExplainsList):
         return _hybrid_list(model, user, items, cat)
     scale = model.rating_scale_
     out = []
@@ -132,7 +133,7 @@ def explain_neighbor_list(snap: Any, user_id: str, overlay: Sequence[tuple[Any, 
     model = snap.model
     scale = model.rating_scale_
     u = int(model.users_.indices([user_id], missing="negative")[0])
-    known = u >= 0 and model.user_count_[u] > 0
+    known = model.is_known_user(u)
     ev_items = model.items_.indices([e[1] for e in overlay], missing="negative") \
         if overlay else np.zeros(0, np.int64)
     ev_w = [event_weight(e[2], e[3], scale, event_weights) for e in overlay]

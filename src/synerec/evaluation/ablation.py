@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from synerec._rng import RandomState
+from synerec._rng import RandomState, check_random_state
+from synerec.data import official_splits
 from synerec.data.dataset import InteractionDataset
 from synerec.data.splits import Fold
 from synerec.evaluation.runner import (
@@ -43,6 +44,8 @@ from synerec.evaluation.runner import (
     make_folds,
     mirror_validation,
 )
+from synerec.exceptions import ConfigError
+from synerec.hybrid import DEFAULT_RETRIEVERS, HybridRanker
 from synerec.metrics import (
     catalogue_coverage,
     ndcg_at_n,
@@ -50,6 +53,7 @@ from synerec.metrics import (
     recall_at_n,
     relevant_from_test,
 )
+from synerec.models import get_model_class
 
 __all__ = ["AblationResult", "AblationRow", "default_rows", "paired_bootstrap", "run_ablation",
            "write_ablation"]
@@ -84,23 +88,14 @@ def default_rows(retrievers: Sequence[str] | None = None,
     llm
         ``"local"`` or ``"openai"`` adds the ``+ LLM`` row; ``"none"`` leaves it out.
     """
-    from synerec.algorithms.registry import get_model_class
-    from synerec.hybrid.model import DEFAULT_RETRIEVERS, HybridRanker, _retriever_group
-
     config = dict(config or {})
     names = list(retrievers or config.pop("retrievers", None) or DEFAULT_RETRIEVERS)
     config["retrievers"] = names
-    probe = HybridRanker.from_config(config)
-    probe.config_ = probe.get_config()
-    rows = []
-    for label in names:
-        model = probe._retriever_model(label)
-        params = probe._retriever_config(label)
-        rows.append(AblationRow(label, ModelSpec(model, params, label), "retriever",
-                                explicit_only=bool(probe._retriever_entry(label).get(
-                                    "explicit_only"))))
-    cf_only = [n for n in names if _retriever_group(get_model_class(probe._retriever_model(n)))
-               == "cf"]
+    rows = [AblationRow(label, ModelSpec(model, params, label), "retriever",
+                        explicit_only=explicit_only)
+            for label, model, params, explicit_only in _retrievers(config)]
+    # the hybrid's "cf" feature group: the retrievers that learn from interactions alone
+    cf_only = [row.label for row in rows if "item_text" not in get_model_class(row.spec.name).needs]
     rows.append(AblationRow("hybrid (CF features)", ModelSpec(
         "hybrid", {**config, "retrievers": cf_only, "features": ["cf"]}, "hybrid (CF)")))
     rows.append(AblationRow("+ text features", ModelSpec(
@@ -109,6 +104,20 @@ def default_rows(retrievers: Sequence[str] | None = None,
         rows.append(AblationRow("+ LLM feature", ModelSpec(
             "hybrid", {**config, "features": ["cf", "text", "llm"], "llm": llm}, "+ LLM")))
     return rows
+
+
+def _retrievers(config: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
+    """``(label, registered model, its options, explicit ratings only)`` of each retriever of
+    a hybrid with ``config``, as the hybrid builds them.
+
+    The hybrid has no public method for this yet (``HybridRanker`` resolves a retriever label
+    to its model and options privately); this is the one place that asks it.
+    """
+    probe = HybridRanker.from_config(config)
+    probe.config_ = probe.get_config()
+    return [(label, probe._retriever_model(label), probe._retriever_config(label),
+             bool(probe._retriever_entry(label).get("explicit_only")))
+            for label in probe.config_.retrievers]
 
 
 def paired_bootstrap(diff: np.ndarray, n_boot: int = 1000, *, level: float = 0.95,
@@ -130,8 +139,6 @@ def paired_bootstrap(diff: np.ndarray, n_boot: int = 1000, *, level: float = 0.9
     -------
     (mean, low, high)
     """
-    from synerec._rng import check_random_state
-
     d = np.asarray(diff, dtype=np.float64)
     d = d[np.isfinite(d)]
     if len(d) == 0:
@@ -270,19 +277,13 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
                  ", ".join(r.label for r in rows if r.explicit_only))
         rows = [r for r in rows if not r.explicit_only]
     if not rows:
-        from synerec.exceptions import ConfigError
-
         raise ConfigError("the ablation needs at least one row")
     named = _official_names(data, folds)
     if named is not None:
-        from synerec.data import official_splits
-
         fold_list: list[Fold] = official_splits(data, named)
     else:
         fold_list = make_folds(data, folds, random_state=random_state)
     if max_users is not None and max_users < 1:
-        from synerec.exceptions import ConfigError
-
         raise ConfigError(f"max_users must be at least 1, got {max_users}")
     sampler = np.random.default_rng(np.random.SeedSequence([17, len(fold_list)]))
     validation = "random" if named is not None else hybrid_validation_for(folds)
@@ -356,8 +357,8 @@ def _details(model: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("validation_", "ranker_kind_", "retriever_names_", "feature_groups_",
                 "llm_seconds_per_user_", "fit_seconds_"):
-        if key in getattr(model, "__dict__", {}):
-            value = getattr(model, key)
+        if key in vars(model):
+            value = vars(model)[key]
             out[key.rstrip("_")] = list(value) if isinstance(value, tuple) else value
     return out
 

@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synerec.algorithms.abilities import ExplainsList
 from synerec.data.dataset import InteractionDataset
+from synerec.exceptions import DataFormatError
 
 __all__ = ["CoherenceResult", "recommendation_coherence", "related_from_departments"]
 
@@ -111,8 +113,6 @@ def recommendation_coherence(
     -------
     CoherenceResult
     """
-    from synerec.exceptions import DataFormatError
-
     info = data.item_info
     cats = [frozenset(c) for c in data.item_categories()] \
         if info is not None and "category" in info.columns else []
@@ -121,7 +121,8 @@ def recommendation_coherence(
     related = dict(related) if related is not None else related_from_departments(data)
     X = model.train_
     if users is None:
-        users = data.users.ids_of(np.flatnonzero(np.diff(X.indptr) > 0)).tolist()
+        users = data.users.ids_of(np.flatnonzero(model.known_users(np.arange(X.shape[0])))
+                                  ).tolist()
     users = list(users)
     ids, _ = model.recommend(users, n)
     item_pos = {v: k for k, v in enumerate(data.items.ids.tolist())}
@@ -179,7 +180,7 @@ def _cited(explainer: Any, user: Any, row: Any) -> set[Any]:
     ``synerec demo``, the service and the console show for it), else the grounded ones."""
     model = explainer.model
     listed = [i for i in row if i is not None]
-    if callable(getattr(model, "explain_list", None)):
+    if isinstance(model, ExplainsList):
         es = model.explain_list(model.users_.index(user), model.items_.indices(listed))
         return {model.items_.id(int(j)) for e in es for _, j in e.cited}
     cited: set[Any] = set()

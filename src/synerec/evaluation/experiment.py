@@ -23,6 +23,8 @@ from synerec.evaluation.runner import (
     evaluate,
     make_folds,
 )
+from synerec.exceptions import SynerecError
+from synerec.models import get_model_class
 
 __all__ = ["KSweepResult", "k_sweep", "write_k_sweep"]
 
@@ -123,9 +125,6 @@ def k_sweep(
     show_progress
         One progress bar over all (model, K, fold) runs, erased when the sweep ends.
     """
-    from synerec.algorithms.registry import get_model_class
-    from synerec.exceptions import SynerecError
-
     config = dict(config or {})
     fold_list = make_folds(data, folds, random_state=random_state)
     runnable, unknown = [], {}

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from synerec._rng import RandomState
+from synerec.algorithms.positives import default_positive_threshold
 from synerec.data.dataset import InteractionDataset
 from synerec.data.splits import (
     Fold,
@@ -35,6 +36,7 @@ from synerec.metrics import (
     relevant_from_test,
     rmse,
 )
+from synerec.models import create_model, get_model_class
 
 __all__ = [
     "EvaluationResult",
@@ -69,8 +71,6 @@ class ModelSpec:
 
     def build(self) -> Any:
         """A fresh, unfitted model."""
-        from synerec.algorithms.registry import create_model
-
         return create_model(self.name, **dict(self.config))
 
 
@@ -152,8 +152,6 @@ def default_relevance_threshold(rating_scale: tuple[float, float] | None) -> flo
     The same rule decides which training ratings the ranking models learn from
     (:func:`synerec.algorithms.positives.default_positive_threshold`).
     """
-    from synerec.algorithms.positives import default_positive_threshold
-
     return default_positive_threshold(rating_scale)
 
 
@@ -254,7 +252,7 @@ def evaluate_fold(spec: ModelSpec, fold: Fold, *, n: int = 10,
         metrics: dict[str, float] = {}
         t0 = time.perf_counter()
         # ranking-only models (ease, als, bpr, rp3beta) predict scores, not ratings: no MAE/RMSE
-        if not test.implicit and test.n_interactions and getattr(model, "predicts_ratings", True):
+        if not test.implicit and test.n_interactions and model.predicts_ratings:
             pred = model.predict_indices(test.user_index, test.item_index)
             metrics["mae"] = mae(test.values, pred)
             metrics["rmse"] = rmse(test.values, pred)
@@ -323,8 +321,6 @@ def evaluate(
     EvaluationResult
     """
     specs = _as_specs(models)
-    from synerec.algorithms.registry import get_model_class
-
     for spec in specs:  # fail fast on unknown names and options, before any fitting
         get_model_class(spec.name)
         spec.build()

@@ -28,6 +28,7 @@ from synerec.data.dataset import InteractionDataset
 from synerec.data.splits import Fold, holdout_split, temporal_split
 from synerec.evaluation.runner import ModelSpec, default_relevance_threshold, evaluate_fold
 from synerec.exceptions import ConfigError
+from synerec.models import create_model, get_model_class
 
 __all__ = [
     "SEARCH_SPACES",
@@ -259,8 +260,6 @@ class TuningResult:
 
     def build(self) -> Any:
         """An unfitted model with the chosen configuration."""
-        from synerec.algorithms.registry import create_model
-
         return create_model(self.model, **self.config)
 
     def refit(self, data: InteractionDataset) -> Any:
@@ -323,12 +322,10 @@ def tune(
         Unknown model, metric or option; a model without a declared space and no ``space``;
         Optuna missing; a rating metric for a ranking-only model.
     """
-    from synerec.algorithms.registry import get_model_class
-
     cls = get_model_class(model)
     key, n = parse_metric(metric)
     direction = "minimize" if key in _MINIMISE else "maximize"
-    if key in _MINIMISE and not getattr(cls, "predicts_ratings", True):
+    if key in _MINIMISE and not cls.predicts_ratings:
         raise ConfigError(f"{model} ranks items and predicts no ratings; tune it on a ranking "
                           f"metric such as ndcg@10, not {key}")
     if key in _MINIMISE and data.implicit:
