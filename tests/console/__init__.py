@@ -55,7 +55,11 @@ def fit_console_models(root: Path) -> dict[str, Path]:
 @contextmanager
 def console_server(root: Path, models: dict[str, Path] | None = None,
                    **console: Any) -> Iterator[ConsoleServer]:
-    """Serve item-cf with user-cf and mf to compare; wait for the console's background work."""
+    """Serve item-cf with user-cf and mf to compare; wait for the console's background work.
+
+    The console is mounted as ``synerec serve`` mounts it: an extension of the service's app.
+    """
+    from synerec.console import console_extension
     from synerec.console.settings import ConsoleSettings
     from synerec.service import ServiceSettings
 
@@ -68,8 +72,9 @@ def console_server(root: Path, models: dict[str, Path] | None = None,
                "reports": (reports,), **console}
     settings = ServiceSettings(model_dir=models["item-cf"], state_dir=root / "state",
                                api_keys=(API_KEY,), base_dataset="demo-shop",
-                               base_dataset_options=DEMO, console=ConsoleSettings(**options))
-    with serve_in_thread(settings) as srv:
+                               base_dataset_options=DEMO)
+    extension = console_extension(ConsoleSettings(**options))
+    with serve_in_thread(settings, extensions=[extension]) as srv:
         if not srv.app.state.console.wait_ready(300):
             raise RuntimeError("the console's base data and text index were not ready in 300 s")
         yield ConsoleServer(srv, root, models)

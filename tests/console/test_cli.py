@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from synerec.cli.main import main
+from synerec.cli.serve_commands import console_extensions
+from synerec.console.settings import ConsoleSettings, load_console_settings
 from synerec.exceptions import ConfigError
 from synerec.service.settings import load_settings
 from tests.service import free_port
@@ -32,17 +34,28 @@ def test_console_settings_from_a_file_resolve_relative_paths(tmp_path: Path) -> 
     f.write_text('model_dir = "m/item-cf"\n[console]\ncompare = { "user-cf" = "m/user-cf", '
                  '"abs" = "/srv/models/mf" }\nreports = ["reports/sweep"]\n'
                  'text_encoder = "tfidf"\n')
-    s = load_settings(f)
-    assert s.console.compare == {"user-cf": f.parent / "m" / "user-cf",
-                                 "abs": Path("/srv/models/mf")}
-    assert s.console.reports == (f.parent / "reports" / "sweep",)
-    assert s.console.text_encoder == "tfidf" and s.console.enabled
+    # the service reads its own settings, the console its table (synerec serve reads both)
+    assert load_settings(f, other_tables=("console",)).model_dir == f.parent / "m" / "item-cf"
+    with pytest.raises(ConfigError, match=re.escape("unknown setting 'console'")):
+        load_settings(f)  # the service alone knows nothing of a console
+    s = load_console_settings(f)
+    assert s.compare == {"user-cf": f.parent / "m" / "user-cf", "abs": Path("/srv/models/mf")}
+    assert s.reports == (f.parent / "reports" / "sweep",)
+    assert s.text_encoder == "tfidf" and s.enabled
+    assert not load_console_settings(f, enabled=False).enabled  # --no-console
     f.write_text('model_dir = "m"\n[console]\ncompare = { "bad label" = "m2" }\n')
     with pytest.raises(ConfigError, match="comparison label 'bad label'"):
-        load_settings(f)
+        load_console_settings(f)
     f.write_text('model_dir = "m"\n[console]\ncolour = "red"\n')
     with pytest.raises(ConfigError, match=re.escape("unknown setting 'console.colour'")):
-        load_settings(f)
+        load_console_settings(f)
+    assert load_console_settings(None) == ConsoleSettings()
+
+
+def test_serve_mounts_the_console_only_when_it_is_on() -> None:
+    assert console_extensions(None) == []
+    assert console_extensions(ConsoleSettings(enabled=False)) == []
+    assert len(console_extensions(ConsoleSettings())) == 1
 
 
 @pytest.mark.parametrize(("args", "message"), [

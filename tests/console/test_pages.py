@@ -256,12 +256,13 @@ def test_the_console_can_be_turned_off(console_models: tuple[Path, dict[str, Pat
                                        tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
+    from synerec.cli.serve_commands import console_extensions
     from synerec.console.settings import ConsoleSettings
     from synerec.service import ServiceSettings, create_app
 
     _, models = console_models
-    app = create_app(ServiceSettings(model_dir=models["item-cf"], state_dir=tmp_path,
-                                     console=ConsoleSettings(enabled=False)))
+    app = create_app(ServiceSettings(model_dir=models["item-cf"], state_dir=tmp_path),
+                     extensions=console_extensions(ConsoleSettings(enabled=False)))
     with TestClient(app) as c:
         assert c.get("/").status_code == 404 and c.get("/static/console.js").status_code == 404
         assert c.get("/healthz").status_code == 200

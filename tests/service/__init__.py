@@ -23,8 +23,8 @@ API_KEY = "test-key-0123456789"
 
 def fit_demo_model(path: Path, model: str = "item-cf", **config: Any) -> Path:
     """Fit ``model`` on the small demo-shop and save it to ``path``."""
-    from synerec.algorithms import create_model
     from synerec.data import load_dataset
+    from synerec.models import create_model
 
     ds = load_dataset("demo-shop", **DEMO)
     return create_model(model, **config).fit(ds).save(path)
@@ -51,14 +51,16 @@ class RunningServer:
 
 
 @contextmanager
-def serve_in_thread(settings: Any, timeout: float = 20.0) -> Iterator[RunningServer]:
-    """Run ``create_app(settings)`` on uvicorn in a thread; stop it on exit."""
+def serve_in_thread(settings: Any, timeout: float = 20.0,
+                    extensions: Any = ()) -> Iterator[RunningServer]:
+    """Run ``create_app(settings, extensions=extensions)`` on uvicorn in a thread; stop it on
+    exit."""
     import uvicorn
 
     from synerec.service import create_app
     from synerec.service.http import protocol_class
 
-    app = create_app(settings)
+    app = create_app(settings, extensions=extensions)
     sock = free_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",

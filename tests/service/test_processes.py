@@ -276,6 +276,9 @@ def test_several_workers_share_events_models_and_metrics(model_dir: Path,
 
         seen = {fresh("/healthz").json()["worker_pid"] for _ in range(60)}
         assert seen == workers and len(seen) == 2  # both processes answer
+        # every worker mounts the console (the CLI's worker factory), as one process does
+        assert all(fresh("/static/console.js").status_code == 200 for _ in range(10))
+        assert all(fresh("/").status_code == 200 for _ in range(6))
         with httpx.Client(base_url=url, timeout=10) as c:
             events = [{"user_id": "shared", "item_id": f"p{j:03d}", "rating": 5}
                       for j in range(1, 8)]

@@ -16,19 +16,25 @@ Writes (recording an interaction, retraining) go through the JSON API with the `
 header, the key being typed once into the page (kept in the tab's ``sessionStorage``, never
 written into a page or a log). Read pages follow the service's read policy.
 
+The service knows nothing of the console: ``synerec serve`` mounts it onto the service's app
+(:func:`console_extension` handed to :func:`synerec.service.app.create_app`), with the console's
+own settings (:class:`ConsoleSettings`, the ``[console]`` table of the settings file).
+
 FastAPI and Jinja2 are the ``serve`` extra; this module imports them only when the console is
 mounted.
 """
 
-from synerec.console.settings import ConsoleSettings
+from typing import Any
 
-__all__ = ["ConsoleSettings", "mount_console"]
+from synerec.console.settings import ConsoleSettings, load_console_settings
+
+__all__ = ["ConsoleSettings", "console_extension", "load_console_settings", "mount_console"]
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> Any:
     # mount_console needs FastAPI and Jinja2 (the serve extra); import them only when asked.
-    if name == "mount_console":
-        from synerec.console.app import mount_console
+    if name in ("mount_console", "console_extension"):
+        from synerec.console import app
 
-        return mount_console
+        return getattr(app, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,9 +40,10 @@ from synerec.console.explain import (
     popular_why,
 )
 from synerec.console.reports import ReportFinder
+from synerec.console.settings import ConsoleSettings
 from synerec.exceptions import SynerecError, UnknownIdError
 
-__all__ = ["build_router", "mount_console"]
+__all__ = ["build_router", "console_extension", "mount_console"]
 
 log = logging.getLogger(__name__)
 
@@ -643,8 +644,13 @@ def _jobs(ctx: ConsoleContext, limit: int = 8) -> list[dict[str, Any]]:
     return out[:limit]
 
 
-def mount_console(app: FastAPI, state: Any) -> ConsoleContext:
+def mount_console(app: FastAPI, state: Any,
+                  settings: ConsoleSettings | None = None) -> ConsoleContext:
     """Add the console to the service ``app`` (whose :class:`ServiceState` is ``state``).
+
+    An extension of :func:`synerec.service.app.create_app`
+    (``create_app(s, extensions=[console_extension(console_settings)])``, what ``synerec serve``
+    does); ``settings``: the console's (default :class:`ConsoleSettings` ``()``).
 
     Loads the comparison models (a broken one fails here, before the server listens), starts
     the background preparation (base data, text index), serves the assets under ``/static``
@@ -664,9 +670,19 @@ def mount_console(app: FastAPI, state: Any) -> ConsoleContext:
     except ImportError:
         raise ConfigError("the console needs Jinja2 (the serve extra): "
                           "pip install 'synerec[serve]', or serve with --no-console") from None
-    ctx = ConsoleContext(state, state.settings.console)
+    ctx = ConsoleContext(state, settings if settings is not None else ConsoleSettings())
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="console-static")
     app.include_router(build_router(ctx))
     app.state.console = ctx
     ctx.start_background()
     return ctx
+
+
+def console_extension(settings: ConsoleSettings) -> Callable[[FastAPI, Any], ConsoleContext]:
+    """The console as an extension of :func:`synerec.service.app.create_app`: mounts it with
+    ``settings`` (:func:`mount_console`)."""
+
+    def extend(app: FastAPI, state: Any) -> ConsoleContext:
+        return mount_console(app, state, settings)
+
+    return extend

@@ -1,6 +1,8 @@
-"""The console's settings: the ``console`` table of the service settings.
+"""The console's settings: the ``[console]`` table of the settings file of ``synerec serve``.
 
-In a settings file (TOML)::
+The service does not read them (it knows nothing of the console): ``synerec serve`` builds them
+with :func:`load_console_settings` and mounts the console onto the service's app. In a settings
+file (TOML)::
 
     [console]
     enabled = true
@@ -13,14 +15,23 @@ Relative paths are taken relative to the settings file's folder (like ``model_di
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ConsoleSettings", "TextEncoderChoice"]
+from synerec.exceptions import ConfigError
+from synerec.service.settings import read_settings_file, settings_error
+
+__all__ = ["CONSOLE_SETTINGS_ENV", "ConsoleSettings", "TextEncoderChoice",
+           "console_settings_from_env", "load_console_settings"]
+
+#: Environment variable through which ``synerec serve --workers N`` hands the console settings
+#: to its worker processes (JSON).
+CONSOLE_SETTINGS_ENV = "SYNEREC_CONSOLE_SETTINGS_JSON"
 
 #: Encoders of "similar by text": ``auto`` tries MiniLM (bundled), then model2vec, then TF-IDF.
 TextEncoderChoice = Literal["auto", "minilm", "model2vec", "tfidf", "none"]
@@ -76,3 +87,55 @@ class ConsoleSettings(BaseModel):
                 raise ValueError(f"comparison label {label!r} must be 1-40 letters, digits, "
                                  "'_', '.', '+' or '-', starting with a letter or digit")
         return v
+
+
+def _relative_paths(table: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The console table of a settings file with relative model and report paths made
+    relative to the file's folder."""
+    out = dict(table)
+    if isinstance(out.get("compare"), dict):
+        out["compare"] = {k: (str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
+                              else v) for k, v in out["compare"].items()}
+    if isinstance(out.get("reports"), list):
+        out["reports"] = [str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
+                          else v for v in out["reports"]]
+    return out
+
+
+def load_console_settings(path: str | os.PathLike[str] | None = None,
+                          **overrides: Any) -> ConsoleSettings:
+    """The ``[console]`` table of an optional settings file, then ``overrides``.
+
+    Parameters
+    ----------
+    path
+        The settings file of ``synerec serve`` (TOML or JSON,
+        :func:`synerec.service.settings.read_settings_file`); relative paths of its console
+        table are taken relative to the file's folder.
+    **overrides
+        Field values that replace the file's (the CLI options); ``None`` values are skipped.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, unknown field (named ``console.<name>``) or invalid value.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        table = read_settings_file(path).get("console", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"settings file {path}: console must be a table of settings")
+        values.update(_relative_paths(table, Path(path).parent))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return ConsoleSettings.model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise settings_error("console settings", exc, ConsoleSettings.model_fields,
+                             prefix="console.") from None
+
+
+def console_settings_from_env() -> ConsoleSettings | None:
+    """The console settings handed to a worker process (:data:`CONSOLE_SETTINGS_ENV`), or
+    ``None`` when there are none (the console is off)."""
+    raw = os.environ.get(CONSOLE_SETTINGS_ENV)
+    return None if not raw else ConsoleSettings.model_validate_json(raw)

@@ -4,8 +4,10 @@ Everything the app uses (the model store, the event store, the metrics, the retr
 the compute pool) is built by :func:`open_state` into one :class:`ServiceState`, reached by the
 endpoints through closures and by anything else through ``app.state.service``; nothing lives
 in module globals. The JSON API lives under ``/v1`` (:func:`~synerec.service.api.api_router`),
-``/healthz`` and ``/metrics`` beside it; another router (a web console under ``/``) can be
-included by the caller of :func:`create_app` without touching them.
+``/healthz`` and ``/metrics`` beside it. The service knows nothing of what else may be served
+beside it: the caller of :func:`create_app` passes *extensions* (:data:`AppExtension`), each
+called with the app and its state once the API is in place, that add their own routes
+(``synerec serve`` mounts the web console, :mod:`synerec.console`, this way).
 
 Processes
 ---------
@@ -29,7 +31,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,7 +64,7 @@ from synerec.service.supervisor import (
     check_writable,
 )
 
-__all__ = ["ServiceState", "app_from_env", "create_app", "open_state"]
+__all__ = ["AppExtension", "ServiceState", "app_from_env", "create_app", "open_state"]
 
 log = logging.getLogger(__name__)
 
@@ -290,8 +292,14 @@ def install_error_handlers(app: FastAPI, st: ServiceState) -> None:
     app.add_exception_handler(OSError, _storage)
 
 
+#: What adds routes beside the service's own (a web console): called once by
+#: :func:`create_app` with the app and its :class:`ServiceState`, after the API's routes,
+#: error handlers and middleware are in place; it may raise to stop the server from starting.
+AppExtension = Callable[[FastAPI, ServiceState], object]
+
+
 def create_app(settings: ServiceSettings, *, state: ServiceState | None = None,
-               worker: bool = False) -> FastAPI:
+               worker: bool = False, extensions: Sequence[AppExtension] = ()) -> FastAPI:
     """Build the recommendation service.
 
     Parameters
@@ -303,6 +311,9 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None,
         run here so that a broken model fails before the server starts listening).
     worker
         Build a worker of a multi-process server (see :func:`open_state`).
+    extensions
+        Called in order with the app and its state once the service is built
+        (:data:`AppExtension`; ``synerec serve`` passes the web console's).
 
     Returns
     -------
@@ -310,6 +321,19 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None,
         The app; run it with uvicorn (``synerec serve``). Its lifespan closes the state.
     """
     st = open_state(settings, worker=worker) if state is None else state
+    app = _service_app(settings, st)
+    try:
+        for extend in extensions:
+            extend(app, st)
+    except BaseException:
+        if state is None:  # opened here: nobody else would close it
+            st.close()
+        raise
+    return app
+
+
+def _service_app(settings: ServiceSettings, st: ServiceState) -> FastAPI:
+    """The FastAPI app of the service over an opened state: routes, errors, middleware."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -348,18 +372,16 @@ def create_app(settings: ServiceSettings, *, state: ServiceState | None = None,
                            allow_methods=["GET", "POST"],
                            allow_headers=["X-API-Key", "Content-Type", "Idempotency-Key"])
     app.add_middleware(_MetricsMiddleware, metrics=st.metrics)
-    if settings.console.enabled:  # the web console under / (synerec.console)
-        from synerec.console import mount_console
-
-        mount_console(app, st)
     return app
 
 
-def app_from_env() -> FastAPI:
-    """The app of one worker process of ``synerec serve --workers N`` (a uvicorn factory).
+def app_from_env(extensions: Sequence[AppExtension] = ()) -> FastAPI:
+    """The app of one worker process of ``synerec serve --workers N``.
 
     Reads the settings from ``$SYNEREC_SERVICE_SETTINGS_JSON`` and ends this process when the
-    supervisor (``$SYNEREC_SERVICE_MASTER_PID``) ends, however it ends.
+    supervisor (``$SYNEREC_SERVICE_MASTER_PID``) ends, however it ends. ``extensions``: as in
+    :func:`create_app` (the uvicorn factory of ``synerec serve``,
+    :func:`synerec.cli.serve_commands.worker_app`, passes the console's).
     """
     master = int(os.environ[MASTER_PID_ENV])
     die_with_parent(master)
@@ -369,4 +391,4 @@ def app_from_env() -> FastAPI:
 
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
     settings = ServiceSettings.model_validate(json.loads(os.environ[SETTINGS_ENV]))
-    return create_app(settings, worker=True)
+    return create_app(settings, worker=True, extensions=extensions)

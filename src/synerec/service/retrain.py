@@ -64,9 +64,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synerec.data import InteractionDataset, load_dataset
 from synerec.exceptions import ModelFileError, SynerecError
+from synerec.models import create_model, load_model
+from synerec.service.events import read_events_frame
 from synerec.service.faults import classify, scrub_paths
 from synerec.service.locks import FileLock, die_with_parent
+from synerec.service.model_store import load_snapshot
 
 __all__ = ["RetrainBusyError", "RetrainJob", "RetrainManager", "build_training_frame",
            "run_retrain"]
@@ -149,18 +153,14 @@ def _base_frame(spec: Mapping[str, Any]
                 ) -> tuple[pd.DataFrame, tuple[float, float] | None, str, pd.DataFrame | None]:
     """The base interactions, their rating scale, their name and the item catalogue."""
     if spec.get("base_dataset"):
-        from synerec.data import load_dataset
-
         ds = load_dataset(spec["base_dataset"], **(spec.get("base_dataset_options") or {}))
         return ds.to_dataframe(), ds.rating_scale, ds.name, ds.item_info
-    from synerec.algorithms import Recommender
-
-    model = Recommender.load(spec["base_model_dir"])
+    model = load_model(spec["base_model_dir"])
     X = model.train_.tocoo()
     frame = pd.DataFrame({"user_id": model.users_.ids_of(X.row),
                           "item_id": model.items_.ids_of(X.col),
                           "rating": X.data.astype(np.float64)})
-    cat = getattr(model, "catalogue_", None)
+    cat = model.catalogue_
     items = None if not cat else pd.DataFrame(
         dict(cat), index=pd.Index(model.items_.ids, name="item_id"))
     return frame, model.rating_scale_, "base-model", items
@@ -186,10 +186,6 @@ def run_retrain(spec: Mapping[str, Any]) -> Path:
     ``event_weights``, and optionally ``serving`` (``load_snapshot`` options with
     ``cache_dir``: the serving files are precomputed here, in the worker).
     """
-    from synerec.algorithms import create_model
-    from synerec.data import InteractionDataset
-    from synerec.service.events import read_events_frame
-
     start = time.perf_counter()
     base, scale, name, items = _base_frame(spec)
     events = read_events_frame(spec["events_db"], int(spec["events_upto"]))
@@ -205,8 +201,6 @@ def run_retrain(spec: Mapping[str, Any]) -> Path:
              ds.n_interactions, len(events), time.perf_counter() - start)
     serving = spec.get("serving")
     if serving:
-        from synerec.service.model_store import load_snapshot
-
         del model, ds, frame, events, base
         load_snapshot(path, version=0, events_upto=0, mmap=True, **serving)
     return path

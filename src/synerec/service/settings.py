@@ -9,6 +9,10 @@ A settings file is TOML (``.toml``) or JSON (``.json``) with the fields of
     max_body_bytes = 1048576
     cors_origins = []             # empty: CORS off
 
+The same file may hold tables that other parts of the product read (``synerec serve`` reads
+the web console's ``[console]`` table, :mod:`synerec.console.settings`); :func:`load_settings`
+leaves out the tables it is told belong to others.
+
 API keys come from that file *and* from the environment variable ``SYNEREC_API_KEYS``
 (comma-separated); both sets are accepted. Read keys (``read_keys``, ``SYNEREC_READ_KEYS``), when
 any is configured, protect the read endpoints; a write key is also a read key. Keys are held as
@@ -20,17 +24,17 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from synerec.console.settings import ConsoleSettings
 from synerec.exceptions import ConfigError
 
 __all__ = ["API_KEYS_ENV", "READ_KEYS_ENV", "ServiceSettings", "api_keys_from_env",
-           "load_settings"]
+           "load_settings", "read_settings_file", "settings_error"]
 
 #: Environment variable holding comma-separated API keys for the write endpoints.
 API_KEYS_ENV = "SYNEREC_API_KEYS"
@@ -132,9 +136,6 @@ class ServiceSettings(BaseModel):
         Scheduling niceness added to the retrain worker process (0-19): serving comes first.
     reload_interval_s
         How often each worker checks for a model version published by another worker.
-    console
-        The web console under ``/`` (:class:`synerec.console.ConsoleSettings`: comparison
-        models, evaluation reports, the text encoder of "similar by text").
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -179,7 +180,6 @@ class ServiceSettings(BaseModel):
     keep_alive_s: float = Field(5.0, gt=0, le=3600)
     retrain_nice: int = Field(10, ge=0, le=19)
     reload_interval_s: float = Field(1.0, gt=0, le=3600)
-    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @pydantic.field_validator("event_weights")
     @classmethod
@@ -222,34 +222,74 @@ class ServiceSettings(BaseModel):
         return json.dumps(data)
 
 
-def _console_paths(table: dict[str, Any], base: Path) -> dict[str, Any]:
-    """The console table of a settings file with relative model and report paths made
-    relative to the file's folder."""
-    out = dict(table)
-    if isinstance(out.get("compare"), dict):
-        out["compare"] = {k: (str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
-                              else v) for k, v in out["compare"].items()}
-    if isinstance(out.get("reports"), list):
-        out["reports"] = [str(base / v) if isinstance(v, str) and not Path(v).is_absolute()
-                          else v for v in out["reports"]]
-    return out
-
-
 def api_keys_from_env(name: str = API_KEYS_ENV) -> list[str]:
     """Keys listed (comma-separated) in ``$SYNEREC_API_KEYS`` (or ``name``); blanks ignored."""
     raw = os.environ.get(name, "")
     return [k.strip() for k in raw.split(",") if k.strip()]
 
 
-def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any
-                  ) -> ServiceSettings:
+def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The table of a TOML (``.toml``) or JSON (``.json``) settings file.
+
+    Relative ``model_dir`` and ``state_dir`` are made relative to the file's folder; the
+    tables of other parts (``[console]``) are returned as they are.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, or not a table of settings.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read settings file {p}: {exc}") from None
+    try:
+        loaded = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"settings file {p} is not valid "
+                          f"{'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}"
+                          ) from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"settings file {p} must hold a table/object of settings")
+    for key in ("model_dir", "state_dir"):
+        if isinstance(loaded.get(key), str) and not Path(loaded[key]).is_absolute():
+            loaded[key] = str(p.parent / loaded[key])
+    return loaded
+
+
+def settings_error(what: str, exc: pydantic.ValidationError, fields: Collection[str],
+                   prefix: str = "") -> ConfigError:
+    """One :class:`ConfigError` naming every problem of a settings validation.
+
+    ``what`` names the settings ("service settings"), ``fields`` are their names (listed for
+    an unknown one) and ``prefix`` goes before each field's name (``"console."``).
+    """
+    problems = []
+    for err in exc.errors():
+        name = prefix + (".".join(str(x) for x in err["loc"]) or "settings")
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown setting {name!r} (settings: "
+                            f"{', '.join(sorted(fields))})")
+        elif err["type"] == "missing":
+            problems.append(f"{name} is required")
+        else:
+            problems.append(f"{name}: {err['msg']}")
+    return ConfigError(f"invalid {what}: " + "; ".join(problems))
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, *,
+                  other_tables: Collection[str] = (), **overrides: Any) -> ServiceSettings:
     """Build settings from an optional TOML/JSON file, then ``overrides`` (``None`` ignored).
 
     Parameters
     ----------
     path
-        A ``.toml`` or ``.json`` settings file. Relative paths inside it (``model_dir``,
-        ``state_dir``) are taken relative to the file's folder.
+        A ``.toml`` or ``.json`` settings file (:func:`read_settings_file`). Relative paths
+        inside it (``model_dir``, ``state_dir``) are taken relative to the file's folder.
+    other_tables
+        Tables of the file that other parts of the product read (``synerec serve`` passes
+        ``("console",)``); they are left out here.
     **overrides
         Field values that replace the file's (the CLI options); ``None`` values are skipped.
 
@@ -260,40 +300,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any
     """
     values: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read settings file {p}: {exc}") from None
-        try:
-            if p.suffix.lower() == ".json":
-                loaded = json.loads(text)
-            else:
-                loaded = tomllib.loads(text)
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"settings file {p} is not valid "
-                              f"{'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}"
-                              ) from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"settings file {p} must hold a table/object of settings")
-        values.update(loaded)
-        for key in ("model_dir", "state_dir"):
-            if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
-                values[key] = str(p.parent / values[key])
-        if isinstance(values.get("console"), dict):
-            values["console"] = _console_paths(values["console"], p.parent)
+        values.update({k: v for k, v in read_settings_file(path).items()
+                       if k not in other_tables})
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ServiceSettings.model_validate(values)
     except pydantic.ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            name = ".".join(str(x) for x in err["loc"]) or "settings"
-            if err["type"] == "extra_forbidden":
-                problems.append(f"unknown setting {name!r} (settings: "
-                                f"{', '.join(sorted(ServiceSettings.model_fields))})")
-            elif err["type"] == "missing":
-                problems.append(f"{name} is required")
-            else:
-                problems.append(f"{name}: {err['msg']}")
-        raise ConfigError("invalid service settings: " + "; ".join(problems)) from None
+        raise settings_error("service settings", exc, ServiceSettings.model_fields) from None
