@@ -16,6 +16,7 @@ import rich
 from rich.console import Console
 
 import synerec.cli.main as cli
+from synerec.cli import experiment_commands
 from synerec.cli._tables import fits, fitted_table, format_metric, metric_label, metric_table
 from synerec.cli.demo import console_hint, run_demo, write_report
 from synerec.cli.main import main
@@ -162,8 +163,8 @@ def test_k_sweep_tables_at_80_columns_and_no_stale_progress(
     saved = rich.get_console().__dict__.copy()
     rich.reconfigure(file=buffer, force_terminal=True, width=80, color_system=None)
     try:
-        monkeypatch.setattr(cli, "console", rich.get_console())
-        monkeypatch.setattr(cli, "err_console", rich.get_console())
+        monkeypatch.setattr(experiment_commands, "console", rich.get_console())
+        monkeypatch.setattr(experiment_commands, "err_console", rich.get_console())
         code = main(["experiment", "k-sweep", "--dataset", "demo-shop", "--models",
                      "popularity,baseline,item-cf", "--ks", "5,10", "--folds", "2",
                      "--out", str(tmp_path)])

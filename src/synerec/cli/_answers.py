@@ -38,14 +38,14 @@ def model_id(model: Any, raw: str, kind: str, unknown: str = "error") -> tuple[A
     ``unknown="error"``, else the raw id and ``False``.
     """
     vocab = model.users_ if kind == "user" else model.items_
-    counts = model.user_count_ if kind == "user" else model.item_count_
     try:
         index = vocab.index(raw)
     except UnknownIdError:
         if unknown == "error":
             raise
         return raw, False
-    if counts[index] == 0:  # in the vocabulary, but without training data
+    known = model.is_known_user(index) if kind == "user" else model.is_known_item(index)
+    if not known:  # in the vocabulary, but without training data
         if unknown == "error":
             raise UnknownIdError(vocab.id(index), kind)
         return vocab.id(index), False
@@ -55,7 +55,7 @@ def model_id(model: Any, raw: str, kind: str, unknown: str = "error") -> tuple[A
 def item_catalogue(model: Any) -> Any:
     """The catalogue (``title``, ``category`` by item index) a saved model carries, or
     ``None``."""
-    catalogue = getattr(model, "catalogue_", None)
+    catalogue = model.catalogue_
     if catalogue is None or "title" not in catalogue:
         return None
     return catalogue

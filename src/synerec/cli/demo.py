@@ -13,9 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from synerec._markdown import md_table
+from synerec.algorithms.abilities import ExplainsList
 from synerec.cli._tables import metric_table
 from synerec.data.dataset import InteractionDataset
 from synerec.data.splits import Fold, holdout_split, official_splits
+from synerec.evaluation import ModelSpec, evaluate
+from synerec.llm import Explainer
+from synerec.models import choose_default_model, create_model, list_models
 
 __all__ = ["DEMO_MODELS", "run_demo"]
 
@@ -48,10 +52,6 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
         ``summary`` (DataFrame of metrics per model), ``user``, ``recommendations`` and the
         ``report`` path.
     """
-    from synerec.algorithms import create_model, list_models
-    from synerec.evaluation import ModelSpec, evaluate
-    from synerec.llm import Explainer
-
     console = console or Console()
     summary = ds.summary()
     console.print(f"[bold]{ds.name}[/bold]: {summary['users']:,} users, {summary['items']:,} "
@@ -60,8 +60,6 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     fold = _demo_fold(ds, seed)
     available = set(list_models())
     if EXPLAINED_MODEL == "auto":
-        from synerec.models import choose_default_model
-
         choice = choose_default_model(ds)
         explained, explained_config = choice.name, dict(choice.config)
         console.print(f"model: [bold]{explained}[/bold] ({choice.reason})")
@@ -83,17 +81,31 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     order = np.argsort(counts, kind="stable")
     user_index = int(order[len(order) // 2])  # a typical user: median history length
     user = ds.users.id(user_index)
-    ids, scores = model.recommend([user], 5)
-    assert ds.item_info is not None
-    info = ds.item_info
     history = _history_line(ds, model.train_, user_index)
     if history:
         console.print(f"User {user} {history}")
-    # Grounded explanations from the model's own evidence (template sentences: no LLM needed);
-    # the hybrid names the signals that put each item on the list.
+    recs = _explained_list(ds, model, user_index)
+    console.print(ranked_list(recs, title=f"Top 5 for user {user} ({counts[user_index]} "
+                              f"interactions) by {explained}"))
+    report = write_report(out, ds, fold, table_df[cols], user, explained, recs)
+    console.print(f"report written to {report}")
+    hint = console_hint()
+    if hint:
+        console.print(hint)
+    return {"summary": table_df, "user": user, "recommendations": recs, "report": report}
+
+
+def _explained_list(ds: InteractionDataset, model: Any, user_index: int) -> list[dict[str, Any]]:
+    """The user's top 5 with titles and the grounded explanation of each (template sentences
+    from the model's own evidence: no LLM needed; the hybrid names the signals that put each
+    item on the list)."""
+    user = ds.users.id(user_index)
+    ids, scores = model.recommend([user], 5)
+    assert ds.item_info is not None
+    info = ds.item_info
     explainer = Explainer(model, domain="products" if ds.name == "demo-shop" else "items").fit(ds)
     own: dict[Any, Any] = {}  # a model that explains itself: its list in one pass
-    if callable(getattr(model, "explain_list", None)):
+    if isinstance(model, ExplainsList):
         listed = [i for i in ids[0] if i is not None]
         own = dict(zip(listed, model.explain_list(user_index, model.items_.indices(listed)),
                        strict=True))
@@ -113,14 +125,7 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
         recs.append({"rank": rank, "item_id": item, "title": title, "category": category,
                      "department": department, "score": float(score),
                      "why": why, "cited": cited})
-    console.print(ranked_list(recs, title=f"Top 5 for user {user} ({counts[user_index]} "
-                              f"interactions) by {explained}"))
-    report = write_report(out, ds, fold, table_df[cols], user, explained, recs)
-    console.print(f"report written to {report}")
-    hint = console_hint()
-    if hint:
-        console.print(hint)
-    return {"summary": table_df, "user": user, "recommendations": recs, "report": report}
+    return recs
 
 
 def _history_line(ds: InteractionDataset, X: Any, u: int, top: int = 4) -> str:

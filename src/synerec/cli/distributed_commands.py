@@ -10,6 +10,7 @@ from rich.console import Console
 
 from synerec.cli._answers import UnknownOpt, check_unknown
 from synerec.exceptions import ConfigError, DataFormatError
+from synerec.models import load_model, model_name
 
 __all__ = ["read_user_file", "register"]
 
@@ -93,8 +94,7 @@ def batch_recommend_command(
     unknown: UnknownOpt = "error",
 ) -> None:
     """Top-N recommendations for many users of a saved model, written as Parquet."""
-    from synerec.algorithms import Recommender
-    from synerec.distributed import batch_recommend
+    from synerec.distributed import batch_recommend  # the Ray and torch paths: when asked
 
     check_unknown(unknown)
     if engine not in ("local", "ray"):
@@ -105,7 +105,7 @@ def batch_recommend_command(
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     if address is not None and engine != "ray":
         raise ConfigError("--address needs --engine ray")
-    model = Recommender.load(model_dir)
+    model = load_model(model_dir)
     if users == "all":
         user_spec: Any = "all"
     else:
@@ -118,8 +118,6 @@ def batch_recommend_command(
         show_progress=progress, unknown=unknown)  # type: ignore[arg-type]
     note = (f", {result.n_unknown_users} unknown users got the most popular items"
             if result.n_unknown_users else "")
-    from synerec.algorithms.registry import model_name
-
     err_console.print(f"wrote {result.n_rows} rows of {model_name(type(model))} for "
                       f"{result.n_users} users to {result.path} "
                       f"({result.engine}, {result.device}, {result.workers} worker(s), "

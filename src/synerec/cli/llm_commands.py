@@ -14,7 +14,10 @@ from rich.table import Table
 
 from synerec.cli._answers import UnknownOpt, check_unknown, model_id
 from synerec.cli.data_options import DataOptions, data_options, quiet_reading
+from synerec.data import describe_source, load_source
 from synerec.exceptions import ConfigError
+from synerec.llm import Explainer, LlamaCppLLM, LLMReranker, OpenAICompatibleLLM
+from synerec.models import load_model
 
 __all__ = ["register"]
 
@@ -41,8 +44,6 @@ DomainOpt = Annotated[str, typer.Option("--domain", help="Plural noun for the ca
 
 
 def _make_llm(kind: str, gguf: Path | None, cache: Path | None, seed: int) -> Any:
-    from synerec.llm import LlamaCppLLM, OpenAICompatibleLLM
-
     if kind == "local":
         return LlamaCppLLM(gguf, seed=seed, cache=cache)
     if kind == "openai":
@@ -53,9 +54,7 @@ def _make_llm(kind: str, gguf: Path | None, cache: Path | None, seed: int) -> An
 def _load_data(model: Any, model_dir: Path, data: DataOptions, seed: int) -> Any:
     """The data the model was fitted on: the data set the saved model names, unless data flags
     say otherwise."""
-    from synerec.data import describe_source, load_source
-
-    source = getattr(model, "data_source_", None)
+    source = model.data_source_
     if data.given or not source:
         if not data.given:
             raise ConfigError(f"{model_dir} does not name the data it was fitted on (saved by "
@@ -104,9 +103,6 @@ def recommend_command(
     seed: SeedOpt = 42,
 ) -> None:
     """Top-N for users of a saved model, reranked by a language model and explained."""
-    from synerec.algorithms import Recommender
-    from synerec.llm import Explainer, LLMReranker
-
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {fmt!r}")
     if rerank not in ("llm", "none"):
@@ -114,7 +110,7 @@ def recommend_command(
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     check_unknown(unknown)
-    model = Recommender.load(model_dir)
+    model = load_model(model_dir)
     users = [model_id(model, u, "user", unknown)[0] for u in user]
     ds = _load_data(model, model_dir, data, seed)
     client = _make_llm(llm, gguf, cache, seed) if (rerank == "llm" or llm_explanations) \
@@ -127,25 +123,7 @@ def recommend_command(
     if explain:
         explainer = Explainer(model, client if llm_explanations else None, domain=domain,
                               seed=seed).fit(ds)
-    titles = reranker.titles_
-    out = []
-    for u, res in zip(users, results, strict=True):
-        items = []
-        # Scores are the model's own; with --rerank llm the order is the LLM's, and each item
-        # also says where the model had ranked it.
-        for r, pos in enumerate(res.order[:n]):
-            idx = int(res.candidates[pos])
-            entry: dict[str, Any] = {"rank": r + 1, "item_id": model.items_.id(idx),
-                                     "score": float(res.retriever_scores[pos]),
-                                     "model_rank": int(pos) + 1, "title": titles[idx]}
-            if rerank == "llm":
-                entry["rerank_score"] = float(res.scores[r])
-            if explainer is not None:
-                e = explainer.explain(u, entry["item_id"])
-                entry["explanation"] = e.text
-                entry["explanation_source"] = e.source
-            items.append(entry)
-        out.append({"user_id": u, "items": items})
+    out = _reranked_lists(model, users, results, reranker.titles_, n, rerank, explainer)
     summary = {"rerank": rerank, "mode": reranker.mode_, "users": reranker.n_reranked_,
                "fallbacks": reranker.fallback_counts_,
                "llm_seconds": round(reranker.llm_seconds_, 3)}
@@ -159,26 +137,8 @@ def recommend_command(
             payload["explanations"] = explanations
         sys.stdout.write(json.dumps(payload, indent=2, default=_json_default) + "\n")
         return
-    for rec in out:
-        table = Table(title=f"Top {n} for user {rec['user_id']}"
-                      + (f" (reranked by {getattr(client, 'name', 'LLM')}, "
-                         f"{reranker.mode_})" if rerank == "llm" else ""))
-        table.add_column("rank", justify="right")
-        table.add_column("item")
-        table.add_column("title")
-        table.add_column("model score", justify="right")
-        if rerank == "llm":
-            table.add_column("model rank", justify="right")
-        if explainer is not None:
-            table.add_column("why")
-        for e in rec["items"]:
-            cells = [str(e["rank"]), str(e["item_id"]), e["title"], f"{e['score']:.4g}"]
-            if rerank == "llm":
-                cells.append(str(e["model_rank"]))
-            if explainer is not None:
-                cells.append(e["explanation"])
-            table.add_row(*cells)
-        console.print(table)
+    _print_reranked(out, n, rerank, explainer is not None,
+                    f"{getattr(client, 'name', 'LLM')}, {reranker.mode_}")
     if explanations is not None and llm_explanations:
         console.print(f"explanations: {explanations['llm']} phrased by the LLM, "
                       f"{explanations['rejected']} LLM answers rejected and replaced by the "
@@ -187,6 +147,55 @@ def recommend_command(
         fb = sum(reranker.fallback_counts_.values())
         console.print(f"{reranker.n_reranked_} users reranked in {reranker.llm_seconds_:.1f} s; "
                       f"{fb} kept the model's order ({reranker.fallback_counts_})")
+
+
+def _reranked_lists(model: Any, users: list[Any], results: list[Any], titles: Any, n: int,
+                    rerank: str, explainer: Any) -> list[dict[str, Any]]:
+    """Each user's list as the command shows it.
+
+    Scores are the model's own; with ``--rerank llm`` the order is the LLM's, and each item
+    also says where the model had ranked it.
+    """
+    out = []
+    for u, res in zip(users, results, strict=True):
+        items = []
+        for r, pos in enumerate(res.order[:n]):
+            idx = int(res.candidates[pos])
+            entry: dict[str, Any] = {"rank": r + 1, "item_id": model.items_.id(idx),
+                                     "score": float(res.retriever_scores[pos]),
+                                     "model_rank": int(pos) + 1, "title": titles[idx]}
+            if rerank == "llm":
+                entry["rerank_score"] = float(res.scores[r])
+            if explainer is not None:
+                e = explainer.explain(u, entry["item_id"])
+                entry["explanation"] = e.text
+                entry["explanation_source"] = e.source
+            items.append(entry)
+        out.append({"user_id": u, "items": items})
+    return out
+
+
+def _print_reranked(out: list[dict[str, Any]], n: int, rerank: str, explained: bool,
+                    reranked_by: str) -> None:
+    for rec in out:
+        table = Table(title=f"Top {n} for user {rec['user_id']}"
+                      + (f" (reranked by {reranked_by})" if rerank == "llm" else ""))
+        table.add_column("rank", justify="right")
+        table.add_column("item")
+        table.add_column("title")
+        table.add_column("model score", justify="right")
+        if rerank == "llm":
+            table.add_column("model rank", justify="right")
+        if explained:
+            table.add_column("why")
+        for e in rec["items"]:
+            cells = [str(e["rank"]), str(e["item_id"]), e["title"], f"{e['score']:.4g}"]
+            if rerank == "llm":
+                cells.append(str(e["model_rank"]))
+            if explained:
+                cells.append(e["explanation"])
+            table.add_row(*cells)
+        console.print(table)
 
 
 @llm_app.command("explain")
@@ -205,12 +214,9 @@ def explain_command(
     seed: SeedOpt = 42,
 ) -> None:
     """Why a saved model would recommend an item to a user, from its own evidence."""
-    from synerec.algorithms import Recommender
-    from synerec.llm import Explainer
-
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {fmt!r}")
-    model = Recommender.load(model_dir)
+    model = load_model(model_dir)
     uid = model_id(model, user, "user")[0]
     iid = model_id(model, item, "item")[0]
     ds = _load_data(model, model_dir, data, seed)
