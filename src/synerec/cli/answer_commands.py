@@ -116,19 +116,7 @@ def predict(
     """
     check_format(fmt)
     check_unknown(unknown)
-    if (model_dir is None) == (not data.given):
-        raise ConfigError("give either --model-dir or --dataset (with --method)")
-    if model_dir is not None:
-        given = [flag for flag, value in (("--method", method), ("--k", k), ("--param", param))
-                 if value]
-        if plain:
-            given.append("--plain")
-        if given:
-            raise ConfigError(f"{', '.join(given)} only apply with --dataset")
-        model = load_model(model_dir)
-        label = None
-    else:
-        model, label = _paper_model(data, method or "user_cosine", k, plain, param, seed)
+    model, label = _predicting_model(data, model_dir, method, k, plain, param, seed)
     uid, user_known = model_id(model, user, "user", unknown)
     iid, item_known = model_id(model, item, "item", unknown)
     title = title_of(model, iid) if item_known else ""
@@ -163,6 +151,30 @@ def predict(
     if fmt == "json":
         print_json(payload)
         return
+    _print_decision(uid, iid, title, label, decision, neighbors)
+
+
+def _predicting_model(data: DataOptions, model_dir: Path | None, method: str | None,
+                      k: int | None, plain: bool, param: list[str] | None,
+                      seed: int) -> tuple[Any, str | None]:
+    """The saved model (``--model-dir``), or the paper's method fitted on the data set with
+    a one-line description of it; the flags of the other source are an error."""
+    if (model_dir is None) == (not data.given):
+        raise ConfigError("give either --model-dir or --dataset (with --method)")
+    if model_dir is None:
+        return _paper_model(data, method or "user_cosine", k, plain, param, seed)
+    given = [flag for flag, value in (("--method", method), ("--k", k), ("--param", param))
+             if value]
+    if plain:
+        given.append("--plain")
+    if given:
+        raise ConfigError(f"{', '.join(given)} only apply with --dataset")
+    return load_model(model_dir), None
+
+
+def _print_decision(uid: Any, iid: Any, title: str, label: str | None, decision: Any,
+                    neighbors: list[dict[str, Any]]) -> None:
+    p = decision.prediction
     if label is not None:
         console.print(label, highlight=False)
     verdict = "[green]recommend[/green]" if decision.recommend else "[yellow]do not " \

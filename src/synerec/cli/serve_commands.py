@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
+from synerec.console.demo import prepare_demo
 from synerec.console.settings import (
     CONSOLE_SETTINGS_ENV,
     ConsoleSettings,
@@ -27,6 +28,7 @@ from synerec.console.settings import (
 )
 from synerec.exceptions import ConfigError
 from synerec.service.settings import ServiceSettings, load_settings
+from synerec.service.supervisor import prepare_workers
 
 __all__ = ["console_extensions", "parse_compare", "register", "worker_app"]
 
@@ -79,8 +81,6 @@ def worker_app() -> Any:
 
 def _demo_setup(state_dir: Path | None, seed: int) -> Any:
     """Fit the demo shop's models (``--demo``) and tell the terminal where."""
-    from synerec.console.demo import prepare_demo
-
     root = state_dir or Path(tempfile.mkdtemp(prefix="synerec-demo-"))
     typer.echo(f"preparing the demo shop in {root} ...")
     return prepare_demo(root, seed=seed, echo=lambda line: typer.echo(f"  {line}"))
@@ -141,8 +141,6 @@ def _run(settings: ServiceSettings, console: ConsoleSettings, log_level: str,
         uvicorn.Server(config).run()
         return
     from uvicorn.supervisors import Multiprocess
-
-    from synerec.service.supervisor import prepare_workers
 
     lock = prepare_workers(settings, numba_threads=threads)
     try:

@@ -41,7 +41,8 @@ from synerec.console.explain import (
 )
 from synerec.console.reports import ReportFinder
 from synerec.console.settings import ConsoleSettings
-from synerec.exceptions import SynerecError, UnknownIdError
+from synerec.exceptions import ConfigError, SynerecError, UnknownIdError
+from synerec.service import engine
 
 __all__ = ["build_router", "console_extension", "mount_console"]
 
@@ -125,14 +126,24 @@ class _Locked(Exception):
         self.message = message
 
 
+Page = Callable[[Request, str, Callable[[dict[str, Any]], Any]], Response]
+
+
 def build_router(ctx: ConsoleContext) -> APIRouter:
     """The console's pages (``/``, ``/customers/...``, ``/products/...``, ``/model``,
     ``/events``) over ``ctx``."""
-    env = _environment()
-    st = ctx.service
-    cs = ctx.settings
-    reports = ReportFinder([*cs.reports, ctx.state_dir / "reports"])
     router = APIRouter(include_in_schema=False)
+    respond = _responder(ctx, _environment())
+    _overview_routes(router, ctx, respond)
+    _customer_product_routes(router, ctx, respond)
+    _model_event_routes(router, ctx, respond)
+    return router
+
+
+def _responder(ctx: ConsoleContext, env: Any) -> Page:
+    """``respond(request, page, build)``: the read policy, the page's common context, the
+    template rendered with ``Server-Timing``, and the 401 / 500 pages."""
+    st = ctx.service
 
     def check_read(request: Request) -> None:
         keys = ctx.read_keys()
@@ -183,7 +194,13 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
                                     "server's log.")
             return render(request, "error.html", ctx_vars, 500, start)
 
-    # -- overview -----------------------------------------------------------------------------
+    return respond
+
+
+def _overview_routes(router: APIRouter, ctx: ConsoleContext, respond: Page) -> None:
+    """``/`` (the served model, busy and typical customers, popular products) and ``/find``."""
+    st = ctx.service
+
     @router.get("/", response_class=HTMLResponse)
     def overview(request: Request) -> Response:
         def build(c: dict[str, Any]) -> Any:
@@ -210,7 +227,10 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
             return RedirectResponse(f"/{target}/{_segment(id.strip())}", status_code=303)
         return RedirectResponse("/", status_code=303)
 
-    # -- customers ----------------------------------------------------------------------------
+
+def _customer_product_routes(router: APIRouter, ctx: ConsoleContext, respond: Page) -> None:
+    """``/customers/{id}`` and ``/products/{id}`` (and their search forms)."""
+
     @router.get("/customers", response_class=HTMLResponse)
     def find_customer(request: Request, id: str = "") -> Response:
         if id.strip():
@@ -224,7 +244,6 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
             return _customer_page(ctx, c, user_id, show)
         return respond(request, "customer", build)
 
-    # -- products -----------------------------------------------------------------------------
     @router.get("/products", response_class=HTMLResponse)
     def find_product(request: Request, id: str = "") -> Response:
         if id.strip():
@@ -237,7 +256,12 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
             return _product_page(ctx, c, item_id)
         return respond(request, "product", build)
 
-    # -- model --------------------------------------------------------------------------------
+
+def _model_event_routes(router: APIRouter, ctx: ConsoleContext, respond: Page) -> None:
+    """``/model`` (the models, their figures, retraining) and ``/events``."""
+    st = ctx.service
+    reports = ReportFinder([*ctx.settings.reports, ctx.state_dir / "reports"])
+
     @router.get("/model", response_class=HTMLResponse)
     def model_page(request: Request) -> Response:
         def build(c: dict[str, Any]) -> Any:
@@ -255,7 +279,6 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
             return "model.html", 200
         return respond(request, "model", build)
 
-    # -- events -------------------------------------------------------------------------------
     @router.get("/events", response_class=HTMLResponse)
     def events_page(request: Request) -> Response:
         def build(c: dict[str, Any]) -> Any:
@@ -270,8 +293,6 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
                      now=time.time())
             return "events.html", 200
         return respond(request, "events", build)
-
-    return router
 
 
 # -- page builders --------------------------------------------------------------------------
@@ -362,8 +383,6 @@ def _chosen_labels(ctx: ConsoleContext, show: list[str] | None) -> list[str]:
 
 def _recommend(ctx: ConsoleContext, view: ModelView, user_id: str, overlay: list[Any],
                n: int) -> dict[str, Any]:
-    from synerec.service import engine
-
     snap = view.snap
     settings = ctx.service.settings
     res = engine.recommend(snap, user_id, overlay, n, exclude_seen=True, explain=False,
@@ -522,8 +541,6 @@ def _missing(c: dict[str, Any], kind: str, given: str, vocab: Any, known: np.nda
 
 
 def _product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
-    from synerec.service import engine
-
     cs = ctx.settings
     view = ctx.served()
     snap = view.snap
@@ -663,8 +680,6 @@ def mount_console(app: FastAPI, state: Any,
     ModelFileError
         A comparison model directory is missing or corrupted.
     """
-    from synerec.exceptions import ConfigError
-
     try:
         import jinja2  # noqa: F401
     except ImportError:

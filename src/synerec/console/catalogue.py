@@ -23,8 +23,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from synerec.algorithms.text_knn import center_rows
+from synerec.data import load_dataset
 from synerec.data.dataset import InteractionDataset
+from synerec.data.registry import load_source
 from synerec.data.vocabulary import Vocabulary
+from synerec.exceptions import SynerecError
+from synerec.similarity.text import text_similarity
+from synerec.text import EmbeddingCache, cached_encode, create_encoder
 
 __all__ = ["BaseData", "ItemCatalogue", "TextIndex", "build_text_index", "load_base_data",
            "split_categories"]
@@ -158,10 +164,6 @@ def load_base_data(base_dataset: str | None, options: dict[str, Any],
                    source: dict[str, Any] | None) -> BaseData | None:
     """Read the base data set again: the service's ``base_dataset`` first, else the source the
     served model recorded; ``None`` (logged) when neither can be read (nothing is downloaded)."""
-    from synerec.data import load_dataset
-    from synerec.data.registry import load_source
-    from synerec.exceptions import SynerecError
-
     start = time.perf_counter()
     try:
         if base_dataset:
@@ -258,9 +260,6 @@ def build_text_index(texts: Sequence[str], items: Vocabulary, choice: str, k: in
     ``choice`` ``auto`` tries the bundled MiniLM, then model2vec, then TF-IDF (the first that
     works offline); ``None`` when none works or no item has text.
     """
-    from synerec.algorithms.text_knn import center_rows
-    from synerec.similarity.text import text_similarity
-
     if choice == "none":
         return None
     texts = [t or "" for t in texts]
@@ -287,8 +286,6 @@ def build_text_index(texts: Sequence[str], items: Vocabulary, choice: str, k: in
 
 
 def _embed(kind: str, texts: list[str]) -> np.ndarray:
-    from synerec.text import EmbeddingCache, cached_encode, create_encoder
-
     enc = create_encoder(kind)  # an unfitted TF-IDF encoder is fitted on the texts by the cache
     return np.array(cached_encode(enc, texts, cache=EmbeddingCache(), show_progress=False),
                     dtype=np.float32)

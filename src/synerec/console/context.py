@@ -36,6 +36,9 @@ from synerec.console.catalogue import (
 from synerec.console.events import EventReader
 from synerec.console.settings import ConsoleSettings
 from synerec.data.dataset import InteractionDataset
+from synerec.llm import Explainer
+from synerec.service.model_store import load_snapshot
+from synerec.text import item_texts
 
 __all__ = ["ConsoleContext", "ModelView"]
 
@@ -100,8 +103,6 @@ class ModelView:
         """The grounded template explainer of this model (built on first use)."""
         with self._lock:
             if self._explainer is None:
-                from synerec.llm import Explainer
-
                 start = time.perf_counter()
                 domain = "products"
                 self._explainer = Explainer(self.model, domain=domain).fit(
@@ -155,8 +156,6 @@ class ConsoleContext:
     """
 
     def __init__(self, service: Any, settings: ConsoleSettings) -> None:
-        from synerec.service.model_store import load_snapshot
-
         self.service = service
         self.settings = settings
         s = service.settings
@@ -203,8 +202,6 @@ class ConsoleContext:
     @staticmethod
     def _texts(model: Any, base: BaseData | None) -> tuple[list[str], Any]:
         if base is not None and base.info is not None:
-            from synerec.text import item_texts
-
             ds = InteractionDataset(users=base.users, items=base.items,
                                     user_index=np.zeros(0, np.int32),
                                     item_index=np.zeros(0, np.int32), values=np.zeros(0),

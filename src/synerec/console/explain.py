@@ -21,6 +21,7 @@ import numpy as np
 
 from synerec.algorithms.abilities import ExplainsList
 from synerec.console.catalogue import ItemCatalogue
+from synerec.hybrid.explain import signal_label
 from synerec.service.scoring import event_weight, profile_weights
 
 __all__ = ["Cited", "Why", "explain_model_list", "explain_neighbor_list", "popular_why"]
@@ -109,8 +110,6 @@ def explain_model_list(explainer: Any, user: Any, items: Sequence[Any],
 
 
 def _hybrid_list(model: Any, user: Any, items: Sequence[Any], cat: ItemCatalogue) -> list[Why]:
-    from synerec.hybrid.explain import signal_label
-
     u = int(model.users_.index(user))
     out = []
     for e in model.explain_list(u, model.items_.indices(list(items))):

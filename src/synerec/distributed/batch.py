@@ -256,76 +256,125 @@ def batch_recommend(
     ModelFileError
         ``model`` is a directory that does not hold a valid model.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     start_time = time.perf_counter()
+    n, batch_size, num_workers = _checked_args(engine, n, batch_size, num_workers)
+    model = _load_model(model)
+    u_idx, user_ids = _resolve_users(model, users, unknown)
+    job = _Job(model, u_idx, n, exclude_seen, batch_size, device)
+    path, n_rows, used_device, workers, shared = job.write(
+        user_ids, out, engine, address, num_cpus, num_workers, show_progress)
+    return job.result(path, engine, n_rows, used_device, workers, shared, start_time)
+
+
+def _checked_args(engine: str, n: int, batch_size: int,
+                  num_workers: int | None) -> tuple[int, int, int | None]:
     if engine not in ("local", "ray"):
         raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
     n = check_list_length(n)
     batch_size = _check_int("batch_size", batch_size, 1)
     if num_workers is not None:
         num_workers = _check_int("num_workers", num_workers, 1)
-    model = _load_model(model)
-    u_idx, user_ids = _resolve_users(model, users, unknown)
-    user_col, user_type = _arrow_ids(user_ids)
-    item_col, item_type = _arrow_ids(np.asarray(model.items_.ids))
-    catalogue = model.catalogue_
-    titles = None if catalogue is None else catalogue.get("title")
-    schema = pa.schema([("user_id", user_type), ("rank", pa.int64()), ("item_id", item_type),
-                        ("score", pa.float32())]
-                       + ([("title", pa.string())] if titles is not None else []))
-    if device not in (None, "numpy") and not supports_factor_scoring(model):
-        raise ConfigError(f"device {device!r}: the torch scoring path handles matrix "
-                          f"factorisation models only, not {type(model).__name__}")
-    batches = [(s, min(len(u_idx), s + batch_size)) for s in range(0, len(u_idx), batch_size)]
+    return n, batch_size, num_workers
 
+
+@dataclass
+class _Job:
+    """One batch recommendation: the model, the users' indices and the batches."""
+
+    model: Any
+    u_idx: np.ndarray
+    n: int
+    exclude_seen: bool
+    batch_size: int
+    device: str | None
+
+    def result(self, path: Path, engine: str, n_rows: int, device: str, workers: int,
+               shared: bool | None, start_time: float) -> BatchResult:
+        """What was done (and a log line saying it)."""
+        u_idx = self.u_idx
+        result = BatchResult(path=path, engine=engine, device=device, n_users=len(u_idx),
+                             n_unknown_users=int((u_idx < 0).sum()), n_rows=n_rows,
+                             n_batches=len(self.batches), workers=workers,
+                             model_shared=shared, seconds=time.perf_counter() - start_time)
+        log.info("batch recommendation (%s, %s): %d users, %d rows in %d batches, %.2f s",
+                 engine, device, result.n_users, n_rows, result.n_batches, result.seconds)
+        return result
+
+    @property
+    def batches(self) -> list[tuple[int, int]]:
+        m, b = len(self.u_idx), self.batch_size
+        return [(s, min(m, s + b)) for s in range(0, m, b)]
+
+    def write(self, user_ids: np.ndarray, out: str | os.PathLike[str], engine: str,
+              address: str | None, num_cpus: int | None, num_workers: int | None,
+              show_progress: bool) -> tuple[Path, int, str, int, bool | None]:
+        """Score every batch and stream its lists into ``out`` (a temporary sibling renamed
+        into place): ``(path, rows, device used, workers, model shared)``."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        model, device = self.model, self.device
+        user_col, user_type = _arrow_ids(user_ids)
+        item_col, item_type = _arrow_ids(np.asarray(model.items_.ids))
+        catalogue = model.catalogue_
+        titles = None if catalogue is None else catalogue.get("title")
+        schema = pa.schema([("user_id", user_type), ("rank", pa.int64()),
+                            ("item_id", item_type), ("score", pa.float32())]
+                           + ([("title", pa.string())] if titles is not None else []))
+        if device not in (None, "numpy") and not supports_factor_scoring(model):
+            raise ConfigError(f"device {device!r}: the torch scoring path handles matrix "
+                              f"factorisation models only, not {type(model).__name__}")
+        batches = self.batches
+        out_path, tmp = _output_paths(out)
+        n_rows = 0
+        try:
+            with pq.ParquetWriter(tmp, schema) as writer, \
+                    progress_bar(show_progress, len(self.u_idx), "recommending") as advance:
+
+                def write(lo: int, hi: int, idx: np.ndarray, sc: np.ndarray) -> None:
+                    nonlocal n_rows
+                    table = recommendation_table(user_col[lo:hi], idx, sc, item_col, schema,
+                                                 titles)
+                    writer.write_table(table)
+                    n_rows += table.num_rows
+                    advance(hi - lo)
+
+                if engine == "local":
+                    used_device, workers, shared = _run_local(
+                        model, self.u_idx, batches, self.n, self.exclude_seen, device, write)
+                else:
+                    with ray_session(address, num_cpus) as ray:
+                        dev = _ray_device(ray, device, model)
+                        used_device = dev or "numpy"
+                        workers, shared = _run_ray(ray, model, self.u_idx, batches, self.n,
+                                                   self.exclude_seen, dev, num_workers, write)
+            os.replace(tmp, out_path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return out_path, n_rows, used_device, workers, shared
+
+
+def _output_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """The Parquet file (its folder created) and the temporary sibling written first."""
     out_path = Path(out)
     if out_path.is_dir():
         raise ConfigError(f"--out {out_path} is a directory; give a .parquet file name")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{uuid.uuid4().hex}")
-    n_rows = 0
-    workers = 1
-    shared: bool | None = None
-    used_device = "numpy"
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer, \
-                progress_bar(show_progress, len(u_idx), "recommending") as advance:
+    return out_path, out_path.with_name(f".{out_path.name}.tmp-{uuid.uuid4().hex}")
 
-            def write(lo: int, hi: int, idx: np.ndarray, sc: np.ndarray) -> None:
-                nonlocal n_rows
-                table = recommendation_table(user_col[lo:hi], idx, sc, item_col, schema,
-                                             titles)
-                writer.write_table(table)
-                n_rows += table.num_rows
-                advance(hi - lo)
 
-            if engine == "local":
-                dev = resolve_device(device)
-                if dev is not None and device is None and not supports_factor_scoring(model):
-                    dev = None  # auto: the model has no device path
-                used_device = dev or "numpy"
-                for lo, hi in batches:
-                    idx, sc = recommend_block(model, u_idx[lo:hi], n, exclude_seen, dev)
-                    write(lo, hi, idx, sc)
-            else:
-                with ray_session(address, num_cpus) as ray:
-                    dev = _ray_device(ray, device, model)
-                    used_device = dev or "numpy"
-                    workers, shared = _run_ray(ray, model, u_idx, batches, n, exclude_seen,
-                                               dev, num_workers, write)
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    result = BatchResult(path=out_path, engine=engine, device=used_device, n_users=len(u_idx),
-                         n_unknown_users=int((u_idx < 0).sum()), n_rows=n_rows,
-                         n_batches=len(batches), workers=workers, model_shared=shared,
-                         seconds=time.perf_counter() - start_time)
-    log.info("batch recommendation (%s, %s): %d users, %d rows in %d batches, %.2f s", engine,
-             used_device, result.n_users, n_rows, len(batches), result.seconds)
-    return result
+def _run_local(model: Any, u_idx: np.ndarray, batches: list[tuple[int, int]], n: int,
+               exclude_seen: bool, device: str | None,
+               write: Any) -> tuple[str, int, bool | None]:
+    """The batches one after the other in this process: ``(device used, 1 worker, None)``."""
+    dev = resolve_device(device)
+    if dev is not None and device is None and not supports_factor_scoring(model):
+        dev = None  # auto: the model has no device path
+    for lo, hi in batches:
+        idx, sc = recommend_block(model, u_idx[lo:hi], n, exclude_seen, dev)
+        write(lo, hi, idx, sc)
+    return dev or "numpy", 1, None
 
 
 def _ray_device(ray: Any, device: str | None, model: Any) -> str | None:

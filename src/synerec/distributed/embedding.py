@@ -94,36 +94,50 @@ def embed_catalogue(
     RayUnavailableError
         ``engine="ray"`` without Ray or a reachable cluster.
     """
-    from synerec.text.cache import EmbeddingCache
     from synerec.text.encoders import check_texts
 
-    if engine not in ("local", "ray"):
-        raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    _check_args(engine, chunk_size)
     texts = check_texts(texts)
     if getattr(encoder, "is_fitted", True) is False:
         encoder.fit(texts)
-    store = None if cache is False else (cache if cache is not None else EmbeddingCache())
     name = encoder.name
-    if store is not None:
-        vectors, found = store.get(name, texts)
-    else:
-        vectors, found = np.zeros((len(texts), 0), np.float32), np.zeros(len(texts), bool)
-    # each distinct missing text once, in first-seen order
-    missing: dict[str, list[int]] = {}
-    for i in np.flatnonzero(~found):
-        missing.setdefault(texts[i], []).append(int(i))
+    store, vectors, found = _cached(name, texts, cache)
+    missing, chunks = _missing_chunks(texts, found, chunk_size)
     todo = list(missing)
-    chunks = [todo[s:s + chunk_size] for s in range(0, len(todo), chunk_size)]
     log.info("embedding %d texts with %s: %d cached, %d to compute in %d chunks (%s)",
              len(texts), name, int(found.sum()), len(todo), len(chunks), engine)
     if vectors.shape[1] == 0 and (todo or len(texts) == 0):
         vectors = np.zeros((len(texts), encoder.dimension if todo else 0), np.float32)
     start = time.perf_counter()
+    take = _taker(vectors, missing, store, name)
+    with progress_bar(show_progress, len(todo), f"embedding ({engine})") as advance:
+        if engine == "local" or not chunks:
+            _run_local(encoder, chunks, batch_size, take, advance)
+        else:
+            with ray_session(address, num_cpus) as ray:
+                _run_ray(ray, encoder, chunks, batch_size, num_workers, take, advance)
+    if todo:
+        log.info("embedded %d texts in %.2f s", len(todo), time.perf_counter() - start)
+    return vectors
+
+
+def _cached(name: str, texts: list[str], cache: Any) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The cache to use (``None``: none), the cached vectors and which texts were found."""
+    from synerec.text.cache import EmbeddingCache
+
+    store = None if cache is False else (cache if cache is not None else EmbeddingCache())
+    if store is None:
+        return None, np.zeros((len(texts), 0), np.float32), np.zeros(len(texts), bool)
+    vectors, found = store.get(name, texts)
+    return store, vectors, found
+
+
+def _taker(vectors: np.ndarray, missing: dict[str, list[int]], store: Any,
+           name: str) -> Any:
+    """``take(chunk, block)``: a chunk's computed rows into ``vectors`` (every row of each
+    text) and into the cache."""
 
     def take(chunk: list[str], block: np.ndarray) -> None:
-        nonlocal vectors
         if block.shape != (len(chunk), vectors.shape[1]):
             raise SynerecError(f"the encoder returned shape {block.shape} for {len(chunk)} "
                                f"texts, expected {(len(chunk), vectors.shape[1])}")
@@ -132,18 +146,32 @@ def embed_catalogue(
         for text, row in zip(chunk, block, strict=True):
             vectors[missing[text]] = row
 
-    with progress_bar(show_progress, len(todo), f"embedding ({engine})") as advance:
-        if engine == "local" or not chunks:
-            for chunk in chunks:
-                take(chunk, np.asarray(encoder.encode(chunk, batch_size=batch_size),
-                                       dtype=np.float32))
-                advance(len(chunk))
-        else:
-            with ray_session(address, num_cpus) as ray:
-                _run_ray(ray, encoder, chunks, batch_size, num_workers, take, advance)
-    if todo:
-        log.info("embedded %d texts in %.2f s", len(todo), time.perf_counter() - start)
-    return vectors
+    return take
+
+
+def _check_args(engine: str, chunk_size: Any) -> None:
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+
+
+def _missing_chunks(texts: list[str], found: np.ndarray, chunk_size: int
+                    ) -> tuple[dict[str, list[int]], list[list[str]]]:
+    """Each distinct text not found in the cache (in first-seen order) with its rows, and
+    those texts in chunks of ``chunk_size``."""
+    missing: dict[str, list[int]] = {}
+    for i in np.flatnonzero(~found):
+        missing.setdefault(texts[i], []).append(int(i))
+    todo = list(missing)
+    return missing, [todo[s:s + chunk_size] for s in range(0, len(todo), chunk_size)]
+
+
+def _run_local(encoder: Any, chunks: list[list[str]], batch_size: int | None, take: Any,
+               advance: Any) -> None:
+    for chunk in chunks:
+        take(chunk, np.asarray(encoder.encode(chunk, batch_size=batch_size), dtype=np.float32))
+        advance(len(chunk))
 
 
 def _run_ray(ray: Any, encoder: Any, chunks: list[list[str]], batch_size: int | None,

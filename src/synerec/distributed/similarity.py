@@ -239,6 +239,32 @@ def merge_blocks(n: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     return S
 
 
+def _run_blocks(prep: PreparedSimilarity, engine: str, block_rows: int | None,
+                threads_per_block: int, dev: str | None, address: str | None,
+                num_cpus: int | None, show_progress: bool) -> list[Any]:
+    """Every block's result, in order: here, or as Ray tasks."""
+    n = prep.shape[0]
+    if engine == "local":
+        rows = block_rows or math.ceil(n / 16)
+        return _run_local(prep, _blocks(n, int(rows)), threads_per_block, dev, show_progress)
+    with ray_session(address, num_cpus) as ray:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        rows = block_rows or math.ceil(n / max(16, 4 * cpus))
+        return _run_ray(ray, prep, _blocks(n, int(rows)), max(1, threads_per_block), dev,
+                        show_progress)
+
+
+def _check_blocks(engine: str, threads_per_block: Any, block_rows: Any) -> None:
+    if engine not in ("ray", "local"):
+        raise ConfigError(f"engine must be 'ray' or 'local', got {engine!r}")
+    if isinstance(threads_per_block, bool) or not isinstance(threads_per_block, int) \
+            or threads_per_block < 0:
+        raise ConfigError(f"threads_per_block must be an integer >= 0, got {threads_per_block!r}")
+    if block_rows is not None and (isinstance(block_rows, bool) or not isinstance(
+            block_rows, (int, np.integer)) or block_rows < 1):
+        raise ConfigError(f"block_rows must be a positive integer, got {block_rows!r}")
+
+
 def block_similarity_matrix(
     X: sp.spmatrix | sp.sparray,
     method: str = "cosine",
@@ -302,14 +328,7 @@ def block_similarity_matrix(
     """
     from synerec.distributed._gpu import resolve_device
 
-    if engine not in ("ray", "local"):
-        raise ConfigError(f"engine must be 'ray' or 'local', got {engine!r}")
-    if isinstance(threads_per_block, bool) or not isinstance(threads_per_block, int) \
-            or threads_per_block < 0:
-        raise ConfigError(f"threads_per_block must be an integer >= 0, got {threads_per_block!r}")
-    if block_rows is not None and (isinstance(block_rows, bool) or not isinstance(
-            block_rows, (int, np.integer)) or block_rows < 1):
-        raise ConfigError(f"block_rows must be a positive integer, got {block_rows!r}")
+    _check_blocks(engine, threads_per_block, block_rows)
     dev = resolve_device(device)
     prep = prepare_similarity(X, method, max_neighbors=max_neighbors, min_support=min_support,
                               shrinkage=shrinkage, positive_only=positive_only)
@@ -318,15 +337,8 @@ def block_similarity_matrix(
         S = sp.csr_matrix((n, n), dtype=np.float32)
         return (S, []) if return_costs else S
     start = time.perf_counter()
-    if engine == "local":
-        rows = block_rows or math.ceil(n / 16)
-        results = _run_local(prep, _blocks(n, int(rows)), threads_per_block, dev, show_progress)
-    else:
-        with ray_session(address, num_cpus) as ray:
-            cpus = int(ray.cluster_resources().get("CPU", 1))
-            rows = block_rows or math.ceil(n / max(16, 4 * cpus))
-            results = _run_ray(ray, prep, _blocks(n, int(rows)), max(1, threads_per_block),
-                               dev, show_progress)
+    results = _run_blocks(prep, engine, block_rows, threads_per_block, dev, address, num_cpus,
+                          show_progress)
     S = merge_blocks(n, [r[:3] for r in results])
     costs = [r[3] for r in results]
     log.info("%s similarity of %d rows in %d blocks (%s): %d neighbours in %.3f s", method, n,

@@ -285,46 +285,67 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
         fold_list = make_folds(data, folds, random_state=random_state)
     if max_users is not None and max_users < 1:
         raise ConfigError(f"max_users must be at least 1, got {max_users}")
-    sampler = np.random.default_rng(np.random.SeedSequence([17, len(fold_list)]))
     validation = "random" if named is not None else hybrid_validation_for(folds)
     threshold = (default_relevance_threshold(data.rating_scale)
                  if relevance_threshold == "auto" else
                  (None if relevance_threshold is None else float(relevance_threshold)))
+    with _progress(show_progress, len(fold_list) * len(rows),
+                   f"ablation on {data.name}") as advance:
+        per_user, stats = _measure(rows, fold_list, n, threshold, validation, max_users,
+                                   advance)
+    arrays = {label: {m: np.concatenate(v) for m, v in d.items()}
+              for label, d in per_user.items()}
+    return AblationResult(dataset=data.name, folds=[f.name for f in fold_list], n=n,
+                          relevance_threshold=threshold, n_boot=n_boot,
+                          rows=_result_rows(rows, arrays, stats, len(fold_list), n_boot),
+                          per_user=arrays, max_users=max_users)
+
+
+def _measure(rows: Sequence[AblationRow], fold_list: list[Fold], n: int,
+             threshold: float | None, validation: str, max_users: int | None,
+             advance: Any) -> tuple[dict[str, dict[str, list[np.ndarray]]],
+                                    dict[str, dict[str, Any]]]:
+    """Fit every row on every fold and measure the same test users: per-user metrics and the
+    rows' costs, coverage and fit details."""
+    sampler = np.random.default_rng(np.random.SeedSequence([17, len(fold_list)]))
     per_user: dict[str, dict[str, list[np.ndarray]]] = {
         r.label: {m: [] for m in METRICS} for r in rows}
     stats: dict[str, dict[str, Any]] = {r.label: {"fit_seconds": 0.0, "recommend_seconds": 0.0,
                                                   "coverage": [], "extra": []} for r in rows}
-    with _progress(show_progress, len(fold_list) * len(rows),
-                   f"ablation on {data.name}") as advance:
-        for fold in fold_list:
-            test = fold.test.matrix
-            users = np.flatnonzero(np.diff(test.indptr) > 0)
-            if max_users is not None and len(users) > max_users:
-                users = np.sort(sampler.choice(users, max_users, replace=False))
-            relevant = relevant_from_test(test[users], threshold)
-            for row in rows:
-                model = mirror_validation(ModelSpec(row.spec.name, row.spec.config, row.label),
-                                          validation).build()
-                t0 = time.perf_counter()
-                model.fit(fold.train)
-                fit_s = time.perf_counter() - t0
-                t0 = time.perf_counter()
-                rec, _ = model.recommend_indices(users, n, exclude_seen=True)
-                rec_s = time.perf_counter() - t0
-                pu = per_user[row.label]
-                pu["ndcg@10"].append(ndcg_at_n(rec, relevant, n))
-                pu["precision@10"].append(precision_at_n(rec, relevant, n))
-                pu["recall@10"].append(recall_at_n(rec, relevant, n))
-                st = stats[row.label]
-                st["fit_seconds"] += fit_s
-                st["recommend_seconds"] += rec_s
-                st["coverage"].append(catalogue_coverage(rec, fold.train.n_items))
-                st["extra"].append(_details(model))
-                log.info("%s on %s: NDCG@%d %.4f, fit %.1f s", row.label, fold.name, n,
-                         float(np.nanmean(pu["ndcg@10"][-1])), fit_s)
-                advance(f"{row.label} on {fold.name}")
-    arrays = {label: {m: np.concatenate(v) for m, v in d.items()}
-              for label, d in per_user.items()}
+    for fold in fold_list:
+        test = fold.test.matrix
+        users = np.flatnonzero(np.diff(test.indptr) > 0)
+        if max_users is not None and len(users) > max_users:
+            users = np.sort(sampler.choice(users, max_users, replace=False))
+        relevant = relevant_from_test(test[users], threshold)
+        for row in rows:
+            model = mirror_validation(ModelSpec(row.spec.name, row.spec.config, row.label),
+                                      validation).build()
+            t0 = time.perf_counter()
+            model.fit(fold.train)
+            fit_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            rec, _ = model.recommend_indices(users, n, exclude_seen=True)
+            rec_s = time.perf_counter() - t0
+            pu = per_user[row.label]
+            pu["ndcg@10"].append(ndcg_at_n(rec, relevant, n))
+            pu["precision@10"].append(precision_at_n(rec, relevant, n))
+            pu["recall@10"].append(recall_at_n(rec, relevant, n))
+            st = stats[row.label]
+            st["fit_seconds"] += fit_s
+            st["recommend_seconds"] += rec_s
+            st["coverage"].append(catalogue_coverage(rec, fold.train.n_items))
+            st["extra"].append(_details(model))
+            log.info("%s on %s: NDCG@%d %.4f, fit %.1f s", row.label, fold.name, n,
+                     float(np.nanmean(pu["ndcg@10"][-1])), fit_s)
+            advance(f"{row.label} on {fold.name}")
+    return per_user, stats
+
+
+def _result_rows(rows: Sequence[AblationRow], arrays: dict[str, dict[str, np.ndarray]],
+                 stats: dict[str, dict[str, Any]], n_folds: int,
+                 n_boot: int) -> list[dict[str, Any]]:
+    """One entry per row: means, costs, and the bootstrapped difference from the row above."""
     out_rows: list[dict[str, Any]] = []
     previous: str | None = None
     for k, row in enumerate(rows):
@@ -335,8 +356,8 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
         for m in METRICS:
             entry[m] = float(np.nanmean(a[m]))
         entry["coverage"] = float(np.mean(st["coverage"]))
-        entry["fit_seconds"] = st["fit_seconds"] / len(fold_list)
-        entry["recommend_seconds"] = st["recommend_seconds"] / len(fold_list)
+        entry["fit_seconds"] = st["fit_seconds"] / n_folds
+        entry["recommend_seconds"] = st["recommend_seconds"] / n_folds
         entry["extra"] = st["extra"]
         if previous is not None:
             entry["delta"] = {}
@@ -348,9 +369,7 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
                 entry["delta"][m] = {"mean": mean, "low": low, "high": high}
         out_rows.append(entry)
         previous = row.label
-    return AblationResult(dataset=data.name, folds=[f.name for f in fold_list], n=n,
-                          relevance_threshold=threshold, n_boot=n_boot, rows=out_rows,
-                          per_user=arrays, max_users=max_users)
+    return out_rows
 
 
 def _details(model: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import pandas as pd
 from synerec.algorithms.abilities import ExplainsList
 from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import DataFormatError
+from synerec.llm import Explainer
 
 __all__ = ["CoherenceResult", "recommendation_coherence", "related_from_departments"]
 
@@ -126,22 +127,11 @@ def recommendation_coherence(
     users = list(users)
     ids, _ = model.recommend(users, n)
     item_pos = {v: k for k, v in enumerate(data.items.ids.tolist())}
-    tastes = None
-    if data.user_info is not None and "departments" in data.user_info.columns \
-            and "department" in info.columns:
-        tastes = data.user_info["departments"].astype(str)
-        item_dept = info["department"].astype(str).to_numpy()
+    tastes, item_dept = _tastes(data)
     explainer = None
     if explain:
-        from synerec.llm import Explainer
-
         explainer = Explainer(model, n_evidence=n_evidence).fit(data)
-    # Which items fall in each category, to get the chance level per user in one pass.
-    cat_names = sorted({c for cs in cats for c in cs})
-    cat_pos = {c: k for k, c in enumerate(cat_names)}
-    membership = np.zeros((len(cats), len(cat_names)), dtype=bool)
-    for i, cs in enumerate(cats):
-        membership[i, [cat_pos[c] for c in cs]] = True
+    cat_pos, membership = _membership(cats)
     rows = []
     for user, row in zip(users, ids, strict=True):
         u = data.users.index(user)
@@ -157,11 +147,8 @@ def recommendation_coherence(
             "own_share": float(np.mean([bool(cats[i] & own) for i in recs])),
             "related_share": float(np.mean([bool(cats[i] & near) for i in recs])),
         }
-        near_mask = membership[:, [cat_pos[c] for c in near if c in cat_pos]].any(axis=1)
-        unseen = np.ones(len(cats), dtype=bool)
-        unseen[rated] = False
-        rec["chance"] = float(near_mask[unseen].mean()) if unseen.any() else float("nan")
-        if tastes is not None:
+        rec["chance"] = _chance(membership, [cat_pos[c] for c in near if c in cat_pos], rated)
+        if tastes is not None and item_dept is not None:
             mine = set(tastes.loc[user].split("|"))
             rec["taste_share"] = float(np.mean([item_dept[i] in mine for i in recs]))
         if explainer is not None:
@@ -173,6 +160,36 @@ def recommendation_coherence(
     log.info("coherence of %s over %d users: %s", type(model).__name__, len(per_user),
              per_user.mean().round(3).to_dict())
     return CoherenceResult(per_user, n)
+
+
+def _tastes(data: InteractionDataset) -> tuple[pd.Series | None, np.ndarray | None]:
+    """Each user's departments of taste and each item's department, when the data has them."""
+    info = data.item_info
+    if data.user_info is not None and "departments" in data.user_info.columns \
+            and info is not None and "department" in info.columns:
+        return (data.user_info["departments"].astype(str),
+                info["department"].astype(str).to_numpy())
+    return None, None
+
+
+def _membership(cats: Sequence[frozenset[str]]) -> tuple[dict[str, int], np.ndarray]:
+    """Which items fall in each category (to get the chance level per user in one pass):
+    each category's column and the ``(n_items, n_categories)`` boolean membership."""
+    cat_names = sorted({c for cs in cats for c in cs})
+    cat_pos = {c: k for k, c in enumerate(cat_names)}
+    membership = np.zeros((len(cats), len(cat_names)), dtype=bool)
+    for i, cs in enumerate(cats):
+        membership[i, [cat_pos[c] for c in cs]] = True
+    return cat_pos, membership
+
+
+def _chance(membership: np.ndarray, near: list[int], rated: np.ndarray) -> float:
+    """Share of the user's unseen items in the ``near`` categories (columns of ``membership``):
+    what a list drawn at random would score."""
+    near_mask = membership[:, near].any(axis=1)
+    unseen = np.ones(len(membership), dtype=bool)
+    unseen[rated] = False
+    return float(near_mask[unseen].mean()) if unseen.any() else float("nan")
 
 
 def _cited(explainer: Any, user: Any, row: Any) -> set[Any]:

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -56,13 +56,22 @@ class Param:
 
     def suggest(self, trial: Any, name: str) -> Any:
         """Optuna's suggestion for ``name`` from this range."""
+        if self.kind == "categorical":
+            return trial.suggest_categorical(name, list(self.choices))
+        low, high = self._bounds()
         if self.kind == "float":
-            return trial.suggest_float(name, float(self.low), float(self.high),  # type: ignore
-                                       log=self.log)
-        if self.kind == "int":
-            return trial.suggest_int(name, int(self.low), int(self.high),  # type: ignore
-                                     log=self.log)
-        return trial.suggest_categorical(name, list(self.choices))
+            return trial.suggest_float(name, float(low), float(high), log=self.log)
+        return trial.suggest_int(name, int(low), int(high), log=self.log)
+
+    def as_float(self) -> Param:
+        """The same range over floats (``"0:1"`` reads as integers)."""
+        low, high = self._bounds()
+        return Param("float", float(low), float(high), self.log)
+
+    def _bounds(self) -> tuple[float, float]:
+        if self.low is None or self.high is None:
+            raise ConfigError(f"a {self.kind} range needs a low and a high value")
+        return self.low, self.high
 
     def describe(self) -> str:
         """``low..high`` (``, log``) or ``a|b|c``."""
@@ -267,6 +276,85 @@ class TuningResult:
         return self.build().fit(data)
 
 
+def _search_ranges(cls: Any, model: str, space: Mapping[str, Param] | None,
+                   fixed: Mapping[str, Any]) -> dict[str, Param]:
+    """The ranges searched: the model's declared ones (:data:`SEARCH_SPACES`), those of
+    ``space`` instead, less the ``fixed`` options; every name checked against the model."""
+    ranges = dict(SEARCH_SPACES.get(model, {}))
+    fields = cls.config_class.model_fields
+    for name, p in (space or {}).items():
+        # "0:1" reads as integers; a float parameter gets a float range all the same
+        if p.kind == "int" and name in fields and fields[name].annotation is float:
+            p = p.as_float()
+        ranges[name] = p
+    params = set(cls._param_names())
+    unknown = [name for name in (*ranges, *fixed) if name not in params]
+    if unknown:
+        raise ConfigError(f"model {model!r} has no option {', '.join(sorted(unknown))} (it "
+                          f"takes: {', '.join(sorted(params))})")
+    for name in fixed:
+        ranges.pop(name, None)
+    if not ranges:
+        raise ConfigError(f"nothing to search for {model!r}: declare ranges with --space NAME="
+                          "LOW:HIGH")
+    return ranges
+
+
+def _checked_search(model: str, metric: str, data: InteractionDataset
+                    ) -> tuple[Any, str, int, Literal["minimize", "maximize"]]:
+    """The model's class, the metric's key and list length, and the study's direction; a
+    rating metric for a ranking model or for implicit data is a ConfigError."""
+    cls = get_model_class(model)
+    key, n = parse_metric(metric)
+    if key in _MINIMISE and not cls.predicts_ratings:
+        raise ConfigError(f"{model} ranks items and predicts no ratings; tune it on a ranking "
+                          f"metric such as ndcg@10, not {key}")
+    if key in _MINIMISE and data.implicit:
+        raise ConfigError(f"{data.name} holds implicit feedback: {key} needs ratings")
+    return cls, key, n, "minimize" if key in _MINIMISE else "maximize"
+
+
+def _check_trials(n_trials: Any) -> None:
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ConfigError(f"the number of trials must be a positive integer, got {n_trials!r}")
+
+
+def _objective(model: str, ranges: Mapping[str, Param], fixed: Mapping[str, Any], fold: Fold,
+               n: int, key: str, threshold: float | None, trials: list[TrialResult],
+               on_trial: Callable[[TrialResult], None] | None) -> Callable[[Any], float]:
+    """Optuna's objective: fit the trial's values on the fit part, measure ``key`` on the
+    validation part; each trial is appended to ``trials`` and given to ``on_trial``."""
+
+    def objective(trial: Any) -> float:
+        values = {name: p.suggest(trial, name) for name, p in ranges.items()}
+        spec = ModelSpec(model, {**fixed, **values}, model)
+        t0 = time.perf_counter()
+        result = evaluate_fold(spec, fold, n=n, relevance_threshold=threshold)
+        value = float(result.metrics.get(key, math.nan))
+        if not np.isfinite(value):
+            raise ConfigError(f"the validation part gives no {key} (no relevant item?)")
+        tr = TrialResult(trial.number, values, value, result.fit_seconds,
+                         time.perf_counter() - t0)
+        trials.append(tr)
+        log.info("trial %d: %s -> %s %.4f", trial.number, values, key, value)
+        if on_trial is not None:
+            on_trial(tr)
+        return value
+
+    return objective
+
+
+def _optuna() -> Any:
+    """Optuna, quiet; a :class:`ConfigError` naming the extra when it is missing."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("synerec tune needs Optuna: pip install 'synerec[ranking]' "
+                          "(or pip install optuna)") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
 def tune(
     data: InteractionDataset,
     model: str,
@@ -322,74 +410,25 @@ def tune(
         Unknown model, metric or option; a model without a declared space and no ``space``;
         Optuna missing; a rating metric for a ranking-only model.
     """
-    cls = get_model_class(model)
-    key, n = parse_metric(metric)
-    direction = "minimize" if key in _MINIMISE else "maximize"
-    if key in _MINIMISE and not cls.predicts_ratings:
-        raise ConfigError(f"{model} ranks items and predicts no ratings; tune it on a ranking "
-                          f"metric such as ndcg@10, not {key}")
-    if key in _MINIMISE and data.implicit:
-        raise ConfigError(f"{data.name} holds implicit feedback: {key} needs ratings")
-    ranges = dict(SEARCH_SPACES.get(model, {}))
-    fields = cls.config_class.model_fields
-    for name, p in (space or {}).items():
-        # "0:1" reads as integers; a float parameter gets a float range all the same
-        if p.kind == "int" and name in fields and fields[name].annotation is float:
-            p = Param("float", float(p.low), float(p.high), p.log)  # type: ignore[arg-type]
-        ranges[name] = p
+    cls, key, n, direction = _checked_search(model, metric, data)
     fixed = dict(fixed or {})
-    params = set(cls._param_names())
-    unknown = [name for name in (*ranges, *fixed) if name not in params]
-    if unknown:
-        raise ConfigError(f"model {model!r} has no option {', '.join(sorted(unknown))} (it "
-                          f"takes: {', '.join(sorted(params))})")
-    for name in fixed:
-        ranges.pop(name, None)
-    if not ranges:
-        raise ConfigError(f"nothing to search for {model!r}: declare ranges with --space NAME="
-                          "LOW:HIGH")
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-        raise ConfigError(f"the number of trials must be a positive integer, got {n_trials!r}")
+    ranges = _search_ranges(cls, model, space, fixed)
+    _check_trials(n_trials)
     cls.from_config(fixed)  # fail fast on invalid fixed values
-    try:
-        import optuna
-    except ImportError:
-        raise ConfigError("synerec tune needs Optuna: pip install 'synerec[ranking]' "
-                          "(or pip install optuna)") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
+    optuna = _optuna()
     fold = validation_split(data, validation_share, random_state=random_state)
-    if relevance_threshold == "auto":
-        threshold = default_relevance_threshold(data.rating_scale)
-    else:
-        threshold = None if relevance_threshold is None else float(relevance_threshold)
+    threshold = (default_relevance_threshold(data.rating_scale) if relevance_threshold == "auto"
+                 else None if relevance_threshold is None else float(relevance_threshold))
     trials: list[TrialResult] = []
     t_start = time.perf_counter()
-
-    def objective(trial: Any) -> float:
-        values = {name: p.suggest(trial, name) for name, p in ranges.items()}
-        spec = ModelSpec(model, {**fixed, **values}, model)
-        t0 = time.perf_counter()
-        result = evaluate_fold(spec, fold, n=n, relevance_threshold=threshold)
-        value = float(result.metrics.get(key, math.nan))
-        if not np.isfinite(value):
-            raise ConfigError(f"the validation part gives no {key} (no relevant item?)")
-        tr = TrialResult(trial.number, values, value, result.fit_seconds,
-                         time.perf_counter() - t0)
-        trials.append(tr)
-        log.info("trial %d: %s -> %s %.4f", trial.number, values, key, value)
-        if on_trial is not None:
-            on_trial(tr)
-        return value
-
-    sampler = optuna.samplers.TPESampler(seed=random_state)
-    study = optuna.create_study(direction=direction, sampler=sampler)
+    objective = _objective(model, ranges, fixed, fold, n, key, threshold, trials, on_trial)
+    study = optuna.create_study(direction=direction,
+                                sampler=optuna.samplers.TPESampler(seed=random_state))
     study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=())
-    best = study.best_trial
-    best_params = dict(best.params)
+    best_params = dict(study.best_trial.params)
     return TuningResult(
         model=model, metric=key, direction=direction, best_params=best_params,
-        config={**fixed, **best_params}, best_value=float(best.value), trials=trials,
+        config={**fixed, **best_params}, best_value=float(study.best_value), trials=trials,
         space={name: p.describe() for name, p in ranges.items()},
         validation={"split": fold.name, "share": validation_share,
                     "fit_interactions": fold.train.n_interactions,

@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query
@@ -166,10 +166,36 @@ def _key_matches(given: str | None, keys: list[bytes]) -> bool:
     return ok
 
 
-def api_router(st: "ServiceState") -> APIRouter:
-    """The ``/v1`` endpoints over ``st``."""
-    settings = st.settings
-    router = APIRouter()
+UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
+                             description="External user id (no control, bidi or "
+                                         "invisible characters)."),
+                   AfterValidator(check_id_text)]
+ItemIdP = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
+                              description="External item id (no control, bidi or "
+                                          "invisible characters)."),
+                    AfterValidator(check_id_text)]
+Unknown = Annotated[Literal["error", "fallback"], Query(
+    description="An id the model does not know: `error` (404, the default: synerec's one "
+                "policy, docs/your-data.md) or `fallback` (the most popular items, "
+                "flagged in `fallback`).")]
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+    description="Makes a retried batch safe: the same key with the same batch returns the "
+                "first acknowledgement and stores nothing again (keys are remembered for "
+                "`idempotency_ttl_s`); the same key with another batch is 422.")]
+
+
+@dataclass(frozen=True)
+class _Access:
+    """The key checks of the endpoints: dependencies of the write and of the read endpoints,
+    and the errors the read endpoints document (401 only when read keys are configured)."""
+
+    write: list[Any]
+    read: list[Any]
+    read_errors: dict[int | str, dict[str, Any]]
+
+
+def _access(st: "ServiceState") -> _Access:
     api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                                   description="A write key ($SYNEREC_API_KEYS or the settings "
                                               "file); when read keys are configured, read "
@@ -191,51 +217,52 @@ def api_router(st: "ServiceState") -> APIRouter:
         if not _key_matches(key, st.read_keys + st.api_keys):
             raise StarletteHTTPException(401, "invalid API key")
 
-    read_deps = [Depends(require_read_key)] if st.read_keys else []
-    read_errors = ERRORS if st.read_keys else {k: v for k, v in ERRORS.items() if k != 401}
+    return _Access(write=[Depends(require_key)],
+                   read=[Depends(require_read_key)] if st.read_keys else [],
+                   read_errors=ERRORS if st.read_keys else
+                   {k: v for k, v in ERRORS.items() if k != 401})
 
-    def check_ratings(body: EventsRequest) -> None:
-        if len(body.events) > settings.max_events_per_batch:
-            raise RequestValidationError([{
-                "loc": ("body", "events"), "type": "too_long",
-                "msg": f"at most {settings.max_events_per_batch} events per batch"}])
-        scale = st.store.current.model.rating_scale_
-        errors = []
-        for k, e in enumerate(body.events):
-            if e.rating is None:
-                continue
-            if scale is not None and not scale[0] <= e.rating <= scale[1]:
-                errors.append({"loc": ("body", "events", k, "rating"), "type": "out_of_range",
-                               "msg": f"rating {e.rating:g} is outside the rating scale "
-                                      f"{scale[0]:g}..{scale[1]:g}"})
-            elif scale is None and e.rating < 0:
-                errors.append({"loc": ("body", "events", k, "rating"), "type": "out_of_range",
-                               "msg": "an implicit rating (weight) must be >= 0"})
-        if errors:
-            raise RequestValidationError(errors)
 
-    UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
-                                 description="External user id (no control, bidi or "
-                                             "invisible characters)."),
-                       AfterValidator(check_id_text)]
-    ItemIdP = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
-                                  description="External item id (no control, bidi or "
-                                              "invisible characters)."),
-                        AfterValidator(check_id_text)]
+def _check_events(st: "ServiceState", body: EventsRequest) -> None:
+    """A batch within ``max_events_per_batch``, ratings on the served model's scale (422)."""
+    limit = st.settings.max_events_per_batch
+    if len(body.events) > limit:
+        raise RequestValidationError([{
+            "loc": ("body", "events"), "type": "too_long",
+            "msg": f"at most {limit} events per batch"}])
+    scale = st.store.current.model.rating_scale_
+    errors = []
+    for k, e in enumerate(body.events):
+        if e.rating is None:
+            continue
+        if scale is not None and not scale[0] <= e.rating <= scale[1]:
+            errors.append({"loc": ("body", "events", k, "rating"), "type": "out_of_range",
+                           "msg": f"rating {e.rating:g} is outside the rating scale "
+                                  f"{scale[0]:g}..{scale[1]:g}"})
+        elif scale is None and e.rating < 0:
+            errors.append({"loc": ("body", "events", k, "rating"), "type": "out_of_range",
+                           "msg": "an implicit rating (weight) must be >= 0"})
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def api_router(st: "ServiceState") -> APIRouter:
+    """The ``/v1`` endpoints over ``st``."""
+    router = APIRouter()
+    access = _access(st)
+    _read_routes(router, st, access)
+    _write_routes(router, st, access)
+    return router
+
+
+def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None:
+    """Recommendations, similar items and predictions."""
+    settings = st.settings
     N = Annotated[int, Query(ge=1, le=settings.max_n, description="List length.")]
-    Unknown = Annotated[Literal["error", "fallback"], Query(
-        description="An id the model does not know: `error` (404, the default: synerec's one "
-                    "policy, docs/your-data.md) or `fallback` (the most popular items, "
-                    "flagged in `fallback`).")]
-    IdempotencyKey = Annotated[str | None, Header(
-        alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
-        description="Makes a retried batch safe: the same key with the same batch returns the "
-                    "first acknowledgement and stores nothing again (keys are remembered for "
-                    "`idempotency_ttl_s`); the same key with another batch is 422.")]
 
-    # -- read endpoints -----------------------------------------------------------------------
     @router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse,
-                responses=read_errors, tags=["recommendations"], dependencies=read_deps)
+                responses=access.read_errors, tags=["recommendations"],
+                dependencies=access.read)
     async def recommendations(user_id: UserId, n: N = 10, exclude_seen: bool = True,
                               explain: bool = False, unknown: Unknown = "error") -> Response:
         """Top-``n`` items for a user. A user known only by events gets lists from them; a
@@ -251,20 +278,24 @@ def api_router(st: "ServiceState") -> APIRouter:
         body = st.responses.get(key)
         if body is None:
             overlay = read_overlay(st, user_id, snap, newest)
-            kwargs = {"exclude_seen": exclude_seen, "explain": explain,
-                      "event_weights": settings.event_weights, "unknown": unknown}
+
+            def answer() -> engine.RecResult:
+                return engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                                        explain=explain, event_weights=settings.event_weights,
+                                        unknown=unknown)
+
             if engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
                                explain=explain):
-                res = engine.recommend(snap, user_id, overlay, n, **kwargs)
+                res = answer()
             else:
-                res = await st.compute.run(
-                    lambda: engine.recommend(snap, user_id, overlay, n, **kwargs))
+                res = await st.compute.run(answer)
             body = encode_recommendations(user_id, snap, res)
             st.responses.put(key, body)
         return Response(body, media_type="application/json")
 
     @router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
-                responses=read_errors, tags=["recommendations"], dependencies=read_deps)
+                responses=access.read_errors, tags=["recommendations"],
+                dependencies=access.read)
     async def similar_items(item_id: ItemIdP, n: N = 10,
                             unknown: Unknown = "error") -> Response:
         """The ``n`` items most similar to an item; an unknown item is a 404 unless
@@ -279,8 +310,8 @@ def api_router(st: "ServiceState") -> APIRouter:
                       for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
                                                         strict=True))]})
 
-    @router.post("/v1/predict", response_model=PredictResponse, responses=read_errors,
-                 tags=["recommendations"], dependencies=read_deps)
+    @router.post("/v1/predict", response_model=PredictResponse, responses=access.read_errors,
+                 tags=["recommendations"], dependencies=access.read)
     async def predict(body: PredictRequest) -> Response:
         """Predicted rating of a (user, item) pair, whether to recommend it, and why; an id the
         model does not know is a 404 unless the body says ``"unknown": "fallback"``."""
@@ -296,9 +327,12 @@ def api_router(st: "ServiceState") -> APIRouter:
             "threshold": _finite(float(d.threshold)), "n_neighbors": int(p.n_neighbors),
             "fallback": p.fallback, "fallback_to": p.fallback_to})
 
-    # -- write endpoints ----------------------------------------------------------------------
+
+def _write_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None:
+    """Event ingestion and retraining (and a retrain job's state)."""
+
     @router.post("/v1/events", response_model=EventsResponse, status_code=200,
-                 dependencies=[Depends(require_key)], responses=WRITE_ERRORS, tags=["events"])
+                 dependencies=access.write, responses=WRITE_ERRORS, tags=["events"])
     def post_events(body: EventsRequest,
                     idempotency_key: IdempotencyKey = None) -> Response:
         """Store a batch of events durably (all or nothing); served at once, without refit.
@@ -306,7 +340,7 @@ def api_router(st: "ServiceState") -> APIRouter:
         Acknowledged (200) only once the batch is committed and fsynced. On a full disk the
         answer is 507 and nothing of the batch is stored.
         """
-        check_ratings(body)
+        _check_events(st, body)
         records = [EventRecord(str(e.user_id), str(e.item_id), e.rating, e.event, e.timestamp)
                    for e in body.events]
         digest = None
@@ -320,7 +354,7 @@ def api_router(st: "ServiceState") -> APIRouter:
                              headers=headers)
 
     @router.post("/v1/models/retrain", response_model=RetrainJobResponse, status_code=202,
-                 dependencies=[Depends(require_key)],
+                 dependencies=access.write,
                  responses={**WRITE_ERRORS, 409: {"model": ErrorResponse,
                                                   "description": "A retrain is already "
                                                                  "running."}},
@@ -330,17 +364,15 @@ def api_router(st: "ServiceState") -> APIRouter:
         return json_response(job_fields(asdict(st.retrain.start("api"))), status=202)
 
     @router.get("/v1/models/retrain/{job_id}", response_model=RetrainJobResponse,
-                responses={**read_errors, 404: {"model": ErrorResponse,
-                                                "description": "Unknown job."}},
-                tags=["models"], dependencies=read_deps)
+                responses={**access.read_errors, 404: {"model": ErrorResponse,
+                                                       "description": "Unknown job."}},
+                tags=["models"], dependencies=access.read)
     def retrain_status(job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]) -> Response:
         """The state of a retrain job."""
         job = st.retrain.get(job_id)
         if job is None:
             raise StarletteHTTPException(404, f"no retrain job {job_id}")
         return json_response(job_fields(asdict(job)))
-
-    return router
 
 
 def ops_router(st: "ServiceState") -> APIRouter:

@@ -264,10 +264,6 @@ def install_error_handlers(app: FastAPI, st: ServiceState) -> None:
     async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
         return _error(404, f"unknown_{exc.kind}", str(exc))
 
-    @app.exception_handler(UnknownIdError)
-    async def _unknown(request: Request, exc: UnknownIdError) -> JSONResponse:
-        return _error(404, f"unknown_{exc.kind}", str(exc))
-
     @app.exception_handler(SynerecError)
     async def _synerec(request: Request, exc: SynerecError) -> JSONResponse:
         if isinstance(exc, ServiceFault):
