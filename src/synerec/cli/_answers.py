@@ -8,7 +8,7 @@ answer.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -23,11 +23,11 @@ UnknownOpt = Annotated[str, typer.Option(
                       "(popular items for a user, mean values for a prediction; flagged).")]
 
 
-def check_unknown(value: str) -> str:
+def check_unknown(value: str) -> Literal["error", "fallback"]:
     """``value`` when it is a policy name, else a :class:`ConfigError`."""
     if value not in UNKNOWN_POLICIES:
         raise ConfigError(f"--unknown must be error or fallback, not {value!r}")
-    return value
+    return "error" if value == "error" else "fallback"
 
 
 def model_id(model: Any, raw: str, kind: str, unknown: str = "error") -> tuple[Any, bool]:

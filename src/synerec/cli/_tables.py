@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
 
@@ -70,6 +70,11 @@ def fits(renderable: RenderableType, width: int, console: Console | None = None)
     return Measurement.get(console, options, renderable).maximum <= width
 
 
+#: The column alignments a table takes, by name.
+_JUSTIFY: dict[str, JustifyMethod] = {"default": "default", "left": "left", "center": "center",
+                                      "right": "right", "full": "full"}
+
+
 def _table(title: str | None, header: Sequence[str], rows: Sequence[Sequence[str]],
            justify: Sequence[str], caption: str | None) -> Table:
     table = Table(title=title, caption=caption)
@@ -77,12 +82,10 @@ def _table(title: str | None, header: Sequence[str], rows: Sequence[Sequence[str
         # Laid out to fit, so nothing wraps. Should a key (a model name) be wider than the
         # whole console, it folds onto more lines while the values keep their full width.
         if k == 0:
-            table.add_column(h, justify=j, style="bold",  # type: ignore[arg-type]
-                             overflow="fold")
+            table.add_column(h, justify=_JUSTIFY[j], style="bold", overflow="fold")
         else:
             width = max([len(h), *(len(r[k]) for r in rows)])
-            table.add_column(h, justify=j, no_wrap=True,  # type: ignore[arg-type]
-                             min_width=width)
+            table.add_column(h, justify=_JUSTIFY[j], no_wrap=True, min_width=width)
     for row in rows:
         table.add_row(*row)
     return table

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from synerec._markdown import md_table
+from synerec.algorithms import Recommender
 from synerec.algorithms.abilities import ExplainsList
 from synerec.cli._tables import metric_table
 from synerec.data.dataset import InteractionDataset
@@ -95,7 +96,8 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     return {"summary": table_df, "user": user, "recommendations": recs, "report": report}
 
 
-def _explained_list(ds: InteractionDataset, model: Any, user_index: int) -> list[dict[str, Any]]:
+def _explained_list(ds: InteractionDataset, model: Recommender,
+                    user_index: int) -> list[dict[str, Any]]:
     """The user's top 5 with titles and the grounded explanation of each (template sentences
     from the model's own evidence: no LLM needed; the hybrid names the signals that put each
     item on the list)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -96,9 +96,10 @@ def batch_recommend_command(
     """Top-N recommendations for many users of a saved model, written as Parquet."""
     from synerec.distributed import batch_recommend  # the Ray and torch paths: when asked
 
-    check_unknown(unknown)
+    policy = check_unknown(unknown)
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, not {engine!r}")
+    where: Literal["local", "ray"] = "ray" if engine == "ray" else "local"
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     if batch_size < 1:
@@ -112,10 +113,10 @@ def batch_recommend_command(
         integer = model.users_.ids.dtype.kind in "iu"
         user_spec = read_user_file(Path(users), integer)
     result = batch_recommend(
-        model, user_spec, n, out=out, engine=engine,  # type: ignore[arg-type]
+        model, user_spec, n, out=out, engine=where,
         exclude_seen=not include_seen, batch_size=batch_size,
         device=None if device == "auto" else device, address=address, num_workers=workers,
-        show_progress=progress, unknown=unknown)  # type: ignore[arg-type]
+        show_progress=progress, unknown=policy)
     note = (f", {result.n_unknown_users} unknown users got the most popular items"
             if result.n_unknown_users else "")
     err_console.print(f"wrote {result.n_rows} rows of {model_name(type(model))} for "

@@ -129,14 +129,12 @@ def _run(settings: ServiceSettings, console: ConsoleSettings, log_level: str,
               "access_log": False, "http": protocol_class(), "lifespan": "on",
               "timeout_keep_alive": int(max(1, round(settings.keep_alive_s)))}
     if settings.workers == 1:
-        import numba
+        from synerec.service.app import create_app, set_numba_threads
 
-        from synerec.service.app import create_app
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        set_numba_threads(threads)
         web_app = create_app(settings, extensions=console_extensions(console))
         config = uvicorn.Config(web_app, **common)
-        config.header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]
+        config.header_timeout_s = settings.header_timeout_s
         log.info("serving on http://%s:%d", settings.host, settings.port)
         uvicorn.Server(config).run()
         return
@@ -149,7 +147,7 @@ def _run(settings: ServiceSettings, console: ConsoleSettings, log_level: str,
         # late; only a worker silent for 60 s is considered hung and replaced.
         config = uvicorn.Config(WORKER_FACTORY, factory=True, workers=settings.workers,
                                 timeout_worker_healthcheck=60, **common)
-        config.header_timeout_s = settings.header_timeout_s  # type: ignore[attr-defined]
+        config.header_timeout_s = settings.header_timeout_s
         sock = config.bind_socket()
         log.info("serving on http://%s:%d with %d workers", settings.host, settings.port,
                  settings.workers)

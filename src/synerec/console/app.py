@@ -507,7 +507,8 @@ def _customer_page(ctx: ConsoleContext, c: dict[str, Any], user_id: str,
         has_dates=ctx.base is not None and ctx.base.timestamps is not None,
         explicit=model.rating_scale_ is not None,
         scale=model.rating_scale_, item_choices=_item_choices(lists),
-        n_events=len(events), compare_names={lb: ctx.view(lb).name for lb in ctx.compare},
+        n_events=len(events), compare_names={lb: other.model_name
+                                             for lb, other in ctx.compare.items()},
     )
     return "customer.html", 200
 

@@ -73,9 +73,9 @@ class ConsoleSettings(BaseModel):
     compare: dict[str, Path] = Field(default_factory=dict)
     reports: tuple[Path, ...] = ()
     text_encoder: TextEncoderChoice = "auto"
-    text_neighbors: int = Field(20, ge=1, le=1000)
-    history_limit: int = Field(50, ge=1, le=10_000)
-    list_length: int = Field(10, ge=1, le=100)
+    text_neighbors: int = Field(default=20, ge=1, le=1000)
+    history_limit: int = Field(default=50, ge=1, le=10_000)
+    list_length: int = Field(default=10, ge=1, le=100)
 
     @pydantic.field_validator("compare")
     @classmethod

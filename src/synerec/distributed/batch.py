@@ -394,7 +394,8 @@ class _Scorer:
     def __init__(self, model: Any, device: str | None, threads: int) -> None:
         import numba
 
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        pool = int(vars(numba.config)["NUMBA_NUM_THREADS"])  # set at run time: untyped
+        numba.set_num_threads(max(1, min(threads, pool)))
         self.model = model
         self.device = device
 

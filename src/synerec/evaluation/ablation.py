@@ -302,7 +302,7 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
 
 
 def _measure(rows: Sequence[AblationRow], fold_list: list[Fold], n: int,
-             threshold: float | None, validation: str, max_users: int | None,
+             threshold: float | None, validation: str | None, max_users: int | None,
              advance: Any) -> tuple[dict[str, dict[str, list[np.ndarray]]],
                                     dict[str, dict[str, Any]]]:
     """Fit every row on every fold and measure the same test users: per-user metrics and the

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synerec.algorithms import Recommender
 from synerec.algorithms.abilities import ExplainsList
 from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import DataFormatError
@@ -186,7 +187,7 @@ def _membership(cats: Sequence[frozenset[str]]) -> tuple[dict[str, int], np.ndar
 def _chance(membership: np.ndarray, near: list[int], rated: np.ndarray) -> float:
     """Share of the user's unseen items in the ``near`` categories (columns of ``membership``):
     what a list drawn at random would score."""
-    near_mask = membership[:, near].any(axis=1)
+    near_mask: np.ndarray = np.asarray(membership[:, near].any(axis=1))
     unseen = np.ones(len(membership), dtype=bool)
     unseen[rated] = False
     return float(near_mask[unseen].mean()) if unseen.any() else float("nan")
@@ -195,7 +196,7 @@ def _chance(membership: np.ndarray, near: list[int], rated: np.ndarray) -> float
 def _cited(explainer: Any, user: Any, row: Any) -> set[Any]:
     """The items the explanations of one list cite: the hybrid's own explanations (what
     ``synerec demo``, the service and the console show for it), else the grounded ones."""
-    model = explainer.model
+    model: Recommender = explainer.model
     listed = [i for i in row if i is not None]
     if isinstance(model, ExplainsList):
         es = model.explain_list(model.users_.index(user), model.items_.indices(listed))

@@ -191,7 +191,7 @@ def make_folds(data: InteractionDataset, folds: FoldsArg = "official", *,
                           "or a number")
     if isinstance(folds, (int, np.integer)) and not isinstance(folds, bool):
         return kfold_split(data, int(folds), random_state=random_state)
-    out = list(folds)  # type: ignore[arg-type]
+    out = [] if isinstance(folds, (int, np.integer)) else list(folds)  # a bool: an error
     if not out or not all(isinstance(f, Fold) for f in out):
         raise ConfigError("folds must be 'official', 'holdout', 'temporal', an int or Fold objects")
     return out

@@ -144,7 +144,7 @@ def read_overlay(st: "ServiceState", user_id: str, snap: Any, newest: int) -> li
 
 def encode_recommendations(user_id: str, snap: Any, res: engine.RecResult) -> bytes:
     """The JSON body of a recommendation list (:class:`RecommendationsResponse`)."""
-    reasons = res.reasons or [None] * len(res.items)
+    reasons: list[str | None] = list(res.reasons) if res.reasons else [None] * len(res.items)
     titles = engine.titles_of(snap, res.items)
     return json.dumps({
         "user_id": user_id, "model_version": snap.version, "strategy": res.strategy,
@@ -466,23 +466,23 @@ class FastRecommendations:
         if query:
             seen = set()
             for part in query.split(b"&"):
-                key, eq, value = part.partition(b"=")
-                if not eq or key in seen or not value.isalnum():
+                name, eq, value = part.partition(b"=")
+                if not eq or name in seen or not value.isalnum():
                     return None
-                seen.add(key)
-                if key == b"n":
+                seen.add(name)
+                if name == b"n":
                     if not value.isdigit() or len(value) > 6:
                         return None
                     n = int(value)
-                elif key == b"unknown":
+                elif name == b"unknown":
                     if value not in (b"error", b"fallback"):
                         return None
                     unknown = value.decode()
-                elif key == b"exclude_seen" or key == b"explain":
+                elif name == b"exclude_seen" or name == b"explain":
                     flag = _BOOL.get(value.decode())
                     if flag is None:
                         return None
-                    if key == b"explain":
+                    if name == b"explain":
                         explain = flag
                     else:
                         exclude_seen = flag

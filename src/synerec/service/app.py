@@ -64,7 +64,8 @@ from synerec.service.supervisor import (
     check_writable,
 )
 
-__all__ = ["AppExtension", "ServiceState", "app_from_env", "create_app", "open_state"]
+__all__ = ["AppExtension", "ServiceState", "app_from_env", "create_app", "open_state",
+           "set_numba_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -371,6 +372,17 @@ def _service_app(settings: ServiceSettings, st: ServiceState) -> FastAPI:
     return app
 
 
+def set_numba_threads(threads: int) -> int:
+    """numba threads per request in this process: ``threads``, at most numba's pool size
+    (``NUMBA_NUM_THREADS``); returns the number set."""
+    import numba
+
+    # numba sets its configuration at run time: its attributes have no static type
+    wanted = min(int(threads), int(vars(numba.config)["NUMBA_NUM_THREADS"]))
+    numba.set_num_threads(wanted)
+    return wanted
+
+
 def app_from_env(extensions: Sequence[AppExtension] = ()) -> FastAPI:
     """The app of one worker process of ``synerec serve --workers N``.
 
@@ -383,8 +395,6 @@ def app_from_env(extensions: Sequence[AppExtension] = ()) -> FastAPI:
     die_with_parent(master)
     threads = os.environ.get(NUMBA_THREADS_ENV)
     if threads:
-        import numba
-
-        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        set_numba_threads(int(threads))
     settings = ServiceSettings.model_validate(json.loads(os.environ[SETTINGS_ENV]))
     return create_app(settings, worker=True, extensions=extensions)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from synerec.algorithms import Decision
+from synerec.algorithms.abilities import ExplainsList
 from synerec.exceptions import UnknownIdError
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
@@ -251,7 +252,7 @@ def _model_reasons(snap: ModelSnapshot, user_id: str, u: int, items: np.ndarray)
     if len(items) == 0:
         return []
     ids = snap.item_ids[items]
-    if snap.explains_itself:  # the hybrid: each item's signals and the evidence behind them
+    if isinstance(model, ExplainsList):  # the hybrid: each item's signals and their evidence
         return [e.text for e in model.explain_list(u, items)]
     values = model.predict(np.full(len(items), user_id, dtype=object), ids)
     word = "score" if model.rating_scale_ is None else "rating"
@@ -311,9 +312,9 @@ def similar(snap: ModelSnapshot, item_id: str, n: int,
         return SimilarResult(_ids(snap, items), scores, "unknown_item", "popular")
     S = snap.similarity
     lo, hi = S.indptr[i], S.indptr[i + 1]
-    scores = np.full(snap.n_items, -np.inf, dtype=np.float32)
-    scores[S.indices[lo:hi]] = S.data[lo:hi]
-    idx, sc = topk(scores[None, :], n)
+    row = np.full(snap.n_items, -np.inf, dtype=np.float32)
+    row[S.indices[lo:hi]] = S.data[lo:hi]
+    idx, sc = topk(row[None, :], n)
     keep = idx[0] != PAD_INDEX
     return SimilarResult(_ids(snap, idx[0][keep]), [float(s) for s in sc[0][keep]], None,
                          snap.similarity_source)

@@ -122,7 +122,7 @@ class GuardedH11Protocol(_HeaderTimeoutMixin, H11Protocol):
 try:  # pragma: no cover - depends on what is installed
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class GuardedHttpToolsProtocol(_HeaderTimeoutMixin, HttpToolsProtocol):  # type: ignore[misc]
+    class GuardedHttpToolsProtocol(_HeaderTimeoutMixin, HttpToolsProtocol):
         """uvicorn's httptools protocol with a header timeout."""
 
     _BEST: type = GuardedHttpToolsProtocol
