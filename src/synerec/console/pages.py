@@ -313,12 +313,12 @@ def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
             title = str(base.info.loc[typed, "title"]) or None
         except (KeyError, TypeError):
             title = None
-    n_inter = int(model.item_count_[i]) if i >= 0 else 0
-    mean = float(model.item_mean_[i]) if i >= 0 and n_inter and \
-        model.rating_scale_ is not None else None
+    known = model.is_known_item(i)
+    n_inter = int(model.item_count_[i]) if known else 0
+    mean = float(model.item_mean_[i]) if known and model.rating_scale_ is not None else None
     co: list[dict[str, Any]] = []
     co_note = None
-    if n_inter:
+    if known:
         try:
             res = engine.similar(snap, str(item_id), cs.list_length, unknown="error")
             idx = model.items_.indices(res.items, missing="negative")

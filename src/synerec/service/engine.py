@@ -133,8 +133,8 @@ def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> tuple[np.ndarray
     if not exclude:
         return snap.popular[:n], snap.popular_scores[:n].tolist()
     pos = []
-    for k, i in enumerate(snap.popular.tolist()):
-        if i not in exclude:
+    for k, i in enumerate(snap.popular):
+        if int(i) not in exclude:
             pos.append(k)
             if len(pos) == n:
                 break
