@@ -52,20 +52,15 @@ from synerec.algorithms.registry import (
     register_model,
 )
 from synerec.algorithms.rp3beta import RP3beta, RP3betaConfig
-from synerec.algorithms.training import TrainingData
 from synerec.algorithms.text_knn import (
     TextItemKNN,
     TextItemKNNConfig,
     TextUserKNN,
     TextUserKNNConfig,
 )
+from synerec.algorithms.training import TrainingData
 
 __all__ = [
-    "ExplainsList",
-    "ExplainsScore",
-    "ScoresProfile",
-    "SimilarItems",
-    "TrainingData",
     "EASE",
     "FALLBACK_NAMES",
     "PLAIN_FORMULAS",
@@ -73,6 +68,8 @@ __all__ = [
     "BaselineConfig",
     "Decision",
     "EASEConfig",
+    "ExplainsList",
+    "ExplainsScore",
     "ImplicitALS",
     "ImplicitALSConfig",
     "ImplicitBPR",
@@ -91,10 +88,13 @@ __all__ = [
     "RP3betaConfig",
     "Recommender",
     "RecommenderConfig",
+    "ScoresProfile",
+    "SimilarItems",
     "TextItemKNN",
     "TextItemKNNConfig",
     "TextUserKNN",
     "TextUserKNNConfig",
+    "TrainingData",
     "UserKNN",
     "UserKNNConfig",
     "create_model",

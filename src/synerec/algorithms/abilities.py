@@ -6,11 +6,11 @@ without guessing. A model *declares* an ability by inheriting its abstract base 
 implementing its methods; a caller asks ``isinstance(model, ExplainsScore)`` and then calls the
 method. No caller probes a model with ``hasattr`` / ``getattr`` or checks a concrete model class.
 
-Two things every model declares as class attributes instead (they are yes/no facts, not
-methods): :attr:`~synerec.algorithms.scoring.ScoringModel.predicts_ratings` (its predictions are
-ratings on the data's scale, so MAE / RMSE apply) and
-:attr:`~synerec.algorithms.scoring.ScoringModel.needs` (the side data ``fit`` uses beyond the
-interaction matrix: :mod:`synerec.algorithms.training`).
+Three facts every model declares as class attributes instead (they are not methods):
+:attr:`~synerec.algorithms.scoring.ScoringModel.predicts_ratings` (its predictions are ratings on
+the data's scale, so MAE / RMSE apply), :attr:`~synerec.algorithms.scoring.ScoringModel.needs`
+(the side data ``fit`` uses beyond the interaction matrix: :mod:`synerec.algorithms.training`)
+and :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind` (:data:`EvidenceKind`).
 
 =====================  ================================================  ======================
 ability                what the model answers                            models
@@ -18,6 +18,8 @@ ability                what the model answers                            models
 :class:`ExplainsScore`  what each of the user's items adds to an item's   ``ease``, ``rp3beta``,
                        ranking score (the score is a sum over them)      ``item-cf``,
                                                                          ``t-item-cf``
+:class:`ExplainsScoreByUsers`  the similar users whose terms make the score    ``user-cf``,
+                                                                         ``t-user-cf``
 :class:`ExplainsList`  an explanation of each item of a whole list, in   ``hybrid``
                        one pass (the signals that put it there)
 :class:`SimilarItems`  its own item-item similarity (neighbour lists)    ``item-cf``,
@@ -32,12 +34,20 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ExplainsList", "ExplainsScore", "ScoresProfile", "SimilarItems"]
+__all__ = ["EVIDENCE_KINDS", "EvidenceKind", "ExplainsList", "ExplainsScore",
+           "ExplainsScoreByUsers", "ScoresProfile", "SimilarItems"]
+
+#: What kind of evidence a model's score rests on, declared by every model as
+#: :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind` (how an explanation names
+#: the model's signal: "items you bought together with it", "customers like you", ...).
+EvidenceKind = Literal["co-occurrence", "co-rating", "similar-users", "taste-profile", "text",
+                       "popularity", "other"]
+EVIDENCE_KINDS: tuple[EvidenceKind, ...] = get_args(EvidenceKind)
 
 
 class ExplainsScore(abc.ABC):
@@ -58,6 +68,20 @@ class ExplainsScore(abc.ABC):
             The user's items (int64 indices) and their float64 terms; the terms add up to the
             score :meth:`~synerec.algorithms.recommending.Recommending.recommend` ranks by.
             Empty when the user has no items that take part in the score.
+        """
+
+
+class ExplainsScoreByUsers(abc.ABC):
+    """A model whose ranking score of an item is a sum of terms over similar users."""
+
+    @abc.abstractmethod
+    def score_contributors(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """The users whose terms make ``user``'s ranking score of ``item``, with their terms.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            User indices (int64) and float64 terms; empty for an unknown user or item.
         """
 
 

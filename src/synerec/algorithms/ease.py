@@ -67,7 +67,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.linalg
@@ -75,6 +75,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from synerec._config import memory_limit_bytes
+from synerec.algorithms.abilities import EvidenceKind
 from synerec.algorithms.positives import LinearItemModel, PositiveFeedbackConfig
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
@@ -170,6 +171,8 @@ class EASE(LinearItemModel[EASEConfig]):
     H. Steck, WWW 2019 (EASE); H. Steck, NeurIPS 2019, section 3 (the sparse approximation);
     H. Steck, NeurIPS 2020 (the full-rank EDLAE, ``dropout``).
     """
+
+    evidence_kind: ClassVar[EvidenceKind] = "co-occurrence"
 
     weights_: np.ndarray | sp.csr_matrix
 

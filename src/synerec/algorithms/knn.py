@@ -62,7 +62,12 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from synerec.algorithms import _knn_kernels as kern
-from synerec.algorithms.abilities import ExplainsScore, SimilarItems
+from synerec.algorithms.abilities import (
+    EvidenceKind,
+    ExplainsScore,
+    ExplainsScoreByUsers,
+    SimilarItems,
+)
 from synerec.algorithms.base import (
     NO_NEIGHBORS,
     UNKNOWN_ITEM,
@@ -271,7 +276,7 @@ class _NeighborhoodModel(Recommender[_KC]):
 
 
 @register_model("user-cf")
-class UserKNN(_NeighborhoodModel[UserKNNConfig]):
+class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
     r"""User-based collaborative filtering (the paper's eq. 3, mean-centred Resnick form).
 
     .. math:: p(a, i) = \bar r_a + \frac{\sum_{u \in K} (r_{u,i} - \bar r_u)\, w(a, u)}
@@ -339,6 +344,8 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
     ----------
     Resnick et al., CSCW 1994; Herlocker et al., SIGIR 1999.
     """
+
+    evidence_kind: ClassVar[EvidenceKind] = "similar-users"
 
     _rating_similarity: ClassVar[str] = "pearson"
     fallback_targets: ClassVar[dict[int, str]] = {
@@ -434,6 +441,35 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig]):
         out["neighbors"] = self._by_contribution(used, den) if used and den != 0 else []
         return out
 
+    def score_contributors(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """The user's ``k`` nearest neighbours who rated ``item``, with the term each adds to
+        its top-N score: the similarity for ``ranking="similarity_sum"`` (the terms add up to
+        the score), ``w (r - mean)`` for ``ranking="prediction"`` (eq. 3's numerator terms).
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            Neighbour user indices (int64, most similar first) and float64 terms.
+        """
+        self._check_fitted()
+        none = (np.zeros(0, np.int64), np.zeros(0, np.float64))
+        if user < 0 or item < 0:
+            return none
+        nb, sim = self._neighbor_rows(user)
+        nb, sim = nb[:self._k].astype(np.int64), sim[:self._k].astype(np.float64)
+        col = self.train_[:, [item]].tocsc()
+        rated = dict(zip(col.indices.tolist(), col.data.tolist(), strict=True))
+        keep = np.array([int(v) in rated for v in nb], dtype=bool)
+        nb, sim = nb[keep], sim[keep]
+        if self.config_.ranking == "similarity_sum":
+            return nb, sim
+        lo = int(self._nb_indptr[user])
+        nb_mean = self._neighbor_means()
+        pos = np.flatnonzero(keep)
+        means = (nb_mean[lo + pos] if len(nb_mean) else self.user_mean_[nb]).astype(np.float64)
+        r = np.array([rated[int(v)] for v in nb], dtype=np.float64)
+        return nb, sim * (r - means)
+
     def similar_users(self, user: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` stored neighbours most similar to ``user``.
 
@@ -525,6 +561,8 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
     Sarwar et al., WWW 2001 (eq. 4); M. Deshpande, G. Karypis, "Item-based top-N
     recommendation algorithms", ACM TOIS 22(1), 2004 (top-N candidates).
     """
+
+    evidence_kind: ClassVar[EvidenceKind] = "co-rating"
 
     _rating_similarity: ClassVar[str] = "adjusted_cosine"
     fallback_targets: ClassVar[dict[int, str]] = {
