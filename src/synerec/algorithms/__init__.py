@@ -27,16 +27,9 @@ from synerec.algorithms.implicit_mf import (
     ImplicitBPR,
     ImplicitBPRConfig,
 )
-from synerec.algorithms.knn import (
-    PLAIN_FORMULAS,
-    ItemKNN,
-    ItemKNNConfig,
-    PaperCF,
-    UserKNN,
-    UserKNNConfig,
-    recommend_item,
-)
+from synerec.algorithms.knn import ItemKNN, ItemKNNConfig, UserKNN, UserKNNConfig
 from synerec.algorithms.mf import MatrixFactorization, MatrixFactorizationConfig
+from synerec.algorithms.paper import PLAIN_FORMULAS, PaperCF, recommend_item
 from synerec.algorithms.popularity import Popularity, PopularityConfig
 from synerec.algorithms.positives import (
     PositiveFeedbackConfig,
