@@ -33,7 +33,6 @@ from synerec.algorithms.abilities import (
     SimilarItems,
 )
 from synerec.algorithms.training import Need
-from synerec.models import create_model, get_model_class, list_models
 from synerec.data import InteractionDataset
 from synerec.exceptions import (
     ConfigError,
@@ -43,6 +42,7 @@ from synerec.exceptions import (
     UnknownItemError,
     UnknownUserError,
 )
+from synerec.models import create_model, get_model_class, list_models
 from synerec.ranking import topk
 
 # -- per-model settings ---------------------------------------------------------------------------
