@@ -221,8 +221,9 @@ def walk(tree: ast.AST) -> Iterator[tuple[ast.AST, _Ctx]]:
         children: list[tuple[ast.AST, _Ctx]]
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             tc = _Ctx(ctx.in_function, True, ctx.scope, ctx.classes)
-            children = ([(node.test, ctx)] + [(n, tc) for n in node.body]
-                        + [(n, ctx) for n in node.orelse])
+            children = [(node.test, ctx)]
+            children += [(n, tc) for n in node.body]
+            children += [(n, ctx) for n in node.orelse]
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             inner = _Ctx(True, ctx.type_checking, (*ctx.scope, node.name), ctx.classes)
             children = [(n, inner) for n in ast.iter_child_nodes(node)]
@@ -245,6 +246,11 @@ def _str_arg(call: ast.Call, pos: int, kw: str | None = None) -> ast.expr | None
         if k.arg == kw:
             return k.value
     return None
+
+
+def _line(node: ast.AST) -> int:
+    """The line of a statement or expression (0 for a node without one)."""
+    return int(getattr(node, "lineno", 0))
 
 
 def _callee(call: ast.Call) -> str:
@@ -341,7 +347,7 @@ def scan_imports(modules: dict[str, Module]) -> ImportScan:
             if level == "function":
                 scan.statements_in_functions += 1
             for target, how in targets:
-                scan.imports.append(Import(mod.name, target, mod.rel, node.lineno, level, how))
+                scan.imports.append(Import(mod.name, target, mod.rel, _line(node), level, how))
     return scan
 
 
@@ -609,7 +615,7 @@ def pending_attributes(modules: dict[str, Module]) -> dict[str, Any]:
                     if (isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name)
                             and e.value.id == "self" and e.attr.startswith("_pending")):
                         names.add(e.attr)
-                        assigned.append(f"{mod.rel}:{node.lineno} self.{e.attr}")
+                        assigned.append(f"{mod.rel}:{_line(node)} self.{e.attr}")
             if (isinstance(node, ast.Call) and _callee(node) == "setattr" and len(node.args) > 1
                     and isinstance(node.args[0], ast.Name) and node.args[0].id == "self"
                     and isinstance(node.args[1], ast.Constant)
