@@ -95,15 +95,14 @@ def embed_catalogue(
         ``engine="ray"`` without Ray or a reachable cluster.
     """
     from synerec.text.cache import EmbeddingCache
-    from synerec.text.encoders import check_texts
+    from synerec.text.encoders import check_texts, fit_on_texts
 
     if engine not in ("local", "ray"):
         raise ConfigError(f"engine must be 'local' or 'ray', got {engine!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     texts = check_texts(texts)
-    if getattr(encoder, "is_fitted", True) is False:
-        encoder.fit(texts)
+    fit_on_texts(encoder, texts)
     store = None if cache is False else (cache if cache is not None else EmbeddingCache())
     name = encoder.name
     if store is not None:
