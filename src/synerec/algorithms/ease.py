@@ -176,8 +176,8 @@ class EASE(LinearItemModel[EASEConfig]):
 
     weights_: np.ndarray | sp.csr_matrix
 
-    @property  # type: ignore[override]
-    def sparse_scores(self) -> bool:  # the sparse variant ranks its candidates only
+    @property
+    def sparse_scores(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
         """Whether recommendations rank candidate items only (the sparse variant)."""
         return isinstance(self.__dict__.get("weights_"), sp.csr_matrix)
 

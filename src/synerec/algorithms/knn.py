@@ -171,7 +171,7 @@ class _NeighborhoodModel(Recommender[_KC]):
         cfg = self.config_
         kind = self.similarity_kind_
         start = time.perf_counter()
-        S = similarity_matrix(X, kind, max_neighbors=cfg.max_neighbors,  # type: ignore[arg-type]
+        S = similarity_matrix(X, kind, max_neighbors=cfg.max_neighbors,
                               min_support=cfg.min_support, shrinkage=cfg.shrinkage,
                               norms=cfg.norms, num_threads=cfg.num_threads)
         log.info("%s: %s similarity of %d rows, %d neighbours kept, in %.3f s",

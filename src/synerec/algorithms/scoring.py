@@ -163,7 +163,7 @@ class ScoringModel(Configurable[C]):
     #: Every registered model class by name; filled by
     #: :func:`~synerec.algorithms.registry.register_model` (loading a saved model looks its
     #: class up here, by the name the file records).
-    registered_classes: ClassVar[dict[str, type[ScoringModel[Any]]]] = {}
+    registered_classes: ClassVar[dict[str, type[Any]]] = {}
 
     users_: Vocabulary
     items_: Vocabulary

@@ -341,8 +341,9 @@ class Explainer:
     def _co_rated(self, u: int, i: int) -> list[EvidenceItem]:
         """The user's items with the most similar rating columns (cosine) to item ``i``."""
         X = self.model.train_
-        if self._norms is None:
-            self._norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
+        norms = self._norms
+        if norms is None:
+            norms = self._norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
         if self._csc is None:
             self._csc = X.tocsc()
         Xc = self._csc
@@ -352,7 +353,7 @@ class Explainer:
         if col.nnz == 0 or len(mine) == 0:
             return []
         dots = np.asarray((Xc[:, mine].T @ col).todense()).ravel()
-        den = self._norms[mine] * self._norms[i]
+        den = norms[mine] * norms[i]
         with np.errstate(invalid="ignore", divide="ignore"):
             sims = np.where(den > 0, dots / den, 0.0)
         order = np.lexsort((mine, -sims))
@@ -507,7 +508,7 @@ def _categories(data: InteractionDataset) -> list[frozenset[str]]:
     info = data.item_info
     if info is None or "category" not in info.columns:
         return [frozenset()] * data.n_items
-    out = []
+    out: list[frozenset[str]] = []
     for v in info["category"].tolist():
         if v is None or (isinstance(v, float) and np.isnan(v)):
             out.append(frozenset())
