@@ -22,7 +22,6 @@ from synerec.algorithms import (
     PaperCF,
     UserKNN,
     base,
-    knn,
     paper,
     recommend_item,
 )
