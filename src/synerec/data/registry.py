@@ -216,7 +216,7 @@ def load_source(source: Mapping[str, Any], *, download: bool = True) -> Interact
         from synerec.data.config import DatasetConfig
 
         try:
-            config = DatasetConfig.model_validate(source["config"])
+            config = DatasetConfig.from_saved(source["config"])
         except Exception as exc:  # pydantic's ValidationError: an unreadable source
             raise ConfigError(f"cannot read the data source {dict(source)!r}: {exc}") from None
         if not Path(config.path).exists():
