@@ -143,10 +143,10 @@ def _check_columns(df: pd.DataFrame, path: Any, opts: ReadOptions, *, value_col:
                               path=path)
     named = [(opts.title_col, "title_col"), (opts.category_col, "category_col"),
              (opts.description_col, "description_col")]
-    for col, what in named:
-        if col is None or col in df.columns or col in in_catalogue:
+    for text_col, what in named:
+        if text_col is None or text_col in df.columns or text_col in in_catalogue:
             continue  # in the catalogue: a catalogue column, named the catalogue's way
-        raise DataFormatError(f"missing column {col!r} (given as {what}) in the "
+        raise DataFormatError(f"missing column {text_col!r} (given as {what}) in the "
                               f"log{_or_catalogue(in_catalogue)}; the log's columns are {cols}",
                               path=path)
     for f in filters:

@@ -11,6 +11,35 @@ favourite categories higher) and a text signal (titles name category, brand and 
 
 Everything is drawn with vectorised numpy from one ``random_state``, so the same seed gives the
 same data set, and generating the default size takes well under a second.
+
+The generative model
+--------------------
+For user :math:`u` and item :math:`i` of category :math:`c_i` in department :math:`d_i`:
+
+* tastes: each user shops in a set :math:`D_u` of 1 to 3 departments (the first drawn by
+  department appeal, the next ones six times as often among departments related to those
+  already chosen, :data:`RELATED_DEPARTMENTS`) with Dirichlet weights :math:`w_{ud}`, has a
+  preference :math:`g_{uc} \\sim N(0, 0.7^2)` for each category, and spends a share
+  :math:`\\epsilon_u \\sim \\mathrm{Beta}(1.2, 15)` of purchases outside :math:`D_u`;
+  the category mass is :math:`m_{uc} = (1 - \\epsilon_u)\\, w_{u d_c}\\,
+  \\mathrm{softmax}_{c' \\in d_c}(g_{uc'})` inside :math:`D_u` and :math:`\\epsilon_u`
+  spread evenly over the other categories;
+* products: popularity :math:`p_i \\propto rank_i^{-1}` (a power law), and three
+  complements per product from the other categories of its department, drawn by
+  popularity and with a preference for the same brand;
+* purchases: about 60% of each user's items are drawn without replacement (Gumbel-top-k)
+  with weight :math:`\\log w_{ui} = \\log m_{u c_i} + \\log p_i - \\log \\sum_{j \\in c_i}
+  p_j + 0.5\\,[col_i = f_u] - 0.6\\,s_u z_i`, with favourite colour :math:`f_u`, price
+  sensitivity :math:`s_u` and within-category log-price z-score :math:`z_i`; each
+  purchase brings each of its complements along with probability 0.25, in the same
+  session (one minute to two hours later);
+* rating :math:`r_{ui} = \\mathrm{clip}(\\mathrm{round}(3.1 + b_u + q_i + 0.45\\,a_{u c_i}
+  + 0.35\\,[col_i = f_u] + h_{u, feat_i} - 0.4\\,s_u z_i + \\varepsilon), 1, 5)`, with
+  affinity :math:`a_{uc} = 0.5 + \\log(|D_u|\\, w_{u d_c}) + l_{u d_c} + g_{uc}` inside
+  :math:`D_u` (department liking :math:`l \\sim N(0, 0.5^2)`: ratings agree within a
+  department) and :math:`-1.5 + N(0, 0.5^2)` outside, user bias :math:`b_u`, item
+  quality :math:`q_i` (brand quality + item noise + price), feature preference :math:`h`
+  and noise :math:`\\varepsilon \\sim N(0, 0.8^2)`.
 """
 
 from __future__ import annotations
@@ -92,46 +121,10 @@ def generate_demo_shop(
         ``region`` and ``departments`` (the ``|``-separated departments the customer shops in,
         strongest first: the generator's ground truth).
 
-    Notes
-    -----
-    The generative model, for user :math:`u` and item :math:`i` of category :math:`c_i` in
-    department :math:`d_i`:
-
-    * tastes: each user shops in a set :math:`D_u` of 1 to 3 departments (the first drawn by
-      department appeal, the next ones six times as often among departments related to those
-      already chosen, :data:`RELATED_DEPARTMENTS`) with Dirichlet weights :math:`w_{ud}`, has a
-      preference :math:`g_{uc} \\sim N(0, 0.7^2)` for each category, and spends a share
-      :math:`\\epsilon_u \\sim \\mathrm{Beta}(1.2, 15)` of purchases outside :math:`D_u`;
-      the category mass is :math:`m_{uc} = (1 - \\epsilon_u)\\, w_{u d_c}\\,
-      \\mathrm{softmax}_{c' \\in d_c}(g_{uc'})` inside :math:`D_u` and :math:`\\epsilon_u`
-      spread evenly over the other categories;
-    * products: popularity :math:`p_i \\propto rank_i^{-1}` (a power law), and three
-      complements per product from the other categories of its department, drawn by
-      popularity and with a preference for the same brand;
-    * purchases: about 60% of each user's items are drawn without replacement (Gumbel-top-k)
-      with weight :math:`\\log w_{ui} = \\log m_{u c_i} + \\log p_i - \\log \\sum_{j \\in c_i}
-      p_j + 0.5\\,[col_i = f_u] - 0.6\\,s_u z_i`, with favourite colour :math:`f_u`, price
-      sensitivity :math:`s_u` and within-category log-price z-score :math:`z_i`; each
-      purchase brings each of its complements along with probability 0.25, in the same
-      session (one minute to two hours later);
-    * rating :math:`r_{ui} = \\mathrm{clip}(\\mathrm{round}(3.1 + b_u + q_i + 0.45\\,a_{u c_i}
-      + 0.35\\,[col_i = f_u] + h_{u, feat_i} - 0.4\\,s_u z_i + \\varepsilon), 1, 5)`, with
-      affinity :math:`a_{uc} = 0.5 + \\log(|D_u|\\, w_{u d_c}) + l_{u d_c} + g_{uc}` inside
-      :math:`D_u` (department liking :math:`l \\sim N(0, 0.5^2)`: ratings agree within a
-      department) and :math:`-1.5 + N(0, 0.5^2)` outside, user bias :math:`b_u`, item
-      quality :math:`q_i` (brand quality + item noise + price), feature preference :math:`h`
-      and noise :math:`\\varepsilon \\sim N(0, 0.8^2)`.
+    See the module docstring for the generative model.
     """
-    n_users, n_items = _positive_int(n_users, "n_users"), _positive_int(n_items, "n_items")
-    n_categories = _positive_int(n_categories, "n_categories")
-    ratings_per_user = _positive_int(ratings_per_user, "ratings_per_user")
-    if n_categories > len(CATEGORIES):
-        raise ConfigError(f"n_categories must be at most {len(CATEGORIES)}, got {n_categories}")
-    if n_items < n_categories:
-        raise ConfigError(f"n_items ({n_items}) must be at least n_categories ({n_categories})")
-    if ratings_per_user > n_items:
-        raise ConfigError(f"ratings_per_user ({ratings_per_user}) cannot exceed n_items "
-                          f"({n_items})")
+    n_users, n_items, n_categories, ratings_per_user = _check_sizes(
+        n_users, n_items, n_categories, ratings_per_user)
     rng = check_random_state(random_state)
     cats = CATEGORIES[:n_categories]
     departments = list(dict.fromkeys(c.department for c in cats))
@@ -149,7 +142,39 @@ def generate_demo_shop(
 
     user_ids = [f"u{k:0{len(str(n_users))}d}" for k in range(1, n_users + 1)]
     item_ids = [f"p{k:0{len(str(n_items))}d}" for k in range(1, n_items + 1)]
-    item_info = pd.DataFrame(
+    data = InteractionDataset(
+        users=Vocabulary(user_ids, kind="user"),
+        items=Vocabulary(item_ids, kind="item"),
+        user_index=user_idx, item_index=item_idx, values=ratings, timestamps=timestamps,
+        item_info=_item_table(items, cats, item_ids),
+        user_info=_user_table(users, departments, user_ids), rating_scale=(1.0, 5.0),
+        name="demo-shop",
+    )
+    log.info("generated demo-shop: %d users, %d items, %d ratings", n_users, n_items,
+             data.n_interactions)
+    return data
+
+
+def _check_sizes(n_users: Any, n_items: Any, n_categories: Any, ratings_per_user: Any
+                 ) -> tuple[int, int, int, int]:
+    """The sizes as ints, checked against each other."""
+    n_users, n_items = _positive_int(n_users, "n_users"), _positive_int(n_items, "n_items")
+    n_categories = _positive_int(n_categories, "n_categories")
+    ratings_per_user = _positive_int(ratings_per_user, "ratings_per_user")
+    if n_categories > len(CATEGORIES):
+        raise ConfigError(f"n_categories must be at most {len(CATEGORIES)}, got {n_categories}")
+    if n_items < n_categories:
+        raise ConfigError(f"n_items ({n_items}) must be at least n_categories ({n_categories})")
+    if ratings_per_user > n_items:
+        raise ConfigError(f"ratings_per_user ({ratings_per_user}) cannot exceed n_items "
+                          f"({n_items})")
+    return n_users, n_items, n_categories, ratings_per_user
+
+
+def _item_table(items: dict[str, Any], cats: tuple[Category, ...], item_ids: list[str]
+                ) -> pd.DataFrame:
+    """The catalogue as ``item_info``."""
+    return pd.DataFrame(
         {
             "title": items["title"],
             "description": items["description"],
@@ -160,6 +185,12 @@ def generate_demo_shop(
         },
         index=pd.Index(item_ids, name="item_id"),
     )
+
+
+def _user_table(users: dict[str, np.ndarray], departments: list[str], user_ids: list[str]
+                ) -> pd.DataFrame:
+    """The customers as ``user_info``: segment, region and their departments, strongest
+    first."""
     sens = users["price_sensitivity"]
     segment = np.where(sens > 0.65, 0, np.where(sens < 0.3, 2, 1))
     strength = users["department_weight"]
@@ -167,7 +198,7 @@ def generate_demo_shop(
     names = np.asarray(departments, dtype=object)
     tastes = ["|".join(names[order[: n]]) for order, n in
               zip(ranked, (strength > 0).sum(axis=1), strict=True)]
-    user_info = pd.DataFrame(
+    return pd.DataFrame(
         {
             "segment": np.asarray(_SEGMENTS, dtype=object)[segment],
             "region": np.asarray(_REGIONS, dtype=object)[users["region"]],
@@ -175,15 +206,6 @@ def generate_demo_shop(
         },
         index=pd.Index(user_ids, name="user_id"),
     )
-    data = InteractionDataset(
-        users=Vocabulary(user_ids, kind="user"),
-        items=Vocabulary(item_ids, kind="item"),
-        user_index=user_idx, item_index=item_idx, values=ratings, timestamps=timestamps,
-        item_info=item_info, user_info=user_info, rating_scale=(1.0, 5.0), name="demo-shop",
-    )
-    log.info("generated demo-shop: %d users, %d items, %d ratings", n_users, n_items,
-             data.n_interactions)
-    return data
 
 
 def _positive_int(value: Any, name: str) -> int:

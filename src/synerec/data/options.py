@@ -96,7 +96,7 @@ def parse_scale(text: str) -> tuple[float, float] | Literal["infer"]:
     return low, high
 
 
-def parse_id_case(id_case: str | Mapping[str, str]) -> tuple[str, str]:
+def parse_id_case(id_case: str | Mapping[Any, str]) -> tuple[str, str]:
     """``(user case, item case)`` from ``"lower"``, ``{"user": "lower"}`` or
     ``"user=lower,item=upper"`` (the command line's form).
 
