@@ -201,9 +201,12 @@ def _validation_message(exc: Exception) -> str:
 
 # -- the flags, derived from the declared reading options -----------------------------------------
 def _cli_type(option: Option) -> Any:
-    """The type Typer reads a reading option's flag as (``None``: not given): a switch, a
-    repeatable text, or one text that the option's validation (or its parser) reads."""
+    """The type Typer reads a reading option's flag as (``None``: not given): a file, a
+    switch, a repeatable text, or one text that the option's validation (or its parser)
+    reads."""
     kinds = typing.get_args(option.annotation) or (option.annotation,)
+    if option.info.path:
+        return Path | None
     if bool in kinds:
         return bool | None
     if typing.get_origin(option.annotation) is tuple:

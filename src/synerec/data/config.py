@@ -1,7 +1,9 @@
 """A data-set config file: how to read one export, written once and shared by a team.
 
-A TOML file with a ``[data]`` table whose keys are the command-line flags' names (``--user-col``
-is ``user_col``)::
+A TOML file with a ``[data]`` table: ``path``, ``name`` and the reading options of
+:class:`~synerec.data.options.ReadOptions`, whose names the command-line flags (``--user-col``
+is ``user_col``) and the Python keywords share, with the same defaults (an empty column name
+is none: ``time_col = ""`` reads no time)::
 
     # shop.toml
     [data]

@@ -39,7 +39,7 @@ from synerec.exceptions import ConfigError
 
 __all__ = ["DUPLICATE_POLICIES", "OPTIONS", "RENAMED", "DuplicatePolicy", "IdCase", "Option",
            "OptionInfo", "ReadOptions", "declared_options", "option_by_name", "options_doc",
-           "parse_id_case", "parse_scale", "with_options_signature"]
+           "parse_id_case", "parse_scale", "renamed_keywords", "with_options_signature"]
 
 DuplicatePolicy = Literal["error", "first", "last", "mean", "sum", "max"]
 DUPLICATE_POLICIES: tuple[str, ...] = get_args(DuplicatePolicy)
@@ -123,8 +123,15 @@ def parse_id_case(id_case: str | Mapping[Any, str]) -> tuple[str, str]:
     return values[0], values[1]
 
 
-def _renamed(values: dict[str, Any], *, stacklevel: int) -> dict[str, Any]:
-    """``values`` with the old names of options replaced by the new ones (with a warning)."""
+def renamed_keywords(values: dict[str, Any], *, stacklevel: int) -> dict[str, Any]:
+    """``values`` (changed in place) with the old names of options replaced by the new ones,
+    each with a :class:`DeprecationWarning` for the caller ``stacklevel`` frames up.
+
+    Raises
+    ------
+    TypeError
+        An option given by both names.
+    """
     for old, new in RENAMED.items():
         if old in values:
             if new in values:
@@ -149,8 +156,8 @@ class ReadOptions(BaseModel):
     item_col: str = Field("item_id", description="Item id column (default item_id).")
     rating_col: str | None = Field(
         "rating", description="Explicit rating column (default rating); not read for implicit "
-                              "feedback. None (an empty name): no rating column, every row a "
-                              "positive (unary implicit feedback).")
+                              "feedback. An empty name (None in Python): no rating column, "
+                              "every row a positive (unary implicit feedback).")
     weight_col: str | None = Field(
         None, description="Implicit feedback: a quantity or count column, used as confidence "
                           "weight (implies --implicit); a negative weight (a return) is a bad "
@@ -158,7 +165,7 @@ class ReadOptions(BaseModel):
     time_col: str | None = Field(
         "timestamp", description="Time column: unix seconds or ms, or ISO 8601; times without an "
                                  "offset are UTC (default: timestamp, when present; a column "
-                                 "named otherwise must exist).")
+                                 "named otherwise must exist; an empty name: none).")
     title_col: str | None = Field(
         None, description="Item title column of the log (each item's most frequent value; with "
                           "--items, the catalogue's own column name).")
@@ -178,7 +185,7 @@ class ReadOptions(BaseModel):
                             OptionInfo(parse=parse_scale)] = Field(
         "infer", description="LOW,HIGH of explicit ratings: ratings outside it are bad rows "
                              "(default: inferred from the values, refused when they do not "
-                             "look like ratings). None (Python): the rating column holds "
+                             "look like ratings). In Python, None: the rating column holds "
                              "implicit weights.")
     duplicates: DuplicatePolicy | None = Field(
         None, description="Repeated (user, item) rows: error, first, last (by time), sum, max, "
@@ -202,7 +209,10 @@ class ReadOptions(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _old_names(cls, values: Any) -> Any:
-        return _renamed(dict(values), stacklevel=5) if isinstance(values, Mapping) else values
+        # (the warning points into pydantic: a dict's caller is not on the stack in a known place)
+        if isinstance(values, Mapping):
+            return renamed_keywords(dict(values), stacklevel=2)
+        return values
 
     @field_validator("rating_col", "weight_col", "time_col", "title_col", "category_col",
                      "description_col", mode="before")
@@ -247,9 +257,10 @@ class ReadOptions(BaseModel):
         table
             Only the options of a table in memory (:attr:`Option.file_only` ones refused).
         stacklevel
-            Of a deprecation warning, counted from the caller of ``from_keywords``.
+            Where a deprecation warning points: 1 is the function that calls
+            ``from_keywords``, 2 (the default) the code that calls that function.
         """
-        values = _renamed(dict(keywords), stacklevel=stacklevel + 1)
+        values = renamed_keywords(dict(keywords), stacklevel=stacklevel + 1)
         known = {o.name for o in declared_options(table=table)}
         for key in values:
             if key not in known:
