@@ -128,11 +128,14 @@ class DatasetConfig(ReadOptions):
         return cls.model_validate(values)
 
     def resolved(self, base: str | os.PathLike[str]) -> DatasetConfig:
-        """The same config with ``path`` and ``items`` made absolute from folder ``base``."""
+        """The same config with ``path`` and the options that are files (``items``) made
+        absolute from folder ``base``."""
         root = Path(base)
-        update: dict[str, Any] = {"path": str((root / Path(self.path).expanduser()).resolve())}
-        if self.items is not None:
-            update["items"] = str((root / Path(self.items).expanduser()).resolve())
+        update: dict[str, Any] = {}
+        for key in ("path", *(o.name for o in declared_options() if o.info.path)):
+            value = getattr(self, key)
+            if value is not None:
+                update[key] = str((root / Path(value).expanduser()).resolve())
         return self.model_copy(update=update)
 
     def reader_options(self) -> dict[str, Any]:
