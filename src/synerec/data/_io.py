@@ -20,7 +20,8 @@ from synerec.exceptions import DataFormatError
 
 __all__ = ["iter_json_lines", "read_bytes", "read_delimited", "read_text"]
 
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+#: How to open a compressed file, by its suffix (each takes ``(path, mode)``).
+_OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def read_bytes(path: str | Path) -> bytes:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from synerec.data._cells import as_text, to_float
 from synerec.exceptions import ConfigError
 
 __all__ = ["RowFilter", "parse_filters"]
@@ -88,8 +89,6 @@ class RowFilter:
                 num = cells.to_numpy(np.float64)
                 bad = np.isnan(num)
             else:
-                from synerec.data.dataset import as_text, to_float
-
                 num = to_float(as_text(cells).str.strip())
                 bad = np.isnan(num)
             v = float(self.value)
@@ -97,8 +96,6 @@ class RowFilter:
                 holds = {"<": num < v, "<=": num <= v, ">": num > v, ">=": num >= v,
                          "==": num == v, "!=": num != v}[self.op]
             return holds & ~bad, bad
-        from synerec.data.dataset import as_text
-
         text = as_text(cells).fillna("").str.strip()
         if self.op in ("~", "!~"):
             found = text.str.contains(str(self.value), regex=True).fillna(False).to_numpy(bool)

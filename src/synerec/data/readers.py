@@ -11,19 +11,19 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synerec.data._io import iter_json_lines, read_delimited, read_text
-from synerec.data.dataset import DuplicatePolicy, IdCase, InteractionDataset
-from synerec.data.report import BadRows, OnBadRows, check_on_bad_rows
+from synerec.data.dataset import InteractionDataset
+from synerec.data.options import ReadOptions, with_options_signature
+from synerec.data.report import BadRows, check_on_bad_rows
 from synerec.exceptions import DataFormatError
 
-__all__ = ["FORMATS", "format_of", "read_interactions", "read_table"]
+__all__ = ["FORMATS", "format_of", "read_interactions", "read_table", "read_with_options"]
 
 #: The formats :func:`read_table` reads (each optionally compressed: .gz, .bz2, .xz).
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
@@ -185,28 +185,8 @@ def _json_records(path: Path, encoding: str, bad_rows: BadRows | None) -> Any:
         bad_rows.add(problem, lines=np.asarray(lines), values=np.asarray(values, dtype=object))
 
 
-def read_interactions(
-    path: str | Path,
-    *,
-    format: str | None = None,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
-    rating_col: str | None = "rating",
-    timestamp_col: str | None = "timestamp",
-    weight_col: str | None = None,
-    implicit: bool | None = None,
-    title_col: str | None = None,
-    category_col: str | None = None,
-    description_col: str | None = None,
-    items: str | Path | pd.DataFrame | None = None,
-    rating_scale: tuple[float, float] | Literal["infer"] | None = "infer",
-    duplicates: DuplicatePolicy | None = None,
-    where: str | list[str] | None = None,
-    id_case: IdCase | Mapping[str, IdCase] = "keep",
-    on_bad_rows: OnBadRows = "error",
-    encoding: str = "utf-8",
-    name: str | None = None,
-) -> InteractionDataset:
+def read_interactions(path: str | Path, *, name: str | None = None,
+                      **options: Any) -> InteractionDataset:
     """Read an interaction log (and optionally a catalogue file) into a data set.
 
     Parameters
@@ -214,25 +194,13 @@ def read_interactions(
     path
         CSV, TSV, Parquet or JSON-lines file with a header/field names, optionally compressed
         (``.gz``, ``.bz2``, ``.xz``).
-    format
-        ``csv``, ``tsv``, ``parquet`` or ``jsonl``; by default taken from the extension.
-    user_col, item_col, rating_col, timestamp_col
-        Column names. ``timestamp_col``: unix seconds or milliseconds, or ISO 8601 times.
-    weight_col, implicit
-        Implicit feedback: ``implicit=True`` makes every row a positive interaction (purchases,
-        clicks), ``weight_col`` (a quantity, a count) its confidence weight. See
-        :meth:`InteractionDataset.from_dataframe`.
-    title_col, category_col, description_col
-        Catalogue columns inside the log (each item's most frequent value).
-    items
-        Catalogue file or table with an ``item_id`` (or ``item_col``) column and text columns
-        (``title``, ``category``, ``description``, or those named by ``title_col``, ...).
-    rating_scale, duplicates, where, id_case, on_bad_rows
-        See :meth:`InteractionDataset.from_dataframe`.
-    encoding
-        Text encoding of text formats.
     name
         Data set name (default: the file name).
+    **options
+        The reading options of :class:`~synerec.data.options.ReadOptions` (the keys of a
+        data-set config file, the flags of the command line); ``items`` may also be a table
+        (a DataFrame), and the old ``timestamp_col=`` is ``time_col=`` (deprecated):
+        {options}
 
     Raises
     ------
@@ -240,13 +208,45 @@ def read_interactions(
         Bad rows with ``on_bad_rows="error"``: every one found, in one message.
     DataFormatError
         A missing file or column, an unreadable file (naming the file, line, column, value).
+    ConfigError
+        Options that contradict each other, or an invalid value.
+    TypeError
+        An unknown option.
+    """
+    catalogue = options.get("items")
+    if isinstance(catalogue, pd.DataFrame):
+        options = {**options, "items": None}
+    else:
+        catalogue = None
+    opts = ReadOptions.from_keywords(options, caller="read_interactions")
+    return read_with_options(path, opts, name=name, catalogue=catalogue)
+
+
+with_options_signature(read_interactions, annotations={
+    "items": "str | os.PathLike[str] | pd.DataFrame | None"})
+
+
+def read_with_options(path: str | Path, opts: ReadOptions, *, name: str | None = None,
+                      catalogue: pd.DataFrame | None = None) -> InteractionDataset:
+    """:func:`read_interactions` with its options read (a config's, or the keywords').
+
+    Parameters
+    ----------
+    path
+        The interaction file.
+    opts
+        How to read it.
+    name
+        Data set name (default: the file name).
+    catalogue
+        A catalogue table given in memory (instead of ``opts.items``, a file).
     """
     path = Path(path)
-    fmt = format or format_of(path)
-    check_on_bad_rows(on_bad_rows)
+    fmt = opts.format or format_of(path)
+    check_on_bad_rows(opts.on_bad_rows)
     bad = BadRows(path, line_label="row" if fmt == "parquet" else "line")
-    df, lines = read_table(path, fmt, encoding, bad_rows=bad)
-    missing = [c for c in (user_col, item_col) if c not in df.columns]
+    df, lines = read_table(path, fmt, opts.encoding, bad_rows=bad)
+    missing = [c for c in (opts.user_col, opts.item_col) if c not in df.columns]
     if missing:
         raise DataFormatError(
             f"missing column(s) {missing}; the header has {list(df.columns)}; name the "
@@ -254,21 +254,18 @@ def read_interactions(
             line=1 if fmt in ("csv", "tsv") else None)
     if lines is None:  # Parquet: 1-based row numbers stand in for lines
         lines = np.arange(1, len(df) + 1, dtype=np.int64)
-    item_table = None
-    if items is not None:
-        if isinstance(items, pd.DataFrame):
-            item_table = items
-        else:
-            item_table, _ = read_table(items, encoding=encoding)
-            key = "item_id" if "item_id" in item_table.columns else item_col
-            if key not in item_table.columns:
-                raise DataFormatError(f"the catalogue has no {item_col!r} or 'item_id' column; "
-                                      f"its columns are {list(item_table.columns)}", path=items)
-    return InteractionDataset.from_dataframe(
-        df, user_col=user_col, item_col=item_col, rating_col=rating_col,
-        timestamp_col=timestamp_col, weight_col=weight_col, implicit=implicit,
-        title_col=title_col, category_col=category_col, description_col=description_col,
-        items=item_table, rating_scale=rating_scale, duplicates=duplicates, where=where,
-        id_case=id_case, on_bad_rows=on_bad_rows, name=name or path.name, path=path,
-        lines=lines, bad_rows=bad,
-    )
+    if catalogue is None and opts.items is not None:
+        catalogue = _read_catalogue(opts.items, opts.item_col, opts.encoding)
+    return InteractionDataset._from_table(
+        df, opts, items=catalogue, users=None, name=name or path.name, path=path,
+        first_line=None, lines=lines, keep_all_items=True, bad_rows=bad)
+
+
+def _read_catalogue(path: str | Path, item_col: str, encoding: str) -> pd.DataFrame:
+    """A catalogue file, which must have an ``item_id`` or ``item_col`` column."""
+    table, _ = read_table(path, encoding=encoding)
+    key = "item_id" if "item_id" in table.columns else item_col
+    if key not in table.columns:
+        raise DataFormatError(f"the catalogue has no {item_col!r} or 'item_id' column; "
+                              f"its columns are {list(table.columns)}", path=path)
+    return table

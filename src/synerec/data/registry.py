@@ -158,8 +158,10 @@ def load_dataset(name: str, *, data_home: str | Path | None = None, download: bo
                 raise ConfigError(f"{name} is a data-set config file: put the reading options "
                                   f"in it, not in load_dataset ({', '.join(options)})")
             return read_config_file(path).load()
+        from synerec.data.options import renamed_keywords
         from synerec.data.readers import read_interactions
 
+        options = renamed_keywords(dict(options), stacklevel=2)  # warn the caller
         data = read_interactions(path, **options)
         try:
             config = DatasetConfig.from_reader_options(path, **options)
@@ -216,7 +218,7 @@ def load_source(source: Mapping[str, Any], *, download: bool = True) -> Interact
         from synerec.data.config import DatasetConfig
 
         try:
-            config = DatasetConfig.model_validate(source["config"])
+            config = DatasetConfig.from_saved(source["config"])
         except Exception as exc:  # pydantic's ValidationError: an unreadable source
             raise ConfigError(f"cannot read the data source {dict(source)!r}: {exc}") from None
         if not Path(config.path).exists():

@@ -30,9 +30,11 @@ EXAMPLES_PER_KIND = 5
 
 def check_on_bad_rows(value: str) -> OnBadRows:
     """``value`` if it is ``"error"`` or ``"skip"``, else a :class:`ConfigError`."""
-    if value not in ("error", "skip"):
-        raise ConfigError(f"on_bad_rows must be error or skip, not {value!r}")
-    return value  # type: ignore[return-value]
+    if value == "error":
+        return "error"
+    if value == "skip":
+        return "skip"
+    raise ConfigError(f"on_bad_rows must be error or skip, not {value!r}")
 
 
 @dataclass
@@ -159,7 +161,7 @@ class BadRows:
 
     def _entries(self) -> list[tuple[int, int, _Kind, Any]]:
         """Every (line, row, kind, value), in file order."""
-        out = []
+        out: list[tuple[int, int, _Kind, Any]] = []
         for kind in self._kinds.values():
             rows, lines, values = kind.arrays()
             out.extend(zip(lines.tolist(), rows.tolist(), [kind] * len(rows), values,
