@@ -1,75 +1,38 @@
-r"""Stage 2 inputs: one row of features per (user, candidate item), built column by column.
+"""What the hybrid's features read: the catalogue's side (:class:`ItemSide`) and the statistics
+of one training matrix (:class:`TrainingStats`).
 
-Feature groups (the ablation adds them one at a time):
-
-``cf`` (collaborative signals and item/user statistics)
-    for each collaborative retriever ``r``: ``r:score`` (its score), ``r:rank`` (1-based rank in
-    its top ``M``) and ``r:score_rel`` (score divided by the user's best score from ``r``, a
-    per-user scale that does not drift when the retriever is refitted on more data), all
-    ``NaN`` when ``r`` did not propose the item; on explicit ratings, ``r:prediction`` for
-    each retriever that predicts ratings (eq. 3 / eq. 4 for the neighbourhood models): what
-    the user would rate the item, for *every* candidate (whether an item the user will choose
-    is one they will *like* is what "relevant = rated 4 or more" asks); when the data has
-    timestamps, ``r:recent`` for each item-item retriever (EASE): its score from the user's
-    :data:`RECENT_ITEMS` latest items only (:func:`recent_item_scores`), what the user chose
-    last, as in a session; ``n_retrievers``
-    (how many retrievers proposed it); ``item_popularity`` (share of the active users who
-    interacted with the item);
-    ``item_mean`` (damped mean rating; mean log weight for implicit data);
-    ``item_days_since_last`` and ``item_age_days`` (days from the item's latest / first
-    interaction to the latest interaction of the training data; ``NaN`` without timestamps);
-    ``item_recent_popularity`` (share of the users active in the latest tenth of the
-    interactions who interacted with the item); ``user_activity`` (log of the user's
-    interactions); ``user_mean``; ``popularity_affinity`` (log popularity of the item minus the
-    mean log popularity of the user's items: does the user go for hits or for the long tail).
-``text`` (language-model and catalogue signals)
-    the same three columns for each text retriever (``t-item-cf``: the T-CF blended score);
-    ``text_cosine``, the cosine between the user's profile embedding (mean-centred,
-    rating-weighted mean of the embeddings of the user's training items,
-    :func:`synerec.text.user_profiles`) and the item's embedding; ``text_max_cosine``, the
-    largest cosine between the item and one of the user's training items among the item's
-    :data:`TEXT_NEIGHBORS` nearest texts (``NaN`` when none of them is in the history: the
-    user has nothing close in description); ``category_share``,
-    the largest share of the user's training items in one of the item's categories.
-``llm``
-    ``llm_score``: :math:`\log p(t_i \mid H_u) - \log p(t_i)`, the language model's
-    likelihood of the item's title after the user's history minus its prior
-    (:mod:`synerec.hybrid.llm_feature`); ``NaN`` outside the bounded set it is computed on.
-
-Embeddings are centred on their mean before any cosine (as in the text models,
-:func:`synerec.algorithms.text_knn.center_rows`). Everything is vectorised over pairs (in
-chunks, so that memory stays bounded).
+:class:`ItemSide` is built once per fit from the training data (:func:`item_side`: the item
+embeddings, centred, with each item's text neighbours, and the categories);
+:func:`training_stats` is computed for each matrix the retrievers are fitted on (a validation
+fit part, then the whole training matrix), so that a feature never reads a statistic of the
+label part. The columns themselves are declared in :mod:`synerec.hybrid.features`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from synerec.hybrid.candidates import CandidateSet
+from synerec.algorithms.training import TrainingData
+from synerec.data.dataset import InteractionDataset
+from synerec.exceptions import ConfigError
 
-__all__ = ["FEATURE_GROUPS", "ItemSide", "TrainingStats", "build_features", "feature_names",
-           "recent_item_mask", "recent_item_scores", "training_stats"]
+__all__ = ["RECENT_ITEMS", "RECENT_SHARE", "TEXT_NEIGHBORS", "ItemSide", "TrainingStats",
+           "item_side", "item_titles", "recent_item_mask", "training_stats"]
 
-FEATURE_GROUPS = ("cf", "text", "llm")
+log = logging.getLogger(__name__)
+
 #: Share of the (latest) interactions that make the "recent" window.
 RECENT_SHARE = 0.1
 #: Latest items of a user behind a retriever's ``:recent`` feature.
 RECENT_ITEMS = 5
 #: Text neighbours per item searched by ``text_max_cosine``.
 TEXT_NEIGHBORS = 50
-#: Pairs expanded at once by ``text_max_cosine`` (memory: this times TEXT_NEIGHBORS keys).
-_PAIR_CHUNK = 32768
 _DAY = 86400.0
 _DAMPING = 5.0
-
-_CF_STATS = ("n_retrievers", "item_popularity", "item_mean", "item_days_since_last",
-             "item_age_days", "item_recent_popularity", "user_activity", "user_mean",
-             "popularity_affinity")
-_TEXT_STATS = ("text_cosine", "text_max_cosine", "category_share")
 
 
 @dataclass(frozen=True)
@@ -190,211 +153,6 @@ def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
         user_categories=user_categories)
 
 
-def feature_names(retriever_labels: Sequence[str], retriever_groups: Sequence[str],
-                  groups: Sequence[str],
-                  retriever_predicts: Sequence[bool] | None = None,
-                  retriever_recents: Sequence[bool] | None = None) -> list[str]:
-    """The feature columns, in order, for the given retrievers and feature groups.
-
-    ``retriever_predicts[j]``: whether retriever ``j`` adds a ``:prediction`` column;
-    ``retriever_recents[j]``: whether it adds a ``:recent`` column (its score from the user's
-    :data:`RECENT_ITEMS` latest items only).
-    """
-    predicts = list(retriever_predicts) if retriever_predicts is not None else \
-        [False] * len(retriever_labels)
-    recents = list(retriever_recents) if retriever_recents is not None else \
-        [False] * len(retriever_labels)
-    names: list[str] = []
-    for group in FEATURE_GROUPS:
-        if group not in groups:
-            continue
-        for label, g, pr, rc in zip(retriever_labels, retriever_groups, predicts, recents,
-                                    strict=True):
-            if g == group:
-                names += [f"{label}:score", f"{label}:rank", f"{label}:score_rel"]
-                if pr:
-                    names.append(f"{label}:prediction")
-                if rc:
-                    names.append(f"{label}:recent")
-        if group == "cf":
-            names += list(_CF_STATS)
-        elif group == "text":
-            names += list(_TEXT_STATS)
-        elif group == "llm":
-            names.append("llm_score")
-    return names
-
-
-def build_features(cands: CandidateSet, stats: TrainingStats, side: ItemSide,
-                   X: sp.csr_matrix, retriever_labels: Sequence[str],
-                   retriever_groups: Sequence[str], groups: Sequence[str],
-                   llm_scores: np.ndarray | None = None,
-                   predictions: np.ndarray | None = None,
-                   recent: Sequence[np.ndarray | None] | None = None) -> np.ndarray:
-    """The ``(n_pairs, n_features)`` float32 feature matrix, columns as :func:`feature_names`.
-
-    Parameters
-    ----------
-    cands
-        The candidate pairs with the retrievers' scores and ranks.
-    stats
-        :func:`training_stats` of the training matrix ``X`` the retrievers were fitted on.
-    side
-        Item embeddings and categories.
-    X
-        That training matrix (the users' histories, for ``text_max_cosine``).
-    retriever_labels, retriever_groups
-        Name and feature group (``"cf"`` or ``"text"``) of each retriever column of ``cands``.
-    groups
-        The feature groups to build.
-    llm_scores
-        ``(n_pairs,)`` LLM feature (``NaN`` where not computed); needed with group ``"llm"``.
-    predictions
-        ``(n_pairs, n_retrievers)`` predicted ratings; a column of all ``NaN`` marks a
-        retriever without a ``:prediction`` feature (it must match ``feature_names``).
-    recent
-        Per retriever, its ``(n_pairs,)`` scores from the users' latest items
-        (:func:`recent_item_scores`), or ``None`` for a retriever without a ``:recent``
-        feature (it must match ``feature_names``).
-    """
-    n = cands.n_pairs
-    users = cands.pair_users
-    items = cands.items
-    rows = cands.rows
-    cols: list[np.ndarray] = []
-    for group in FEATURE_GROUPS:
-        if group not in groups:
-            continue
-        for j, g in enumerate(retriever_groups):
-            if g != group:
-                continue
-            s = cands.scores[:, j]
-            top = cands.top_scores[rows, j]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rel = np.where(np.abs(top) > 0, s / np.abs(top), np.nan)
-            cols += [s, cands.ranks[:, j], rel.astype(np.float32)]
-            if predictions is not None and not np.isnan(predictions[:, j]).all():
-                cols.append(predictions[:, j])
-            if recent is not None and recent[j] is not None:
-                cols.append(recent[j])
-        if group == "cf":
-            cols += _cf_columns(cands, stats, users, items)
-        elif group == "text":
-            cols += _text_columns(cands, stats, side, X, users, items)
-        elif group == "llm":
-            if llm_scores is None:
-                raise ValueError("the llm feature group needs llm_scores")
-            cols.append(np.asarray(llm_scores, dtype=np.float32))
-    if not cols:
-        return np.empty((n, 0), dtype=np.float32)
-    return np.column_stack([np.asarray(c, dtype=np.float32) for c in cols])
-
-
-def _cf_columns(cands: CandidateSet, stats: TrainingStats, users: np.ndarray,
-                items: np.ndarray) -> list[np.ndarray]:
-    known = users >= 0
-    safe = np.where(known, users, 0)
-
-    def per_user(a: np.ndarray) -> np.ndarray:
-        return np.where(known, a[safe], np.nan)
-
-    present = np.isfinite(cands.scores).sum(axis=1)
-    return [present.astype(np.float32),
-            stats.item_popularity[items],
-            stats.item_mean[items],
-            stats.item_days_since_last[items],
-            stats.item_age_days[items],
-            stats.item_recent_popularity[items],
-            per_user(stats.user_activity),
-            per_user(stats.user_mean),
-            stats.item_log_popularity[items] - per_user(stats.user_log_popularity)]
-
-
-def _text_columns(cands: CandidateSet, stats: TrainingStats, side: ItemSide, X: sp.csr_matrix,
-                  users: np.ndarray, items: np.ndarray) -> list[np.ndarray]:
-    n = len(items)
-    cosine = np.full(n, np.nan, dtype=np.float32)
-    max_cos = np.full(n, np.nan, dtype=np.float32)
-    E = side.embeddings
-    if E is not None and stats.profiles is not None:
-        known = users >= 0
-        P = stats.profiles
-        chunk = 65536
-        for start in range(0, n, chunk):
-            sl = slice(start, start + chunk)
-            u = users[sl]
-            ok = known[sl]
-            vals = np.full(len(u), np.nan, dtype=np.float32)
-            vals[ok] = np.einsum("ij,ij->i", P[u[ok]], E[items[sl][ok]])
-            cosine[sl] = vals
-        max_cos = _max_history_cosine(cands, side.text_neighbors, X)
-    share = np.full(n, np.nan, dtype=np.float32)
-    if side.categories is not None and stats.user_categories is not None:
-        share = _category_share(side.categories, stats.user_categories, users, items)
-    return [cosine, max_cos, share]
-
-
-def _max_history_cosine(cands: CandidateSet, T: sp.csr_matrix | None,
-                        X: sp.csr_matrix) -> np.ndarray:
-    """Largest cosine between each candidate and one of its user's training items, among the
-    candidate's text neighbours ``T`` (``NaN`` when none of them is in the history)."""
-    out = np.full(cands.n_pairs, np.nan, dtype=np.float32)
-    if T is None:
-        return out
-    n_items = X.shape[1]
-    x_keys = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr)) * n_items \
-        + X.indices  # ascending: X is canonical CSR
-    users, items = cands.pair_users, cands.items
-    counts_all = np.diff(T.indptr)[items]
-    for start in range(0, cands.n_pairs, _PAIR_CHUNK):
-        sl = slice(start, start + _PAIR_CHUNK)
-        u, it, counts = users[sl], items[sl], counts_all[sl]
-        ok = (u >= 0) & (counts > 0)
-        if not ok.any():
-            continue
-        pair = np.repeat(np.flatnonzero(ok), counts[ok])
-        first = np.repeat(T.indptr[it[ok]], counts[ok])
-        offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok])
-        j = T.indices[first + offset].astype(np.int64)
-        v = T.data[first + offset]
-        want = u[pair] * n_items + j
-        pos = np.searchsorted(x_keys, want)
-        hit = pos < len(x_keys)
-        hit[hit] = x_keys[pos[hit]] == want[hit]
-        best = np.full(len(u), -np.inf, dtype=np.float32)
-        np.maximum.at(best, pair[hit], v[hit])
-        block = np.where(np.isfinite(best), best, np.nan).astype(np.float32)
-        out[sl] = block
-    return out
-
-
-def _category_share(C: sp.csr_matrix, U: sp.csr_matrix, users: np.ndarray,
-                    items: np.ndarray) -> np.ndarray:
-    """``max_{c in cats(i)} share of user u's items in c``, over pairs; NaN without a category."""
-    n = len(items)
-    counts = np.diff(C.indptr)[items]
-    out = np.full(n, np.nan, dtype=np.float32)
-    has = (counts > 0) & (users >= 0)
-    if not has.any():
-        return out
-    pair = np.repeat(np.flatnonzero(has), counts[has])
-    starts = np.repeat(C.indptr[items[has]], counts[has])
-    offsets = np.arange(len(pair)) - np.repeat(np.cumsum(counts[has]) - counts[has], counts[has])
-    cats = C.indices[starts + offsets].astype(np.int64)
-    n_cats = U.shape[1]
-    keys_u = np.repeat(np.arange(U.shape[0], dtype=np.int64), np.diff(U.indptr)) * n_cats \
-        + U.indices
-    want = users[pair] * n_cats + cats
-    pos = np.searchsorted(keys_u, want)
-    ok = pos < len(keys_u)
-    ok[ok] = keys_u[pos[ok]] == want[ok]
-    vals = np.where(ok, U.data[np.minimum(pos, len(keys_u) - 1)] if len(keys_u) else 0.0, 0.0)
-    best = np.zeros(n, dtype=np.float64)
-    np.maximum.at(best, pair, vals)
-    out[has] = best[has]
-    return out
-
-
 def recent_item_mask(X: sp.csr_matrix, T: sp.csr_matrix, k: int = RECENT_ITEMS) -> sp.csr_matrix:
     """``X`` restricted to each user's ``k`` latest interactions by ``T`` (same pattern as
     ``X``; ties broken by the item index)."""
@@ -409,29 +167,83 @@ def recent_item_mask(X: sp.csr_matrix, T: sp.csr_matrix, k: int = RECENT_ITEMS) 
     return R
 
 
-def recent_item_scores(P: sp.csr_matrix, W: np.ndarray | sp.csr_matrix, recent: sp.csr_matrix,
-                       cands: CandidateSet, batch: int = 512) -> np.ndarray:
-    r"""An item-item model's score of each candidate from the user's latest items only.
+def item_side(data: TrainingData, encoder: str, want_text: bool) -> ItemSide:
+    """The catalogue's side of the training data: the embeddings the caller gave (else, when
+    ``want_text``, the data set's item text embedded by ``encoder``; ``None`` when unavailable
+    or all zero), centred, and the categories.
 
-    :math:`\sum_{j \in R_u} W_{ji}` over :math:`R_u`, the user's positives (the pattern of
-    ``P``, binary as in EASE's own scores) that are among their latest interactions (the
-    pattern of ``recent``, :func:`recent_item_mask`): what the user chose last weighs in on its
-    own, as in a session. ``NaN`` for unknown users.
+    Raises
+    ------
+    ConfigError
+        Given embeddings of the wrong shape or with non-finite values.
     """
-    out = np.full(cands.n_pairs, np.nan, dtype=np.float32)
-    Pr = P.multiply(recent.astype(bool)).tocsr()
-    Pr.data = (Pr.data != 0).astype(np.float32) if Pr.nnz else Pr.data
-    users = cands.users
-    for start in range(0, len(users), batch):
-        u = users[start:start + batch]
-        ok = np.flatnonzero(u >= 0)
-        if len(ok) == 0:
-            continue
-        S = Pr[u[ok]] @ W
-        S = S.toarray() if sp.issparse(S) else np.asarray(S)
-        groups = start + ok
-        sizes = cands.indptr[groups + 1] - cands.indptr[groups]
-        pairs = np.repeat(cands.indptr[groups] - (np.cumsum(sizes) - sizes), sizes) \
-            + np.arange(int(sizes.sum()))
-        out[pairs] = S[np.repeat(np.arange(len(groups)), sizes), cands.items[pairs]]
-    return out
+    from synerec.algorithms.text_knn import center_rows
+
+    n_items = data.matrix.shape[1]
+    E = data.item_embeddings
+    if E is not None:
+        if E.ndim != 2 or E.shape[0] != n_items or not np.isfinite(E).all():
+            raise ConfigError(f"item_embeddings must be finite with shape ({n_items}, d), "
+                              f"got {E.shape}")
+    elif want_text and data.dataset is not None:
+        from synerec.text import EncoderError
+
+        try:
+            E = _embed(data.dataset, encoder)
+        except (EncoderError, ImportError) as exc:
+            log.warning("hybrid: encoder %r is not available (%s); the text features are "
+                        "left out", encoder, exc)
+            E = None
+    if E is not None and not (np.abs(E).sum(axis=1) > 0).any():
+        E = None
+    embeddings = center_rows(E) if E is not None else None
+    cats = data.item_categories() if data.dataset is not None else None
+    C, names = None, np.zeros(0, dtype=np.str_)
+    if cats is not None and any(cats):
+        vocab: dict[str, int] = {}
+        indptr, indices = [0], []
+        for cs in cats:
+            for c in sorted(set(cs)):
+                indices.append(vocab.setdefault(c, len(vocab)))
+            indptr.append(len(indices))
+        C = sp.csr_matrix((np.ones(len(indices), np.float64), np.asarray(indices, np.int64),
+                           np.asarray(indptr, np.int64)), shape=(n_items, len(vocab)))
+        names = np.asarray(list(vocab), dtype=np.str_)
+    return ItemSide.build(embeddings, C, names)
+
+
+def item_titles(data: TrainingData) -> list[str]:
+    """Item titles for explanations and the LLM prompt (the catalogue's, else the ids)."""
+    if data.dataset is not None:
+        from synerec.llm.reranker import item_titles as titles_of
+
+        return list(titles_of(data.dataset, max_chars=120))
+    return [str(data.items.id(i)) for i in range(data.matrix.shape[1])]
+
+
+def _embed(data: InteractionDataset, encoder: str) -> np.ndarray | None:
+    """Item embeddings of ``data``'s catalogue through the cache; ``None`` without any text."""
+    from synerec.text import (
+        EmbeddingCache,
+        Encoder,
+        TfidfEncoder,
+        cached_encode,
+        create_encoder,
+        item_texts,
+    )
+
+    texts = item_texts(data)
+    if not any(t.strip() for t in texts):
+        return None
+    enc: Encoder
+    if encoder == "tfidf":  # 128 SVD components when the vocabulary and catalogue allow
+        tfidf = TfidfEncoder().fit(texts)
+        k = min(128, tfidf.dimension - 1, len(texts) - 1)
+        if tfidf.dimension > 128 and k >= 16:
+            tfidf = TfidfEncoder(n_components=k, random_state=0).fit(texts)
+        enc = tfidf
+    else:
+        enc = create_encoder(encoder)
+    E = cached_encode(enc, texts, cache=EmbeddingCache())
+    E[np.array([not t.strip() for t in texts])] = 0.0
+    return E
