@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,8 @@ def main() -> None:
           f"{len(model.feature_names_)} features, ranker {model.ranker_kind_}")
     snap = snapshot(model, users)
     if args.action == "save":
-        np.savez_compressed(args.snapshot, **snap)
+        arrays: dict[str, Any] = dict(snap)  # (numpy's stub reads a dict as allow_pickle)
+        np.savez_compressed(args.snapshot, **arrays)
         if args.model is not None:
             model.save(args.model)
         print(f"saved {args.snapshot}")
