@@ -1,7 +1,8 @@
 """A refactor's check on the hybrid: the same lists, features and explanations as a snapshot.
 
-Fits the hybrid on ML-100K ``u1.base`` (default configuration, or ``--config``) and, for every
-``u1.test`` user, keeps the top-10 list with its scores, the candidate pairs with their
+Fits the hybrid on ML-100K ``u1.base`` (or, with ``--dataset uci-online-retail``, on UCI Online
+Retail's temporal split, implicit data) with the default configuration (or ``--config``) and,
+for every test user, keeps the top-10 list with its scores, the candidate pairs with their
 stage-A feature matrix, and the explanation of the top 10 of a sample of users. ``save``
 writes them (and the fitted model) to a ``.npz`` file; ``compare`` fits again, with the code
 now on the path, and reports every difference: lists, scores, features (bit for bit, and the
@@ -27,6 +28,7 @@ import numpy as np
 
 from synerec.algorithms import Recommender
 from synerec.data import load_dataset, official_splits
+from synerec.data.splits import temporal_split
 from synerec.hybrid import HybridRanker
 from synerec.hybrid.explain import explain_pairs
 
@@ -85,12 +87,14 @@ def main() -> None:
     parser.add_argument("action", choices=["save", "compare"])
     parser.add_argument("snapshot", type=Path, help="the .npz file")
     parser.add_argument("--config", default="{}", help="hybrid options as JSON")
+    parser.add_argument("--dataset", default="ml-100k", choices=["ml-100k", "uci-online-retail"])
     parser.add_argument("--model", type=Path, default=None,
                         help="save: where to save the fitted model; compare: load it and "
                              "check its lists against the snapshot too")
     args = parser.parse_args()
-    data = load_dataset("ml-100k")
-    fold = official_splits(data, ["u1"])[0]
+    data = load_dataset(args.dataset)
+    fold = (official_splits(data, ["u1"])[0] if args.dataset == "ml-100k"
+            else temporal_split(data, fraction=0.2))
     users = np.flatnonzero(np.diff(fold.test.matrix.indptr) > 0)
     t0 = time.perf_counter()
     model = HybridRanker(**json.loads(args.config)).fit(fold.train)
