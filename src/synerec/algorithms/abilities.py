@@ -26,7 +26,8 @@ ability                what the model answers                            models
                                                                          ``t-item-cf``,
                                                                          ``rp3beta``
 :class:`ScoresProfile`  scores for users described only by their items    ``ease``, ``rp3beta``
-                       (a profile that was not in the training data)
+                       (a profile that was not in the training data), of
+                       whole rows or of given (profile, item) pairs
 =====================  ================================================  ======================
 """
 
@@ -129,3 +130,42 @@ class ScoresProfile(abc.ABC):
             ``(n, n_items)`` float32 scores, on the same scale as the model's own; a training
             user's own row gives that user's scores.
         """
+
+    def score_profile_pairs(self, profiles: sp.csr_matrix, rows: np.ndarray, items: np.ndarray,
+                            batch_size: int = 512) -> np.ndarray:
+        """:meth:`score_profiles` of given (profile row, item) pairs only.
+
+        The profiles are scored ``batch_size`` rows at a time, so that no dense block of all
+        profiles x items is built (the hybrid's ``:recent`` feature scores the candidates of
+        every user this way). Each value is exactly ``score_profiles(profiles)[row, item]``:
+        a profile's scores do not depend on the other rows of its batch.
+
+        Parameters
+        ----------
+        profiles
+            ``(n, n_items)`` CSR profiles, as for :meth:`score_profiles`.
+        rows, items
+            The pairs: row indices into ``profiles`` and item indices, of equal length.
+        batch_size
+            Profiles scored at once.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(rows),)`` float32 scores.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        if rows.shape != items.shape:
+            raise ValueError("rows and items must have the same length")
+        out = np.empty(len(rows), dtype=np.float32)
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        for start in range(0, profiles.shape[0], batch_size):
+            lo, hi = np.searchsorted(sorted_rows, [start, start + batch_size])
+            if lo == hi:
+                continue
+            sel = order[lo:hi]
+            S = self.score_profiles(profiles[start:start + batch_size])
+            out[sel] = S[rows[sel] - start, items[sel]]
+        return out

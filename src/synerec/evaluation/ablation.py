@@ -84,23 +84,15 @@ def default_rows(retrievers: Sequence[str] | None = None,
     llm
         ``"local"`` or ``"openai"`` adds the ``+ LLM`` row; ``"none"`` leaves it out.
     """
-    from synerec.algorithms.registry import get_model_class
-    from synerec.hybrid.model import DEFAULT_RETRIEVERS, HybridRanker, _retriever_group
+    from synerec.hybrid.model import DEFAULT_RETRIEVERS, HybridRanker
 
     config = dict(config or {})
     names = list(retrievers or config.pop("retrievers", None) or DEFAULT_RETRIEVERS)
     config["retrievers"] = names
-    probe = HybridRanker.from_config(config)
-    probe.config_ = probe.get_config()
-    rows = []
-    for label in names:
-        model = probe._retriever_model(label)
-        params = probe._retriever_config(label)
-        rows.append(AblationRow(label, ModelSpec(model, params, label), "retriever",
-                                explicit_only=bool(probe._retriever_entry(label).get(
-                                    "explicit_only"))))
-    cf_only = [n for n in names if _retriever_group(get_model_class(probe._retriever_model(n)))
-               == "cf"]
+    specs = HybridRanker.from_config(config).configured_retrievers()
+    rows = [AblationRow(s.label, ModelSpec(s.model, s.params, s.label), "retriever",
+                        explicit_only=s.explicit_only) for s in specs]
+    cf_only = [s.label for s in specs if s.group == "cf"]
     rows.append(AblationRow("hybrid (CF features)", ModelSpec(
         "hybrid", {**config, "retrievers": cf_only, "features": ["cf"]}, "hybrid (CF)")))
     rows.append(AblationRow("+ text features", ModelSpec(

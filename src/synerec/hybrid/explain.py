@@ -7,25 +7,26 @@ into **signals**, one per retriever (its score, rank and relative score) plus ``
 ``text`` (profile and history cosines), ``category`` (category share) and ``llm``. Each signal
 that pushed the item up gets its **evidence** from the state the retrievers already hold:
 
-=======================  ==================================================================
-signal                   evidence (always from the user's own training data)
-=======================  ==================================================================
-item-based retriever     the user's items ``j`` that list the item among their ``k`` nearest
-(``item-cf``,            neighbours, by their term ``w(j, i)`` of the similarity sum
-``t-item-cf``)
-EASE-like retriever      the user's positives ``j`` by their weight ``B[j, i]`` ("people
-(``weights_``)           who rated X also rated it" for ``ease-all``, whose positives are
-                         every rating)
-factor retriever         none: named ("your taste profile"), never citing items
-(``als``)
-``user-cf``              the user's nearest neighbours who interacted with the item, by
-                         similarity
-``text``                 the user's items closest to the item in the embedding space
-``popularity``,          the item's category in which the user's history is largest
-``category``
-=======================  ==================================================================
+===============================  ==============================================================
+signal                           evidence (always from the user's own training data)
+===============================  ==============================================================
+retriever: ExplainsScore         the user's items ``j`` by their term of the retriever's score
+                                 (``item-cf``, ``t-item-cf``: ``w(j, i)`` of the similarity sum;
+                                 ``ease``: the weight ``B[j, i]``, "people who rated X also
+                                 rated it" for ``ease-all``, whose positives are every rating)
+retriever: ExplainsScoreByUsers  the user's nearest neighbours who interacted with the item,
+                                 by similarity (``user-cf``)
+retriever: neither               none: named by its evidence kind ("your taste profile" for
+                                 ``als``), never citing items
+``text``                         the user's items closest to the item in the embedding space
+``popularity``, ``category``     the item's category in which the user's history is largest
+===============================  ==============================================================
 
-:func:`contributors` computes a retriever's per-history-item terms independently of the
+A retriever's abilities are those it declares
+(:class:`~synerec.algorithms.abilities.ExplainsScore`,
+:class:`~synerec.algorithms.abilities.ExplainsScoreByUsers`) and its reader's name comes from
+its :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind`.
+:func:`contributors` asks a retriever for its per-history-item terms, independently of the
 explanation text; :func:`check_faithful` verifies that every item an explanation cites is in
 the user's training history and among the top contributors of the signal that cites it
 (``bench/explain_faithfulness.py`` runs it on 1,000 sampled explanations per data set).
@@ -38,8 +39,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synerec.algorithms.abilities import ExplainsScore, ExplainsScoreByUsers
+from synerec.algorithms.base import Recommender
+from synerec.algorithms.positives import PositiveFeedbackConfig
+from synerec.hybrid.candidates import lookup_pairs
+from synerec.hybrid.features import signal_of_feature
+
 if TYPE_CHECKING:
-    from synerec.algorithms.base import Recommender
     from synerec.hybrid.model import HybridRanker
 
 __all__ = ["HybridExplanation", "Signal", "check_faithful", "contributors", "explain_pair",
@@ -49,29 +55,6 @@ __all__ = ["HybridExplanation", "Signal", "check_faithful", "contributors", "exp
 N_EVIDENCE = 2
 #: A cited item must be among this many top contributors of its signal (or all, if fewer).
 TOP_CONTRIBUTORS = 3
-
-_POPULARITY = {"n_retrievers", "item_popularity", "item_mean", "item_days_since_last",
-               "item_age_days", "item_recent_popularity", "popularity_affinity"}
-_USER = {"user_activity", "user_mean"}
-_TEXT = {"text_cosine", "text_max_cosine"}
-
-
-def signal_of_feature(name: str) -> str:
-    """The signal a feature belongs to (a retriever's name, or a fixed signal name)."""
-    if ":" in name:
-        return name.split(":", 1)[0]
-    if name in _POPULARITY:
-        return "popularity"
-    if name in _USER:
-        return "user"
-    if name in _TEXT:
-        return "text"
-    if name == "category_share":
-        return "category"
-    if name == "llm_score":
-        return "llm"
-    return name
-
 
 @dataclass(frozen=True)
 class Signal:
@@ -156,51 +139,33 @@ def _weight_of(signals: tuple[Signal, ...], name: str, item: int) -> float:
 # -- contributions of the user's history to one retriever's score -------------------------------
 
 def contributors(model: Recommender, user: int, item: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """A retriever's score of ``(user, item)`` split over the user's history.
+    """A retriever's score of ``(user, item)`` split over the user's history, as the retriever
+    declares it (:class:`~synerec.algorithms.abilities.ExplainsScore` /
+    :class:`~synerec.algorithms.abilities.ExplainsScoreByUsers`).
 
     Returns
     -------
     keys : numpy.ndarray
         Item indices (``kind == "items"``) or user indices (``"users"``) that add a term.
     terms : numpy.ndarray
-        Their terms, largest first; for ``"items"`` and ``"users"`` the terms add up to the
-        retriever's ranking score of the pair (similarity-sum ranking, EASE).
+        Their terms, largest first (ties: lower index); for ``"items"`` and ``"users"`` the
+        terms add up to the retriever's ranking score of the pair (terms of 0, which add
+        nothing, are left out).
     kind
         ``"items"``, ``"users"`` or ``"none"`` (a retriever without per-item terms).
     """
-    from synerec.algorithms.knn import ItemKNN, UserKNN
-
-    X = model.train_
-    if isinstance(model, ItemKNN) and model.config_.ranking == "similarity_sum":
-        hist = X.indices[X.indptr[user]:X.indptr[user + 1]]
-        keys, terms = [], []
-        k = model._k
-        for j in hist:
-            nb, sim = model._neighbor_rows(int(j))
-            nb, sim = nb[:k], sim[:k]
-            hit = np.flatnonzero(nb == item)
-            if len(hit):
-                keys.append(int(j))
-                terms.append(float(sim[hit[0]]))
-        return _sorted(np.asarray(keys, np.int64), np.asarray(terms, np.float64), "items")
-    if isinstance(model, UserKNN) and model.config_.ranking == "similarity_sum":
-        nb, sim = model._neighbor_rows(user)
-        nb, sim = nb[:model._k], sim[:model._k]
-        col = X[:, [item]].tocsc()
-        raters = set(col.indices.tolist())
-        keep = np.array([int(v) in raters for v in nb], dtype=bool)
-        return _sorted(nb[keep].astype(np.int64), sim[keep].astype(np.float64), "users")
-    W = getattr(model, "weights_", None)
-    P = getattr(model, "positives_", None)
-    if W is not None and P is not None:
-        mine = P.indices[P.indptr[user]:P.indptr[user + 1]].astype(np.int64)
-        if isinstance(W, np.ndarray):
-            w = W[mine, item].astype(np.float64)
-        else:
-            w = np.asarray(W[mine][:, [item]].todense(), dtype=np.float64).ravel()
-        nz = w != 0
-        return _sorted(mine[nz], w[nz], "items")
-    return np.zeros(0, np.int64), np.zeros(0, np.float64), "none"
+    if isinstance(model, ExplainsScore):
+        keys, terms = model.score_contributions(user, item)
+        kind = "items"
+    elif isinstance(model, ExplainsScoreByUsers):
+        keys, terms = model.score_contributors(user, item)
+        kind = "users"
+    else:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64), "none"
+    keys = np.asarray(keys, dtype=np.int64)
+    terms = np.asarray(terms, dtype=np.float64)
+    nz = terms != 0
+    return _sorted(keys[nz], terms[nz], kind)
 
 
 def _sorted(keys: np.ndarray, terms: np.ndarray, kind: str
@@ -254,10 +219,8 @@ def explain_pairs(model: HybridRanker, user: int, items: Any) -> list[HybridExpl
         return []
     rows = np.zeros(len(items), dtype=np.int64)
     cands = model.candidates(np.array([user]), extra=(rows, items))
-    from synerec.hybrid.candidates import lookup_pairs
-
     pos = np.asarray(lookup_pairs(cands, rows, items, model.n_items_), dtype=np.int64)
-    names = model._stage_a_features()
+    signals_of = [c.signal for c in model.stage_columns("a")]
     contribs = None
     if model.ranker_ is not None:
         contribs = model.ranker_.contributions(model.feature_matrix(cands)[pos])
@@ -267,8 +230,7 @@ def explain_pairs(model: HybridRanker, user: int, items: Any) -> list[HybridExpl
             contrib = contribs[k]
             score = float(contrib.sum())
             per_signal: dict[str, float] = {}
-            for name, c in zip(names, contrib[:-1], strict=True):
-                sig = signal_of_feature(name)
+            for sig, c in zip(signals_of, contrib[:-1], strict=True):
                 per_signal[sig] = per_signal.get(sig, 0.0) + float(c)
         else:  # reciprocal-rank fusion: each retriever's term
             ranks = cands.ranks[pos[k]]
@@ -298,7 +260,7 @@ def _evidence(model: HybridRanker, sig: str, contribution: float, user: int,
         if kind == "users":
             return Signal(sig, contribution, (), tuple(float(t) for t in terms),
                           tuple(int(k) for k in keys))
-        if sig == "popularity" or type(r).__name__ == "Popularity":
+        if sig == "popularity" or r.evidence_kind == "popularity":
             return Signal(sig, contribution, category=_top_category(model, user, item))
         return Signal(sig, contribution)
     if sig == "text":
@@ -329,25 +291,24 @@ _SIGNAL_WORDS = {"popularity": "popularity", "text": "closeness in description",
 
 
 def signal_label(model: HybridRanker, name: str) -> str:
-    """A reader's name of a signal."""
-    if name in model.retriever_names_:
-        from synerec.algorithms.knn import ItemKNN, UserKNN
-
-        r = model.retrievers_[model.retriever_names_.index(name)]
-        if hasattr(r, "weights_"):
-            return f"items you {_signal_verb(model, name)} together with it ({name})"
-        if hasattr(r, "item_factors_"):
-            return f"your taste profile from all your {_noun(model)} ({name})"
-        if _is_text_retriever(model, name):
-            return f"closeness in description and in who chose it ({name})"
-        if isinstance(r, ItemKNN):
-            return f"co-{_noun(model)} ({name})"
-        if isinstance(r, UserKNN):
-            return f"customers like you ({name})"
-        if type(r).__name__ == "Popularity":
-            return "popularity"
-        return name
-    return _SIGNAL_WORDS.get(name, name)
+    """A reader's name of a signal: a retriever's by the kind of evidence it declares
+    (:attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind`)."""
+    if name not in model.retriever_names_:
+        return _SIGNAL_WORDS.get(name, name)
+    kind = model.retrievers_[model.retriever_names_.index(name)].evidence_kind
+    if kind == "co-occurrence":
+        return f"items you {_signal_verb(model, name)} together with it ({name})"
+    if kind == "taste-profile":
+        return f"your taste profile from all your {_noun(model)} ({name})"
+    if kind == "text":
+        return f"closeness in description and in who chose it ({name})"
+    if kind == "co-rating":
+        return f"co-{_noun(model)} ({name})"
+    if kind == "similar-users":
+        return f"customers like you ({name})"
+    if kind == "popularity":
+        return "popularity"
+    return name
 
 
 def _verb(model: HybridRanker) -> str:
@@ -358,8 +319,8 @@ def _signal_verb(model: HybridRanker, name: str) -> str:
     """``rated`` for a retriever that learns from every rating (``ease-all``: its evidence may
     be an item the user disliked), else :func:`_verb`."""
     if name in model.retriever_names_ and model.rating_scale_ is not None:
-        r = model.retrievers_[model.retriever_names_.index(name)]
-        if getattr(getattr(r, "config_", None), "positive_threshold", "auto") is None:
+        config = model.retrievers_[model.retriever_names_.index(name)].config_
+        if isinstance(config, PositiveFeedbackConfig) and config.positive_threshold is None:
             return "rated"
     return _verb(model)
 
@@ -416,7 +377,7 @@ def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int,
 
 
 def _is_text_retriever(model: HybridRanker, name: str) -> bool:
-    return model.retriever_groups_[model.retriever_names_.index(name)] == "text"
+    return model.retriever_specs_[model.retriever_names_.index(name)].group == "text"
 
 
 # -- faithfulness --------------------------------------------------------------------------------
