@@ -16,7 +16,8 @@ from synerec.data.demo_shop import generate_demo_shop
 from synerec.exceptions import ConfigError, ModelFileError
 from synerec.hybrid import HybridRanker, generate_candidates
 from synerec.hybrid.config import DEFAULT_RETRIEVERS
-from synerec.hybrid.explain import check_faithful, contributors, explain_pair
+from synerec.hybrid.claims import FAVOURITE_CATEGORY_SHARE, Claim
+from synerec.hybrid.explain import check_claims, check_faithful, contributors, explain_pair
 from synerec.hybrid.split import split_validation, split_validation_folds
 from synerec.hybrid.stats import RECENT_ITEMS, TEXT_NEIGHBORS, recent_item_mask
 from synerec.text import user_profiles
@@ -355,6 +356,52 @@ def test_explanations_are_faithful(model: HybridRanker, shop: InteractionDataset
     assert n_cited > 20
 
 
+def test_every_claim_is_true_and_a_false_one_is_caught(model: HybridRanker) -> None:
+    # Every claim of every sentence checks out against the training data ...
+    users = _users(model, 30)
+    idx, _ = model.recommend_indices(users, 10)
+    kinds: set[str] = set()
+    for row, u in enumerate(users):
+        for e in model.explain_list(int(u), idx[row][idx[row] >= 0]):
+            for kind, why in check_claims(model, e):
+                assert why is None, (kind, why, e.text)
+                kinds.add(kind)
+            for c in e.claims:  # "a category you often choose" only above the threshold
+                if c.kind == "favourite-category":
+                    cat = model.item_side_.category_index(str(c.category))
+                    members = model.item_side_.categories.tocsc()[:, cat].indices
+                    hist = model.train_[int(u)].indices
+                    assert np.isin(hist, members).mean() >= FAVOURITE_CATEGORY_SHARE
+    assert {"bought-together", "favourite-category"} <= kinds
+    # ... and the old false claim (issue 23: "popular in watches_gifts, a category you often
+    # choose" to a customer who never chose it) is caught.
+    from dataclasses import replace
+
+    C = model.item_side_.categories.tocsc()
+    for u in users:
+        u = int(u)
+        hist = set(model.train_[u].indices.tolist())
+        for i in range(model.n_items_):
+            cats = model.item_side_.categories[i].indices
+            never = [c for c in cats if not hist & set(C[:, c].indices.tolist())]
+            if never:
+                break
+        else:
+            continue
+        name = str(model.item_side_.category_names[never[0]])
+        e = explain_pair(model, u, i)
+        bad = replace(e, claims=(Claim("favourite-category", "category", category=name),))
+        [(kind, why)] = check_claims(model, bad)
+        assert kind == "favourite-category" and "of the user's items, under" in str(why)
+        break
+    else:
+        pytest.fail("no user without some category in this shop")
+    unpopular = int(np.argmin(np.where(model.item_count_ > 0, model.item_count_, 10**9)))
+    e = explain_pair(model, int(users[0]), unpopular)
+    bad = replace(e, claims=(Claim("popular", "popularity", popular=True),))
+    assert "not among the most popular" in str(check_claims(model, bad)[0][1])
+
+
 def test_a_forged_citation_is_caught(model: HybridRanker) -> None:
     u = int(_users(model)[1])
     i = int(model.recommend_indices(np.array([u]), 1)[0][0, 0])
@@ -483,9 +530,10 @@ def test_explanations_name_the_new_default_signals(model: HybridRanker) -> None:
     assert signal_label(model, "als") == "your taste profile from all your ratings (als)"
     u = int(_users(model)[0])
     j = int(model.train_[u].indices[0])
-    text, cited = _sentence(model, [Signal("ease-all", 1.0, (j,), (0.5,)),
-                                    Signal("als", 0.5)], "als", u, 0)
+    text, cited, claims = _sentence(model, [Signal("ease-all", 1.0, (j,), (0.5,)),
+                                            Signal("als", 0.5)], "als", u, 0)
     assert "people who rated" in text and "also rated it (ease-all)" in text
     assert text.endswith("The signal that weighed most: your taste profile from all your "
                          "ratings (als).")
     assert cited == [("ease-all", j)]
+    assert [(c.kind, c.items) for c in claims] == [("bought-together", (j,))]

@@ -19,7 +19,8 @@ retriever: ExplainsScoreByUsers  the user's nearest neighbours who interacted wi
 retriever: neither               none: named by its evidence kind ("your taste profile" for
                                  ``als``), never citing items
 ``text``                         the user's items closest to the item in the embedding space
-``popularity``, ``category``     the item's category in which the user's history is largest
+``popularity``, ``category``     the item's category in which the user's history is largest,
+                                 when it holds a real share of it (:mod:`synerec.hybrid.claims`)
 ===============================  ==============================================================
 
 A retriever's abilities are those it declares
@@ -29,11 +30,15 @@ its :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind`.
 :func:`contributors` asks a retriever for its per-history-item terms, independently of the
 explanation text; :func:`check_faithful` verifies that every item an explanation cites is in
 the user's training history and among the top contributors of the signal that cites it
-(``bench/explain_faithfulness.py`` runs it on 1,000 sampled explanations per data set).
+and :func:`check_claims` checks every claim of the sentence (bought together, text
+closeness, similar customers, favourite category, popularity: :mod:`synerec.hybrid.claims`)
+against the training data, recomputed with plain code apart from the code that wrote it
+(``bench/explain_faithfulness.py`` runs both on 1,000 sampled explanations per data set).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,13 +48,21 @@ from synerec.algorithms.abilities import ExplainsScore, ExplainsScoreByUsers
 from synerec.algorithms.base import Recommender
 from synerec.algorithms.positives import PositiveFeedbackConfig
 from synerec.hybrid.candidates import lookup_pairs
+from synerec.hybrid.claims import (
+    FAVOURITE_CATEGORY_SHARE,
+    POPULAR_SHARE,
+    Claim,
+    ClaimKind,
+    popular_in,
+    popular_overall,
+)
 from synerec.hybrid.features import signal_of_feature
 
 if TYPE_CHECKING:
     from synerec.hybrid.model import HybridRanker
 
-__all__ = ["HybridExplanation", "Signal", "check_faithful", "contributors", "explain_pair",
-           "explain_pairs", "signal_of_feature"]
+__all__ = ["HybridExplanation", "Signal", "check_claims", "check_faithful", "contributors",
+           "explain_pair", "explain_pairs", "signal_of_feature"]
 
 #: Items cited per signal.
 N_EVIDENCE = 2
@@ -73,7 +86,9 @@ class Signal:
     users
         User indices of neighbours cited (``user-cf``).
     category
-        The category cited (``popularity`` / ``category``), or ``None``.
+        The category cited (``popularity`` / ``category``): the item's category with the
+        largest share of the user's history, when that share is at least
+        :data:`~synerec.hybrid.claims.FAVOURITE_CATEGORY_SHARE`; else ``None``.
     """
 
     name: str
@@ -102,6 +117,8 @@ class HybridExplanation:
         The sentence(s).
     cited
         ``(signal name, item index)`` of every item the text names.
+    claims
+        Every statement of the text (:class:`~synerec.hybrid.claims.Claim`), in order.
     """
 
     user: int
@@ -111,6 +128,7 @@ class HybridExplanation:
     top_signal: str
     text: str
     cited: tuple[tuple[str, int], ...] = field(default=())
+    claims: tuple[Claim, ...] = field(default=())
 
     def as_details(self) -> dict[str, Any]:
         """JSON-ready details (``predict_one(...).details``); ``neighbors`` lists the cited
@@ -126,6 +144,7 @@ class HybridExplanation:
             "neighbors": [{"item_index": i, "signal": name,
                            "similarity": _weight_of(self.signals, name, i)}
                           for name, i in self.cited],
+            "claims": [c.as_dict() for c in self.claims],
         }
 
 
@@ -188,6 +207,9 @@ def text_contributors(model: HybridRanker, user: int, item: int
 
 
 def _top_category(model: HybridRanker, user: int, item: int) -> str | None:
+    """The item's category with the largest share of the user's history, when that share is
+    at least :data:`~synerec.hybrid.claims.FAVOURITE_CATEGORY_SHARE` (else ``None``: the
+    user does not often choose any of the item's categories)."""
     C = model.item_side_.categories
     U = model.stats_.user_categories
     if C is None or U is None:
@@ -198,6 +220,8 @@ def _top_category(model: HybridRanker, user: int, item: int) -> str | None:
     row = U[user]
     share = {int(c): float(v) for c, v in zip(row.indices, row.data, strict=True)}
     best = max(cats, key=lambda c: (share.get(int(c), 0.0), -int(c)))
+    if share.get(int(best), 0.0) < FAVOURITE_CATEGORY_SHARE:
+        return None
     return str(model.item_side_.category_names[int(best)])
 
 
@@ -241,9 +265,9 @@ def explain_pairs(model: HybridRanker, user: int, items: Any) -> list[HybridExpl
         signals.sort(key=lambda s: (-s.contribution, s.name))
         explainable = [s for s in signals if s.name != "user"]
         top = explainable[0].name if explainable else "none"
-        text, cited = _sentence(model, signals, top, user, item)
+        text, cited, claims = _sentence(model, signals, top, user, item)
         out.append(HybridExplanation(user, item, score, tuple(signals), top, text,
-                                     tuple(cited)))
+                                     tuple(cited), tuple(claims)))
     return out
 
 
@@ -329,51 +353,69 @@ def _noun(model: HybridRanker) -> str:
     return "purchases" if model.rating_scale_ is None else "ratings"
 
 
-def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int,
-              item: int) -> tuple[str, list[tuple[str, int]]]:
-    """The text, naming each positive signal with its evidence, and the items it cites."""
+def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int, item: int
+              ) -> tuple[str, list[tuple[str, int]], list[Claim]]:
+    """The text, naming each positive signal with its evidence; the items it cites; and the
+    claims it makes (each phrase one claim, said only when true: :mod:`~synerec.hybrid.claims`).
+    """
     verb = _verb(model)
     people = "customers" if model.rating_scale_ is None else "people"
     parts: list[str] = []
     cited: list[tuple[str, int]] = []
+    claims: list[Claim] = []
     cited_items: set[int] = set()
+
+    def say(phrase: str, claim: Claim) -> None:
+        if phrase not in parts:
+            parts.append(phrase)
+            claims.append(claim)
+
     for s in signals:
         if s.contribution <= 0 and model.ranker_ is not None:
             continue
-        new = [i for i in s.items if i not in cited_items]
+        new = tuple(i for i in s.items if i not in cited_items)
         if s.items and new:
             names = _join([_label(model, i) for i in new])
             if s.name == "text":
-                parts.append(f"it is close in description to {names}")
+                say(f"it is close in description to {names}", Claim("text-close", s.name, new))
             elif s.name in model.retriever_names_ and _is_text_retriever(model, s.name):
-                parts.append(f"it is like {names} in description and in who chose it "
-                             f"({s.name})")
+                say(f"it is like {names} in description and in who chose it ({s.name})",
+                    Claim("text-close", s.name, new))
             else:
                 v = _signal_verb(model, s.name)
-                parts.append(f"{people} who {v} {names} also {v} it ({s.name})")
+                say(f"{people} who {v} {names} also {v} it ({s.name})",
+                    Claim("bought-together", s.name, new))
             cited += [(s.name, i) for i in new]
             cited_items.update(new)
         elif s.users:
             ids = _join([str(model.users_.id(v)) for v in s.users])
-            parts.append(f"{people} with tastes like yours ({ids}) {verb} it ({s.name})")
+            say(f"{people} with tastes like yours ({ids}) {verb} it ({s.name})",
+                Claim("similar-users", s.name, users=s.users))
         elif s.category is not None:
-            phrase = f"it is popular in {s.category}, a category you often choose"
-            if phrase not in parts:
-                parts.append(phrase)
+            cat = model.item_side_.category_index(s.category)
+            C = model.item_side_.categories
+            if C is not None and popular_in(model.item_count_, C, item, cat):
+                say(f"it is among the most popular in {s.category}, a category you often "
+                    "choose", Claim("favourite-category", s.name, category=s.category,
+                                    popular=True))
+            else:
+                say(f"it is in {s.category}, a category you often choose",
+                    Claim("favourite-category", s.name, category=s.category))
         elif s.name == "popularity" or (s.name in model.retriever_names_
                                         and signal_label(model, s.name) == "popularity"):
-            if "it is popular right now" not in parts:
-                parts.append("it is popular right now")
+            if popular_overall(model.item_count_, item):
+                say("it is among the most popular items", Claim("popular", s.name,
+                                                                popular=True))
         elif s.name == "llm":
-            parts.append("the language model finds it a likely next choice after your "
-                         "history")
+            say("the language model finds it a likely next choice after your history",
+                Claim("llm", s.name))
         if len(parts) == 3:
             break
     if not parts:
         parts.append("it ranks high among the candidates your history brings up")
     text = "Recommended because " + "; ".join(parts) + "."
     text += f" The signal that weighed most: {signal_label(model, top)}."
-    return text, cited
+    return text, cited, claims
 
 
 def _is_text_retriever(model: HybridRanker, name: str) -> bool:
@@ -408,4 +450,79 @@ def check_faithful(model: HybridRanker, expl: HybridExplanation) -> str | None:
         if i not in set(positive[:TOP_CONTRIBUTORS].tolist()):
             return (f"item {i} is not among the top {TOP_CONTRIBUTORS} contributors of "
                     f"{name} to item {expl.item}")
+    return None
+
+
+def check_claims(model: HybridRanker, expl: HybridExplanation
+                 ) -> list[tuple[ClaimKind, str | None]]:
+    """Each claim of ``expl`` with why it is false (``None`` when true), recomputed from the
+    model's training matrix and catalogue with plain code (not the code that wrote it).
+
+    ``bought-together`` / ``text-close`` as :func:`check_faithful` does for cited items;
+    ``similar-users``: each user is another user among the retriever's top contributors who
+    interacted with the item; ``favourite-category``: the item is in the category, which holds
+    at least :data:`~synerec.hybrid.claims.FAVOURITE_CATEGORY_SHARE` of the user's items (and
+    the item is among the most popular of it when the claim says so); ``popular``: the item is
+    among the most popular overall; ``llm``: the LLM signal pushed the item up.
+    """
+    X = model.train_
+    history = X.indices[X.indptr[expl.user]:X.indptr[expl.user + 1]]
+    out: list[tuple[ClaimKind, str | None]] = []
+    for c in expl.claims:
+        why: str | None = None
+        if c.kind in ("bought-together", "text-close"):
+            sub = HybridExplanation(expl.user, expl.item, expl.score, expl.signals,
+                                    expl.top_signal, expl.text, tuple((c.signal, i)
+                                                                      for i in c.items))
+            why = check_faithful(model, sub)
+        elif c.kind == "similar-users":
+            why = _check_users(model, c, expl)
+        elif c.kind == "favourite-category":
+            why = _check_category(model, c, expl, history)
+        elif c.kind == "popular" and not popular_overall(model.item_count_, expl.item):
+            why = f"item {expl.item} is not among the most popular items"
+        elif c.kind == "llm":
+            llm = [s for s in expl.signals if s.name == c.signal]
+            if not llm or llm[0].contribution <= 0:
+                why = "the LLM signal did not push the item up"
+        out.append((c.kind, why))
+    return out
+
+
+def _check_users(model: HybridRanker, c: Claim, expl: HybridExplanation) -> str | None:
+    if c.signal not in model.retriever_names_:
+        return f"signal {c.signal} cannot cite users"
+    r = model.retrievers_[model.retriever_names_.index(c.signal)]
+    keys, terms, kind = contributors(r, expl.user, expl.item)
+    if kind != "users":
+        return f"signal {c.signal} has no user contributors"
+    top = set(keys[terms > 0][:TOP_CONTRIBUTORS].tolist())
+    X = model.train_
+    for v in c.users:
+        raters = set(X[:, [expl.item]].tocoo().row.tolist())
+        if v == expl.user or v not in raters:
+            return f"user {v} did not interact with item {expl.item}"
+        if v not in top:
+            return f"user {v} is not among the top {TOP_CONTRIBUTORS} neighbours behind it"
+    return None
+
+
+def _check_category(model: HybridRanker, c: Claim, expl: HybridExplanation,
+                    history: np.ndarray) -> str | None:
+    C = model.item_side_.categories
+    if C is None or c.category is None:
+        return "no categories to claim"
+    cat = model.item_side_.category_index(c.category)
+    members = set(C.tocsc()[:, cat].indices.tolist())
+    if expl.item not in members:
+        return f"item {expl.item} is not in {c.category}"
+    share = sum(1 for j in history.tolist() if j in members) / max(1, len(history))
+    if share < FAVOURITE_CATEGORY_SHARE:
+        return (f"{c.category} holds {share:.0%} of the user's items, under "
+                f"{FAVOURITE_CATEGORY_SHARE:.0%}")
+    if c.popular:
+        counts = [int(model.item_count_[j]) for j in members if model.item_count_[j] > 0]
+        better = sum(1 for n in counts if n > model.item_count_[expl.item])
+        if better >= max(1, math.ceil(POPULAR_SHARE * len(counts))):
+            return f"item {expl.item} is not among the most popular of {c.category}"
     return None

@@ -68,6 +68,13 @@ class ItemSide:
             T = text_similarity(embeddings, TEXT_NEIGHBORS)
         return cls(embeddings, categories, category_names, T)
 
+    def category_index(self, name: str) -> int:
+        """The column of category ``name`` in :attr:`categories` (``ValueError`` if absent)."""
+        hits = np.flatnonzero(self.category_names == name)
+        if len(hits) == 0:
+            raise ValueError(f"no category {name!r}")
+        return int(hits[0])
+
 
 @dataclass(frozen=True)
 class TrainingStats:
