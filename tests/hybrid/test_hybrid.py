@@ -15,8 +15,8 @@ from synerec.data import InteractionDataset
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.exceptions import ConfigError, ModelFileError
 from synerec.hybrid import HybridRanker, generate_candidates
-from synerec.hybrid.config import DEFAULT_RETRIEVERS
 from synerec.hybrid.claims import FAVOURITE_CATEGORY_SHARE, Claim
+from synerec.hybrid.config import DEFAULT_RETRIEVERS
 from synerec.hybrid.explain import check_claims, check_faithful, contributors, explain_pair
 from synerec.hybrid.split import split_validation, split_validation_folds
 from synerec.hybrid.stats import RECENT_ITEMS, TEXT_NEIGHBORS, recent_item_mask
