@@ -180,24 +180,7 @@ def read_delimited(
             skip_blank_lines=True, index_col=False,
         )
     except pd.errors.ParserError as exc:
-        m = _C_ERR.search(str(exc))
-        if m:
-            lineno = int(m.group(2))  # pandas counts physical lines, blank ones included
-            raw_lines = physical_lines(text)
-            raise DataFormatError(
-                field_count_problem(int(m.group(1)), int(m.group(3))), path=path, line=lineno,
-                value=raw_lines[lineno - 1][:200] if lineno <= len(raw_lines) else None,
-            ) from exc
-        if _C_EOF_IN_QUOTE.search(str(exc)):
-            # pandas names the record by its row (0-based, the header counted): the line
-            # where the quote opens is what an editor shows
-            lineno = open_quote_line(text, sep)
-            raw_lines = physical_lines(text)
-            raise DataFormatError(
-                QUOTE_NOT_CLOSED, path=path, line=lineno,
-                value=raw_lines[lineno - 1][:200] if lineno is not None else None,
-            ) from exc
-        raise DataFormatError(f"cannot parse file ({exc})", path=path) from exc
+        raise _parser_error(exc, text, sep, path) from exc
     if names is not None and not header:
         # pandas pads short rows with NaN/"" silently: find rows with too few separators.
         n_fields = len(names)
@@ -223,6 +206,26 @@ def read_delimited(
     if lines is not None:
         df.attrs["lines"] = lines
     return df, first
+
+
+def _parser_error(exc: Exception, text: str, sep: str, path: str | Path) -> DataFormatError:
+    """pandas' parser error as ours: the file, the line as an editor numbers it, the line."""
+    m = _C_ERR.search(str(exc))
+    lineno: int | None = None
+    if m:
+        lineno = int(m.group(2))  # pandas counts physical lines, blank ones included
+        problem = field_count_problem(int(m.group(1)), int(m.group(3)))
+    elif _C_EOF_IN_QUOTE.search(str(exc)):
+        # pandas names the record by its row (0-based, the header counted): the line where
+        # the quote opens is what an editor shows
+        lineno = open_quote_line(text, sep)
+        problem = QUOTE_NOT_CLOSED
+    else:
+        return DataFormatError(f"cannot parse file ({exc})", path=path)
+    raw_lines = physical_lines(text)
+    value = raw_lines[lineno - 1][:200] if lineno is not None and lineno <= len(raw_lines) \
+        else None
+    return DataFormatError(problem, path=path, line=lineno, value=value)
 
 
 def _row_lines(text: str, n_rows: int, header: bool) -> tuple[bool, np.ndarray | None]:

@@ -88,110 +88,16 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from synerec.data.options import RENAMED, ReadOptions, declared_options
+from synerec.data.tables import JoinSpec, TableSpec, join_order, read_tables
 from synerec.exceptions import ConfigError, DatasetNotFoundError
 
 __all__ = ["DatasetConfig", "JoinSpec", "TableSpec", "read_config_file"]
-
-
-class TableSpec(BaseModel):
-    """One table of an export of several tables (``[tables.NAME]``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(description="The table's file (relative to the config file).")
-    format: Literal["csv", "tsv", "parquet", "jsonl"] | None = Field(
-        None, description="csv, tsv, parquet or jsonl (default: from the extension).")
-    encoding: str | None = Field(None, description="Text encoding (default: [data]'s).")
-
-
-class JoinSpec(BaseModel):
-    """One join (``[[joins]]``): each row of the left table looks up the one row of the right
-    table whose column holds its key."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    left: str = Field(description="table.column of the rows that look up (the key).")
-    right: str = Field(description="table.column of the table looked up (unique).")
-
-    @field_validator("left", "right")
-    @classmethod
-    def _qualified(cls, value: str) -> str:
-        table, _, column = value.partition(".")
-        if not table or not column:
-            raise ValueError(f"write table.column, not {value!r}")
-        return value
-
-    @property
-    def left_table(self) -> str:
-        """The table of the rows that look up."""
-        return self.left.partition(".")[0]
-
-    @property
-    def left_column(self) -> str:
-        """Their key column."""
-        return self.left.partition(".")[2]
-
-    @property
-    def right_table(self) -> str:
-        """The table looked up."""
-        return self.right.partition(".")[0]
-
-    @property
-    def right_column(self) -> str:
-        """Its key column (unique)."""
-        return self.right.partition(".")[2]
-
-
-def join_order(tables: Mapping[str, Any], joins: tuple[JoinSpec, ...] | list[JoinSpec]
-               ) -> tuple[str, list[JoinSpec]]:
-    """``(root, joins)``: the table of the rows (the one no join looks up) and the joins in
-    an order where each one's left table is the root or was looked up before.
-
-    Raises
-    ------
-    ValueError
-        A join naming an undeclared table, a table looked up twice, no root or several, a
-        table no join reaches (the message says which and how to fix it).
-    """
-    names = list(tables)
-    for j in joins:
-        for side, table in (("left", j.left_table), ("right", j.right_table)):
-            if table not in tables:
-                raise ValueError(f"a join's {side} {getattr(j, side)!r} names no declared "
-                                 f"table; the tables are {', '.join(names)}")
-    looked_up: dict[str, JoinSpec] = {}
-    for j in joins:
-        if j.right_table in looked_up:
-            raise ValueError(f"table {j.right_table!r} is looked up by two joins "
-                             f"({looked_up[j.right_table].left} and {j.left}); each table is "
-                             "looked up once, from the table that holds its key")
-        looked_up[j.right_table] = j
-    roots = [t for t in names if t not in looked_up]
-    if len(roots) != 1:
-        raise ValueError(
-            "the rows must come from one table that no join looks up; "
-            + (f"here {', '.join(roots)} are not looked up: join them to the rows' table"
-               if roots else "every table is looked up (the joins go round in a circle)"))
-    order: list[JoinSpec] = []
-    reached = {roots[0]}
-    pending = list(joins)
-    while pending:
-        ready = [j for j in pending if j.left_table in reached]
-        if not ready:
-            cut = ", ".join(sorted({j.right_table for j in pending}))
-            raise ValueError(f"the tables {cut} are not reached from the rows' table "
-                             f"{roots[0]!r} (the joins go round in a circle)")
-        for j in ready:
-            order.append(j)
-            reached.add(j.right_table)
-            pending.remove(j)
-    return roots[0], order
 
 
 class DatasetConfig(ReadOptions):
@@ -337,8 +243,6 @@ class DatasetConfig(ReadOptions):
         from synerec.data.readers import read_with_options
 
         if self.tables:
-            from synerec.data.tables import read_tables
-
             for spec in self.tables.values():
                 if not Path(spec.path).exists():
                     raise DatasetNotFoundError(f"no data set file {spec.path!r}")

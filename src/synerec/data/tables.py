@@ -28,28 +28,128 @@ too) enter the item vocabulary, with the text columns that it and the tables it 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from synerec.data._cells import as_text
-from synerec.data.config import DatasetConfig, JoinSpec, TableSpec, join_order
 from synerec.data.dataset import InteractionDataset
 from synerec.data.filters import parse_filters
-from synerec.data.readers import read_table
+from synerec.data.readers import format_of, read_table
 from synerec.data.report import BadRows, check_on_bad_rows
 from synerec.exceptions import ConfigError
 
-__all__ = ["EXAMPLE_KEYS", "JoinReport", "TableRead", "read_tables"]
+if TYPE_CHECKING:  # the config holds the tables and joins declared here
+    from synerec.data.config import DatasetConfig
+
+__all__ = ["EXAMPLE_KEYS", "JoinReport", "JoinSpec", "TableRead", "TableSpec", "join_order",
+           "read_tables"]
 
 log = logging.getLogger("synerec.data.dataset")
 
 #: How many keys not found a join's report shows (all are counted).
 EXAMPLE_KEYS = 5
+
+
+# -- the declarations (the keys of a config's [tables.NAME] and [[joins]]) ------------------------
+class TableSpec(BaseModel):
+    """One table of an export of several tables (``[tables.NAME]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(description="The table's file (relative to the config file).")
+    format: Literal["csv", "tsv", "parquet", "jsonl"] | None = Field(
+        None, description="csv, tsv, parquet or jsonl (default: from the extension).")
+    encoding: str | None = Field(None, description="Text encoding (default: [data]'s).")
+
+
+class JoinSpec(BaseModel):
+    """One join (``[[joins]]``): each row of the left table looks up the one row of the right
+    table whose column holds its key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    left: str = Field(description="table.column of the rows that look up (the key).")
+    right: str = Field(description="table.column of the table looked up (unique).")
+
+    @field_validator("left", "right")
+    @classmethod
+    def _qualified(cls, value: str) -> str:
+        table, _, column = value.partition(".")
+        if not table or not column:
+            raise ValueError(f"write table.column, not {value!r}")
+        return value
+
+    @property
+    def left_table(self) -> str:
+        """The table of the rows that look up."""
+        return self.left.partition(".")[0]
+
+    @property
+    def left_column(self) -> str:
+        """Their key column."""
+        return self.left.partition(".")[2]
+
+    @property
+    def right_table(self) -> str:
+        """The table looked up."""
+        return self.right.partition(".")[0]
+
+    @property
+    def right_column(self) -> str:
+        """Its key column (unique)."""
+        return self.right.partition(".")[2]
+
+
+def join_order(tables: Mapping[str, Any], joins: tuple[JoinSpec, ...] | list[JoinSpec]
+               ) -> tuple[str, list[JoinSpec]]:
+    """``(root, joins)``: the table of the rows (the one no join looks up) and the joins in
+    an order where each one's left table is the root or was looked up before.
+
+    Raises
+    ------
+    ValueError
+        A join naming an undeclared table, a table looked up twice, no root or several, a
+        table no join reaches (the message says which and how to fix it).
+    """
+    names = list(tables)
+    for j in joins:
+        for side, table in (("left", j.left_table), ("right", j.right_table)):
+            if table not in tables:
+                raise ValueError(f"a join's {side} {getattr(j, side)!r} names no declared "
+                                 f"table; the tables are {', '.join(names)}")
+    looked_up: dict[str, JoinSpec] = {}
+    for j in joins:
+        if j.right_table in looked_up:
+            raise ValueError(f"table {j.right_table!r} is looked up by two joins "
+                             f"({looked_up[j.right_table].left} and {j.left}); each table is "
+                             "looked up once, from the table that holds its key")
+        looked_up[j.right_table] = j
+    roots = [t for t in names if t not in looked_up]
+    if len(roots) != 1:
+        raise ValueError(
+            "the rows must come from one table that no join looks up; "
+            + (f"here {', '.join(roots)} are not looked up: join them to the rows' table"
+               if roots else "every table is looked up (the joins go round in a circle)"))
+    order: list[JoinSpec] = []
+    reached = {roots[0]}
+    pending = list(joins)
+    while pending:
+        ready = [j for j in pending if j.left_table in reached]
+        if not ready:
+            cut = ", ".join(sorted({j.right_table for j in pending}))
+            raise ValueError(f"the tables {cut} are not reached from the rows' table "
+                             f"{roots[0]!r} (the joins go round in a circle)")
+        for j in ready:
+            order.append(j)
+            reached.add(j.right_table)
+            pending.remove(j)
+    return roots[0], order
 
 
 @dataclass
@@ -191,51 +291,28 @@ def read_tables(config: DatasetConfig) -> InteractionDataset:
     on_bad_rows = check_on_bad_rows(config.on_bad_rows)
     tables = {name: _read(name, spec, config.encoding, root=name == root)
               for name, spec in config.tables.items()}
-    columns = _Columns(tables)
-    needed, text = _named_columns(config, columns)
-    catalogue_table, item_join = _catalogue_table(config, columns, joins)
-    subtree = _below(catalogue_table, joins) if catalogue_table is not None else set()
-    log_text = {opt: ref for opt, ref in text.items() if ref[0] not in subtree}
-    needed_tables = {ref[0] for ref in needed.values()}
-    needed_joins = _joins_to(needed_tables, joins)
-
-    # each join over its left table's rows, and the repeated keys of each looked-up table
+    plan = _plan(config, tables, joins)
+    # the repeated keys of each looked-up table, then each join over its left table's rows
     index = {j.right_table: _key_index(tables[j.right_table], j) for j in joins}
-    reports: list[JoinReport] = []
-    for j in joins:
-        reports.append(_join_report(tables[j.left_table], tables[j.right_table], j,
-                                    index[j.right_table], needed=j in needed_joins))
+    reports = [_join_report(tables[j.left_table], tables[j.right_table], j,
+                            index[j.right_table], needed=j in plan.needed_joins)
+               for j in joins]
     for t in tables.values():  # the rows' table's: with the rows' other bad rows, below
         if t.read.bad_rows and on_bad_rows == "error" and t.name != root:
             raise t.read.bad_rows.error(hint="on_bad_rows = \"skip\" (--on-bad-rows skip) "
                                              "drops bad rows and lists them")
-
-    # the rows' table joined: its rows' positions in every table
     rows = tables[root]
     bad = BadRows(rows.path, line_label=rows.read.bad_rows.line_label)
     bad.extend(rows.read.bad_rows)
     pos = _positions(tables, root, joins, index, failed=lambda j, fail, keys: _record(
-        bad, j, fail, keys, rows.lines) if j in needed_joins else None)
+        bad, j, fail, keys, rows.lines) if j in plan.needed_joins else None)
     frame = pd.DataFrame({name: _cells(tables[t], pos[t], c)
-                          for name, (t, c) in {**needed, **log_text}.items()})
-
-    catalogue = None
-    if catalogue_table is not None and item_join is not None:
-        cat = tables[catalogue_table]
-        at = _positions(tables, catalogue_table, [j for j in joins if j.left_table in subtree],
-                        index, failed=lambda j, fail, keys: None)
-        key_col = item_join.right_column  # the catalogue is the table looked up
-        first = _first_of_each_key(cat.df[key_col])
-        catalogue = pd.DataFrame({config.item_col: _cells(cat, first, key_col)})
-        for opt, (table, column) in text.items():
-            if table in subtree:
-                catalogue[opt] = _cells(tables[table], at[table][first], column)
-        catalogue = catalogue[catalogue[config.item_col] != ""]
-
+                          for name, (t, c) in {**plan.needed, **plan.log_text}.items()})
     opts = config.model_copy(update={"tables": {}, "joins": (), "path": str(rows.path)})
     data = InteractionDataset._from_table(
-        frame, opts, items=catalogue, users=None, name=config.name or root, path=rows.path,
-        first_line=None, lines=rows.lines, keep_all_items=True, bad_rows=bad)
+        frame, opts, items=_catalogue(config, tables, joins, index, plan), users=None,
+        name=config.name or root, path=rows.path, first_line=None, lines=rows.lines,
+        keep_all_items=True, bad_rows=bad)
     assert data.report is not None
     data.report.tables = [t.read for t in tables.values()]
     data.report.joins = reports
@@ -249,12 +326,58 @@ def read_tables(config: DatasetConfig) -> InteractionDataset:
     return data
 
 
+@dataclass
+class _Plan:
+    """Which columns come from where, and what a failed join means."""
+
+    #: The columns a row needs (ids, value, time, filters), by the name the options write.
+    needed: dict[str, tuple[str, str]]
+    #: The text columns (title, category, description), by name.
+    text: dict[str, tuple[str, str]]
+    #: The text columns the rows' side holds (not the catalogue's).
+    log_text: dict[str, tuple[str, str]]
+    #: The joins on the way to a needed column: where they fail, the row is bad.
+    needed_joins: set[JoinSpec]
+    #: The catalogue (the table joined on the item column), the join, and the tables below.
+    catalogue_table: str | None
+    item_join: JoinSpec | None
+    subtree: set[str]
+
+
+def _plan(config: DatasetConfig, tables: dict[str, _Table], joins: list[JoinSpec]) -> _Plan:
+    columns = _Columns(tables)
+    needed, text = _named_columns(config, columns)
+    catalogue_table, item_join = _catalogue_table(config, columns, joins)
+    subtree = _below(catalogue_table, joins) if catalogue_table is not None else set()
+    return _Plan(needed=needed, text=text,
+                 log_text={opt: ref for opt, ref in text.items() if ref[0] not in subtree},
+                 needed_joins=_joins_to({ref[0] for ref in needed.values()}, joins),
+                 catalogue_table=catalogue_table, item_join=item_join, subtree=subtree)
+
+
+def _catalogue(config: DatasetConfig, tables: dict[str, _Table], joins: list[JoinSpec],
+               index: dict[str, _KeyIndex], plan: _Plan) -> pd.DataFrame | None:
+    """The catalogue table's items (each key once) with the text columns of its subtree."""
+    if plan.catalogue_table is None or plan.item_join is None:
+        return None
+    cat = tables[plan.catalogue_table]
+    at = _positions(tables, plan.catalogue_table,
+                    [j for j in joins if j.left_table in plan.subtree], index,
+                    failed=lambda j, fail, keys: None)
+    key_col = plan.item_join.right_column  # the catalogue is the table looked up
+    first = _first_of_each_key(cat.df[key_col])
+    catalogue = pd.DataFrame({config.item_col: _cells(cat, first, key_col)})
+    for opt, (table, column) in plan.text.items():
+        if table in plan.subtree:
+            catalogue[opt] = _cells(tables[table], at[table][first], column)
+    return catalogue
+
+
 # -- reading ------------------------------------------------------------------------------------
 def _read(name: str, spec: TableSpec, encoding: str, *, root: bool) -> _Table:
     path = Path(spec.path)
-    fmt = spec.format
-    bad = BadRows(path, line_label="row" if (fmt or path.suffix) in ("parquet", ".parquet")
-                  else "line")
+    fmt = spec.format or format_of(path)
+    bad = BadRows(path, line_label="row" if fmt == "parquet" else "line")
     df, lines = read_table(path, fmt, spec.encoding or encoding, bad_rows=bad)
     if lines is None:  # Parquet: 1-based row numbers stand in for lines
         lines = np.arange(1, len(df) + 1, dtype=np.int64)
