@@ -84,7 +84,8 @@ def test_from_dataframe_keywords_are_the_table_options() -> None:
 
 
 def test_config_keys_are_the_declared_options() -> None:
-    assert set(DatasetConfig.model_fields) == {"path", "name", *NAMES}
+    # besides the options: the file, a name, and the tables and joins of a multi-table export
+    assert set(DatasetConfig.model_fields) == {"path", "name", "tables", "joins", *NAMES}
     for name in NAMES:  # the same defaults: no translation between config and reader
         assert DatasetConfig.model_fields[name].default == ReadOptions.model_fields[name].default
     assert DatasetConfig(path="x.csv").reader_options() == {

@@ -65,8 +65,7 @@ def build_catalogues(
         Whether catalogue items without interactions enter the item vocabulary.
     """
     item_info = _catalogue(items, "item_id", alt_key=item_col, id_case=item_case,
-                           rename={col: target for target, col in text_cols.items()}) \
-        if items is not None else None
+                           rename=text_cols) if items is not None else None
     log_info = _catalogue_from_log(log, item_ids, {
         target: col for target, col in text_cols.items()
         if col is not None and col in log.columns})
@@ -98,17 +97,27 @@ def build_catalogues(
 
 
 def _catalogue(table: pd.DataFrame, key: str, *, alt_key: str | None = None,
-               id_case: str = "keep", rename: dict[str | None, str] | None = None
+               id_case: str = "keep", rename: dict[str, str | None] | None = None
                ) -> pd.DataFrame:
-    """A catalogue table indexed by its normalised ids, its columns renamed to ours."""
+    """A catalogue table indexed by its normalised ids, its columns renamed to ours.
+
+    ``rename`` maps each of our columns (``title``) to the table's (``None``: none). One
+    column of the table may be given for several of ours (the same column as title and as
+    category): each gets a copy, none is lost.
+    """
     t = table.copy()
     if key not in t.columns and alt_key is not None and alt_key in t.columns:
         t = t.rename(columns={alt_key: key})
     if key in t.columns:
         t = t.set_index(key)
     if rename:
-        t = t.rename(columns={src: dst for src, dst in rename.items()
-                              if src is not None and src in t.columns and dst not in t.columns})
+        sources = {src for dst, src in rename.items()
+                   if src is not None and src in t.columns and dst not in t.columns}
+        for dst, src in rename.items():
+            if src in sources and dst not in t.columns:
+                t[dst] = t[src]
+        # a source column that is now one of ours under another name goes (as a rename did)
+        t = t.drop(columns=[src for src in sources if src not in rename])
     t.index = pd.Index(normalise_ids(pd.Series(t.index), id_case), name=key)
     if not t.index.is_unique:
         dup = t.index[t.index.duplicated()][0]

@@ -219,7 +219,9 @@ def check_rows(df: pd.DataFrame, plan: ReadPlan, *, path: str | Path | None, nam
                  else first_line + np.arange(n, dtype=np.int64) if first_line is not None
                  else None)
     collect = _BadRowCollector(report_rows, row_lines)
-    keep, filtered = _apply_filters(df, plan.filters, collect)
+    # rows the caller already found bad (a join that failed) are not checked again
+    start = ~bad_rows.row_mask(n) if bad_rows is not None else np.ones(n, dtype=bool)
+    keep, filtered = _apply_filters(df, plan.filters, collect, start)
     for col in (plan.user_col, plan.item_col):
         collect.add(f"missing id in column {col!r}", keep & missing_ids(df[col]), col)
     values = _value_cells(df, plan, keep, collect)
@@ -235,11 +237,11 @@ def check_rows(df: pd.DataFrame, plan: ReadPlan, *, path: str | Path | None, nam
                        bad=report_rows, lines=row_lines)
 
 
-def _apply_filters(df: pd.DataFrame, filters: list[RowFilter], collect: _BadRowCollector
-                   ) -> tuple[np.ndarray, dict[str, int]]:
-    """The rows every filter keeps; each dropped row counted under the first filter that
-    drops it. A cell a filter cannot compare is a bad row."""
-    keep = np.ones(len(df), dtype=bool)
+def _apply_filters(df: pd.DataFrame, filters: list[RowFilter], collect: _BadRowCollector,
+                   start: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """The rows of ``start`` that every filter keeps; each dropped row counted under the first
+    filter that drops it. A cell a filter cannot compare is a bad row."""
+    keep = start.copy()
     filtered: dict[str, int] = {}
     for f in filters:
         holds, bad = f.evaluate(df[f.column])

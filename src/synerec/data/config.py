@@ -25,6 +25,61 @@ is none: ``time_col = ""`` reads no time)::
 wins), and so do :func:`load_dataset` (``load_dataset("shop.toml")``) and
 :meth:`DatasetConfig.load`. The same model holds the options of a file read from flags, so a
 saved model can say exactly how its data were read (:attr:`InteractionDataset.source`).
+
+An export of several tables
+---------------------------
+A marketplace exports its orders as several tables: order lines, orders (with a customer id
+per *order*), customers (that id -> the person's id), products, a category translation. The
+config declares each table (``[tables.NAME]``: its ``path``, optionally ``format`` and
+``encoding``) and each join (``[[joins]]``: ``left = "table.column"`` looks up
+``right = "table.column"``, a many-to-one lookup), and the options of ``[data]`` name the
+columns as ``table.column`` (a name that only one table has may go without its table)::
+
+    # marketplace.toml
+    [data]
+    name = "marketplace"
+    user_col = "customers.customer_unique_id"   # the person, not the per-order customer_id
+    item_col = "order_items.product_id"
+    time_col = "orders.order_purchase_timestamp"
+    category_col = "category_translation.product_category_name_english"
+    implicit = true                              # every line a purchase
+    where = ["orders.order_status != canceled"]
+    on_bad_rows = "skip"
+
+    [tables.order_items]                         # the rows: the table no join looks up
+    path = "order_items.csv"
+    [tables.orders]
+    path = "orders.csv"
+    [tables.customers]
+    path = "customers.csv"
+    [tables.products]
+    path = "products.csv"
+    [tables.category_translation]
+    path = "category_translation.csv"
+
+    [[joins]]
+    left = "order_items.order_id"                # each line finds its order,
+    right = "orders.order_id"
+    [[joins]]
+    left = "orders.customer_id"                  # each order its customer,
+    right = "customers.customer_id"
+    [[joins]]
+    left = "order_items.product_id"              # each line its product,
+    right = "products.product_id"
+    [[joins]]
+    left = "products.product_category_name"      # each product its English category
+    right = "category_translation.product_category_name"
+
+The rows are those of the one table that no join looks up (the order lines); every other
+table is looked up by exactly one join, from a table already joined. A looked-up table's key
+must be unique: a repeated key is a bad row of that table. The table joined on the item column
+(products) is the catalogue: its items join the vocabulary even when nobody bought them, and
+the text columns it (or a table it looks up) holds come from it. A row whose lookup fails is
+reported, never dropped in silence (:mod:`synerec.data.tables`): where the row needs a column
+that the failed join brings (the user, the item, the time, the value, a filter's column), it is
+a bad row (``on_bad_rows``: an error naming the file, line and key, or skipped and counted);
+where the join only brings text (a category), the row is kept without it; either way the read
+report counts each join's rows, matched and not, with the first keys not found.
 """
 
 from __future__ import annotations
@@ -39,9 +94,10 @@ import pydantic
 from pydantic import Field, model_validator
 
 from synerec.data.options import RENAMED, ReadOptions, declared_options
+from synerec.data.tables import JoinSpec, TableSpec, join_order, read_tables
 from synerec.exceptions import ConfigError, DatasetNotFoundError
 
-__all__ = ["DatasetConfig", "read_config_file"]
+__all__ = ["DatasetConfig", "JoinSpec", "TableSpec", "read_config_file"]
 
 
 class DatasetConfig(ReadOptions):
@@ -53,8 +109,35 @@ class DatasetConfig(ReadOptions):
     """
 
     path: str = Field(description="The interaction file (CSV, TSV, Parquet, JSON lines; "
-                                  "optionally gzipped).")
+                                  "optionally gzipped); with tables, the rows' table's.")
     name: str | None = Field(None, description="Data set name (default: the file name).")
+    tables: dict[str, TableSpec] = Field(
+        default_factory=dict, description="An export of several tables: each by its name.")
+    joins: tuple[JoinSpec, ...] = Field((), description="How the tables join.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows_table(cls, values: Any) -> Any:
+        # With tables, the path is the rows' table's (given or not: the same file).
+        if not isinstance(values, Mapping) or not values.get("tables"):
+            return values
+        values = dict(values)
+        tables = {name: TableSpec.model_validate(spec) if isinstance(spec, Mapping) else spec
+                  for name, spec in values["tables"].items()}
+        joins = [JoinSpec.model_validate(j) if isinstance(j, Mapping) else j
+                 for j in values.get("joins") or ()]
+        root, _ = join_order(tables, joins)
+        if values.get("format") is not None:
+            raise ValueError("with [tables], give each table's format in its table")
+        if values.get("items") is not None:
+            raise ValueError("with [tables], the catalogue is a table joined on the item "
+                             "column, not items =")
+        given = values.get("path")
+        if given is not None and given != tables[root].path:
+            raise ValueError(f"with [tables], the rows are table {root!r} ({tables[root].path}); "
+                             f"leave path out (it is {given!r})")
+        values["path"] = tables[root].path
+        return values
 
     @model_validator(mode="before")
     @classmethod
@@ -131,12 +214,24 @@ class DatasetConfig(ReadOptions):
         """The same config with ``path`` and the options that are files (``items``) made
         absolute from folder ``base``."""
         root = Path(base)
+
+        def absolute(value: str) -> str:
+            return str((root / Path(value).expanduser()).resolve())
+
         update: dict[str, Any] = {}
         for key in ("path", *(o.name for o in declared_options() if o.info.path)):
             value = getattr(self, key)
             if value is not None:
-                update[key] = str((root / Path(value).expanduser()).resolve())
+                update[key] = absolute(value)
+        if self.tables:
+            update["tables"] = {name: spec.model_copy(update={"path": absolute(spec.path)})
+                                for name, spec in self.tables.items()}
         return self.model_copy(update=update)
+
+    @property
+    def rows_table(self) -> str | None:
+        """With tables, the name of the rows' table (the one no join looks up)."""
+        return join_order(self.tables, self.joins)[0] if self.tables else None
 
     def reader_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`synerec.data.read_interactions`."""
@@ -147,6 +242,13 @@ class DatasetConfig(ReadOptions):
         config as its :attr:`~synerec.data.InteractionDataset.source`."""
         from synerec.data.readers import read_with_options
 
+        if self.tables:
+            for spec in self.tables.values():
+                if not Path(spec.path).exists():
+                    raise DatasetNotFoundError(f"no data set file {spec.path!r}")
+            data = read_tables(self)
+            data.source = {"config": self.resolved(Path.cwd()).model_dump(mode="json")}
+            return data
         path = Path(self.path)
         if not path.exists():
             raise DatasetNotFoundError(f"no data set file {self.path!r}")
@@ -160,7 +262,7 @@ class DatasetConfig(ReadOptions):
         values = self.model_dump(mode="json", exclude_defaults=True)
         lines = ["[data]"]
         for key in KEYS:
-            if key not in values:
+            if key not in values or (key == "path" and self.tables):
                 continue
             value = values[key]
             if value is None:
@@ -168,6 +270,13 @@ class DatasetConfig(ReadOptions):
                     continue  # TOML has no null; the others' None is their default
                 value = ""
             lines.append(f"{key} = {_toml_value(value)}")
+        for name, spec in self.tables.items():
+            lines += ["", f"[tables.{name}]"]
+            lines += [f"{k} = {_toml_value(v)}"
+                      for k, v in spec.model_dump(mode="json", exclude_none=True).items()]
+        for join in self.joins:
+            lines += ["", "[[joins]]", f"left = {_toml_value(join.left)}",
+                      f"right = {_toml_value(join.right)}"]
         return "\n".join(lines) + "\n"
 
 
@@ -213,18 +322,37 @@ def read_config_file(path: str | os.PathLike[str]) -> DatasetConfig:
     table = doc.get("data")
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: no [data] table (it holds path, user_col, item_col, ...)")
+    extra = sorted(set(doc) - {"data", "tables", "joins"})
+    if extra:
+        raise ConfigError(f"{path}: unknown table(s) {', '.join(extra)} (a config holds [data], "
+                          "and for an export of several tables [tables.NAME] and [[joins]])")
+    if "tables" in table or "joins" in table:
+        raise ConfigError(f"{path}: [tables.NAME] and [[joins]] are tables of their own, not "
+                          "keys of [data]")
+    values = dict(table)
+    for key in ("tables", "joins"):
+        if key in doc:
+            values[key] = doc[key]
+    if "tables" not in values and "joins" in values:
+        raise ConfigError(f"{path}: [[joins]] without [tables.NAME]: declare the tables joined")
     try:
-        config = DatasetConfig.model_validate(table)
+        config = DatasetConfig.model_validate(values)
     except pydantic.ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "data"
+            loc = [str(p) for p in err["loc"]]
+            key = ".".join(loc) or "data"
+            if loc and loc[0] in ("tables", "joins"):
+                key = f"[{loc[0]}] " + ".".join(loc[1:])
             if err["type"] == "extra_forbidden":
-                known = ", ".join(KEYS)
+                known = ", ".join(KEYS) if len(loc) == 1 else "see synerec.data.config"
                 problems.append(f"unknown key {key!r} (keys: {known})")
             elif err["type"] == "missing":
                 problems.append(f"{key!r} is required")
+            elif not loc:  # the whole config: the tables and joins, or path beside them
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
             else:
                 problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError(f"{path}: [data] " + "; ".join(problems)) from None
+        where = "" if any(k in values for k in ("tables", "joins")) else "[data] "
+        raise ConfigError(f"{path}: {where}" + "; ".join(problems)) from None
     return config.resolved(path.parent)

@@ -17,6 +17,7 @@ never a row silently dropped. Filters are plain comparisons, never evaluated as 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,7 +99,11 @@ class RowFilter:
             return holds & ~bad, bad
         text = as_text(cells).fillna("").str.strip()
         if self.op in ("~", "!~"):
-            found = text.str.contains(str(self.value), regex=True).fillna(False).to_numpy(bool)
+            with warnings.catch_warnings():  # groups in a pattern are only grouping here
+                warnings.filterwarnings("ignore", "This pattern is interpreted as a regular "
+                                        "expression, and has match groups")
+                found = text.str.contains(str(self.value), regex=True).fillna(False) \
+                    .to_numpy(bool)
             holds = found if self.op == "~" else ~found
         else:
             same = (text == str(self.value)).fillna(False).to_numpy(bool)

@@ -8,16 +8,23 @@ reported all at once or skipped with a summary (:mod:`synerec.data.report`).
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from synerec.data._io import iter_json_lines, read_delimited, read_text
+from synerec.data._io import (
+    FIELD_COUNT,
+    QUOTE_NOT_CLOSED,
+    csv_records,
+    field_count_problem,
+    iter_json_lines,
+    open_quote_line,
+    physical_lines,
+    read_delimited,
+    read_text,
+)
 from synerec.data.dataset import InteractionDataset
 from synerec.data.options import ReadOptions, with_options_signature
 from synerec.data.report import BadRows, check_on_bad_rows
@@ -62,11 +69,11 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
     required
         Columns that must be present.
     bad_rows
-        When given, lines that cannot be split into the header's fields (or JSON lines that are
-        not objects) are recorded there and left out, and reading goes on, so that a caller
-        can report every bad row at once; without it the first such line raises. A line with
-        too few fields is read with empty cells (the cells a reader needs then make it a bad
-        row).
+        When given, lines that cannot be split into the header's fields (more fields or
+        fewer: a line cut short), the record of a quoted field the file ends in, and JSON
+        lines that are not objects are recorded there and left out, and reading goes on, so
+        that a caller can report every bad row at once; without it the first such line
+        raises.
 
     Returns
     -------
@@ -82,7 +89,8 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
             df, first = read_delimited(path, sep, header=True, encoding=encoding,
                                        required=required)
         except DataFormatError as exc:
-            if bad_rows is None or not _FIELD_COUNT.match(exc.problem):
+            if bad_rows is None or not (FIELD_COUNT.match(exc.problem)
+                                        or exc.problem == QUOTE_NOT_CLOSED):
                 raise
             return _read_delimited_tolerant(path, sep, encoding, required, bad_rows)
         lines = df.attrs.pop("lines", None)  # set when blank lines shift the rows
@@ -116,53 +124,48 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
     raise DataFormatError(f"unknown format {fmt!r}; use csv, tsv, parquet or jsonl", path=path)
 
 
-_FIELD_COUNT = re.compile(r"expected \d+ fields, found \d+$")
-
-
 def _read_delimited_tolerant(path: Path, sep: str, encoding: str, required: list[str] | None,
                              bad_rows: BadRows) -> tuple[pd.DataFrame, np.ndarray]:
-    """The slow path for a file with lines of the wrong width: every record through the csv
-    module, the bad ones recorded with their line and left out."""
+    """The slow path for a file with lines of the wrong width, or cut inside a quoted field:
+    every record through the csv module, the bad ones recorded with their line and left out.
+
+    A line with fewer fields than the header is bad (a line cut short would otherwise pass
+    for a row with empty cells); so is the record of a quoted field that the file ends in.
+    """
     text = read_text(path, encoding)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep,
-                        quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE)
-    header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    bad_lines: list[int] = []
-    bad_values: list[str] = []
-    bad_counts: list[int] = []
-    start = 1
-    physical = text.splitlines()
-    for record in reader:
-        line, start = start, reader.line_num + 1
-        if not record or record == [""]:
-            continue
-        if header is None:
-            header = record
-            continue
-        if len(record) > len(header):
-            bad_lines.append(line)
-            bad_counts.append(len(record))
-            bad_values.append(physical[line - 1][:200] if line <= len(physical) else "")
-            continue
-        if len(record) < len(header):
-            record = record + [""] * (len(header) - len(record))
-        rows.append(record)
-        lines.append(line)
-    if header is None:
+    bad: dict[str, tuple[list[int], list[str]]] = {}
+    physical = physical_lines(text)
+
+    def record_bad(problem: str, line: int) -> None:
+        where = bad.setdefault(problem, ([], []))
+        where[0].append(line)
+        where[1].append(physical[line - 1][:200] if line <= len(physical) else "")
+
+    records = list(csv_records(text, sep))
+    if not records:
         raise DataFormatError("file is empty", path=path)
+    (_, header), body = records[0], records[1:]
+    cut = open_quote_line(text, sep, last=body[-1][0]) if body else None
+    for line, record in body:
+        if line == cut:  # the last record: read, but its quoted field never closed
+            inside = len(physical) - cut
+            after = ("" if not inside else "; the line after it is inside it" if inside == 1
+                     else f"; the {inside} lines after it are inside it")
+            record_bad(QUOTE_NOT_CLOSED + after, line)
+        elif len(record) != len(header):
+            record_bad(field_count_problem(header, len(record)), line)
+        else:
+            rows.append(record)
+            lines.append(line)
     if required:
         missing = [c for c in required if c not in header]
         if missing:
             raise DataFormatError(f"missing column(s) {missing}; the header has {header}",
                                   path=path, line=1)
-    if bad_lines:
-        for count in sorted(set(bad_counts)):
-            sel = [k for k, c in enumerate(bad_counts) if c == count]
-            bad_rows.add(f"expected {len(header)} fields, found {count}",
-                         lines=np.asarray([bad_lines[k] for k in sel]),
-                         values=np.asarray([bad_values[k] for k in sel], dtype=object))
+    for problem, (at, values) in bad.items():
+        bad_rows.add(problem, lines=np.asarray(at), values=np.asarray(values, dtype=object))
     df = pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(
         columns=header, dtype=str)
     return df, np.asarray(lines, dtype=np.int64)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from synerec.exceptions import BadRowsError, ConfigError, DataFormatError
+
+if TYPE_CHECKING:  # the tables module reads through this one
+    from synerec.data.tables import JoinReport, TableRead
 
 __all__ = ["MAX_LISTED", "BadRows", "OnBadRows", "ReadReport", "check_on_bad_rows"]
 
@@ -269,6 +272,9 @@ class ReadReport:
         The rating or weight column, ``None`` for unary implicit data.
     interactions
         Interactions in the data set.
+    tables, joins
+        An export of several tables (:mod:`synerec.data.tables`): each table as read (its
+        rows, its lines that could not be read), and what each join found.
     """
 
     source: str
@@ -283,6 +289,8 @@ class ReadReport:
     interactions: int = 0
     rating_scale: tuple[float, float] | None = None
     scale_inferred: bool = False
+    tables: list[TableRead] = field(default_factory=list)
+    joins: list[JoinReport] = field(default_factory=list)
 
     @property
     def rows_skipped(self) -> int:
@@ -300,6 +308,9 @@ class ReadReport:
                    if self.rating_scale else ""))
         out = [f"read {self.source}: {self.rows_read:,} rows -> {self.interactions:,} "
                f"interactions ({what})"]
+        for table in self.tables:
+            out.extend(table.lines())
+        out.extend(join.line() for join in self.joins)
         for expr, count in self.filtered.items():
             out.append(f"  where {expr}: dropped {count:,} rows")
         if self.bad_rows and self.on_bad_rows == "skip":
@@ -319,4 +330,6 @@ class ReadReport:
                 "duplicates": self.duplicates, "duplicates_merged": self.duplicates_merged,
                 "feedback": self.feedback, "value_column": self.value_column,
                 "rating_scale": list(self.rating_scale) if self.rating_scale else None,
-                "scale_inferred": self.scale_inferred, "interactions": self.interactions}
+                "scale_inferred": self.scale_inferred, "interactions": self.interactions,
+                "tables": [t.to_dict() for t in self.tables],
+                "joins": [j.to_dict() for j in self.joins]}
