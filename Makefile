@@ -15,7 +15,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 # pip's own wheel cache (keyed by version only, not by build options) is never used for it.
 LLAMA_WHEEL_DIR ?= $(HOME)/.cache/synerec/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-avx2
 
-.PHONY: demo test lint venv install-demo install-dev install-llama install-console console \
+.PHONY: demo test lint typecheck venv install-demo install-dev install-llama install-console console \
 	browser screenshots bench bench-deps bench-service clean
 
 $(PY):
@@ -64,11 +64,16 @@ browser:
 screenshots: install-dev browser
 	SYNEREC_SCREENSHOTS=docs/console $(PY) -m pytest tests/console/test_browser.py -q
 
-test: install-dev browser
+# The type check runs first: a type error or a stale `type: ignore` fails the tests.
+test: install-dev browser typecheck
 	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
-lint: install-dev
-	$(PY) -m ruff check src tests bench
+lint: install-dev typecheck
+	$(PY) -m ruff check src tests bench tools
+
+# mypy on src/synerec, configured in pyproject.toml's [tool.mypy].
+typecheck: install-dev
+	$(PY) -m mypy
 
 # The load generator of the service benchmarks (Debian/Ubuntu package; needs root or sudo).
 bench-deps:

@@ -1,9 +1,18 @@
-"""synerec: e-commerce recommendation that joins collaborative filtering with language models."""
+"""synerec: e-commerce recommendation that joins collaborative filtering with language models.
 
+The package root is the foundation layer (``docs/architecture.md``): it imports nothing above
+it at import time, so ``import synerec.cli`` or ``import synerec.exceptions`` stays cheap. The
+data-set helpers it re-exports (:class:`InteractionDataset`, :class:`Vocabulary`,
+:func:`list_datasets`, :func:`load_dataset`) are loaded from :mod:`synerec.data` on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from synerec._version import __version__
-from synerec.data import InteractionDataset, Vocabulary, list_datasets, load_dataset
 from synerec.exceptions import (
     DataFormatError,
     DatasetNotFoundError,
@@ -11,6 +20,9 @@ from synerec.exceptions import (
     SynerecError,
     UnknownIdError,
 )
+
+if TYPE_CHECKING:
+    from synerec.data import InteractionDataset, Vocabulary, list_datasets, load_dataset
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -26,3 +38,20 @@ __all__ = [
     "list_datasets",
     "load_dataset",
 ]
+
+#: Names re-exported from a higher layer, loaded on first access (PEP 562).
+_LAZY = {"InteractionDataset": "synerec.data", "Vocabulary": "synerec.data",
+         "list_datasets": "synerec.data", "load_dataset": "synerec.data"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'synerec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

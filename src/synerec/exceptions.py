@@ -50,7 +50,7 @@ class UnknownIdError(SynerecError, KeyError):
     def __new__(cls, id: Any = None, kind: str | None = None, *args: Any, **kwargs: Any) -> Any:
         # ``UnknownIdError(x, "user")`` is an :class:`UnknownUserError` (and ``"item"`` an
         # :class:`UnknownItemError`), so callers can catch the kind they care about.
-        if cls is UnknownIdError:
+        if cls is UnknownIdError and kind is not None:
             cls = {"user": UnknownUserError, "item": UnknownItemError}.get(kind, cls)
         return super().__new__(cls)
 

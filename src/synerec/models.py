@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-import synerec.algorithms  # noqa: F401 - registers every model family of algorithms/
+import synerec.algorithms
 import synerec.hybrid  # noqa: F401 - registers the hybrid
 from synerec.algorithms.base import Recommender
 from synerec.algorithms.positives import default_positive_threshold

@@ -231,7 +231,8 @@ def _no_duplicates(indptr: np.ndarray, indices: np.ndarray, n_cols: int) -> bool
 # The kernel lives here, next to the rules it implements, so that the one ranking routine stays
 # in one module; it is tested against topk (tests/algorithms/test_knn.py).
 @numba.njit(cache=True, nogil=True, inline="always")
-def _worse(v1: float, i1: int, v2: float, i2: int) -> bool:
+def _worse(v1: float, i1: int | np.integer, v2: float,
+           i2: int | np.integer) -> bool | np.bool_:
     """Whether ``(v1, i1)`` ranks below ``(v2, i2)``: lower score, then higher index."""
     return v1 < v2 or (v1 == v2 and i1 > i2)
 
@@ -252,7 +253,8 @@ def _sift_down(val: np.ndarray, idx: np.ndarray, pos: int, size: int) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _sift_up(val: np.ndarray, idx: np.ndarray, pos: int, v: float, j: int) -> None:
+def _sift_up(val: np.ndarray, idx: np.ndarray, pos: int, v: float,
+             j: int | np.integer) -> None:
     """Put ``(v, j)`` at ``pos`` (the heap's new last slot) and move it up to its place."""
     val[pos] = v
     idx[pos] = j

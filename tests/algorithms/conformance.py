@@ -16,21 +16,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from synerec.algorithms import (
-    FALLBACK_NAMES,
-    Recommender,
-    create_model,
-    default_threshold,
-    get_model_class,
-    list_models,
+from synerec.algorithms import FALLBACK_NAMES, Recommender, default_threshold
+from synerec.algorithms.abilities import (
+    EVIDENCE_KINDS,
+    ExplainsList,
+    ExplainsScore,
+    ExplainsScoreByUsers,
+    ScoresProfile,
+    SimilarItems,
 )
+from synerec.algorithms.training import Need
 from synerec.data import InteractionDataset
 from synerec.exceptions import (
     ConfigError,
@@ -40,6 +42,7 @@ from synerec.exceptions import (
     UnknownItemError,
     UnknownUserError,
 )
+from synerec.models import create_model, get_model_class, list_models
 from synerec.ranking import topk
 
 # -- per-model settings ---------------------------------------------------------------------------
@@ -436,7 +439,7 @@ KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
 
 def predicts_ratings(model: Recommender) -> bool:
     """False for the ranking-only models, whose predictions are scores (not clipped, no scale)."""
-    return bool(getattr(model, "predicts_ratings", True))
+    return model.predicts_ratings
 
 
 # -- the suite ------------------------------------------------------------------------------------
@@ -757,3 +760,50 @@ def test_bad_training_data(name: str) -> None:
     with pytest.raises(DataFormatError, match="sparse"):
         model.fit(np.ones((2, 2)))  # type: ignore[arg-type]
     assert not model.is_fitted
+
+
+def _sums_its_terms(model: Recommender) -> bool:
+    """Whether the model's ranking score is exactly the sum of its declared terms (the
+    neighbourhood models rank by similarity sum then, the linear item-item models always)."""
+    return getattr(model.config_, "ranking", "similarity_sum") == "similarity_sum"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_declared_abilities_answer(name: str, toy: InteractionDataset) -> None:
+    """Each ability a model declares answers consistently with its own scores and data."""
+    model = make_model(name).fit(toy)
+    assert model.evidence_kind in EVIDENCE_KINDS
+    assert model.needs <= set(get_args(Need))
+    users = np.arange(toy.n_users)
+    known = model.known_users(users)
+    idx, scores = model.recommend_indices(users[known], n=3)
+    X = model.train_
+    for row, u in enumerate(users[known]):
+        mine = set(X.indices[X.indptr[u]:X.indptr[u + 1]].tolist())
+        for i, score in zip(idx[row], scores[row], strict=True):
+            if i < 0:
+                continue
+            if isinstance(model, ExplainsScore):
+                items, terms = model.score_contributions(int(u), int(i))
+                assert set(items.tolist()) <= mine
+                if _sums_its_terms(model) and len(items):  # empty: scored by its fallback
+                    assert terms.sum() == pytest.approx(float(score), rel=1e-5, abs=1e-6)
+            if isinstance(model, ExplainsScoreByUsers):
+                others, terms = model.score_contributors(int(u), int(i))
+                assert all(X[v, i] != 0 for v in others.tolist())
+                if _sums_its_terms(model):
+                    assert terms.sum() == pytest.approx(float(score), rel=1e-5, abs=1e-6)
+        if isinstance(model, ExplainsList):
+            expl = model.explain_list(int(u), idx[row][idx[row] >= 0])
+            assert len(expl) == int((idx[row] >= 0).sum())
+            assert all(isinstance(e.as_details(), dict) for e in expl)
+    if isinstance(model, SimilarItems):
+        S = model.item_similarity()
+        assert S.shape == (model.n_items_, model.n_items_)
+        first = model.items_.id(int(np.flatnonzero(model.item_count_ > 0)[0]))
+        ids, sims = model.similar_items(first, n=3)
+        assert len(ids) == len(sims) <= 3 and first not in list(ids)
+    if isinstance(model, ScoresProfile):
+        rows = users[known]
+        got = model.score_profiles(X[rows])
+        np.testing.assert_allclose(got, model._score(rows), rtol=1e-5, atol=1e-6)

@@ -22,7 +22,7 @@ from synerec.algorithms import (
     PaperCF,
     UserKNN,
     base,
-    knn,
+    paper,
     recommend_item,
 )
 from synerec.algorithms import _knn_kernels as kern
@@ -476,7 +476,7 @@ def test_paper_cf_fits_each_method_once(data: InteractionDataset) -> None:
 
 def test_recommend_item_function(data: InteractionDataset) -> None:
     d = recommend_item("u2", "i5", "user_pearson", data=data, k=9)
-    cached = knn._PAPER_CACHE[data][(9, ())]
+    cached = paper._PAPER_CACHE[data][(9, ())]
     model = cached.model("user_pearson")
     assert recommend_item("u2", "i5", "user_pearson", data=data, k=9).prediction == d.prediction
     assert cached.model("user_pearson") is model  # fitted once per (data, method, k)
@@ -506,9 +506,9 @@ def test_recommend_item_passes_options(data: InteractionDataset) -> None:
     ref_u = UserKNN(k=9, similarity="cosine", denominator="signed",
                     neighbor_mean="corated").fit(data)
     assert d == ref_u.recommend_item("u2", "i5")
-    cf = PaperCF(data, k=9, **knn.PLAIN_FORMULAS)
+    cf = PaperCF(data, k=9, **paper.PLAIN_FORMULAS)
     assert recommend_item("u2", "i5", "item_adjusted_cosine", data=data, k=9,
-                          **knn.PLAIN_FORMULAS) == cf.recommend_item("u2", "i5",
+                          **paper.PLAIN_FORMULAS) == cf.recommend_item("u2", "i5",
                                                                      "item_adjusted_cosine")
     assert cf.model("item_adjusted_cosine").center is False
     assert cf.model("user_pearson").min_support == 1
@@ -525,12 +525,12 @@ def test_recommend_item_passes_options(data: InteractionDataset) -> None:
 def test_recommend_item_cache_dies_with_the_data() -> None:
     data = random_ratings(11, n_users=8, n_items=6)
     recommend_item("u1", "i1", "item_cosine", data=data, k=3)
-    assert data in knn._PAPER_CACHE
+    assert data in paper._PAPER_CACHE
     ref = weakref.ref(data)
-    n_before = len(knn._PAPER_CACHE)
+    n_before = len(paper._PAPER_CACHE)
     del data
     gc.collect()
-    assert ref() is None and len(knn._PAPER_CACHE) == n_before - 1
+    assert ref() is None and len(paper._PAPER_CACHE) == n_before - 1
 
 
 def test_default_threshold_on_ml_scale() -> None:

@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from pydantic import Field
 
 import synerec.ranking
@@ -37,6 +36,7 @@ from synerec.algorithms import (
     list_models,
 )
 from synerec.algorithms import registry as registry_module
+from synerec.algorithms.training import TrainingData
 from synerec.cli._options import model_config
 from synerec.exceptions import ConfigError
 from synerec.llm import LLMReranker
@@ -55,7 +55,8 @@ class ShrunkMeanConfig(RecommenderConfig):
 class ShrunkMean(Recommender[ShrunkMeanConfig]):
     """Each item's mean, shrunk towards the global mean by ``damping`` ratings."""
 
-    def _fit(self, X: sp.csr_matrix) -> None:
+    def _fit(self, data: TrainingData) -> None:
+        X = data.matrix
         total = np.bincount(X.indices, X.data, minlength=X.shape[1])
         d = self.config_.damping
         self.item_score_ = (total + d * self.global_mean_) / (self.item_count_ + d)
@@ -90,7 +91,8 @@ class OldStyle(Recommender):
         self.damping = damping
         self.init_calls = 1  # proof that this __init__, not a generated one, ran
 
-    def _fit(self, X: sp.csr_matrix) -> None:
+    def _fit(self, data: TrainingData) -> None:
+        X = data.matrix
         cfg = self.config_
         assert isinstance(cfg, OldStyleConfig)
         total = np.bincount(X.indices, X.data, minlength=X.shape[1])

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import typer
 
 from synerec.cli.data_options import _FLAGS
 from synerec.cli.main import main
@@ -21,8 +22,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def _flags(option: object) -> list[str]:
-    return [d for d in option.param_decls if d.startswith("--")]  # type: ignore[attr-defined]
+def _flags(option: typer.models.OptionInfo) -> list[str]:
+    """The long flags of an option (Typer keeps the first one as its ``default``)."""
+    decls = [option.default, *option.param_decls]
+    return [f for d in decls if isinstance(d, str) for f in d.split("/") if f.startswith("--")]
 
 
 @pytest.mark.parametrize("command", DATA_COMMANDS, ids=" ".join)
@@ -35,10 +38,12 @@ def test_every_data_command_takes_the_same_flags(capsys, command: tuple[str, ...
     cmd = group
     for word in command:
         cmd = cmd.commands[word]  # type: ignore[attr-defined]
-    names = {opt for p in cmd.params for opt in getattr(p, "opts", [])}
-    for _, _, option in _FLAGS:
-        for flag in _flags(option):
-            assert flag in names, f"synerec {' '.join(command)} lacks {flag}"
+    names = {opt for p in cmd.params
+             for opt in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+    flags = [flag for _, _, option in _FLAGS for flag in _flags(option)]
+    assert len(flags) == len(_FLAGS) + 2  # --dataset and --data; --implicit and --explicit
+    for flag in flags:
+        assert flag in names, f"synerec {' '.join(command)} lacks {flag}"
 
 
 def _orders(tmp_path: Path) -> Path:

@@ -24,7 +24,7 @@ ROWS = [
     "A4,Amy@Example.com,SKU-1,Mug,1,4.50,2024-03-04T08:00:00Z",       # line 6 (case)
 ]
 SHOP = dict(user_col="customer_email", item_col="sku", weight_col="quantity",
-            timestamp_col="ts", title_col="product_name")
+            time_col="ts", title_col="product_name")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -56,7 +56,7 @@ def test_purchases_are_implicit_with_quantity_as_weight(tmp_path: Path) -> None:
 def test_without_a_weight_column_every_row_is_one_positive(tmp_path: Path) -> None:
     path = _write(tmp_path / "orders.csv", HEADER + "\n".join(ROWS) + "\n")
     data = read_interactions(path, user_col="customer_email", item_col="sku", implicit=True,
-                             timestamp_col="ts")
+                             time_col="ts")
     assert data.implicit
     assert data.matrix[data.users.index("amy@example.com"), data.items.index("SKU-1")] == 1.0
     assert sorted(data.values.tolist()) == [1.0] * 5  # "Amy@Example.com" is another user here
@@ -154,7 +154,7 @@ def test_epoch_seconds_and_milliseconds(tmp_path: Path) -> None:
                                      "1700000100999\n")
     for path in (secs, ms):
         data = read_interactions(path, user_col="user", item_col="item", implicit=True,
-                                 timestamp_col="t")
+                                 time_col="t")
         assert data.timestamps.tolist() == [1700000000, 1700000100]
 
 
@@ -203,7 +203,7 @@ def test_catalogue_file_with_its_own_column_names(tmp_path: Path) -> None:
     items = _write(tmp_path / "products.csv", "sku,product_name,category\nSKU-1,Big Mug,"
                                               "Kitchen|Mugs\nSKU-9,New Vase,Home\n")
     data = read_interactions(path, user_col="customer_email", item_col="sku",
-                             weight_col="quantity", timestamp_col="ts", items=items,
+                             weight_col="quantity", time_col="ts", items=items,
                              title_col="product_name")
     assert data.item_info.loc["SKU-1", "title"] == "Big Mug"   # the catalogue wins
     assert data.item_info.loc["SKU-2", "title"] == "Teapot"    # filled from the log

@@ -25,7 +25,7 @@ def shop(timestamps: bool = True, implicit: bool = False) -> InteractionDataset:
     if not timestamps:
         df = df.drop(columns="timestamp")
     return InteractionDataset.from_dataframe(
-        df, timestamp_col="timestamp" if timestamps else None,
+        df, time_col="timestamp" if timestamps else None,
         rating_scale=None if implicit else (1, 5), name="shop")
 
 

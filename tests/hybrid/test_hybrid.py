@@ -15,16 +15,11 @@ from synerec.data import InteractionDataset
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.exceptions import ConfigError, ModelFileError
 from synerec.hybrid import HybridRanker, generate_candidates
-from synerec.hybrid.candidates import CandidateSet
-from synerec.hybrid.explain import check_faithful, contributors, explain_pair
-from synerec.hybrid.features import (
-    RECENT_ITEMS,
-    TEXT_NEIGHBORS,
-    recent_item_mask,
-    recent_item_scores,
-)
-from synerec.hybrid.model import DEFAULT_RETRIEVERS
+from synerec.hybrid.claims import FAVOURITE_CATEGORY_SHARE, Claim
+from synerec.hybrid.config import DEFAULT_RETRIEVERS
+from synerec.hybrid.explain import check_claims, check_faithful, contributors, explain_pair
 from synerec.hybrid.split import split_validation, split_validation_folds
+from synerec.hybrid.stats import RECENT_ITEMS, TEXT_NEIGHBORS, recent_item_mask
 from synerec.text import user_profiles
 from synerec.topk import PAD_INDEX
 
@@ -82,7 +77,7 @@ def test_features_by_hand(model: HybridRanker) -> None:
     users = _users(model, 5)
     cands = model.candidates(users)
     F = model.feature_matrix(cands)
-    names = model._stage_a_features()
+    names = model.feature_names_
     col = {n: F[:, k] for k, n in enumerate(names)}
     X = model.train_
     E = model.item_side_.embeddings
@@ -131,7 +126,7 @@ def test_default_retrievers_and_recent_features(model: HybridRanker) -> None:
     # the shop's ratings are explicit: EASE twice (positives, every rating), ALS (implicit is
     # installed in the test environment), and a :recent column for each EASE (timestamps)
     assert model.retriever_names_ == list(DEFAULT_RETRIEVERS)
-    names = model._stage_a_features()
+    names = model.feature_names_
     assert "ease:recent" in names and "ease-all:recent" in names
     assert "als:recent" not in names and "item-cf:recent" not in names
     ease_all = model.retrievers_[model.retriever_names_.index("ease-all")]
@@ -146,31 +141,21 @@ def test_recent_item_mask_keeps_each_users_latest() -> None:
     R = recent_item_mask(X, T, k=3)
     assert R[0].indices.tolist() == [1, 2, 3] and R[0].data.tolist() == [4, 3, 2]
     assert R[1].indices.tolist() == [1, 6]
-    W = np.arange(49, dtype=np.float32).reshape(7, 7)
-    nan = np.full((4, 1), np.nan, np.float32)
-    cands = CandidateSet(users=np.array([0, 1]), indptr=np.array([0, 2, 4]),
-                         items=np.array([5, 6, 0, 2]), scores=nan, ranks=nan,
-                         top_scores=np.full((2, 1), np.nan, np.float32))
-    got = recent_item_scores(X, W, R, cands)
-    # user 0: items 1, 2, 3 are the latest; user 1: items 1 and 6
-    assert got.tolist() == [W[[1, 2, 3], 5].sum(), W[[1, 2, 3], 6].sum(),
-                            W[[1, 6], 0].sum(), W[[1, 6], 2].sum()]
 
 
 def test_a_default_retriever_without_its_package_is_left_out(
         shop: InteractionDataset, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    import synerec.hybrid.model as hm
+    import synerec.hybrid.retrievers as hr
 
-    monkeypatch.setitem(hm._NEEDS_PACKAGE, "als", "no_such_package_for_synerec")
-    with caplog.at_level("WARNING", logger="synerec.hybrid.model"):
+    monkeypatch.setitem(hr.NEEDS_PACKAGE, "als", "no_such_package_for_synerec")
+    with caplog.at_level("WARNING", logger="synerec.hybrid.retrievers"):
         m = HybridRanker(**FAST).fit(shop)
     assert "als" not in m.retriever_names_ and "ease" in m.retriever_names_
     assert "needs the no_such_package_for_synerec package" in caplog.text
     # named in the configuration, the retriever is kept (its own fit says what is missing)
     probe = HybridRanker(**FAST, retrievers=("ease", "als"))
-    probe.config_ = probe.get_config()
-    assert probe._package_available("als")
+    assert hr.package_available(probe.get_config(), "als")
 
 
 # -- training without leakage ---------------------------------------------------------------------
@@ -292,7 +277,7 @@ def test_text_features_need_text(shop: InteractionDataset) -> None:
     m = HybridRanker(**FAST).fit(shop.matrix, rating_scale=(1, 5))  # a bare matrix: no text
     assert m.feature_groups_ == ("cf",)
     assert "t-item-cf" not in m.retriever_names_
-    assert not any(n.startswith("text") for n in m._stage_a_features())
+    assert not any(n.startswith("text") for n in m.feature_names_)
     E = np.random.default_rng(0).normal(size=(shop.n_items, 8)).astype(np.float32)
     m = HybridRanker(**FAST).fit(shop.matrix, rating_scale=(1, 5), item_embeddings=E)
     assert m.feature_groups_ == ("cf", "text") and "t-item-cf" in m.retriever_names_
@@ -316,7 +301,7 @@ def test_a_retriever_twice_under_two_labels(shop: InteractionDataset) -> None:
                          "model": "item-cf", "similarity": "adjusted_cosine"}}).fit(shop)
     a, b = m.retrievers_[0], m.retrievers_[1]
     assert a.config_.similarity == "cosine" and b.config_.similarity == "adjusted_cosine"
-    assert "item-cf-adjusted:rank" in m._stage_a_features()
+    assert "item-cf-adjusted:rank" in m.feature_names_
 
 
 def test_implicit_data(tmp_path: Path) -> None:
@@ -326,7 +311,7 @@ def test_implicit_data(tmp_path: Path) -> None:
         df.assign(rating=1.0), items=shop.item_info.reset_index(), rating_scale=None)
     m = HybridRanker(**FAST).fit(implicit)
     assert m.rating_scale_ is None and m.ranker_kind_ == "lambdarank"
-    assert not any(n.endswith(":prediction") for n in m._stage_a_features())
+    assert not any(n.endswith(":prediction") for n in m.feature_names_)
     loaded = Recommender.load(m.save(tmp_path / "m"))
     users = implicit.users.ids[:20].tolist()
     assert loaded.recommend(users, 5)[0].tolist() == m.recommend(users, 5)[0].tolist()
@@ -369,6 +354,52 @@ def test_explanations_are_faithful(model: HybridRanker, shop: InteractionDataset
                 assert model.titles_[c] in e.text
             n_cited += len(e.cited)
     assert n_cited > 20
+
+
+def test_every_claim_is_true_and_a_false_one_is_caught(model: HybridRanker) -> None:
+    # Every claim of every sentence checks out against the training data ...
+    users = _users(model, 30)
+    idx, _ = model.recommend_indices(users, 10)
+    kinds: set[str] = set()
+    for row, u in enumerate(users):
+        for e in model.explain_list(int(u), idx[row][idx[row] >= 0]):
+            for kind, why in check_claims(model, e):
+                assert why is None, (kind, why, e.text)
+                kinds.add(kind)
+            for c in e.claims:  # "a category you often choose" only above the threshold
+                if c.kind == "favourite-category":
+                    cat = model.item_side_.category_index(str(c.category))
+                    members = model.item_side_.categories.tocsc()[:, cat].indices
+                    hist = model.train_[int(u)].indices
+                    assert np.isin(hist, members).mean() >= FAVOURITE_CATEGORY_SHARE
+    assert {"bought-together", "favourite-category"} <= kinds
+    # ... and the old false claim (issue 23: "popular in watches_gifts, a category you often
+    # choose" to a customer who never chose it) is caught.
+    from dataclasses import replace
+
+    C = model.item_side_.categories.tocsc()
+    for u in users:
+        u = int(u)
+        hist = set(model.train_[u].indices.tolist())
+        for i in range(model.n_items_):
+            cats = model.item_side_.categories[i].indices
+            never = [c for c in cats if not hist & set(C[:, c].indices.tolist())]
+            if never:
+                break
+        else:
+            continue
+        name = str(model.item_side_.category_names[never[0]])
+        e = explain_pair(model, u, i)
+        bad = replace(e, claims=(Claim("favourite-category", "category", category=name),))
+        [(kind, why)] = check_claims(model, bad)
+        assert kind == "favourite-category" and "of the user's items, under" in str(why)
+        break
+    else:
+        pytest.fail("no user without some category in this shop")
+    unpopular = int(np.argmin(np.where(model.item_count_ > 0, model.item_count_, 10**9)))
+    e = explain_pair(model, int(users[0]), unpopular)
+    bad = replace(e, claims=(Claim("popular", "popularity", popular=True),))
+    assert "not among the most popular" in str(check_claims(model, bad)[0][1])
 
 
 def test_a_forged_citation_is_caught(model: HybridRanker) -> None:
@@ -450,14 +481,14 @@ def test_llm_stage_learns_the_weight_of_the_llm_score(shop: InteractionDataset,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       tmp_path: Path) -> None:
     from synerec.data import holdout_split
-    from synerec.hybrid import model as hybrid_model
+    from synerec.hybrid import llm_stage
     from synerec.llm.prompts import clean_title
     from synerec.topk import topk_sparse
 
     X = shop.matrix
     titles = [clean_title(str(t), 80) for t in shop.item_info["title"]]
     fake = KnowingLLM([{titles[j] for j in X[u].indices} for u in range(shop.n_users)])
-    monkeypatch.setattr(hybrid_model, "make_llm", lambda *a, **k: fake)
+    monkeypatch.setattr(llm_stage, "make_llm", lambda *a, **k: fake)
     fold = holdout_split(shop, 0.2, per_user=True, random_state=0)
     m = HybridRanker(**FAST, features=("cf", "text", "llm"), llm="local", llm_candidates=8,
                      llm_train_users=60).fit(fold.train)
@@ -486,7 +517,8 @@ def test_llm_stage_learns_the_weight_of_the_llm_score(shop: InteractionDataset,
     assert sorted(p.name for p in (tmp_path / "llm").iterdir()) == [
         "arrays.npz", "model.json", "ranker.txt", "ranker_llm.txt"]
     assert loaded.recommend_indices(users, 8)[0].tolist() == idx.tolist()
-    loaded.llm_enabled = False  # the service's request path: the first stage only
+    loaded.prepare_serving()  # the service's request path: the first stage only
+    assert loaded.llm_enabled is False
     assert loaded.recommend_indices(users, 8)[0].tolist() == idx_a.tolist()
 
 
@@ -498,9 +530,10 @@ def test_explanations_name_the_new_default_signals(model: HybridRanker) -> None:
     assert signal_label(model, "als") == "your taste profile from all your ratings (als)"
     u = int(_users(model)[0])
     j = int(model.train_[u].indices[0])
-    text, cited = _sentence(model, [Signal("ease-all", 1.0, (j,), (0.5,)),
-                                    Signal("als", 0.5)], "als", u, 0)
+    text, cited, claims = _sentence(model, [Signal("ease-all", 1.0, (j,), (0.5,)),
+                                            Signal("als", 0.5)], "als", u, 0)
     assert "people who rated" in text and "also rated it (ease-all)" in text
     assert text.endswith("The signal that weighed most: your taste profile from all your "
                          "ratings (als).")
     assert cited == [("ease-all", j)]
+    assert [(c.kind, c.items) for c in claims] == [("bought-together", (j,))]

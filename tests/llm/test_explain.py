@@ -82,12 +82,13 @@ def test_each_recommendation_cites_the_items_that_add_to_its_own_score() -> None
 
 
 def test_a_model_can_supply_its_own_score_contributions() -> None:
-    # Any model with score_contributions(user_index, item_index) -> (items, contributions)
-    # (a linear item-item model such as EASE: x_uj * B_ji) is explained by them; items the user
-    # did not rate are never cited, whatever the model says.
+    # Any model that declares ExplainsScore (score_contributions(user_index, item_index) ->
+    # (items, contributions); a linear item-item model such as EASE: x_uj * B_ji) is explained
+    # by them; items the user did not rate are never cited, whatever the model says.
+    from synerec.algorithms.abilities import ExplainsScore
     from synerec.algorithms.popularity import Popularity
 
-    class Linear(Popularity):
+    class Linear(Popularity, ExplainsScore):
         def score_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
             j = self.items_.indices(["J1", "J2", "Z"])
             return j, np.array([0.2, 0.5, 9.0])

@@ -50,7 +50,7 @@ def _catalogue_dataset(items: pd.DataFrame) -> InteractionDataset:
     ids = list(items["item_id"])
     df = pd.DataFrame({"user_id": ["u"] * len(ids), "item_id": ids,
                        "rating": [3.0] * len(ids)})
-    return InteractionDataset.from_dataframe(df, items=items, timestamp_col=None,
+    return InteractionDataset.from_dataframe(df, items=items, time_col=None,
                                              rating_scale=(1.0, 5.0))
 
 

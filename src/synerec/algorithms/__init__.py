@@ -27,16 +27,9 @@ from synerec.algorithms.implicit_mf import (
     ImplicitBPR,
     ImplicitBPRConfig,
 )
-from synerec.algorithms.knn import (
-    PLAIN_FORMULAS,
-    ItemKNN,
-    ItemKNNConfig,
-    PaperCF,
-    UserKNN,
-    UserKNNConfig,
-    recommend_item,
-)
+from synerec.algorithms.knn import ItemKNN, ItemKNNConfig, UserKNN, UserKNNConfig
 from synerec.algorithms.mf import MatrixFactorization, MatrixFactorizationConfig
+from synerec.algorithms.paper import PLAIN_FORMULAS, PaperCF, recommend_item
 from synerec.algorithms.popularity import Popularity, PopularityConfig
 from synerec.algorithms.positives import (
     PositiveFeedbackConfig,
@@ -52,20 +45,15 @@ from synerec.algorithms.registry import (
     register_model,
 )
 from synerec.algorithms.rp3beta import RP3beta, RP3betaConfig
-from synerec.algorithms.training import TrainingData
 from synerec.algorithms.text_knn import (
     TextItemKNN,
     TextItemKNNConfig,
     TextUserKNN,
     TextUserKNNConfig,
 )
+from synerec.algorithms.training import TrainingData
 
 __all__ = [
-    "ExplainsList",
-    "ExplainsScore",
-    "ScoresProfile",
-    "SimilarItems",
-    "TrainingData",
     "EASE",
     "FALLBACK_NAMES",
     "PLAIN_FORMULAS",
@@ -73,6 +61,8 @@ __all__ = [
     "BaselineConfig",
     "Decision",
     "EASEConfig",
+    "ExplainsList",
+    "ExplainsScore",
     "ImplicitALS",
     "ImplicitALSConfig",
     "ImplicitBPR",
@@ -91,10 +81,13 @@ __all__ = [
     "RP3betaConfig",
     "Recommender",
     "RecommenderConfig",
+    "ScoresProfile",
+    "SimilarItems",
     "TextItemKNN",
     "TextItemKNNConfig",
     "TextUserKNN",
     "TextUserKNNConfig",
+    "TrainingData",
     "UserKNN",
     "UserKNNConfig",
     "create_model",

@@ -6,11 +6,11 @@ without guessing. A model *declares* an ability by inheriting its abstract base 
 implementing its methods; a caller asks ``isinstance(model, ExplainsScore)`` and then calls the
 method. No caller probes a model with ``hasattr`` / ``getattr`` or checks a concrete model class.
 
-Two things every model declares as class attributes instead (they are yes/no facts, not
-methods): :attr:`~synerec.algorithms.scoring.ScoringModel.predicts_ratings` (its predictions are
-ratings on the data's scale, so MAE / RMSE apply) and
-:attr:`~synerec.algorithms.scoring.ScoringModel.needs` (the side data ``fit`` uses beyond the
-interaction matrix: :mod:`synerec.algorithms.training`).
+Three facts every model declares as class attributes instead (they are not methods):
+:attr:`~synerec.algorithms.scoring.ScoringModel.predicts_ratings` (its predictions are ratings on
+the data's scale, so MAE / RMSE apply), :attr:`~synerec.algorithms.scoring.ScoringModel.needs`
+(the side data ``fit`` uses beyond the interaction matrix: :mod:`synerec.algorithms.training`)
+and :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind` (:data:`EvidenceKind`).
 
 =====================  ================================================  ======================
 ability                what the model answers                            models
@@ -18,13 +18,16 @@ ability                what the model answers                            models
 :class:`ExplainsScore`  what each of the user's items adds to an item's   ``ease``, ``rp3beta``,
                        ranking score (the score is a sum over them)      ``item-cf``,
                                                                          ``t-item-cf``
+:class:`ExplainsScoreByUsers`  the similar users whose terms make the score    ``user-cf``,
+                                                                         ``t-user-cf``
 :class:`ExplainsList`  an explanation of each item of a whole list, in   ``hybrid``
                        one pass (the signals that put it there)
 :class:`SimilarItems`  its own item-item similarity (neighbour lists)    ``item-cf``,
                                                                          ``t-item-cf``,
                                                                          ``rp3beta``
 :class:`ScoresProfile`  scores for users described only by their items    ``ease``, ``rp3beta``
-                       (a profile that was not in the training data)
+                       (a profile that was not in the training data), of
+                       whole rows or of given (profile, item) pairs
 :class:`ScoresByFactors`  the parts of a ranking score that is a dot      ``mf``
                        product of user and item factors plus biases
 =====================  ================================================  ======================
@@ -35,13 +38,21 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ExplainsList", "ExplainsScore", "FactorScores", "ScoresByFactors", "ScoresProfile",
+__all__ = ["EVIDENCE_KINDS", "EvidenceKind", "ExplainsList", "ExplainsScore",
+           "ExplainsScoreByUsers", "FactorScores", "ScoresByFactors", "ScoresProfile",
            "SimilarItems"]
+
+#: What kind of evidence a model's score rests on, declared by every model as
+#: :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind` (how an explanation names
+#: the model's signal: "items you bought together with it", "customers like you", ...).
+EvidenceKind = Literal["co-occurrence", "co-rating", "similar-users", "taste-profile", "text",
+                       "popularity", "other"]
+EVIDENCE_KINDS: tuple[EvidenceKind, ...] = get_args(EvidenceKind)
 
 
 class ExplainsScore(abc.ABC):
@@ -62,6 +73,20 @@ class ExplainsScore(abc.ABC):
             The user's items (int64 indices) and their float64 terms; the terms add up to the
             score :meth:`~synerec.algorithms.recommending.Recommending.recommend` ranks by.
             Empty when the user has no items that take part in the score.
+        """
+
+
+class ExplainsScoreByUsers(abc.ABC):
+    """A model whose ranking score of an item is a sum of terms over similar users."""
+
+    @abc.abstractmethod
+    def score_contributors(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """The users whose terms make ``user``'s ranking score of ``item``, with their terms.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            User indices (int64) and float64 terms; empty for an unknown user or item.
         """
 
 
@@ -109,6 +134,45 @@ class ScoresProfile(abc.ABC):
             ``(n, n_items)`` float32 scores, on the same scale as the model's own; a training
             user's own row gives that user's scores.
         """
+
+    def score_profile_pairs(self, profiles: sp.csr_matrix, rows: np.ndarray, items: np.ndarray,
+                            batch_size: int = 512) -> np.ndarray:
+        """:meth:`score_profiles` of given (profile row, item) pairs only.
+
+        The profiles are scored ``batch_size`` rows at a time, so that no dense block of all
+        profiles x items is built (the hybrid's ``:recent`` feature scores the candidates of
+        every user this way). Each value is exactly ``score_profiles(profiles)[row, item]``:
+        a profile's scores do not depend on the other rows of its batch.
+
+        Parameters
+        ----------
+        profiles
+            ``(n, n_items)`` CSR profiles, as for :meth:`score_profiles`.
+        rows, items
+            The pairs: row indices into ``profiles`` and item indices, of equal length.
+        batch_size
+            Profiles scored at once.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(rows),)`` float32 scores.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        if rows.shape != items.shape:
+            raise ValueError("rows and items must have the same length")
+        out = np.empty(len(rows), dtype=np.float32)
+        order = np.argsort(rows, kind="stable")
+        sorted_rows = rows[order]
+        for start in range(0, profiles.shape[0], batch_size):
+            lo, hi = np.searchsorted(sorted_rows, [start, start + batch_size])
+            if lo == hi:
+                continue
+            sel = order[lo:hi]
+            S = self.score_profiles(profiles[start:start + batch_size])
+            out[sel] = S[rows[sel] - start, items[sel]]
+        return out
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.linalg
@@ -75,6 +75,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from synerec._config import memory_limit_bytes
+from synerec.algorithms.abilities import EvidenceKind
 from synerec.algorithms.positives import LinearItemModel, PositiveFeedbackConfig
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
@@ -171,10 +172,12 @@ class EASE(LinearItemModel[EASEConfig]):
     H. Steck, NeurIPS 2020 (the full-rank EDLAE, ``dropout``).
     """
 
+    evidence_kind: ClassVar[EvidenceKind] = "co-occurrence"
+
     weights_: np.ndarray | sp.csr_matrix
 
-    @property  # type: ignore[override]
-    def sparse_scores(self) -> bool:  # the sparse variant ranks its candidates only
+    @property
+    def sparse_scores(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
         """Whether recommendations rank candidate items only (the sparse variant)."""
         return isinstance(self.__dict__.get("weights_"), sp.csr_matrix)
 

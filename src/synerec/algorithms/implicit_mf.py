@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from synerec.algorithms.abilities import EvidenceKind
 from synerec.algorithms.positives import PositiveFeedbackConfig, PositiveFeedbackModel
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
@@ -122,6 +123,8 @@ _FC = TypeVar("_FC", bound=_FactorConfig)
 
 class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
     """What ALS and BPR share: the factors, their scores and their persistence."""
+
+    evidence_kind: ClassVar[EvidenceKind] = "taste-profile"
 
     user_factors_: np.ndarray
     item_factors_: np.ndarray

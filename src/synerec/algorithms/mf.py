@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
 
 from synerec._rng import check_random_state
 from synerec.algorithms._mf_kernels import sgd_epoch
-from synerec.algorithms.abilities import FactorScores, ScoresByFactors
+from synerec.algorithms.abilities import EvidenceKind, FactorScores, ScoresByFactors
 from synerec.algorithms.base import Recommender, RecommenderConfig
 from synerec.algorithms.registry import register_model
 from synerec.algorithms.training import TrainingData
@@ -101,6 +101,8 @@ class MatrixFactorization(Recommender[MatrixFactorizationConfig], ScoresByFactor
     Y. Koren, R. Bell, C. Volinsky, "Matrix factorization techniques for recommender systems",
     IEEE Computer 42(8), 2009, equations 2-5.
     """
+
+    evidence_kind: ClassVar[EvidenceKind] = "taste-profile"
 
     user_factors_: np.ndarray
     item_factors_: np.ndarray

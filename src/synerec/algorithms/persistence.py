@@ -215,12 +215,7 @@ def write_model_dir(
     path = Path(path)
     _check_target(path)
     extra = _check_files(files or {})
-    for name, arr in arrays.items():
-        if not isinstance(arr, np.ndarray):
-            raise ModelFileError(f"array {name!r} is a {type(arr).__name__}, not a numpy array")
-        if arr.dtype.hasobject or arr.dtype.kind not in "biufcUS":
-            raise ModelFileError(f"array {name!r} has dtype {arr.dtype}, which cannot be stored "
-                                 "without pickle")
+    _check_arrays(arrays)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -240,30 +235,7 @@ def write_model_dir(
     except OSError as exc:
         raise ModelFileError(f"cannot write a model to {path}: {exc.strerror or exc}") from exc
     try:
-        with open(tmp / ARRAYS_FILE, "wb") as f:
-            _write_npz(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        manifest["arrays_sha256"] = sha256_file(tmp / ARRAYS_FILE)
-        if extra:
-            listed = {}
-            for name, data in extra.items():
-                with open(tmp / name, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                listed[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-            manifest["files"] = listed
-        try:
-            manifest[MANIFEST_DIGEST_KEY] = manifest_digest(manifest)
-            text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ModelFileError(f"model configuration or metadata is not plain JSON: {exc}") \
-                from exc
-        with open(tmp / MANIFEST_FILE, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        _write_contents(tmp, manifest, arrays, extra)
         _replace(tmp, path)
     except OSError as exc:  # disk full, permissions: nothing half-written is left behind
         shutil.rmtree(tmp, ignore_errors=True)
@@ -273,6 +245,46 @@ def write_model_dir(
         raise
     log.info("saved %s model to %s", class_name, path)
     return path
+
+
+def _check_arrays(arrays: dict[str, np.ndarray]) -> None:
+    """Only plain numeric, bool or text arrays are stored (never anything needing pickle)."""
+    for name, arr in arrays.items():
+        if not isinstance(arr, np.ndarray):
+            raise ModelFileError(f"array {name!r} is a {type(arr).__name__}, not a numpy array")
+        if arr.dtype.hasobject or arr.dtype.kind not in "biufcUS":
+            raise ModelFileError(f"array {name!r} has dtype {arr.dtype}, which cannot be stored "
+                                 "without pickle")
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_contents(tmp: Path, manifest: dict[str, Any], arrays: dict[str, np.ndarray],
+                    extra: dict[str, bytes]) -> None:
+    """The arrays, the extra files and last the manifest (with their checksums) into ``tmp``."""
+    with open(tmp / ARRAYS_FILE, "wb") as f:
+        _write_npz(f, arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    manifest["arrays_sha256"] = sha256_file(tmp / ARRAYS_FILE)
+    if extra:
+        listed = {}
+        for name, data in extra.items():
+            _write_synced(tmp / name, data)
+            listed[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        manifest["files"] = listed
+    try:
+        manifest[MANIFEST_DIGEST_KEY] = manifest_digest(manifest)
+        text = json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"model configuration or metadata is not plain JSON: {exc}") \
+            from exc
+    _write_synced(tmp / MANIFEST_FILE, (text + "\n").encode("utf-8"))
 
 
 def _check_files(files: dict[str, bytes | str]) -> dict[str, bytes]:
@@ -453,6 +465,36 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
     for p in (manifest_path, arrays_path):
         if not p.is_file():
             raise ModelFileError(f"model {path} is incomplete: {p.name} is missing")
+    manifest = _checked_manifest(path, manifest_path)
+    digest = sha256_file(arrays_path)
+    if digest != manifest["arrays_sha256"]:
+        raise ModelFileError(f"{arrays_path} is corrupted: sha256 {digest} does not match "
+                             f"{manifest['arrays_sha256']} recorded in {MANIFEST_FILE}")
+    expected = manifest["arrays"]
+    if not isinstance(expected, dict):
+        raise ModelFileError(f"{manifest_path}: 'arrays' must be an object")
+    arrays = _read_arrays(arrays_path, expected, mapped)
+    scale = _rating_scale(manifest_path, manifest.get("rating_scale"))
+    config = manifest["config"]
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{manifest_path}: 'config' must be an object")
+    metadata = manifest.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{manifest_path}: 'metadata' must be an object")
+    files = _read_files(path, manifest)
+    return ModelFile(
+        class_name=str(manifest["class"]),
+        config=config,
+        arrays=arrays,
+        rating_scale=scale,
+        synerec_version=str(manifest.get("synerec_version", "")),
+        metadata=dict(metadata),
+        files=files,
+    )
+
+
+def _checked_manifest(path: Path, manifest_path: Path) -> dict[str, Any]:
+    """``model.json`` read, its format and version checked, its own checksum verified."""
     manifest = _read_manifest(manifest_path)
     missing = [k for k in _REQUIRED_KEYS if k not in manifest]
     if missing or manifest.get("format") != FORMAT:
@@ -476,13 +518,13 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
     else:
         log.warning("%s has format version 1, whose model.json is not checksummed; save the "
                     "model again to protect it", manifest_path)
-    digest = sha256_file(arrays_path)
-    if digest != manifest["arrays_sha256"]:
-        raise ModelFileError(f"{arrays_path} is corrupted: sha256 {digest} does not match "
-                             f"{manifest['arrays_sha256']} recorded in {MANIFEST_FILE}")
-    expected = manifest["arrays"]
-    if not isinstance(expected, dict):
-        raise ModelFileError(f"{manifest_path}: 'arrays' must be an object")
+    return manifest
+
+
+def _read_arrays(arrays_path: Path, expected: dict[str, Any], mapped: bool
+                 ) -> dict[str, np.ndarray]:
+    """The archive's arrays (mapped or read), checked against the manifest's names, shapes
+    and dtypes."""
     arrays: dict[str, np.ndarray] = {}
     try:
         if mapped:
@@ -510,23 +552,7 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
             raise ModelFileError(
                 f"{arrays_path}: array {name!r} has shape {list(arr.shape)} and dtype "
                 f"{arr.dtype.str}, the manifest says {want}")
-    scale = _rating_scale(manifest_path, manifest.get("rating_scale"))
-    config = manifest["config"]
-    if not isinstance(config, dict):
-        raise ModelFileError(f"{manifest_path}: 'config' must be an object")
-    metadata = manifest.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise ModelFileError(f"{manifest_path}: 'metadata' must be an object")
-    files = _read_files(path, manifest)
-    return ModelFile(
-        class_name=str(manifest["class"]),
-        config=config,
-        arrays=arrays,
-        rating_scale=scale,
-        synerec_version=str(manifest.get("synerec_version", "")),
-        metadata=dict(metadata),
-        files=files,
-    )
+    return arrays
 
 
 def update_metadata(path: str | os.PathLike[str], values: dict[str, Any]) -> Path:

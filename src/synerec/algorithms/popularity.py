@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from synerec.algorithms.abilities import EvidenceKind
 from synerec.algorithms.base import (
     UNKNOWN_ITEM,
     UNKNOWN_USER,
@@ -61,6 +62,8 @@ class Popularity(Recommender[PopularityConfig]):
     M. D. Ekstrand, "The LKPY package for recommender systems experiments", CIKM 2020
     (``Bias`` with damping); Koren (2010), section 2.1.
     """
+
+    evidence_kind: ClassVar[EvidenceKind] = "popularity"
 
     fallback_targets: ClassVar[dict[int, str]] = {
         UNKNOWN_USER: "damped_item_mean",

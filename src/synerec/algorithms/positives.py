@@ -369,7 +369,8 @@ class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresProfile):
         """Scores of users given by their interactions (see
         :class:`~synerec.algorithms.abilities.ScoresProfile`): their positives (the model's
         threshold), binarised, times :math:`W`; NaN where a sparse :math:`W` reaches no item,
-        as in the model's own scores."""
+        and the popularity scores for a profile without positives, as in the model's own
+        scores."""
         self._check_fitted()
         X = sp.csr_matrix(profiles, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_items_:
@@ -378,10 +379,13 @@ class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresProfile):
         P.data = np.ones_like(P.data)
         W = self._item_weights()
         if isinstance(W, np.ndarray):
-            return np.asarray(P @ W, dtype=np.float32)
-        S = sp.csr_matrix(P @ W, dtype=np.float32)
-        S.sum_duplicates()
-        out = np.full(S.shape, np.nan, dtype=np.float32)
-        rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
-        out[rows, S.indices] = S.data
+            out = np.asarray(P @ W, dtype=np.float32)
+        else:
+            S = sp.csr_matrix(P @ W, dtype=np.float32)
+            S.sum_duplicates()
+            out = np.full(S.shape, np.nan, dtype=np.float32)
+            rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+            out[rows, S.indices] = S.data
+        empty = np.diff(P.indptr) == 0
+        out[empty] = self._popularity_rows(int(empty.sum()))
         return out

@@ -34,7 +34,7 @@ DEFAULT_RANKING_MODEL = "ease"
 #: The one table of registered models (shared with loading: ``ScoringModel.registered_classes``).
 _MODELS: dict[str, type[Any]] = ScoringModel.registered_classes
 
-R = TypeVar("R", bound=type)
+R = TypeVar("R", bound="type[ScoringModel]")
 
 
 def register_model(name: str, cls: R | None = None) -> Any:

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from synerec.algorithms.abilities import SimilarItems
+from synerec.algorithms.abilities import EvidenceKind, SimilarItems
 from synerec.algorithms.positives import LinearItemModel, PositiveFeedbackConfig
 from synerec.algorithms.registry import register_model
 from synerec.similarity import rp3beta_similarity, top_neighbors
@@ -85,6 +85,8 @@ class RP3beta(LinearItemModel[RP3betaConfig], SimilarItems):
     C. Cooper, S. H. Lee, T. Radzik, Y. Siantos, "Random walks in recommender systems: exact
     computation and simulations", WWW 2014 (P3alpha).
     """
+
+    evidence_kind: ClassVar[EvidenceKind] = "co-occurrence"
 
     sparse_scores: ClassVar[bool] = True
 

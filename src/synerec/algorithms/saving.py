@@ -127,7 +127,7 @@ class Saving(ScoringModel[C]):
         except (KeyError, ValueError, IndexError, TypeError, DataFormatError) as exc:
             raise ModelFileError(f"{path}: stored arrays are inconsistent: {exc}") from exc
         log.info("loaded %s from %s", model_cls.__name__, path)
-        return model  # type: ignore[return-value]
+        return model
 
     def _load_data_info(self, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
                         n_items: int) -> None:

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from synerec.algorithms.abilities import EvidenceKind
 from synerec.algorithms.params import C, Configurable
 from synerec.algorithms.training import Need, TrainingData
 from synerec.data.dataset import InteractionDataset
@@ -153,13 +154,16 @@ class ScoringModel(Configurable[C]):
     #: (:class:`~synerec.algorithms.training.Need`); a caller that fits the model on a bare
     #: matrix must supply it (:class:`~synerec.algorithms.training.TrainingData`).
     needs: ClassVar[frozenset[Need]] = frozenset()
+    #: What kind of evidence the model's score rests on
+    #: (:data:`~synerec.algorithms.abilities.EvidenceKind`).
+    evidence_kind: ClassVar[EvidenceKind] = "other"
     #: The name the model is registered under (set by
     #: :func:`~synerec.algorithms.registry.register_model`; ``None`` for an unregistered class).
     registered_name: ClassVar[str | None] = None
     #: Every registered model class by name; filled by
     #: :func:`~synerec.algorithms.registry.register_model` (loading a saved model looks its
     #: class up here, by the name the file records).
-    registered_classes: ClassVar[dict[str, type[ScoringModel[Any]]]] = {}
+    registered_classes: ClassVar[dict[str, type[Any]]] = {}
 
     users_: Vocabulary
     items_: Vocabulary

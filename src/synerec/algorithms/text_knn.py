@@ -47,6 +47,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from synerec.algorithms import _knn_kernels as kern
+from synerec.algorithms.abilities import EvidenceKind
 from synerec.algorithms.base import NO_FALLBACK, UNKNOWN_ITEM, RecommenderConfig
 from synerec.algorithms.knn import (
     ItemKNN,
@@ -350,6 +351,8 @@ class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
     Sarwar et al., WWW 2001 (eq. 4); N. Reimers, I. Gurevych, "Sentence-BERT", EMNLP 2019.
     """
 
+    evidence_kind: ClassVar[EvidenceKind] = "text"
+
     @property
     def scores_cold_items(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
         return bool(self.is_fitted and self.config_.cold_start)
@@ -518,6 +521,8 @@ class TextUserKNN(_TextMixin[TextUserKNNConfig], UserKNN):
     ----------
     Resnick et al., CSCW 1994 (eq. 3).
     """
+
+    evidence_kind: ClassVar[EvidenceKind] = "text"
 
     def _cf_similarity(self, X: sp.csr_matrix) -> sp.csr_matrix:
         return self._similarity_of(X)

@@ -169,7 +169,7 @@ class TrainingData:
             return None
         return latest_times(data.user_index, data.item_index, data.timestamps, self.matrix)
 
-    def item_categories(self) -> list[set[str]] | None:
+    def item_categories(self) -> list[tuple[str, ...]] | None:
         """Each item's categories (by index) from the data set's catalogue, ``None`` without a
         data set."""
         return None if self.dataset is None else self.dataset.item_categories()

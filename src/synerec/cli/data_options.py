@@ -10,13 +10,12 @@ A command takes them with the :func:`data_options` decorator and receives a
 
 The flags (shown under "Data" in ``--help``): ``--dataset/--data/-d`` (a data set name, an
 interaction file or a ``.toml`` config), ``--config`` (a data-set config file,
-:mod:`synerec.data.config`), ``--user-col``, ``--item-col``, ``--rating-col``,
-``--weight-col``, ``--time-col``, ``--title-col``, ``--category-col``, ``--description-col``,
-``--items`` (a separate catalogue file), ``--implicit/--explicit``, ``--rating-scale``,
-``--duplicates``, ``--where`` (repeatable row filter), ``--id-case``, ``--on-bad-rows``,
-``--input-format`` and ``--encoding``. Flags win over the config file's values. What was read
-(rows, filtered, skipped bad rows by kind, merged duplicates, implicit or explicit) is printed
-on stderr, so nothing is dropped silently.
+:mod:`synerec.data.config`) and one flag per reading option of
+:class:`synerec.data.options.ReadOptions`, derived from it: its name with dashes
+(``--user-col``, ``--time-col``, ``--where`` (repeatable), ...) unless it declares its own
+(``--implicit/--explicit``, ``--input-format``), its description as help. Flags win over the
+config file's values. What was read (rows, filtered, skipped bad rows by kind, merged
+duplicates, implicit or explicit) is printed on stderr, so nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -28,13 +27,14 @@ import logging
 import os
 import typing
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from synerec.data.options import OPTIONS, Option
 from synerec.exceptions import ConfigError
 
 __all__ = ["DataOptions", "data_options", "quiet_reading"]
@@ -48,53 +48,33 @@ def _opt(*names: str, help: str) -> Any:
 
 @dataclass
 class DataOptions:
-    """The values of the shared data flags of one command run (``None``: not given)."""
+    """The values of the shared data flags of one command run.
+
+    Attributes
+    ----------
+    dataset, config
+        ``--dataset`` and ``--config`` (``None``: not given).
+    reading
+        The reading flags given, by option name (``time_col``, ``format``), their text read
+        (``--rating-scale 1,5`` is ``(1.0, 5.0)``, ``--items`` an absolute path).
+    default
+        The data set read when none is given.
+    """
 
     dataset: str | None = None
     config: Path | None = None
-    user_col: str | None = None
-    item_col: str | None = None
-    rating_col: str | None = None
-    weight_col: str | None = None
-    time_col: str | None = None
-    title_col: str | None = None
-    category_col: str | None = None
-    description_col: str | None = None
-    items: Path | None = None
-    implicit: bool | None = None
-    rating_scale: str | None = None
-    duplicates: str | None = None
-    where: list[str] = field(default_factory=list)
-    id_case: str | None = None
-    on_bad_rows: str | None = None
-    input_format: str | None = None
-    encoding: str | None = None
+    reading: dict[str, Any] = field(default_factory=dict)
     default: str | None = None
 
     # -- what was given ---------------------------------------------------------------------
     def reading_flags(self) -> dict[str, Any]:
         """The reading flags given, as :class:`~synerec.data.DatasetConfig` fields."""
-        out: dict[str, Any] = {}
-        for key in ("user_col", "item_col", "rating_col", "weight_col", "time_col",
-                    "title_col", "category_col", "description_col", "implicit", "duplicates",
-                    "id_case", "on_bad_rows", "encoding"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        if self.items is not None:
-            out["items"] = str(Path(self.items).expanduser().resolve())
-        if self.where:
-            out["where"] = tuple(self.where)
-        if self.input_format is not None:
-            out["format"] = self.input_format
-        if self.rating_scale is not None:
-            out["rating_scale"] = _parse_scale(self.rating_scale)
-        return out
+        return dict(self.reading)
 
     @property
     def given(self) -> bool:
         """Whether any data flag (or a data set) was given."""
-        return self.dataset is not None or self.config is not None or bool(self.reading_flags())
+        return self.dataset is not None or self.config is not None or bool(self.reading)
 
     def target(self) -> str:
         """The data set name, file or config file these options read."""
@@ -116,31 +96,13 @@ class DataOptions:
             Reading flags given with a named data set (they apply to files only), or invalid
             values (named).
         """
-        from synerec.data.config import DatasetConfig, read_config_file
+        from synerec.data.config import DatasetConfig
 
         flags = self.reading_flags()
-        base: dict[str, Any] | None = None
-        if self.config is not None:
-            base = read_config_file(self.config).model_dump()
-        target = self.dataset
-        if target is not None:
-            if target.lower().endswith(".toml"):
-                if self.config is not None:
-                    raise ConfigError("give the config file once: --config or --dataset")
-                base = read_config_file(target).model_dump()
-            elif _is_file_name(target):
-                base = {**(base or {}), "path": str(Path(target).expanduser().resolve())}
-            else:
-                if base is not None:
-                    raise ConfigError(f"--dataset {target} names a data set; with --config the "
-                                      "file comes from the config (or give --dataset FILE)")
-                base = None
-        elif base is None and self.default is not None and _is_file_name(self.default):
-            base = {"path": self.default}
+        base = self._base_config()
         if base is None:
             if flags:
-                names = ", ".join("--" + k.replace("_", "-").replace("format", "input-format")
-                                  for k in flags)
+                names = ", ".join(_FLAG_OF[k] for k in flags)
                 verb = "applies" if len(flags) == 1 else "apply"
                 raise ConfigError(f"{names} {verb} to an interaction file (--dataset FILE or "
                                   f"--config FILE.toml), not to the named data set "
@@ -151,6 +113,30 @@ class DataOptions:
             return DatasetConfig.model_validate({**base, **flags})
         except Exception as exc:  # pydantic.ValidationError
             raise ConfigError(_validation_message(exc)) from None
+
+    def _base_config(self) -> dict[str, Any] | None:
+        """The config the flags apply to: a config file's, a file's path, or ``None`` (a
+        named data set)."""
+        from synerec.data.config import read_config_file
+
+        base: dict[str, Any] | None = None
+        if self.config is not None:
+            base = read_config_file(self.config).model_dump()
+        target = self.dataset
+        if target is not None:
+            if target.lower().endswith(".toml"):
+                if self.config is not None:
+                    raise ConfigError("give the config file once: --config or --dataset")
+                return read_config_file(target).model_dump()
+            if _is_file_name(target):
+                return {**(base or {}), "path": str(Path(target).expanduser().resolve())}
+            if base is not None:
+                raise ConfigError(f"--dataset {target} names a data set; with --config the "
+                                  "file comes from the config (or give --dataset FILE)")
+            return None
+        if base is None and self.default is not None and _is_file_name(self.default):
+            return {"path": self.default}
+        return base
 
     # -- reading ----------------------------------------------------------------------------
     def load(self, seed: int = 42, *, console: Console | None = None, quiet: bool = False
@@ -201,77 +187,56 @@ def _is_file_name(name: str) -> bool:
     return bool(Path(name).suffix) or "/" in name or os.sep in name or Path(name).exists()
 
 
-def _parse_scale(text: str) -> tuple[float, float]:
-    parts = [p.strip() for p in text.replace("..", ",").split(",")]
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"--rating-scale must be LOW,HIGH (e.g. 1,5), got {text!r}") from None
-    if not low < high:
-        raise ConfigError(f"--rating-scale must have LOW < HIGH, got {text!r}")
-    return low, high
-
-
 def _validation_message(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if errors is None:
         return str(exc)
     problems = []
     for err in errors():
-        key = ".".join(str(p) for p in err["loc"])
-        flag = "--" + key.replace("_", "-").replace("format", "input-format")
-        problems.append(f"{flag}: {err['msg']} (got {err.get('input')!r})")
+        name, *rest = [str(p) for p in err["loc"]] or ["data"]
+        flag = _FLAG_OF.get(name, "--" + name.replace("_", "-"))
+        problems.append(f"{'.'.join([flag, *rest])}: {err['msg']} (got {err.get('input')!r})")
     return "; ".join(problems)
 
 
-# -- the decorator --------------------------------------------------------------------------------
+# -- the flags, derived from the declared reading options -----------------------------------------
+def _cli_type(option: Option) -> Any:
+    """The type Typer reads a reading option's flag as (``None``: not given): a file, a
+    switch, a repeatable text, or one text that the option's validation (or its parser)
+    reads."""
+    kinds = typing.get_args(option.annotation) or (option.annotation,)
+    if option.info.path:
+        return Path | None
+    if bool in kinds:
+        return bool | None
+    if typing.get_origin(option.annotation) is tuple:
+        return list[str] | None
+    return str | None
+
+
+def _from_flag(option: Option, value: Any) -> Any:
+    """A given flag's value as the option's (a parsed scale, a tuple, an absolute path)."""
+    if option.info.parse is not None:
+        return option.info.parse(value)
+    if isinstance(value, list):
+        return tuple(value)
+    if option.info.path:
+        return str(Path(value).expanduser().resolve())
+    return value
+
+
+_DATASET_HELP = ("A data set name (see `synerec datasets`), an interaction file (CSV, TSV, "
+                 "Parquet, JSON lines; .gz) or a data-set config file (.toml).")
+
+#: Every data flag: (parameter name, type, Typer option); the reading ones one per option.
 _FLAGS: list[tuple[str, Any, Any]] = [
-    ("dataset", str | None, _opt("--dataset", "--data", "-d",
-                                 help="A data set name (see `synerec datasets`), an interaction "
-                                      "file (CSV, TSV, Parquet, JSON lines; .gz) or a data-set "
-                                      "config file (.toml).")),
+    ("dataset", str | None, _opt("--dataset", "--data", "-d", help=_DATASET_HELP)),
     ("config", Path | None, _opt("--config", help="A data-set config file (TOML: a data table "
                                                   "with the keys of these flags).")),
-    ("user_col", str | None, _opt("--user-col", help="User id column (default user_id).")),
-    ("item_col", str | None, _opt("--item-col", help="Item id column (default item_id).")),
-    ("rating_col", str | None, _opt("--rating-col", help="Explicit rating column (default "
-                                                         "rating).")),
-    ("weight_col", str | None, _opt("--weight-col", help="Implicit feedback: a quantity or "
-                                                         "count column, used as confidence "
-                                                         "weight (implies --implicit).")),
-    ("time_col", str | None, _opt("--time-col", help="Time column: unix seconds or ms, or ISO "
-                                                     "8601 (default: timestamp, when present).")),
-    ("title_col", str | None, _opt("--title-col", help="Item title column of the log.")),
-    ("category_col", str | None, _opt("--category-col", help="Item category column of the "
-                                                             "log ('|' between several).")),
-    ("description_col", str | None, _opt("--description-col", help="Item description column "
-                                                                   "of the log.")),
-    ("items", Path | None, _opt("--items", help="A product catalogue file (item id column, "
-                                                "title, category, description).")),
-    ("implicit", bool | None, _opt("--implicit/--explicit",
-                                   help="Implicit feedback (purchases, clicks: every row a "
-                                        "positive) or explicit ratings.")),
-    ("rating_scale", str | None, _opt("--rating-scale", help="LOW,HIGH of explicit ratings "
-                                                             "(default: inferred).")),
-    ("duplicates", str | None, _opt("--duplicates", help="Repeated (user, item) rows: error, "
-                                                         "first, last, sum, max, mean (default: "
-                                                         "error for ratings, sum for "
-                                                         "implicit).")),
-    ("where", list[str] | None, _opt("--where", help="Keep rows where COLUMN OP VALUE holds "
-                                                     "(repeatable): 'quantity > 0', "
-                                                     "'order_id !~ ^C'.")),
-    ("id_case", str | None, _opt("--id-case", help="Fold string ids to lower or upper case "
-                                                   "(or user=lower,item=upper) "
-                                                   "(default: keep).")),
-    ("on_bad_rows", str | None, _opt("--on-bad-rows", help="error (list every bad row) or "
-                                                           "skip (drop them, with a summary) "
-                                                           "(default: error).")),
-    ("input_format", str | None, _opt("--input-format", help="csv, tsv, parquet or jsonl "
-                                                             "(default: from the extension).")),
-    ("encoding", str | None, _opt("--encoding", help="Text encoding (default utf-8).")),
+    *((o.parameter, _cli_type(o), _opt(o.flags, help=o.help)) for o in OPTIONS),
 ]
-_NAMES = [name for name, _, _ in _FLAGS]
-assert _NAMES == [f.name for f in fields(DataOptions) if f.name != "default"]
+#: The flag of each reading option (and of the config's ``path``), for messages.
+_FLAG_OF: dict[str, str] = {"path": "--dataset", **{o.name: o.flag for o in OPTIONS}}
 
 
 def data_options(default: str | None = "demo-shop", *, dataset_help: str | None = None
@@ -308,14 +273,22 @@ def data_options(default: str | None = "demo-shop", *, dataset_help: str | None 
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            values = {name: kwargs.pop(name, None) for name in _NAMES}
-            values["where"] = list(values["where"] or [])
-            return func(*args, data=DataOptions(**values, default=default), **kwargs)
+            reading = {}
+            for o in OPTIONS:
+                value = kwargs.pop(o.parameter, None)
+                if value is not None and value != []:
+                    reading[o.name] = _from_flag(o, value)
+            data = DataOptions(dataset=kwargs.pop("dataset", None),
+                               config=kwargs.pop("config", None), reading=reading,
+                               default=default)
+            return func(*args, data=data, **kwargs)
 
-        wrapper.__signature__ = sig.replace(parameters=[  # type: ignore[attr-defined]
+        # Typer reads the command's parameters from __signature__ (not from __wrapped__)
+        target: Any = wrapper
+        target.__signature__ = sig.replace(parameters=[
             p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
-        wrapper.__annotations__ = {p.name: p.annotation for p in params}
-        del wrapper.__wrapped__  # type: ignore[attr-defined]  (Typer reads __signature__)
+        target.__annotations__ = {p.name: p.annotation for p in params}
+        del target.__wrapped__
         return wrapper
 
     return decorate

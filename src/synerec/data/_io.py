@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import io
 import json
@@ -18,9 +19,12 @@ import pandas as pd
 
 from synerec.exceptions import DataFormatError
 
-__all__ = ["iter_json_lines", "read_bytes", "read_delimited", "read_text"]
+__all__ = ["FIELD_COUNT", "QUOTE_NOT_CLOSED", "csv_records", "field_count_problem",
+           "iter_json_lines", "open_quote_line", "physical_lines", "read_bytes", "read_delimited",
+           "read_text"]
 
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+#: How to open a compressed file, by its suffix (each takes ``(path, mode)``).
+_OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -62,6 +66,73 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
 
 
 _C_ERR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_C_EOF_IN_QUOTE = re.compile(r"EOF inside string")
+#: The problem of a file that ends inside a quoted field (cut short, or a quote never closed):
+#: named at the line where the field opens, as an editor numbers it.
+QUOTE_NOT_CLOSED = ("the file ends inside a quoted field that starts on this line (cut short, "
+                    "or a closing quote missing)")
+
+
+def field_count_problem(header: list[str] | int, found: int) -> str:
+    """The problem of a line with ``found`` fields where the header has others (a line cut
+    short names the columns it lacks)."""
+    n = header if isinstance(header, int) else len(header)
+    text = f"expected {n} fields, found {found}"
+    if not isinstance(header, int) and found < n:
+        text += f" (no {', '.join(header[found:])})"
+    return text
+
+
+#: A problem of :func:`field_count_problem`.
+FIELD_COUNT = re.compile(r"expected \d+ fields, found \d+( \(no .*\))?$")
+#: Line breaks as the CSV parsers (pandas' and the csv module's) count them.
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+_LINE_BREAK_KEEP = re.compile(r"(\r\n|\n|\r)")
+
+
+def physical_lines(text: str) -> list[str]:
+    """The lines of ``text`` as the CSV parsers number them (``\\r\\n``, ``\\n`` or ``\\r``
+    ends a line; :meth:`str.splitlines` also splits on form feeds and other separators)."""
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def csv_records(text: str, sep: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` of each non-blank record of a delimited text, ``line`` where the
+    record starts (a quoted field may span lines), with the dialect of
+    :func:`read_delimited` (CSV quoting for ``","``, none otherwise)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep,
+                        quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE)
+    start = 1
+    for record in reader:
+        line, start = start, reader.line_num + 1
+        if record and record != [""]:
+            yield line, record
+
+
+def open_quote_line(text: str, sep: str, last: int | None = None) -> int | None:
+    """The line where the last record starts when the file ends inside one of its quoted
+    fields (cut short, or a closing quote missing), else ``None``.
+
+    ``last``: that record's line when known (else the records are read to find it).
+    """
+    if sep != ",":
+        return None
+    if last is None:
+        for line, _ in csv_records(text, sep):
+            last = line
+    if last is None:
+        return None
+    tail = "".join(_LINE_BREAK_KEEP.split(text)[2 * (last - 1):])
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return last
+    return None
 
 
 def read_delimited(
@@ -109,15 +180,7 @@ def read_delimited(
             skip_blank_lines=True, index_col=False,
         )
     except pd.errors.ParserError as exc:
-        m = _C_ERR.search(str(exc))
-        if m:
-            lineno = int(m.group(2))  # pandas counts physical lines, blank ones included
-            raw_lines = text.splitlines()
-            raise DataFormatError(
-                f"expected {m.group(1)} fields, found {m.group(3)}", path=path, line=lineno,
-                value=raw_lines[lineno - 1][:200] if lineno <= len(raw_lines) else None,
-            ) from exc
-        raise DataFormatError(f"cannot parse file ({exc})", path=path) from exc
+        raise _parser_error(exc, text, sep, path) from exc
     if names is not None and not header:
         # pandas pads short rows with NaN/"" silently: find rows with too few separators.
         n_fields = len(names)
@@ -135,28 +198,79 @@ def read_delimited(
                 line=1,
             )
     first = 2 if header else 1
-    lines = _row_lines(text, len(df), header)
+    exact, lines = _row_lines(text, len(df), header)
+    if header and len(df.columns) > 1:
+        _refuse_short_lines(df, text, sep, path,
+                            None if not exact else lines if lines is not None
+                            else np.arange(first, first + len(df), dtype=np.int64))
     if lines is not None:
         df.attrs["lines"] = lines
     return df, first
 
 
-def _row_lines(text: str, n_rows: int, header: bool) -> np.ndarray | None:
-    """Each row's file line when blank lines (skipped by the parser) shift them, else ``None``.
+def _parser_error(exc: Exception, text: str, sep: str, path: str | Path) -> DataFormatError:
+    """pandas' parser error as ours: the file, the line as an editor numbers it, the line."""
+    m = _C_ERR.search(str(exc))
+    lineno: int | None = None
+    if m:
+        lineno = int(m.group(2))  # pandas counts physical lines, blank ones included
+        problem = field_count_problem(int(m.group(1)), int(m.group(3)))
+    elif _C_EOF_IN_QUOTE.search(str(exc)):
+        # pandas names the record by its row (0-based, the header counted): the line where
+        # the quote opens is what an editor shows
+        lineno = open_quote_line(text, sep)
+        problem = QUOTE_NOT_CLOSED
+    else:
+        return DataFormatError(f"cannot parse file ({exc})", path=path)
+    raw_lines = physical_lines(text)
+    value = raw_lines[lineno - 1][:200] if lineno is not None and lineno <= len(raw_lines) \
+        else None
+    return DataFormatError(problem, path=path, line=lineno, value=value)
 
-    ``None`` too when the rows cannot be matched to lines (quoted newlines); callers then fall
-    back to ``first_line + row``.
+
+def _row_lines(text: str, n_rows: int, header: bool) -> tuple[bool, np.ndarray | None]:
+    """``(exact, lines)``: each row's file line when blank lines (skipped by the parser) shift
+    them, else ``None`` (then row ``r`` sits on line ``first_line + r``).
+
+    ``exact`` is false when the rows cannot be matched to lines (quoted newlines); callers
+    then fall back to ``first_line + row``.
     """
-    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    n_lines = breaks + (0 if text.endswith(("\n", "\r")) else 1)
     if n_lines == n_rows + header:
-        return None  # no blank lines: first_line + row is exact
-    physical = re.split(r"\r\n|\n|\r", text)
-    if physical and physical[-1] == "":
-        physical.pop()
-    nonblank = [k for k, raw in enumerate(physical, start=1) if raw != ""]
+        return True, None  # no blank lines: first_line + row is exact
+    nonblank = [k for k, raw in enumerate(physical_lines(text), start=1) if raw != ""]
     if len(nonblank) != n_rows + header:
-        return None
-    return np.asarray(nonblank[1:] if header else nonblank, dtype=np.int64)
+        return False, None
+    return True, np.asarray(nonblank[1:] if header else nonblank, dtype=np.int64)
+
+
+def _refuse_short_lines(df: pd.DataFrame, text: str, sep: str, path: str | Path,
+                        lines: np.ndarray | None) -> None:
+    """Raise for the first record with fewer fields than the header (pandas reads it with
+    empty cells, so that a cut line would pass for a row with empty values).
+
+    Only the rows whose last cell is empty can be short; their lines are split again (all
+    records when ``lines`` is ``None``: quoted newlines leave rows and lines unmatched).
+    """
+    n_fields = len(df.columns)
+    candidates = np.flatnonzero(df.iloc[:, -1].to_numpy(dtype=object) == "")
+    if candidates.size == 0:
+        return
+    if lines is None:
+        records: Iterator[tuple[int, list[str]]] = csv_records(text, sep)
+    else:
+        physical = physical_lines(text)
+        at = lines[candidates].tolist()
+        raws = [physical[k - 1] for k in at]
+        reader = csv.reader(raws, delimiter=sep,
+                            quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE)
+        records = zip(at, reader, strict=True)
+    for line, record in records:
+        if len(record) < n_fields:
+            raw = physical_lines(text)[line - 1]
+            raise DataFormatError(field_count_problem(list(df.columns), len(record)),
+                                  path=path, line=line, value=raw[:200])
 
 
 def iter_json_lines(path: str | Path, encoding: str = "utf-8", *,

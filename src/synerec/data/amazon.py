@@ -347,11 +347,28 @@ def load_amazon_2018(
     reviews, lines = read_amazon_reviews(reviews_path)
     log.info("%s: read %d reviews", reviews_path.name, len(reviews))
 
+    catalogue = _catalogue(reviews, folder / meta_file_name(stem), meta=meta,
+                           n_summaries=n_summaries, keep_all_items=keep_all_items)
+    n_reviews = len(reviews)
+    ds = InteractionDataset.from_dataframe(
+        reviews[["user_id", "item_id", "rating", "timestamp"]], rating_scale=(1.0, 5.0),
+        duplicates=duplicates, items=catalogue.reset_index(),
+        name=name or _PREFIX + category_slug(stem), path=reviews_path, lines=lines,
+        keep_all_items=keep_all_items)
+    if ds.n_interactions != n_reviews:
+        log.info("%s: %d reviews -> %d (user, item) pairs (duplicates=%s)", reviews_path.name,
+                 n_reviews, ds.n_interactions, duplicates)
+    return ds
+
+
+def _catalogue(reviews: pd.DataFrame, meta_path: Path, *, meta: bool, n_summaries: int,
+               keep_all_items: bool) -> pd.DataFrame:
+    """The reviewed products (and, with ``keep_all_items``, every product of the metadata)
+    with their metadata text and review summaries, indexed by ``item_id``."""
     reviewed = pd.unique(reviews["item_id"])
     catalogue = pd.DataFrame(
         {c: "" for c in ("title", "brand", "category", "description", "feature")},
         index=pd.Index(reviewed, dtype=object, name="item_id"))
-    meta_path = folder / meta_file_name(stem)
     if meta and meta_path.is_file():
         table = read_amazon_meta(meta_path, None if keep_all_items else set(reviewed))
         n_missing = len(set(reviewed) - set(table.index))
@@ -365,17 +382,7 @@ def load_amazon_2018(
         log.info("%s not found: item text comes from review summaries only", meta_path.name)
     summaries = _review_summaries(reviews, n_summaries) if n_summaries else pd.Series(dtype=str)
     catalogue["review_summaries"] = summaries.reindex(catalogue.index).fillna("").to_numpy()
-
-    n_reviews = len(reviews)
-    ds = InteractionDataset.from_dataframe(
-        reviews[["user_id", "item_id", "rating", "timestamp"]], rating_scale=(1.0, 5.0),
-        duplicates=duplicates, items=catalogue.reset_index(),
-        name=name or _PREFIX + category_slug(stem), path=reviews_path, lines=lines,
-        keep_all_items=keep_all_items)
-    if ds.n_interactions != n_reviews:
-        log.info("%s: %d reviews -> %d (user, item) pairs (duplicates=%s)", reviews_path.name,
-                 n_reviews, ds.n_interactions, duplicates)
-    return ds
+    return catalogue
 
 
 # -- downloading --------------------------------------------------------------------------------

@@ -11,18 +11,55 @@ favourite categories higher) and a text signal (titles name category, brand and 
 
 Everything is drawn with vectorised numpy from one ``random_state``, so the same seed gives the
 same data set, and generating the default size takes well under a second.
+
+The generative model
+--------------------
+For user :math:`u` and item :math:`i` of category :math:`c_i` in department :math:`d_i`:
+
+* tastes: each user shops in a set :math:`D_u` of 1 to 3 departments (the first drawn by
+  department appeal, the next ones six times as often among departments related to those
+  already chosen, :data:`RELATED_DEPARTMENTS`) with Dirichlet weights :math:`w_{ud}`, has a
+  preference :math:`g_{uc} \\sim N(0, 0.7^2)` for each category, and spends a share
+  :math:`\\epsilon_u \\sim \\mathrm{Beta}(1.2, 15)` of purchases outside :math:`D_u`;
+  the category mass is :math:`m_{uc} = (1 - \\epsilon_u)\\, w_{u d_c}\\,
+  \\mathrm{softmax}_{c' \\in d_c}(g_{uc'})` inside :math:`D_u` and :math:`\\epsilon_u`
+  spread evenly over the other categories;
+* products: popularity :math:`p_i \\propto rank_i^{-1}` (a power law), and three
+  complements per product from the other categories of its department, drawn by
+  popularity and with a preference for the same brand;
+* purchases: about 60% of each user's items are drawn without replacement (Gumbel-top-k)
+  with weight :math:`\\log w_{ui} = \\log m_{u c_i} + \\log p_i - \\log \\sum_{j \\in c_i}
+  p_j + 0.5\\,[col_i = f_u] - 0.6\\,s_u z_i`, with favourite colour :math:`f_u`, price
+  sensitivity :math:`s_u` and within-category log-price z-score :math:`z_i`; each
+  purchase brings each of its complements along with probability 0.25, in the same
+  session (one minute to two hours later);
+* rating :math:`r_{ui} = \\mathrm{clip}(\\mathrm{round}(3.1 + b_u + q_i + 0.45\\,a_{u c_i}
+  + 0.35\\,[col_i = f_u] + h_{u, feat_i} - 0.4\\,s_u z_i + \\varepsilon), 1, 5)`, with
+  affinity :math:`a_{uc} = 0.5 + \\log(|D_u|\\, w_{u d_c}) + l_{u d_c} + g_{uc}` inside
+  :math:`D_u` (department liking :math:`l \\sim N(0, 0.5^2)`: ratings agree within a
+  department) and :math:`-1.5 + N(0, 0.5^2)` outside, user bias :math:`b_u`, item
+  quality :math:`q_i` (brand quality + item noise + price), feature preference :math:`h`
+  and noise :math:`\\varepsilon \\sim N(0, 0.8^2)`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from synerec._rng import RandomState, check_random_state
+from synerec.data._demo_catalogue import (
+    CATEGORIES,
+    COLOURS,
+    DEPARTMENTS,
+    MODEL_SUFFIXES,
+    RELATED_DEPARTMENTS,
+    Category,
+    related_categories,
+)
 from synerec.data.dataset import InteractionDataset
 from synerec.data.registry import DatasetInfo, register_dataset
 from synerec.data.vocabulary import Vocabulary
@@ -37,269 +74,6 @@ log = logging.getLogger(__name__)
 YEAR_START = 1_672_531_200
 YEAR_SECONDS = 365 * 24 * 3600
 
-#: Colours shared by all categories (users have a favourite one).
-COLOURS: tuple[str, ...] = ("Black", "White", "Navy", "Red", "Grey", "Olive", "Blue", "Pink",
-                            "Teal", "Sand")
-
-_MODELS = ("", "2", "3", "4", "5", "Pro", "Plus", "Max", "Lite", "X")
-
-
-@dataclass(frozen=True)
-class Category:
-    """One product category and the vocabulary its titles and descriptions are written from.
-
-    Attributes
-    ----------
-    name
-        Category label stored in ``item_info["category"]``.
-    nouns
-        Product nouns used in titles (the first is the category's main noun).
-    brands
-        Fictional brands, from budget to premium (the brand tier scales the price).
-    lines
-        Product-line names.
-    materials
-        Materials or key ingredients.
-    features
-        Feature adjectives (a user has a preference per feature slot).
-    uses
-        Category-specific second sentences of descriptions.
-    base_price
-        Typical price in the shop's currency.
-    department
-        The group of related categories it belongs to (see :data:`DEPARTMENTS`): customers
-        shop across the categories of a department, and its products are bought together.
-    """
-
-    name: str
-    nouns: tuple[str, ...]
-    brands: tuple[str, ...]
-    lines: tuple[str, ...]
-    materials: tuple[str, ...]
-    features: tuple[str, ...]
-    uses: tuple[str, ...]
-    base_price: float
-    department: str
-
-
-CATEGORIES: tuple[Category, ...] = (
-    Category("Running Shoes",
-             ("Running Shoes", "Trail Running Shoes", "Road Running Shoes", "Racing Flats"),
-             ("Acme", "Stridewell", "Fleetfoot", "Kinetix", "Aerorun"),
-             ("TrailRunner", "Tempo", "Velocity", "Pacer", "Glide"),
-             ("breathable mesh", "engineered knit", "synthetic suede", "recycled polyester"),
-             ("Waterproof", "Lightweight", "Cushioned", "Stability", "Grippy"),
-             ("Built for daily training runs on road and trail.",
-              "A responsive midsole keeps every stride springy from the first mile to the last.",
-              "Runners praise the snug heel and roomy toe box."),
-             95.0, "Sports"),
-    Category("Coffee Makers",
-             ("Coffee Maker", "Drip Coffee Maker", "Espresso Machine", "Pour-Over Brewer"),
-             ("Brewster", "Acme", "Caffetto", "Morningside", "Baristar"),
-             ("BrewMaster", "Crema", "Sunrise", "Roastline", "Daybreak"),
-             ("stainless steel", "borosilicate glass", "matte plastic", "ceramic"),
-             ("Programmable", "12-Cup", "Single-Serve", "Thermal", "Grind-and-Brew"),
-             ("Brews hot, rich coffee for the whole household every morning.",
-              "A built-in warming plate keeps your coffee at drinking temperature.",
-              "Coffee lovers get cafe-quality espresso and lattes at home."),
-             70.0, "Kitchen"),
-    Category("Headphones",
-             ("Headphones", "Over-Ear Headphones", "Earbuds", "On-Ear Headphones"),
-             ("Sonora", "Acme", "Auralis", "Bassline", "Tonewood"),
-             ("SoundWave", "Pulse", "Echo", "Studio", "Resonance"),
-             ("memory foam cushions", "aluminium", "soft-touch plastic", "vegan leather"),
-             ("Wireless", "Noise-Cancelling", "Bluetooth", "Foldable", "Sports"),
-             ("Deep bass and clear highs for music, calls and podcasts.",
-              "Up to 30 hours of listening on a single charge.",
-              "Listeners enjoy studio sound wherever they go."),
-             110.0, "Audio"),
-    Category("Yoga Mats",
-             ("Yoga Mat", "Exercise Mat", "Travel Yoga Mat", "Pilates Mat"),
-             ("Lotusleaf", "Zenform", "Acme", "Stillpoint", "Asanaware"),
-             ("Flow", "Balance", "Sun Salute", "Harmony", "Grounded"),
-             ("natural rubber", "TPE foam", "cork", "PVC-free foam"),
-             ("Non-Slip", "Extra-Thick", "Eco-Friendly", "Foldable", "Alignment-Lines"),
-             ("Gives steady grip and cushioning for yoga, pilates and stretching.",
-              "Rolls up light for carrying to the studio.",
-              "A textured surface keeps hands and feet in place during every pose."),
-             35.0, "Sports"),
-    Category("Backpacks",
-             ("Backpack", "Hiking Backpack", "Laptop Backpack", "Daypack"),
-             ("Northpeak", "Trailhaus", "Acme", "Urbanpack", "Ridgeline"),
-             ("Commuter", "Summit", "Voyager", "Ranger", "Metro"),
-             ("ripstop nylon", "waxed canvas", "recycled polyester", "full-grain leather"),
-             ("Waterproof", "Anti-Theft", "Lightweight", "Rolltop", "Padded"),
-             ("Carries a laptop, lunch and a rain shell with room to spare.",
-              "Padded straps keep the pack comfortable on long hikes and commutes.",
-              "Plenty of pockets keep travel gear organised."),
-             65.0, "Outdoor"),
-    Category("Water Bottles",
-             ("Water Bottle", "Insulated Bottle", "Sports Bottle", "Tumbler"),
-             ("Hydrafy", "Acme", "Coldkeep", "Streamline", "Wellspring"),
-             ("Everyday", "Summit", "Chill", "Trek", "Splash"),
-             ("stainless steel", "BPA-free plastic", "glass", "titanium"),
-             ("Insulated", "Leak-Proof", "Collapsible", "Filtered", "Wide-Mouth"),
-             ("Keeps drinks cold for 24 hours and hot for 12.",
-              "Fits in cup holders and backpack side pockets.",
-              "Stay hydrated at the gym, the office and on the trail."),
-             25.0, "Outdoor"),
-    Category("Blenders",
-             ("Blender", "Personal Blender", "Countertop Blender", "Immersion Blender"),
-             ("Vortexa", "Acme", "Blendwise", "Kitchenry", "Puree Co"),
-             ("PowerBlend", "Smoothie", "Nutri", "Whirl", "Crush"),
-             ("BPA-free Tritan", "glass jar", "stainless steel", "brushed aluminium"),
-             ("High-Speed", "Cordless", "Quiet", "Vacuum", "Self-Cleaning"),
-             ("Crushes ice and frozen fruit into silky smoothies in seconds.",
-              "Makes soups, sauces and nut butters with one touch.",
-              "A blender that handles breakfast shakes and dinner prep alike."),
-             80.0, "Kitchen"),
-    Category("Smartwatches",
-             ("Smartwatch", "Fitness Tracker", "GPS Watch", "Sport Watch"),
-             ("Chronix", "Acme", "Pulsar Labs", "Wristwise", "Fitora"),
-             ("Active", "Vital", "Orbit", "Endure", "Sprint"),
-             ("aluminium case", "silicone band", "stainless steel case", "titanium case"),
-             ("GPS", "Heart-Rate", "Waterproof", "Solar", "Sleep-Tracking"),
-             ("Tracks steps, heart rate, sleep and workouts on your wrist.",
-              "Notifications, music control and a week of battery life.",
-              "Built-in GPS maps every run and ride."),
-             150.0, "Sports"),
-    Category("Desk Lamps",
-             ("Desk Lamp", "LED Desk Lamp", "Reading Lamp", "Architect Lamp"),
-             ("Lumina", "Acme", "Brightwell", "Lamplight", "Glowhaus"),
-             ("Focus", "Halo", "Studio", "Beam", "Arc"),
-             ("brushed aluminium", "matte steel", "walnut wood", "ABS plastic"),
-             ("Dimmable", "Wireless-Charging", "Clamp-On", "Touch-Control", "Swing-Arm"),
-             ("Flicker-free light for reading, studying and late-night work.",
-              "Adjustable colour temperature from warm to daylight.",
-              "A lamp that lights the desk without glare on the screen."),
-             40.0, "Home Office"),
-    Category("Office Chairs",
-             ("Office Chair", "Ergonomic Chair", "Gaming Chair", "Task Chair"),
-             ("Sitwell", "Acme", "Posturo", "Deskform", "Ergonix"),
-             ("Executive", "Comfort", "Pro Seat", "Lumbar", "Pilot"),
-             ("breathable mesh", "bonded leather", "woven fabric", "memory foam"),
-             ("Ergonomic", "Reclining", "Adjustable", "Lumbar-Support", "Swivel"),
-             ("Supports the back through long days at the desk.",
-              "Adjustable armrests, seat height and tilt fit every body.",
-              "A chair that makes the home office comfortable."),
-             180.0, "Home Office"),
-    Category("Cookware",
-             ("Cookware Set", "Frying Pan", "Saucepan Set", "Dutch Oven"),
-             ("Ironhearth", "Acme", "Panova", "Saute & Co", "Copperfield"),
-             ("Classic", "Chef Series", "Everyday", "Heritage", "Pro Kitchen"),
-             ("cast iron", "tri-ply stainless steel", "ceramic", "hard-anodised aluminium"),
-             ("Nonstick", "Induction-Ready", "Oven-Safe", "Dishwasher-Safe", "Enamelled"),
-             ("Heats evenly for searing, simmering and braising.",
-              "Pans that go from the stovetop to the oven to the table.",
-              "Home cooks love the easy clean-up."),
-             90.0, "Kitchen"),
-    Category("Skincare",
-             ("Face Moisturizer", "Face Serum", "Night Cream", "Sunscreen"),
-             ("Dermaluxe", "Purely", "Acme", "Glowry", "Verdance"),
-             ("Hydra", "Radiance", "Renew", "Daily Defense", "Calm"),
-             ("hyaluronic acid", "vitamin C", "retinol", "aloe vera"),
-             ("Fragrance-Free", "Hydrating", "SPF 30", "Anti-Aging", "Oil-Free"),
-             ("Gentle skincare for dry and sensitive skin.",
-              "Absorbs quickly and leaves skin soft and smooth.",
-              "A skincare step for a healthy glow morning and night."),
-             28.0, "Personal Care"),
-    Category("Board Games",
-             ("Board Game", "Strategy Game", "Party Game", "Card Game"),
-             ("Meeple Works", "Acme", "Rollhouse", "Tabletop Co", "Gambit"),
-             ("Kingdoms", "Star Traders", "Island Quest", "Word Rush", "Dungeon Delve"),
-             ("wooden pieces", "linen-finish cards", "cardboard tiles", "plastic miniatures"),
-             ("Cooperative", "Family", "2-Player", "Expansion", "Deluxe"),
-             ("A game night favourite for 2 to 6 players.",
-              "Easy to learn, with strategy that rewards replay.",
-              "Friends and family gather round the table for an hour of fun."),
-             35.0, "Games"),
-    Category("Tents",
-             ("Tent", "Camping Tent", "Backpacking Tent", "Pop-Up Tent"),
-             ("Northpeak", "Campfire", "Acme", "Ridgeline", "Wildhaven"),
-             ("Basecamp", "Trail Dome", "Summit", "Meadow", "Horizon"),
-             ("ripstop nylon", "polyester", "cotton canvas", "silnylon"),
-             ("2-Person", "4-Person", "Ultralight", "Instant-Setup", "Weatherproof"),
-             ("Sets up in minutes and stays dry through a night of rain.",
-              "Roomy enough for sleeping pads and gear for a camping weekend.",
-              "A tent for backpacking trips and family campsites."),
-             140.0, "Outdoor"),
-    Category("Bike Helmets",
-             ("Bike Helmet", "Cycling Helmet", "MIPS Helmet", "Commuter Helmet"),
-             ("Velocap", "Acme", "Spokesafe", "Cranklabs", "Pelotonic"),
-             ("Aero", "Urban", "Road Pro", "Gravel", "Cruise"),
-             ("EPS foam", "polycarbonate shell", "carbon fibre", "in-mould foam"),
-             ("Aero", "Ventilated", "LED-Light", "Lightweight", "Adjustable"),
-             ("Protects riders on road bikes, gravel and the daily commute.",
-              "Vents keep your head cool on long climbs.",
-              "A cycling helmet certified for safety."),
-             70.0, "Sports"),
-    Category("Electric Toothbrushes",
-             ("Electric Toothbrush", "Sonic Toothbrush", "Rotating Toothbrush",
-              "Kids Toothbrush"),
-             ("Brightsmile", "Acme", "Dentiva", "Sonique", "Pearlcare"),
-             ("Clean", "Gum Care", "White Pro", "Daily", "Fresh"),
-             ("soft bristles", "charcoal bristles", "brush heads", "travel case"),
-             ("Rechargeable", "Pressure-Sensor", "Travel", "Whitening", "Smart-Timer"),
-             ("Removes more plaque than a manual toothbrush.",
-              "A two-minute timer helps you brush like your dentist recommends.",
-              "Gentle on gums and tough on stains."),
-             55.0, "Personal Care"),
-    Category("Bluetooth Speakers",
-             ("Bluetooth Speaker", "Portable Speaker", "Smart Speaker", "Party Speaker"),
-             ("Sonora", "Boomcraft", "Acme", "Auralis", "Loudhaus"),
-             ("Boom", "Wave", "Roam", "Beat", "Echo"),
-             ("fabric grille", "rubberised shell", "aluminium", "recycled plastic"),
-             ("Waterproof", "Bass-Boost", "Rugged", "360-Degree", "Voice-Assistant"),
-             ("Room-filling sound for the beach, the backyard and the kitchen.",
-              "Pair two speakers for stereo sound at parties.",
-              "A speaker with twelve hours of music per charge."),
-             75.0, "Audio"),
-    Category("Dog Beds",
-             ("Dog Bed", "Orthopedic Dog Bed", "Pet Bed", "Dog Crate Pad"),
-             ("Pawsome", "Acme", "Snoozehound", "Barkley", "Furhaven"),
-             ("Cozy Den", "Cuddler", "Lounger", "Nest", "Bolster"),
-             ("memory foam", "sherpa fleece", "canvas", "faux fur"),
-             ("Orthopedic", "Washable", "Calming", "Chew-Resistant", "Waterproof"),
-             ("Gives dogs of every size a comfortable place to sleep.",
-              "A removable, machine-washable cover keeps the dog bed fresh.",
-              "Senior dogs rest easier on supportive foam."),
-             50.0, "Pets"),
-    Category("Kitchen Knives",
-             ("Chef's Knife", "Knife Set", "Santoku Knife", "Paring Knife"),
-             ("Edgecraft", "Acme", "Bladesmith", "Hinoki", "Cutwell"),
-             ("Professional", "Classic", "Damask", "Artisan", "Prep"),
-             ("German steel", "Damascus steel", "ceramic", "high-carbon steel"),
-             ("Forged", "Razor-Sharp", "Full-Tang", "Ergonomic", "Stain-Resistant"),
-             ("Slices, dices and minces with precision in every kitchen.",
-              "A balanced knife that stays sharp through months of cooking.",
-              "The kitchen knife home cooks reach for first."),
-             60.0, "Kitchen"),
-    Category("Rain Jackets",
-             ("Rain Jacket", "Shell Jacket", "Packable Jacket", "Windbreaker"),
-             ("Northpeak", "Stormline", "Acme", "Drizzle Co", "Trailhaus"),
-             ("Storm", "Cloudburst", "Alpine", "Drift", "Monsoon"),
-             ("Gore-Tex", "ripstop nylon", "recycled polyester", "waxed cotton"),
-             ("Waterproof", "Packable", "Hooded", "Breathable", "Insulated"),
-             ("Keeps you dry in downpours on the trail and in the city.",
-              "Packs into its own pocket for travel.",
-              "A rain jacket with taped seams and an adjustable hood."),
-             120.0, "Outdoor"),
-)
-
-#: Departments: groups of related categories, in catalogue order. A customer's tastes span one
-#: to three departments, and products are bought together with complements from their own
-#: department (a cookware set with a chef's knife, a tent with a backpack).
-DEPARTMENTS: dict[str, tuple[str, ...]] = {
-    d: tuple(c.name for c in CATEGORIES if c.department == d)
-    for d in dict.fromkeys(c.department for c in CATEGORIES)
-}
-
-#: Departments that the same customers often shop in: a customer's second and third
-#: departments are drawn six times as often among those related to the ones already chosen.
-RELATED_DEPARTMENTS: tuple[tuple[str, str], ...] = (
-    ("Outdoor", "Sports"), ("Sports", "Audio"), ("Audio", "Home Office"), ("Games", "Pets"),
-)
-
 _SEGMENTS = ("bargain hunter", "mainstream", "premium")
 _REGIONS = ("north", "south", "east", "west", "central")
 #: Complements stored per product, and the chance that buying a product also buys each one.
@@ -313,20 +87,6 @@ _NOISE_BETA = (1.2, 15.0)
 _RELATED_BOOST = 6.0
 #: Seconds between a product and a complement bought with it (same session).
 _BASKET_SECONDS = (60.0, 7200.0)
-
-
-def related_categories(category: str) -> frozenset[str]:
-    """The categories of ``category``'s department (itself included).
-
-    Raises
-    ------
-    KeyError
-        ``category`` is not a demo-shop category.
-    """
-    for c in CATEGORIES:
-        if c.name == category:
-            return frozenset(DEPARTMENTS[c.department])
-    raise KeyError(f"not a demo-shop category: {category!r}")
 
 
 def generate_demo_shop(
@@ -361,46 +121,10 @@ def generate_demo_shop(
         ``region`` and ``departments`` (the ``|``-separated departments the customer shops in,
         strongest first: the generator's ground truth).
 
-    Notes
-    -----
-    The generative model, for user :math:`u` and item :math:`i` of category :math:`c_i` in
-    department :math:`d_i`:
-
-    * tastes: each user shops in a set :math:`D_u` of 1 to 3 departments (the first drawn by
-      department appeal, the next ones six times as often among departments related to those
-      already chosen, :data:`RELATED_DEPARTMENTS`) with Dirichlet weights :math:`w_{ud}`, has a
-      preference :math:`g_{uc} \\sim N(0, 0.7^2)` for each category, and spends a share
-      :math:`\\epsilon_u \\sim \\mathrm{Beta}(1.2, 15)` of purchases outside :math:`D_u`;
-      the category mass is :math:`m_{uc} = (1 - \\epsilon_u)\\, w_{u d_c}\\,
-      \\mathrm{softmax}_{c' \\in d_c}(g_{uc'})` inside :math:`D_u` and :math:`\\epsilon_u`
-      spread evenly over the other categories;
-    * products: popularity :math:`p_i \\propto rank_i^{-1}` (a power law), and three
-      complements per product from the other categories of its department, drawn by
-      popularity and with a preference for the same brand;
-    * purchases: about 60% of each user's items are drawn without replacement (Gumbel-top-k)
-      with weight :math:`\\log w_{ui} = \\log m_{u c_i} + \\log p_i - \\log \\sum_{j \\in c_i}
-      p_j + 0.5\\,[col_i = f_u] - 0.6\\,s_u z_i`, with favourite colour :math:`f_u`, price
-      sensitivity :math:`s_u` and within-category log-price z-score :math:`z_i`; each
-      purchase brings each of its complements along with probability 0.25, in the same
-      session (one minute to two hours later);
-    * rating :math:`r_{ui} = \\mathrm{clip}(\\mathrm{round}(3.1 + b_u + q_i + 0.45\\,a_{u c_i}
-      + 0.35\\,[col_i = f_u] + h_{u, feat_i} - 0.4\\,s_u z_i + \\varepsilon), 1, 5)`, with
-      affinity :math:`a_{uc} = 0.5 + \\log(|D_u|\\, w_{u d_c}) + l_{u d_c} + g_{uc}` inside
-      :math:`D_u` (department liking :math:`l \\sim N(0, 0.5^2)`: ratings agree within a
-      department) and :math:`-1.5 + N(0, 0.5^2)` outside, user bias :math:`b_u`, item
-      quality :math:`q_i` (brand quality + item noise + price), feature preference :math:`h`
-      and noise :math:`\\varepsilon \\sim N(0, 0.8^2)`.
+    See the module docstring for the generative model.
     """
-    n_users, n_items = _positive_int(n_users, "n_users"), _positive_int(n_items, "n_items")
-    n_categories = _positive_int(n_categories, "n_categories")
-    ratings_per_user = _positive_int(ratings_per_user, "ratings_per_user")
-    if n_categories > len(CATEGORIES):
-        raise ConfigError(f"n_categories must be at most {len(CATEGORIES)}, got {n_categories}")
-    if n_items < n_categories:
-        raise ConfigError(f"n_items ({n_items}) must be at least n_categories ({n_categories})")
-    if ratings_per_user > n_items:
-        raise ConfigError(f"ratings_per_user ({ratings_per_user}) cannot exceed n_items "
-                          f"({n_items})")
+    n_users, n_items, n_categories, ratings_per_user = _check_sizes(
+        n_users, n_items, n_categories, ratings_per_user)
     rng = check_random_state(random_state)
     cats = CATEGORIES[:n_categories]
     departments = list(dict.fromkeys(c.department for c in cats))
@@ -418,7 +142,39 @@ def generate_demo_shop(
 
     user_ids = [f"u{k:0{len(str(n_users))}d}" for k in range(1, n_users + 1)]
     item_ids = [f"p{k:0{len(str(n_items))}d}" for k in range(1, n_items + 1)]
-    item_info = pd.DataFrame(
+    data = InteractionDataset(
+        users=Vocabulary(user_ids, kind="user"),
+        items=Vocabulary(item_ids, kind="item"),
+        user_index=user_idx, item_index=item_idx, values=ratings, timestamps=timestamps,
+        item_info=_item_table(items, cats, item_ids),
+        user_info=_user_table(users, departments, user_ids), rating_scale=(1.0, 5.0),
+        name="demo-shop",
+    )
+    log.info("generated demo-shop: %d users, %d items, %d ratings", n_users, n_items,
+             data.n_interactions)
+    return data
+
+
+def _check_sizes(n_users: Any, n_items: Any, n_categories: Any, ratings_per_user: Any
+                 ) -> tuple[int, int, int, int]:
+    """The sizes as ints, checked against each other."""
+    n_users, n_items = _positive_int(n_users, "n_users"), _positive_int(n_items, "n_items")
+    n_categories = _positive_int(n_categories, "n_categories")
+    ratings_per_user = _positive_int(ratings_per_user, "ratings_per_user")
+    if n_categories > len(CATEGORIES):
+        raise ConfigError(f"n_categories must be at most {len(CATEGORIES)}, got {n_categories}")
+    if n_items < n_categories:
+        raise ConfigError(f"n_items ({n_items}) must be at least n_categories ({n_categories})")
+    if ratings_per_user > n_items:
+        raise ConfigError(f"ratings_per_user ({ratings_per_user}) cannot exceed n_items "
+                          f"({n_items})")
+    return n_users, n_items, n_categories, ratings_per_user
+
+
+def _item_table(items: dict[str, Any], cats: tuple[Category, ...], item_ids: list[str]
+                ) -> pd.DataFrame:
+    """The catalogue as ``item_info``."""
+    return pd.DataFrame(
         {
             "title": items["title"],
             "description": items["description"],
@@ -429,6 +185,12 @@ def generate_demo_shop(
         },
         index=pd.Index(item_ids, name="item_id"),
     )
+
+
+def _user_table(users: dict[str, np.ndarray], departments: list[str], user_ids: list[str]
+                ) -> pd.DataFrame:
+    """The customers as ``user_info``: segment, region and their departments, strongest
+    first."""
     sens = users["price_sensitivity"]
     segment = np.where(sens > 0.65, 0, np.where(sens < 0.3, 2, 1))
     strength = users["department_weight"]
@@ -436,7 +198,7 @@ def generate_demo_shop(
     names = np.asarray(departments, dtype=object)
     tastes = ["|".join(names[order[: n]]) for order, n in
               zip(ranked, (strength > 0).sum(axis=1), strict=True)]
-    user_info = pd.DataFrame(
+    return pd.DataFrame(
         {
             "segment": np.asarray(_SEGMENTS, dtype=object)[segment],
             "region": np.asarray(_REGIONS, dtype=object)[users["region"]],
@@ -444,15 +206,6 @@ def generate_demo_shop(
         },
         index=pd.Index(user_ids, name="user_id"),
     )
-    data = InteractionDataset(
-        users=Vocabulary(user_ids, kind="user"),
-        items=Vocabulary(item_ids, kind="item"),
-        user_index=user_idx, item_index=item_idx, values=ratings, timestamps=timestamps,
-        item_info=item_info, user_info=user_info, rating_scale=(1.0, 5.0), name="demo-shop",
-    )
-    log.info("generated demo-shop: %d users, %d items, %d ratings", n_users, n_items,
-             data.n_interactions)
-    return data
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -475,7 +228,7 @@ def _make_catalogue(rng: np.random.Generator, cats: tuple[Category, ...], n_item
     material = rng.integers(0, len(cats[0].materials), n_items)
     feature = rng.integers(0, len(cats[0].features), n_items)
     use = rng.integers(0, len(cats[0].uses), n_items)
-    model = rng.integers(0, len(_MODELS), n_items)
+    model = rng.integers(0, len(MODEL_SUFFIXES), n_items)
     colour = rng.integers(0, len(COLOURS), n_items)
 
     base = np.array([c.base_price for c in cats])[category]
@@ -495,7 +248,7 @@ def _make_catalogue(rng: np.random.Generator, cats: tuple[Category, ...], n_item
         c = cats[category[i]]
         b = c.brands[brand[i]]
         noun_i = c.nouns[noun[i]]
-        model_i = f" {_MODELS[model[i]]}" if _MODELS[model[i]] else ""
+        model_i = f" {MODEL_SUFFIXES[model[i]]}" if MODEL_SUFFIXES[model[i]] else ""
         feat = c.features[feature[i]]
         titles.append(f"{b} {c.lines[line[i]]}{model_i} {feat} {noun_i} - {COLOURS[colour[i]]}")
         article = "An" if feat[0] in "AEIOU" else "A"

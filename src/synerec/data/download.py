@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -12,6 +13,7 @@ import urllib.request
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from synerec.exceptions import ChecksumError, DatasetNotFoundError
 
@@ -140,9 +142,9 @@ def extract_members(archive: str | Path, dest_dir: str | Path, members: Mapping[
     return written
 
 
-def _progress(show: bool, label: str, total: int | None):  # type: ignore[no-untyped-def]
-    import contextlib
-
+def _progress(show: bool, label: str, total: int | None
+              ) -> contextlib.AbstractContextManager[Any]:
+    """A rich progress bar for a download, or a context without one (entered as ``None``)."""
     if not show:
         return contextlib.nullcontext(None)
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn

@@ -17,11 +17,13 @@ never a row silently dropped. Filters are plain comparisons, never evaluated as 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from synerec.data._cells import as_text, to_float
 from synerec.exceptions import ConfigError
 
 __all__ = ["RowFilter", "parse_filters"]
@@ -88,8 +90,6 @@ class RowFilter:
                 num = cells.to_numpy(np.float64)
                 bad = np.isnan(num)
             else:
-                from synerec.data.dataset import as_text, to_float
-
                 num = to_float(as_text(cells).str.strip())
                 bad = np.isnan(num)
             v = float(self.value)
@@ -97,11 +97,13 @@ class RowFilter:
                 holds = {"<": num < v, "<=": num <= v, ">": num > v, ">=": num >= v,
                          "==": num == v, "!=": num != v}[self.op]
             return holds & ~bad, bad
-        from synerec.data.dataset import as_text
-
         text = as_text(cells).fillna("").str.strip()
         if self.op in ("~", "!~"):
-            found = text.str.contains(str(self.value), regex=True).fillna(False).to_numpy(bool)
+            with warnings.catch_warnings():  # groups in a pattern are only grouping here
+                warnings.filterwarnings("ignore", "This pattern is interpreted as a regular "
+                                        "expression, and has match groups")
+                found = text.str.contains(str(self.value), regex=True).fillna(False) \
+                    .to_numpy(bool)
             holds = found if self.op == "~" else ~found
         else:
             same = (text == str(self.value)).fillna(False).to_numpy(bool)

@@ -8,22 +8,29 @@ reported all at once or skipped with a summary (:mod:`synerec.data.report`).
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from synerec.data._io import iter_json_lines, read_delimited, read_text
-from synerec.data.dataset import DuplicatePolicy, IdCase, InteractionDataset
-from synerec.data.report import BadRows, OnBadRows, check_on_bad_rows
+from synerec.data._io import (
+    FIELD_COUNT,
+    QUOTE_NOT_CLOSED,
+    csv_records,
+    field_count_problem,
+    iter_json_lines,
+    open_quote_line,
+    physical_lines,
+    read_delimited,
+    read_text,
+)
+from synerec.data.dataset import InteractionDataset
+from synerec.data.options import ReadOptions, with_options_signature
+from synerec.data.report import BadRows, check_on_bad_rows
 from synerec.exceptions import DataFormatError
 
-__all__ = ["FORMATS", "format_of", "read_interactions", "read_table"]
+__all__ = ["FORMATS", "format_of", "read_interactions", "read_table", "read_with_options"]
 
 #: The formats :func:`read_table` reads (each optionally compressed: .gz, .bz2, .xz).
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
@@ -62,11 +69,11 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
     required
         Columns that must be present.
     bad_rows
-        When given, lines that cannot be split into the header's fields (or JSON lines that are
-        not objects) are recorded there and left out, and reading goes on, so that a caller
-        can report every bad row at once; without it the first such line raises. A line with
-        too few fields is read with empty cells (the cells a reader needs then make it a bad
-        row).
+        When given, lines that cannot be split into the header's fields (more fields or
+        fewer: a line cut short), the record of a quoted field the file ends in, and JSON
+        lines that are not objects are recorded there and left out, and reading goes on, so
+        that a caller can report every bad row at once; without it the first such line
+        raises.
 
     Returns
     -------
@@ -82,7 +89,8 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
             df, first = read_delimited(path, sep, header=True, encoding=encoding,
                                        required=required)
         except DataFormatError as exc:
-            if bad_rows is None or not _FIELD_COUNT.match(exc.problem):
+            if bad_rows is None or not (FIELD_COUNT.match(exc.problem)
+                                        or exc.problem == QUOTE_NOT_CLOSED):
                 raise
             return _read_delimited_tolerant(path, sep, encoding, required, bad_rows)
         lines = df.attrs.pop("lines", None)  # set when blank lines shift the rows
@@ -116,53 +124,48 @@ def read_table(path: str | Path, format: str | None = None, encoding: str = "utf
     raise DataFormatError(f"unknown format {fmt!r}; use csv, tsv, parquet or jsonl", path=path)
 
 
-_FIELD_COUNT = re.compile(r"expected \d+ fields, found \d+$")
-
-
 def _read_delimited_tolerant(path: Path, sep: str, encoding: str, required: list[str] | None,
                              bad_rows: BadRows) -> tuple[pd.DataFrame, np.ndarray]:
-    """The slow path for a file with lines of the wrong width: every record through the csv
-    module, the bad ones recorded with their line and left out."""
+    """The slow path for a file with lines of the wrong width, or cut inside a quoted field:
+    every record through the csv module, the bad ones recorded with their line and left out.
+
+    A line with fewer fields than the header is bad (a line cut short would otherwise pass
+    for a row with empty cells); so is the record of a quoted field that the file ends in.
+    """
     text = read_text(path, encoding)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep,
-                        quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE)
-    header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    bad_lines: list[int] = []
-    bad_values: list[str] = []
-    bad_counts: list[int] = []
-    start = 1
-    physical = text.splitlines()
-    for record in reader:
-        line, start = start, reader.line_num + 1
-        if not record or record == [""]:
-            continue
-        if header is None:
-            header = record
-            continue
-        if len(record) > len(header):
-            bad_lines.append(line)
-            bad_counts.append(len(record))
-            bad_values.append(physical[line - 1][:200] if line <= len(physical) else "")
-            continue
-        if len(record) < len(header):
-            record = record + [""] * (len(header) - len(record))
-        rows.append(record)
-        lines.append(line)
-    if header is None:
+    bad: dict[str, tuple[list[int], list[str]]] = {}
+    physical = physical_lines(text)
+
+    def record_bad(problem: str, line: int) -> None:
+        where = bad.setdefault(problem, ([], []))
+        where[0].append(line)
+        where[1].append(physical[line - 1][:200] if line <= len(physical) else "")
+
+    records = list(csv_records(text, sep))
+    if not records:
         raise DataFormatError("file is empty", path=path)
+    (_, header), body = records[0], records[1:]
+    cut = open_quote_line(text, sep, last=body[-1][0]) if body else None
+    for line, record in body:
+        if line == cut:  # the last record: read, but its quoted field never closed
+            inside = len(physical) - cut
+            after = ("" if not inside else "; the line after it is inside it" if inside == 1
+                     else f"; the {inside} lines after it are inside it")
+            record_bad(QUOTE_NOT_CLOSED + after, line)
+        elif len(record) != len(header):
+            record_bad(field_count_problem(header, len(record)), line)
+        else:
+            rows.append(record)
+            lines.append(line)
     if required:
         missing = [c for c in required if c not in header]
         if missing:
             raise DataFormatError(f"missing column(s) {missing}; the header has {header}",
                                   path=path, line=1)
-    if bad_lines:
-        for count in sorted(set(bad_counts)):
-            sel = [k for k, c in enumerate(bad_counts) if c == count]
-            bad_rows.add(f"expected {len(header)} fields, found {count}",
-                         lines=np.asarray([bad_lines[k] for k in sel]),
-                         values=np.asarray([bad_values[k] for k in sel], dtype=object))
+    for problem, (at, values) in bad.items():
+        bad_rows.add(problem, lines=np.asarray(at), values=np.asarray(values, dtype=object))
     df = pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(
         columns=header, dtype=str)
     return df, np.asarray(lines, dtype=np.int64)
@@ -185,28 +188,8 @@ def _json_records(path: Path, encoding: str, bad_rows: BadRows | None) -> Any:
         bad_rows.add(problem, lines=np.asarray(lines), values=np.asarray(values, dtype=object))
 
 
-def read_interactions(
-    path: str | Path,
-    *,
-    format: str | None = None,
-    user_col: str = "user_id",
-    item_col: str = "item_id",
-    rating_col: str | None = "rating",
-    timestamp_col: str | None = "timestamp",
-    weight_col: str | None = None,
-    implicit: bool | None = None,
-    title_col: str | None = None,
-    category_col: str | None = None,
-    description_col: str | None = None,
-    items: str | Path | pd.DataFrame | None = None,
-    rating_scale: tuple[float, float] | Literal["infer"] | None = "infer",
-    duplicates: DuplicatePolicy | None = None,
-    where: str | list[str] | None = None,
-    id_case: IdCase | Mapping[str, IdCase] = "keep",
-    on_bad_rows: OnBadRows = "error",
-    encoding: str = "utf-8",
-    name: str | None = None,
-) -> InteractionDataset:
+def read_interactions(path: str | Path, *, name: str | None = None,
+                      **options: Any) -> InteractionDataset:
     """Read an interaction log (and optionally a catalogue file) into a data set.
 
     Parameters
@@ -214,25 +197,13 @@ def read_interactions(
     path
         CSV, TSV, Parquet or JSON-lines file with a header/field names, optionally compressed
         (``.gz``, ``.bz2``, ``.xz``).
-    format
-        ``csv``, ``tsv``, ``parquet`` or ``jsonl``; by default taken from the extension.
-    user_col, item_col, rating_col, timestamp_col
-        Column names. ``timestamp_col``: unix seconds or milliseconds, or ISO 8601 times.
-    weight_col, implicit
-        Implicit feedback: ``implicit=True`` makes every row a positive interaction (purchases,
-        clicks), ``weight_col`` (a quantity, a count) its confidence weight. See
-        :meth:`InteractionDataset.from_dataframe`.
-    title_col, category_col, description_col
-        Catalogue columns inside the log (each item's most frequent value).
-    items
-        Catalogue file or table with an ``item_id`` (or ``item_col``) column and text columns
-        (``title``, ``category``, ``description``, or those named by ``title_col``, ...).
-    rating_scale, duplicates, where, id_case, on_bad_rows
-        See :meth:`InteractionDataset.from_dataframe`.
-    encoding
-        Text encoding of text formats.
     name
         Data set name (default: the file name).
+    **options
+        The reading options of :class:`~synerec.data.options.ReadOptions` (the keys of a
+        data-set config file, the flags of the command line); ``items`` may also be a table
+        (a DataFrame), and the old ``timestamp_col=`` is ``time_col=`` (deprecated):
+        {options}
 
     Raises
     ------
@@ -240,13 +211,45 @@ def read_interactions(
         Bad rows with ``on_bad_rows="error"``: every one found, in one message.
     DataFormatError
         A missing file or column, an unreadable file (naming the file, line, column, value).
+    ConfigError
+        Options that contradict each other, or an invalid value.
+    TypeError
+        An unknown option.
+    """
+    catalogue = options.get("items")
+    if isinstance(catalogue, pd.DataFrame):
+        options = {**options, "items": None}
+    else:
+        catalogue = None
+    opts = ReadOptions.from_keywords(options, caller="read_interactions")
+    return read_with_options(path, opts, name=name, catalogue=catalogue)
+
+
+with_options_signature(read_interactions, annotations={
+    "items": "str | os.PathLike[str] | pd.DataFrame | None"})
+
+
+def read_with_options(path: str | Path, opts: ReadOptions, *, name: str | None = None,
+                      catalogue: pd.DataFrame | None = None) -> InteractionDataset:
+    """:func:`read_interactions` with its options read (a config's, or the keywords').
+
+    Parameters
+    ----------
+    path
+        The interaction file.
+    opts
+        How to read it.
+    name
+        Data set name (default: the file name).
+    catalogue
+        A catalogue table given in memory (instead of ``opts.items``, a file).
     """
     path = Path(path)
-    fmt = format or format_of(path)
-    check_on_bad_rows(on_bad_rows)
+    fmt = opts.format or format_of(path)
+    check_on_bad_rows(opts.on_bad_rows)
     bad = BadRows(path, line_label="row" if fmt == "parquet" else "line")
-    df, lines = read_table(path, fmt, encoding, bad_rows=bad)
-    missing = [c for c in (user_col, item_col) if c not in df.columns]
+    df, lines = read_table(path, fmt, opts.encoding, bad_rows=bad)
+    missing = [c for c in (opts.user_col, opts.item_col) if c not in df.columns]
     if missing:
         raise DataFormatError(
             f"missing column(s) {missing}; the header has {list(df.columns)}; name the "
@@ -254,21 +257,18 @@ def read_interactions(
             line=1 if fmt in ("csv", "tsv") else None)
     if lines is None:  # Parquet: 1-based row numbers stand in for lines
         lines = np.arange(1, len(df) + 1, dtype=np.int64)
-    item_table = None
-    if items is not None:
-        if isinstance(items, pd.DataFrame):
-            item_table = items
-        else:
-            item_table, _ = read_table(items, encoding=encoding)
-            key = "item_id" if "item_id" in item_table.columns else item_col
-            if key not in item_table.columns:
-                raise DataFormatError(f"the catalogue has no {item_col!r} or 'item_id' column; "
-                                      f"its columns are {list(item_table.columns)}", path=items)
-    return InteractionDataset.from_dataframe(
-        df, user_col=user_col, item_col=item_col, rating_col=rating_col,
-        timestamp_col=timestamp_col, weight_col=weight_col, implicit=implicit,
-        title_col=title_col, category_col=category_col, description_col=description_col,
-        items=item_table, rating_scale=rating_scale, duplicates=duplicates, where=where,
-        id_case=id_case, on_bad_rows=on_bad_rows, name=name or path.name, path=path,
-        lines=lines, bad_rows=bad,
-    )
+    if catalogue is None and opts.items is not None:
+        catalogue = _read_catalogue(opts.items, opts.item_col, opts.encoding)
+    return InteractionDataset._from_table(
+        df, opts, items=catalogue, users=None, name=name or path.name, path=path,
+        first_line=None, lines=lines, keep_all_items=True, bad_rows=bad)
+
+
+def _read_catalogue(path: str | Path, item_col: str, encoding: str) -> pd.DataFrame:
+    """A catalogue file, which must have an ``item_id`` or ``item_col`` column."""
+    table, _ = read_table(path, encoding=encoding)
+    key = "item_id" if "item_id" in table.columns else item_col
+    if key not in table.columns:
+        raise DataFormatError(f"the catalogue has no {item_col!r} or 'item_id' column; "
+                              f"its columns are {list(table.columns)}", path=path)
+    return table

@@ -42,6 +42,9 @@ class DatasetInfo:
         The publisher's page.
     builtin
         Generated locally, needs no files.
+    folder_name
+        The folder in the data home when it is not ``name`` (several data sets of a family
+        sharing one folder, as ``amazon-2014-sequences``).
     """
 
     name: str
@@ -52,10 +55,11 @@ class DatasetInfo:
     source: str = ""
     builtin: bool = False
     optional_files: tuple[str, ...] = field(default_factory=tuple)
+    folder_name: str | None = None
 
     def folder(self, home: str | Path | None = None) -> Path:
         """This data set's folder inside the data home."""
-        return _data_home(home) / self.name
+        return _data_home(home) / (self.folder_name or self.name)
 
     def is_present(self, home: str | Path | None = None) -> bool:
         """Whether the required files are in the data home (always true for built-ins)."""
@@ -67,6 +71,9 @@ class DatasetInfo:
 
 _REGISTRY: dict[str, DatasetInfo] = {}
 _FAMILIES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], DatasetInfo], str]] = []
+#: Per family, a function listing the names present in a data home (for families whose
+#: folders are not named after their data sets).
+_SCANNERS: list[Callable[[Path], list[str]]] = []
 
 
 def register_dataset(info: DatasetInfo) -> DatasetInfo:
@@ -76,12 +83,19 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 
 
 def register_dataset_family(pattern: str, make: Callable[[re.Match[str]], DatasetInfo],
-                            example: str) -> None:
-    """Register a family of names (``amazon-2018-<category>``) resolved by a regular expression."""
+                            example: str,
+                            scan: Callable[[Path], list[str]] | None = None) -> None:
+    """Register a family of names (``amazon-2018-<category>``) resolved by a regular expression.
+
+    ``scan(data_home)`` lists the family's names present there, when its folders are not named
+    after its data sets (by default a folder named like a family member is one).
+    """
     _FAMILIES.append((re.compile(pattern), make, example))
+    if scan is not None:
+        _SCANNERS.append(scan)
 
 
-_LOADER_MODULES = ("amazon", "demo_shop", "movielens", "retail")
+_LOADER_MODULES = ("amazon", "amazon_seq", "demo_shop", "movielens", "retail")
 
 
 def _ensure_builtin_loaders() -> None:
@@ -111,6 +125,9 @@ def list_datasets(home: str | Path | None = None) -> list[tuple[DatasetInfo, boo
     infos = dict(_REGISTRY)
     root = _data_home(home)
     if root.is_dir():
+        for scan in _SCANNERS:
+            for name in scan(root):
+                infos.setdefault(name, dataset_info(name))
         for sub in sorted(p.name for p in root.iterdir() if p.is_dir()):
             if sub in infos:
                 continue
@@ -158,8 +175,10 @@ def load_dataset(name: str, *, data_home: str | Path | None = None, download: bo
                 raise ConfigError(f"{name} is a data-set config file: put the reading options "
                                   f"in it, not in load_dataset ({', '.join(options)})")
             return read_config_file(path).load()
+        from synerec.data.options import renamed_keywords
         from synerec.data.readers import read_interactions
 
+        options = renamed_keywords(dict(options), stacklevel=2)  # warn the caller
         data = read_interactions(path, **options)
         try:
             config = DatasetConfig.from_reader_options(path, **options)
@@ -216,7 +235,7 @@ def load_source(source: Mapping[str, Any], *, download: bool = True) -> Interact
         from synerec.data.config import DatasetConfig
 
         try:
-            config = DatasetConfig.model_validate(source["config"])
+            config = DatasetConfig.from_saved(source["config"])
         except Exception as exc:  # pydantic's ValidationError: an unreadable source
             raise ConfigError(f"cannot read the data source {dict(source)!r}: {exc}") from None
         if not Path(config.path).exists():

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from synerec.exceptions import BadRowsError, ConfigError, DataFormatError
+
+if TYPE_CHECKING:  # the tables module reads through this one
+    from synerec.data.tables import JoinReport, TableRead
 
 __all__ = ["MAX_LISTED", "BadRows", "OnBadRows", "ReadReport", "check_on_bad_rows"]
 
@@ -30,9 +33,11 @@ EXAMPLES_PER_KIND = 5
 
 def check_on_bad_rows(value: str) -> OnBadRows:
     """``value`` if it is ``"error"`` or ``"skip"``, else a :class:`ConfigError`."""
-    if value not in ("error", "skip"):
-        raise ConfigError(f"on_bad_rows must be error or skip, not {value!r}")
-    return value  # type: ignore[return-value]
+    if value == "error":
+        return "error"
+    if value == "skip":
+        return "skip"
+    raise ConfigError(f"on_bad_rows must be error or skip, not {value!r}")
 
 
 @dataclass
@@ -159,7 +164,7 @@ class BadRows:
 
     def _entries(self) -> list[tuple[int, int, _Kind, Any]]:
         """Every (line, row, kind, value), in file order."""
-        out = []
+        out: list[tuple[int, int, _Kind, Any]] = []
         for kind in self._kinds.values():
             rows, lines, values = kind.arrays()
             out.extend(zip(lines.tolist(), rows.tolist(), [kind] * len(rows), values,
@@ -267,6 +272,9 @@ class ReadReport:
         The rating or weight column, ``None`` for unary implicit data.
     interactions
         Interactions in the data set.
+    tables, joins
+        An export of several tables (:mod:`synerec.data.tables`): each table as read (its
+        rows, its lines that could not be read), and what each join found.
     """
 
     source: str
@@ -281,6 +289,8 @@ class ReadReport:
     interactions: int = 0
     rating_scale: tuple[float, float] | None = None
     scale_inferred: bool = False
+    tables: list[TableRead] = field(default_factory=list)
+    joins: list[JoinReport] = field(default_factory=list)
 
     @property
     def rows_skipped(self) -> int:
@@ -298,6 +308,9 @@ class ReadReport:
                    if self.rating_scale else ""))
         out = [f"read {self.source}: {self.rows_read:,} rows -> {self.interactions:,} "
                f"interactions ({what})"]
+        for table in self.tables:
+            out.extend(table.lines())
+        out.extend(join.line() for join in self.joins)
         for expr, count in self.filtered.items():
             out.append(f"  where {expr}: dropped {count:,} rows")
         if self.bad_rows and self.on_bad_rows == "skip":
@@ -317,4 +330,6 @@ class ReadReport:
                 "duplicates": self.duplicates, "duplicates_merged": self.duplicates_merged,
                 "feedback": self.feedback, "value_column": self.value_column,
                 "rating_scale": list(self.rating_scale) if self.rating_scale else None,
-                "scale_inferred": self.scale_inferred, "interactions": self.interactions}
+                "scale_inferred": self.scale_inferred, "interactions": self.interactions,
+                "tables": [t.to_dict() for t in self.tables],
+                "joins": [j.to_dict() for j in self.joins]}

@@ -223,7 +223,7 @@ def load_online_retail(folder: str | Path, *, name: str = NAME) -> InteractionDa
                           "Country": countries.to_numpy()})
     return InteractionDataset.from_dataframe(
         kept, user_col="CustomerID", item_col="StockCode", rating_col="Quantity",
-        timestamp_col="timestamp", items=items, users=users, rating_scale=None,
+        time_col="timestamp", items=items, users=users, rating_scale=None,
         duplicates="sum", name=name, path=path, lines=kept["line"].to_numpy(),
         keep_all_items=False,
     )

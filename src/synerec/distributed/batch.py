@@ -44,6 +44,7 @@ from synerec.distributed._progress import progress_bar
 from synerec.distributed._ray import cluster_gpus, ray_session
 from synerec.exceptions import ConfigError, SynerecError, UnknownIdError
 from synerec.models import load_model
+from synerec.similarity import numba_pool_size
 from synerec.topk import PAD_INDEX
 
 __all__ = ["COLUMNS", "BatchResult", "batch_recommend", "recommend_block", "recommendation_table"]
@@ -394,8 +395,7 @@ class _Scorer:
     def __init__(self, model: Any, device: str | None, threads: int) -> None:
         import numba
 
-        pool = int(vars(numba.config)["NUMBA_NUM_THREADS"])  # set at run time: untyped
-        numba.set_num_threads(max(1, min(threads, pool)))
+        numba.set_num_threads(max(1, min(threads, numba_pool_size())))
         self.model = model
         self.device = device
 

@@ -94,12 +94,11 @@ def embed_catalogue(
     RayUnavailableError
         ``engine="ray"`` without Ray or a reachable cluster.
     """
-    from synerec.text.encoders import check_texts
+    from synerec.text.encoders import check_texts, fit_on_texts
 
     _check_args(engine, chunk_size)
     texts = check_texts(texts)
-    if getattr(encoder, "is_fitted", True) is False:
-        encoder.fit(texts)
+    fit_on_texts(encoder, texts)
     name = encoder.name
     store, vectors, found = _cached(name, texts, cache)
     missing, chunks = _missing_chunks(texts, found, chunk_size)

@@ -53,7 +53,6 @@ from synerec.metrics import (
     recall_at_n,
     relevant_from_test,
 )
-from synerec.models import get_model_class
 
 __all__ = ["AblationResult", "AblationRow", "default_rows", "paired_bootstrap", "run_ablation",
            "write_ablation"]
@@ -91,11 +90,10 @@ def default_rows(retrievers: Sequence[str] | None = None,
     config = dict(config or {})
     names = list(retrievers or config.pop("retrievers", None) or DEFAULT_RETRIEVERS)
     config["retrievers"] = names
-    rows = [AblationRow(label, ModelSpec(model, params, label), "retriever",
-                        explicit_only=explicit_only)
-            for label, model, params, explicit_only in _retrievers(config)]
-    # the hybrid's "cf" feature group: the retrievers that learn from interactions alone
-    cf_only = [row.label for row in rows if "item_text" not in get_model_class(row.spec.name).needs]
+    specs = HybridRanker.from_config(config).configured_retrievers()
+    rows = [AblationRow(s.label, ModelSpec(s.model, s.params, s.label), "retriever",
+                        explicit_only=s.explicit_only) for s in specs]
+    cf_only = [s.label for s in specs if s.group == "cf"]
     rows.append(AblationRow("hybrid (CF features)", ModelSpec(
         "hybrid", {**config, "retrievers": cf_only, "features": ["cf"]}, "hybrid (CF)")))
     rows.append(AblationRow("+ text features", ModelSpec(
@@ -104,20 +102,6 @@ def default_rows(retrievers: Sequence[str] | None = None,
         rows.append(AblationRow("+ LLM feature", ModelSpec(
             "hybrid", {**config, "features": ["cf", "text", "llm"], "llm": llm}, "+ LLM")))
     return rows
-
-
-def _retrievers(config: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any], bool]]:
-    """``(label, registered model, its options, explicit ratings only)`` of each retriever of
-    a hybrid with ``config``, as the hybrid builds them.
-
-    The hybrid has no public method for this yet (``HybridRanker`` resolves a retriever label
-    to its model and options privately); this is the one place that asks it.
-    """
-    probe = HybridRanker.from_config(config)
-    probe.config_ = probe.get_config()
-    return [(label, probe._retriever_model(label), probe._retriever_config(label),
-             bool(probe._retriever_entry(label).get("explicit_only")))
-            for label in probe.config_.retrievers]
 
 
 def paired_bootstrap(diff: np.ndarray, n_boot: int = 1000, *, level: float = 0.95,

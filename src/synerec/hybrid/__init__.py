@@ -8,10 +8,16 @@ category share and, optionally, a language model's likelihood score. See
 :mod:`synerec.hybrid.model` for the training protocol (no leakage) and ``docs/experiments.md``
 for what it measures.
 
-Modules: :mod:`~synerec.hybrid.candidates` (stage 1), :mod:`~synerec.hybrid.features`,
-:mod:`~synerec.hybrid.split` (the validation part), :mod:`~synerec.hybrid.ranker` (LightGBM),
-:mod:`~synerec.hybrid.model`, :mod:`~synerec.hybrid.explain` (explanations from the evidence
-the retrievers hold).
+Modules, along the stages: :mod:`~synerec.hybrid.config` (the parameters),
+:mod:`~synerec.hybrid.retrievers` (stage 1's models: which, with which options, fitted on
+which part), :mod:`~synerec.hybrid.candidates` (stage 1's candidates),
+:mod:`~synerec.hybrid.stats` (what the features read), :mod:`~synerec.hybrid.features` (the
+feature table: every feature declared once), :mod:`~synerec.hybrid.split` (the validation
+part), :mod:`~synerec.hybrid.training_table` (the labelled candidates),
+:mod:`~synerec.hybrid.ranker` (LightGBM), :mod:`~synerec.hybrid.llm_feature` and
+:mod:`~synerec.hybrid.llm_stage` (the LLM's second stage), :mod:`~synerec.hybrid.persistence`
+(what a saved hybrid holds), :mod:`~synerec.hybrid.model` (the estimator) and
+:mod:`~synerec.hybrid.explain` (explanations from the evidence the retrievers hold).
 """
 
 from synerec.hybrid.candidates import CandidateSet, generate_candidates

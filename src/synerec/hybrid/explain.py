@@ -7,71 +7,67 @@ into **signals**, one per retriever (its score, rank and relative score) plus ``
 ``text`` (profile and history cosines), ``category`` (category share) and ``llm``. Each signal
 that pushed the item up gets its **evidence** from the state the retrievers already hold:
 
-=======================  ==================================================================
-signal                   evidence (always from the user's own training data)
-=======================  ==================================================================
-item-based retriever     the user's items ``j`` that list the item among their ``k`` nearest
-(``item-cf``,            neighbours, by their term ``w(j, i)`` of the similarity sum
-``t-item-cf``)
-EASE-like retriever      the user's positives ``j`` by their weight ``B[j, i]`` ("people
-(``weights_``)           who rated X also rated it" for ``ease-all``, whose positives are
-                         every rating)
-factor retriever         none: named ("your taste profile"), never citing items
-(``als``)
-``user-cf``              the user's nearest neighbours who interacted with the item, by
-                         similarity
-``text``                 the user's items closest to the item in the embedding space
-``popularity``,          the item's category in which the user's history is largest
-``category``
-=======================  ==================================================================
+===============================  ==============================================================
+signal                           evidence (always from the user's own training data)
+===============================  ==============================================================
+retriever: ExplainsScore         the user's items ``j`` by their term of the retriever's score
+                                 (``item-cf``, ``t-item-cf``: ``w(j, i)`` of the similarity sum;
+                                 ``ease``: the weight ``B[j, i]``, "people who rated X also
+                                 rated it" for ``ease-all``, whose positives are every rating)
+retriever: ExplainsScoreByUsers  the user's nearest neighbours who interacted with the item,
+                                 by similarity (``user-cf``)
+retriever: neither               none: named by its evidence kind ("your taste profile" for
+                                 ``als``), never citing items
+``text``                         the user's items closest to the item in the embedding space
+``popularity``, ``category``     the item's category in which the user's history is largest,
+                                 when it holds a real share of it (:mod:`synerec.hybrid.claims`)
+===============================  ==============================================================
 
-:func:`contributors` computes a retriever's per-history-item terms independently of the
+A retriever's abilities are those it declares
+(:class:`~synerec.algorithms.abilities.ExplainsScore`,
+:class:`~synerec.algorithms.abilities.ExplainsScoreByUsers`) and its reader's name comes from
+its :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind`.
+:func:`contributors` asks a retriever for its per-history-item terms, independently of the
 explanation text; :func:`check_faithful` verifies that every item an explanation cites is in
 the user's training history and among the top contributors of the signal that cites it
-(``bench/explain_faithfulness.py`` runs it on 1,000 sampled explanations per data set).
+and :func:`check_claims` checks every claim of the sentence (bought together, text
+closeness, similar customers, favourite category, popularity: :mod:`synerec.hybrid.claims`)
+against the training data, recomputed with plain code apart from the code that wrote it
+(``bench/explain_faithfulness.py`` runs both on 1,000 sampled explanations per data set).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synerec.algorithms.abilities import ExplainsScore, ExplainsScoreByUsers
+from synerec.algorithms.base import Recommender
+from synerec.algorithms.positives import PositiveFeedbackConfig
+from synerec.hybrid.candidates import lookup_pairs
+from synerec.hybrid.claims import (
+    FAVOURITE_CATEGORY_SHARE,
+    POPULAR_SHARE,
+    Claim,
+    ClaimKind,
+    popular_in,
+    popular_overall,
+)
+from synerec.hybrid.features import signal_of_feature
+
 if TYPE_CHECKING:
-    from synerec.algorithms.base import Recommender
     from synerec.hybrid.model import HybridRanker
 
-__all__ = ["HybridExplanation", "Signal", "check_faithful", "contributors", "explain_pair",
-           "explain_pairs", "signal_of_feature"]
+__all__ = ["HybridExplanation", "Signal", "check_claims", "check_faithful", "contributors",
+           "explain_pair", "explain_pairs", "signal_of_feature"]
 
 #: Items cited per signal.
 N_EVIDENCE = 2
 #: A cited item must be among this many top contributors of its signal (or all, if fewer).
 TOP_CONTRIBUTORS = 3
-
-_POPULARITY = {"n_retrievers", "item_popularity", "item_mean", "item_days_since_last",
-               "item_age_days", "item_recent_popularity", "popularity_affinity"}
-_USER = {"user_activity", "user_mean"}
-_TEXT = {"text_cosine", "text_max_cosine"}
-
-
-def signal_of_feature(name: str) -> str:
-    """The signal a feature belongs to (a retriever's name, or a fixed signal name)."""
-    if ":" in name:
-        return name.split(":", 1)[0]
-    if name in _POPULARITY:
-        return "popularity"
-    if name in _USER:
-        return "user"
-    if name in _TEXT:
-        return "text"
-    if name == "category_share":
-        return "category"
-    if name == "llm_score":
-        return "llm"
-    return name
-
 
 @dataclass(frozen=True)
 class Signal:
@@ -90,7 +86,9 @@ class Signal:
     users
         User indices of neighbours cited (``user-cf``).
     category
-        The category cited (``popularity`` / ``category``), or ``None``.
+        The category cited (``popularity`` / ``category``): the item's category with the
+        largest share of the user's history, when that share is at least
+        :data:`~synerec.hybrid.claims.FAVOURITE_CATEGORY_SHARE`; else ``None``.
     """
 
     name: str
@@ -119,6 +117,8 @@ class HybridExplanation:
         The sentence(s).
     cited
         ``(signal name, item index)`` of every item the text names.
+    claims
+        Every statement of the text (:class:`~synerec.hybrid.claims.Claim`), in order.
     """
 
     user: int
@@ -128,6 +128,7 @@ class HybridExplanation:
     top_signal: str
     text: str
     cited: tuple[tuple[str, int], ...] = field(default=())
+    claims: tuple[Claim, ...] = field(default=())
 
     def as_details(self) -> dict[str, Any]:
         """JSON-ready details (``predict_one(...).details``); ``neighbors`` lists the cited
@@ -143,6 +144,7 @@ class HybridExplanation:
             "neighbors": [{"item_index": i, "signal": name,
                            "similarity": _weight_of(self.signals, name, i)}
                           for name, i in self.cited],
+            "claims": [c.as_dict() for c in self.claims],
         }
 
 
@@ -156,51 +158,33 @@ def _weight_of(signals: tuple[Signal, ...], name: str, item: int) -> float:
 # -- contributions of the user's history to one retriever's score -------------------------------
 
 def contributors(model: Recommender, user: int, item: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """A retriever's score of ``(user, item)`` split over the user's history.
+    """A retriever's score of ``(user, item)`` split over the user's history, as the retriever
+    declares it (:class:`~synerec.algorithms.abilities.ExplainsScore` /
+    :class:`~synerec.algorithms.abilities.ExplainsScoreByUsers`).
 
     Returns
     -------
     keys : numpy.ndarray
         Item indices (``kind == "items"``) or user indices (``"users"``) that add a term.
     terms : numpy.ndarray
-        Their terms, largest first; for ``"items"`` and ``"users"`` the terms add up to the
-        retriever's ranking score of the pair (similarity-sum ranking, EASE).
+        Their terms, largest first (ties: lower index); for ``"items"`` and ``"users"`` the
+        terms add up to the retriever's ranking score of the pair (terms of 0, which add
+        nothing, are left out).
     kind
         ``"items"``, ``"users"`` or ``"none"`` (a retriever without per-item terms).
     """
-    from synerec.algorithms.knn import ItemKNN, UserKNN
-
-    X = model.train_
-    if isinstance(model, ItemKNN) and model.config_.ranking == "similarity_sum":
-        hist = X.indices[X.indptr[user]:X.indptr[user + 1]]
-        keys, terms = [], []
-        k = model._k
-        for j in hist:
-            nb, sim = model._neighbor_rows(int(j))
-            nb, sim = nb[:k], sim[:k]
-            hit = np.flatnonzero(nb == item)
-            if len(hit):
-                keys.append(int(j))
-                terms.append(float(sim[hit[0]]))
-        return _sorted(np.asarray(keys, np.int64), np.asarray(terms, np.float64), "items")
-    if isinstance(model, UserKNN) and model.config_.ranking == "similarity_sum":
-        nb, sim = model._neighbor_rows(user)
-        nb, sim = nb[:model._k], sim[:model._k]
-        col = X[:, [item]].tocsc()
-        raters = set(col.indices.tolist())
-        keep = np.array([int(v) in raters for v in nb], dtype=bool)
-        return _sorted(nb[keep].astype(np.int64), sim[keep].astype(np.float64), "users")
-    W = getattr(model, "weights_", None)
-    P = getattr(model, "positives_", None)
-    if W is not None and P is not None:
-        mine = P.indices[P.indptr[user]:P.indptr[user + 1]].astype(np.int64)
-        if isinstance(W, np.ndarray):
-            w = W[mine, item].astype(np.float64)
-        else:
-            w = np.asarray(W[mine][:, [item]].todense(), dtype=np.float64).ravel()
-        nz = w != 0
-        return _sorted(mine[nz], w[nz], "items")
-    return np.zeros(0, np.int64), np.zeros(0, np.float64), "none"
+    if isinstance(model, ExplainsScore):
+        keys, terms = model.score_contributions(user, item)
+        kind = "items"
+    elif isinstance(model, ExplainsScoreByUsers):
+        keys, terms = model.score_contributors(user, item)
+        kind = "users"
+    else:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64), "none"
+    keys = np.asarray(keys, dtype=np.int64)
+    terms = np.asarray(terms, dtype=np.float64)
+    nz = terms != 0
+    return _sorted(keys[nz], terms[nz], kind)
 
 
 def _sorted(keys: np.ndarray, terms: np.ndarray, kind: str
@@ -223,6 +207,9 @@ def text_contributors(model: HybridRanker, user: int, item: int
 
 
 def _top_category(model: HybridRanker, user: int, item: int) -> str | None:
+    """The item's category with the largest share of the user's history, when that share is
+    at least :data:`~synerec.hybrid.claims.FAVOURITE_CATEGORY_SHARE` (else ``None``: the
+    user does not often choose any of the item's categories)."""
     C = model.item_side_.categories
     U = model.stats_.user_categories
     if C is None or U is None:
@@ -233,6 +220,8 @@ def _top_category(model: HybridRanker, user: int, item: int) -> str | None:
     row = U[user]
     share = {int(c): float(v) for c, v in zip(row.indices, row.data, strict=True)}
     best = max(cats, key=lambda c: (share.get(int(c), 0.0), -int(c)))
+    if share.get(int(best), 0.0) < FAVOURITE_CATEGORY_SHARE:
+        return None
     return str(model.item_side_.category_names[int(best)])
 
 
@@ -254,10 +243,8 @@ def explain_pairs(model: HybridRanker, user: int, items: Any) -> list[HybridExpl
         return []
     rows = np.zeros(len(items), dtype=np.int64)
     cands = model.candidates(np.array([user]), extra=(rows, items))
-    from synerec.hybrid.candidates import lookup_pairs
-
     pos = np.asarray(lookup_pairs(cands, rows, items, model.n_items_), dtype=np.int64)
-    names = model._stage_a_features()
+    signals_of = [c.signal for c in model.stage_columns("a")]
     contribs = None
     if model.ranker_ is not None:
         contribs = model.ranker_.contributions(model.feature_matrix(cands)[pos])
@@ -267,8 +254,7 @@ def explain_pairs(model: HybridRanker, user: int, items: Any) -> list[HybridExpl
             contrib = contribs[k]
             score = float(contrib.sum())
             per_signal: dict[str, float] = {}
-            for name, c in zip(names, contrib[:-1], strict=True):
-                sig = signal_of_feature(name)
+            for sig, c in zip(signals_of, contrib[:-1], strict=True):
                 per_signal[sig] = per_signal.get(sig, 0.0) + float(c)
         else:  # reciprocal-rank fusion: each retriever's term
             ranks = cands.ranks[pos[k]]
@@ -279,9 +265,9 @@ def explain_pairs(model: HybridRanker, user: int, items: Any) -> list[HybridExpl
         signals.sort(key=lambda s: (-s.contribution, s.name))
         explainable = [s for s in signals if s.name != "user"]
         top = explainable[0].name if explainable else "none"
-        text, cited = _sentence(model, signals, top, user, item)
+        text, cited, claims = _sentence(model, signals, top, user, item)
         out.append(HybridExplanation(user, item, score, tuple(signals), top, text,
-                                     tuple(cited)))
+                                     tuple(cited), tuple(claims)))
     return out
 
 
@@ -298,7 +284,7 @@ def _evidence(model: HybridRanker, sig: str, contribution: float, user: int,
         if kind == "users":
             return Signal(sig, contribution, (), tuple(float(t) for t in terms),
                           tuple(int(k) for k in keys))
-        if sig == "popularity" or type(r).__name__ == "Popularity":
+        if sig == "popularity" or r.evidence_kind == "popularity":
             return Signal(sig, contribution, category=_top_category(model, user, item))
         return Signal(sig, contribution)
     if sig == "text":
@@ -329,25 +315,24 @@ _SIGNAL_WORDS = {"popularity": "popularity", "text": "closeness in description",
 
 
 def signal_label(model: HybridRanker, name: str) -> str:
-    """A reader's name of a signal."""
-    if name in model.retriever_names_:
-        from synerec.algorithms.knn import ItemKNN, UserKNN
-
-        r = model.retrievers_[model.retriever_names_.index(name)]
-        if hasattr(r, "weights_"):
-            return f"items you {_signal_verb(model, name)} together with it ({name})"
-        if hasattr(r, "item_factors_"):
-            return f"your taste profile from all your {_noun(model)} ({name})"
-        if _is_text_retriever(model, name):
-            return f"closeness in description and in who chose it ({name})"
-        if isinstance(r, ItemKNN):
-            return f"co-{_noun(model)} ({name})"
-        if isinstance(r, UserKNN):
-            return f"customers like you ({name})"
-        if type(r).__name__ == "Popularity":
-            return "popularity"
-        return name
-    return _SIGNAL_WORDS.get(name, name)
+    """A reader's name of a signal: a retriever's by the kind of evidence it declares
+    (:attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind`)."""
+    if name not in model.retriever_names_:
+        return _SIGNAL_WORDS.get(name, name)
+    kind = model.retrievers_[model.retriever_names_.index(name)].evidence_kind
+    if kind == "co-occurrence":
+        return f"items you {_signal_verb(model, name)} together with it ({name})"
+    if kind == "taste-profile":
+        return f"your taste profile from all your {_noun(model)} ({name})"
+    if kind == "text":
+        return f"closeness in description and in who chose it ({name})"
+    if kind == "co-rating":
+        return f"co-{_noun(model)} ({name})"
+    if kind == "similar-users":
+        return f"customers like you ({name})"
+    if kind == "popularity":
+        return "popularity"
+    return name
 
 
 def _verb(model: HybridRanker) -> str:
@@ -358,8 +343,8 @@ def _signal_verb(model: HybridRanker, name: str) -> str:
     """``rated`` for a retriever that learns from every rating (``ease-all``: its evidence may
     be an item the user disliked), else :func:`_verb`."""
     if name in model.retriever_names_ and model.rating_scale_ is not None:
-        r = model.retrievers_[model.retriever_names_.index(name)]
-        if getattr(getattr(r, "config_", None), "positive_threshold", "auto") is None:
+        config = model.retrievers_[model.retriever_names_.index(name)].config_
+        if isinstance(config, PositiveFeedbackConfig) and config.positive_threshold is None:
             return "rated"
     return _verb(model)
 
@@ -368,55 +353,73 @@ def _noun(model: HybridRanker) -> str:
     return "purchases" if model.rating_scale_ is None else "ratings"
 
 
-def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int,
-              item: int) -> tuple[str, list[tuple[str, int]]]:
-    """The text, naming each positive signal with its evidence, and the items it cites."""
+def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int, item: int
+              ) -> tuple[str, list[tuple[str, int]], list[Claim]]:
+    """The text, naming each positive signal with its evidence; the items it cites; and the
+    claims it makes (each phrase one claim, said only when true: :mod:`~synerec.hybrid.claims`).
+    """
     verb = _verb(model)
     people = "customers" if model.rating_scale_ is None else "people"
     parts: list[str] = []
     cited: list[tuple[str, int]] = []
+    claims: list[Claim] = []
     cited_items: set[int] = set()
+
+    def say(phrase: str, claim: Claim) -> None:
+        if phrase not in parts:
+            parts.append(phrase)
+            claims.append(claim)
+
     for s in signals:
         if s.contribution <= 0 and model.ranker_ is not None:
             continue
-        new = [i for i in s.items if i not in cited_items]
+        new = tuple(i for i in s.items if i not in cited_items)
         if s.items and new:
             names = _join([_label(model, i) for i in new])
             if s.name == "text":
-                parts.append(f"it is close in description to {names}")
+                say(f"it is close in description to {names}", Claim("text-close", s.name, new))
             elif s.name in model.retriever_names_ and _is_text_retriever(model, s.name):
-                parts.append(f"it is like {names} in description and in who chose it "
-                             f"({s.name})")
+                say(f"it is like {names} in description and in who chose it ({s.name})",
+                    Claim("text-close", s.name, new))
             else:
                 v = _signal_verb(model, s.name)
-                parts.append(f"{people} who {v} {names} also {v} it ({s.name})")
+                say(f"{people} who {v} {names} also {v} it ({s.name})",
+                    Claim("bought-together", s.name, new))
             cited += [(s.name, i) for i in new]
             cited_items.update(new)
         elif s.users:
             ids = _join([str(model.users_.id(v)) for v in s.users])
-            parts.append(f"{people} with tastes like yours ({ids}) {verb} it ({s.name})")
+            say(f"{people} with tastes like yours ({ids}) {verb} it ({s.name})",
+                Claim("similar-users", s.name, users=s.users))
         elif s.category is not None:
-            phrase = f"it is popular in {s.category}, a category you often choose"
-            if phrase not in parts:
-                parts.append(phrase)
+            cat = model.item_side_.category_index(s.category)
+            C = model.item_side_.categories
+            if C is not None and popular_in(model.item_count_, C, item, cat):
+                say(f"it is among the most popular in {s.category}, a category you often "
+                    "choose", Claim("favourite-category", s.name, category=s.category,
+                                    popular=True))
+            else:
+                say(f"it is in {s.category}, a category you often choose",
+                    Claim("favourite-category", s.name, category=s.category))
         elif s.name == "popularity" or (s.name in model.retriever_names_
                                         and signal_label(model, s.name) == "popularity"):
-            if "it is popular right now" not in parts:
-                parts.append("it is popular right now")
+            if popular_overall(model.item_count_, item):
+                say("it is among the most popular items", Claim("popular", s.name,
+                                                                popular=True))
         elif s.name == "llm":
-            parts.append("the language model finds it a likely next choice after your "
-                         "history")
+            say("the language model finds it a likely next choice after your history",
+                Claim("llm", s.name))
         if len(parts) == 3:
             break
     if not parts:
         parts.append("it ranks high among the candidates your history brings up")
     text = "Recommended because " + "; ".join(parts) + "."
     text += f" The signal that weighed most: {signal_label(model, top)}."
-    return text, cited
+    return text, cited, claims
 
 
 def _is_text_retriever(model: HybridRanker, name: str) -> bool:
-    return model.retriever_groups_[model.retriever_names_.index(name)] == "text"
+    return model.retriever_specs_[model.retriever_names_.index(name)].group == "text"
 
 
 # -- faithfulness --------------------------------------------------------------------------------
@@ -447,4 +450,79 @@ def check_faithful(model: HybridRanker, expl: HybridExplanation) -> str | None:
         if i not in set(positive[:TOP_CONTRIBUTORS].tolist()):
             return (f"item {i} is not among the top {TOP_CONTRIBUTORS} contributors of "
                     f"{name} to item {expl.item}")
+    return None
+
+
+def check_claims(model: HybridRanker, expl: HybridExplanation
+                 ) -> list[tuple[ClaimKind, str | None]]:
+    """Each claim of ``expl`` with why it is false (``None`` when true), recomputed from the
+    model's training matrix and catalogue with plain code (not the code that wrote it).
+
+    ``bought-together`` / ``text-close`` as :func:`check_faithful` does for cited items;
+    ``similar-users``: each user is another user among the retriever's top contributors who
+    interacted with the item; ``favourite-category``: the item is in the category, which holds
+    at least :data:`~synerec.hybrid.claims.FAVOURITE_CATEGORY_SHARE` of the user's items (and
+    the item is among the most popular of it when the claim says so); ``popular``: the item is
+    among the most popular overall; ``llm``: the LLM signal pushed the item up.
+    """
+    X = model.train_
+    history = X.indices[X.indptr[expl.user]:X.indptr[expl.user + 1]]
+    out: list[tuple[ClaimKind, str | None]] = []
+    for c in expl.claims:
+        why: str | None = None
+        if c.kind in ("bought-together", "text-close"):
+            sub = HybridExplanation(expl.user, expl.item, expl.score, expl.signals,
+                                    expl.top_signal, expl.text, tuple((c.signal, i)
+                                                                      for i in c.items))
+            why = check_faithful(model, sub)
+        elif c.kind == "similar-users":
+            why = _check_users(model, c, expl)
+        elif c.kind == "favourite-category":
+            why = _check_category(model, c, expl, history)
+        elif c.kind == "popular" and not popular_overall(model.item_count_, expl.item):
+            why = f"item {expl.item} is not among the most popular items"
+        elif c.kind == "llm":
+            llm = [s for s in expl.signals if s.name == c.signal]
+            if not llm or llm[0].contribution <= 0:
+                why = "the LLM signal did not push the item up"
+        out.append((c.kind, why))
+    return out
+
+
+def _check_users(model: HybridRanker, c: Claim, expl: HybridExplanation) -> str | None:
+    if c.signal not in model.retriever_names_:
+        return f"signal {c.signal} cannot cite users"
+    r = model.retrievers_[model.retriever_names_.index(c.signal)]
+    keys, terms, kind = contributors(r, expl.user, expl.item)
+    if kind != "users":
+        return f"signal {c.signal} has no user contributors"
+    top = set(keys[terms > 0][:TOP_CONTRIBUTORS].tolist())
+    X = model.train_
+    for v in c.users:
+        raters = set(X[:, [expl.item]].tocoo().row.tolist())
+        if v == expl.user or v not in raters:
+            return f"user {v} did not interact with item {expl.item}"
+        if v not in top:
+            return f"user {v} is not among the top {TOP_CONTRIBUTORS} neighbours behind it"
+    return None
+
+
+def _check_category(model: HybridRanker, c: Claim, expl: HybridExplanation,
+                    history: np.ndarray) -> str | None:
+    C = model.item_side_.categories
+    if C is None or c.category is None:
+        return "no categories to claim"
+    cat = model.item_side_.category_index(c.category)
+    members = set(C.tocsc()[:, cat].indices.tolist())
+    if expl.item not in members:
+        return f"item {expl.item} is not in {c.category}"
+    share = sum(1 for j in history.tolist() if j in members) / max(1, len(history))
+    if share < FAVOURITE_CATEGORY_SHARE:
+        return (f"{c.category} holds {share:.0%} of the user's items, under "
+                f"{FAVOURITE_CATEGORY_SHARE:.0%}")
+    if c.popular:
+        counts = [int(model.item_count_[j]) for j in members if model.item_count_[j] > 0]
+        better = sum(1 for n in counts if n > model.item_count_[expl.item])
+        if better >= max(1, math.ceil(POPULAR_SHARE * len(counts))):
+            return f"item {expl.item} is not among the most popular of {c.category}"
     return None

@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -60,8 +60,10 @@ def make_llm(kind: str, model: str | None = None, base_url: str | None = None, *
     if kind == "local":
         from synerec.llm.local import LlamaCppLLM
 
-        return LlamaCppLLM(model, seed=seed, cache=cache, n_threads=n_threads or None,
-                           timeout=timeout)
+        # LlamaCppLLM's name is a read-only property (derived from the model file), which
+        # the LLM protocol's settable ``name: str`` does not admit: an LLM for every reader.
+        return cast(LLM, LlamaCppLLM(model, seed=seed, cache=cache,
+                                     n_threads=n_threads or None, timeout=timeout))
     if kind == "openai":
         from synerec.llm.openai import OpenAICompatibleLLM
 

@@ -99,7 +99,7 @@ def catalogue_coverage(recommended: ArrayLike, n_items: int) -> float:
     return float(seen.sum() / n_items)
 
 
-def _category_matrix(item_categories: Sequence[Sequence[str] | str | None],
+def _category_matrix(item_categories: Sequence[Sequence[str] | str | None] | np.ndarray,
                      n_categories: int | None) -> tuple[sp.csr_matrix, int]:
     """Items x categories CSR from per-item category names, and the number of categories."""
     names: dict[str, int] = {}
@@ -173,7 +173,7 @@ def category_coverage(recommended: ArrayLike,
     .. [1] M. Ge, C. Delgado-Battenfeld and D. Jannach, "Beyond accuracy: evaluating recommender
        systems by coverage and serendipity", RecSys 2010.
     """
-    if sp.issparse(item_categories):
+    if isinstance(item_categories, sp.spmatrix | sp.sparray):
         if item_categories.ndim != 2:
             raise ConfigError("item_categories must be a 2-D items x categories matrix")
         cats = sp.csr_matrix(item_categories, copy=True)

@@ -39,7 +39,7 @@ set is decided by one binary search over the sorted keys ``user * n_items + item
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 UsersWithoutRelevant = Literal["skip", "zero"]
-Relevant = sp.spmatrix | sp.sparray | Sequence[ArrayLike]
+Relevant: TypeAlias = sp.spmatrix | sp.sparray | Sequence[ArrayLike]
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -114,7 +114,7 @@ def _check_recommended(recommended: ArrayLike, *, n_items: int | None = None) ->
 
 def _relevant_csr(relevant: Relevant, n_users: int, rec: np.ndarray) -> sp.csr_matrix:
     """The relevant sets as a canonical CSR matrix (sorted, no duplicates, no stored zeros)."""
-    if sp.issparse(relevant):
+    if isinstance(relevant, sp.spmatrix | sp.sparray):
         if relevant.ndim != 2 or relevant.shape[0] != n_users:
             raise ConfigError(
                 f"relevant has shape {relevant.shape} but recommended has {n_users} users (rows)")
@@ -217,7 +217,7 @@ def _ndcg(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
 
 
 def _hit_rate(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
-    values = hits.any(axis=1).astype(np.float64)
+    values = np.asarray(hits.any(axis=1), dtype=np.float64)
     return _undefined_where_no_relevant(values, n_relevant)
 
 

@@ -63,6 +63,7 @@ from synerec.service.supervisor import (
     acquire_server_lock,
     check_writable,
 )
+from synerec.similarity import numba_pool_size
 
 __all__ = ["AppExtension", "ServiceState", "app_from_env", "create_app", "open_state",
            "set_numba_threads"]
@@ -377,8 +378,7 @@ def set_numba_threads(threads: int) -> int:
     (``NUMBA_NUM_THREADS``); returns the number set."""
     import numba
 
-    # numba sets its configuration at run time: its attributes have no static type
-    wanted = min(int(threads), int(vars(numba.config)["NUMBA_NUM_THREADS"]))
+    wanted = min(int(threads), numba_pool_size())
     numba.set_num_threads(wanted)
     return wanted
 

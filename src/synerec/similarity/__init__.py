@@ -6,6 +6,7 @@ adjusted cosine eq. 3, shrinkage eq. 4).
 
 from synerec.similarity.similarity import (
     SIMILARITY_METHODS,
+    numba_pool_size,
     numba_threads,
     rp3beta_similarity,
     similarity_matrix,
@@ -14,6 +15,7 @@ from synerec.similarity.similarity import (
 
 __all__ = [
     "SIMILARITY_METHODS",
+    "numba_pool_size",
     "numba_threads",
     "rp3beta_similarity",
     "similarity_matrix",

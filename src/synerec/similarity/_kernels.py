@@ -22,6 +22,9 @@ They are tested against slow dense references in ``tests/similarity``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 import numba as nb
 import numpy as np
 from numba.core import types
@@ -68,28 +71,33 @@ _SHIFT = np.uint64(32)
 _NO_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@intrinsic
-def _float32_bits(typingctx, x):  # type: ignore[no-untyped-def]
+def _float32_bits_typing(typingctx: Any, x: Any) -> Any:
     """The IEEE bit pattern of a float32, as uint32 (an LLVM bitcast, no memory round-trip)."""
-    if not (isinstance(x, types.Float) and x.bitwidth == 32):
+    if x != types.float32:
         return None
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         return builder.bitcast(args[0], context.get_value_type(types.uint32))
 
     return types.uint32(x), codegen
 
 
-@intrinsic
-def _bits_float32(typingctx, x):  # type: ignore[no-untyped-def]
-    """The float32 with IEEE bit pattern ``x`` (a uint32)."""
-    if not (isinstance(x, types.Integer) and x.bitwidth == 32):
+def _bits_float32_typing(typingctx: Any, x: Any) -> Any:
+    """The float32 with IEEE bit pattern ``x`` (a 32-bit integer)."""
+    if x not in (types.uint32, types.int32):
         return None
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         return builder.bitcast(args[0], context.get_value_type(types.float32))
 
     return types.float32(x), codegen
+
+
+# Jitted code calls an intrinsic with its own arguments only (numba supplies ``typingctx``);
+# numba's stubs type the call with the typing function's parameters and as never returning, so
+# the type the kernels see is declared here.
+_float32_bits = cast("Callable[[np.float32], np.uint32]", intrinsic(_float32_bits_typing))
+_bits_float32 = cast("Callable[[np.uint32], np.float32]", intrinsic(_bits_float32_typing))
 
 
 @nb.njit(cache=True, nogil=True, inline="always")

@@ -97,6 +97,14 @@ _DENSE_SCAN_FACTOR: float = 1.0
 _PROGRESS_STEPS: Final = 50
 
 
+def numba_pool_size() -> int:
+    """The size of numba's thread pool (``numba.config.NUMBA_NUM_THREADS``): the most threads
+    :func:`numba.set_num_threads` accepts."""
+    # numba.config sets its NUMBA_* settings at run time from the environment (globals()), so
+    # type checkers cannot see them as attributes; the module's namespace holds them.
+    return int(vars(numba.config)["NUMBA_NUM_THREADS"])
+
+
 @contextmanager
 def numba_threads(num_threads: int) -> Iterator[int]:
     """Run a block with ``num_threads`` numba threads, restoring the previous number after.
@@ -118,7 +126,7 @@ def numba_threads(num_threads: int) -> Iterator[int]:
     if num_threads == 0:
         yield previous
         return
-    wanted = min(int(num_threads), int(numba.config.NUMBA_NUM_THREADS))
+    wanted = min(int(num_threads), numba_pool_size())
     if wanted != num_threads:
         log.debug("num_threads=%d capped at numba's pool size %d", num_threads, wanted)
     numba.set_num_threads(wanted)

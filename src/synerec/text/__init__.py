@@ -14,6 +14,8 @@ Every encoder follows :class:`Encoder`: a stable ``name`` (the cache key), a ``d
 libraries are imported only when an encoder is used.
 """
 
+from collections.abc import Callable
+
 from synerec.text.cache import CacheStats, EmbeddingCache, cached_encode, default_cache_folder
 from synerec.text.encoders import (
     DEFAULT_MINILM,
@@ -73,7 +75,7 @@ def create_encoder(kind: str, **kwargs: object) -> Encoder:
     """
     from synerec.exceptions import ConfigError
 
-    classes: dict[str, type] = {"minilm": SentenceTransformerEncoder,
+    classes: dict[str, Callable[..., Encoder]] = {"minilm": SentenceTransformerEncoder,
                                 "model2vec": Model2VecEncoder, "tfidf": TfidfEncoder,
                                 "openai": OpenAIEmbeddingEncoder}
     try:
@@ -81,5 +83,5 @@ def create_encoder(kind: str, **kwargs: object) -> Encoder:
     except KeyError:
         raise ConfigError(f"unknown encoder {kind!r}: choose one of "
                           f"{', '.join(sorted(classes))}") from None
-    return cls(**kwargs)  # type: ignore[no-any-return]
+    return cls(**kwargs)
 

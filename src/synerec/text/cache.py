@@ -33,7 +33,7 @@ import numpy as np
 
 from synerec._config import cache_home
 from synerec.exceptions import ConfigError, SynerecError
-from synerec.text.encoders import Encoder, check_texts
+from synerec.text.encoders import Encoder, check_texts, fit_on_texts
 
 __all__ = ["CacheStats", "EmbeddingCache", "cached_encode", "default_cache_folder", "text_key"]
 
@@ -340,8 +340,7 @@ def cached_encode(encoder: Encoder, texts: Sequence[str], *, cache: EmbeddingCac
     if chunk_size < 1:
         raise ConfigError(f"chunk_size must be positive, got {chunk_size}")
     cache = cache if cache is not None else EmbeddingCache()
-    if getattr(encoder, "is_fitted", True) is False:
-        encoder.fit(texts)  # type: ignore[attr-defined]
+    fit_on_texts(encoder, texts)
     name = encoder.name
     vectors, found = cache.get(name, texts)
     hits = int(found.sum())

@@ -86,6 +86,23 @@ class Encoder(Protocol):
         ...
 
 
+@runtime_checkable
+class FitsOnTexts(Protocol):
+    """An encoder that learns from the texts it embeds (TF-IDF's vocabulary) before encoding."""
+
+    @property
+    def is_fitted(self) -> bool: ...
+
+    def fit(self, texts: Sequence[str]) -> object: ...
+
+
+def fit_on_texts(encoder: Encoder, texts: Sequence[str]) -> None:
+    """Fit ``encoder`` on ``texts`` when it learns from them (:class:`FitsOnTexts`) and has not
+    yet; a pretrained encoder is left as it is."""
+    if isinstance(encoder, FitsOnTexts) and not encoder.is_fitted:
+        encoder.fit(texts)
+
+
 def check_texts(texts: Sequence[str]) -> list[str]:
     """``texts`` as a list of str.
 
@@ -465,12 +482,13 @@ class OpenAIEmbeddingEncoder:
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise EncoderError(f"malformed answer from {url}: {type(exc).__name__}: {exc}; "
                                f"body starts {resp.text[:200]!r}") from None
-        if any(r is None for r in rows) or len(data) != n:
+        found = [r for r in rows if r is not None]
+        if len(found) != n or len(data) != n:
             raise EncoderError(f"{url} returned {len(data)} embeddings for {n} inputs")
-        dims = {r.shape for r in rows if r is not None}
+        dims = {r.shape for r in found}
         if len(dims) != 1 or len(next(iter(dims))) != 1:
             raise EncoderError(f"{url} returned embeddings of differing shapes {sorted(dims)}")
-        return rows  # type: ignore[return-value]
+        return found
 
     def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
                show_progress: bool = False) -> np.ndarray:

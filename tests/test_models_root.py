@@ -9,7 +9,7 @@ import pytest
 
 from synerec.cli.main import main
 from synerec.data.demo_shop import generate_demo_shop
-from synerec.hybrid.default import MIN_RANKER_USERS, choose_default_model, validation_users
+from synerec.models import MIN_RANKER_USERS, choose_default_model, validation_users
 
 
 def test_enough_interactions_choose_the_hybrid() -> None:

@@ -1,0 +1,73 @@
+"""The hybrid's parameters (:class:`HybridConfig`, documented on
+:class:`~synerec.hybrid.model.HybridRanker`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from synerec.algorithms.base import RecommenderConfig
+from synerec.hybrid.features import FEATURE_GROUPS, Group
+
+__all__ = ["DEFAULT_RETRIEVERS", "HybridConfig"]
+
+#: The retrievers of the default hybrid, in feature order: EASE on the positives, EASE on
+#: every rating (``ease-all``, explicit data only: which items a user rates at all), ALS (the
+#: ``implicit`` package; left out with a warning when it is missing), the neighbourhood models,
+#: the text blend and popularity (``docs/experiments.md``, "The hybrid").
+DEFAULT_RETRIEVERS: tuple[str, ...] = ("ease", "ease-all", "als", "item-cf", "user-cf",
+                                       "t-item-cf", "popularity")
+
+
+class HybridConfig(RecommenderConfig):
+    """Parameters of :class:`~synerec.hybrid.model.HybridRanker` (documented there)."""
+
+    retrievers: tuple[str, ...] = DEFAULT_RETRIEVERS
+    retriever_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    n_candidates: int = Field(50, ge=1)
+    features: tuple[Group, ...] = ("cf", "text")
+    encoder: str = "minilm"
+    validation: Literal["auto", "temporal", "random"] = "auto"
+    validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    validation_folds: int = Field(3, ge=1)
+    relevance_threshold: float | Literal["auto"] | None = "auto"
+    graded_labels: bool = False
+    max_train_users: int | None = Field(None, ge=2)
+    objective: Literal["lambdarank", "rank_xendcg", "binary"] = "lambdarank"
+    n_estimators: int = Field(100, ge=1)
+    learning_rate: float = Field(0.05, gt=0.0, le=1.0)
+    num_leaves: int = Field(15, ge=2)
+    min_data_in_leaf: int = Field(200, ge=1)
+    feature_fraction: float = Field(0.7, gt=0.0, le=1.0)
+    lambda_l2: float = Field(1.0, ge=0.0)
+    early_stopping_rounds: int = Field(0, ge=0)
+    eval_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    llm: Literal["none", "local", "openai"] = "none"
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_candidates: int = Field(20, ge=1)
+    llm_history: int = Field(10, ge=1)
+    llm_train_users: int = Field(200, ge=2)
+    llm_domain: str = "items"
+    llm_timeout: float = Field(120.0, gt=0.0)
+    num_threads: int = Field(0, ge=0)
+    random_state: int = 0
+
+    @field_validator("retrievers")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("at least one retriever is needed")
+        if len(set(v)) != len(v):
+            raise ValueError(f"retrievers must be distinct, got {list(v)}")
+        if "hybrid" in v:
+            raise ValueError("a hybrid cannot be its own retriever")
+        return v
+
+    @field_validator("features")
+    @classmethod
+    def _groups(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if "cf" not in v:
+            raise ValueError("the 'cf' feature group is always needed")
+        return tuple(g for g in FEATURE_GROUPS if g in v)

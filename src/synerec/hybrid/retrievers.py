@@ -1,0 +1,253 @@
+"""Stage 1's models: which retrievers a hybrid uses, with which options, fitted on which part.
+
+A retriever is a registered model under a *label* (``"ease"``, or ``"ease-all"`` for EASE on
+every rating). Its entry in the hybrid's ``retriever_params`` (merged over
+:data:`DEFAULT_RETRIEVER_PARAMS`) holds the model's options and the hybrid's own keys
+(:data:`META_KEYS`). What the hybrid needs to know of a retriever is asked of its class's
+declared contract, never of its concrete type:
+
+* its feature group: ``"text"`` when the model needs item text (``"item_text"`` in
+  :attr:`~synerec.algorithms.scoring.ScoringModel.needs`), else ``"cf"``
+  (:func:`retriever_group`);
+* whether it adds a ``:prediction`` column: on explicit data, when it
+  :attr:`~synerec.algorithms.scoring.ScoringModel.predicts_ratings`, unless its
+  :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind` is ``"popularity"`` (its
+  predicted rating is the item's mean, already the ``item_mean`` feature);
+* whether it adds a ``:recent`` column: when the data has timestamps, for the models of
+  :data:`RECENT_MODELS`, which score a profile of items
+  (:class:`~synerec.algorithms.abilities.ScoresProfile`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from synerec.algorithms.abilities import ScoresProfile
+from synerec.algorithms.base import Recommender
+from synerec.algorithms.registry import create_model, get_model_class
+from synerec.algorithms.training import TrainingData
+from synerec.data.vocabulary import Vocabulary
+from synerec.exceptions import ConfigError
+from synerec.hybrid.config import DEFAULT_RETRIEVERS, HybridConfig
+from synerec.hybrid.features import RetrieverColumns
+
+__all__ = ["DEFAULT_RETRIEVERS", "DEFAULT_RETRIEVER_PARAMS", "META_KEYS", "RECENT_MODELS",
+           "RetrieverSpec", "choose_retrievers", "fit_retrievers", "load_retrievers",
+           "retriever_group", "retriever_spec"]
+
+log = logging.getLogger(__name__)
+
+_COSINE = {"similarity": "cosine", "min_support": 1, "shrinkage": 0.0}
+#: Parameters of the default retrievers: the neighbourhood models with the settings that rank
+#: best on ML-100K u1 (cosine, no shrinkage: ``docs/experiments.md``, "Top-N on u1"); EASE on
+#: every rating under the label ``ease-all``.
+DEFAULT_RETRIEVER_PARAMS: dict[str, dict[str, Any]] = {
+    "ease-all": {"model": "ease", "positive_threshold": None, "explicit_only": True},
+    "item-cf": dict(_COSINE),
+    "user-cf": dict(_COSINE),
+    "t-item-cf": {**_COSINE, "alpha": 0.5},
+}
+#: Keys of a retriever's entry in ``retriever_params`` that are the hybrid's, not the model's:
+#: ``"model"`` (the registered model, default the label) and ``"explicit_only"`` (used on
+#: explicit ratings only).
+META_KEYS = ("model", "explicit_only")
+#: Registered models that need an optional package to be fitted: a default retriever whose
+#: package is missing is left out (with a warning) instead of failing the fit.
+NEEDS_PACKAGE: dict[str, str] = {"als": "implicit", "bpr": "implicit"}
+#: The registered models whose retrievers add a ``:recent`` column (EASE: its score from the
+#: user's latest items, measured in ``docs/experiments.md``). ``rp3beta`` scores profiles too,
+#: but a ``:recent`` column for it was never measured, and adding one would change the
+#: columns of every saved hybrid that uses it.
+RECENT_MODELS: frozenset[str] = frozenset({"ease"})
+
+RetrieverGroup = Literal["cf", "text"]
+
+
+def retriever_group(model: str | type[Recommender]) -> RetrieverGroup:
+    """The feature group of a retriever's columns: ``"text"`` for a model (a registered name
+    or a class) that needs item text (:attr:`~synerec.algorithms.scoring.ScoringModel.needs`),
+    else ``"cf"``. A text retriever is used only with the ``"text"`` feature group."""
+    cls = get_model_class(model) if isinstance(model, str) else model
+    return "text" if "item_text" in cls.needs else "cf"
+
+
+@dataclass(frozen=True)
+class RetrieverSpec:
+    """One retriever of a hybrid, as its configuration declares it.
+
+    Attributes
+    ----------
+    label
+        Its label (the prefix of its columns and its explanation signal).
+    model
+        The registered model's name.
+    params
+        The model's options (``num_threads``, ``random_state`` and ``encoder`` passed on from
+        the hybrid unless given).
+    group
+        :func:`retriever_group`.
+    explicit_only
+        Used on explicit ratings only.
+    """
+
+    label: str
+    model: str
+    params: dict[str, Any]
+    group: RetrieverGroup
+    explicit_only: bool
+
+    @property
+    def model_class(self) -> type[Recommender]:
+        """The registered model's class."""
+        return get_model_class(self.model)
+
+    def columns(self, rating_scale: tuple[float, float] | None,
+                has_times: bool) -> RetrieverColumns:
+        """What the feature table adds for it on data with ``rating_scale`` (and timestamps
+        when ``has_times``); see the module docstring."""
+        cls = self.model_class
+        prediction = (rating_scale is not None and cls.predicts_ratings
+                      and cls.evidence_kind != "popularity")
+        recent = (has_times and self.model in RECENT_MODELS
+                  and issubclass(cls, ScoresProfile))
+        return RetrieverColumns(self.label, self.group, bool(prediction), bool(recent))
+
+    def create(self) -> Recommender:
+        """A new, unfitted model."""
+        model: Recommender = create_model(self.model, **self.params)
+        return model
+
+
+def retriever_entry(config: HybridConfig, label: str) -> dict[str, Any]:
+    """The retriever's entry: :data:`DEFAULT_RETRIEVER_PARAMS`, then the config's."""
+    entry = dict(DEFAULT_RETRIEVER_PARAMS.get(label, {}))
+    entry.update(config.retriever_params.get(label, {}))
+    return entry
+
+
+def retriever_model(config: HybridConfig, label: str) -> str:
+    """The registered model of a retriever label (its entry's ``"model"``, else the label)."""
+    model = retriever_entry(config, label).get("model", label)
+    if not isinstance(model, str) or model == "hybrid":
+        raise ConfigError(f"hybrid: retriever {label!r} names an invalid model {model!r}")
+    return model
+
+
+def retriever_options(config: HybridConfig, label: str) -> dict[str, Any]:
+    """The model options of a retriever (see :attr:`RetrieverSpec.params`).
+
+    Raises
+    ------
+    ConfigError
+        An option the model does not take.
+    """
+    model_name = retriever_model(config, label)
+    given = config.retriever_params.get(label, {})
+    params = {k: v for k, v in retriever_entry(config, label).items() if k not in META_KEYS}
+    accepted = set(get_model_class(model_name)._param_names())
+    if "num_threads" in accepted and "num_threads" not in given:
+        params["num_threads"] = config.num_threads or 1
+    if "random_state" in accepted and "random_state" not in params:
+        params["random_state"] = config.random_state
+    if "encoder" in accepted and "encoder" not in given:
+        params["encoder"] = config.encoder
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ConfigError(f"hybrid: retriever {label!r} has no option {unknown[0]!r} "
+                          f"(options: {', '.join(sorted(accepted))})")
+    return params
+
+
+def retriever_spec(config: HybridConfig, label: str) -> RetrieverSpec:
+    """The retriever ``label`` of a hybrid configured by ``config``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown or invalid model, or an option it does not take.
+    """
+    model = retriever_model(config, label)
+    return RetrieverSpec(label, model, retriever_options(config, label),
+                         retriever_group(model),
+                         bool(retriever_entry(config, label).get("explicit_only")))
+
+
+def package_available(config: HybridConfig, label: str) -> bool:
+    """Whether a retriever's optional package is installed; a missing one leaves a default
+    retriever out (logged), and fails the fit for a retriever the configuration names."""
+    package = NEEDS_PACKAGE.get(retriever_model(config, label))
+    if package is None or importlib.util.find_spec(package) is not None:
+        return True
+    if label in DEFAULT_RETRIEVERS and tuple(config.retrievers) == DEFAULT_RETRIEVERS:
+        log.warning("hybrid: the default retriever %r needs the %s package, which is not "
+                    "installed (pip install 'synerec[hybrid]'); it is left out", label,
+                    package)
+        return False
+    return True  # the retriever's own fit says what to install
+
+
+def choose_retrievers(config: HybridConfig, *, text: bool, explicit: bool
+                      ) -> list[RetrieverSpec]:
+    """The configured retrievers that a fit uses: text retrievers only with ``text``
+    features, explicit-only ones only on ``explicit`` data, and not a default one whose
+    package is missing.
+
+    Raises
+    ------
+    ConfigError
+        An unknown model, an unknown option, or no retriever left.
+    """
+    groups = {label: retriever_group(retriever_model(config, label))
+              for label in config.retrievers}
+    labels = [label for label in config.retrievers
+              if (groups[label] == "cf" or text)
+              and not (retriever_entry(config, label).get("explicit_only") and not explicit)
+              and package_available(config, label)]
+    if not labels:
+        raise ConfigError(f"no retriever left among {list(config.retrievers)} without text "
+                          "features")
+    return [retriever_spec(config, label) for label in labels]
+
+
+def fit_retrievers(specs: list[RetrieverSpec], X: sp.csr_matrix,
+                   rating_scale: tuple[float, float] | None,
+                   embeddings: np.ndarray | None) -> list[Recommender]:
+    """Each retriever, new, fitted on the matrix ``X`` (a fit part, or the whole training
+    matrix) with the hybrid's item embeddings (zeros when there are none)."""
+    part = TrainingData.of(X, rating_scale=rating_scale,
+                           item_embeddings=embeddings if embeddings is not None else
+                           np.zeros((X.shape[1], 1), np.float32))
+    out = []
+    for spec in specs:
+        model = spec.create()
+        t0 = time.perf_counter()
+        out.append(model.fit(part))
+        log.info("hybrid: fitted retriever %s in %.2f s", spec.label, time.perf_counter() - t0)
+    return out
+
+
+def load_retrievers(specs: list[RetrieverSpec], arrays: dict[str, np.ndarray],
+                    X: sp.csr_matrix, rating_scale: tuple[float, float] | None
+                    ) -> list[Recommender]:
+    """The retrievers of a saved hybrid: retriever ``j``'s arrays are those prefixed
+    ``r{j}.``; their training matrix is the hybrid's."""
+    n_users, n_items = X.shape
+    users = Vocabulary(np.arange(n_users, dtype=np.int64), kind="user")
+    items = Vocabulary(np.arange(n_items, dtype=np.int64), kind="item")
+    out = []
+    for j, spec in enumerate(specs):
+        model = spec.create()
+        model.config_ = model.get_config()
+        model._set_training_state(X, users, items, rating_scale)
+        prefix = f"r{j}."
+        model._load_arrays({k[len(prefix):]: v for k, v in arrays.items()
+                            if k.startswith(prefix)})
+        out.append(model)
+    return out
