@@ -369,8 +369,9 @@ class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresProfile):
         """Scores of users given by their interactions (see
         :class:`~synerec.algorithms.abilities.ScoresProfile`): their positives (the model's
         threshold), binarised, times :math:`W`; NaN where a sparse :math:`W` reaches no item,
-        and the popularity scores for a profile without positives, as in the model's own
-        scores."""
+        as in the model's own scores. A profile without positives scores 0 everywhere (a sum
+        over no items): the popular list it would get from :meth:`recommend` is the ranking's
+        fallback (:mod:`synerec.algorithms.recommending`), not a score."""
         self._check_fitted()
         X = sp.csr_matrix(profiles, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_items_:
@@ -379,13 +380,12 @@ class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresProfile):
         P.data = np.ones_like(P.data)
         W = self._item_weights()
         if isinstance(W, np.ndarray):
-            out = np.asarray(P @ W, dtype=np.float32)
-        else:
-            S = sp.csr_matrix(P @ W, dtype=np.float32)
-            S.sum_duplicates()
-            out = np.full(S.shape, np.nan, dtype=np.float32)
-            rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
-            out[rows, S.indices] = S.data
+            return np.asarray(P @ W, dtype=np.float32)
+        S = sp.csr_matrix(P @ W, dtype=np.float32)
+        S.sum_duplicates()
+        out = np.full(S.shape, np.nan, dtype=np.float32)
+        rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+        out[rows, S.indices] = S.data
         empty = np.diff(P.indptr) == 0
-        out[empty] = self._popularity_rows(int(empty.sum()))
+        out[empty] = 0.0
         return out
