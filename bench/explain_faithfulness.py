@@ -93,17 +93,33 @@ def run(name: str, fold: Fold, config: dict[str, Any], samples: int, seed: int
     return out
 
 
+def run_marketplace(config: dict[str, Any], samples: int, seed: int) -> dict[str, Any]:
+    """The multi-table marketplace export of the tests (five tables joined by its config),
+    each person's latest purchases held out."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.data.marketplace import write_marketplace
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shop = load_dataset(str(write_marketplace(tmp).config))
+    return run("marketplace", temporal_split(shop, fraction=0.2),
+               {"validation": "temporal", **config}, samples, seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", default="{}", help="hybrid options as JSON")
-    parser.add_argument("--datasets", default="ml-100k,uci-online-retail,demo-shop",
-                        help="comma-separated: ml-100k, uci-online-retail, demo-shop")
+    parser.add_argument("--datasets", default="ml-100k,uci-online-retail,demo-shop,marketplace",
+                        help="comma-separated: ml-100k, uci-online-retail, demo-shop, "
+                             "marketplace (the multi-table fixture of the tests)")
     args = parser.parse_args()
     config = json.loads(args.config)
     wanted = args.datasets.split(",")
-    unknown = set(wanted) - {"ml-100k", "uci-online-retail", "demo-shop"}
+    unknown = set(wanted) - {"ml-100k", "uci-online-retail", "demo-shop", "marketplace"}
     if unknown:
         parser.error(f"unknown data sets {sorted(unknown)}")
     results = []
@@ -119,6 +135,8 @@ def main() -> None:
         shop = load_dataset("demo-shop")
         results.append(run("demo-shop", temporal_split(shop, fraction=0.2),
                            {"validation": "temporal", **config}, args.samples, args.seed))
+    if "marketplace" in wanted:
+        results.append(run_marketplace(config, args.samples, args.seed))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"synerec": __version__, "machine": platform.platform(),
                                    "config": config, "results": results}, indent=2))
