@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +38,8 @@ from synerec.cli._options import model_config, model_configs, parse_model_list, 
 from synerec.cli._tables import metric_table
 from synerec.cli.data_options import DataOptions, data_options
 from synerec.cli.demo import run_demo
-from synerec.data import list_datasets
+from synerec.data import format_profile, list_datasets
+from synerec.data import profile as profile_data
 from synerec.data.splits import Fold
 from synerec.evaluation import ModelSpec, evaluate_fold, make_folds
 from synerec.evaluation import evaluate as run_evaluation
@@ -122,6 +124,38 @@ def models(
                   "(docs/your-data.md).", highlight=False)
 
 
+#: Width of the ``warning: ...`` lines on stderr (words never cut).
+WARNING_WIDTH = 80
+
+
+def print_profile_warnings(ds: Any) -> None:
+    """Print the data profile's warnings of ``ds`` on stderr, one ``warning: ...`` each,
+    wrapped at :data:`WARNING_WIDTH` columns without cutting words."""
+    for w in profile_data(ds).warnings:
+        text = textwrap.fill(f"warning: {w.message}", WARNING_WIDTH, subsequent_indent="  ",
+                             break_long_words=False, break_on_hyphens=False)
+        err_console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+@data_options(default="demo-shop")
+def profile(
+    data: DataOptions,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    seed: SeedOpt = 42,
+) -> None:
+    """What the data holds (users, items, repeat share, items never bought, items without
+    title or category, time span) and the warnings a shop can act on."""
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"--format must be text or json, not {fmt!r}")
+    p = profile_data(data.load(seed))
+    if fmt == "json":
+        print_json(p.to_dict())
+        return
+    console.print(format_profile(p, width=console.width), highlight=False, markup=False,
+                  soft_wrap=True)
+
+
 def _summary_table(summary: Any, title: str, metrics: list[str],
                    caption: str | None = None) -> Any:
     """Model-by-metric table laid out to fit the terminal (see :mod:`synerec.cli._tables`)."""
@@ -168,6 +202,7 @@ def evaluate(
     configs = model_configs(names, k=k, similarity=similarity, max_neighbors=max_neighbors,
                             factors=factors, epochs=epochs, params=param, seed=seed)
     ds = data.load(seed)
+    print_profile_warnings(ds)
     if relevance is not None and ds.implicit:
         raise ConfigError(f"--relevance-threshold applies to ratings; {ds.name} is implicit "
                           "feedback, where every test interaction is relevant")
@@ -223,6 +258,7 @@ def fit(
     `synerec models` lists each model with what it is for and its measured figures.
     """
     ds = data.load(seed)
+    print_profile_warnings(ds)
     why = ""
     base: dict[str, Any] = {}
     if model == "auto":
@@ -385,7 +421,9 @@ def demo(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("synerec-report"),
 ) -> None:
     """The main job: evaluate the CF models, explain one user's top-5, write a report."""
-    run_demo(data.load(seed), out=out, seed=seed, console=console)
+    ds = data.load(seed)
+    print_profile_warnings(ds)
+    run_demo(ds, out=out, seed=seed, console=console)
 
 
 #: Modules of ``synerec.cli`` that add commands through ``register(app)`` (text, llm, service,
