@@ -66,7 +66,7 @@ def test_fit_and_evaluate_print_the_warnings_wrapped(capsys, tmp_path: Path) -> 
     assert any(ln.startswith("warning: ") for ln in lines), err
     assert all(len(ln) <= 80 for ln in lines if ln.startswith("warning: "))
     # words are never cut: every word of the warning text is whole in the lines
-    p_code, p_out, _ = run(capsys, "profile", "--data", str(path), *FLAGS, "--format", "json")
+    _, p_out, _ = run(capsys, "profile", "--data", str(path), *FLAGS, "--format", "json")
     messages = [w["message"] for w in json.loads(p_out)["warnings"]]
     text = " ".join(ln.strip() for ln in _warning_lines(err))
     for message in messages:
