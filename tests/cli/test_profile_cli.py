@@ -81,3 +81,43 @@ def test_no_warnings_no_lines(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "fit", "--model", "popularity", "--out", str(tmp_path / "m"))
     assert code == 0, err
     assert "warning: " not in err
+
+
+def test_evaluate_table_shows_users_hits_cold_and_intervals(capsys) -> None:
+    code, out, err = run(capsys, "evaluate", "--model", "popularity,item-cf", "--folds",
+                         "holdout")
+    assert code == 0, err
+    assert "users" in out and "hits" in out and "cold" in out
+    assert "vs popularity [95%]" in out and "ref." in out
+    code, out, err = run(capsys, "evaluate", "--model", "popularity,item-cf", "--folds",
+                         "holdout", "--against", "item-cf", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["against"] == "item-cf" and set(data["differences"]) == {"popularity"}
+    assert data["summary"]["popularity"]["test_users"] > 0
+    code, _, err = run(capsys, "evaluate", "--model", "popularity", "--against", "ease")
+    assert code == 2 and "--against 'ease' is not among the models" in err
+
+
+def test_evaluate_says_when_a_model_is_indistinguishable(capsys, monkeypatch) -> None:
+    import numpy as np
+
+    from synerec.cli import main as cli
+    from synerec.evaluation.runner import EvaluationResult, FoldResult
+
+    base = np.linspace(0, 0.3, 100)
+
+    def fake(specs, ds, folds, **kw):
+        rows = [FoldResult(model=name, fold="holdout", config={}, metrics={"ndcg@10": 0.1},
+                           fit_seconds=0.0, predict_seconds=0.0, recommend_seconds=0.0,
+                           peak_memory_mb=0.0, n_test_ratings=100, n_test_users=100, n_hits=9,
+                           cold_share=0.93, ndcg_per_user=base[::-1] if name == "ease" else base)
+                for name in ("popularity", "ease")]
+        return EvaluationResult(rows, 10, None, "toy")
+
+    monkeypatch.setattr(cli, "run_evaluation", fake)
+    code, out, err = run(capsys, "evaluate", "--model", "popularity,ease", "--folds", "holdout")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "ease is indistinguishable from popularity (NDCG@10 difference [" in text
+    assert "includes 0)" in text and "93%" in out

@@ -35,7 +35,7 @@ from synerec.cli._common import (
     print_json,
 )
 from synerec.cli._options import model_config, model_configs, parse_model_list, parse_params
-from synerec.cli._tables import metric_table
+from synerec.cli._tables import metric_label, metric_table
 from synerec.cli.data_options import DataOptions, data_options
 from synerec.cli.demo import run_demo
 from synerec.data import format_profile, list_datasets
@@ -156,12 +156,6 @@ def profile(
                   soft_wrap=True)
 
 
-def _summary_table(summary: Any, title: str, metrics: list[str],
-                   caption: str | None = None) -> Any:
-    """Model-by-metric table laid out to fit the terminal (see :mod:`synerec.cli._tables`)."""
-    return metric_table(summary, metrics, title=title, console=console, caption=caption)
-
-
 #: The metrics of ``synerec evaluate``'s table, rating and ranking side by side.
 EVAL_METRICS = ["mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage",
                 "category_coverage", "fit_seconds", "predict_seconds"]
@@ -187,10 +181,17 @@ def evaluate(
         "--relevance-threshold", help="Explicit ratings: a test item is relevant at or above "
         "this rating [3/4 of the scale]. Implicit data need none: every test interaction is "
         "relevant.")] = None,
+    against: Annotated[str | None, typer.Option(
+        "--against", help="Reference model of the NDCG differences (default: popularity "
+        "when it is among the models, else the first).")] = None,
     fmt: FormatOpt = "table",
     seed: SeedOpt = 42,
 ) -> None:
     """Fit models on each fold and compare accuracy, ranking quality, coverage and costs.
+
+    Per model: the test users and hits (test users with a relevant item in the top n), the
+    share of test users with no training interaction, and the paired bootstrap 95% interval
+    of its NDCG difference from the reference model (--against).
 
     With several models (--model a,b,c) an option goes to every model that takes it;
     --param MODEL.KEY=VALUE sets one model's option.
@@ -199,6 +200,9 @@ def evaluate(
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     names = parse_model_list(model)
+    if against is not None and against not in names:
+        raise ConfigError(f"--against {against!r} is not among the models of --model "
+                          f"({', '.join(names)})")
     configs = model_configs(names, k=k, similarity=similarity, max_neighbors=max_neighbors,
                             factors=factors, epochs=epochs, params=param, seed=seed)
     ds = data.load(seed)
@@ -214,13 +218,20 @@ def evaluate(
                             relevance_threshold="auto" if relevance is None else relevance,
                             random_state=seed, show_progress=fmt == "table")
     if fmt == "json":
-        print_json(result.to_dict())
+        print_json(result.to_dict(against))
         return
     fold_names = list(dict.fromkeys(r.fold for r in result.folds))
     summary = result.summary()
+    ndcg = f"ndcg@{n}"
+    diffs = result.differences(against)
+    ref = result.reference(against)
+    diff_col = f"d{metric_label(ndcg)} vs {ref} [95%]"
+    summary[diff_col] = [_interval(diffs.get(str(m)), ref == m) for m in summary.index]
     if "mae" in summary.columns and "predict_seconds" in summary.columns:
         summary.loc[summary["mae"].isna(), "predict_seconds"] = float("nan")  # nothing timed
-    metrics = [m.replace("@10", f"@{n}") for m in EVAL_METRICS]
+    metrics = ["test_users", "hits", "cold_share",
+               *(m.replace("@10", f"@{n}") for m in EVAL_METRICS)]
+    metrics.insert(metrics.index(ndcg) + 1, diff_col)
     # no ratings to predict (implicit data, or only ranking models): no MAE / RMSE columns
     metrics = [m for m in metrics if m in summary.columns and summary[m].notna().any()]
     if "mae" not in metrics:  # and no prediction time to report
@@ -230,7 +241,28 @@ def evaluate(
         caption = "-: ranking models predict scores, not ratings (no MAE / RMSE)"
     what = (f"mean over {len(fold_names)} folds" if len(fold_names) > 1
             else f"fold {fold_names[0]}")
-    console.print(_summary_table(summary, f"{ds.name}, {what}", metrics, caption))
+    labels = {"test_users": "users", "hits": "hits", "cold_share": "cold", diff_col: diff_col}
+    note = (f"users, hits (users with a relevant item in the top {n}): summed over the folds; "
+            "cold: share of test users with no training interaction")
+    console.print(metric_table(summary, metrics, title=f"{ds.name}, {what}", console=console,
+                               labels=labels))
+    for line in (caption, note):  # below the table at full width, not wrapped in its caption
+        if line:
+            console.print(line, highlight=False, markup=False)
+    for name, d in diffs.items():
+        if d["indistinguishable"]:
+            console.print(f"{name} is indistinguishable from {d['against']} "
+                          f"({ndcg.upper()} difference [{d['low']:.4f}, {d['high']:.4f}] "
+                          "includes 0)", highlight=False, markup=False)
+
+
+def _interval(d: dict[str, Any] | None, reference: bool) -> str:
+    """A difference cell: ``+0.0123 [-0.0040, +0.0301]``, ``ref.`` for the reference model."""
+    if reference:
+        return "ref."
+    if d is None or d["mean"] is None:
+        return "-"
+    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
 
 
 @app.command()
