@@ -98,3 +98,19 @@ def test_history_line_counts_one_item_in_the_singular() -> None:
     assert " 1 item: " in line and "1 items" not in line
     assert "1 more categories" not in line and "1 more departments" not in line
 
+
+def test_error_messages_keep_square_brackets(capsys) -> None:
+    # Rich markup would swallow "[tables]": messages are printed escaped
+    code, _, err = run(capsys, "evaluate", "--model", "baseline", "--format", "[tables]")
+    assert code == 2 and "not '[tables]'" in err
+
+
+def test_model_level_config_errors_without_the_whole_input(capsys, tmp_path: Path) -> None:
+    (tmp_path / "orders.csv").write_text("order,customer,sku\nO1,c1,s1\n", encoding="utf-8")
+    cfg = tmp_path / "shop.toml"
+    cfg.write_text('[data]\nformat = "csv"\nuser_col = "customer"\nitem_col = "sku"\n'
+                   '[tables.lines]\npath = "orders.csv"\n', encoding="utf-8")
+    code, _, err = run(capsys, "profile", "--config", str(cfg))
+    assert code == 2, err
+    assert "with [tables], give each table's format in its table" in err
+    assert "Value error" not in err and "(got {" not in err

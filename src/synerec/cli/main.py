@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from synerec._config import data_home as resolve_home
@@ -478,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="synerec")
     except SynerecError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True, markup=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True, markup=True)
         return 2
     except SystemExit as exc:  # click's own usage errors and --help end here
         code = exc.code
