@@ -52,15 +52,20 @@ def _rows(out: str) -> dict[str, list[str]]:
 
 
 def _by_model(out: str) -> dict[str, dict[str, str]]:
-    """model -> metric -> cell, whichever way the table is laid out (models as rows, or, when
-    that is too wide for the terminal, as columns)."""
-    rows = _rows(out)
-    if "model" in rows:
-        head = rows.pop("model")
-        return {m: dict(zip(head, cells, strict=True)) for m, cells in rows.items()}
-    models = rows.pop("metric")
-    return {m: {metric: cells[k] for metric, cells in rows.items()}
-            for k, m in enumerate(models)}
+    """model -> metric -> cell, over the stacked tables that a table too wide for the terminal
+    is split into (each repeats the model column)."""
+    table: dict[str, dict[str, str]] = {}
+    head: list[str] | None = None
+    for line in out.splitlines():
+        line = line.replace("┃", "│").strip()
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        if len(cells) < 2 or not line.startswith("│"):
+            continue
+        if cells[0] == "model":
+            head = cells[1:]
+        elif head is not None and len(cells) == len(head) + 1:
+            table.setdefault(cells[0], {}).update(zip(head, cells[1:], strict=True))
+    return table
 
 
 def test_evaluate_compares_models_in_one_table_within_80_columns(capsys, small_shop) -> None:
@@ -72,8 +77,11 @@ def test_evaluate_compares_models_in_one_table_within_80_columns(capsys, small_s
     assert "…" not in out  # no cell cut
     table = _by_model(out)
     assert set(table) == {"ease", "item-cf", "popularity", "rp3beta"}
-    assert list(table["ease"]) == ["MAE", "RMSE", "P@10", "R@10", "nDCG@10", "Cov", "fit s",
+    # one layout: counts and the cold share first, the NDCG difference beside NDCG
+    assert list(table["ease"]) == ["users", "hits", "cold", "MAE", "RMSE", "P@10", "R@10",
+                                   "nDCG@10", "dnDCG@10 vs popularity [95%]", "Cov", "fit s",
                                    "pred s"]
+    assert table["popularity"]["dnDCG@10 vs popularity [95%]"] == "ref."
     for ranker in ("ease", "rp3beta"):  # ranking models: no rating accuracy, nothing predicted
         assert [table[ranker][m] for m in ("MAE", "RMSE", "pred s")] == ["-", "-", "-"]
     assert 0.3 < float(table["item-cf"]["MAE"].split(" ")[0]) < 2.0

@@ -38,16 +38,18 @@ def model_id(model: Any, raw: str, kind: str, unknown: str = "error") -> tuple[A
     ``unknown="error"``, else the raw id and ``False``.
     """
     vocab = model.users_ if kind == "user" else model.items_
+    what = "the most popular items" if kind == "user" else "mean values"
+    hint = f"--unknown fallback answers with {what}"
     try:
         index = vocab.index(raw)
-    except UnknownIdError:
+    except UnknownIdError as exc:
         if unknown == "error":
-            raise
+            raise UnknownIdError(exc.id, kind, hint=hint) from None
         return raw, False
     known = model.is_known_user(index) if kind == "user" else model.is_known_item(index)
     if not known:  # in the vocabulary, but without training data
         if unknown == "error":
-            raise UnknownIdError(vocab.id(index), kind)
+            raise UnknownIdError(vocab.id(index), kind, hint=hint)
         return vocab.id(index), False
     return vocab.id(index), True
 

@@ -2,10 +2,10 @@
 
 Rich shrinks a table that is wider than the console by cutting cells (``popul…``,
 ``NDCG@…``, ``0.72… ± 0.00…``). The tables here are laid out so that they never need to be
-cut: short metric headers (:func:`metric_label`), the ``± std`` part dropped when it does not
-fit, the table turned on its side (one row per metric) when that fits better, and as a last
-resort the columns split over several stacked tables that repeat the key column. Every cell is
-then printed in full at the console's width (80 columns in the tests).
+cut: short metric headers (:func:`metric_label`), one row per model with the fold means only
+(the ``± std`` parts are in ``--format json``), and the columns split over several stacked
+tables that repeat the key column when the table is too wide. One layout whatever the number
+of models; every cell is printed in full at the console's width (80 columns in the tests).
 
 Use :func:`metric_table` for model-by-metric summaries (``demo``, ``evaluate``) and
 :func:`fitted_table` for any other grid of short cells (the K sweep's K-by-model tables).
@@ -45,15 +45,25 @@ def metric_label(name: str) -> str:
     return f"{short}@{n}" if at else short
 
 
+#: Columns of whole counts (shown without decimals) and of shares (shown as percentages).
+COUNT_METRICS = frozenset({"test_users", "hits", "n_test_users", "n_hits"})
+SHARE_METRICS = frozenset({"cold_share"})
+
+
 def format_metric(name: str, value: Any) -> str:
     """A metric value as a table shows it: seconds with 2 decimals (3 significant digits under
-    0.1 s), megabytes whole, anything else with 4 decimals; ``-`` for a missing value."""
+    0.1 s), megabytes and counts whole, shares as percentages, anything else with 4 decimals;
+    ``-`` for a missing value (text that is not a number is shown as it is)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         return str(value)
     if math.isnan(v):
         return "-"
+    if name in COUNT_METRICS:
+        return f"{v:,.0f}"
+    if name in SHARE_METRICS:
+        return f"{v:.0%}" if v == 0 or v >= 0.01 else "<1%"
     if name.endswith("_seconds"):
         return f"{v:.3g}" if abs(v) < 0.1 else f"{v:.2f}"
     if name.endswith("_mb"):
@@ -158,10 +168,9 @@ def metric_table(summary: Any, metrics: Sequence[str], *, title: str,
                  caption: str | None = None) -> RenderableType:
     """A model-by-metric summary laid out to fit ``width`` columns without cutting a cell.
 
-    Tries in turn, keeping the first that fits: one row per model with ``mean ± std`` cells;
-    one row per metric and one column per model with those cells; the same two without
-    ``± std`` (the caption then says so); and finally the one-row-per-model table split over
-    several stacked tables.
+    One layout whatever the number of models: one row per model, the fold means in the cells
+    (the caption says the standard deviations are in ``--format json``), the value columns
+    split over several stacked tables that repeat the model column when the table is too wide.
 
     Parameters
     ----------
@@ -190,40 +199,12 @@ def metric_table(summary: Any, metrics: Sequence[str], *, title: str,
     cols = [m for m in metrics if m in summary.columns]
     names = [str(m) for m in summary.index]
     header = [key] + [(labels or {}).get(m, metric_label(m)) for m in cols]
-    means = [[format_metric(m, row[m]) for m in cols] for _, row in summary.iterrows()]
-    with_std = []
-    has_std = False
-    for (_, row), cells in zip(summary.iterrows(), means, strict=True):
-        out = []
-        for m, cell in zip(cols, cells, strict=True):
-            std = row.get(f"{m}{std_suffix}")
-            if std is not None and std == std and std:
-                has_std = True
-                out.append(f"{cell} ± {format_metric(m, std)}")
-            else:
-                out.append(cell)
-        with_std.append(out)
-    plain = [[n, *c] for n, c in zip(names, means, strict=True)]
-
-    def side(values: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-        return ["metric", *names], [[header[k + 1], *(r[k] for r in values)]
-                                    for k in range(len(cols))]
-
+    plain = [[n, *(format_metric(m, row[m]) for m in cols)]
+             for n, (_, row) in zip(names, summary.iterrows(), strict=True)]
+    has_std = any(f"{m}{std_suffix}" in summary.columns
+                  and summary[f"{m}{std_suffix}"].fillna(0).astype(bool).any() for m in cols)
     note = "± std over folds in --format json" if has_std else None
     joined = "; ".join(x for x in (caption, note) if x) or None
-    layouts: list[tuple[list[str], list[list[str]], str | None]] = []
-    if has_std:
-        layouts.append((header, [[n, *c] for n, c in zip(names, with_std, strict=True)],
-                        caption))
-        if cols:
-            layouts.append((*side(with_std), caption))
-    layouts.append((header, plain, joined))
-    if cols:
-        layouts.append((*side(means), joined))
-    for h, rows, cap in layouts:
-        t = _table(title, h, rows, ["left"] + ["right"] * (len(h) - 1), cap)
-        if fits(t, width, console):
-            return t
     return fitted_table(header, plain, title=title, caption=joined, width=width,
                         console=console)
 

@@ -68,19 +68,38 @@ def recommend(
         print_json({"model": name, "recommendations": out})
         return
     for rec in out:
-        note = " (unknown user: the most popular items)" if rec["fallback"] else ""
-        table = Table(title=f"Top {n} for user {rec['user_id']} ({name}){note}")
-        table.add_column("rank", justify="right")
-        table.add_column("item")
-        if catalogue is not None:
-            table.add_column("title")
-        table.add_column("popularity" if rec["fallback"] else "score", justify="right")
-        for e in rec["items"]:
-            cells = [str(e["rank"]), str(e["item_id"])]
-            if catalogue is not None:
-                cells.append(e["title"])
-            table.add_row(*cells, f"{e['score']:.4g}")
+        _print_recommendations(rec, n, name, catalogue is not None)
+
+
+def _print_recommendations(rec: dict[str, Any], n: int, name: str, titled: bool) -> None:
+    """One user's list: a table whose item ids are never cut (the titles wrap instead); when
+    even that does not fit the console, each item on its own lines, the id alone on the first."""
+    note = " (unknown user: the most popular items)" if rec["fallback"] else ""
+    title = f"Top {n} for user {rec['user_id']} ({name}){note}"
+    value = "popularity" if rec["fallback"] else "score"
+    ids = [str(e["item_id"]) for e in rec["items"]]
+    table = Table(title=title)
+    table.add_column("rank", justify="right", no_wrap=True)
+    table.add_column("item", no_wrap=True, min_width=max([4, *map(len, ids)]))
+    if titled:
+        table.add_column("title", overflow="fold", min_width=10)
+    table.add_column(value, justify="right", no_wrap=True)
+    for e, item in zip(rec["items"], ids, strict=True):
+        cells = [str(e["rank"]), item]
+        if titled:
+            cells.append(e["title"])
+        table.add_row(*cells, f"{e['score']:.4g}")
+    scores = [f"{e['score']:.4g}" for e in rec["items"]]
+    widths = [max([4, *(len(str(e["rank"])) for e in rec["items"])]), max([4, *map(len, ids)]),
+              *([10] if titled else []), max([len(value), *map(len, scores)])]
+    if sum(widths) + 3 * len(widths) + 1 <= console.width:  # cells, padding and borders
         console.print(table)
+        return
+    console.print(title, highlight=False, markup=False)
+    for e, item in zip(rec["items"], ids, strict=True):
+        console.print(f"{e['rank']:>3}. {item}", highlight=False, markup=False, soft_wrap=True)
+        rest = ([e["title"]] if titled and e["title"] else []) + [f"{value} {e['score']:.4g}"]
+        console.print("     " + "; ".join(rest), highlight=False, markup=False)
 
 
 @data_options(default=None, dataset_help="Instead of --model-dir: a data set name, an "

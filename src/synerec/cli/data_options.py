@@ -193,7 +193,10 @@ def _validation_message(exc: Exception) -> str:
         return str(exc)
     problems = []
     for err in errors():
-        name, *rest = [str(p) for p in err["loc"]] or ["data"]
+        if not err["loc"]:  # a check of the whole configuration: its message, not its input
+            problems.append(str(err["msg"]).removeprefix("Value error, "))
+            continue
+        name, *rest = [str(p) for p in err["loc"]]
         flag = _FLAG_OF.get(name, "--" + name.replace("_", "-"))
         problems.append(f"{'.'.join([flag, *rest])}: {err['msg']} (got {err.get('input')!r})")
     return "; ".join(problems)

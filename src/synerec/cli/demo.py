@@ -33,6 +33,9 @@ DEMO_MODELS = ("popularity", "baseline", "user-cf", "item-cf", "mf")
 #: :func:`synerec.models.choose_default_model` (the hybrid when the data has enough
 #: interactions for its validation part, else the best single retriever).
 EXPLAINED_MODEL = "auto"
+#: The built-in data set that ``synerec serve --demo`` serves (the console hint is about it).
+DEMO_SHOP = "demo-shop"
+
 METRICS = ("mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage", "category_coverage",
            "fit_seconds")
 
@@ -90,7 +93,7 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
                               f"interactions) by {explained}"))
     report = write_report(out, ds, fold, table_df[cols], user, explained, recs)
     console.print(f"report written to {report}")
-    hint = console_hint()
+    hint = console_hint() if ds.name == DEMO_SHOP else None  # the hint serves the demo shop
     if hint:
         console.print(hint)
     return {"summary": table_df, "user": user, "recommendations": recs, "report": report}
@@ -164,9 +167,12 @@ def _history_line(ds: InteractionDataset, X: Any, u: int, top: int = 4) -> str:
         parts = [f"{c} {n}" for c, n in best[:top]]
         rest = [(c, {c: n}) for c, n in best[top:]]
     if rest:
-        kind = "departments" if depts is not None else "categories"
+        kind = ("department" if depts is not None else "categor") + (
+            ("s" if depts is not None else "ies") if len(rest) != 1 else
+            ("" if depts is not None else "y"))
         parts.append(f"{sum(sum(g.values()) for _, g in rest)} in {len(rest)} more {kind}")
-    return f"{verb} {len(rated)} items: " + ", ".join(parts)
+    noun = "item" if len(rated) == 1 else "items"
+    return f"{verb} {len(rated)} {noun}: " + ", ".join(parts)
 
 
 def ranked_list(recs: list[dict[str, Any]], title: str) -> RenderableType:

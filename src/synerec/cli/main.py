@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from synerec._config import data_home as resolve_home
@@ -34,10 +36,11 @@ from synerec.cli._common import (
     print_json,
 )
 from synerec.cli._options import model_config, model_configs, parse_model_list, parse_params
-from synerec.cli._tables import metric_table
+from synerec.cli._tables import metric_label, metric_table
 from synerec.cli.data_options import DataOptions, data_options
 from synerec.cli.demo import run_demo
-from synerec.data import list_datasets
+from synerec.data import format_profile, list_datasets
+from synerec.data import profile as profile_data
 from synerec.data.splits import Fold
 from synerec.evaluation import ModelSpec, evaluate_fold, make_folds
 from synerec.evaluation import evaluate as run_evaluation
@@ -122,10 +125,36 @@ def models(
                   "(docs/your-data.md).", highlight=False)
 
 
-def _summary_table(summary: Any, title: str, metrics: list[str],
-                   caption: str | None = None) -> Any:
-    """Model-by-metric table laid out to fit the terminal (see :mod:`synerec.cli._tables`)."""
-    return metric_table(summary, metrics, title=title, console=console, caption=caption)
+#: Width of the ``warning: ...`` lines on stderr (words never cut).
+WARNING_WIDTH = 80
+
+
+def print_profile_warnings(ds: Any) -> None:
+    """Print the data profile's warnings of ``ds`` on stderr, one ``warning: ...`` each,
+    wrapped at :data:`WARNING_WIDTH` columns without cutting words."""
+    for w in profile_data(ds).warnings:
+        text = textwrap.fill(f"warning: {w.message}", WARNING_WIDTH, subsequent_indent="  ",
+                             break_long_words=False, break_on_hyphens=False)
+        err_console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+@data_options(default="demo-shop")
+def profile(
+    data: DataOptions,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    seed: SeedOpt = 42,
+) -> None:
+    """What the data holds (users, items, repeat share, items never bought, items without
+    title or category, time span) and the warnings a shop can act on."""
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"--format must be text or json, not {fmt!r}")
+    p = profile_data(data.load(seed))
+    if fmt == "json":
+        print_json(p.to_dict())
+        return
+    console.print(format_profile(p, width=console.width), highlight=False, markup=False,
+                  soft_wrap=True)
 
 
 #: The metrics of ``synerec evaluate``'s table, rating and ranking side by side.
@@ -153,10 +182,17 @@ def evaluate(
         "--relevance-threshold", help="Explicit ratings: a test item is relevant at or above "
         "this rating [3/4 of the scale]. Implicit data need none: every test interaction is "
         "relevant.")] = None,
+    against: Annotated[str | None, typer.Option(
+        "--against", help="Reference model of the NDCG differences (default: popularity "
+        "when it is among the models, else the first).")] = None,
     fmt: FormatOpt = "table",
     seed: SeedOpt = 42,
 ) -> None:
     """Fit models on each fold and compare accuracy, ranking quality, coverage and costs.
+
+    Per model: the test users and hits (test users with a relevant item in the top n), the
+    share of test users with no training interaction, and the paired bootstrap 95% interval
+    of its NDCG difference from the reference model (--against).
 
     With several models (--model a,b,c) an option goes to every model that takes it;
     --param MODEL.KEY=VALUE sets one model's option.
@@ -165,9 +201,13 @@ def evaluate(
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
     names = parse_model_list(model)
+    if against is not None and against not in names:
+        raise ConfigError(f"--against {against!r} is not among the models of --model "
+                          f"({', '.join(names)})")
     configs = model_configs(names, k=k, similarity=similarity, max_neighbors=max_neighbors,
                             factors=factors, epochs=epochs, params=param, seed=seed)
     ds = data.load(seed)
+    print_profile_warnings(ds)
     if relevance is not None and ds.implicit:
         raise ConfigError(f"--relevance-threshold applies to ratings; {ds.name} is implicit "
                           "feedback, where every test interaction is relevant")
@@ -179,13 +219,20 @@ def evaluate(
                             relevance_threshold="auto" if relevance is None else relevance,
                             random_state=seed, show_progress=fmt == "table")
     if fmt == "json":
-        print_json(result.to_dict())
+        print_json(result.to_dict(against))
         return
     fold_names = list(dict.fromkeys(r.fold for r in result.folds))
     summary = result.summary()
+    ndcg = f"ndcg@{n}"
+    diffs = result.differences(against)
+    ref = result.reference(against)
+    diff_col = f"d{metric_label(ndcg)} vs {ref} [95%]"
+    summary[diff_col] = [_interval(diffs.get(str(m)), ref == m) for m in summary.index]
     if "mae" in summary.columns and "predict_seconds" in summary.columns:
         summary.loc[summary["mae"].isna(), "predict_seconds"] = float("nan")  # nothing timed
-    metrics = [m.replace("@10", f"@{n}") for m in EVAL_METRICS]
+    metrics = ["test_users", "hits", "cold_share",
+               *(m.replace("@10", f"@{n}") for m in EVAL_METRICS)]
+    metrics.insert(metrics.index(ndcg) + 1, diff_col)
     # no ratings to predict (implicit data, or only ranking models): no MAE / RMSE columns
     metrics = [m for m in metrics if m in summary.columns and summary[m].notna().any()]
     if "mae" not in metrics:  # and no prediction time to report
@@ -195,7 +242,28 @@ def evaluate(
         caption = "-: ranking models predict scores, not ratings (no MAE / RMSE)"
     what = (f"mean over {len(fold_names)} folds" if len(fold_names) > 1
             else f"fold {fold_names[0]}")
-    console.print(_summary_table(summary, f"{ds.name}, {what}", metrics, caption))
+    labels = {"test_users": "users", "hits": "hits", "cold_share": "cold", diff_col: diff_col}
+    note = (f"users, hits (users with a relevant item in the top {n}): summed over the folds; "
+            "cold: share of test users with no training interaction")
+    console.print(metric_table(summary, metrics, title=f"{ds.name}, {what}", console=console,
+                               labels=labels))
+    for line in (caption, note):  # below the table at full width, not wrapped in its caption
+        if line:
+            console.print(line, highlight=False, markup=False)
+    for name, d in diffs.items():
+        if d["indistinguishable"]:
+            console.print(f"{name} is indistinguishable from {d['against']} "
+                          f"({ndcg.upper()} difference [{d['low']:.4f}, {d['high']:.4f}] "
+                          "includes 0)", highlight=False, markup=False)
+
+
+def _interval(d: dict[str, Any] | None, reference: bool) -> str:
+    """A difference cell: ``+0.0123 [-0.0040, +0.0301]``, ``ref.`` for the reference model."""
+    if reference:
+        return "ref."
+    if d is None or d["mean"] is None:
+        return "-"
+    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
 
 
 @app.command()
@@ -223,6 +291,7 @@ def fit(
     `synerec models` lists each model with what it is for and its measured figures.
     """
     ds = data.load(seed)
+    print_profile_warnings(ds)
     why = ""
     base: dict[str, Any] = {}
     if model == "auto":
@@ -385,7 +454,9 @@ def demo(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("synerec-report"),
 ) -> None:
     """The main job: evaluate the CF models, explain one user's top-5, write a report."""
-    run_demo(data.load(seed), out=out, seed=seed, console=console)
+    ds = data.load(seed)
+    print_profile_warnings(ds)
+    run_demo(ds, out=out, seed=seed, console=console)
 
 
 #: Modules of ``synerec.cli`` that add commands through ``register(app)`` (text, llm, service,
@@ -408,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="synerec")
     except SynerecError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True, markup=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True, markup=True)
         return 2
     except SystemExit as exc:  # click's own usage errors and --help end here
         code = exc.code

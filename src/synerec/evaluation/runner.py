@@ -17,6 +17,7 @@ import pandas as pd
 from synerec._rng import RandomState
 from synerec.algorithms.positives import default_positive_threshold
 from synerec.data.dataset import InteractionDataset
+from synerec.data.profiling import cold_share
 from synerec.data.splits import (
     Fold,
     holdout_split,
@@ -31,7 +32,9 @@ from synerec.metrics import (
     category_coverage,
     item_popularity,
     mae,
+    ndcg_at_n,
     novelty,
+    precision_at_n,
     ranking_metrics,
     relevant_from_test,
     rmse,
@@ -88,6 +91,23 @@ class FoldResult:
     peak_memory_mb: float
     n_test_ratings: int
     n_test_users: int
+    #: Test users with at least one relevant item in their top ``n``.
+    n_hits: int = 0
+    #: Share of the fold's test users with no training interaction.
+    cold_share: float = float("nan")
+    #: NDCG@n of each test user (NaN where the user has no relevant item), in the fold's user
+    #: order: the same users for every model of a fold, so differences pair.
+    ndcg_per_user: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (without the per-user figures)."""
+        out = {k: v for k, v in asdict(self).items() if k != "ndcg_per_user"}
+        out["cold_share"] = _json_float(self.cold_share)
+        return out
+
+
+#: Resamples of the paired bootstrap of :meth:`EvaluationResult.differences`.
+N_BOOT = 1000
 
 
 @dataclass
@@ -106,7 +126,8 @@ class EvaluationResult:
             row = {"model": r.model, "fold": r.fold, **r.metrics,
                    "fit_seconds": r.fit_seconds, "predict_seconds": r.predict_seconds,
                    "recommend_seconds": r.recommend_seconds,
-                   "peak_memory_mb": r.peak_memory_mb}
+                   "peak_memory_mb": r.peak_memory_mb, "test_users": r.n_test_users,
+                   "hits": r.n_hits, "cold_share": r.cold_share}
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -121,18 +142,87 @@ class EvaluationResult:
         mean = num.groupby("model", sort=False).mean()
         std = num.groupby("model", sort=False).std(ddof=0).add_suffix("_std")
         out = pd.concat([mean, std], axis=1).loc[order]
+        for col in ("test_users", "hits"):  # counts: summed over the folds, no spread
+            if col in df.columns:
+                out[col] = df.groupby("model", sort=False)[col].sum().loc[order]
+            out = out.drop(columns=[f"{col}_std"], errors="ignore")
+        return out.drop(columns=["cold_share_std"], errors="ignore")
+
+    @property
+    def models(self) -> list[str]:
+        """The models' labels, in the order they were run."""
+        return list(dict.fromkeys(r.model for r in self.folds))
+
+    def reference(self, against: str | None = None) -> str | None:
+        """The model differences are measured against: ``against`` (which must be one of
+        :attr:`models`), else ``popularity`` when it was run, else the first model."""
+        models = self.models
+        if against is not None:
+            if against not in models:
+                raise ConfigError(f"--against {against!r} is not among the models evaluated "
+                                  f"({', '.join(models)})")
+            return against
+        if not models:
+            return None
+        return "popularity" if "popularity" in models else models[0]
+
+    def differences(self, against: str | None = None, *, n_boot: int = N_BOOT,
+                    random_state: RandomState = 0) -> dict[str, dict[str, Any]]:
+        """Each other model's NDCG@n difference from the reference model: the mean over the
+        (fold, test user) pairs and its paired bootstrap 95% interval.
+
+        Parameters
+        ----------
+        against
+            The reference model (see :meth:`reference`).
+        n_boot
+            Bootstrap resamples.
+        random_state
+            Seed of the bootstrap.
+
+        Returns
+        -------
+        dict
+            ``{model: {"against", "mean", "low", "high", "indistinguishable"}}`` for every model
+            but the reference; ``indistinguishable`` is true when the interval includes 0.
+        """
+        from synerec.evaluation.ablation import paired_bootstrap  # same layer; avoids a cycle
+
+        ref = self.reference(against)
+        if ref is None:
+            return {}
+        per = {(r.model, r.fold): r.ndcg_per_user for r in self.folds}
+        folds = list(dict.fromkeys(r.fold for r in self.folds))
+        out: dict[str, dict[str, Any]] = {}
+        for model in self.models:
+            if model == ref:
+                continue
+            parts = []
+            for fold in folds:
+                a, b = per.get((model, fold)), per.get((ref, fold))
+                if a is not None and b is not None and len(a) == len(b):
+                    parts.append(a - b)
+            diff = np.concatenate(parts) if parts else np.empty(0)
+            mean, low, high = paired_bootstrap(diff, n_boot, random_state=random_state)
+            out[model] = {"against": ref, "mean": _json_float(mean), "low": _json_float(low),
+                          "high": _json_float(high),
+                          "indistinguishable": bool(low <= 0 <= high) if low == low else None}
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: settings, per-fold rows and the summary."""
+    def to_dict(self, against: str | None = None) -> dict[str, Any]:
+        """JSON-ready: settings, per-fold rows, the summary (with ``test_users`` and ``hits``
+        summed over the folds and the mean ``cold_share``), and each model's NDCG@n
+        difference from the reference model (see :meth:`differences`)."""
         summary = self.summary()
         return {
             "dataset": self.dataset,
             "n": self.n,
             "relevance_threshold": self.relevance_threshold,
-            "folds": [asdict(r) for r in self.folds],
+            "folds": [r.to_dict() for r in self.folds],
             "summary": {m: {k: _json_float(v) for k, v in row.items()}
                         for m, row in summary.to_dict(orient="index").items()},
+            "against": self.reference(against),
+            "differences": self.differences(against),
         }
 
     def to_json(self, path: str | Path) -> None:
@@ -264,6 +354,9 @@ def evaluate_fold(spec: ModelSpec, fold: Fold, *, n: int = 10,
         recommend_s = time.perf_counter() - t0
     relevant = relevant_from_test(test_matrix[users], relevance_threshold)
     ranks = ranking_metrics(rec, relevant, n)
+    per_user_ndcg = np.asarray(ndcg_at_n(rec, relevant, n), dtype=np.float64)
+    hits = int(np.count_nonzero(np.nan_to_num(
+        np.asarray(precision_at_n(rec, relevant, n), dtype=np.float64)) > 0))
     metrics.update({f"{k}@{n}" if k not in ("mrr",) else k: v for k, v in ranks.items()})
     metrics["coverage"] = catalogue_coverage(rec, train.n_items)
     if item_categories is not None and any(item_categories):
@@ -274,7 +367,8 @@ def evaluate_fold(spec: ModelSpec, fold: Fold, *, n: int = 10,
         model=spec.display, fold=fold.name, config=dict(spec.config), metrics=metrics,
         fit_seconds=fit_s, predict_seconds=predict_s, recommend_seconds=recommend_s,
         peak_memory_mb=mem.peak_mb, n_test_ratings=test.n_interactions,
-        n_test_users=len(users),
+        n_test_users=len(users), n_hits=hits, cold_share=cold_share(train, test),
+        ndcg_per_user=per_user_ndcg,
     )
 
 
