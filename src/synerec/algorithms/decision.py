@@ -77,8 +77,9 @@ class Deciding(Predicting[C]):
         Raises
         ------
         ConfigError
-            The model was fitted on implicit feedback: there is no rating to predict, and a
-            threshold on a score means nothing; rank with ``recommend`` instead.
+            The model was fitted on implicit feedback, or predicts scores rather than ratings
+            (``predicts_ratings`` false): there is no rating to predict, and a threshold on a
+            score means nothing; rank with ``recommend`` instead.
         UnknownIdError
             An unknown user or item with ``unknown="error"``.
         """
@@ -88,6 +89,10 @@ class Deciding(Predicting[C]):
                 f"recommend_item decides on a predicted rating, and this {type(self).__name__} "
                 "was fitted on implicit feedback (purchases, clicks), which has no ratings: "
                 "rank items with recommend() instead")
+        if not self.predicts_ratings:
+            raise ConfigError(
+                f"recommend_item decides on a predicted rating, and {type(self).__name__} ranks "
+                "items by a score that is not a rating: rank items with recommend() instead")
         pred = self.predict_one(user, item, unknown=unknown)
         thr = default_threshold(self.rating_scale_) if threshold is None else float(threshold)
         rated = self._rated_value(pred.details["user_index"], pred.details["item_index"])

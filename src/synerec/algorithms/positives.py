@@ -55,7 +55,6 @@ from synerec.algorithms.base import (
     UNKNOWN_ITEM,
     UNKNOWN_USER,
     UNKNOWN_USER_AND_ITEM,
-    Decision,
     Recommender,
     RecommenderConfig,
 )
@@ -283,30 +282,6 @@ class PositiveFeedbackModel(Recommender[_PC]):
         m = codes == UNKNOWN_USER
         out[m] = self.item_popularity_[items[m]]
         return out
-
-    def _predict_all(self, u: np.ndarray, i: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        # scores are not ratings: never clipped to the rating scale
-        _, raw, nbrs, codes = super()._predict_all(u, i)
-        return raw, raw, nbrs, codes
-
-    def recommend_item(self, user: Any, item: Any, threshold: float | None = None, *,
-                       unknown: str = "error") -> Decision:
-        """Not for ranking models: they predict scores, and the paper's rule thresholds a rating.
-
-        Raises
-        ------
-        ConfigError
-            Always (on implicit data with the base class's message): rank the items with
-            :meth:`recommend` instead; a score's place in the user's list is what it means.
-        """
-        self._check_fitted()
-        if self.rating_scale_ is None:
-            return super().recommend_item(user, item, threshold, unknown=unknown)  # raises
-        raise ConfigError(
-            f"recommend_item decides on a predicted rating, and {type(self).__name__} ranks "
-            "items by a score that is not a rating (it learns from positives): rank items "
-            "with recommend() instead")
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         """The positive threshold, the user's positives and, for a linear item-item model, the

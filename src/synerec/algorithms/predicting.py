@@ -122,7 +122,9 @@ class Predicting(ScoringModel[C]):
         fb = ~main
         if fb.any():
             raw[fb] = self._predict_fallback(u[fb], i[fb], codes[fb])
-        values = raw if self.rating_scale_ is None else np.clip(raw, *self.rating_scale_)
+        # a rating is clipped to the scale; a score (``predicts_ratings`` false) never is
+        scale = self.rating_scale_
+        values = np.clip(raw, *scale) if scale is not None and self.predicts_ratings else raw
         return values, raw, nbrs, codes
 
     def predict_one(self, user: Any, item: Any, *, unknown: str = "error") -> Prediction:

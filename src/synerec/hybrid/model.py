@@ -220,6 +220,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
     #: Timestamps (recency features, the temporal validation split), the item text (text
     #: features and text retrievers) and the categories (category share).
     needs: ClassVar[frozenset[Need]] = frozenset({"timestamps", "item_text", "categories"})
+    #: Its predictions are the ranker's scores, not ratings (no MAE / RMSE for it).
+    predicts_ratings: ClassVar[bool] = False
 
     # -- fitting ------------------------------------------------------------------------------
 
