@@ -212,7 +212,7 @@ def test_loading_checks_the_manifest(tuned: FinetunedEncoder, tmp_path: Path) ->
     blob = bytearray(weights.read_bytes())
     blob[-1] ^= 0xFF
     weights.write_bytes(bytes(blob))
-    with pytest.raises(ModelFileError, match="model.safetensors does not match its sha256") \
+    with pytest.raises(ModelFileError, match=r"model\.safetensors does not match its sha256") \
             as exc:
         load_finetuned_encoder(folder)
     assert "\n" not in str(exc.value)
@@ -222,10 +222,10 @@ def test_loading_checks_the_manifest(tuned: FinetunedEncoder, tmp_path: Path) ->
         load_finetuned_encoder(folder)
     (folder / "pytorch_model.bin").unlink()
     (folder / "config.json").unlink()
-    with pytest.raises(ModelFileError, match="config.json listed in .* is missing"):
+    with pytest.raises(ModelFileError, match=r"config\.json listed in .* is missing"):
         load_finetuned_encoder(folder)
     (folder / MANIFEST).write_text("{not json")
     with pytest.raises(ModelFileError, match="not a valid manifest"):
         load_finetuned_encoder(folder)
-    with pytest.raises(ModelFileError, match="no synerec-encoder.json"):
+    with pytest.raises(ModelFileError, match=r"no synerec-encoder\.json"):
         load_finetuned_encoder(tmp_path)
