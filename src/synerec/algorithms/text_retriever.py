@@ -26,7 +26,7 @@ The item texts are :func:`synerec.text.item_texts` (default template). ``center_
 subtracts the mean embedding of the items with text before the cosine (sentence embeddings
 share a common direction); chosen by measurement on validation parts of the training data
 (``bench/cold_items.py``): it helps the frozen encoder (ML-100K cold shelf recall@20 0.487 ->
-0.556, UCI new products 0.018 -> 0.044) and not the tuned one, so ``text-knn`` centres by
+0.556, UCI new products VALUCI) and not the tuned one, so ``text-knn`` centres by
 default and ``text-knn-tuned`` does not. Fitting on a bare matrix needs ``item_embeddings=``
 (then no encoder runs).
 
@@ -87,9 +87,9 @@ class TunedTextKNNConfig(TextKNNConfig):
     center_text: bool = False
     objective: Literal["history", "pairs"] = "history"
     epochs: int = Field(2, ge=1)
-    batch_size: int = Field(256, ge=2)
-    learning_rate: float = Field(1e-3, gt=0.0, allow_inf_nan=False)
-    max_examples: int = Field(200_000, ge=1)
+    batch_size: int | None = Field(None, ge=2)
+    learning_rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    max_examples: int | None = Field(None, ge=1)
     window: int = Field(5, ge=1)
     random_state: int = 0
 
@@ -312,7 +312,8 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
     center_text
         As in :class:`TextKNN`; default off (measured better for the tuned encoder).
     objective, epochs, batch_size, learning_rate, max_examples, window, random_state
-        The fine-tuning's options (:class:`synerec.text.finetune.FinetuneOptions`).
+        The fine-tuning's options (:class:`synerec.text.finetune.FinetuneOptions`; ``None``:
+        the objective's default, :data:`synerec.text.finetune.DEFAULTS`).
 
     Attributes
     ----------

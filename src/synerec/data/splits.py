@@ -278,6 +278,14 @@ def global_temporal_split(data: InteractionDataset, cutoff: Cutoff) -> Fold:
     ConfigError
         No timestamps, a cutoff that is not a date or a fraction in (0, 1), or a cut that
         leaves nothing before or nothing after it.
+
+    Notes
+    -----
+    UCI Online Retail as loaded here (one interaction per customer and product, timed at the
+    last purchase): the cut at 2011-09-01 leaves 134,670 training interactions, 94,051 test
+    pairs of which 10.3 % are on 264 products never sold before (278 new products in all,
+    counting those only new customers bought), and 37,500 pairs of 1,038 new customers; at
+    2011-10-01, 6.0 % of 78,254 test pairs are on 154 new products (163 in all).
     """
     if data.timestamps is None:
         raise ConfigError(f"data set {data.name!r} has no timestamps; a global temporal "

@@ -14,10 +14,10 @@ Objectives
     The text retriever's own score, trained end to end: for a user :math:`u` with positives
     :math:`P_u` and one of them, :math:`t`, the profile is the mean of the embeddings of the
     *other* positives, and the loss is the softmax cross-entropy of :math:`t` among every item
-    with training interactions,
+    with training interactions except those other positives,
 
     .. math:: \mathcal{L} = -\log \frac{\exp(s \cos(p_{u \setminus t}, z_t))}
-              {\sum_{j} \exp(s \cos(p_{u \setminus t}, z_j))},
+              {\sum_{j \notin P_u \setminus \{t\}} \exp(s \cos(p_{u \setminus t}, z_j))},
               \qquad z = \mathrm{normalize}(W e + e)
 
     with the scale :math:`s` = ``scale``. The transformer is kept frozen: the catalogue is
@@ -36,8 +36,8 @@ What was measured
 Validation parts carved from *training* data only: ML-100K, the validation half of
 ``cold_item_split(share=0.1, random_state=0)`` (84 items; each validation user's liked items,
 rating >= 4, ranked among those 84, the "cold shelf"); UCI Online Retail, the training part of
-the cut at 2011-09-01 cut again at 2011-07-01 (recall@20 of the pairs on products new after
-2011-07-01, ranked among all items). Text retriever = mean of the user's positives, cosine.
+the cut at 2011-09-01 cut again at 2011-06-01 (recall@20 of the pairs on products new after
+2011-06-01, ranked among all items). Text retriever = mean of the user's positives, cosine.
 
 MEASUREMENTS
 
@@ -61,7 +61,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -83,6 +83,7 @@ from synerec.text.encoders import (
 from synerec.text.templates import item_texts
 
 __all__ = [
+    "DEFAULTS",
     "MANIFEST",
     "FinetuneOptions",
     "FinetunedEncoder",
@@ -104,6 +105,15 @@ _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 #: The fine-tuning objectives (see the module docstring).
 Objective = Literal["history", "pairs"]
+
+#: Each objective's defaults of the options left ``None``: a large batch and learning rate for
+#: the small head on frozen embeddings; for the whole transformer a CPU-sized batch, the
+#: usual fine-tuning rate and a bound on the pairs that keeps UCI Online Retail under 15
+#: minutes on two CPU cores (see the module docstring).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "history": {"batch_size": 256, "learning_rate": 1e-3, "max_examples": 200_000},
+    "pairs": {"batch_size": 32, "learning_rate": 3e-5, "max_examples": 8192},
+}
 
 
 @runtime_checkable
@@ -133,7 +143,8 @@ class FinetuneOptions:
     epochs
         Passes over the training examples.
     batch_size
-        Examples per step (users' positives for ``"history"``, pairs for ``"pairs"``).
+        Examples per step (users' positives for ``"history"``, pairs for ``"pairs"``);
+        ``None``: the objective's default (:data:`DEFAULTS`), as for the next two.
     learning_rate
         AdamW's learning rate.
     max_examples
@@ -154,30 +165,33 @@ class FinetuneOptions:
 
     objective: Objective = "history"
     epochs: int = 2
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    max_examples: int = 200_000
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    max_examples: int | None = None
     window: int = 5
     scale: float = 20.0
     positive_threshold: float | None = None
     random_state: int = 0
 
     def checked(self) -> FinetuneOptions:
-        """The options, validated (:class:`~synerec.exceptions.ConfigError` names the first
-        bad one)."""
-        if self.objective not in ("history", "pairs"):
+        """The options, validated, with the objective's defaults (:data:`DEFAULTS`) for those
+        left ``None`` (:class:`~synerec.exceptions.ConfigError` names the first bad one)."""
+        if self.objective not in DEFAULTS:
             raise ConfigError(f"objective must be 'history' or 'pairs', got {self.objective!r}")
+        filled = replace(self, **{k: v for k, v in DEFAULTS[self.objective].items()
+                                  if getattr(self, k) is None})
         for name in ("epochs", "batch_size", "max_examples", "window"):
-            value = getattr(self, name)
+            value = getattr(filled, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         for name in ("learning_rate", "scale"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+            value = getattr(filled, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name} must be a positive number, got {value!r}")
-        if self.objective == "pairs" and self.batch_size < 2:
+        if filled.objective == "pairs" and (filled.batch_size or 0) < 2:
             raise ConfigError("batch_size must be at least 2 for in-batch negatives")
-        return self
+        return filled
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,8 +454,8 @@ def load_finetuned_encoder(path: str | os.PathLike[str], *, device: str | None =
 
 def finetune(train: InteractionDataset | TrainingInteractions, *,
              texts: Sequence[str] | None = None, objective: Objective = "history",
-             epochs: int = 2, batch_size: int = 256, learning_rate: float = 1e-3,
-             max_examples: int = 200_000, window: int = 5, scale: float = 20.0,
+             epochs: int = 2, batch_size: int | None = None, learning_rate: float | None = None,
+             max_examples: int | None = None, window: int = 5, scale: float = 20.0,
              positive_threshold: float | None = None, random_state: int = 0,
              device: str | None = None, show_progress: bool = False) -> FinetunedEncoder:
     """Fine-tune all-MiniLM-L6-v2 on training interactions; the tuned encoder, in memory.
@@ -456,7 +470,7 @@ def finetune(train: InteractionDataset | TrainingInteractions, *,
         One text per item (item-index order); default :func:`synerec.text.item_texts` of the
         data set (needed when ``train`` has no data set). Items with empty text take no part.
     objective, epochs, batch_size, learning_rate, max_examples, window, scale
-        See :class:`FinetuneOptions`.
+        See :class:`FinetuneOptions` (``None``: the objective's default, :data:`DEFAULTS`).
     positive_threshold
         Leave out interactions below it (``None``: keep all); see :class:`FinetuneOptions`.
     random_state
@@ -609,14 +623,16 @@ def _train_history(model: Any, texts: list[str], P: sp.csr_matrix, has_text: np.
     get_dimension = getattr(model, "get_embedding_dimension", None) or \
         model.get_sentence_embedding_dimension
     d = int(get_dimension())
-    E = torch.from_numpy(_encode_frozen(model, texts, warm, show_progress))
+    device = model.device
+    E = torch.from_numpy(_encode_frozen(model, texts, warm, show_progress)).to(device)
     position = np.full(Pb.shape[1], -1, dtype=np.int64)
     position[warm] = np.arange(len(warm))
     Pw = sp.csr_matrix(Pb[:, warm])  # users x warm items
     dense = models.Dense(d, d, bias=False, activation_function=torch.nn.Identity(),
                          init_weight=torch.zeros(d, d), use_residual=True)
-    dense.to(E.device)
+    dense.to(device)
     dense.train()
+    assert opts.learning_rate and opts.max_examples and opts.batch_size  # checked()
     optimizer = torch.optim.AdamW(dense.parameters(), lr=opts.learning_rate, weight_decay=0.0)
     n = min(opts.max_examples, len(rows))
     steps_per_epoch = -(-n // opts.batch_size)
@@ -629,11 +645,15 @@ def _train_history(model: Any, texts: list[str], P: sp.csr_matrix, has_text: np.
             for s in range(0, n, opts.batch_size):
                 batch = order[s:s + opts.batch_size]
                 u, t = rows[batch], position[cols[batch]]
+                target = torch.from_numpy(t).to(device)
                 Z = F.normalize(dense({"sentence_embedding": E})["sentence_embedding"], dim=1)
-                X = torch.from_numpy(Pw[u].toarray())
-                profile = F.normalize(X @ Z - Z[torch.from_numpy(t)], dim=1)
+                X = torch.from_numpy(Pw[u].toarray()).to(device)
+                profile = F.normalize(X @ Z - Z[target], dim=1)
                 logits = opts.scale * profile @ Z.T
-                loss = F.cross_entropy(logits, torch.from_numpy(t))
+                # the user's other positives are not negatives: out of the softmax
+                others = X > 0
+                others[torch.arange(len(t), device=device), target] = False
+                loss = F.cross_entropy(logits.masked_fill(others, float("-inf")), target)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -667,6 +687,7 @@ def _train_pairs(model: Any, texts: list[str], P: sp.csr_matrix, T: sp.csr_matri
     import torch
 
     st_losses = _st_losses()
+    assert opts.learning_rate and opts.max_examples and opts.batch_size  # checked()
     a, b = co_interaction_pairs(P, T, window=opts.window, max_pairs=opts.max_examples, rng=rng,
                                 usable=has_text)
     if len(a) == 0:
