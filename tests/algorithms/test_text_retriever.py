@@ -3,6 +3,7 @@ and the known answers are in the conformance suite)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -93,12 +94,18 @@ def test_save_and_load_keep_the_embeddings(data: InteractionDataset, tmp_path: P
     np.testing.assert_array_equal(loaded.recommend(["u1"], n=5)[1], m.recommend(["u1"], n=5)[1])
 
 
-def test_tuned_model_fine_tunes_on_its_training_data(data: InteractionDataset) -> None:
+def test_tuned_model_fine_tunes_on_its_training_data(data: InteractionDataset,
+                                                     tmp_path: Path) -> None:
     m = create_model("text-knn-tuned", **FAST).fit(data)
     assert m.encoder_name_.startswith("finetuned/all-MiniLM-L6-v2-")
     assert m.finetune_info_["examples"] == 16
+    assert m.finetune_info_["options"]["learning_rate"] == 1e-3  # the objective's default
     frozen = create_model("text-knn", center_text=False).fit(data)
     assert not np.allclose(m.item_embeddings_, frozen.item_embeddings_, atol=1e-4)
+    loaded = Recommender.load(m.save(tmp_path / "m"))
+    assert isinstance(loaded, TunedTextKNN)
+    assert loaded.finetune_info_ == json.loads(json.dumps(m.finetune_info_))
+    assert loaded.encoder_name_ == m.encoder_name_
 
 
 def test_encoder_path_skips_the_fine_tuning(data: InteractionDataset, tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ embeddings).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -320,7 +321,8 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
     item_embeddings_, item_has_text_, encoder_name_
         As in :class:`TextKNN`; ``encoder_name_`` names the tuned weights.
     finetune_info_ : dict
-        The fine-tuning's options and figures (empty when no fine-tuning ran).
+        The fine-tuning's options and figures (empty when no fine-tuning ran); saved with
+        the model.
     """
 
     finetune_info_: dict[str, Any]
@@ -345,6 +347,17 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
                            positive_threshold=threshold, random_state=cfg.random_state)
         self.finetune_info_ = encoder.info
         return encoder
+
+    def _model_arrays(self) -> dict[str, np.ndarray]:
+        info = json.dumps(self.finetune_info_, sort_keys=True, default=str)
+        return {**super()._model_arrays(), "finetune_info": np.asarray(info, dtype=np.str_)}
+
+    def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._load_model_arrays(arrays)
+        info = json.loads(str(np.asarray(arrays["finetune_info"]).reshape(())))
+        if not isinstance(info, dict):
+            raise ValueError("finetune_info is not a JSON object")
+        self.finetune_info_ = info
 
     def _encode(self, encoder: Any, texts: list[str]) -> np.ndarray:
         from synerec.text.finetune import FinetunedEncoder

@@ -101,6 +101,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "synerec-encoder.json"
 _FORMAT = "synerec-finetuned-encoder"
 _FORMAT_VERSION = 1
+_MASK_OTHERS = True  # TEMPORARY experiment switch
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 #: The fine-tuning objectives (see the module docstring).
@@ -112,7 +113,7 @@ Objective = Literal["history", "pairs"]
 #: minutes on two CPU cores (see the module docstring).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "history": {"batch_size": 256, "learning_rate": 1e-3, "max_examples": 200_000},
-    "pairs": {"batch_size": 32, "learning_rate": 3e-5, "max_examples": 8192},
+    "pairs": {"batch_size": 32, "learning_rate": 3e-5, "max_examples": 4096},
 }
 
 
@@ -651,9 +652,11 @@ def _train_history(model: Any, texts: list[str], P: sp.csr_matrix, has_text: np.
                 profile = F.normalize(X @ Z - Z[target], dim=1)
                 logits = opts.scale * profile @ Z.T
                 # the user's other positives are not negatives: out of the softmax
-                others = X > 0
-                others[torch.arange(len(t), device=device), target] = False
-                loss = F.cross_entropy(logits.masked_fill(others, float("-inf")), target)
+                if _MASK_OTHERS:
+                    others = X > 0
+                    others[torch.arange(len(t), device=device), target] = False
+                    logits = logits.masked_fill(others, float("-inf"))
+                loss = F.cross_entropy(logits, target)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
