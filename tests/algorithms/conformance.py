@@ -62,6 +62,11 @@ SMALL_CONFIGS: dict[str, dict[str, Any]] = {
                   "alpha": 1.0, "encoder": "tfidf"},
     "t-item-cf": {"k": 10, "max_neighbors": 10, "min_support": 1, "shrinkage": 5.0,
                   "alpha": 1.0, "encoder": "tfidf", "cold_start": False},
+    # the text retrievers on the real MiniLM (the toy's titles); cold_start off, as for
+    # t-item-cf; a fine-tuning of a few steps. The cold-start and fine-tuning paths are tested
+    # in test_text_retriever.py.
+    "text-knn": {"cold_start": False},
+    "text-knn-tuned": {"cold_start": False, "epochs": 1, "batch_size": 8, "max_examples": 16},
     # Ranking-only models (predictions are scores, see synerec.algorithms.positives); the
     # default positive_threshold ("auto": ratings >= 4) is tested in test_ranking_models.py.
     "ease": {"lambda_": 2.0},
@@ -420,6 +425,70 @@ def known_answer_hybrid() -> None:
     assert m.predict_one("u1", "i2").raw_value == pytest.approx(raw, abs=1e-12)
 
 
+def text_retriever_toy() -> InteractionDataset:
+    """knn_known_answer_toy plus an item ``w`` in the catalogue that nobody rated."""
+    base = knn_known_answer_toy()
+    items = pd.DataFrame({"item_id": ["w", "x", "y", "z"], "title": ["W", "X", "Y", "Z"]})
+    return InteractionDataset.from_dataframe(base.to_dataframe(), items=items,
+                                             rating_scale=(1, 5), keep_all_items=True)
+
+
+#: Item embeddings of text_retriever_toy (items in vocabulary order w, x, y, z).
+TEXT_RETRIEVER_E = np.array([[0.28, 0.96], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+
+
+def known_answer_text_knn() -> None:
+    """Mean cosine with the user's positives, by hand.
+
+    e_x = (1, 0), e_y = (0, 1), e_z = (0.6, 0.8), e_w = (0.28, 0.96) (w: no rating). Every
+    rating a positive: a = {x, y}, so s(a, z) = (0.6 + 0.8) / 2 = 0.7 and s(a, w) = 0.62,
+    explained by x (0.3, 0.14) and y (0.4, 0.48). Ratings >= 4 only: c = {y, z},
+    s(c, x) = (0 + 0.6) / 2 = 0.3.
+    """
+    data = text_retriever_toy()
+    assert data.items.ids.tolist() == ["w", "x", "y", "z"]
+    plain = {"center_text": False, "positive_threshold": None}
+    m = create_model("text-knn", **plain).fit(data, item_embeddings=TEXT_RETRIEVER_E)
+    assert m.encoder_name_ == "given" and m.scores_cold_items
+    ids, scores = m.recommend(["a"], n=3)
+    assert ids[0].tolist() == ["z", "w", None]
+    np.testing.assert_allclose(scores[0, :2], [0.7, 0.62], rtol=1e-6)
+    assert m.predict_one("a", "w").value == pytest.approx(0.62)  # a cold item with text
+    items, terms = m.score_contributions(data.users.index("a"), data.items.index("w"))
+    assert [data.items.id(int(j)) for j in items] == ["x", "y"]
+    np.testing.assert_allclose(terms, [0.14, 0.48], rtol=1e-6)
+    m = create_model("text-knn", center_text=False).fit(data, item_embeddings=TEXT_RETRIEVER_E)
+    assert m.predict_one("c", "x").value == pytest.approx(0.3)
+    # centred: the embeddings minus their mean, renormalised
+    C = TEXT_RETRIEVER_E - TEXT_RETRIEVER_E.mean(axis=0)
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    m = create_model("text-knn", positive_threshold=None).fit(data,
+                                                              item_embeddings=TEXT_RETRIEVER_E)
+    assert m.predict_one("a", "z").value == pytest.approx(float((C[1] + C[2]) @ C[3] / 2),
+                                                          abs=1e-6)
+    # without cold_start the unrated item falls back (a score of 0)
+    m = create_model("text-knn", cold_start=False, **plain).fit(
+        data, item_embeddings=TEXT_RETRIEVER_E)
+    assert m.recommend(["a"], n=3)[0][0].tolist() == ["z", None, None]
+    assert m.predict_one("a", "w", unknown="fallback").value == 0.0
+
+
+def known_answer_text_knn_tuned() -> None:
+    """Given embeddings: text-knn's answer. Fine-tuned with a learning rate of 1e-12 (the
+    residual head starts at zero and does not move): text-knn on the frozen MiniLM."""
+    data = text_retriever_toy()
+    plain = {"center_text": False, "positive_threshold": None}
+    m = create_model("text-knn-tuned", **plain).fit(data, item_embeddings=TEXT_RETRIEVER_E)
+    assert m.predict_one("a", "z").value == pytest.approx(0.7)
+    tuned = create_model("text-knn-tuned", learning_rate=1e-12, epochs=1, **plain).fit(data)
+    frozen = create_model("text-knn", **plain).fit(data)
+    assert tuned.encoder_name_.startswith("finetuned/all-MiniLM-L6-v2-")
+    assert frozen.encoder_name_ == "sentence-transformers/all-MiniLM-L6-v2"
+    np.testing.assert_allclose(tuned.item_embeddings_, frozen.item_embeddings_, atol=1e-5)
+    uu, ii = ["a", "b", "c", "a"], ["z", "w", "w", "w"]
+    np.testing.assert_allclose(tuned.predict(uu, ii), frozen.predict(uu, ii), atol=1e-5)
+
+
 #: One hand-computed case per registered model name.
 KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "baseline": known_answer_baseline,
@@ -434,6 +503,8 @@ KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "als": known_answer_als,
     "bpr": known_answer_bpr,
     "hybrid": known_answer_hybrid,
+    "text-knn": known_answer_text_knn,
+    "text-knn-tuned": known_answer_text_knn_tuned,
 }
 
 
@@ -737,9 +808,13 @@ def test_implicit_data(name: str, tmp_path) -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_fit_on_sparse_matrix(name: str, toy: InteractionDataset) -> None:
     X = toy.matrix
-    model = make_model(name).fit(sp.coo_matrix(X), rating_scale=(1, 5))
+    # a bare matrix has no item text: a model that needs it is given embeddings (both fits)
+    side: dict[str, Any] = {}
+    if "item_text" in get_model_class(name).needs:
+        side["item_embeddings"] = np.random.default_rng(5).normal(size=(X.shape[1], 4))
+    model = make_model(name).fit(sp.coo_matrix(X), rating_scale=(1, 5), **side)
     assert model.rating_scale_ == (1.0, 5.0)
-    by_id = make_model(name).fit(toy)
+    by_id = make_model(name).fit(toy, **side)
     u = np.repeat(np.arange(X.shape[0]), X.shape[1])
     i = np.tile(np.arange(X.shape[1]), X.shape[0])
     np.testing.assert_allclose(model.predict(u.tolist(), i.tolist(), unknown="fallback"),

@@ -51,6 +51,12 @@ from synerec.algorithms.text_knn import (
     TextUserKNN,
     TextUserKNNConfig,
 )
+from synerec.algorithms.text_retriever import (
+    TextKNN,
+    TextKNNConfig,
+    TunedTextKNN,
+    TunedTextKNNConfig,
+)
 from synerec.algorithms.training import TrainingData
 
 __all__ = [
@@ -85,9 +91,13 @@ __all__ = [
     "SimilarItems",
     "TextItemKNN",
     "TextItemKNNConfig",
+    "TextKNN",
+    "TextKNNConfig",
     "TextUserKNN",
     "TextUserKNNConfig",
     "TrainingData",
+    "TunedTextKNN",
+    "TunedTextKNNConfig",
     "UserKNN",
     "UserKNNConfig",
     "create_model",
