@@ -77,6 +77,8 @@ class SASRecNet(nn.Module):
         super().__init__()
         self.n_items = n_items
         self.factors = factors
+        self.text: torch.Tensor
+        self.causal: torch.Tensor
         self.max_len = max_len
         d = factors
         if text_dim is None:
@@ -128,7 +130,7 @@ class SASRecNet(nn.Module):
         ``table``: the item table when the caller has it already (scoring), else the rows
         needed are computed.
         """
-        B, L = seqs.shape
+        L = seqs.shape[1]
         lengths = (seqs > 0).sum(dim=1, keepdim=True)
         ar = torch.arange(L, device=seqs.device)[None, :]
         pos = (lengths - 1 - ar).clamp(min=0)

@@ -23,17 +23,18 @@ Every position of a training sequence predicts the item that follows it. Two los
 ``loss="sampled-softmax"`` (the default)
     Cross-entropy over the true next item and ``n_negatives`` distinct items drawn uniformly
     from the items with training data, shared by the batch (a drawn negative equal to a
-    position's target is masked; a catalogue of at most ``n_negatives`` items is used whole). About ``n_items / n_negatives`` times cheaper per step; on a few CPU
-    cores the only one that reaches its best validation score within minutes on the Amazon
-    Beauty and Sports sequences (``bench/sasrec.py``, ``docs/experiments.md``).
+    position's target is masked; a catalogue of at most ``n_negatives`` items is used whole).
+    About ``n_items / n_negatives`` times cheaper per step; on a few CPU cores the only one
+    that reaches its best validation score within minutes on the Amazon Beauty and Sports
+    sequences (``bench/sasrec.py``, ``docs/experiments.md``).
 
 Early stopping: each user's *last training item* is held back as the validation target (the
 model is fitted on the rest); after every epoch the validation NDCG@10 over every item is
-measured (on a seeded sample of at most 10 000 users), and after ``patience`` epochs without a better one the weights of the best epoch are
-kept (``patience=0``: no validation item, ``epochs`` epochs on every training item). The
-validation item is still read as input when scoring: a user's scores come from the whole
-training sequence. Sequences are batched by length (a batch is cropped to its longest
-sequence), batches in a seeded random order.
+measured (on a seeded sample of at most 10 000 users), and after ``patience`` epochs without
+a better one the weights of the best epoch are kept (``patience=0``: no validation item,
+``epochs`` epochs on every training item). The validation item is still read as input when
+scoring: a user's scores come from the whole training sequence. Sequences are batched by
+length (a batch is cropped to its longest sequence), batches in a seeded random order.
 
 Item embeddings from text (``item_init="text"``)
 -------------------------------------------------
@@ -257,6 +258,7 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
     fit_seconds_: float
     device_: str
     text_init_: bool
+    _scoring: tuple[SASRecNet, torch.Tensor] | None
 
     # -- fitting ----------------------------------------------------------------------------------
     def _fit(self, data: TrainingData) -> None:
@@ -331,8 +333,7 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
         self.device_ = device.type
         rng = check_random_state(cfg.random_state)
         seed = int(rng.integers(2**62))
-        indptr, items = self.sequence_indptr_, self.sequence_items_
-        lengths = np.diff(indptr)
+        lengths = np.diff(self.sequence_indptr_)
         validate = cfg.patience > 0
         # the validation target: each user's last training item (users with two or more)
         val_users = np.flatnonzero(lengths >= 2) if validate else np.zeros(0, np.int64)
@@ -519,7 +520,8 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
             net = copy.deepcopy(self.network_).double().eval()
             with torch.no_grad():
                 table = net.item_table().detach()
-            cached = self._scoring = (net, table)
+            cached = (net, table)
+            self._scoring = cached
         return cached
 
     def user_sequences(self, users: np.ndarray) -> list[np.ndarray]:
