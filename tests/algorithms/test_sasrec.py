@@ -125,6 +125,20 @@ def test_early_stopping_stops_and_keeps_the_best_epoch() -> None:
     assert np.isnan(m0.history_[:, 1]).all()
 
 
+def test_refit_trains_on_every_item_for_the_best_epoch_count() -> None:
+    data = chain_sequences(n_users=30)
+    params = {**TINY, "epochs": 6, "patience": 2}
+    refit = create_model("sasrec", **params).fit(data)
+    kept = create_model("sasrec", **{**params, "refit": False}).fit(data)
+    np.testing.assert_array_equal(refit.history_, kept.history_)
+    users = np.arange(data.n_users)
+    assert not np.array_equal(refit._score(users), kept._score(users))
+    # the refit network is the one a fit without validation trains for that many epochs
+    plain = create_model("sasrec", **{**params, "patience": 0,
+                                      "epochs": refit.best_epoch_}).fit(data)
+    np.testing.assert_array_equal(refit._score(users), plain._score(users))
+
+
 def test_text_init_scores_cold_items_from_their_text(tmp_path) -> None:
     data = with_catalogue(chain_sequences(), n_cold=2)
     rng = np.random.default_rng(0)
