@@ -158,7 +158,7 @@ def print_next_item(report: dict[str, Any]) -> None:
     print(f"Leave-one-out, {report['protocol']}; load average before "
           f"{_load(report['load_average_before'])}, after {_load(report['load_average_after'])}"
           f" on {report['cpus']} CPUs")
-    for key, d in report["datasets"].items():
+    for d in report["datasets"].values():
         print(f"\n{d['name']}: {d['users']} users, {d['items']} items, "
               f"{d['interactions']} interactions, {d['test_users']} test users")
         print(f"{'model':<12} {'NDCG@10':>8} {'HR@10':>8} {'fit s':>8} {'epochs':>7} "
