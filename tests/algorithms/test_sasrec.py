@@ -84,11 +84,11 @@ def test_the_order_changes_the_list() -> None:
     assert m.score_sequences([longer])[0].argmax() == data.items.index("i5")
 
 
-def test_full_softmax_learns_the_chain() -> None:
+def test_sampled_softmax_learns_the_chain() -> None:
     data = chain_sequences()
     m = create_model("sasrec", factors=16, n_blocks=1, dropout=0.0, epochs=60, batch_size=8,
-                     learning_rate=0.01, patience=0, loss="softmax", random_state=1,
-                     num_threads=1, device="cpu").fit(data)
+                     learning_rate=0.01, patience=0, loss="sampled-softmax", n_negatives=3,
+                     random_state=1, num_threads=1, device="cpu").fit(data)
     users = data.users.ids.tolist()
     ids, _ = m.recommend(users, n=1)
     expected = [f"i{(int(u[1:]) + 3 + int(u[1:]) % 2) % 6}" for u in users]
