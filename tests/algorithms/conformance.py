@@ -30,6 +30,7 @@ from synerec.algorithms.abilities import (
     ExplainsScore,
     ExplainsScoreByUsers,
     ScoresProfile,
+    ScoresSequence,
     SimilarItems,
 )
 from synerec.algorithms.training import Need
@@ -81,6 +82,10 @@ SMALL_CONFIGS: dict[str, dict[str, Any]] = {
                "num_threads": 1, "random_state": 3,
                "retriever_params": {"item-cf": {"k": 10, "max_neighbors": 10},
                                     "user-cf": {"k": 8, "max_neighbors": 8}}},
+    # a tiny network, two epochs, one thread (deterministic); the toy data have no timestamps
+    # (index order, with a warning); order, text and early stopping: tests/algorithms/test_sasrec.py
+    "sasrec": {"factors": 8, "n_blocks": 1, "epochs": 2, "batch_size": 4, "max_len": 8,
+               "random_state": 7, "num_threads": 1, "device": "cpu"},
 }
 
 MODELS = list_models()
@@ -489,6 +494,35 @@ def known_answer_text_knn_tuned() -> None:
     np.testing.assert_allclose(tuned.predict(uu, ii), frozen.predict(uu, ii), atol=1e-5)
 
 
+def chain_sequences(n_items: int = 6, n_users: int = 24) -> InteractionDataset:
+    """Users walking a cycle of items, 0 -> 1 -> ... -> n_items - 1 -> 0, in time order.
+
+    User ``u`` starts at item ``u % n_items`` and makes ``3 + u % 2`` steps, so the next item
+    of every user is the one after their latest (never among the items they have).
+    """
+    rows = []
+    for u in range(n_users):
+        for t in range(3 + u % 2):
+            rows.append((f"u{u}", f"i{(u + t) % n_items}", 1.0, t))
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    return InteractionDataset.from_dataframe(df, rating_scale=None, name="chain")
+
+
+def known_answer_sasrec() -> None:
+    """On the chain, every user's first recommendation is the item after their latest one."""
+    data = chain_sequences()
+    m = create_model("sasrec", factors=16, n_blocks=1, dropout=0.0, epochs=60, batch_size=8,
+                     learning_rate=0.01, patience=0, random_state=1, num_threads=1,
+                     device="cpu").fit(data)
+    users = data.users.ids.tolist()
+    ids, _ = m.recommend(users, n=1)
+    expected = [f"i{(int(u[1:]) + 3 + int(u[1:]) % 2) % 6}" for u in users]
+    assert ids[:, 0].tolist() == expected
+    # the model reads the sequence, not the set: the latest item decides
+    S = m.score_sequences([data.items.indices(["i0", "i3"]), data.items.indices(["i3", "i0"])])
+    assert S[0].argmax() == data.items.index("i4") and S[1].argmax() == data.items.index("i1")
+
+
 #: One hand-computed case per registered model name.
 KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "baseline": known_answer_baseline,
@@ -505,6 +539,7 @@ KNOWN_ANSWERS: dict[str, Callable[[], None]] = {
     "hybrid": known_answer_hybrid,
     "text-knn": known_answer_text_knn,
     "text-knn-tuned": known_answer_text_knn_tuned,
+    "sasrec": known_answer_sasrec,
 }
 
 
@@ -878,7 +913,16 @@ def test_declared_abilities_answer(name: str, toy: InteractionDataset) -> None:
         first = model.items_.id(int(np.flatnonzero(model.item_count_ > 0)[0]))
         ids, sims = model.similar_items(first, n=3)
         assert len(ids) == len(sims) <= 3 and first not in list(ids)
-    if isinstance(model, ScoresProfile):
+    if isinstance(model, ScoresSequence):
+        # the scores depend on the order: a user's own sequence gives the user's scores, and
+        # a profile (no order) is read as its items in index order
+        rows = users[known]
+        got = model.score_sequences(model.user_sequences(rows))
+        np.testing.assert_allclose(got, model._score(rows), rtol=1e-5, atol=1e-6)
+        in_index_order = [np.sort(s) for s in model.user_sequences(rows)]
+        np.testing.assert_allclose(model.score_profiles(X[rows]),
+                                   model.score_sequences(in_index_order), rtol=1e-5, atol=1e-6)
+    elif isinstance(model, ScoresProfile):
         rows = users[known]
         got = model.score_profiles(X[rows])
         want = model._score(rows)

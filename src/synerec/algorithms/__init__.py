@@ -45,6 +45,7 @@ from synerec.algorithms.registry import (
     register_model,
 )
 from synerec.algorithms.rp3beta import RP3beta, RP3betaConfig
+from synerec.algorithms.sasrec import SASRec, SASRecConfig  # noqa: F401 - registers "sasrec"
 from synerec.algorithms.text_knn import (
     TextItemKNN,
     TextItemKNNConfig,

@@ -25,11 +25,15 @@ ability                what the model answers                            models
 :class:`SimilarItems`  its own item-item similarity (neighbour lists)    ``item-cf``,
                                                                          ``t-item-cf``,
                                                                          ``rp3beta``
-:class:`ScoresProfile`  scores for users described only by their items    ``ease``, ``rp3beta``
-                       (a profile that was not in the training data), of
+:class:`ScoresProfile`  scores for users described only by their items    ``ease``, ``rp3beta``,
+                       (a profile that was not in the training data), of ``sasrec``
                        whole rows or of given (profile, item) pairs
 :class:`ScoresByFactors`  the parts of a ranking score that is a dot      ``mf``
                        product of user and item factors plus biases
+:class:`ScoresSequence`  scores for users described by their items *in      ``sasrec``
+                       time order* (the order changes the scores): a
+                       user's latest events re-rank their list without a
+                       refit
 =====================  ================================================  ======================
 """
 
@@ -45,13 +49,14 @@ import scipy.sparse as sp
 
 __all__ = ["EVIDENCE_KINDS", "EvidenceKind", "ExplainsList", "ExplainsScore",
            "ExplainsScoreByUsers", "FactorScores", "ScoresByFactors", "ScoresProfile",
-           "SimilarItems"]
+           "ScoresSequence", "SimilarItems"]
 
 #: What kind of evidence a model's score rests on, declared by every model as
 #: :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind` (how an explanation names
-#: the model's signal: "items you bought together with it", "customers like you", ...).
+#: the model's signal: "items you bought together with it", "customers like you", ...);
+#: ``"sequence"``: what the user did last, in order (a sequential model).
 EvidenceKind = Literal["co-occurrence", "co-rating", "similar-users", "taste-profile", "text",
-                       "popularity", "other"]
+                       "popularity", "other", "sequence"]
 EVIDENCE_KINDS: tuple[EvidenceKind, ...] = get_args(EvidenceKind)
 
 
@@ -132,7 +137,10 @@ class ScoresProfile(abc.ABC):
         -------
         numpy.ndarray
             ``(n, n_items)`` float32 scores, on the same scale as the model's own; a training
-            user's own row gives that user's scores.
+            user's own row gives that user's scores (except for a :class:`ScoresSequence`
+            model, whose scores depend on an order that a profile does not hold: it reads a
+            profile's items in index order, and its own users' scores come from
+            :meth:`ScoresSequence.score_sequences`).
         """
 
     def score_profile_pairs(self, profiles: sp.csr_matrix, rows: np.ndarray, items: np.ndarray,
@@ -209,3 +217,57 @@ class ScoresByFactors(abc.ABC):
     @abc.abstractmethod
     def factor_scores(self) -> FactorScores:
         """The factors and biases the model's ranking scores are made of."""
+
+
+class ScoresSequence(ScoresProfile):
+    """A model that scores users given the items they interacted with *in time order*.
+
+    A sequential model's scores depend on the order of the user's items (the latest ones
+    weigh most), so a profile matrix, which holds no order, is not enough:
+    :meth:`score_sequences` takes each user's items oldest first. A caller that knows a
+    user's events since the model was fitted appends them to :meth:`user_sequences` and
+    scores the result (the user's list changes without a refit). :meth:`score_profiles`
+    still answers, reading each profile's items in index order.
+    """
+
+    @abc.abstractmethod
+    def user_sequences(self, users: np.ndarray) -> list[np.ndarray]:
+        """Each user's training items as the model reads them: item indices, oldest first.
+
+        Parameters
+        ----------
+        users
+            User indices (``-1``: unknown, an empty sequence).
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One int64 array per user; ``score_sequences(user_sequences(users))`` gives the
+            users' own scores.
+        """
+
+    @abc.abstractmethod
+    def score_sequences(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
+        """Ranking scores for users described by their item sequences.
+
+        Parameters
+        ----------
+        sequences
+            One array of item indices per user, oldest first (an item may repeat; ``-1``
+            entries, items unknown to the model, are skipped).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(sequences), n_items)`` float32 scores, on the same scale as the model's own;
+            an empty sequence gets the model's scores for a user without data.
+        """
+
+    def score_profiles(self, profiles: sp.csr_matrix) -> np.ndarray:
+        """:meth:`score_sequences` of each profile's stored items, in index order (a profile
+        holds no order; see :class:`ScoresProfile`)."""
+        X = sp.csr_matrix(profiles)
+        X.eliminate_zeros()
+        X.sort_indices()
+        return self.score_sequences([X.indices[X.indptr[r]:X.indptr[r + 1]].astype(np.int64)
+                                     for r in range(X.shape[0])])
