@@ -59,7 +59,7 @@ from synerec.algorithms.base import (
     RecommenderConfig,
 )
 from synerec.algorithms.training import TrainingData
-from synerec.exceptions import ConfigError
+from synerec.exceptions import ConfigError, DataFormatError
 
 __all__ = [
     "LinearItemModel",
@@ -185,15 +185,17 @@ class PositiveFeedbackModel(Recommender[_PC]):
         self._has_positives = np.diff(self.positives_.indptr) > 0
 
     def _fit(self, data: TrainingData) -> None:
-        self._set_positives(data.matrix)
-        if self.positives_.nnz == 0:
-            from synerec.exceptions import DataFormatError
+        self._require_positives(data.matrix)
+        self._fit_positives(self.positives_)
 
+    def _require_positives(self, X: sp.csr_matrix) -> None:
+        """:meth:`_set_positives`, refusing training data without any positive."""
+        self._set_positives(X)
+        if self.positives_.nnz == 0:
             raise DataFormatError(
                 f"no positive interactions to learn from: every training rating is below "
                 f"positive_threshold={self.positive_threshold_:g}; lower it, or set it to null "
                 "to use every rating")
-        self._fit_positives(self.positives_)
 
     def _fit_positives(self, P: sp.csr_matrix) -> None:
         raise NotImplementedError

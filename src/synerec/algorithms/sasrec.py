@@ -276,14 +276,7 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
 
     # -- fitting ----------------------------------------------------------------------------------
     def _fit(self, data: TrainingData) -> None:
-        self._set_positives(data.matrix)
-        if self.positives_.nnz == 0:
-            from synerec.exceptions import DataFormatError
-
-            raise DataFormatError(
-                f"no positive interactions to learn from: every training rating is below "
-                f"positive_threshold={self.positive_threshold_:g}; lower it, or set it to null "
-                "to use every rating")
+        self._require_positives(data.matrix)
         times = data.timestamps
         if times is None:
             log.warning("SASRec: the training data have no timestamps; each user's items are "
