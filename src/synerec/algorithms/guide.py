@@ -161,6 +161,15 @@ _GUIDES: tuple[ModelGuide, ...] = (
         (Figure(_ML, "u1", (("NDCG@10", "0.4292"),), _RANK_U1),
          Figure(_UCI, "temporal", (("NDCG@10", "0.1201"), ("coverage", "0.494")), _RANK_UCI))),
     ModelGuide(
+        "sasrec", "SASRec: causal self-attention over each user's items in time order, "
+                  "predicting the next one (PyTorch; GPU when present); item embeddings "
+                  "optionally initialised from the items' text.",
+        ("ranking", "text"), ("implicit", "ratings", "item text"),
+        "purchases in time order where the next item depends on the last ones (the Amazon "
+        "next-item benchmarks); minutes to train on a CPU; no figures in this guide until "
+        "bench/sasrec.py has been run on the shared data (docs/experiments.md)",
+        ()),
+    ModelGuide(
         "hybrid", "Several retrievers (EASE, ALS, neighbourhoods, text, popularity) propose, a "
                   "LightGBM LambdaRank ranker trained on a validation part orders; explanations "
                   "name the signals and their evidence.",
