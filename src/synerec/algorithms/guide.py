@@ -161,6 +161,20 @@ _GUIDES: tuple[ModelGuide, ...] = (
         (Figure(_ML, "u1", (("NDCG@10", "0.4292"),), _RANK_U1),
          Figure(_UCI, "temporal", (("NDCG@10", "0.1201"), ("coverage", "0.494")), _RANK_UCI))),
     ModelGuide(
+        "text-knn", "A pure text retriever: the user's profile is the mean embedding "
+                    "(all-MiniLM-L6-v2, frozen) of their items, scored against every item's.",
+        ("ranking", "cold start", "text"), ("implicit", "ratings", "item text"),
+        "products nobody has bought yet (new arrivals), where collaborative filtering gives "
+        "them no score; no figures in this guide until bench/cold_items.py has been run",
+        ()),
+    ModelGuide(
+        "text-knn-tuned", "text-knn with the encoder fine-tuned on the training interactions "
+                          "first (synerec.text.finetune).",
+        ("ranking", "cold start", "text"), ("implicit", "ratings", "item text"),
+        "as text-knn, when the shop's own purchases should shape which descriptions are close; "
+        "no figures in this guide until bench/cold_items.py has been run",
+        ()),
+    ModelGuide(
         "sasrec", "SASRec: causal self-attention over each user's items in time order, "
                   "predicting the next one (PyTorch; GPU when present); item embeddings "
                   "optionally initialised from the items' text.",
