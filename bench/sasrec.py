@@ -89,7 +89,10 @@ def _fit(name: str, params: dict[str, Any], train: Any) -> tuple[Any, dict[str, 
                             "load_before": before, "load_after": os.getloadavg()}
     if name == "sasrec":
         h = model.history_
-        info.update({"epochs": len(h), "best_epoch": model.best_epoch_,
+        cfg = model.config_
+        refit = cfg.refit and cfg.patience > 0
+        info.update({"epochs": len(h), "best_epoch": model.best_epoch_, "refit": refit,
+                     "epochs_trained": len(h) + (model.best_epoch_ if refit else 0),
                      "device": model.device_, "text_init": model.text_init_,
                      "validation_ndcg@10": float(h[model.best_epoch_ - 1, 1]),
                      "validation_hr@10": float(h[model.best_epoch_ - 1, 2]),
@@ -155,19 +158,23 @@ def next_item(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_next_item(report: dict[str, Any]) -> None:
-    print(f"Leave-one-out, {report['protocol']}; load average before "
+    print(f"{report['protocol'][0].upper()}{report['protocol'][1:]}; load average before "
           f"{_load(report['load_average_before'])}, after {_load(report['load_average_after'])}"
           f" on {report['cpus']} CPUs")
     for d in report["datasets"].values():
         print(f"\n{d['name']}: {d['users']} users, {d['items']} items, "
               f"{d['interactions']} interactions, {d['test_users']} test users")
-        print(f"{'model':<12} {'NDCG@10':>8} {'HR@10':>8} {'fit s':>8} {'epochs':>7} "
+        print(f"{'model':<12} {'NDCG@10':>8} {'HR@10':>8} {'fit s':>8} {'epochs':>10} "
               f"{'device':>6} {'load before/after':>20}")
         for r in d["rows"]:
-            epochs = f"{r['best_epoch']}/{r['epochs']}" if "epochs" in r else ""
+            epochs = ""
+            if "epochs" in r:  # the validation run's best / last epoch (+ the refit's)
+                epochs = (f"{r['best_epoch']}/{r['epochs']}+{r['best_epoch']}" if r["refit"]
+                          else str(r["epochs"]) if r["params"].get("patience") == 0
+                          else f"{r['best_epoch']}/{r['epochs']}")
             load = f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}"
             print(f"{r['model']:<12} {r['ndcg@10']:>8.4f} {r['hr@10']:>8.4f} "
-                  f"{r['fit_seconds']:>8.0f} {epochs:>7} {r.get('device', 'cpu'):>6} "
+                  f"{r['fit_seconds']:>8.0f} {epochs:>10} {r.get('device', 'cpu'):>6} "
                   f"{load:>20}")
         for r in d["rows"]:
             if "latency" in r:

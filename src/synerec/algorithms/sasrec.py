@@ -9,8 +9,8 @@ one: the hidden state :math:`h_t` after the user's latest item against the item 
 with the same item table :math:`E` at the input and the output (the network:
 :mod:`synerec.algorithms._sasrec_torch`). The order comes from the training data's timestamps
 (:attr:`~synerec.algorithms.training.TrainingData.timestamps`: each (user, item) at its latest
-time, ties by item index); without timestamps a warning is logged and the items are read in
-index order.
+time; equal times in the data set's log order, as the temporal splits break them, else by item
+index); without timestamps a warning is logged and the items are read in index order.
 
 Training
 --------
@@ -93,7 +93,7 @@ from synerec.algorithms.positives import (
     positive_matrix,
 )
 from synerec.algorithms.registry import register_model
-from synerec.algorithms.training import Need, TrainingData
+from synerec.algorithms.training import Need, TrainingData, latest_times
 from synerec.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -153,7 +153,8 @@ class SASRecConfig(PositiveFeedbackConfig):
         return self
 
 
-def sequences_in_time_order(P: sp.csr_matrix, times: sp.csr_matrix | None
+def sequences_in_time_order(P: sp.csr_matrix, times: sp.csr_matrix | None,
+                            ties: sp.csr_matrix | None = None
                             ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's stored items, oldest first, as ``(indptr, items)``.
 
@@ -164,19 +165,23 @@ def sequences_in_time_order(P: sp.csr_matrix, times: sp.csr_matrix | None
     times
         Timestamps with a pattern that contains ``P``'s (the training data's), or ``None``:
         index order.
+    ties
+        Another key on the same pattern that orders equal times (the position of each
+        pair's latest interaction in the data set's log); then the item index.
 
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
-        int64 ``indptr`` (``n_users + 1``) and int32 item indices; ties in time by item index.
+        int64 ``indptr`` (``n_users + 1``) and int32 item indices.
     """
     indptr = P.indptr.astype(np.int64)
     items = P.indices.astype(np.int32)
     if times is None or P.nnz == 0:
         return indptr, items.copy()
     t = _values_on_pattern(sp.csr_matrix(times), P)
+    tie = np.zeros(len(t)) if ties is None else _values_on_pattern(sp.csr_matrix(ties), P)
     rows = np.repeat(np.arange(P.shape[0], dtype=np.int64), np.diff(indptr))
-    order = np.lexsort((items, t, rows))
+    order = np.lexsort((items, tie, t, rows))
     return indptr, items[order]
 
 
@@ -282,8 +287,14 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
             log.warning("SASRec: the training data have no timestamps; each user's items are "
                         "read in item index order (give a data set with timestamps, or a "
                         "TrainingData with them, for the order to mean time)")
-        self.sequence_indptr_, self.sequence_items_ = sequences_in_time_order(self.positives_,
-                                                                             times)
+        ties = None
+        ds = data.dataset
+        if times is not None and ds is not None and ds.timestamps is not None:
+            # equal times (a basket, a burst of ratings): the log's order, as the splits
+            ties = latest_times(ds.user_index, ds.item_index,
+                                np.arange(ds.n_interactions, dtype=np.float64), data.matrix)
+        self.sequence_indptr_, self.sequence_items_ = sequences_in_time_order(
+            self.positives_, times, ties)
         text = self._text_embeddings(data)
         cfg = self.config_
         start = time.perf_counter()
