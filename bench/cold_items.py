@@ -56,6 +56,10 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "bench" / "results" / "cold_items.json"
 MODELS = ("ease", "text-knn", "text-knn-tuned")
 SEED = 0
+#: text-knn-tuned's options per experiment, chosen on the validation parts (``--validation``):
+#: on UCI the tuned embeddings rank new products better centred (recall@20 0.0445 against
+#: 0.0356 uncentred), on ML-100K uncentred (the model's default).
+TUNED: dict[str, dict[str, Any]] = {"ml100k": {}, "uci": {"center_text": True}}
 
 
 def table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
@@ -191,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), default=None)
     parser.add_argument("--validation", action="store_true",
                         help="measure on validation parts of the training data")
-    parser.add_argument("--tuned", default="{}", help="JSON options of text-knn-tuned")
+    parser.add_argument("--tuned", default="{}",
+                        help="JSON options of text-knn-tuned (over the experiment's TUNED)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "validation": args.validation, "tuned_options": tuned, "loadavg_start": loadavg()}
     for name in args.only or sorted(EXPERIMENTS):
         start = time.perf_counter()
-        results[name] = EXPERIMENTS[name](args.validation, tuned)
+        results[name] = EXPERIMENTS[name](args.validation, {**TUNED[name], **tuned})
         results[name]["seconds"] = round(time.perf_counter() - start, 1)
     results["loadavg_end"] = loadavg()
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -87,7 +87,7 @@ class TunedTextKNNConfig(TextKNNConfig):
 
     center_text: bool = False
     objective: Literal["history", "pairs"] = "history"
-    epochs: int = Field(2, ge=1)
+    epochs: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=2)
     learning_rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     max_examples: int | None = Field(None, ge=1)
