@@ -25,10 +25,11 @@ Embeddings
 The item texts are :func:`synerec.text.item_texts` (default template). ``center_text``
 subtracts the mean embedding of the items with text before the cosine (sentence embeddings
 share a common direction); chosen by measurement on validation parts of the training data
-(``bench/cold_items.py``): it helps the frozen encoder (ML-100K cold shelf recall@20 0.487 ->
-0.556, UCI new products VALUCI) and not the tuned one, so ``text-knn`` centres by
-default and ``text-knn-tuned`` does not. Fitting on a bare matrix needs ``item_embeddings=``
-(then no encoder runs).
+(``bench/cold_items.py --validation``, :mod:`synerec.text.finetune`): it helps the frozen
+encoder (ML-100K cold shelf recall@20 0.487 -> 0.556, UCI new products 0.032 -> 0.046) and
+not the tuned one on ML-100K (0.649 -> 0.627), so ``text-knn`` centres by default and
+``text-knn-tuned`` does not (on UCI the tuned one ranks new products better centred).
+Fitting on a bare matrix needs ``item_embeddings=`` (then no encoder runs).
 
 What to keep
 ------------
