@@ -36,7 +36,7 @@ def test_declarations() -> None:
         assert cls.needs == {"item_text"} and cls.evidence_kind == "text"
         assert not cls.predicts_ratings
         assert issubclass(cls, ExplainsScore) and issubclass(cls, ScoresProfile)
-    assert TextKNN().center_text and not TunedTextKNN().center_text
+    assert TextKNN().center_text and TunedTextKNN().center_text
 
 
 def test_new_items_are_ranked_from_their_text(data: InteractionDataset) -> None:
@@ -100,7 +100,7 @@ def test_tuned_model_fine_tunes_on_its_training_data(data: InteractionDataset,
     assert m.encoder_name_.startswith("finetuned/all-MiniLM-L6-v2-")
     assert m.finetune_info_["examples"] == 16
     assert m.finetune_info_["options"]["learning_rate"] == 1e-3  # the objective's default
-    frozen = create_model("text-knn", center_text=False).fit(data)
+    frozen = create_model("text-knn").fit(data)
     assert not np.allclose(m.item_embeddings_, frozen.item_embeddings_, atol=1e-4)
     loaded = Recommender.load(m.save(tmp_path / "m"))
     assert isinstance(loaded, TunedTextKNN)
@@ -112,7 +112,7 @@ def test_encoder_path_skips_the_fine_tuning(data: InteractionDataset, tmp_path: 
     folder = finetune_encoder(data, tmp_path / "enc", **FAST)
     tuned = create_model("text-knn-tuned", encoder_path=str(folder)).fit(data)
     assert tuned.finetune_info_ == {}
-    plain = create_model("text-knn", encoder_path=str(folder), center_text=False).fit(data)
+    plain = create_model("text-knn", encoder_path=str(folder)).fit(data)
     assert tuned.encoder_name_ == plain.encoder_name_
     assert tuned.encoder_name_.startswith("finetuned/")
     np.testing.assert_allclose(tuned.item_embeddings_, plain.item_embeddings_, atol=1e-6)
