@@ -55,7 +55,7 @@ def test_global_temporal_split_partitions_the_log(data: InteractionDataset, frac
         return
     fold = global_temporal_split(data, frac)
     assert fold.name.startswith(f"global-temporal@{frac:g} (")
-    _assert_parts(data, fold)
+    _assert_parts(data, fold._replace(validation=None))
     _check_users(fold)
     assert fold.train.timestamps is not None and fold.test.timestamps is not None
     assert (fold.train.timestamps < cut).all() and (fold.test.timestamps >= cut).all()
@@ -68,7 +68,11 @@ def test_global_temporal_split_partitions_the_log(data: InteractionDataset, frac
     held[fold.new_users.item_index] = True
     assert fold.cold_items is not None
     np.testing.assert_array_equal(fold.cold_items, held & ~seen)
-    assert fold.validation is None
+    # the validation part: the training part cut again, nothing of the test part in it
+    if fold.validation is not None:
+        _assert_parts(fold.train, fold.validation)
+        _check_users(fold.validation)
+        assert fold.validation.name.startswith(f"{fold.name}:validation@")
 
 
 def test_global_temporal_split_by_date() -> None:

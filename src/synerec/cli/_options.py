@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from synerec.exceptions import ConfigError
 from synerec.models import get_model_class
 
-__all__ = ["model_config", "model_configs", "parse_model_list", "parse_params"]
+__all__ = ["ColdShareOpt", "CutoffOpt", "FOLDS_HELP", "model_config", "model_configs",
+           "parse_model_list", "parse_params"]
+
+#: The ``--folds`` choices of ``evaluate`` and ``experiment ablation``.
+FOLDS_HELP = ("official, holdout, temporal, last-1, a number of folds, leave-one-out (each "
+              "user's last item; full ranking), or for new items global-temporal (with "
+              "--cutoff) or cold-items (with --cold-share).")
+
+CutoffOpt = Annotated[str | None, typer.Option(
+    "--cutoff", help="--folds global-temporal: train before this date (2011-09-01) or this "
+    "fraction of the time span (0.8), test after it.")]
+ColdShareOpt = Annotated[float | None, typer.Option(
+    "--cold-share", help="--folds cold-items: share of the catalogue held out, half for "
+    "validation, half for test [0.1].")]
 
 
 def parse_params(params: list[str] | None) -> dict[str, Any]:

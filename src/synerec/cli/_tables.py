@@ -22,7 +22,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 __all__ = ["METRIC_LABELS", "fits", "fitted_table", "format_metric", "metric_label",
-           "metric_table"]
+           "metric_table", "slice_table"]
 
 #: Short terminal headers of metric names (the part before ``@n``; ``@n`` is kept).
 METRIC_LABELS: dict[str, str] = {
@@ -46,7 +46,7 @@ def metric_label(name: str) -> str:
 
 
 #: Columns of whole counts (shown without decimals) and of shares (shown as percentages).
-COUNT_METRICS = frozenset({"test_users", "hits", "n_test_users", "n_hits"})
+COUNT_METRICS = frozenset({"test_users", "hits", "n_test_users", "n_hits", "users", "pairs"})
 SHARE_METRICS = frozenset({"cold_share"})
 
 
@@ -208,3 +208,52 @@ def metric_table(summary: Any, metrics: Sequence[str], *, title: str,
     return fitted_table(header, plain, title=title, caption=joined, width=width,
                         console=console)
 
+
+
+#: The count columns of a slice entry (the other keys are metrics).
+_SLICE_COUNTS = ("users", "pairs", "hits")
+
+
+def slice_table(slices: Mapping[str, Mapping[str, Mapping[str, Any]]], *, title: str,
+                intervals: Mapping[str, Mapping[str, str]] | None = None,
+                interval_header: str = "", key: str = "model / slice",
+                width: int | None = None, console: Console | None = None,
+                caption: str | None = None) -> RenderableType:
+    """The slices of new-item protocols: one row per (model, slice), laid out to fit.
+
+    Parameters
+    ----------
+    slices
+        ``{model: {slice: {"users", "hits", metric: value}}}`` (the JSON's ``slices``).
+    title
+        Table title.
+    intervals
+        ``{model: {slice: cell}}``: the interval column's cells (``ref.`` for the reference);
+        left out when ``None``.
+    interval_header
+        Its header.
+    key, width, console, caption
+        As in :func:`fitted_table`.
+    """
+    metrics: list[str] = []
+    for per in slices.values():
+        for entry in per.values():
+            metrics += [k for k in entry if k not in _SLICE_COUNTS and k not in metrics]
+    header = [key, "users", "hits", *(metric_label(m) for m in metrics)]
+    rows = []
+    for model, per in slices.items():
+        for name, entry in per.items():
+            row = [f"{model} / {name}",
+                   *(format_metric(m, _or_nan(entry.get(m))) for m in ("users", "hits")),
+                   *(format_metric(m, _or_nan(entry.get(m))) for m in metrics)]
+            if intervals is not None:
+                row.append(intervals.get(model, {}).get(name, "-"))
+            rows.append(row)
+    if intervals is not None:
+        header.append(interval_header)
+    return fitted_table(header, rows, title=title, caption=caption, width=width,
+                        console=console)
+
+
+def _or_nan(value: Any) -> Any:
+    return float("nan") if value is None else value

@@ -35,8 +35,16 @@ from synerec.cli._common import (
     check_format,
     print_json,
 )
-from synerec.cli._options import model_config, model_configs, parse_model_list, parse_params
-from synerec.cli._tables import metric_label, metric_table
+from synerec.cli._options import (
+    FOLDS_HELP,
+    ColdShareOpt,
+    CutoffOpt,
+    model_config,
+    model_configs,
+    parse_model_list,
+    parse_params,
+)
+from synerec.cli._tables import metric_label, metric_table, slice_table
 from synerec.cli.data_options import DataOptions, data_options
 from synerec.cli.demo import run_demo
 from synerec.data import format_profile, list_datasets
@@ -175,8 +183,9 @@ def evaluate(
     factors: FactorsOpt = None,
     epochs: EpochsOpt = None,
     param: ParamOpt = None,
-    folds: Annotated[str, typer.Option(help="official, holdout, temporal, last-1 or a number "
-                                            "of folds.")] = "official",
+    folds: Annotated[str, typer.Option(help=FOLDS_HELP)] = "official",
+    cutoff: CutoffOpt = None,
+    cold_share: ColdShareOpt = None,
     n: Annotated[int, typer.Option("--n", help="Top-N list length.")] = 10,
     relevance: Annotated[float | None, typer.Option(
         "--relevance-threshold", help="Explicit ratings: a test item is relevant at or above "
@@ -196,6 +205,12 @@ def evaluate(
 
     With several models (--model a,b,c) an option goes to every model that takes it;
     --param MODEL.KEY=VALUE sets one model's option.
+
+    The protocols for new items (--folds global-temporal --cutoff DATE, --folds cold-items)
+    add a slice table: all, warm-items, cold-items, cold-shelf (the cold items ranked among
+    themselves) and new-users, each with its users, hits, NDCG@10, R@10, R@20, NDCG@100 and
+    the interval against the reference model. --folds leave-one-out is the next-item
+    protocol (every item ranked, no sampled negatives).
     """
     check_format(fmt)
     if n < 1:
@@ -206,6 +221,7 @@ def evaluate(
                           f"({', '.join(names)})")
     configs = model_configs(names, k=k, similarity=similarity, max_neighbors=max_neighbors,
                             factors=factors, epochs=epochs, params=param, seed=seed)
+    check_fold_options(folds, cutoff, cold_share)
     ds = data.load(seed)
     print_profile_warnings(ds)
     if relevance is not None and ds.implicit:
@@ -217,7 +233,8 @@ def evaluate(
     specs = [ModelSpec(name, configs[name], name) for name in names]
     result = run_evaluation(specs, ds, folds, n=n,
                             relevance_threshold="auto" if relevance is None else relevance,
-                            random_state=seed, show_progress=fmt == "table")
+                            random_state=seed, show_progress=fmt == "table", cutoff=cutoff,
+                            cold_share=cold_share)
     if fmt == "json":
         print_json(result.to_dict(against))
         return
@@ -247,14 +264,50 @@ def evaluate(
             "cold: share of test users with no training interaction")
     console.print(metric_table(summary, metrics, title=f"{ds.name}, {what}", console=console,
                                labels=labels))
-    for line in (caption, note):  # below the table at full width, not wrapped in its caption
+    for line in (caption, note, result.protocol):  # below the table, at full width
         if line:
             console.print(line, highlight=False, markup=False)
+    _print_slices(result, against, ref, ds.name, what)
     for name, d in diffs.items():
         if d["indistinguishable"]:
             console.print(f"{name} is indistinguishable from {d['against']} "
                           f"({ndcg.upper()} difference [{d['low']:.4f}, {d['high']:.4f}] "
                           "includes 0)", highlight=False, markup=False)
+
+
+def check_fold_options(folds: str, cutoff: str | None, cold_share: float | None) -> None:
+    """--cutoff and --cold-share belong to one kind of folds each: a one-line error before
+    any data is read."""
+    if cutoff is not None and folds != "global-temporal":
+        raise ConfigError(f"--cutoff applies to --folds global-temporal only, not --folds "
+                          f"{folds}")
+    if folds == "global-temporal" and cutoff is None:
+        raise ConfigError("--folds global-temporal needs --cutoff: a date (2011-09-01) or a "
+                          "fraction of the time span (0.8)")
+    if cold_share is not None and folds != "cold-items":
+        raise ConfigError(f"--cold-share applies to --folds cold-items only, not --folds "
+                          f"{folds}")
+
+
+def _print_slices(result: Any, against: str | None, ref: str | None, dataset: str,
+                  what: str) -> None:
+    """The slice table below the main one (folds of the protocols for new items)."""
+    slices = result.slice_summary()
+    if not any(slices.values()):
+        return
+    n = result.n
+    diffs = result.slice_differences(against)
+    cells = {m: {name: _interval(diffs.get(m, {}).get(name), m == ref) for name in per}
+             for m, per in slices.items()}
+    header = f"d{metric_label(f'ndcg@{n}')} vs {ref} [95%]"
+    shown = {m: {name: {k: v for k, v in entry.items() if k != "pairs"}
+                 for name, entry in per.items()} for m, per in slices.items()}
+    console.print(slice_table(shown, title=f"{dataset}, {what}: slices", intervals=cells,
+                              interval_header=header, console=console))
+    console.print(f"users: test users with a relevant item in the slice; hits: those with one "
+                  f"in the top {n}; cold-shelf: ranked among the cold items only; new-users: "
+                  "the model's list for users without training data", highlight=False,
+                  markup=False)
 
 
 def _interval(d: dict[str, Any] | None, reference: bool) -> str:

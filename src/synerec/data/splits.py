@@ -36,7 +36,8 @@ from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import ConfigError
 
 __all__ = ["Cutoff", "Fold", "cold_item_split", "global_temporal_split", "holdout_split",
-           "kfold_split", "official_splits", "temporal_split"]
+           "kfold_split", "leave_one_out_split", "official_splits", "parse_cutoff",
+           "temporal_split"]
 
 #: A global cut in time: a date (``"2011-09-01"``, a :class:`datetime.datetime` /
 #: :class:`datetime.date`, a :class:`pandas.Timestamp`), or a float in (0, 1), a fraction of
@@ -65,8 +66,11 @@ class Fold(NamedTuple):
         The held-out interactions of users without any training interaction (reported apart
         as ``new-users``; not in ``test``). Empty when there are none.
     validation
-        A cold-item split's validation half, as a fold on the same ``train`` (its own
-        ``cold_items`` and ``new_users``), for tuning without the test items.
+        A fold carved out of the training data the same way, for tuning without the test
+        part: a cold-item split's validation half (on the same ``train``, with its own
+        ``cold_items`` and ``new_users``), a global temporal split's training part cut again
+        (:func:`global_temporal_split`), leave-one-out's item before the last
+        (:func:`leave_one_out_split`). ``None`` for the other splits.
     """
 
     train: InteractionDataset
@@ -167,6 +171,14 @@ def temporal_split(data: InteractionDataset, n_test: int = 1, *,
         raise ConfigError(f"n_test must be at least 1, got {n_test}")
     if fraction is not None and not 0.0 < fraction < 1.0:
         raise ConfigError(f"fraction must be between 0 and 1, got {fraction}")
+    name = f"last-{n_test}" if fraction is None else f"last-{fraction:.0%}"
+    return _fold(data, _latest(data, n_test, fraction), name)
+
+
+def _latest(data: InteractionDataset, n_test: int, fraction: float | None = None) -> np.ndarray:
+    """Mask of each user's latest ``n_test`` rows (users with more), or latest ``fraction``
+    (at most all but one); ties in time by log order."""
+    assert data.timestamps is not None
     n = data.n_interactions
     order = np.lexsort((np.arange(n), data.timestamps, data.user_index))
     users = data.user_index[order]
@@ -175,13 +187,58 @@ def temporal_split(data: InteractionDataset, n_test: int = 1, *,
     from_end = np.repeat(starts + counts, counts) - np.arange(n)  # 1 for the user's last row
     if fraction is None:
         held = np.where(counts > n_test, n_test, 0)
-        name = f"last-{n_test}"
     else:
         held = np.minimum(np.ceil(fraction * counts - 1e-9).astype(np.int64), counts - 1)
-        name = f"last-{fraction:.0%}"
     mask = np.zeros(n, dtype=bool)
     mask[order[from_end <= np.repeat(held, counts)]] = True
-    return _fold(data, mask, name)
+    return mask
+
+
+def leave_one_out_split(data: InteractionDataset) -> Fold:
+    """Leave-one-out, the next-item protocol: each user's last item is the test target.
+
+    The protocol of the sequential recommenders' papers (SASRec, S3-Rec and after): each user
+    with at least two interactions has their latest one held out for test; the one before it
+    is the validation target (:attr:`Fold.validation`: the training part less that item, and
+    that item). Every item is ranked, the user's training items excluded: no sampled negatives
+    (sampled metrics inflate results several times).
+
+    Parameters
+    ----------
+    data
+        A data set with timestamps (or, for the Amazon sequences, the position in the
+        sequence as the time).
+
+    Returns
+    -------
+    Fold
+        Named ``leave-one-out``; ``validation`` named ``leave-one-out:validation``.
+
+    Raises
+    ------
+    ConfigError
+        No timestamps (nothing orders a user's interactions).
+
+    Notes
+    -----
+    This is :func:`temporal_split` with ``n_test=1``, twice: ties in time are broken by log
+    order (later row = later). A user with one interaction stays in training; a user with two
+    has a test item but no validation item.
+    """
+    if data.timestamps is None:
+        raise ConfigError(f"data set {data.name!r} has no timestamps; leave-one-out needs the "
+                          "order of each user's interactions")
+    test = _latest(data, 1)
+    idx = np.flatnonzero(~test)
+    val = np.zeros(len(test), dtype=bool)
+    val[idx[_latest(data.subset(idx), 1)]] = True
+    name = "leave-one-out"
+    train = data.subset(~test, name=f"{data.name}[{name}:train]")
+    validation = Fold(data.subset(~(test | val), name=f"{data.name}[{name}:validation:train]"),
+                      data.subset(val, name=f"{data.name}[{name}:validation]"),
+                      f"{name}:validation")
+    return Fold(train, data.subset(test, name=f"{data.name}[{name}:test]"), name,
+                validation=validation)
 
 
 def official_splits(data: InteractionDataset, names: Sequence[str] | None = None) -> list[Fold]:
@@ -272,6 +329,9 @@ def global_temporal_split(data: InteractionDataset, cutoff: Cutoff) -> Fold:
         after it of users who have an interaction before it. ``new_users``: those of the users
         who have none (reported apart). ``cold_items``: the items interacted with from the cut
         on and never before it (the new products). Named ``global-temporal@{cutoff}``.
+        ``validation``: the training part cut again, so that the same share of it is held
+        out as of the whole data (for tuning; ``None`` when that cut leaves nothing on one
+        side).
 
     Raises
     ------
@@ -300,12 +360,37 @@ def global_temporal_split(data: InteractionDataset, cutoff: Cutoff) -> Fold:
         side = "before" if not train.any() else "at or after"
         raise ConfigError(f"cutoff {label} leaves no interaction {side} it (the data run from "
                           f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M})")
+    name = f"global-temporal@{label}"
+    fold = _temporal_cut(data, train, name)
+    # validation: the training part cut again, holding out the same share of it
+    share = float(np.mean(~train))
+    t_train = data.timestamps[train]
+    inner = int(np.ceil(np.quantile(t_train, 1.0 - share)))
+    inner_train = fold.train.timestamps < inner  # type: ignore[operator]
+    if inner_train.any() and not inner_train.all():
+        when = pd.Timestamp(inner, unit="s")
+        fold = fold._replace(validation=_temporal_cut(
+            fold.train, inner_train, f"{name}:validation@{when:%Y-%m-%d %H:%M}"))
+    return fold
+
+
+def _temporal_cut(data: InteractionDataset, train: np.ndarray, name: str) -> Fold:
+    """The fold of a global cut: ``train`` rows before it, the others held out."""
     seen = np.zeros(data.n_items, dtype=bool)
     seen[data.item_index[train]] = True
     cold = np.zeros(data.n_items, dtype=bool)
     cold[data.item_index[~train]] = True
     cold &= ~seen
-    return _held_out(data, train, ~train, f"global-temporal@{label}", cold)
+    return _held_out(data, train, ~train, name, cold)
+
+
+def parse_cutoff(text: str) -> Cutoff:
+    """A cutoff as typed on a command line: a number is a fraction of the time span (``0.8``),
+    anything else a date (``2011-09-01``); :func:`global_temporal_split` checks either."""
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip()
 
 
 def cold_item_split(data: InteractionDataset, share: float = 0.1, *,
