@@ -10,8 +10,16 @@ import typer
 from synerec.exceptions import ConfigError
 from synerec.models import get_model_class
 
-__all__ = ["ColdShareOpt", "CutoffOpt", "FOLDS_HELP", "model_config", "model_configs",
-           "parse_model_list", "parse_params"]
+__all__ = [
+    "FOLDS_HELP",
+    "ColdShareOpt",
+    "CutoffOpt",
+    "check_fold_options",
+    "model_config",
+    "model_configs",
+    "parse_model_list",
+    "parse_params",
+]
 
 #: The ``--folds`` choices of ``evaluate`` and ``experiment ablation``.
 FOLDS_HELP = ("official, holdout, temporal, last-1, a number of folds, leave-one-out (each "
@@ -126,3 +134,17 @@ def model_configs(models: list[str], *, k: int | None = None, similarity: str | 
             flag = "--" + key.replace("_", "-")
             raise ConfigError(f"none of the models {', '.join(models)} takes the option {flag}")
     return out
+
+
+def check_fold_options(folds: str, cutoff: str | None, cold_share: float | None) -> None:
+    """--cutoff and --cold-share belong to one kind of folds each: a one-line error before
+    any data is read."""
+    if cutoff is not None and folds != "global-temporal":
+        raise ConfigError(f"--cutoff applies to --folds global-temporal only, not --folds "
+                          f"{folds}")
+    if folds == "global-temporal" and cutoff is None:
+        raise ConfigError("--folds global-temporal needs --cutoff: a date (2011-09-01) or a "
+                          "fraction of the time span (0.8)")
+    if cold_share is not None and folds != "cold-items":
+        raise ConfigError(f"--cold-share applies to --folds cold-items only, not --folds "
+                          f"{folds}")

@@ -11,8 +11,14 @@ import typer
 from rich.console import Console
 
 from synerec.cli._common import ParamOpt, SeedOpt, SimOpt
-from synerec.cli._options import parse_params
-from synerec.cli._tables import fitted_table, format_metric
+from synerec.cli._options import (
+    FOLDS_HELP,
+    ColdShareOpt,
+    CutoffOpt,
+    check_fold_options,
+    parse_params,
+)
+from synerec.cli._tables import fitted_table, format_metric, slice_table
 from synerec.cli.data_options import DataOptions, data_options
 from synerec.evaluation.ablation import default_rows, run_ablation, write_ablation
 from synerec.evaluation.experiment import k_sweep, write_k_sweep
@@ -93,9 +99,10 @@ def ablation_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for results.json, table.md "
                                                           "and ablation.png.")],
     data: DataOptions,
-    folds: Annotated[str, typer.Option(help="official, holdout, temporal, last-1, a number "
-                                            "of folds, or official folds by name (u1 or "
-                                            "u1,u2).")] = "official",
+    folds: Annotated[str, typer.Option(help=FOLDS_HELP[:-1] + ", or official folds by name "
+                                            "(u1 or u1,u2).")] = "official",
+    cutoff: CutoffOpt = None,
+    cold_share: ColdShareOpt = None,
     retrievers: Annotated[str | None, typer.Option(
         help="Comma-separated retrievers of the hybrid (default: its own).")] = None,
     users: Annotated[int | None, typer.Option(
@@ -111,8 +118,10 @@ def ablation_command(
     """Each retriever alone, the hybrid with CF features, + text, + LLM: table, JSON and chart.
 
     Every row is measured on the same folds and users; each difference from the row above has
-    a paired bootstrap 95% interval over the users.
+    a paired bootstrap 95% interval over the users. The protocols for new items
+    (--folds global-temporal --cutoff DATE, --folds cold-items) add a slice table.
     """
+    check_fold_options(folds, cutoff, cold_share)
     if llm not in ("none", "local", "openai"):
         raise ConfigError(f"--llm must be none, local or openai, not {llm!r}")
     if bootstrap < 100:
@@ -131,7 +140,8 @@ def ablation_command(
         folds = "5"
         log.warning("%s has no official splits: using 5 random folds", ds.name)
     result = run_ablation(ds, rows, folds, n=n, n_boot=bootstrap, random_state=seed,
-                          show_progress=True, max_users=users)
+                          show_progress=True, max_users=users, cutoff=cutoff,
+                          cold_share=cold_share)
     paths = write_ablation(result, out)
     header = ["row", f"NDCG@{n}", f"P@{n}", f"R@{n}", "cov.", "Δ NDCG [95% CI]"]
     cells = []
@@ -144,4 +154,22 @@ def ablation_command(
         header, cells, title=f"Ablation on {ds.name} ({', '.join(result.folds)})",
         caption="Δ: difference from the row above, paired bootstrap over users",
         console=console))
+    if result.protocol:
+        console.print(result.protocol, highlight=False, markup=False)
+    if result.slices:
+        deltas = {label: {name: _delta(e.get("delta")) for name, e in per.items()}
+                  for label, per in result.slices.items()}
+        shown = {label: {name: {k: v for k, v in e.items() if k not in ("pairs", "delta")}
+                         for name, e in per.items()} for label, per in result.slices.items()}
+        console.print(slice_table(shown, title=f"Ablation on {ds.name}: slices",
+                                  intervals=deltas,
+                                  interval_header=f"Δ NDCG@{n} [95% CI]",
+                                  key="row / slice", console=console,
+                                  caption="Δ: on the slice's users, from the row above"))
     err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _delta(d: dict[str, Any] | None) -> str:
+    if d is None or d["mean"] != d["mean"]:
+        return ""
+    return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"

@@ -39,6 +39,7 @@ from synerec.cli._options import (
     FOLDS_HELP,
     ColdShareOpt,
     CutoffOpt,
+    check_fold_options,
     model_config,
     model_configs,
     parse_model_list,
@@ -273,20 +274,6 @@ def evaluate(
             console.print(f"{name} is indistinguishable from {d['against']} "
                           f"({ndcg.upper()} difference [{d['low']:.4f}, {d['high']:.4f}] "
                           "includes 0)", highlight=False, markup=False)
-
-
-def check_fold_options(folds: str, cutoff: str | None, cold_share: float | None) -> None:
-    """--cutoff and --cold-share belong to one kind of folds each: a one-line error before
-    any data is read."""
-    if cutoff is not None and folds != "global-temporal":
-        raise ConfigError(f"--cutoff applies to --folds global-temporal only, not --folds "
-                          f"{folds}")
-    if folds == "global-temporal" and cutoff is None:
-        raise ConfigError("--folds global-temporal needs --cutoff: a date (2011-09-01) or a "
-                          "fraction of the time span (0.8)")
-    if cold_share is not None and folds != "cold-items":
-        raise ConfigError(f"--cold-share applies to --folds cold-items only, not --folds "
-                          f"{folds}")
 
 
 def _print_slices(result: Any, against: str | None, ref: str | None, dataset: str,

@@ -366,7 +366,8 @@ def global_temporal_split(data: InteractionDataset, cutoff: Cutoff) -> Fold:
     share = float(np.mean(~train))
     t_train = data.timestamps[train]
     inner = int(np.ceil(np.quantile(t_train, 1.0 - share)))
-    inner_train = fold.train.timestamps < inner  # type: ignore[operator]
+    assert fold.train.timestamps is not None
+    inner_train = np.asarray(fold.train.timestamps < inner, dtype=bool)
     if inner_train.any() and not inner_train.all():
         when = pd.Timestamp(inner, unit="s")
         fold = fold._replace(validation=_temporal_cut(

@@ -34,7 +34,7 @@ import numpy as np
 from synerec._rng import RandomState, check_random_state
 from synerec.data import official_splits
 from synerec.data.dataset import InteractionDataset
-from synerec.data.splits import Fold
+from synerec.data.splits import Cutoff, Fold
 from synerec.evaluation.runner import (
     FoldsArg,
     ModelSpec,
@@ -43,6 +43,15 @@ from synerec.evaluation.runner import (
     hybrid_validation_for,
     make_folds,
     mirror_validation,
+    protocol_note,
+)
+from synerec.evaluation.slices import (
+    Slice,
+    SliceResult,
+    fold_slices,
+    measure_slices,
+    slice_depth,
+    slice_metric_names,
 )
 from synerec.exceptions import ConfigError
 from synerec.hybrid import DEFAULT_RETRIEVERS, HybridRanker
@@ -164,13 +173,21 @@ class AblationResult:
     rows: list[dict[str, Any]]
     per_user: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     max_users: int | None = None
+    #: ``{row label: {slice: {"users", "pairs", "hits", metric: mean, "delta": {...}}}}``
+    #: on folds of the protocols for new items (:mod:`synerec.evaluation.slices`): counts
+    #: summed over the folds, means over the (fold, user) pairs, ``delta`` the NDCG@n
+    #: difference from the row above with its paired bootstrap interval. Empty otherwise.
+    slices: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: What the folds measure (see :func:`~synerec.evaluation.runner.protocol_note`).
+    protocol: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (per-user values left out)."""
+        """JSON-ready (per-user values left out); ``slices[row][slice][metric]`` beside the
+        rows."""
         return {"dataset": self.dataset, "folds": self.folds, "n": self.n,
                 "relevance_threshold": self.relevance_threshold, "bootstrap": self.n_boot,
-                "max_users_per_fold": self.max_users,
-                "rows": [_jsonable(r) for r in self.rows]}
+                "max_users_per_fold": self.max_users, "protocol": self.protocol,
+                "rows": [_jsonable(r) for r in self.rows], "slices": _jsonable(self.slices)}
 
     def to_markdown(self) -> str:
         """The table: one line per row, the difference from the row above with its interval."""
@@ -195,7 +212,32 @@ class AblationResult:
             lines.append(f"| {r['label']} | " + " | ".join(cells)
                          + f" | {r['coverage']:.3f} | {r['fit_seconds']:.1f} |")
         lines.append("")
+        if self.slices:
+            lines += self._slices_markdown()
         return "\n".join(lines)
+
+    def _slices_markdown(self) -> list[str]:
+        metrics = [k for k in next(iter(next(iter(self.slices.values())).values()))
+                   if k not in ("users", "pairs", "hits", "delta")]
+        lines = ["## Slices", "", f"Per slice (users with a relevant item in it; hits: those "
+                 f"with one in the top {self.n}); in brackets the NDCG@{self.n} difference from "
+                 "the row above on the slice's users.", "",
+                 "| row | slice | users | hits | " + " | ".join(metrics) + " |",
+                 "|---|---|---:|---:|" + "---:|" * len(metrics)]
+        for label, per in self.slices.items():
+            for name, e in per.items():
+                cells = [_cell(e.get(m)) for m in metrics]
+                d = e.get("delta")
+                if d is not None and d["mean"] == d["mean"]:
+                    cells[0] += f" ({d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}])"
+                lines.append(f"| {label} | {name} | {e['users']} | {e['hits']} | "
+                             + " | ".join(cells) + " |")
+        lines.append("")
+        return lines
+
+
+def _cell(v: Any) -> str:
+    return "-" if v is None or v != v else f"{v:.4f}"
 
 
 def _jsonable(v: Any) -> Any:
@@ -228,7 +270,8 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
                  folds: FoldsArg = "official", *, n: int = 10,
                  relevance_threshold: float | str | None = "auto", n_boot: int = 1000,
                  random_state: RandomState = 0, show_progress: bool = False,
-                 max_users: int | None = None) -> AblationResult:
+                 max_users: int | None = None, cutoff: Cutoff | None = None,
+                 cold_share: float | None = None) -> AblationResult:
     """Fit every row on every fold, measure the same users, and bootstrap the differences.
 
     Parameters
@@ -255,6 +298,10 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
     max_users
         Measure a seeded sample of at most this many test users per fold (``None``: all), for
         a bounded run of a slow row (the LLM feature).
+    cutoff, cold_share
+        Of the ``global-temporal`` and ``cold-items`` folds (see
+        :func:`~synerec.evaluation.make_folds`); their folds are also measured per slice
+        (:attr:`AblationResult.slices`).
     """
     if data.rating_scale is None and any(r.explicit_only for r in rows):
         log.info("ablation: %s left out (the hybrid uses them on explicit ratings only)",
@@ -266,7 +313,8 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
     if named is not None:
         fold_list: list[Fold] = official_splits(data, named)
     else:
-        fold_list = make_folds(data, folds, random_state=random_state)
+        fold_list = make_folds(data, folds, random_state=random_state, cutoff=cutoff,
+                               cold_share=cold_share)
     if max_users is not None and max_users < 1:
         raise ConfigError(f"max_users must be at least 1, got {max_users}")
     validation = "random" if named is not None else hybrid_validation_for(folds)
@@ -275,32 +323,85 @@ def run_ablation(data: InteractionDataset, rows: Sequence[AblationRow],
                  (None if relevance_threshold is None else float(relevance_threshold)))
     with _progress(show_progress, len(fold_list) * len(rows),
                    f"ablation on {data.name}") as advance:
-        per_user, stats = _measure(rows, fold_list, n, threshold, validation, max_users,
-                                   advance)
+        per_user, stats, sliced = _measure(rows, fold_list, n, threshold, validation,
+                                           max_users, advance)
     arrays = {label: {m: np.concatenate(v) for m, v in d.items()}
               for label, d in per_user.items()}
     return AblationResult(dataset=data.name, folds=[f.name for f in fold_list], n=n,
                           relevance_threshold=threshold, n_boot=n_boot,
                           rows=_result_rows(rows, arrays, stats, len(fold_list), n_boot),
-                          per_user=arrays, max_users=max_users)
+                          per_user=arrays, max_users=max_users,
+                          slices=_slice_rows(rows, sliced, n_boot),
+                          protocol=None if named is not None else protocol_note(folds))
+
+
+def _sampled(s: Slice, users: np.ndarray | None) -> Slice:
+    """``s`` restricted to ``users`` (``None``: unchanged)."""
+    if users is None:
+        return s
+    keep = np.isin(s.users, users)
+    return Slice(s.name, s.users[keep], s.relevant[np.flatnonzero(keep)], s.source,
+                 s.candidates)
+
+
+def _slice_rows(rows: Sequence[AblationRow], sliced: dict[str, list[dict[str, SliceResult]]],
+                n_boot: int) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each row's slices over the folds, with the NDCG@n difference from the row above."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    previous: str | None = None
+    for k, row in enumerate(rows):
+        folds = sliced.get(row.label, [])
+        names = list(dict.fromkeys(name for f in folds for name in f))
+        per: dict[str, dict[str, Any]] = {}
+        for name in names:
+            parts = [f[name] for f in folds if name in f]
+            users = sum(p.n_users for p in parts)
+            entry: dict[str, Any] = {"users": users, "pairs": sum(p.n_pairs for p in parts),
+                                     "hits": sum(p.n_hits for p in parts)}
+            for metric in parts[0].metrics:  # the mean over the (fold, user) pairs
+                entry[metric] = (float(sum(p.metrics[metric] * p.n_users for p in parts
+                                           if p.n_users) / users) if users else float("nan"))
+            if previous is not None:
+                before = [f[name] for f in sliced[previous] if name in f]
+                diff = np.concatenate([a.ndcg_per_user - b.ndcg_per_user
+                                       for a, b in zip(parts, before, strict=True)])
+                mean, low, high = paired_bootstrap(diff, n_boot, random_state=np.random
+                                                   .default_rng([int(np.int64(k)), 13]))
+                entry["delta"] = {"mean": mean, "low": low, "high": high}
+            per[name] = entry
+        if per:
+            out[row.label] = per
+        previous = row.label
+    return out
 
 
 def _measure(rows: Sequence[AblationRow], fold_list: list[Fold], n: int,
              threshold: float | None, validation: str | None, max_users: int | None,
              advance: Any) -> tuple[dict[str, dict[str, list[np.ndarray]]],
-                                    dict[str, dict[str, Any]]]:
-    """Fit every row on every fold and measure the same test users: per-user metrics and the
-    rows' costs, coverage and fit details."""
+                                    dict[str, dict[str, Any]],
+                                    dict[str, list[dict[str, SliceResult]]]]:
+    """Fit every row on every fold and measure the same test users: per-user metrics, the
+    rows' costs, coverage and fit details, and each fold's slices (folds with slices)."""
     sampler = np.random.default_rng(np.random.SeedSequence([17, len(fold_list)]))
     per_user: dict[str, dict[str, list[np.ndarray]]] = {
         r.label: {m: [] for m in METRICS} for r in rows}
     stats: dict[str, dict[str, Any]] = {r.label: {"fit_seconds": 0.0, "recommend_seconds": 0.0,
                                                   "coverage": [], "extra": []} for r in rows}
+    sliced: dict[str, list[dict[str, SliceResult]]] = {r.label: [] for r in rows}
+    names = slice_metric_names(n)
     for fold in fold_list:
         test = fold.test.matrix
         users = np.flatnonzero(np.diff(test.indptr) > 0)
+        sample = None
         if max_users is not None and len(users) > max_users:
-            users = np.sort(sampler.choice(users, max_users, replace=False))
+            users = sample = np.sort(sampler.choice(users, max_users, replace=False))
+        slices = [s if s.source == "new-users" else _sampled(s, sample)
+                  for s in fold_slices(fold, threshold)]
+        new = next((s for s in slices if s.source == "new-users"), None)
+        if new is not None and max_users is not None and new.n_users > max_users:
+            slices = [_sampled(s, np.sort(sampler.choice(new.users, max_users, replace=False)))
+                      if s is new else s for s in slices]
+        depth = slice_depth(n, names) if slices else n
         relevant = relevant_from_test(test[users], threshold)
         for row in rows:
             model = mirror_validation(ModelSpec(row.spec.name, row.spec.config, row.label),
@@ -309,8 +410,12 @@ def _measure(rows: Sequence[AblationRow], fold_list: list[Fold], n: int,
             model.fit(fold.train)
             fit_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            rec, _ = model.recommend_indices(users, n, exclude_seen=True)
+            deep, _ = model.recommend_indices(users, depth, exclude_seen=True)
             rec_s = time.perf_counter() - t0
+            rec = deep[:, :n]
+            if slices:
+                sliced[row.label].append(measure_slices(model, slices, n, metrics=names,
+                                                        lists=(users, deep)))
             pu = per_user[row.label]
             pu["ndcg@10"].append(ndcg_at_n(rec, relevant, n))
             pu["precision@10"].append(precision_at_n(rec, relevant, n))
@@ -323,7 +428,7 @@ def _measure(rows: Sequence[AblationRow], fold_list: list[Fold], n: int,
             log.info("%s on %s: NDCG@%d %.4f, fit %.1f s", row.label, fold.name, n,
                      float(np.nanmean(pu["ndcg@10"][-1])), fit_s)
             advance(f"{row.label} on {fold.name}")
-    return per_user, stats
+    return per_user, stats, sliced
 
 
 def _result_rows(rows: Sequence[AblationRow], arrays: dict[str, dict[str, np.ndarray]],
