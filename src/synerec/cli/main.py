@@ -53,7 +53,7 @@ from synerec.data import profile as profile_data
 from synerec.data.splits import Fold
 from synerec.evaluation import ModelSpec, evaluate_fold, make_folds
 from synerec.evaluation import evaluate as run_evaluation
-from synerec.evaluation.tuning import parse_metric, parse_space
+from synerec.evaluation.tuning import parse_objective, parse_space
 from synerec.evaluation.tuning import tune as run_tune
 from synerec.exceptions import ConfigError, SynerecError
 from synerec.models import DEFAULT_RANKING_MODEL, choose_default_model, create_model
@@ -353,15 +353,23 @@ def tune(
     data: DataOptions,
     model: ModelOpt = DEFAULT_RANKING_MODEL,
     metric: Annotated[str, typer.Option(help="ndcg@10, precision@N, recall@N, map@N, mrr "
-                                             "(maximised), rmse or mae (minimised).")]
+                                             "(maximised), rmse or mae (minimised); with "
+                                             "--folds global-temporal or cold-items also a "
+                                             "slice's metric, e.g. cold-items:recall@20.")]
     = "ndcg@10",
     trials: Annotated[int, typer.Option(help="Optuna trials.")] = 30,
     folds: Annotated[str, typer.Option(help="Which training data to tune on: auto (the first "
                                             "official fold, else temporal, else holdout), "
-                                            "official, temporal, holdout, or none (the whole "
-                                            "data set, no test measurement).")] = "auto",
+                                            "official, temporal, holdout, last-1, "
+                                            "leave-one-out, global-temporal (with --cutoff), "
+                                            "cold-items, or none (the whole data set, no "
+                                            "test measurement).")] = "auto",
+    cutoff: CutoffOpt = None,
+    cold_share: ColdShareOpt = None,
     validation: Annotated[float, typer.Option(help="Share of each user's training "
-                                                   "interactions held out for validation.")]
+                                                   "interactions held out for validation "
+                                                   "(folds without their own validation "
+                                                   "part).")]
     = 0.2,
     space: Annotated[list[str] | None, typer.Option(
         "--space", help="Search range NAME=LOW:HIGH[:log] or NAME=A,B,C (repeatable; "
@@ -379,35 +387,43 @@ def tune(
     """Search a model's hyper-parameters with Optuna on a validation split of the training data.
 
     The validation part is carved out of the training part only (each user's latest share of
-    interactions where there are timestamps, else a seeded random share); the test fold is
-    measured once, after the search, with the chosen values.
+    interactions where there are timestamps, else a seeded random share); the folds of
+    leave-one-out and of the protocols for new items bring their own (each user's item before
+    the last; the cold-item split's validation half; the training part cut again in time).
+    The test fold is measured once, after the search, with the chosen values (per slice on
+    the new-item folds).
     """
     _check_tuning(fmt, trials)
-    key, n = parse_metric(metric)
+    check_fold_options(folds, cutoff, cold_share)
+    slice_name, key, n = parse_objective(metric)
     fixed = parse_params(param)
     ranges = parse_space(space)
     ds = data.load(seed)
-    train, fold = _tuning_data(ds, folds, seed)
+    train, fold = _tuning_data(ds, folds, seed, cutoff=cutoff, cold_share=cold_share)
+    own = fold.validation if fold is not None else None
+    objective = key if slice_name is None else f"{slice_name}:{key}"
     progress = None
     if fmt == "table":
-        err_console.print(f"tuning {model} on {train.name}: {trials} trials, {key} on a "
-                          f"{validation:.0%} validation split", highlight=False)
+        where = (f"the validation part {own.name}" if own is not None
+                 else f"a {validation:.0%} validation split")
+        err_console.print(f"tuning {model} on {train.name}: {trials} trials, {objective} on "
+                          f"{where}", highlight=False)
 
         def progress(tr: Any) -> None:
-            err_console.print(f"  trial {tr.number:3d}: {key} {tr.value:.4f}  "
+            err_console.print(f"  trial {tr.number:3d}: {objective} {tr.value:.4f}  "
                               + ", ".join(f"{k}={_fmt_value(v)}" for k, v in tr.params.items()),
                               highlight=False)
 
     result = run_tune(train, model, metric=metric, n_trials=trials, space=ranges or None,
                       fixed=fixed, validation_share=validation, random_state=seed,
-                      timeout=timeout, on_trial=progress)
+                      timeout=timeout, on_trial=progress, validation=own)
     report: dict[str, Any] = {"dataset": ds.name, "trained_on": train.name,
                               **result.to_dict()}
-    _tuned_model(report, result, model, key, n, train, fold, out)
+    _tuned_model(report, result, model, key, n, train, fold, out, slice_name)
     if fmt == "json":
         print_json(report)
         return
-    _print_tuning(report, result, model, key, fold)
+    _print_tuning(report, result, model, objective, fold)
     if out is not None:
         err_console.print(f"saved {model} with the chosen values to {report['saved']}",
                           highlight=False)
@@ -419,7 +435,8 @@ def _check_tuning(fmt: str, trials: int) -> None:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
 
 
-def _tuning_data(ds: Any, folds: str, seed: int) -> tuple[Any, Fold | None]:
+def _tuning_data(ds: Any, folds: str, seed: int, *, cutoff: str | None = None,
+                 cold_share: float | None = None) -> tuple[Any, Fold | None]:
     """The training data a search runs on, and the test fold measured after it (``None`` for
     ``--folds none``: the whole data set)."""
     choice = folds
@@ -428,17 +445,19 @@ def _tuning_data(ds: Any, folds: str, seed: int) -> tuple[Any, Fold | None]:
                   else "holdout")
     if choice == "none":
         return ds, None
-    if choice in ("official", "temporal", "holdout", "last-1"):
-        fold = make_folds(ds, choice, random_state=seed)[0]
+    if choice in ("official", "temporal", "holdout", "last-1", "leave-one-out",
+                  "global-temporal", "cold-items"):
+        fold = make_folds(ds, choice, random_state=seed, cutoff=cutoff,
+                          cold_share=cold_share)[0]
         return fold.train, fold
-    raise ConfigError(f"--folds must be auto, official, temporal, holdout, last-1 or none, "
-                      f"not {folds!r}")
+    raise ConfigError(f"--folds must be auto, official, temporal, holdout, last-1, "
+                      f"leave-one-out, global-temporal, cold-items or none, not {folds!r}")
 
 
 def _tuned_model(report: dict[str, Any], result: Any, model: str, key: str, n: int, train: Any,
-                 fold: Fold | None, out: Path | None) -> None:
+                 fold: Fold | None, out: Path | None, slice_name: str | None = None) -> None:
     """Refit with the chosen values when they are measured on the test fold or saved; add
-    the test figures and the saved path to ``report``."""
+    the test figures (per slice on the new-item folds) and the saved path to ``report``."""
     fitted = None
     if fold is not None or out is not None:
         t0 = time.perf_counter()
@@ -447,9 +466,15 @@ def _tuned_model(report: dict[str, Any], result: Any, model: str, key: str, n: i
     if fold is not None:
         measured = evaluate_fold(ModelSpec(model, result.config, model), fold, n=n,
                                  relevance_threshold=result.validation["relevance_threshold"],
-                                 fitted=fitted)
+                                 fitted=fitted, slice_metrics=[key] if slice_name else ())
         report["test"] = {"fold": fold.name, **measured.metrics}
-        result.extra["test"] = {"fold": fold.name, key: measured.metrics.get(key)}
+        value = measured.metrics.get(key)
+        if measured.slices:
+            report["test"]["slices"] = {name: r.to_dict() for name, r in measured.slices.items()}
+            if slice_name is not None and slice_name in measured.slices:
+                value = measured.slices[slice_name].metrics.get(key)
+        report["test"]["objective"] = value
+        result.extra["test"] = {"fold": fold.name, result.metric: value}
     if out is not None:
         assert fitted is not None
         path = fitted.save(out)
@@ -471,9 +496,15 @@ def _print_tuning(report: dict[str, Any], result: Any, model: str, key: str,
                   f"{result.validation['validation_interactions']} held-out interactions)",
                   highlight=False)
     if "test" in report:
-        value = report["test"].get(key)
-        shown = "n/a" if value is None else f"{value:.4f}"
+        value = report["test"].get("objective")
+        shown = "n/a" if value is None or value != value else f"{value:.4f}"
         console.print(f"test {key} on {fold.name if fold else ''}: {shown}", highlight=False)
+        slices = report["test"].get("slices")
+        if slices:
+            shown_slices = {model: {name: {k: v for k, v in e.items() if k != "pairs"}
+                                    for name, e in slices.items()}}
+            console.print(slice_table(shown_slices, title=f"{model} on {fold.name if fold else ''}"
+                                      ": test slices", console=console))
 
 
 def _fmt_value(value: Any) -> str:

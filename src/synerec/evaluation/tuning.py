@@ -7,6 +7,12 @@ model on the fit part for every trial, and scores the validation part with the s
 ``synerec evaluate`` (:func:`synerec.evaluation.evaluate_fold`). Optuna's TPE sampler, seeded,
 proposes the values from the model's declared search space (:data:`SEARCH_SPACES`).
 
+A fold of a protocol for new items or of leave-one-out carries its own validation part
+(:attr:`~synerec.data.splits.Fold.validation`: the cold-item split's validation half, the
+training part cut again in time, each user's item before the last); ``tune(...,
+validation=fold.validation)`` chooses on it, and the objective may be a slice's metric
+(``cold-items:recall@20``, :func:`parse_objective`).
+
 Once the best values are known, :meth:`TuningResult.refit` fits the model on the *whole*
 training data with them; ``synerec tune`` then measures the test fold once, for the report, and
 can save that model with the search recorded in its ``model.json`` (``metadata.tuning``).
@@ -27,6 +33,7 @@ import numpy as np
 from synerec.data.dataset import InteractionDataset
 from synerec.data.splits import Fold, holdout_split, temporal_split
 from synerec.evaluation.runner import ModelSpec, default_relevance_threshold, evaluate_fold
+from synerec.evaluation.slices import SLICE_NAMES, parse_slice_metric
 from synerec.exceptions import ConfigError
 from synerec.models import create_model, get_model_class
 
@@ -36,6 +43,7 @@ __all__ = [
     "TrialResult",
     "TuningResult",
     "parse_metric",
+    "parse_objective",
     "parse_space",
     "tune",
     "validation_split",
@@ -138,6 +146,36 @@ def parse_metric(metric: str) -> tuple[str, int]:
             raise ConfigError(f"{name} takes no list length, got {metric!r}")
         return name, n
     return f"{name}@{n}", n
+
+
+def parse_objective(metric: str) -> tuple[str | None, str, int]:
+    """A tuning objective: a metric (:func:`parse_metric`), or a slice's metric
+    ``SLICE:METRIC`` (``cold-items:recall@20``, ``cold-shelf:ndcg@100``; slices of
+    :mod:`synerec.evaluation.slices`).
+
+    Returns
+    -------
+    (slice or None, metric key, list length)
+
+    Raises
+    ------
+    ConfigError
+        An unknown slice, or a metric a slice does not measure (MAE, RMSE).
+    """
+    text = metric.strip().lower()
+    if ":" not in text:
+        return (None, *parse_metric(text))
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if name not in SLICE_NAMES:
+        raise ConfigError(f"unknown slice {name!r} in {metric!r}; the slices are "
+                          f"{', '.join(SLICE_NAMES)}")
+    key, n = parse_metric(rest)
+    if key in _MINIMISE:
+        raise ConfigError(f"a slice is measured on ranked lists: {key} is not a slice metric "
+                          f"(use e.g. {name}:recall@20)")
+    parse_slice_metric(key)
+    return name, key, n
 
 
 def parse_space(specs: list[str] | None) -> dict[str, Param]:
@@ -305,7 +343,7 @@ def _checked_search(model: str, metric: str, data: InteractionDataset
     """The model's class, the metric's key and list length, and the study's direction; a
     rating metric for a ranking model or for implicit data is a ConfigError."""
     cls = get_model_class(model)
-    key, n = parse_metric(metric)
+    _, key, n = parse_objective(metric)
     if key in _MINIMISE and not cls.predicts_ratings:
         raise ConfigError(f"{model} ranks items and predicts no ratings; tune it on a ranking "
                           f"metric such as ndcg@10, not {key}")
@@ -321,18 +359,28 @@ def _check_trials(n_trials: Any) -> None:
 
 def _objective(model: str, ranges: Mapping[str, Param], fixed: Mapping[str, Any], fold: Fold,
                n: int, key: str, threshold: float | None, trials: list[TrialResult],
-               on_trial: Callable[[TrialResult], None] | None) -> Callable[[Any], float]:
-    """Optuna's objective: fit the trial's values on the fit part, measure ``key`` on the
-    validation part; each trial is appended to ``trials`` and given to ``on_trial``."""
+               on_trial: Callable[[TrialResult], None] | None,
+               slice_name: str | None = None) -> Callable[[Any], float]:
+    """Optuna's objective: fit the trial's values on the fit part, measure ``key`` (on the
+    slice ``slice_name`` when given) on the validation part; each trial is appended to
+    ``trials`` and given to ``on_trial``."""
 
     def objective(trial: Any) -> float:
         values = {name: p.suggest(trial, name) for name, p in ranges.items()}
         spec = ModelSpec(model, {**fixed, **values}, model)
         t0 = time.perf_counter()
-        result = evaluate_fold(spec, fold, n=n, relevance_threshold=threshold)
-        value = float(result.metrics.get(key, math.nan))
+        result = evaluate_fold(spec, fold, n=n, relevance_threshold=threshold,
+                               slice_metrics=[key] if slice_name else ())
+        if slice_name is None:
+            value = float(result.metrics.get(key, math.nan))
+        elif slice_name in result.slices:
+            value = float(result.slices[slice_name].metrics.get(key, math.nan))
+        else:
+            raise ConfigError(f"the validation part {fold.name!r} has no {slice_name!r} slice "
+                              "(slices come with --folds global-temporal or cold-items)")
         if not np.isfinite(value):
-            raise ConfigError(f"the validation part gives no {key} (no relevant item?)")
+            where = key if slice_name is None else f"{slice_name}:{key}"
+            raise ConfigError(f"the validation part gives no {where} (no relevant item?)")
         tr = TrialResult(trial.number, values, value, result.fit_seconds,
                          time.perf_counter() - t0)
         trials.append(tr)
@@ -368,6 +416,7 @@ def tune(
     random_state: int = 0,
     timeout: float | None = None,
     on_trial: Callable[[TrialResult], None] | None = None,
+    validation: Fold | None = None,
 ) -> TuningResult:
     """Search the hyper-parameters of ``model`` on a validation split of ``data``.
 
@@ -380,7 +429,9 @@ def tune(
         Registered model name.
     metric
         ``ndcg@10`` (default), ``precision@N``, ``recall@N``, ``hit_rate@N``, ``map@N``, ``mrr``
-        (maximised) or ``rmse`` / ``mae`` (minimised; rating models only).
+        (maximised) or ``rmse`` / ``mae`` (minimised; rating models only); or a slice's
+        ranking metric, ``SLICE:METRIC`` (``cold-items:recall@20``), when ``validation`` has
+        slices.
     n_trials
         Optuna trials.
     space
@@ -399,6 +450,10 @@ def tune(
         Stop starting trials after this many seconds.
     on_trial
         Called after each trial.
+    validation
+        A validation fold to choose on instead of carving one out of ``data``
+        (``validation_share`` is then not used): a fold's own
+        :attr:`~synerec.data.splits.Fold.validation`, whose ``train`` is part of ``data``.
 
     Returns
     -------
@@ -411,26 +466,31 @@ def tune(
         Optuna missing; a rating metric for a ranking-only model.
     """
     cls, key, n, direction = _checked_search(model, metric, data)
+    slice_name = parse_objective(metric)[0]
     fixed = dict(fixed or {})
     ranges = _search_ranges(cls, model, space, fixed)
     _check_trials(n_trials)
     cls.from_config(fixed)  # fail fast on invalid fixed values
     optuna = _optuna()
-    fold = validation_split(data, validation_share, random_state=random_state)
+    fold = (validation_split(data, validation_share, random_state=random_state)
+            if validation is None else validation)
     threshold = (default_relevance_threshold(data.rating_scale) if relevance_threshold == "auto"
                  else None if relevance_threshold is None else float(relevance_threshold))
     trials: list[TrialResult] = []
     t_start = time.perf_counter()
-    objective = _objective(model, ranges, fixed, fold, n, key, threshold, trials, on_trial)
+    objective = _objective(model, ranges, fixed, fold, n, key, threshold, trials, on_trial,
+                           slice_name)
     study = optuna.create_study(direction=direction,
                                 sampler=optuna.samplers.TPESampler(seed=random_state))
     study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=())
     best_params = dict(study.best_trial.params)
     return TuningResult(
-        model=model, metric=key, direction=direction, best_params=best_params,
+        model=model, metric=key if slice_name is None else f"{slice_name}:{key}",
+        direction=direction, best_params=best_params,
         config={**fixed, **best_params}, best_value=float(study.best_value), trials=trials,
         space={name: p.describe() for name, p in ranges.items()},
-        validation={"split": fold.name, "share": validation_share,
+        validation={"split": fold.name,
+                    "share": validation_share if validation is None else None,
                     "fit_interactions": fold.train.n_interactions,
                     "validation_interactions": fold.test.n_interactions,
                     "relevance_threshold": threshold},
