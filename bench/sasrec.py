@@ -5,14 +5,14 @@ Two experiments, each printing a table and writing JSON under ``bench/results/``
 ``nextitem`` (``sasrec-nextitem.json``)
     The Amazon 2014 Beauty and Sports_and_Outdoors sequences (``amazon-2014-beauty-seq``,
     ``amazon-2014-sports-seq``), leave-one-out: each user's last item is the test target
-    (``temporal_split(data, n_test=1)``), **every item ranked** (no sampled negatives: sampled
-    metrics inflate results several times), the user's training items excluded; NDCG@10 and
-    HR@10 over the users with a test item. ``sasrec`` (its own early stopping holds back each
-    user's last *training* item as validation; the test item is never seen) and, on the same
-    split, ``popularity``, ``ease``, ``als`` and ``item-cf`` with their defaults. Per model:
-    training time, epochs, device; the load average before and after each fit (the machine
-    may be shared). Then the time to rank a list from a 50-event sequence
-    (``score_sequences`` + top-10, median of repeated single requests).
+    (``leave_one_out_split(data)``, as ``--folds leave-one-out``), **every item ranked** (no
+    sampled negatives: sampled metrics inflate results several times), the user's training
+    items excluded; NDCG@10 and HR@10 over the users with a test item. ``sasrec`` (its own
+    early stopping holds back each user's last *training* item as validation; the test item
+    is never seen) and, on the same split, ``popularity``, ``ease``, ``als`` and ``item-cf``
+    with their defaults. Per model: training time, epochs, device; the load average before
+    and after each fit (the machine may be shared). Then the time to rank a list from a
+    50-event sequence (``score_sequences`` + top-10, median of repeated single requests).
 
 ``text`` (``sasrec-text.json``)
     ML-100K and UCI Online Retail with the per-user temporal split (each user's latest 20 %,
@@ -50,7 +50,7 @@ import numpy as np
 
 from synerec import __version__
 from synerec.data import load_dataset
-from synerec.data.splits import temporal_split
+from synerec.data.splits import leave_one_out_split
 from synerec.metrics import hit_rate_at_n, ndcg_at_n, relevant_from_test
 from synerec.models import create_model
 from synerec.topk import topk
@@ -128,9 +128,10 @@ def next_item(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(), "load_average_before": os.getloadavg(), "datasets": {}}
     for key in args.datasets:
         data = load_dataset(NEXT_ITEM_DATASETS[key])
-        fold = temporal_split(data, n_test=1)
+        fold = leave_one_out_split(data)  # as `synerec evaluate --folds leave-one-out`
         if args.validation:  # the training part's own last items: never the test item
-            fold = temporal_split(fold.train, n_test=1)
+            assert fold.validation is not None
+            fold = fold.validation
         test = fold.test.matrix
         users = np.flatnonzero(np.diff(test.indptr) > 0)
         relevant = relevant_from_test(test[users], None)

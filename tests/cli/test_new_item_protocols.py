@@ -3,6 +3,7 @@ slice table, the JSON's ``slices[model][slice][metric]``, and one-line errors.""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def test_evaluate_leave_one_out_on_a_sequence_file(capsys, tmp_path: Path,
     (["--folds", "cold-items", "--cold-share", "1.5"], "share must be between 0 and 1"),
 ])
 def test_evaluate_fold_option_errors(capsys, args: list[str], message: str) -> None:
-    code, out, err = run(capsys, "evaluate", "--model", "popularity", *args)
+    code, _out, err = run(capsys, "evaluate", "--model", "popularity", *args)
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -110,3 +111,26 @@ def test_tune_on_cold_items_with_a_slice_objective(capsys) -> None:
     assert d["test"]["fold"] == "cold-items"
     assert {"all", "warm-items", "cold-items", "cold-shelf"} <= set(d["test"]["slices"])
     assert d["test"]["objective"] == d["test"]["slices"]["cold-shelf"]["recall@20"]
+
+
+def test_slice_table_fits_80_columns_without_cutting_a_cell() -> None:
+    from rich.console import Console
+
+    from synerec.cli._tables import slice_table
+
+    entry = {"users": 1234, "hits": 56, "ndcg@10": 0.12345, "recall@10": 0.2, "recall@20": 0.3,
+             "ndcg@100": None}
+    slices = {m: {s: dict(entry) for s in ("all", "warm-items", "cold-items", "cold-shelf")}
+              for m in ("text-knn-tuned", "hybrid")}
+    cells = {m: {s: "+0.0123 [-0.0040, +0.0301]" for s in per} for m, per in slices.items()}
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(slice_table(slices, title="t", intervals=cells, interval_header="d vs ref",
+                              console=console))
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    for cell in ("text-knn-tuned / cold-shelf", "1,234", "0.1235", "+0.0123 [-0.0040, +0.0301]"):
+        assert cell in text
+    assert "…" not in text
+    # split over stacked tables that repeat the key; ndcg@100 None is shown as "-"
+    rows = [ln for ln in text.splitlines() if "hybrid / all " in ln]
+    assert len(rows) >= 2 and any("│        - │" in ln for ln in rows)

@@ -307,3 +307,17 @@ def test_tune_chooses_on_the_folds_own_validation_part() -> None:
     with pytest.raises(ConfigError, match="has no 'cold-items' slice"):
         tune(fold.train, "item-cf", metric="cold-items:recall@20", n_trials=1,
              validation=leave_one_out_split(data).validation)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=logs(min_size=2))
+def test_leave_one_out_is_the_per_user_temporal_split_twice(data: InteractionDataset) -> None:
+    from synerec.data.splits import temporal_split
+
+    fold = leave_one_out_split(data)
+    first = temporal_split(data, 1)
+    inner = temporal_split(first.train, 1)
+    assert fold.validation is not None
+    for a, b in ((fold.train, first.train), (fold.test, first.test),
+                 (fold.validation.train, inner.train), (fold.validation.test, inner.test)):
+        assert (a.matrix != b.matrix).nnz == 0 and len(a) == len(b)
