@@ -14,10 +14,7 @@ from synerec.cli._common import ParamOpt, SeedOpt, SimOpt
 from synerec.cli._options import parse_params
 from synerec.cli._tables import fitted_table, format_metric
 from synerec.cli.data_options import DataOptions, data_options
-from synerec.evaluation.ablation import default_rows, run_ablation, write_ablation
-from synerec.evaluation.experiment import k_sweep, write_k_sweep
 from synerec.exceptions import ConfigError, SynerecError
-from synerec.models import get_model_class
 
 __all__ = ["experiment_app", "register"]
 
@@ -50,6 +47,8 @@ def k_sweep_command(
     seed: SeedOpt = 42,
 ) -> None:
     """Sweep the neighbour count K for several models (the paper's Table 2 and Figure 4)."""
+    from synerec.evaluation.experiment import k_sweep, write_k_sweep
+    from synerec.models import get_model_class
     try:
         k_values = [int(x) for x in ks.split(",") if x.strip()]
     except ValueError:
@@ -113,6 +112,7 @@ def ablation_command(
     Every row is measured on the same folds and users; each difference from the row above has
     a paired bootstrap 95% interval over the users.
     """
+    from synerec.evaluation.ablation import default_rows, run_ablation, write_ablation
     if llm not in ("none", "local", "openai"):
         raise ConfigError(f"--llm must be none, local or openai, not {llm!r}")
     if bootstrap < 100:

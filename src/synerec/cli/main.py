@@ -9,7 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,8 +19,6 @@ from rich.table import Table
 
 from synerec._config import data_home as resolve_home
 from synerec._version import __version__
-from synerec.algorithms.guide import model_guides
-from synerec.algorithms.persistence import update_metadata
 from synerec.cli import answer_commands, experiment_commands
 from synerec.cli._common import (
     EpochsOpt,
@@ -28,26 +26,21 @@ from synerec.cli._common import (
     FormatOpt,
     KOpt,
     MaxNOpt,
-    ModelOpt,
     ParamOpt,
     SeedOpt,
     SimOpt,
     check_format,
     print_json,
 )
-from synerec.cli._options import model_config, model_configs, parse_model_list, parse_params
-from synerec.cli._tables import metric_label, metric_table
 from synerec.cli.data_options import DataOptions, data_options
-from synerec.cli.demo import run_demo
-from synerec.data import format_profile, list_datasets
-from synerec.data import profile as profile_data
-from synerec.data.splits import Fold
-from synerec.evaluation import ModelSpec, evaluate_fold, make_folds
-from synerec.evaluation import evaluate as run_evaluation
-from synerec.evaluation.tuning import parse_metric, parse_space
-from synerec.evaluation.tuning import tune as run_tune
 from synerec.exceptions import ConfigError, SynerecError
-from synerec.models import DEFAULT_RANKING_MODEL, choose_default_model, create_model
+
+if TYPE_CHECKING:
+    from synerec.data.splits import Fold
+
+# Everything heavier than typer and rich (numpy, pandas, numba, the models) is imported inside
+# the command that needs it, so that `synerec --help` and a `recommend` answer in well under
+# a second (tests/cli/test_startup.py keeps it so).
 
 app = typer.Typer(
     name="synerec",
@@ -85,6 +78,7 @@ def datasets(
                                                         "or ~/.cache/synerec).")] = None,
 ) -> None:
     """List the known data sets and whether each is present in the data home."""
+    from synerec.data import list_datasets
     home = resolve_home(data_home)
     table = Table(title=f"Data sets (data home: {home})")
     table.add_column("name", style="bold")
@@ -104,6 +98,7 @@ def models(
 ) -> None:
     """Which model for which job: each registered model, what it is for, what data it
     accepts, and its measured figures (docs/experiments.md)."""
+    from synerec.algorithms.guide import model_guides
     check_format(fmt)
     guides = model_guides()
     if fmt == "json":
@@ -132,6 +127,7 @@ WARNING_WIDTH = 80
 def print_profile_warnings(ds: Any) -> None:
     """Print the data profile's warnings of ``ds`` on stderr, one ``warning: ...`` each,
     wrapped at :data:`WARNING_WIDTH` columns without cutting words."""
+    from synerec.data import profile as profile_data
     for w in profile_data(ds).warnings:
         text = textwrap.fill(f"warning: {w.message}", WARNING_WIDTH, subsequent_indent="  ",
                              break_long_words=False, break_on_hyphens=False)
@@ -147,6 +143,8 @@ def profile(
 ) -> None:
     """What the data holds (users, items, repeat share, items never bought, items without
     title or category, time span) and the warnings a shop can act on."""
+    from synerec.data import format_profile
+    from synerec.data import profile as profile_data
     if fmt not in ("text", "json"):
         raise ConfigError(f"--format must be text or json, not {fmt!r}")
     p = profile_data(data.load(seed))
@@ -197,6 +195,10 @@ def evaluate(
     With several models (--model a,b,c) an option goes to every model that takes it;
     --param MODEL.KEY=VALUE sets one model's option.
     """
+    from synerec.cli._options import model_configs, parse_model_list
+    from synerec.cli._tables import metric_label, metric_table
+    from synerec.evaluation import ModelSpec
+    from synerec.evaluation import evaluate as run_evaluation
     check_format(fmt)
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
@@ -290,6 +292,8 @@ def fit(
     `batch-recommend` rank with it; fit user-cf or item-cf for the paper's rating predictions.
     `synerec models` lists each model with what it is for and its measured figures.
     """
+    from synerec.cli._options import model_config
+    from synerec.models import choose_default_model, create_model
     ds = data.load(seed)
     print_profile_warnings(ds)
     why = ""
@@ -311,7 +315,9 @@ def fit(
 @data_options(default="demo-shop")
 def tune(
     data: DataOptions,
-    model: ModelOpt = DEFAULT_RANKING_MODEL,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="Registered model name [default: the default ranking model, "
+        "see `synerec models`].")] = None,
     metric: Annotated[str, typer.Option(help="ndcg@10, precision@N, recall@N, map@N, mrr "
                                              "(maximised), rmse or mae (minimised).")]
     = "ndcg@10",
@@ -342,6 +348,12 @@ def tune(
     interactions where there are timestamps, else a seeded random share); the test fold is
     measured once, after the search, with the chosen values.
     """
+    from synerec.cli._options import parse_params
+    from synerec.evaluation.tuning import parse_metric, parse_space
+    from synerec.evaluation.tuning import tune as run_tune
+    from synerec.models import DEFAULT_RANKING_MODEL
+
+    model = model or DEFAULT_RANKING_MODEL
     _check_tuning(fmt, trials)
     key, n = parse_metric(metric)
     fixed = parse_params(param)
@@ -382,6 +394,7 @@ def _check_tuning(fmt: str, trials: int) -> None:
 def _tuning_data(ds: Any, folds: str, seed: int) -> tuple[Any, Fold | None]:
     """The training data a search runs on, and the test fold measured after it (``None`` for
     ``--folds none``: the whole data set)."""
+    from synerec.evaluation import make_folds
     choice = folds
     if choice == "auto":
         choice = ("official" if ds.splits else "temporal" if ds.timestamps is not None
@@ -399,6 +412,8 @@ def _tuned_model(report: dict[str, Any], result: Any, model: str, key: str, n: i
                  fold: Fold | None, out: Path | None) -> None:
     """Refit with the chosen values when they are measured on the test fold or saved; add
     the test figures and the saved path to ``report``."""
+    from synerec.algorithms.persistence import update_metadata
+    from synerec.evaluation import ModelSpec, evaluate_fold
     fitted = None
     if fold is not None or out is not None:
         t0 = time.perf_counter()
@@ -454,6 +469,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("synerec-report"),
 ) -> None:
     """The main job: evaluate the CF models, explain one user's top-5, write a report."""
+    from synerec.cli.demo import run_demo
     ds = data.load(seed)
     print_profile_warnings(ds)
     run_demo(ds, out=out, seed=seed, console=console)
