@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from synerec.algorithms import Recommender
-from synerec.cli import main as cli
 from synerec.cli.main import main
+from synerec.models import DEFAULT_RANKING_MODEL
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -138,9 +138,9 @@ def test_fit_defaults_to_the_best_ranking_model(capsys, tmp_path: Path, small_sh
     # the best single retriever (what auto falls back to on small data), a ranking model
     out_dir = tmp_path / "model"
     code, _, err = run(capsys, "fit", "--dataset", str(small_shop), "--out", str(out_dir),
-                       "--model", cli.DEFAULT_RANKING_MODEL)
+                       "--model", DEFAULT_RANKING_MODEL)
     assert code == 0, err
-    assert cli.DEFAULT_RANKING_MODEL == "ease"
+    assert DEFAULT_RANKING_MODEL == "ease"
     assert json.loads((out_dir / "model.json").read_text())["class"] == "ease"
     code, out, _ = run(capsys, "recommend", "--model-dir", str(out_dir), "--user", "c01",
                        "--n", "3", "--format", "json")

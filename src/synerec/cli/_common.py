@@ -6,7 +6,6 @@ import json
 import sys
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from synerec.exceptions import ConfigError
@@ -42,6 +41,7 @@ def print_json(obj: Any) -> None:
 
 
 def _json_default(o: Any) -> Any:
+    import numpy as np
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

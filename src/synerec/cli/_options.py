@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import typer
 
 from synerec.exceptions import ConfigError
-from synerec.models import get_model_class
 
 __all__ = [
     "FOLDS_HELP",
@@ -60,6 +59,7 @@ def model_config(model: str, *, k: int | None = None, similarity: str | None = N
     An option the model does not take (``--k`` for ``mf``) is an error naming the option and
     the model, rather than being silently ignored.
     """
+    from synerec.models import get_model_class
     cls = get_model_class(model)
     names = set(cls._param_names())
     given = {"k": k, "similarity": similarity, "max_neighbors": max_neighbors,
@@ -78,6 +78,7 @@ def model_config(model: str, *, k: int | None = None, similarity: str | None = N
 
 def parse_model_list(models: str) -> list[str]:
     """``"ease,item-cf"`` -> ``["ease", "item-cf"]`` (registered names, checked, no repeats)."""
+    from synerec.models import get_model_class
     names = [m.strip() for m in models.split(",") if m.strip()]
     if not names:
         raise ConfigError("--model needs at least one model name")
@@ -100,6 +101,7 @@ def model_configs(models: list[str], *, k: int | None = None, similarity: str | 
     several, each option goes to every listed model that takes it, and it is an error only when
     none does; ``--param MODEL.KEY=VALUE`` sets ``KEY`` for ``MODEL`` alone.
     """
+    from synerec.models import get_model_class
     if len(models) == 1:
         prefix = models[0] + "."
         own = [p[len(prefix):] if p.startswith(prefix) else p for p in params or []]

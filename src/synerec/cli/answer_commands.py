@@ -6,18 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from synerec.algorithms import PLAIN_FORMULAS, PaperCF
 from synerec.cli._answers import UnknownOpt, check_unknown, item_catalogue, model_id, title_of
 from synerec.cli._common import FormatOpt, KOpt, ParamOpt, SeedOpt, check_format, print_json
 from synerec.cli._options import parse_params
 from synerec.cli.data_options import DataOptions, data_options
 from synerec.exceptions import ConfigError, SynerecError
-from synerec.models import load_model, model_name
 
 __all__ = ["model_name_of", "predict", "recommend", "register"]
 
@@ -39,6 +36,7 @@ def recommend(
     fmt: FormatOpt = "table",
 ) -> None:
     """Top-N recommendations for users of a saved model, with item titles."""
+    from synerec.models import load_model, model_name
     check_format(fmt)
     check_unknown(unknown)
     if n < 1:
@@ -178,6 +176,7 @@ def _predicting_model(data: DataOptions, model_dir: Path | None, method: str | N
                       seed: int) -> tuple[Any, str | None]:
     """The saved model (``--model-dir``), or the paper's method fitted on the data set with
     a one-line description of it; the flags of the other source are an error."""
+    from synerec.models import load_model
     if (model_dir is None) == (not data.given):
         raise ConfigError("give either --model-dir or --dataset (with --method)")
     if model_dir is None:
@@ -209,6 +208,7 @@ def _print_decision(uid: Any, iid: Any, title: str, label: str | None, decision:
 def _paper_model(data: DataOptions, method: str, k: int | None, plain: bool,
                  param: list[str] | None, seed: int) -> tuple[Any, str]:
     """The paper's ``method`` fitted on the data set, and a one-line description of it."""
+    from synerec.algorithms import PLAIN_FORMULAS, PaperCF
     options: dict[str, Any] = dict(PLAIN_FORMULAS) if plain else {}
     options.update(parse_params(param))
     if "k" in options:
@@ -247,6 +247,7 @@ def _neighbor_table(neighbors: list[dict[str, Any]], details: dict[str, Any]) ->
 
 def model_name_of(model: Any) -> str:
     """The registry name of a model's class (its class name when not registered)."""
+    from synerec.models import model_name
     try:
         return model_name(type(model))
     except SynerecError:
@@ -257,6 +258,7 @@ def _implicit_answer(model: Any, uid: Any, iid: Any, user_known: bool,
                      item_known: bool) -> dict[str, Any]:
     """For implicit feedback, or a ranking model (``ease``, ``als``, ...) on ratings: the item's
     place in the user's list, in the model's own score."""
+    import numpy as np
     implicit = model.rating_scale_ is None
     payload: dict[str, Any] = {"user_id": uid, "item_id": iid,
                                "feedback": "implicit" if implicit else "explicit",

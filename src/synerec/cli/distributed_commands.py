@@ -10,7 +10,6 @@ from rich.console import Console
 
 from synerec.cli._answers import UnknownOpt, check_unknown
 from synerec.exceptions import ConfigError, DataFormatError
-from synerec.models import load_model, model_name
 
 __all__ = ["read_user_file", "register"]
 
@@ -95,6 +94,7 @@ def batch_recommend_command(
 ) -> None:
     """Top-N recommendations for many users of a saved model, written as Parquet."""
     from synerec.distributed import batch_recommend  # the Ray and torch paths: when asked
+    from synerec.models import load_model, model_name
 
     policy = check_unknown(unknown)
     if engine not in ("local", "ray"):

@@ -20,10 +20,7 @@ from synerec.cli._options import (
 )
 from synerec.cli._tables import fitted_table, format_metric, slice_table
 from synerec.cli.data_options import DataOptions, data_options
-from synerec.evaluation.ablation import default_rows, run_ablation, write_ablation
-from synerec.evaluation.experiment import k_sweep, write_k_sweep
 from synerec.exceptions import ConfigError, SynerecError
-from synerec.models import get_model_class
 
 __all__ = ["experiment_app", "register"]
 
@@ -56,6 +53,8 @@ def k_sweep_command(
     seed: SeedOpt = 42,
 ) -> None:
     """Sweep the neighbour count K for several models (the paper's Table 2 and Figure 4)."""
+    from synerec.evaluation.experiment import k_sweep, write_k_sweep
+    from synerec.models import get_model_class
     try:
         k_values = [int(x) for x in ks.split(",") if x.strip()]
     except ValueError:
@@ -121,6 +120,8 @@ def ablation_command(
     a paired bootstrap 95% interval over the users. The protocols for new items
     (--folds global-temporal --cutoff DATE, --folds cold-items) add a slice table.
     """
+    from synerec.evaluation.ablation import default_rows, run_ablation, write_ablation
+
     check_fold_options(folds, cutoff, cold_share)
     if llm not in ("none", "local", "openai"):
         raise ConfigError(f"--llm must be none, local or openai, not {llm!r}")

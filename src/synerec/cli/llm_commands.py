@@ -14,10 +14,7 @@ from rich.table import Table
 
 from synerec.cli._answers import UnknownOpt, check_unknown, model_id
 from synerec.cli.data_options import DataOptions, data_options, quiet_reading
-from synerec.data import describe_source, load_source
 from synerec.exceptions import ConfigError
-from synerec.llm import Explainer, LlamaCppLLM, LLMReranker, OpenAICompatibleLLM
-from synerec.models import load_model
 
 __all__ = ["register"]
 
@@ -44,6 +41,7 @@ DomainOpt = Annotated[str, typer.Option("--domain", help="Plural noun for the ca
 
 
 def _make_llm(kind: str, gguf: Path | None, cache: Path | None, seed: int) -> Any:
+    from synerec.llm import LlamaCppLLM, OpenAICompatibleLLM
     if kind == "local":
         return LlamaCppLLM(gguf, seed=seed, cache=cache)
     if kind == "openai":
@@ -54,6 +52,7 @@ def _make_llm(kind: str, gguf: Path | None, cache: Path | None, seed: int) -> An
 def _load_data(model: Any, model_dir: Path, data: DataOptions, seed: int) -> Any:
     """The data the model was fitted on: the data set the saved model names, unless data flags
     say otherwise."""
+    from synerec.data import describe_source, load_source
     source = model.data_source_
     if data.given or not source:
         if not data.given:
@@ -103,6 +102,8 @@ def recommend_command(
     seed: SeedOpt = 42,
 ) -> None:
     """Top-N for users of a saved model, reranked by a language model and explained."""
+    from synerec.llm import Explainer, LLMReranker
+    from synerec.models import load_model
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {fmt!r}")
     if rerank not in ("llm", "none"):
@@ -214,6 +215,8 @@ def explain_command(
     seed: SeedOpt = 42,
 ) -> None:
     """Why a saved model would recommend an item to a user, from its own evidence."""
+    from synerec.llm import Explainer
+    from synerec.models import load_model
     if fmt not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {fmt!r}")
     model = load_model(model_dir)

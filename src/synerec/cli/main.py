@@ -9,7 +9,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,8 +19,6 @@ from rich.table import Table
 
 from synerec._config import data_home as resolve_home
 from synerec._version import __version__
-from synerec.algorithms.guide import model_guides
-from synerec.algorithms.persistence import update_metadata
 from synerec.cli import answer_commands, experiment_commands
 from synerec.cli._common import (
     EpochsOpt,
@@ -28,35 +26,22 @@ from synerec.cli._common import (
     FormatOpt,
     KOpt,
     MaxNOpt,
-    ModelOpt,
     ParamOpt,
     SeedOpt,
     SimOpt,
     check_format,
     print_json,
 )
-from synerec.cli._options import (
-    FOLDS_HELP,
-    ColdShareOpt,
-    CutoffOpt,
-    check_fold_options,
-    model_config,
-    model_configs,
-    parse_model_list,
-    parse_params,
-)
-from synerec.cli._tables import metric_label, metric_table, slice_table
+from synerec.cli._options import FOLDS_HELP, ColdShareOpt, CutoffOpt, check_fold_options
 from synerec.cli.data_options import DataOptions, data_options
-from synerec.cli.demo import run_demo
-from synerec.data import format_profile, list_datasets
-from synerec.data import profile as profile_data
-from synerec.data.splits import Fold
-from synerec.evaluation import ModelSpec, evaluate_fold, make_folds
-from synerec.evaluation import evaluate as run_evaluation
-from synerec.evaluation.tuning import parse_objective, parse_space
-from synerec.evaluation.tuning import tune as run_tune
 from synerec.exceptions import ConfigError, SynerecError
-from synerec.models import DEFAULT_RANKING_MODEL, choose_default_model, create_model
+
+if TYPE_CHECKING:
+    from synerec.data.splits import Fold
+
+# Everything heavier than typer and rich (numpy, pandas, numba, the models) is imported inside
+# the command that needs it, so that `synerec --help` and a `recommend` answer in well under
+# a second (tests/cli/test_startup.py keeps it so).
 
 app = typer.Typer(
     name="synerec",
@@ -94,6 +79,7 @@ def datasets(
                                                         "or ~/.cache/synerec).")] = None,
 ) -> None:
     """List the known data sets and whether each is present in the data home."""
+    from synerec.data import list_datasets
     home = resolve_home(data_home)
     table = Table(title=f"Data sets (data home: {home})")
     table.add_column("name", style="bold")
@@ -113,6 +99,7 @@ def models(
 ) -> None:
     """Which model for which job: each registered model, what it is for, what data it
     accepts, and its measured figures (docs/experiments.md)."""
+    from synerec.algorithms.guide import model_guides
     check_format(fmt)
     guides = model_guides()
     if fmt == "json":
@@ -141,6 +128,7 @@ WARNING_WIDTH = 80
 def print_profile_warnings(ds: Any) -> None:
     """Print the data profile's warnings of ``ds`` on stderr, one ``warning: ...`` each,
     wrapped at :data:`WARNING_WIDTH` columns without cutting words."""
+    from synerec.data import profile as profile_data
     for w in profile_data(ds).warnings:
         text = textwrap.fill(f"warning: {w.message}", WARNING_WIDTH, subsequent_indent="  ",
                              break_long_words=False, break_on_hyphens=False)
@@ -156,6 +144,8 @@ def profile(
 ) -> None:
     """What the data holds (users, items, repeat share, items never bought, items without
     title or category, time span) and the warnings a shop can act on."""
+    from synerec.data import format_profile
+    from synerec.data import profile as profile_data
     if fmt not in ("text", "json"):
         raise ConfigError(f"--format must be text or json, not {fmt!r}")
     p = profile_data(data.load(seed))
@@ -213,6 +203,10 @@ def evaluate(
     the interval against the reference model. --folds leave-one-out is the next-item
     protocol (every item ranked, no sampled negatives).
     """
+    from synerec.cli._options import model_configs, parse_model_list
+    from synerec.cli._tables import metric_label, metric_table
+    from synerec.evaluation import ModelSpec
+    from synerec.evaluation import evaluate as run_evaluation
     check_format(fmt)
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
@@ -279,6 +273,8 @@ def evaluate(
 def _print_slices(result: Any, against: str | None, ref: str | None, dataset: str,
                   what: str) -> None:
     """The slice table below the main one (folds of the protocols for new items)."""
+    from synerec.cli._tables import metric_label, slice_table
+
     slices = result.slice_summary()
     if not any(slices.values()):
         return
@@ -330,6 +326,8 @@ def fit(
     `batch-recommend` rank with it; fit user-cf or item-cf for the paper's rating predictions.
     `synerec models` lists each model with what it is for and its measured figures.
     """
+    from synerec.cli._options import model_config
+    from synerec.models import choose_default_model, create_model
     ds = data.load(seed)
     print_profile_warnings(ds)
     why = ""
@@ -351,7 +349,9 @@ def fit(
 @data_options(default="demo-shop")
 def tune(
     data: DataOptions,
-    model: ModelOpt = DEFAULT_RANKING_MODEL,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="Registered model name [default: the default ranking model, "
+        "see `synerec models`].")] = None,
     metric: Annotated[str, typer.Option(help="ndcg@10, precision@N, recall@N, map@N, mrr "
                                              "(maximised), rmse or mae (minimised); with "
                                              "--folds global-temporal or cold-items also a "
@@ -393,6 +393,12 @@ def tune(
     The test fold is measured once, after the search, with the chosen values (per slice on
     the new-item folds).
     """
+    from synerec.cli._options import parse_params
+    from synerec.evaluation.tuning import parse_objective, parse_space
+    from synerec.evaluation.tuning import tune as run_tune
+    from synerec.models import DEFAULT_RANKING_MODEL
+
+    model = model or DEFAULT_RANKING_MODEL
     _check_tuning(fmt, trials)
     check_fold_options(folds, cutoff, cold_share)
     slice_name, key, n = parse_objective(metric)
@@ -439,6 +445,7 @@ def _tuning_data(ds: Any, folds: str, seed: int, *, cutoff: str | None = None,
                  cold_share: float | None = None) -> tuple[Any, Fold | None]:
     """The training data a search runs on, and the test fold measured after it (``None`` for
     ``--folds none``: the whole data set)."""
+    from synerec.evaluation import make_folds
     choice = folds
     if choice == "auto":
         choice = ("official" if ds.splits else "temporal" if ds.timestamps is not None
@@ -458,6 +465,8 @@ def _tuned_model(report: dict[str, Any], result: Any, model: str, key: str, n: i
                  fold: Fold | None, out: Path | None, slice_name: str | None = None) -> None:
     """Refit with the chosen values when they are measured on the test fold or saved; add
     the test figures (per slice on the new-item folds) and the saved path to ``report``."""
+    from synerec.algorithms.persistence import update_metadata
+    from synerec.evaluation import ModelSpec, evaluate_fold
     fitted = None
     if fold is not None or out is not None:
         t0 = time.perf_counter()
@@ -501,6 +510,8 @@ def _print_tuning(report: dict[str, Any], result: Any, model: str, key: str,
         console.print(f"test {key} on {fold.name if fold else ''}: {shown}", highlight=False)
         slices = report["test"].get("slices")
         if slices:
+            from synerec.cli._tables import slice_table
+
             shown_slices = {model: {name: {k: v for k, v in e.items() if k != "pairs"}
                                     for name, e in slices.items()}}
             console.print(slice_table(shown_slices, title=f"{model} on {fold.name if fold else ''}"
@@ -525,6 +536,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("synerec-report"),
 ) -> None:
     """The main job: evaluate the CF models, explain one user's top-5, write a report."""
+    from synerec.cli.demo import run_demo
     ds = data.load(seed)
     print_profile_warnings(ds)
     run_demo(ds, out=out, seed=seed, console=console)

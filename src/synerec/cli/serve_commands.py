@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 import typer
 
-from synerec.console.demo import prepare_demo
 from synerec.console.settings import (
     CONSOLE_SETTINGS_ENV,
     ConsoleSettings,
@@ -28,7 +27,6 @@ from synerec.console.settings import (
 )
 from synerec.exceptions import ConfigError
 from synerec.service.settings import ServiceSettings, load_settings
-from synerec.service.supervisor import prepare_workers
 
 __all__ = ["console_extensions", "parse_compare", "register", "worker_app"]
 
@@ -81,6 +79,7 @@ def worker_app() -> Any:
 
 def _demo_setup(state_dir: Path | None, seed: int) -> Any:
     """Fit the demo shop's models (``--demo``) and tell the terminal where."""
+    from synerec.console.demo import prepare_demo
     root = state_dir or Path(tempfile.mkdtemp(prefix="synerec-demo-"))
     typer.echo(f"preparing the demo shop in {root} ...")
     return prepare_demo(root, seed=seed, echo=lambda line: typer.echo(f"  {line}"))
@@ -124,6 +123,7 @@ def _serve_extra() -> tuple[Any, Any]:
 def _run(settings: ServiceSettings, console: ConsoleSettings, log_level: str,
          threads: int) -> None:
     """uvicorn: one process serving the app, or a supervisor of ``settings.workers``."""
+    from synerec.service.supervisor import prepare_workers
     uvicorn, protocol_class = _serve_extra()
     common = {"host": settings.host, "port": settings.port, "log_level": log_level,
               "access_log": False, "http": protocol_class(), "lifespan": "on",

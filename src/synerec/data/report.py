@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from synerec.exceptions import BadRowsError, ConfigError, DataFormatError
 
-if TYPE_CHECKING:  # the tables module reads through this one
+if TYPE_CHECKING:  # the tables module reads through this one; numpy is loaded on use
+    import numpy as np
+
     from synerec.data.tables import JoinReport, TableRead
 
 __all__ = ["MAX_LISTED", "BadRows", "OnBadRows", "ReadReport", "check_on_bad_rows"]
@@ -52,6 +52,7 @@ class _Kind:
     has_value: bool = False
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        import numpy as np
         rows = np.concatenate(self.rows) if self.rows else np.zeros(0, np.int64)
         lines = np.concatenate(self.lines) if self.lines else np.zeros(0, np.int64)
         values = (np.concatenate(self.values) if self.values
@@ -104,6 +105,7 @@ class BadRows:
         values
             The offending cell of each row (shown in messages), or ``None``.
         """
+        import numpy as np
         n = len(rows) if rows is not None else len(lines) if lines is not None else 0
         if n == 0:
             return
@@ -131,6 +133,7 @@ class BadRows:
 
     def row_mask(self, n_rows: int) -> np.ndarray:
         """Boolean mask of the table's rows that have at least one problem."""
+        import numpy as np
         mask = np.zeros(n_rows, dtype=bool)
         for kind in self._kinds.values():
             for rows in kind.rows:
@@ -236,10 +239,12 @@ class BadRows:
 
 
 def _plain(value: Any) -> Any:
+    import numpy as np
     return value.item() if isinstance(value, np.generic) else value
 
 
 def _jsonable(value: Any) -> Any:
+    import numpy as np
     value = _plain(value)
     if value is None or isinstance(value, (str, int, bool)):
         return value
