@@ -24,7 +24,8 @@ import numpy as np
 
 from synerec.exceptions import ConfigError
 
-__all__ = ["AudienceHits", "audience_hits", "item_audience", "most_active_users"]
+__all__ = ["AudienceHits", "audience_hits", "item_audience", "item_audiences",
+           "most_active_users"]
 
 
 def item_audience(model: Any, item: int, n: int = 10, *, exclude_seen: bool = True,
@@ -57,25 +58,50 @@ def item_audience(model: Any, item: int, n: int = 10, *, exclude_seen: bool = Tr
         ``n`` is not a positive integer, or the model cannot rank ``item`` (an item without
         training interactions, for a model that does not score cold items).
     """
+    return item_audiences(model, [item], n, exclude_seen=exclude_seen,
+                          batch_size=batch_size)[int(item)]
+
+
+def item_audiences(model: Any, items: Any, n: int = 10, *, exclude_seen: bool = True,
+                   batch_size: int = 1024) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`item_audience` of several items in one pass over the users (each user's scores
+    are computed once for all the items).
+
+    Returns
+    -------
+    dict
+        Item index -> (user indices, scores), as :func:`item_audience`.
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ConfigError(f"audience size must be a positive integer, got {n!r}")
-    if isinstance(item, bool) or not isinstance(item, (int, np.integer)) \
-            or not 0 <= item < model.n_items_:
-        raise ConfigError(f"item must be an item index in [0, {model.n_items_}), got {item!r}")
-    mask = model.rankable_items(np.array([item], dtype=np.int64))
-    if mask is not None and not mask[item]:
-        raise ConfigError(f"{type(model).__name__} cannot rank item {model.items_.id(item)!r}: "
+    wanted = np.asarray(items)
+    if wanted.ndim != 1 or len(wanted) == 0 or wanted.dtype == bool \
+            or not np.issubdtype(wanted.dtype, np.integer):
+        raise ConfigError(f"items must be a non-empty list of item indices, got {items!r}")
+    bad = wanted[(wanted < 0) | (wanted >= model.n_items_)]
+    if len(bad):
+        raise ConfigError(f"item must be an item index in [0, {model.n_items_}), got "
+                          f"{int(bad[0])}")
+    cand = np.unique(wanted.astype(np.int64))
+    mask = model.rankable_items(cand)
+    if mask is not None and not mask[cand].all():
+        j = int(cand[~mask[cand]][0])
+        raise ConfigError(f"{type(model).__name__} cannot rank item {model.items_.id(j)!r}: "
                           "it has no training interactions and the model does not score new "
                           "items (use a text model such as text-knn)")
     users = np.flatnonzero(model.known_users(np.arange(model.n_users_)))
-    idx, scores = model.recommend_indices(users, 1, exclude_seen=exclude_seen,
-                                          candidates=np.array([item], dtype=np.int64),
-                                          batch_size=batch_size)
-    s = scores[:, 0].astype(np.float32)
-    ok = (idx[:, 0] == item) & np.isfinite(s)
-    users, s = users[ok], s[ok]
-    order = np.lexsort((users, -s))[:n]
-    return users[order].astype(np.int64), s[order]
+    # each user's scores of all the candidate items: their whole list among the candidates
+    idx, scores = model.recommend_indices(users, len(cand), exclude_seen=exclude_seen,
+                                          candidates=cand, batch_size=batch_size)
+    rows = np.repeat(users, idx.shape[1])
+    flat_idx, flat_sc = idx.ravel(), scores.ravel().astype(np.float32)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for j in cand:
+        ok = (flat_idx == j) & np.isfinite(flat_sc)
+        u, s = rows[ok], flat_sc[ok]
+        order = np.lexsort((u, -s))[:n]
+        out[int(j)] = (u[order].astype(np.int64), s[order])
+    return out
 
 
 def most_active_users(model: Any, n: int) -> np.ndarray:
