@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +17,22 @@ from rich.text import Text
 
 from synerec._markdown import md_table
 from synerec.algorithms import Recommender
-from synerec.algorithms.abilities import ExplainsList
+from synerec.algorithms.abilities import ExplainsList, ExplainsScore
+from synerec.algorithms.audience import (
+    AudienceHits,
+    audience_hits,
+    item_audiences,
+    most_active_users,
+)
 from synerec.cli._tables import metric_table
 from synerec.data.dataset import InteractionDataset
+from synerec.data.demo_shop import generate_demo_shop, launch_split
 from synerec.data.splits import Fold, holdout_split, official_splits
 from synerec.evaluation import ModelSpec, evaluate
 from synerec.llm import Explainer
 from synerec.models import choose_default_model, create_model, list_models
 
-__all__ = ["DEMO_MODELS", "run_demo"]
+__all__ = ["DEMO_MODELS", "NewProducts", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +46,21 @@ EXPLAINED_MODEL = "auto"
 #: The built-in data set that ``synerec serve --demo`` serves (the console hint is about it).
 DEMO_SHOP = "demo-shop"
 
+#: Products the demo shop adds after the training year (the "new products" section), how many
+#: of them the section shows, the audience picked for each (customers) and how much of it is
+#: shown.
+NEW_PRODUCTS = 60
+SHOWN_PRODUCTS = 3
+AUDIENCE_SIZE = 50
+SHOWN_AUDIENCE = 3
+#: The text encoder of the demo (the hybrid's text features, the new products' audiences),
+#: and the torch-free one used when the demo extra's MiniLM is not installed.
+ENCODER = "minilm"
+FALLBACK_ENCODER = "tfidf"
+#: The model that ranks customers for a new product when the default model does not score
+#: items without purchases (:attr:`~synerec.algorithms.scoring.ScoringModel.scores_cold_items`).
+TEXT_MODEL = "text-knn"
+
 METRICS = ("mae", "rmse", "precision@10", "recall@10", "ndcg@10", "coverage", "category_coverage",
            "fit_seconds")
 
@@ -48,19 +73,25 @@ def _demo_fold(ds: InteractionDataset, seed: int) -> Fold:
 
 def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
              console: Console | None = None) -> dict[str, Any]:
-    """Fit and evaluate the CF models on ``ds``, show one user's top-5 with reasons, write a report.
+    """Fit and evaluate the CF models on ``ds``, show one user's top-5 with reasons, and, on the
+    demo shop, who the text model picks for the products added after training; write a report.
 
     Returns
     -------
     dict
-        ``summary`` (DataFrame of metrics per model), ``user``, ``recommendations`` and the
-        ``report`` path.
+        ``summary`` (DataFrame of metrics per model), ``user``, ``recommendations``, ``encoder``
+        (the text encoder used), ``new_products`` (:class:`NewProducts`, or ``None`` when the
+        data set is not the default demo shop) and the ``report`` path.
     """
     console = console or Console()
     summary = ds.summary()
     console.print(f"[bold]{ds.name}[/bold]: {summary['users']:,} users, {summary['items']:,} "
                   f"items, {summary['interactions']:,} interactions ({summary['feedback']}, "
                   f"density {summary['density']:.4f}, {summary['categories']} categories)")
+    # The demo shop's products added after the year: the models learn from the year only.
+    shop = _shop_with_launch(ds, seed)
+    year, launch = launch_split(shop) if shop is not None else (ds, None)
+    encoder = _embed_catalogue(year, console)
     fold = _demo_fold(ds, seed)
     available = set(list_models())
     if EXPLAINED_MODEL == "auto":
@@ -69,6 +100,8 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
         console.print(f"model: [bold]{explained}[/bold] ({choice.reason})")
     else:
         explained, explained_config = EXPLAINED_MODEL, {}
+    if encoder is not None and "encoder" in create_model(explained).get_params():
+        explained_config["encoder"] = encoder
     specs = [ModelSpec(m, {"random_state": seed} if m == "mf" else {}, m)
              for m in DEMO_MODELS if m in available]
     if explained not in DEMO_MODELS:
@@ -80,23 +113,235 @@ def run_demo(ds: InteractionDataset, *, out: Path, seed: int = 42,
     console.print(metric_table(table_df, cols, title=f"Models on {ds.name}, split {fold.name} "
                                f"({sizes})", console=console))
 
-    model = create_model(explained, **explained_config).fit(ds)
+    start = time.perf_counter()
+    with console.status(f"fitting {explained} on all {year.n_interactions:,} interactions"):
+        model = create_model(explained, **explained_config).fit(year)
+    console.print(f"{explained} fitted on all {year.n_interactions:,} interactions in "
+                  f"{time.perf_counter() - start:.1f} s")
     counts = np.diff(model.train_.indptr)
     order = np.argsort(counts, kind="stable")
     user_index = int(order[len(order) // 2])  # a typical user: median history length
-    user = ds.users.id(user_index)
-    history = _history_line(ds, model.train_, user_index)
+    user = year.users.id(user_index)
+    history = _history_line(year, model.train_, user_index)
     if history:
         console.print(f"User {user} {history}")
-    recs = _explained_list(ds, model, user_index)
+    recs = _explained_list(year, model, user_index)
     console.print(ranked_list(recs, title=f"Top 5 for user {user} ({counts[user_index]} "
                               f"interactions) by {explained}"))
-    report = write_report(out, ds, fold, table_df[cols], user, explained, recs)
+    new_products = None
+    if launch is not None:
+        new_products = _new_products(year, launch, model, encoder or FALLBACK_ENCODER, console)
+    report = write_report(out, ds, fold, table_df[cols], user, explained, recs, new_products)
     console.print(f"report written to {report}")
     hint = console_hint() if ds.name == DEMO_SHOP else None  # the hint serves the demo shop
     if hint:
         console.print(hint)
-    return {"summary": table_df, "user": user, "recommendations": recs, "report": report}
+    return {"summary": table_df, "user": user, "recommendations": recs, "encoder": encoder,
+            "new_products": new_products, "report": report}
+
+
+def _shop_with_launch(ds: InteractionDataset, seed: int) -> InteractionDataset | None:
+    """The demo shop ``ds`` with :data:`NEW_PRODUCTS` products added after its year; ``None``
+    for any other data set (or a demo shop of other sizes than the default)."""
+    if ds.name != DEMO_SHOP:
+        return None
+    shop = generate_demo_shop(random_state=seed, n_new_products=NEW_PRODUCTS)
+    year, _ = launch_split(shop)
+    same = (year.n_interactions == ds.n_interactions and year.n_users == ds.n_users
+            and year.items.ids[:ds.n_items].tolist() == ds.items.ids.tolist()
+            and np.array_equal(year.user_index, ds.user_index)
+            and np.array_equal(year.item_index, ds.item_index)
+            and np.array_equal(year.values, ds.values))
+    if not same:
+        log.info("demo: %s is not the default demo shop of seed %d: no new products", ds.name,
+                 seed)
+        return None
+    return shop
+
+
+def _embed_catalogue(ds: InteractionDataset, console: Console) -> str | None:
+    """Embed the catalogue's texts once with :data:`ENCODER` (a progress bar; cached under
+    the cache home, so later runs and the models' fits read them back), and return the
+    encoder's kind: :data:`FALLBACK_ENCODER` when MiniLM is not installed, ``None`` when the
+    data set has no item text."""
+    from synerec.text import (
+        EmbeddingCache,
+        EncoderError,
+        cached_encode,
+        create_encoder,
+        item_texts,
+    )
+
+    if ds.item_info is None:
+        return None
+    texts = item_texts(ds)
+    if not any(t.strip() for t in texts):
+        return None
+    cache = EmbeddingCache()
+    try:
+        enc = create_encoder(ENCODER)
+        done = int(cache.get(enc.name, texts)[1].sum())
+        if done < len(texts):
+            console.print(f"Embedding {len(texts) - done:,} product texts with all-MiniLM-L6-v2 "
+                          f"(once: kept in {cache.folder})")
+            start = time.perf_counter()
+            cached_encode(enc, texts, cache=cache, chunk_size=128,
+                          show_progress=console.is_terminal)
+            console.print(f"embedded in {time.perf_counter() - start:.0f} s")
+        console.print(f"text encoder: all-MiniLM-L6-v2 ({len(texts):,} product texts)")
+        return ENCODER
+    except (EncoderError, ImportError) as exc:
+        log.info("demo: %s is not available (%s)", ENCODER, exc)
+        console.print("text encoder: TF-IDF (all-MiniLM-L6-v2 is not "
+                      "installed here; make demo installs it)")
+        return FALLBACK_ENCODER
+
+
+@dataclass
+class NewProducts:
+    """The "new products" section: audiences picked for the products added after training.
+
+    Attributes
+    ----------
+    model
+        The model that picked the audiences.
+    shown
+        Per shown product: ``item_id``, ``title``, ``category``, ``department``, ``added``
+        (date), ``buyers`` (later buyers), ``hits`` (of them in its audience) and ``audience``
+        (list of ``user_id``, ``departments``, ``why``).
+    audiences
+        Item id -> the user ids picked for it (:data:`AUDIENCE_SIZE`, best first).
+    buyers
+        Item id -> the user ids who bought it in the launch quarter.
+    hits
+        The measured line (:class:`~synerec.algorithms.audience.AudienceHits`).
+    """
+
+    model: str
+    shown: list[dict[str, Any]] = field(default_factory=list)
+    audiences: dict[str, list[str]] = field(default_factory=dict)
+    buyers: dict[str, list[str]] = field(default_factory=dict)
+    hits: AudienceHits | None = None
+
+    def measured_line(self) -> str:
+        """The measured sentence, with every figure from :attr:`hits`."""
+        h = self.hits
+        assert h is not None
+        k = h.audience_size
+        return (f"Measured on all {h.n_items} new products: of their {h.buyers:,} buyers in "
+                f"the launch quarter (a customer counted once per product), {h.hits:,} "
+                f"({h.share(h.hits):.0%}) were among the {k} customers {self.model} picked for "
+                f"the product ({k / h.n_users:.0%} of {h.n_users:,}). The {k} most active "
+                f"customers would have reached {h.active_hits:,} "
+                f"({h.share(h.active_hits):.0%}); {k} at random, {h.random_hits:.0f} expected "
+                f"({h.share(h.random_hits):.0%}).")
+
+
+def _new_products(year: InteractionDataset, launch: InteractionDataset, model: Recommender,
+                  encoder: str, console: Console) -> NewProducts:
+    """Who gets the products added after training: the audience of each, picked by ``model``
+    when it scores items without purchases, else by the text model on the same year; shown
+    for :data:`SHOWN_PRODUCTS` of them, measured on all against the launch's real buyers."""
+    new = np.unique(launch.item_index)
+    if model.scores_cold_items:
+        picker, name = model, type(model).registered_name or type(model).__name__
+    else:
+        start = time.perf_counter()
+        with console.status(f"fitting {TEXT_MODEL} on the year's interactions"):
+            picker = create_model(TEXT_MODEL, encoder=encoder).fit(year)
+        name = TEXT_MODEL
+        log.info("demo: %s fitted in %.1f s", TEXT_MODEL, time.perf_counter() - start)
+    assert year.item_info is not None
+    info = year.item_info
+    section = NewProducts(model=name)
+    picked = {j: users for j, (users, _) in item_audiences(picker, new, AUDIENCE_SIZE).items()}
+    buyers: dict[int, np.ndarray] = {}
+    for j in picked:
+        buyers[j] = np.unique(launch.user_index[launch.item_index == j])
+        item_id = str(year.items.id(j))
+        section.audiences[item_id] = [str(year.users.id(int(u))) for u in picked[j]]
+        section.buyers[item_id] = [str(year.users.id(int(u))) for u in buyers[j]]
+    section.hits = audience_hits(picked, buyers, most_active_users(picker, AUDIENCE_SIZE),
+                                 int(picker.known_users(np.arange(picker.n_users_)).sum()))
+    by_added = sorted(new.tolist(), key=lambda j: (int(info["added"].iloc[j]), j))
+    step = max(1, len(by_added) // SHOWN_PRODUCTS)
+    for j in by_added[::step][:SHOWN_PRODUCTS]:
+        row = info.iloc[j]
+        audience = []
+        for u in picked[j][:SHOWN_AUDIENCE]:
+            audience.append({"user_id": str(year.users.id(int(u))),
+                             "departments": _departments(year, int(u)),
+                             "bought_later": bool(np.isin(u, buyers[j])),
+                             "why": _why_audience(year, picker, int(u), j)})
+        section.shown.append({
+            "item_id": str(year.items.id(j)), "title": str(row["title"]),
+            "category": str(row["category"]), "department": str(row["department"]),
+            "added": datetime.fromtimestamp(int(row["added"]), UTC).strftime("%Y-%m-%d"),
+            "buyers": len(buyers[j]), "hits": int(np.isin(buyers[j], picked[j]).sum()),
+            "audience": audience})
+    console.print(new_products_view(section, n_new=len(new)))
+    return section
+
+
+def _departments(ds: InteractionDataset, u: int) -> str:
+    info = ds.user_info
+    if info is None or "departments" not in info.columns:
+        return ""
+    return str(info["departments"].iloc[u]).replace("|", ", ")
+
+
+def _why_audience(ds: InteractionDataset, model: Recommender, u: int, j: int) -> str:
+    """Why the model picked user ``u`` for item ``j``: the user's own purchases whose terms
+    weigh most in the score (a model that explains its score by the user's items), else the
+    model's own explanation of the pair."""
+    titles = ds.item_info["title"] if ds.item_info is not None else None
+
+    def title(i: int) -> str:
+        return str(titles.iloc[i]) if titles is not None else str(ds.items.id(i))
+
+    if isinstance(model, ExplainsScore):
+        mine, terms = model.score_contributions(u, j)
+        order = np.argsort(-terms, kind="stable")[:2]
+        # the closest purchase, and the next one when it is nearly as close
+        top = [int(mine[o]) for o in order if terms[o] > 0 and terms[o] >= 0.5 * terms[order[0]]]
+        if top:
+            return "its text is closest to their " + " and ".join(
+                f"\u201c{title(i)}\u201d" for i in top)
+    if isinstance(model, ExplainsList):
+        return str(model.explain_list(u, np.array([j]))[0].sentence)
+    return ""
+
+
+def new_products_view(section: NewProducts, n_new: int) -> RenderableType:
+    """The "new products" section at any width: one block per shown product (title; category,
+    date and buyers; the picked customers with the reason), wrapped, never cut."""
+    from rich.console import Group
+
+    parts: list[RenderableType] = [Text(
+        f"\nNew products: the shop adds {n_new} products after the year the models learned "
+        f"from. Nobody has bought them yet, so collaborative filtering gives them no score; "
+        f"{section.model} reads each one's text and picks the {AUDIENCE_SIZE} customers whose "
+        "own purchases read closest.", style="bold")]
+    for p in section.shown:
+        picked = Table.grid(padding=(0, 1))
+        picked.add_column(justify="right", no_wrap=True)
+        picked.add_column(overflow="fold")
+        for rank, a in enumerate(p["audience"], start=1):
+            shops = f" (shops in {a['departments']})" if a["departments"] else ""
+            later = ", bought it" if a["bought_later"] else ""
+            picked.add_row(f"{rank}.", f"{a['user_id']}{shops}{later}: {a['why']}")
+        head = Text(p["title"], style="bold")
+        head.append(f"\n{p['category']} ({p['department']}) · {p['item_id']} · added "
+                    f"{p['added']} · {p['buyers']} buyers in the quarter, {p['hits']} of them "
+                    f"among the {AUDIENCE_SIZE} picked; the first {len(p['audience'])}:",
+                    style="dim")
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        grid.add_row("•", Group(head, picked))
+        parts.append(grid)
+    parts.append(Text(section.measured_line()))
+    return Group(*parts)
 
 
 def _explained_list(ds: InteractionDataset, model: Recommender,
@@ -219,8 +464,10 @@ def console_hint() -> str | None:
 
 
 def write_report(out: Path, ds: InteractionDataset, fold: Fold, summary: pd.DataFrame, user: Any,
-                 model_name: str, recs: list[dict[str, Any]]) -> Path:
-    """Write ``report.md`` and its PNG plots into ``out``."""
+                 model_name: str, recs: list[dict[str, Any]],
+                 new_products: NewProducts | None = None) -> Path:
+    """Write ``report.md`` and its PNG plots into ``out`` (with a "New products" section when
+    ``new_products`` is given)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,6 +505,14 @@ def write_report(out: Path, ds: InteractionDataset, fold: Fold, summary: pd.Data
                       [[r["rank"], r["item_id"], r["title"], r["category"], f"{r['score']:.3f}",
                         r["why"]] for r in recs],
                       ["right", "left", "left", "left", "right", "left"])
+    if new_products is not None:
+        lines += ["", f"## New products ({new_products.model})", "",
+                  new_products.measured_line(), ""]
+        rows = [[p["item_id"], p["title"], p["added"], p["buyers"], p["hits"],
+                 "; ".join(f"{a['user_id']}: {a['why']}" for a in p["audience"])]
+                for p in new_products.shown]
+        lines += md_table(["item", "title", "added", "buyers", "in audience", "picked (why)"],
+                          rows, ["left", "left", "left", "right", "right", "left"])
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -65,14 +65,21 @@ from synerec.data.registry import DatasetInfo, register_dataset
 from synerec.data.vocabulary import Vocabulary
 from synerec.exceptions import ConfigError
 
-__all__ = ["CATEGORIES", "COLOURS", "DEPARTMENTS", "RELATED_DEPARTMENTS", "Category",
-           "generate_demo_shop", "related_categories"]
+__all__ = ["CATEGORIES", "COLOURS", "DEPARTMENTS", "LAUNCH_SECONDS", "LAUNCH_START",
+           "RELATED_DEPARTMENTS", "YEAR_START", "Category", "generate_demo_shop", "launch_split",
+           "related_categories"]
 
 log = logging.getLogger(__name__)
 
 #: 2023-01-01T00:00:00Z: the simulated year starts here.
 YEAR_START = 1_672_531_200
 YEAR_SECONDS = 365 * 24 * 3600
+#: 2024-01-01T00:00:00Z: the launch quarter of the products added after the year
+#: (``n_new_products``) starts here; the year before it is the training period.
+LAUNCH_START = YEAR_START + YEAR_SECONDS
+LAUNCH_SECONDS = 90 * 24 * 3600
+#: Typical number of customers who buy a new product during the launch quarter.
+_LAUNCH_BUYERS = 20
 
 _SEGMENTS = ("bargain hunter", "mainstream", "premium")
 _REGIONS = ("north", "south", "east", "west", "central")
@@ -95,6 +102,7 @@ def generate_demo_shop(
     n_categories: int = 20,
     ratings_per_user: int = 40,
     random_state: RandomState = 42,
+    n_new_products: int = 0,
 ) -> InteractionDataset:
     """Generate the ``demo-shop`` data set: an e-commerce catalogue, customers and their ratings.
 
@@ -110,6 +118,13 @@ def generate_demo_shop(
         Average number of ratings per user (the number varies from user to user).
     random_state
         Seed or generator; the same seed gives the same data set.
+    n_new_products
+        Products the shop adds after the year (0: none, the plain shop): drawn after
+        everything else, so the year's catalogue, customers and ratings are the same with or
+        without them. Each is added to the catalogue during the first half of the launch
+        quarter (from :data:`LAUNCH_START`, 2024-01-01, for :data:`LAUNCH_SECONDS`) and bought
+        there by customers chosen by the same tastes as the year's purchases (mostly customers
+        of its department; see the module docstring).
 
     Returns
     -------
@@ -119,12 +134,18 @@ def generate_demo_shop(
         ``price`` and ``department`` (the group of related categories, see
         :data:`DEPARTMENTS`); ``user_info`` with ``segment`` (from price sensitivity),
         ``region`` and ``departments`` (the ``|``-separated departments the customer shops in,
-        strongest first: the generator's ground truth).
+        strongest first: the generator's ground truth). With ``n_new_products``, the new
+        products follow the catalogue in the item vocabulary (ids continue the numbering), their
+        purchases follow the year's in the log (all at or after :data:`LAUNCH_START`), and
+        ``item_info`` has a column ``added``: when each product joined the catalogue (Unix
+        seconds; :data:`YEAR_START` for the year's catalogue). :func:`launch_split` cuts such a
+        shop into the year and the launch.
 
     See the module docstring for the generative model.
     """
     n_users, n_items, n_categories, ratings_per_user = _check_sizes(
         n_users, n_items, n_categories, ratings_per_user)
+    n_new = 0 if _is_zero(n_new_products) else _positive_int(n_new_products, "n_new_products")
     rng = check_random_state(random_state)
     cats = CATEGORIES[:n_categories]
     departments = list(dict.fromkeys(c.department for c in cats))
@@ -141,18 +162,102 @@ def generate_demo_shop(
     ratings, timestamps = ratings[order], timestamps[order]
 
     user_ids = [f"u{k:0{len(str(n_users))}d}" for k in range(1, n_users + 1)]
-    item_ids = [f"p{k:0{len(str(n_items))}d}" for k in range(1, n_items + 1)]
+    item_ids = [f"p{k:0{len(str(n_items))}d}" for k in range(1, n_items + n_new + 1)]
+    item_info = _item_table(items, cats, item_ids[:n_items])
+    if n_new:  # drawn last: the year's data above are the same with or without them
+        added, new_items = _new_products(rng, cats, n_new, dept_of_cat, items)
+        nu, ni, nr, nt = _launch_purchases(rng, new_items, added, users, user_idx)
+        user_idx = np.concatenate([user_idx, nu])
+        item_idx = np.concatenate([item_idx, n_items + ni])
+        ratings, timestamps = np.concatenate([ratings, nr]), np.concatenate([timestamps, nt])
+        new_info = _item_table(new_items, cats, item_ids[n_items:])
+        new_info["added"] = added
+        item_info["added"] = YEAR_START
+        item_info = pd.concat([item_info, new_info])
     data = InteractionDataset(
         users=Vocabulary(user_ids, kind="user"),
         items=Vocabulary(item_ids, kind="item"),
         user_index=user_idx, item_index=item_idx, values=ratings, timestamps=timestamps,
-        item_info=_item_table(items, cats, item_ids),
+        item_info=item_info,
         user_info=_user_table(users, departments, user_ids), rating_scale=(1.0, 5.0),
         name="demo-shop",
     )
-    log.info("generated demo-shop: %d users, %d items, %d ratings", n_users, n_items,
-             data.n_interactions)
+    log.info("generated demo-shop: %d users, %d items (%d added after the year), %d ratings",
+             n_users, n_items + n_new, n_new, data.n_interactions)
     return data
+
+
+def launch_split(data: InteractionDataset) -> tuple[InteractionDataset, InteractionDataset]:
+    """The year and the launch of a demo shop made with ``n_new_products``.
+
+    Returns
+    -------
+    (InteractionDataset, InteractionDataset)
+        The interactions before :data:`LAUNCH_START` (the training period: the plain shop's
+        ratings, with the whole catalogue, new products included, in the vocabulary and
+        ``item_info``) and those from it on (the new products' purchases), both on the same
+        user and item vocabularies.
+
+    Raises
+    ------
+    ConfigError
+        ``data`` has no timestamps.
+    """
+    if data.timestamps is None:
+        raise ConfigError(f"{data.name} has no timestamps to cut at the launch")
+    later = np.asarray(data.timestamps) >= LAUNCH_START
+    rows = np.arange(data.n_interactions)
+    return (data.subset(rows[~later], name=data.name),
+            data.subset(rows[later], name=f"{data.name}-launch"))
+
+
+def _new_products(rng: np.random.Generator, cats: tuple[Category, ...], n_new: int,
+                  dept_of_cat: np.ndarray, catalogue: dict[str, Any]
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
+    """``n_new`` products spread evenly over the categories (in random order), described like
+    the catalogue's (same brands' quality, prices standardised against the catalogue), and
+    when each is added: a time in the first half of the launch quarter."""
+    category = rng.permutation(np.resize(np.arange(len(cats)), n_new))
+    items = _describe(rng, cats, category, dept_of_cat, reference=catalogue)
+    added = LAUNCH_START + np.floor(rng.uniform(0.0, 0.5, n_new) * LAUNCH_SECONDS)
+    return added.astype(np.int64), items
+
+
+def _launch_purchases(rng: np.random.Generator, items: dict[str, Any], added: np.ndarray,
+                      users: dict[str, np.ndarray], year_users: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Who buys each new product during the launch quarter, their ratings and times.
+
+    Each product has a number of buyers (log-normal around :data:`_LAUNCH_BUYERS`, at most
+    half the customers), chosen without replacement (Gumbel-top-k) with the weight of the
+    year's purchases, :math:`\\log m_{u c_i} + 0.5\\,[col_i = f_u] - 0.6\\,s_u z_i`, plus
+    :math:`\\log` of the customer's number of purchases in the year (active customers buy
+    more). Returns (user, new product, rating, time) arrays in time order.
+    """
+    n_users, n_new = len(users["bias"]), len(added)
+    activity = np.log(np.maximum(np.bincount(year_users, minlength=n_users), 1))
+    n_buyers = np.rint(rng.lognormal(np.log(_LAUNCH_BUYERS), 0.5, n_new)).astype(np.int64)
+    n_buyers = np.clip(n_buyers, 1, max(1, n_users // 2))
+    log_mass = np.log(np.maximum(users["category_mass"], 1e-12))
+    keys = (log_mass[:, items["category"]].T + activity[None, :]
+            + 0.5 * (users["colour"][None, :] == items["colour"][:, None])
+            - 0.6 * np.multiply.outer(items["price_z"], users["price_sensitivity"])
+            + rng.gumbel(size=(n_new, n_users)))
+    order = np.argsort(-keys, axis=1, kind="stable")
+    keep = np.arange(n_users)[None, :] < n_buyers[:, None]
+    item_idx = np.broadcast_to(np.arange(n_new)[:, None], order.shape)[keep]
+    user_idx = order[keep]
+    ratings = _rate(rng, items, users, user_idx, item_idx)
+    end = LAUNCH_START + LAUNCH_SECONDS
+    t = added[item_idx] + rng.random(len(item_idx)) * (end - 3600 - added[item_idx])
+    t = np.floor(t).astype(np.int64)
+    by_user = np.lexsort((t, user_idx))  # no two purchases of a customer at the same second
+    us = user_idx[by_user]
+    first = np.flatnonzero(np.r_[True, us[1:] != us[:-1]])
+    rank = np.arange(len(us)) - np.repeat(first, np.diff(np.r_[first, len(us)]))
+    t[by_user] += rank
+    log_order = np.lexsort((user_idx, t))
+    return (user_idx[log_order], item_idx[log_order], ratings[log_order], t[log_order])
 
 
 def _check_sizes(n_users: Any, n_items: Any, n_categories: Any, ratings_per_user: Any
@@ -208,6 +313,10 @@ def _user_table(users: dict[str, np.ndarray], departments: list[str], user_ids: 
     )
 
 
+def _is_zero(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value == 0
+
+
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -220,9 +329,24 @@ def _make_catalogue(rng: np.random.Generator, cats: tuple[Category, ...], n_item
     # Uneven category sizes, each category non-empty.
     sizes = 1 + rng.multinomial(n_items - n_cat, rng.dirichlet(np.full(n_cat, 5.0)))
     category = rng.permutation(np.repeat(np.arange(n_cat), sizes))
+    return _describe(rng, cats, category, dept_of_cat)
+
+
+def _describe(rng: np.random.Generator, cats: tuple[Category, ...], category: np.ndarray,
+              dept_of_cat: np.ndarray, reference: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    """Brand, title, description, price, quality, popularity and complements of products of
+    the given categories.
+
+    With ``reference`` (the catalogue, for products added later) the brands keep their quality
+    and prices are standardised against the catalogue's own; the added products get no
+    complements.
+    """
+    n_cat, n_items = len(cats), len(category)
     n_brands = len(cats[0].brands)
     brand = rng.integers(0, n_brands, n_items)  # tier 0 (budget) .. 4 (premium)
-    brand_quality = rng.normal(0.0, 0.35, (n_cat, n_brands))
+    brand_quality = (rng.normal(0.0, 0.35, (n_cat, n_brands)) if reference is None
+                     else reference["brand_quality"])
     noun = rng.integers(0, len(cats[0].nouns), n_items)
     line = rng.integers(0, len(cats[0].lines), n_items)
     material = rng.integers(0, len(cats[0].materials), n_items)
@@ -236,9 +360,12 @@ def _make_catalogue(rng: np.random.Generator, cats: tuple[Category, ...], n_item
     price = np.floor(base * np.exp(log_ratio)) + 0.99
     # Within-category standardised log price: what price-sensitive users react to.
     lp = np.log(price)
-    mean = np.bincount(category, lp, n_cat) / np.bincount(category, minlength=n_cat)
-    sq = np.bincount(category, (lp - mean[category]) ** 2, n_cat)
-    std = np.sqrt(sq / np.bincount(category, minlength=n_cat))
+    if reference is None:
+        mean = np.bincount(category, lp, n_cat) / np.bincount(category, minlength=n_cat)
+        sq = np.bincount(category, (lp - mean[category]) ** 2, n_cat)
+        std = np.sqrt(sq / np.bincount(category, minlength=n_cat))
+    else:
+        mean, std = reference["log_price_mean"], reference["log_price_std"]
     price_z = (lp - mean[category]) / np.where(std > 0, std, 1.0)[category]
     quality = (brand_quality[category, brand] + rng.normal(0.0, 0.45, n_items)
                + 0.15 * price_z)
@@ -263,8 +390,11 @@ def _make_catalogue(rng: np.random.Generator, cats: tuple[Category, ...], n_item
         "category": category, "department": department, "brand": brand,
         "brand_name": brand_names, "feature": feature, "colour": colour, "price": price,
         "price_z": price_z, "quality": quality, "title": titles, "description": descriptions,
-        "log_pop": log_pop,
-        "complements": _complements(rng, category, department, brand, log_pop),
+        "log_pop": log_pop, "brand_quality": brand_quality, "log_price_mean": mean,
+        "log_price_std": std,
+        "complements": (_complements(rng, category, department, brand, log_pop)
+                        if reference is None
+                        else np.full((n_items, _N_COMPLEMENTS), -1, dtype=np.int64)),
     }
 
 
