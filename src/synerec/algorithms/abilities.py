@@ -53,9 +53,20 @@ from typing import Any, Literal, get_args
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["EVIDENCE_KINDS", "EvidenceKind", "ExplainsList", "ExplainsScore",
-           "ExplainsScoreByUsers", "FactorScores", "ScoresByFactors", "ScoresProfile",
-           "ScoresItemUsers", "ScoresNewItems", "ScoresSequence", "SimilarItems"]
+__all__ = [
+    "EVIDENCE_KINDS",
+    "EvidenceKind",
+    "ExplainsList",
+    "ExplainsScore",
+    "ExplainsScoreByUsers",
+    "FactorScores",
+    "ScoresByFactors",
+    "ScoresItemUsers",
+    "ScoresNewItems",
+    "ScoresProfile",
+    "ScoresSequence",
+    "SimilarItems",
+]
 
 #: What kind of evidence a model's score rests on, declared by every model as
 #: :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind` (how an explanation names

@@ -1,0 +1,143 @@
+"""The catalogue as one server process serves it: the store, the served model's text space and
+the view of the new products (see :mod:`synerec.service.catalogue`).
+
+:meth:`Products.add` embeds the products with the served model's encoder and stores them (and
+their raw embeddings) in one transaction before it returns: an acknowledged product is
+durable and, for a model that ranks new products, recommendable at the next request of any
+worker process (:meth:`Products.view` compares the catalogue's version, one index lookup).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from synerec.service.catalogue import (
+    CatalogueItem,
+    CatalogueStore,
+    NewItems,
+    NewItemSpace,
+    build_new_items,
+)
+from synerec.service.engine import known_item_ids
+from synerec.service.model_store import ModelSnapshot
+
+__all__ = ["AddedItems", "Products"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AddedItems:
+    """What :meth:`Products.add` stored."""
+
+    accepted: int
+    changed: int
+    catalogue_version: int
+    embedded: bool
+    encoder: str | None
+    ranked: bool
+    note: str | None
+    seconds: float
+
+
+class Products:
+    """The catalogue store plus what the served model makes of it (one per process)."""
+
+    def __init__(self, store: CatalogueStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._space: tuple[ModelSnapshot, NewItemSpace] | None = None
+        self._view: NewItems | None = None
+
+    def space(self, snap: ModelSnapshot) -> NewItemSpace:
+        """The served model's :class:`NewItemSpace` (one per snapshot)."""
+        got = self._space
+        if got is not None and got[0] is snap:
+            return got[1]
+        with self._lock:
+            got = self._space
+            if got is None or got[0] is not snap:
+                got = (snap, NewItemSpace(snap.model, snap.model_name))
+                self._space = got
+            return got[1]
+
+    def version(self) -> int:
+        """The catalogue's version (one index lookup)."""
+        return self.store.version()
+
+    def cached_view(self, snap: ModelSnapshot, version: int) -> NewItems | None:
+        """The view of ``version`` for ``snap`` if it is built already (no work)."""
+        v = self._view
+        if v is not None and v.version == version and v.model_version == snap.version:
+            return v
+        return None
+
+    def view(self, snap: ModelSnapshot, version: int | None = None) -> NewItems:
+        """The new products for ``snap`` at the catalogue's ``version`` (read when ``None``);
+        rebuilt only when either changed."""
+        if version is None:
+            version = self.store.version()
+        got = self.cached_view(snap, version)
+        if got is not None:
+            return got
+        with self._lock:
+            got = self.cached_view(snap, version)
+            if got is not None:
+                return got
+        space = self.space(snap)
+        items = self.store.items() if version else []
+        # the rows may be newer than ``version``: the view is labelled with what it holds
+        held = max((it.seq for it in items), default=0)
+        known = known_item_ids(snap, [it.item_id for it in items]).tolist()
+        view = build_new_items(self.store, space, held, snap.version, known, items)
+        with self._lock:
+            cur = self._view
+            if cur is None or (cur.model_version, cur.version) <= (view.model_version,
+                                                                    view.version):
+                self._view = view
+        return view
+
+    def add(self, snap: ModelSnapshot, items: Sequence[CatalogueItem]) -> AddedItems:
+        """Embed ``items`` with the served model's encoder (when it has one) and store them
+        with their embeddings in one transaction (durable when this returns)."""
+        start = time.perf_counter()
+        space = self.space(snap)
+        vectors: dict[str, np.ndarray] | None = None
+        name = None
+        if space.ranks_new_items:
+            E = space.embed(items)
+            if E is not None:
+                name = space.encoder_name
+                vectors = {it.item_id: v for it, v in zip(items, E, strict=True)}
+        changed, version = self.store.upsert(items, vectors, name)
+        return AddedItems(len(items), changed, version, vectors is not None, name,
+                          space.ranks_new_items, space.error, time.perf_counter() - start)
+
+    def warm(self, snap: ModelSnapshot) -> threading.Thread:
+        """Load the model's encoder and build the view in a background thread."""
+        def run() -> None:
+            try:
+                self.space(snap).warm()
+                self.view(snap)
+            except Exception:
+                log.exception("warming the catalogue's text space failed")
+
+        t = threading.Thread(target=run, name="catalogue-warm", daemon=True)
+        t.start()
+        return t
+
+    def record(self, item_id: str) -> dict[str, Any] | None:
+        """One catalogue product as the API shows it, or ``None``."""
+        it = self.store.get(item_id)
+        if it is None:
+            return None
+        return {"item_id": it.item_id, "title": it.title, "text": it.text,
+                "category": it.category, "fields": it.fields, "seq": it.seq,
+                "created_at": it.created_at, "updated_at": it.updated_at}
