@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -251,9 +251,9 @@ class ItemIn(_Body):
                                          "title, category and brand).")
     category: str | None = Field(None, max_length=500,
                                  description="Category, several joined by `|`.")
-    fields: dict[str, FieldValue] = Field(
+    fields: dict[str, Any] = Field(
         default_factory=dict, description="Further shop attributes (brand, price, ...): "
-                                          "strings, numbers or booleans.")
+                                          "strings, numbers, booleans or null.")
 
     @field_validator("title")
     @classmethod
@@ -264,10 +264,13 @@ class ItemIn(_Body):
 
     @field_validator("fields")
     @classmethod
-    def _fields(cls, v: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
         if len(v) > _MAX_FIELDS:
             raise ValueError(f"at most {_MAX_FIELDS} fields")
         for k, x in v.items():
+            if x is not None and not isinstance(x, (str, int, float, bool)):
+                raise ValueError(f"field {k!r} must be a string, number, boolean or null, "
+                                 f"not {type(x).__name__}")
             if not 1 <= len(k) <= 100:
                 raise ValueError("a field name must have 1 to 100 characters")
             if k in ("item_id", "title", "text", "category"):

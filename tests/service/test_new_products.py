@@ -1,0 +1,242 @@
+"""New products in a running service, without a retrain (issue 21, item 5).
+
+A product posted to a real uvicorn server is stored durably with its text embedding; a text
+model (``text-knn``) ranks it at once in ``/similar``, ``/audience`` and users' lists, with
+the scores the model itself gives (checked against the model's vectors by hand); a model
+without a text path (``ease``) stores it and says it does not rank it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from synerec.algorithms import Recommender
+from synerec.algorithms.abilities import ScoresNewItems
+from synerec.service import ServiceSettings
+from synerec.service.catalogue import CatalogueItem, item_text, read_items_file
+from tests.service import API_KEY, fit_demo_model, serve_in_thread
+
+KEY = {"X-API-Key": API_KEY}
+SHOE = {"title": "Aerorun Tempo 9 Carbon Racing Flats - Blue",
+        "text": "A cushioned carbon-plated running shoe for racing, light and fast.",
+        "category": "Running Shoes", "fields": {"brand": "Aerorun", "price": 189.0}}
+
+
+@pytest.fixture(scope="module")
+def text_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fit_demo_model(tmp_path_factory.mktemp("new") / "text-knn", "text-knn")
+
+
+@pytest.fixture(scope="module")
+def text_model(text_model_dir: Path) -> Recommender:
+    return Recommender.load(text_model_dir)
+
+
+@pytest.fixture(scope="module")
+def server(text_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    settings = ServiceSettings(model_dir=text_model_dir, api_keys=(API_KEY,),
+                               state_dir=tmp_path_factory.mktemp("state"), max_items_per_batch=5)
+    with serve_in_thread(settings) as srv:
+        yield srv
+
+
+@pytest.fixture()
+def client(server):  # type: ignore[no-untyped-def]
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+def _by_hand(model: Recommender, product: dict, users: np.ndarray) -> np.ndarray:
+    """The text retriever's score of a product for users, from the model's public parts: the
+    product embedded by the model's encoder, centred with the training items' mean, against
+    the mean vector of each user's positives."""
+    assert isinstance(model, ScoresNewItems)
+    item = CatalogueItem("x", product["title"], product.get("text"), product.get("category"),
+                         dict(product.get("fields", {})))
+    raw = np.asarray(model.new_item_encoder().encode([item_text(item)]), np.float64)[0]
+    v = raw - model.text_mean_
+    v /= np.linalg.norm(v)
+    E = model.item_vectors().astype(np.float64)
+    P = model.positives_
+    out = []
+    for u in users:
+        mine = P.indices[P.indptr[u]:P.indptr[u + 1]]
+        out.append(float(E[mine].mean(axis=0) @ v) if len(mine) else np.nan)
+    return np.array(out)
+
+
+def test_a_posted_product_appears_in_similar_audience_and_lists(
+        client: httpx.Client, text_model: Recommender) -> None:
+    r = client.put("/v1/items/new-shoe", json=SHOE, headers=KEY)
+    assert r.status_code == 200, r.text
+    ack = r.json()
+    assert ack["accepted"] == 1 and ack["changed"] == 1 and ack["embedded"]
+    assert ack["recommendable"] and ack["note"] is None
+
+    sim = client.get("/v1/items/new-shoe/similar", params={"n": 5}).json()
+    assert sim["source"] == "text" and "text-knn" in sim["basis"]
+    assert sim["model_version"] == 1  # no retrain
+    cats = text_model.catalogue_["category"]
+    top = [text_model.items_.index(it["item_id"]) for it in sim["items"]]
+    assert sum(cats[i] == "Running Shoes" for i in top) >= 4, [cats[i] for i in top]
+    sims = [it["similarity"] for it in sim["items"]]
+    assert sims == sorted(sims, reverse=True)
+
+    aud = client.get("/v1/items/new-shoe/audience", params={"n": 20}).json()
+    assert aud["basis"] == "text" and aud["new_item"] and aud["excluded_buyers"] == 0
+    users = [text_model.users_.index(u["user_id"]) for u in aud["users"]]
+    scores = np.array([u["score"] for u in aud["users"]])
+    np.testing.assert_allclose(scores, _by_hand(text_model, SHOE, np.array(users)),
+                               rtol=1e-4, atol=1e-6)
+    # the top 20 of every user's hand score
+    every = _by_hand(text_model, SHOE, np.arange(text_model.n_users_))
+    assert scores[-1] >= np.sort(every[~np.isnan(every)])[-20] - 1e-5
+    assert all(u["reason"] for u in aud["users"])
+
+    # in the list of the most likely buyer, at the place its score gives it
+    best = aud["users"][0]
+    rec = client.get(f"/v1/users/{best['user_id']}/recommendations",
+                     params={"n": 100, "explain": "true"}).json()
+    assert rec["new_products"] == {"count": 1, "ranked": True,
+                                   "basis": rec["new_products"]["basis"], "note": None}
+    ids = [it["item_id"] for it in rec["items"]]
+    assert "new-shoe" in ids
+    entry = rec["items"][ids.index("new-shoe")]
+    assert entry["score"] == pytest.approx(best["score"], rel=1e-5)
+    assert entry["title"] == SHOE["title"]
+    assert entry["reason"].startswith("new product")
+    list_scores = [it["score"] for it in rec["items"]]
+    assert list_scores == sorted(list_scores, reverse=True)
+    model_ids, _ = text_model.recommend([best["user_id"]], 99)
+    assert [i for i in ids if i != "new-shoe"] == list(model_ids[0])
+
+
+def test_the_audience_of_a_warm_item_is_the_models_column(client: httpx.Client,
+                                                          text_model: Recommender) -> None:
+    item = text_model.items_.id(0)
+    aud = client.get(f"/v1/items/{item}/audience", params={"n": 10}).json()
+    assert aud["basis"] == "model" and not aud["new_item"]
+    buyers = set(text_model.users_.ids_of(text_model.train_[:, 0].nonzero()[0]))
+    assert aud["excluded_buyers"] == len(buyers)
+    got = [u["user_id"] for u in aud["users"]]
+    assert not buyers & set(got)
+    full = text_model.score_profiles(sp.csr_matrix(text_model.train_))[:, 0]
+    full[list(text_model.users_.indices(list(buyers)))] = -np.inf
+    full[np.diff(text_model.positives_.indptr) == 0] = -np.inf  # scored by popularity only
+    want = np.argsort(-full, kind="stable")[:10]
+    np.testing.assert_allclose([u["score"] for u in aud["users"]], full[want], rtol=1e-5)
+
+
+def test_a_buyer_posted_as_an_event_leaves_the_audience(client: httpx.Client) -> None:
+    product = {**SHOE, "title": "Aerorun Tempo 9 Carbon Racing Flats - Red"}
+    assert client.put("/v1/items/new-shoe-red", json=product, headers=KEY).status_code == 200
+    before = client.get("/v1/items/new-shoe-red/audience", params={"n": 5}).json()
+    buyer = before["users"][0]["user_id"]
+    r = client.post("/v1/events", json={"events": [
+        {"user_id": buyer, "item_id": "new-shoe-red", "event": "purchase"}]}, headers=KEY)
+    assert r.status_code == 200
+    after = client.get("/v1/items/new-shoe-red/audience", params={"n": 5}).json()
+    assert buyer not in [u["user_id"] for u in after["users"]]
+    assert after["excluded_buyers"] == 1
+    rec = client.get(f"/v1/users/{buyer}/recommendations", params={"n": 100}).json()
+    assert "new-shoe-red" not in [it["item_id"] for it in rec["items"]]
+
+
+def test_bulk_form_and_catalogue_record(client: httpx.Client) -> None:
+    items = [{"item_id": "bulk-1", "title": "Trailhaus Summit Rain Jacket - Green",
+              "text": "A waterproof hiking jacket.", "category": "Jackets"},
+             {"item_id": "bulk-2", "title": "Trailhaus Ridge Day Pack - Black"}]
+    r = client.post("/v1/items", json={"items": items}, headers=KEY)
+    assert r.status_code == 200 and r.json()["accepted"] == 2 and r.json()["changed"] == 2
+    again = client.post("/v1/items", json={"items": items}, headers=KEY).json()
+    assert again["changed"] == 0  # unchanged products are not rewritten
+    got = client.get("/v1/items/bulk-1").json()
+    assert got["title"] == items[0]["title"] and got["category"] == "Jackets"
+    assert got["in_model"] is False
+    assert client.get("/v1/items/bulk-2/similar").json()["source"] == "text"
+    assert client.get("/v1/items/no-such-product").status_code == 404
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"items": [{"item_id": "a", "title": ""}]}, "body.items.0.title"),
+    ({"items": [{"item_id": "a"}]}, "body.items.0.title"),
+    ({"items": [{"item_id": "a", "title": "x", "colour": "red"}]}, "body.items.0.colour"),
+    ({"items": [{"item_id": "a", "title": "x", "fields": {"price": [1]}}]},
+     "body.items.0.fields"),
+    ({"items": [{"item_id": "a\u202e", "title": "x"}]}, "body.items.0.item_id"),
+    ({"items": [{"item_id": "a", "title": "x"}, {"item_id": "a", "title": "y"}]},
+     "body.items"),
+    ({"items": [{"item_id": f"i{k}", "title": "x"} for k in range(6)]}, "body.items"),
+    ({"items": []}, "body.items"),
+])
+def test_bad_products_get_one_line_errors_naming_the_field(client: httpx.Client, body: dict,
+                                                           field: str) -> None:
+    r = client.post("/v1/items", json=body, headers=KEY)
+    assert r.status_code == 422, r.text
+    err = r.json()
+    assert err["error"] == "validation_error" and field in err["fields"]
+    assert "\n" not in err["message"]
+
+
+def test_writing_products_needs_the_write_key(client: httpx.Client) -> None:
+    assert client.put("/v1/items/k", json=SHOE).status_code == 401
+    assert client.put("/v1/items/k", json=SHOE, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.post("/v1/items", json={"items": [{"item_id": "k", "title": "x"}]}
+                       ).status_code == 401
+    assert client.get("/v1/items/k").status_code == 404  # nothing stored
+
+
+def test_products_survive_a_restart_and_the_items_file_loads(text_model_dir: Path,
+                                                              tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    settings = ServiceSettings(model_dir=text_model_dir, api_keys=(API_KEY,), state_dir=state)
+    with serve_in_thread(settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        assert c.put("/v1/items/kept", json=SHOE, headers=KEY).status_code == 200
+        first = c.get("/v1/items/kept/similar").json()
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,text,category,brand\n"
+                     "f1,Fitora Pulse 7 GPS Watch - Black,A solar GPS sport watch,"
+                     "Smartwatches,Fitora\n")
+    assert read_items_file(items)[0].fields == {"brand": "Fitora"}
+    settings = ServiceSettings(model_dir=text_model_dir, api_keys=(API_KEY,), state_dir=state,
+                               items_file=items)
+    with serve_in_thread(settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        assert c.get("/v1/items/kept").json()["title"] == SHOE["title"]
+        assert c.get("/v1/items/kept/similar").json() == first
+        f1 = c.get("/v1/items/f1/audience", params={"n": 3}).json()
+        assert f1["basis"] == "text" and len(f1["users"]) == 3
+        assert c.get("/v1/items/f1").json()["fields"] == {"brand": "Fitora"}
+
+
+def test_a_model_without_a_text_path_says_it_does_not_rank_new_products(
+        tmp_path: Path) -> None:
+    model_dir = fit_demo_model(tmp_path / "ease", "ease")
+    model = Recommender.load(model_dir)
+    settings = ServiceSettings(model_dir=model_dir, api_keys=(API_KEY,),
+                               state_dir=tmp_path / "state")
+    with serve_in_thread(settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        ack = c.put("/v1/items/cf-new", json=SHOE, headers=KEY).json()
+        assert not ack["recommendable"] and not ack["embedded"]
+        assert "ease scores no item without interactions" in ack["note"]
+        user = model.users_.id(0)
+        rec = c.get(f"/v1/users/{user}/recommendations", params={"n": 100}).json()
+        assert rec["new_products"]["ranked"] is False and rec["new_products"]["count"] == 1
+        assert "cf-new" not in [it["item_id"] for it in rec["items"]]
+        r = c.get("/v1/items/cf-new/similar")
+        assert r.status_code == 404 and "in the catalogue" in r.json()["message"]
+        assert c.get("/v1/items/cf-new/audience").status_code == 404
+        # a warm item's audience: EASE's own scores of that item, one column
+        item = model.items_.id(3)
+        aud = c.get(f"/v1/items/{item}/audience", params={"n": 10}).json()
+        assert aud["basis"] == "model"
+        full = model.score_profiles(sp.csr_matrix(model.train_))[:, 3]
+        full[model.train_[:, 3].nonzero()[0]] = -np.inf
+        full[np.diff(model.positives_.indptr) == 0] = -np.inf  # scored by popularity only
+        want = np.argsort(-full, kind="stable")[:10]
+        assert [u["user_id"] for u in aud["users"]] == list(model.users_.ids_of(want))
+        np.testing.assert_allclose([u["score"] for u in aud["users"]], full[want], rtol=1e-5)
