@@ -137,7 +137,7 @@ def summary(rows: list[dict], key: str) -> dict[str, float | int | None]:
     v = np.array([r[key] for r in rows if r[key] is not None], dtype=np.float64)
     if not len(v):
         return {"n": 0, "median_ms": None, "p95_ms": None, "max_ms": None}
-    return {"n": int(len(v)), "median_ms": float(np.median(v) * 1e3),
+    return {"n": len(v), "median_ms": float(np.median(v) * 1e3),
             "p95_ms": float(np.percentile(v, 95) * 1e3), "max_ms": float(v.max() * 1e3)}
 
 
@@ -213,7 +213,7 @@ def main() -> None:
     out = RESULTS / "new_products.json"
     out.write_text(json.dumps({"dataset": data.name, "cutoff": args.cutoff,
                                "model": "text-knn", "fit_s": fit_s,
-                               "new_products_after_cut": int(len(new_info)),
+                               "new_products_after_cut": len(new_info),
                                "products": products, "runs": runs}, indent=2) + "\n",
                    encoding="utf-8")
     print(f"\nwrote {out}")

@@ -222,7 +222,7 @@ def test_a_model_without_a_text_path_says_it_does_not_rank_new_products(
     with serve_in_thread(settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
         ack = c.put("/v1/items/cf-new", json=SHOE, headers=KEY).json()
         assert not ack["recommendable"] and not ack["embedded"]
-        assert "ease scores no item without interactions" in ack["note"]
+        assert "ease does not score products it was not trained on" in ack["note"]
         user = model.users_.id(0)
         rec = c.get(f"/v1/users/{user}/recommendations", params={"n": 100}).json()
         assert rec["new_products"]["ranked"] is False and rec["new_products"]["count"] == 1
@@ -240,3 +240,31 @@ def test_a_model_without_a_text_path_says_it_does_not_rank_new_products(
         want = np.argsort(-full, kind="stable")[:10]
         assert [u["user_id"] for u in aud["users"]] == list(model.users_.ids_of(want))
         np.testing.assert_allclose([u["score"] for u in aud["users"]], full[want], rtol=1e-5)
+
+
+def test_a_retrain_takes_the_catalogues_products_with_their_text(tmp_path: Path,
+                                                                text_model_dir: Path) -> None:
+    from synerec.service.catalogue import CatalogueStore
+    from synerec.service.events import EventRecord, EventStore
+    from synerec.service.retrain import run_retrain
+
+    db = tmp_path / "events.sqlite3"
+    events = EventStore(db)
+    events.add([EventRecord("u001", "sold-once", None, "purchase")])
+    events.close()
+    store = CatalogueStore(db)
+    store.upsert([CatalogueItem("sold-once", SHOE["title"], SHOE["text"], SHOE["category"],
+                                {"brand": "Aerorun"}),
+                  CatalogueItem("never-sold", "Trailhaus Ridge Day Pack - Black")])
+    store.close()
+    out = run_retrain({
+        "base_dataset": None, "base_model_dir": str(text_model_dir), "events_db": str(db),
+        "events_upto": 1, "model": "text-knn", "config": {}, "out_dir": str(tmp_path / "v2"),
+        "implied_ratings": {"purchase": 1.0}, "event_weights": {"purchase": 3.0}})
+    model = Recommender.load(out)
+    for iid, title in (("sold-once", SHOE["title"]),
+                       ("never-sold", "Trailhaus Ridge Day Pack - Black")):
+        i = model.items_.index(iid)
+        assert model.catalogue_["title"][i] == title
+        assert model.item_has_text_[i] and model.is_known_item(i)  # ranked by its text
+    assert model.item_count_[model.items_.index("sold-once")] == 1

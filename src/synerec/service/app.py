@@ -175,7 +175,7 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         metrics = Metrics(share)
         events.fold(store.current.events_upto)  # after a crash between a swap and its fold
         retrain = RetrainManager(settings, events, store, on_finish=metrics.count_job)
-        products = Products(catalogue)
+        products = Products(catalogue, settings.encoder_threads)
         if settings.items_file is not None:
             items = read_items_file(settings.items_file)
             got = products.add(store.current, items)

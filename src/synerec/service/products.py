@@ -50,11 +50,19 @@ class AddedItems:
 class Products:
     """The catalogue store plus what the served model makes of it (one per process)."""
 
-    def __init__(self, store: CatalogueStore) -> None:
+    def __init__(self, store: CatalogueStore, encoder_threads: int = 1) -> None:
         self.store = store
+        self.encoder_threads = int(encoder_threads)
         self._lock = threading.Lock()
         self._space: tuple[ModelSnapshot, NewItemSpace] | None = None
         self._view: NewItems | None = None
+        # what this process has read of the catalogue (by id), up to change number _seq, and
+        # the raw embeddings of those products by the encoder _raw_encoder
+        self._items: dict[str, CatalogueItem] = {}
+        self._seq = 0
+        self._raw: dict[str, np.ndarray] = {}
+        self._raw_encoder: str | None = None
+        self._build = threading.Lock()
 
     def space(self, snap: ModelSnapshot) -> NewItemSpace:
         """The served model's :class:`NewItemSpace` (one per snapshot)."""
@@ -64,7 +72,7 @@ class Products:
         with self._lock:
             got = self._space
             if got is None or got[0] is not snap:
-                got = (snap, NewItemSpace(snap.model, snap.model_name))
+                got = (snap, NewItemSpace(snap.model, snap.model_name, self.encoder_threads))
                 self._space = got
             return got[1]
 
@@ -92,11 +100,21 @@ class Products:
             if got is not None:
                 return got
         space = self.space(snap)
-        items = self.store.items() if version else []
-        # the rows may be newer than ``version``: the view is labelled with what it holds
-        held = max((it.seq for it in items), default=0)
-        known = known_item_ids(snap, [it.item_id for it in items]).tolist()
-        view = build_new_items(self.store, space, held, snap.version, known, items)
+        with self._build:
+            # only the products changed since the last read (one index range scan)
+            for it in self.store.items(after_seq=self._seq):
+                self._items[it.item_id] = it
+                self._raw.pop(it.item_id, None)  # its text may have changed
+                self._seq = max(self._seq, it.seq)
+            name = space.encoder_name if space.ranks_new_items else None
+            if name != self._raw_encoder:
+                self._raw, self._raw_encoder = {}, name
+            items = sorted(self._items.values(), key=lambda it: it.seq)
+            # the rows may be newer than ``version``: the view is labelled with what it holds
+            held = self._seq
+            known = known_item_ids(snap, [it.item_id for it in items]).tolist()
+            view = build_new_items(self.store, space, held, snap.version, known, items,
+                                   self._raw)
         with self._lock:
             cur = self._view
             if cur is None or (cur.model_version, cur.version) <= (view.model_version,

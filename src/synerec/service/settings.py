@@ -143,6 +143,9 @@ class ServiceSettings(BaseModel):
         unchanged product is not rewritten).
     max_items_per_batch
         Most products in one ``POST /v1/items`` (422 above it).
+    encoder_threads
+        torch threads of a server process once the served model's text encoder is loaded
+        (products are embedded one request at a time, many requests at once).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -189,6 +192,7 @@ class ServiceSettings(BaseModel):
     reload_interval_s: float = Field(1.0, gt=0, le=3600)
     items_file: Path | None = None
     max_items_per_batch: int = Field(1000, ge=1, le=100_000)
+    encoder_threads: int = Field(1, ge=1, le=64)
 
     @pydantic.field_validator("event_weights")
     @classmethod
