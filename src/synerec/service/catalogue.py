@@ -331,9 +331,6 @@ class NewItemSpace:
                 except (SynerecError, OSError, ImportError) as exc:
                     self.error = f"{self.model_name} cannot embed new products: {exc}"
                     log.warning("%s", self.error)
-                torch = sys.modules.get("torch")  # loaded by a sentence-transformers encoder
-                if torch is not None and self.threads > 0:
-                    torch.set_num_threads(self.threads)
             return self._encoder
 
     @property
@@ -350,6 +347,10 @@ class NewItemSpace:
         texts = [item_text(it) for it in items]
         has = np.array([bool(t.strip()) for t in texts], dtype=bool)
         out: np.ndarray | None = None
+        # torch's thread count is per calling thread: set it in the thread that encodes
+        torch = sys.modules.get("torch")  # loaded by a sentence-transformers encoder
+        if torch is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         if has.any():
             got = np.asarray(enc.encode([t for t, h in zip(texts, has, strict=True) if h]),
                              dtype=np.float32)
