@@ -330,29 +330,7 @@ def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
     known = model.is_known_item(i)
     n_inter = int(model.item_count_[i]) if known else 0
     mean = float(model.item_mean_[i]) if known and model.rating_scale_ is not None else None
-    co: list[dict[str, Any]] = []
-    co_note = None
-    co_heading = "Similar by co-interaction"
-    try:
-        res = engine.similar(snap, str(item_id), cs.list_length, unknown="error", new=new)
-        titles = engine.titles_of(snap, res.items, new)
-        idx = model.items_.indices(res.items, missing="negative")
-        co = [{**item_entry(view, int(j), jid), "score": s, "rank": k + 1}
-              for k, (j, jid, s) in enumerate(zip(idx, res.items, res.similarities,
-                                                   strict=True))]
-        for entry, t in zip(co, titles, strict=True):
-            entry["title"] = entry["title"] or t
-        if res.source == "text":
-            co_heading = "Similar by the served model's text vectors"
-            co_note = (f"nobody has bought it yet: {res.basis} (what the served model ranks "
-                       "new products by)")
-        else:
-            co_note = ("the model's own item similarity" if res.source == "model"
-                       else "cosine of the items' co-interaction columns")
-    except (UnknownIdError, SynerecError):
-        co_note = "no interactions yet: nothing to compare by co-interaction"
-        if new.position(str(item_id)) >= 0 and new.note:
-            co_note += f" ({new.note})"
+    co, co_heading, co_note = _similar_products(view, str(item_id), new, cs.list_length)
     buyers, buyers_note = _likely_buyers(ctx, snap, str(item_id), new, cs.list_length)
     text_list: list[dict[str, Any]] = []
     text_note = None
@@ -396,6 +374,38 @@ def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
              text_list=text_list, text_note=text_note, who=who[:cs.history_limit],
              n_who=n_inter + len(recent), popularity_rank=_popularity_rank(snap, i))
     return "product.html", 200
+
+
+def _similar_products(view: ModelView, item_id: str, new: Any, n: int
+                      ) -> tuple[list[dict[str, Any]], str, str]:
+    """Similar products by co-interaction, or, for a product nobody has bought yet, by the
+    served text model's vectors: the entries, the list's heading and its note."""
+    snap = view.snap
+    model = snap.model
+    co: list[dict[str, Any]] = []
+    co_note = None
+    co_heading = "Similar by co-interaction"
+    try:
+        res = engine.similar(snap, item_id, n, unknown="error", new=new)
+        titles = engine.titles_of(snap, res.items, new)
+        idx = model.items_.indices(res.items, missing="negative")
+        co = [{**item_entry(view, int(j), jid), "score": s, "rank": k + 1}
+              for k, (j, jid, s) in enumerate(zip(idx, res.items, res.similarities,
+                                                   strict=True))]
+        for entry, t in zip(co, titles, strict=True):
+            entry["title"] = entry["title"] or t
+        if res.source == "text":
+            co_heading = "Similar by the served model's text vectors"
+            co_note = (f"nobody has bought it yet: {res.basis} (what the served model ranks "
+                       "new products by)")
+        else:
+            co_note = ("the model's own item similarity" if res.source == "model"
+                       else "cosine of the items' co-interaction columns")
+    except (UnknownIdError, SynerecError):
+        co_note = "no interactions yet: nothing to compare by co-interaction"
+        if new.position(item_id) >= 0 and new.note:
+            co_note += f" ({new.note})"
+    return co, co_heading, co_note or ""
 
 
 def _likely_buyers(ctx: ConsoleContext, snap: Any, item_id: str, new: Any, n: int

@@ -261,6 +261,7 @@ def api_router(st: "ServiceState") -> APIRouter:
     router = APIRouter()
     access = _access(st)
     _read_routes(router, st, access)
+    _catalogue_routes(router, st, access)
     _write_routes(router, st, access)
     return router
 
@@ -331,6 +332,28 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
                       for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
                                                         strict=True))]})
 
+    @router.post("/v1/predict", response_model=PredictResponse, responses=access.read_errors,
+                 tags=["recommendations"], dependencies=access.read)
+    async def predict(body: PredictRequest) -> Response:
+        """Predicted rating of a (user, item) pair, whether to recommend it, and why; an id the
+        model does not know is a 404 unless the body says ``"unknown": "fallback"``."""
+        snap = st.store.current
+        uid, iid = str(body.user_id), str(body.item_id)
+        overlay = st.events.user_events(uid, snap.events_upto, settings.max_overlay_events)
+        d = await st.compute.run(engine.predict, snap, uid, iid, overlay, body.unknown)
+        p = d.prediction
+        return json_response({
+            "user_id": body.user_id, "item_id": body.item_id, "model_version": snap.version,
+            "prediction": _finite(float(p.value)), "raw_prediction": _finite(float(p.raw_value)),
+            "recommend": bool(d.recommend), "reason": d.reason,
+            "threshold": _finite(float(d.threshold)), "n_neighbors": int(p.n_neighbors),
+            "fallback": p.fallback, "fallback_to": p.fallback_to})
+
+
+def _catalogue_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None:
+    """A product's likely buyers and the service's catalogue records."""
+    N = Annotated[int, Query(ge=1, le=st.settings.max_n, description="List length.")]
+
     @router.get("/v1/items/{item_id}/audience", response_model=AudienceResponse,
                 responses=access.read_errors, tags=["recommendations"],
                 dependencies=access.read)
@@ -367,23 +390,6 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
         snap = st.store.current
         got["in_model"] = bool(engine.known_item_ids(snap, [item_id])[0])
         return json_response(got)
-
-    @router.post("/v1/predict", response_model=PredictResponse, responses=access.read_errors,
-                 tags=["recommendations"], dependencies=access.read)
-    async def predict(body: PredictRequest) -> Response:
-        """Predicted rating of a (user, item) pair, whether to recommend it, and why; an id the
-        model does not know is a 404 unless the body says ``"unknown": "fallback"``."""
-        snap = st.store.current
-        uid, iid = str(body.user_id), str(body.item_id)
-        overlay = st.events.user_events(uid, snap.events_upto, settings.max_overlay_events)
-        d = await st.compute.run(engine.predict, snap, uid, iid, overlay, body.unknown)
-        p = d.prediction
-        return json_response({
-            "user_id": body.user_id, "item_id": body.item_id, "model_version": snap.version,
-            "prediction": _finite(float(p.value)), "raw_prediction": _finite(float(p.raw_value)),
-            "recommend": bool(d.recommend), "reason": d.reason,
-            "threshold": _finite(float(d.threshold)), "n_neighbors": int(p.n_neighbors),
-            "fallback": p.fallback, "fallback_to": p.fallback_to})
 
 
 def _write_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None:

@@ -421,15 +421,13 @@ def build_new_items(store: CatalogueStore, space: NewItemSpace, version: int,
     model's encoder; updated here), else stored ones, else embedded now (and stored)."""
     new = [it for it, k in zip(items, known, strict=True) if not k]
     ids = tuple(it.item_id for it in new)
-    base = dict(version=version, model_version=model_version, ids=ids,
-                titles=tuple(it.title for it in new),
-                categories=tuple(it.category for it in new),
-                index={i: k for k, i in enumerate(ids)})
-    if not space.ranks_new_items:
-        return NewItems(**base, ranked=False, note=space.error)  # type: ignore[arg-type]
-    name = space.encoder_name
+    titles = tuple(it.title for it in new)
+    categories = tuple(it.category for it in new)
+    index = {i: k for k, i in enumerate(ids)}
+    name = space.encoder_name if space.ranks_new_items else None
     if name is None:
-        return NewItems(**base, ranked=False, note=space.error)  # type: ignore[arg-type]
+        return NewItems(version, model_version, ids, titles, categories, None, False,
+                        space.error, None, index)
     raw = {} if raw_cache is None else raw_cache
     raw.update(store.vectors(name, [it for it in new if it.item_id not in raw]))
     missing = [it for it in new if it.item_id not in raw]
@@ -450,7 +448,8 @@ def build_new_items(store: CatalogueStore, space: NewItemSpace, version: int,
                                   f"dimensions, the model's {dim}")
     V = space.model.new_item_vectors(R) if len(new) else R
     basis = f"text: {space.model_name}'s item vectors ({name})"
-    return NewItems(**base, vectors=V, ranked=True, basis=basis)  # type: ignore[arg-type]
+    return NewItems(version, model_version, ids, titles, categories, V, True, None, basis,
+                    index)
 
 
 def read_catalogue_frame(path: str | os.PathLike[str]) -> Any:

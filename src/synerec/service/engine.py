@@ -421,9 +421,9 @@ def similar(snap: ModelSnapshot, item_id: str, n: int, unknown: str = "fallback"
     """
     model = snap.model
     i = _lookup(model.items_, item_id, snap.integer_item_ids)
-    warm = i >= 0 and int(model.item_count_[i]) > 0
-    if not warm:
-        vec = _text_vector(snap, i, item_id, new)
+    S = snap.similarity
+    if not model.is_known_item(i) or S.indptr[i + 1] == S.indptr[i]:
+        vec = _text_vector(snap, i, item_id, new)  # nobody has bought it: by text
         if vec is not None:
             return _similar_by_text(snap, i, item_id, vec, n, new)
     if not model.is_known_item(i):
@@ -434,7 +434,6 @@ def similar(snap: ModelSnapshot, item_id: str, n: int, unknown: str = "fallback"
             raise UnknownIdError(item_id, "item", hint=hint)
         items, scores = _popular(snap, n, set() if i < 0 else {i})
         return SimilarResult(_ids(snap, items), scores, "unknown_item", "popular")
-    S = snap.similarity
     lo, hi = S.indptr[i], S.indptr[i + 1]
     row = np.full(snap.n_items, -np.inf, dtype=np.float32)
     row[S.indices[lo:hi]] = S.data[lo:hi]
@@ -507,9 +506,9 @@ def audience(snap: ModelSnapshot, item_id: str, n: int, new: NewItems | None,
     """
     model = snap.model
     i = _lookup(model.items_, item_id, snap.integer_item_ids)
-    warm = i >= 0 and int(model.item_count_[i]) > 0
     name = snap.model_name
-    if warm:
+    vec = None
+    if model.is_known_item(i):  # the model's own scores of it (a text model's cold items too)
         scores, basis, detail = _warm_column(snap, i)
     else:
         vec = _text_vector(snap, i, item_id, new)
@@ -536,13 +535,13 @@ def audience(snap: ModelSnapshot, item_id: str, n: int, new: NewItems | None,
     keep = idx[0] != PAD_INDEX
     users = idx[0][keep]
     ids = [py_id(v) for v in model.users_.ids_of(users)] if len(users) else []
-    if basis == "text":
-        assert vec is not None
+    if vec is not None:
         reasons = [_audience_text_reason(snap, int(u), vec) for u in users]
     else:
         reasons = [detail] * len(users)
+    interactions = int(model.item_count_[i]) if i >= 0 else 0
     return AudienceResult(ids, [float(x) for x in sc[0][keep]], reasons, basis, detail,
-                          not warm, int(excluded.sum()))
+                          interactions == 0, int(excluded.sum()))
 
 
 def _user_rows(snap: ModelSnapshot, user_ids: list[str]) -> np.ndarray:
