@@ -268,3 +268,44 @@ def test_a_retrain_takes_the_catalogues_products_with_their_text(tmp_path: Path,
         assert model.catalogue_["title"][i] == title
         assert model.item_has_text_[i] and model.is_known_item(i)  # ranked by its text
     assert model.item_count_[model.items_.index("sold-once")] == 1
+
+
+def test_acknowledged_products_survive_kill_9_and_serve_items_loads_a_file(
+        tmp_path: Path, text_model_dir: Path) -> None:
+    import signal
+    import sqlite3
+
+    from tests.service import free_port, start_server_process
+
+    state = tmp_path / "state"
+    port = free_port()
+    proc = start_server_process(text_model_dir, state, port, tmp_path / "server.log")
+    acknowledged = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            for k in range(12):
+                r = c.put(f"/v1/items/k{k}", json={**SHOE, "title": f"Racing Flats {k}"},
+                          headers=KEY)
+                assert r.status_code == 200 and r.json()["embedded"]
+                acknowledged.append(f"k{k}")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    with sqlite3.connect(state / "events.sqlite3") as conn:
+        stored = [r[0] for r in conn.execute("SELECT item_id FROM catalogue ORDER BY seq")]
+        vectors = conn.execute("SELECT COUNT(*) FROM catalogue_vectors").fetchone()[0]
+    assert stored == acknowledged and vectors == len(acknowledged)
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"item_id": "f1", "title": "Fitora Pulse 7 GPS Watch - Black", '
+                     '"category": "Smartwatches"}\n')
+    proc = start_server_process(text_model_dir, state, port, tmp_path / "server.log",
+                                "--items", str(items))
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+            assert c.get("/v1/items/k11").json()["title"] == "Racing Flats 11"
+            assert c.get("/v1/items/f1/similar").json()["source"] == "text"
+            assert c.get("/v1/items/k3/audience", params={"n": 2}).json()["basis"] == "text"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
