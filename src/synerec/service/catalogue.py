@@ -16,9 +16,11 @@ Tables::
     catalogue_vectors  (item_id, encoder) PRIMARY KEY, text_sha256 TEXT, vector BLOB
                        (the encoder's raw float32 embedding of the product's text)
 
-``MAX(seq)`` is the catalogue's version: a server process reads it per request (one index
-lookup) and rebuilds its view of the new products (:class:`NewItems`) when it changed, so a
-product stored by one worker process is served by every other one at its next request. An
+``MAX(seq)`` is the catalogue's version: a server process reads it (one index lookup, reused
+for at most 10 ms: :attr:`synerec.service.products.Products.VERSION_TTL_S`) and rebuilds its
+view of the new products (:class:`NewItems`) from the changed rows when it changed, so a
+product stored by one worker process is served by the process that stored it at its next
+request and by every other one within 10 ms. An
 unchanged record sent again is not rewritten (its ``seq`` stays), so loading the same
 ``--items`` file at every start costs nothing.
 

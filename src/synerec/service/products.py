@@ -50,9 +50,16 @@ class AddedItems:
 class Products:
     """The catalogue store plus what the served model makes of it (one per process)."""
 
+    #: How long a read of the catalogue's version is reused (seconds): the hot path of a list
+    #: asks at most about this often; a product stored by this process is seen at once, one
+    #: stored by another worker process within this time.
+    VERSION_TTL_S = 0.01
+
     def __init__(self, store: CatalogueStore, encoder_threads: int = 1) -> None:
         self.store = store
         self.encoder_threads = int(encoder_threads)
+        self._version = 0
+        self._version_at = -1.0
         self._lock = threading.Lock()
         self._space: tuple[ModelSnapshot, NewItemSpace] | None = None
         self._view: NewItems | None = None
@@ -77,8 +84,11 @@ class Products:
             return got[1]
 
     def version(self) -> int:
-        """The catalogue's version (one index lookup)."""
-        return self.store.version()
+        """The catalogue's version (one index lookup, at most every :attr:`VERSION_TTL_S`)."""
+        now = time.monotonic()
+        if now - self._version_at >= self.VERSION_TTL_S:
+            self._version, self._version_at = self.store.version(), now
+        return self._version
 
     def cached_view(self, snap: ModelSnapshot, version: int) -> NewItems | None:
         """The view of ``version`` for ``snap`` if it is built already (no work)."""
@@ -91,7 +101,7 @@ class Products:
         """The new products for ``snap`` at the catalogue's ``version`` (read when ``None``);
         rebuilt only when either changed."""
         if version is None:
-            version = self.store.version()
+            version = self.version()
         got = self.cached_view(snap, version)
         if got is not None:
             return got
@@ -135,6 +145,8 @@ class Products:
                 name = space.encoder_name
                 vectors = {it.item_id: v for it, v in zip(items, E, strict=True)}
         changed, version = self.store.upsert(items, vectors, name)
+        if version > self._version:  # seen at once by this process's next request
+            self._version, self._version_at = version, time.monotonic()
         return AddedItems(len(items), changed, version, vectors is not None, name,
                           space.ranks_new_items, space.error, time.perf_counter() - start)
 
