@@ -309,3 +309,35 @@ def test_acknowledged_products_survive_kill_9_and_serve_items_loads_a_file(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+
+
+@pytest.mark.parametrize("name", ["ease", "rp3beta", "text-knn"])
+def test_a_models_column_is_its_own_scores_of_the_item(tmp_path: Path, name: str) -> None:
+    from synerec.algorithms.abilities import ScoresItemUsers
+
+    model = Recommender.load(fit_demo_model(tmp_path / name, name))
+    assert isinstance(model, ScoresItemUsers)
+    has = np.diff(model.positives_.indptr) > 0
+    rows = model.score_profiles(sp.csr_matrix(model.train_))  # each user's own scores
+    for j in (0, 7, 123):
+        col = model.score_item_users(j)
+        assert np.isnan(col[~has]).all()
+        np.testing.assert_allclose(col[has], rows[has, j], rtol=1e-5, atol=1e-6)
+
+
+def test_a_text_model_places_its_own_items_where_it_put_them(text_model: Recommender) -> None:
+    """Re-embedding the training items' texts with the model's encoder and placing them with
+    new_item_vectors gives the vectors the model ranks with (the kept mean is right)."""
+    from synerec.data import load_dataset
+    from synerec.text import item_texts
+    from tests.service import DEMO
+
+    assert isinstance(text_model, ScoresNewItems)
+    texts = item_texts(load_dataset("demo-shop", **DEMO))[:25]
+    raw = np.asarray(text_model.new_item_encoder().encode(texts), dtype=np.float32)
+    np.testing.assert_allclose(text_model.new_item_vectors(raw), text_model.item_vectors()[:25],
+                               atol=1e-5)
+    users = np.arange(text_model.n_users_)
+    np.testing.assert_allclose(
+        text_model.score_new_items(users, text_model.item_vectors()[:3])[:, 0],
+        text_model.score_item_users(0), rtol=1e-6, equal_nan=True)
