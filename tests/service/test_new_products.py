@@ -341,3 +341,30 @@ def test_a_text_model_places_its_own_items_where_it_put_them(text_model: Recomme
     np.testing.assert_allclose(
         text_model.score_new_items(users, text_model.item_vectors()[:3])[:, 0],
         text_model.score_item_users(0), rtol=1e-6, equal_nan=True)
+
+
+def test_a_product_whose_text_is_unchanged_is_not_embedded_again(
+        client: httpx.Client, server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    st = server.state
+    space = st.products.space(st.store.current)
+    embedded: list[str] = []
+    real = space.embed
+
+    def counting(items):  # type: ignore[no-untyped-def]
+        embedded.extend(it.item_id for it in items)
+        return real(items)
+
+    monkeypatch.setattr(space, "embed", counting)
+    body = {**SHOE, "title": "Aerorun Tempo 9 Carbon Racing Flats - Green"}
+    assert client.put("/v1/items/green", json=body, headers=KEY).json()["changed"] == 1
+    assert embedded == ["green"]
+    priced = {**body, "fields": {**SHOE["fields"], "price": 149.0}}  # price is not in the text
+    ack = client.put("/v1/items/green", json=priced, headers=KEY).json()
+    assert ack["changed"] == 1 and ack["embedded"]
+    assert embedded == ["green"]  # the stored embedding was kept
+    assert client.get("/v1/items/green").json()["fields"]["price"] == 149.0
+    branded = {**body, "fields": {"brand": "Stridewell"}}  # the brand is in the text
+    client.put("/v1/items/green", json=branded, headers=KEY)
+    assert embedded == ["green", "green"]
+    sim = client.get("/v1/items/green/similar", params={"n": 3}).json()
+    assert sim["source"] == "text" and len(sim["items"]) == 3

@@ -138,16 +138,19 @@ class Products:
         start = time.perf_counter()
         space = self.space(snap)
         vectors: dict[str, np.ndarray] | None = None
-        name = None
-        if space.ranks_new_items:
-            E = space.embed(items)
-            if E is not None:
-                name = space.encoder_name
-                vectors = {it.item_id: v for it, v in zip(items, E, strict=True)}
+        name = space.encoder_name if space.ranks_new_items else None
+        if name is not None:
+            # a product whose text is unchanged keeps its stored embedding (a changed shop
+            # field such as the price is not embedded again)
+            have = self.store.vectors(name, items)
+            todo = [it for it in items if it.item_id not in have]
+            E = space.embed(todo) if todo else None
+            vectors = {} if E is None else {it.item_id: v
+                                             for it, v in zip(todo, E, strict=True)}
         changed, version = self.store.upsert(items, vectors, name)
         if version > self._version:  # seen at once by this process's next request
             self._version, self._version_at = version, time.monotonic()
-        return AddedItems(len(items), changed, version, vectors is not None, name,
+        return AddedItems(len(items), changed, version, name is not None, name,
                           space.ranks_new_items, space.error, time.perf_counter() - start)
 
     def warm(self, snap: ModelSnapshot) -> threading.Thread:
