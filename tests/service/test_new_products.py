@@ -134,6 +134,7 @@ def test_the_audience_of_a_warm_item_is_the_models_column(client: httpx.Client,
 
 def test_a_buyer_posted_as_an_event_leaves_the_audience(client: httpx.Client) -> None:
     product = {**SHOE, "title": "Aerorun Tempo 9 Carbon Racing Flats - Red"}
+    assert client.put("/v1/items/new-shoe", json=SHOE, headers=KEY).status_code == 200
     assert client.put("/v1/items/new-shoe-red", json=product, headers=KEY).status_code == 200
     # the products posted earlier are among its similar products (the same shoe, in blue)
     sim = client.get("/v1/items/new-shoe-red/similar", params={"n": 3}).json()
