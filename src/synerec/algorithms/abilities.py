@@ -34,6 +34,12 @@ ability                what the model answers                            models
                        time order* (the order changes the scores): a
                        user's latest events re-rank their list without a
                        refit
+:class:`ScoresItemUsers`  one item's ranking score for every user (a      ``ease``, ``rp3beta``,
+                       column of the score matrix, at the cost of one    ``text-knn``,
+                       column): a product's likely buyers                ``text-knn-tuned``
+:class:`ScoresNewItems`  items added after the fit, from their text: the  ``text-knn``,
+                       encoder that embeds them, their vectors in the    ``text-knn-tuned``
+                       model's item space, their scores for users
 =====================  ================================================  ======================
 """
 
@@ -47,9 +53,20 @@ from typing import Any, Literal, get_args
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["EVIDENCE_KINDS", "EvidenceKind", "ExplainsList", "ExplainsScore",
-           "ExplainsScoreByUsers", "FactorScores", "ScoresByFactors", "ScoresProfile",
-           "ScoresSequence", "SimilarItems"]
+__all__ = [
+    "EVIDENCE_KINDS",
+    "EvidenceKind",
+    "ExplainsList",
+    "ExplainsScore",
+    "ExplainsScoreByUsers",
+    "FactorScores",
+    "ScoresByFactors",
+    "ScoresItemUsers",
+    "ScoresNewItems",
+    "ScoresProfile",
+    "ScoresSequence",
+    "SimilarItems",
+]
 
 #: What kind of evidence a model's score rests on, declared by every model as
 #: :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind` (how an explanation names
@@ -271,3 +288,77 @@ class ScoresSequence(ScoresProfile):
         X.sort_indices()
         return self.score_sequences([X.indices[X.indptr[r]:X.indptr[r + 1]].astype(np.int64)
                                      for r in range(X.shape[0])])
+
+
+class ScoresItemUsers(abc.ABC):
+    """A model that scores one item for every user at the cost of one column of scores."""
+
+    @abc.abstractmethod
+    def score_item_users(self, item: int) -> np.ndarray:
+        """``item``'s ranking score for every user: a column of the score matrix.
+
+        Parameters
+        ----------
+        item
+            An item index.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_users,)`` float32, each the score
+            :meth:`~synerec.algorithms.recommending.Recommending.recommend` ranks ``item`` by
+            for that user; NaN for a user the model scores from popularity only (no data of
+            their own) or where the model does not score the item.
+        """
+
+
+class ScoresNewItems(abc.ABC):
+    """A model that ranks items added after its fit, from their text, without a refit.
+
+    A caller (the service) embeds a new item's text with :meth:`new_item_encoder`, keeps the
+    raw embedding, turns it into the model's item space with :meth:`new_item_vectors` and
+    scores it with :meth:`score_new_items`: the scores are on the scale of the model's own
+    ranking scores, so a new item merges into the model's lists. :meth:`item_vectors` gives
+    the known items in the same space (similar items by text).
+    """
+
+    @abc.abstractmethod
+    def new_item_encoder(self) -> Any:
+        """The text encoder (:class:`synerec.text.Encoder`) that embeds new items as the
+        model's own items were embedded.
+
+        Raises
+        ------
+        ConfigError
+            The model cannot embed new text (one line saying why: fitted on given embeddings,
+            its fine-tuned encoder was not kept, ...).
+        """
+
+    @abc.abstractmethod
+    def new_item_vectors(self, embeddings: np.ndarray) -> np.ndarray:
+        """Raw encoder embeddings ``(k, d)`` as vectors of the model's item space (the
+        transformation its own items went through); zero rows (no text) stay zero."""
+
+    @abc.abstractmethod
+    def item_vectors(self) -> np.ndarray:
+        """``(n_items, d)`` float32 vectors of the known items in the same space (zero rows:
+        no text)."""
+
+    @abc.abstractmethod
+    def score_new_items(self, users: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Ranking scores of items given by their vectors, for known users.
+
+        Parameters
+        ----------
+        users
+            User indices (``-1``: unknown).
+        vectors
+            ``(k, d)`` vectors from :meth:`new_item_vectors` (or rows of :meth:`item_vectors`:
+            then the scores are the model's own scores of those items).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(users), k)`` float32; NaN for a user the model scores from popularity only
+            and for zero vectors.
+        """

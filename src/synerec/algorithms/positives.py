@@ -49,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from synerec.algorithms.abilities import ExplainsScore, ScoresProfile
+from synerec.algorithms.abilities import ExplainsScore, ScoresItemUsers, ScoresProfile
 from synerec.algorithms.base import (
     NO_FALLBACK,
     UNKNOWN_ITEM,
@@ -302,16 +302,44 @@ class PositiveFeedbackModel(Recommender[_PC]):
         return out
 
 
-class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresProfile):
+class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresItemUsers,
+                      ScoresProfile):
     """A positive-feedback model whose score is linear in the user's positives.
 
     :math:`s(u, j) = \\sum_{i \\in P_u} W_{ij}` over the user's (binarised) positives
     :math:`P_u`, with an items x items weight matrix :math:`W` (``ease``: :math:`B`,
     ``rp3beta``: the walk's :math:`W`). Such a model explains a score by its terms
     (:class:`~synerec.algorithms.abilities.ExplainsScore`) and scores any profile of items
-    (:class:`~synerec.algorithms.abilities.ScoresProfile`). A subclass implements
-    :meth:`_item_weights`.
+    (:class:`~synerec.algorithms.abilities.ScoresProfile`), and scores one item for every user
+    as one column :math:`P W_{:j}` (:class:`~synerec.algorithms.abilities.ScoresItemUsers`). A
+    subclass implements :meth:`_item_weights`.
     """
+
+    def score_item_users(self, item: int) -> np.ndarray:
+        """``item``'s score for every user, :math:`P W_{:j}` over the binarised positives
+        (see :class:`~synerec.algorithms.abilities.ScoresItemUsers`): NaN for a user without
+        positives, and, for a sparse :math:`W`, for a user none of whose positives reaches the
+        item (as in the model's own scores)."""
+        self._check_fitted()
+        j = int(self._check_indices(np.array([item]), self.n_items_, "item")[0])
+        P = sp.csr_matrix(self.positives_, dtype=np.float32, copy=True)
+        P.data = np.ones_like(P.data)
+        W = self._item_weights()
+        out = np.full(self.n_users_, np.nan, dtype=np.float32)
+        if isinstance(W, np.ndarray):
+            out[:] = np.asarray(P @ W[:, j].astype(np.float32), dtype=np.float32)
+        else:
+            col = sp.csr_matrix(W[:, [j]])
+            reach = P @ sp.csr_matrix((np.ones(col.nnz, np.float32), col.indices, col.indptr),
+                                      shape=col.shape)
+            val = np.asarray((P @ col).todense(), dtype=np.float32).ravel()
+            hit = np.asarray(reach.todense()).ravel() > 0
+            out[hit] = val[hit]
+        out[~self._has_positives] = np.nan
+        mask = self.rankable_items()
+        if mask is not None and not mask[j]:
+            out[:] = np.nan
+        return out
 
     def _item_weights(self) -> np.ndarray | sp.csr_matrix:
         """The items x items weights :math:`W` (dense or CSR)."""

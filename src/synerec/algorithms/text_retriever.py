@@ -51,7 +51,13 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from synerec.algorithms.abilities import EvidenceKind, ExplainsScore, ScoresProfile
+from synerec.algorithms.abilities import (
+    EvidenceKind,
+    ExplainsScore,
+    ScoresItemUsers,
+    ScoresNewItems,
+    ScoresProfile,
+)
 from synerec.algorithms.positives import (
     PositiveFeedbackConfig,
     PositiveFeedbackModel,
@@ -98,7 +104,8 @@ class TunedTextKNNConfig(TextKNNConfig):
 _TC = TypeVar("_TC", bound=TextKNNConfig)
 
 
-class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresProfile):
+class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresItemUsers, ScoresNewItems,
+                     ScoresProfile):
     """The shared retriever; the two registered models differ in their encoder."""
 
     #: Item text, embedded by the encoder (or given as ``item_embeddings=`` to ``fit``).
@@ -108,6 +115,9 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresProfile):
     item_embeddings_: np.ndarray
     item_has_text_: np.ndarray
     encoder_name_: str
+    #: Mean of the raw embeddings of the items with text (what ``center_text``
+    #: subtracts); ``None`` in a model saved before it was kept.
+    text_mean_: np.ndarray | None
 
     @property
     def scores_cold_items(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
@@ -165,6 +175,9 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresProfile):
     def _set_embeddings(self, E: np.ndarray) -> None:
         E = np.asarray(E, dtype=np.float32)
         self.item_has_text_ = np.abs(E).sum(axis=1) > 0
+        # the mean center_rows subtracts, kept to place items added later (ScoresNewItems)
+        self.text_mean_ = (E[self.item_has_text_].mean(axis=0).astype(np.float32)
+                           if self.item_has_text_.any() else np.zeros(E.shape[1], np.float32))
         self.item_embeddings_ = center_rows(E) if self.config_.center_text else \
             _unit_rows(E)
 
@@ -244,6 +257,8 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresProfile):
     def _model_arrays(self) -> dict[str, np.ndarray]:
         return {"item_embeddings": self.item_embeddings_.astype(np.float32),
                 "item_has_text": self.item_has_text_.astype(np.bool_),
+                "text_mean": (np.zeros(0, np.float32) if self.text_mean_ is None
+                              else self.text_mean_.astype(np.float32)),
                 "encoder_name": np.asarray(self.encoder_name_, dtype=np.str_)}
 
     def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -257,7 +272,86 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresProfile):
         self.item_embeddings_ = E
         self.item_has_text_ = has
         self.encoder_name_ = str(np.asarray(arrays["encoder_name"]).reshape(()))
+        mean = np.asarray(arrays.get("text_mean", np.zeros(0)), dtype=np.float32)
+        # a model saved before text_mean was kept cannot place new items (None)
+        self.text_mean_ = mean if mean.shape == (E.shape[1],) else None
         self._profiles_of = _binary(self.positives_)
+
+    # -- items added after the fit (ScoresNewItems) ---------------------------------------------
+    def new_item_encoder(self) -> Any:
+        """The encoder the items were embedded with (see
+        :class:`~synerec.algorithms.abilities.ScoresNewItems`); a one-line
+        :class:`~synerec.exceptions.ConfigError` when the model cannot embed new text."""
+        self._check_fitted()
+        name = type(self).model_name()
+        if self.encoder_name_ in (GIVEN_EMBEDDINGS, NO_TEXT):
+            raise ConfigError(f"{name} was fitted on {self.encoder_name_} embeddings: it has no "
+                              "encoder to embed new products")
+        if self.config_.center_text and self.text_mean_ is None:
+            raise ConfigError(f"this {name} model was saved before new products were "
+                              "supported (no text_mean): fit it again")
+        encoder = self._new_item_encoder()
+        if encoder.name != self.encoder_name_:
+            raise ConfigError(f"{name} was fitted with the encoder {self.encoder_name_!r}, "
+                              f"not available here (got {encoder.name!r})")
+        return encoder
+
+    def _new_item_encoder(self) -> Any:
+        from synerec.text import create_encoder
+        from synerec.text.finetune import load_finetuned_encoder
+
+        path = self.config_.encoder_path
+        if path is not None:
+            return load_finetuned_encoder(path)
+        if self.config_.encoder == "tfidf":
+            raise ConfigError(f"{type(self).model_name()} was fitted with a TF-IDF encoder, "
+                              "whose vocabulary is not kept: it cannot embed new products")
+        return create_encoder(self.config_.encoder)
+
+    def new_item_vectors(self, embeddings: np.ndarray) -> np.ndarray:
+        """Raw embeddings placed as :meth:`_set_embeddings` placed the items' (centred on
+        the training items' mean with ``center_text``, unit rows; zero rows stay zero)."""
+        self._check_fitted()
+        E = np.array(np.atleast_2d(embeddings), dtype=np.float32)
+        has = np.abs(E).sum(axis=1) > 0
+        if self.config_.center_text:
+            if self.text_mean_ is None:
+                raise ConfigError("this model was saved before new products were supported "
+                                  "(no text_mean): fit it again")
+            E[has] -= self.text_mean_  # as center_rows, with the training items' mean
+        E = _unit_rows(E)
+        E[~has] = 0.0
+        return E.astype(np.float32)
+
+    def item_vectors(self) -> np.ndarray:
+        """The vectors the model ranks with (:attr:`item_embeddings_`)."""
+        self._check_fitted()
+        return self.item_embeddings_
+
+    def score_new_items(self, users: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """The retriever's score :math:`\\bar e_u \\cdot v` of each vector for each user
+        (NaN for a user without positives, an unknown user and a zero vector)."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        V = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        out = np.full((len(users), V.shape[0]), np.nan, dtype=np.float32)
+        ok = users >= 0
+        ok[ok] = self._has_positives[users[ok]]
+        if ok.any():
+            profiles = self._mean_embeddings(self._profiles_of[users[ok]])
+            out[ok] = np.einsum("bd,nd->bn", profiles, V)  # as _scores_of: no BLAS rounding
+        out[:, np.abs(V).sum(axis=1) == 0] = np.nan
+        return out
+
+    def score_item_users(self, item: int) -> np.ndarray:
+        """``item``'s score for every user (:meth:`score_new_items` of its own vector; NaN
+        everywhere when the model does not rank it)."""
+        self._check_fitted()
+        j = int(self._check_indices(np.array([item]), self.n_items_, "item")[0])
+        out = self.score_new_items(np.arange(self.n_users_), self.item_embeddings_[[j]])[:, 0]
+        if not self._rankable()[j]:
+            out[:] = np.nan
+        return out
 
 
 @register_model("text-knn")

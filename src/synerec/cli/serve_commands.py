@@ -169,6 +169,11 @@ def serve(
              "the demo's folder, kept between runs).")] = None,
     base_dataset: Annotated[str | None, typer.Option(
         help="Data set the model was trained on, for retraining.")] = None,
+    items: Annotated[Path | None, typer.Option(
+        "--items", help="Products to add to the service's catalogue at start (CSV, JSON or "
+                        "JSON lines: item_id, title, text, category, shop fields): stored "
+                        "and embedded like products posted to /v1/items; a text model "
+                        "(text-knn) recommends them without a retrain.")] = None,
     workers: Annotated[int | None, typer.Option(
         help="Server processes sharing the port, the memory-mapped model and the event "
              "store (default 1; one per core serves reads on every core).")] = None,
@@ -219,7 +224,8 @@ def serve(
         shown.update(compare=parse_compare(compare), reports=list(reports or []))
     settings = load_settings(settings_file, other_tables=("console",), model_dir=model_dir,
                              host=host, port=port, state_dir=state_dir,
-                             base_dataset=base_dataset, workers=workers, **extra)
+                             base_dataset=base_dataset, workers=workers, items_file=items,
+                             **extra)
     console = load_console_settings(settings_file, **shown)
     key = None
     if demo:

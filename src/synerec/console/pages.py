@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from synerec.console.catalogue import split_categories
 from synerec.console.context import ConsoleContext, ModelView
 from synerec.console.explain import (
     Why,
@@ -291,8 +292,11 @@ def _missing(c: dict[str, Any], kind: str, given: str, vocab: Any, known: np.nda
 
 
 def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
-    """The product page: its text, similar products by co-interaction and by text, who
-    interacted with it (404 page for a product nobody knows)."""
+    """The product page: its text, similar products (by co-interaction, or, for a product
+    nobody has bought yet, by the served text model's vectors) and by text, its likely buyers,
+    who interacted with it (404 page for a product nobody knows). A product added to the
+    service's catalogue after the model was trained (``/v1/items``, ``--items``) has a page
+    too."""
     cs = ctx.settings
     view = ctx.served()
     snap = view.snap
@@ -300,8 +304,11 @@ def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
     cat = view.catalogue
     i = cat.index(item_id)
     base = ctx.base
+    products = ctx.service.products
+    record = products.store.get(str(item_id))
+    new = products.view(snap)
     in_base = base is not None and int(base.items.indices([item_id], missing="negative")[0]) >= 0
-    if i < 0 and not in_base:
+    if i < 0 and not in_base and record is None:
         return _missing(c, "product", item_id, model.items_,
                         model.known_items(np.arange(model.n_items_)))
     typed = model.items_.id(i) if i >= 0 else item_id
@@ -313,23 +320,18 @@ def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
             title = str(base.info.loc[typed, "title"]) or None
         except (KeyError, TypeError):
             title = None
+    added = None
+    if record is not None:
+        title = title or record.title
+        categories = categories or split_categories(record.category)
+        fields = fields or ([("description", record.text)] if record.text else []) + [
+            (k.replace("_", " "), str(v)) for k, v in record.fields.items() if v is not None]
+        added = record.created_at
     known = model.is_known_item(i)
     n_inter = int(model.item_count_[i]) if known else 0
     mean = float(model.item_mean_[i]) if known and model.rating_scale_ is not None else None
-    co: list[dict[str, Any]] = []
-    co_note = None
-    if known:
-        try:
-            res = engine.similar(snap, str(item_id), cs.list_length, unknown="error")
-            idx = model.items_.indices(res.items, missing="negative")
-            co = [{**item_entry(view, int(j)), "score": s, "rank": k + 1}
-                  for k, (j, s) in enumerate(zip(idx, res.similarities, strict=True))]
-            co_note = ("the model's own item similarity" if res.source == "model"
-                       else "cosine of the items' co-interaction columns")
-        except (UnknownIdError, SynerecError):
-            co_note = "no interactions yet"
-    else:
-        co_note = "no interactions yet: nothing to compare by co-interaction"
+    co, co_heading, co_note = _similar_products(view, str(item_id), new, cs.list_length)
+    buyers, buyers_note = _likely_buyers(ctx, snap, str(item_id), new, cs.list_length)
     text_list: list[dict[str, Any]] = []
     text_note = None
     if not ctx.text_ready:
@@ -367,9 +369,63 @@ def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
     who.sort(key=lambda r: (-(r["date"] or 0.0), -r["_v"]))
     c.update(item_id=typed, title=title, categories=categories, fields=fields,
              n_interactions=n_inter, mean=mean, scale=scale, co=co, co_note=co_note,
+             co_heading=co_heading, buyers=buyers, buyers_note=buyers_note, added=added,
+             is_new=new.position(str(item_id)) >= 0,
              text_list=text_list, text_note=text_note, who=who[:cs.history_limit],
              n_who=n_inter + len(recent), popularity_rank=_popularity_rank(snap, i))
     return "product.html", 200
+
+
+def _similar_products(view: ModelView, item_id: str, new: Any, n: int
+                      ) -> tuple[list[dict[str, Any]], str, str]:
+    """Similar products by co-interaction, or, for a product nobody has bought yet, by the
+    served text model's vectors: the entries, the list's heading and its note."""
+    snap = view.snap
+    model = snap.model
+    co: list[dict[str, Any]] = []
+    co_note = None
+    co_heading = "Similar by co-interaction"
+    try:
+        res = engine.similar(snap, item_id, n, unknown="error", new=new)
+        titles = engine.titles_of(snap, res.items, new)
+        idx = model.items_.indices(res.items, missing="negative")
+        co = [{**item_entry(view, int(j), jid), "score": s, "rank": k + 1}
+              for k, (j, jid, s) in enumerate(zip(idx, res.items, res.similarities,
+                                                   strict=True))]
+        for entry, t in zip(co, titles, strict=True):
+            entry["title"] = entry["title"] or t
+        if res.source == "text":
+            co_heading = "Similar by the served model's text vectors"
+            co_note = (f"nobody has bought it yet: {res.basis} (what the served model ranks "
+                       "new products by)")
+        else:
+            co_note = ("the model's own item similarity" if res.source == "model"
+                       else "cosine of the items' co-interaction columns")
+    except (UnknownIdError, SynerecError):
+        co_note = "no interactions yet: nothing to compare by co-interaction"
+        if new.position(item_id) >= 0 and new.note:
+            co_note += f" ({new.note})"
+    return co, co_heading, co_note or ""
+
+
+def _likely_buyers(ctx: ConsoleContext, snap: Any, item_id: str, new: Any, n: int
+                   ) -> tuple[list[dict[str, Any]], str]:
+    """The product's likely buyers (:func:`synerec.service.engine.audience`) and its basis."""
+    bought = ctx.service.events.item_users(item_id, snap.events_upto)
+    try:
+        res = engine.audience(snap, item_id, n, new, bought)
+    except (UnknownIdError, SynerecError) as exc:
+        note = "no basis to score customers for it"
+        if new.position(item_id) >= 0 and new.note:
+            note += f": {new.note}"
+        elif isinstance(exc, UnknownIdError):
+            note += ": the served model has neither interactions nor a text vector for it"
+        return [], note
+    rows = [{"user_id": u, "score": s, "reason": r, "rank": k + 1}
+            for k, (u, s, r) in enumerate(zip(res.users, res.scores, res.reasons,
+                                              strict=True))]
+    note = f"{res.basis_detail}; customers who already have it left out ({res.excluded})"
+    return rows, note
 
 
 def _base_title(base: Any, item_id: Any) -> str | None:

@@ -35,14 +35,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synerec.exceptions import UnknownIdError
 from synerec.service import engine
+from synerec.service.catalogue import CatalogueItem
 from synerec.service.events import EventRecord
 from synerec.service.metrics import CONTENT_TYPE
 from synerec.service.schemas import (
     MAX_ID_LENGTH,
+    AudienceResponse,
+    CatalogueItemResponse,
     ErrorResponse,
     EventsRequest,
     EventsResponse,
     HealthResponse,
+    ItemIn,
+    ItemsRequest,
+    ItemsResponse,
     PredictRequest,
     PredictResponse,
     RecommendationsResponse,
@@ -124,14 +130,16 @@ class ResponseCache:
 
 
 def rec_key(snap: Any, user_id: str, n: int, exclude_seen: bool, explain: bool,
-            newest: int, unknown: str = "error") -> tuple[Any, ...]:
+            newest: int, unknown: str = "error", catalogue: int = 0) -> tuple[Any, ...]:
     """The :class:`ResponseCache` key of a recommendation request.
 
     ``newest`` is the id of the user's newest event not in the served model (0: none): with the
     model version it fixes the overlay (events are only appended), so the key is found with one
-    index lookup, without reading the user's pending events.
+    index lookup, without reading the user's pending events. ``catalogue`` is the catalogue's
+    version: a product added makes a new key.
     """
-    return (snap.version, user_id, n, exclude_seen, explain, unknown, int(newest))
+    return (snap.version, user_id, n, exclude_seen, explain, unknown, int(newest),
+            int(catalogue))
 
 
 def read_overlay(st: "ServiceState", user_id: str, snap: Any, newest: int) -> list[Any]:
@@ -142,17 +150,19 @@ def read_overlay(st: "ServiceState", user_id: str, snap: Any, newest: int) -> li
     return [e for e in overlay if e[0] <= newest]
 
 
-def encode_recommendations(user_id: str, snap: Any, res: engine.RecResult) -> bytes:
+def encode_recommendations(user_id: str, snap: Any, res: engine.RecResult,
+                           new: Any = None) -> bytes:
     """The JSON body of a recommendation list (:class:`RecommendationsResponse`)."""
     reasons: list[str | None] = list(res.reasons) if res.reasons else [None] * len(res.items)
-    titles = engine.titles_of(snap, res.items)
+    titles = engine.titles_of(snap, res.items, new)
     return json.dumps({
         "user_id": user_id, "model_version": snap.version, "strategy": res.strategy,
         "fallback": res.fallback, "new_events": res.n_new_events,
         "filled_from_popular": res.filled_from_popular,
         "items": [{"rank": k + 1, "item_id": i, "score": _finite(s), "title": t, "reason": r}
                   for k, (i, s, t, r) in enumerate(zip(res.items, res.scores, titles, reasons,
-                                                       strict=True))]},
+                                                       strict=True))],
+        "new_products": res.new_products},
         separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -251,6 +261,7 @@ def api_router(st: "ServiceState") -> APIRouter:
     router = APIRouter()
     access = _access(st)
     _read_routes(router, st, access)
+    _catalogue_routes(router, st, access)
     _write_routes(router, st, access)
     return router
 
@@ -274,22 +285,26 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
         """
         snap = st.store.current
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
-        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown)
+        version = st.products.version()
+        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version)
         body = st.responses.get(key)
         if body is None:
             overlay = read_overlay(st, user_id, snap, newest)
+            view = st.products.cached_view(snap, version) if version else None
 
-            def answer() -> engine.RecResult:
+            def answer() -> tuple[engine.RecResult, Any]:
+                new = st.products.view(snap, version) if version else None
                 return engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
                                         explain=explain, event_weights=settings.event_weights,
-                                        unknown=unknown)
+                                        unknown=unknown, new=new), new
 
-            if engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                               explain=explain):
-                res = answer()
+            if (not version or view is not None) and engine.is_cheap(
+                    snap, user_id, overlay, n, exclude_seen=exclude_seen, explain=explain,
+                    new=view):
+                res, new = answer()
             else:
-                res = await st.compute.run(answer)
-            body = encode_recommendations(user_id, snap, res)
+                res, new = await st.compute.run(answer)
+            body = encode_recommendations(user_id, snap, res, new)
             st.responses.put(key, body)
         return Response(body, media_type="application/json")
 
@@ -298,14 +313,21 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
                 dependencies=access.read)
     async def similar_items(item_id: ItemIdP, n: N = 10,
                             unknown: Unknown = "error") -> Response:
-        """The ``n`` items most similar to an item; an unknown item is a 404 unless
-        ``unknown=fallback`` (then popular items)."""
+        """The ``n`` items most similar to an item; an item nobody has bought yet (a product
+        added to the catalogue, or a catalogue item without interactions) by the cosine of
+        the served text model's item vectors (``source`` ``text``, ``basis`` naming them); an
+        unknown item is a 404 unless ``unknown=fallback`` (then popular items)."""
         snap = st.store.current
-        res = await st.compute.run(engine.similar, snap, item_id, n, unknown)
-        titles = engine.titles_of(snap, res.items)
+
+        def answer() -> tuple[engine.SimilarResult, list[str | None]]:
+            new = st.products.view(snap)
+            res = engine.similar(snap, item_id, n, unknown, new)
+            return res, engine.titles_of(snap, res.items, new)
+
+        res, titles = await st.compute.run(answer)
         return json_response({
             "item_id": item_id, "model_version": snap.version, "fallback": res.fallback,
-            "source": res.source,
+            "source": res.source, "basis": res.basis,
             "items": [{"rank": k + 1, "item_id": i, "similarity": _finite(s), "title": t}
                       for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
                                                         strict=True))]})
@@ -326,6 +348,48 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
             "recommend": bool(d.recommend), "reason": d.reason,
             "threshold": _finite(float(d.threshold)), "n_neighbors": int(p.n_neighbors),
             "fallback": p.fallback, "fallback_to": p.fallback_to})
+
+
+def _catalogue_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None:
+    """A product's likely buyers and the service's catalogue records."""
+    N = Annotated[int, Query(ge=1, le=st.settings.max_n, description="List length.")]
+
+    @router.get("/v1/items/{item_id}/audience", response_model=AudienceResponse,
+                responses=access.read_errors, tags=["recommendations"],
+                dependencies=access.read)
+    async def item_audience(item_id: ItemIdP, n: N = 10) -> Response:
+        """The ``n`` known customers most likely to take an item, new or not, its buyers
+        left out: the served model's score of that item for every customer (one column), or,
+        for a product nobody has bought yet, its text embedding scored by the model's text
+        path; ``basis`` says which. An item with neither interactions nor a text vector is a
+        404."""
+        snap = st.store.current
+        bought = st.events.item_users(item_id, snap.events_upto)
+
+        def answer() -> engine.AudienceResult:
+            return engine.audience(snap, item_id, n, st.products.view(snap), bought)
+
+        res = await st.compute.run(answer)
+        return json_response({
+            "item_id": item_id, "model_version": snap.version, "basis": res.basis,
+            "basis_detail": res.basis_detail, "new_item": res.new_item,
+            "excluded_buyers": res.excluded,
+            "users": [{"rank": k + 1, "user_id": u, "score": s, "reason": r}
+                      for k, (u, s, r) in enumerate(zip(res.users, res.scores, res.reasons,
+                                                        strict=True))]})
+
+    @router.get("/v1/items/{item_id}", response_model=CatalogueItemResponse,
+                responses=access.read_errors, tags=["catalogue"], dependencies=access.read)
+    def catalogue_item(item_id: ItemIdP) -> Response:
+        """A product of the service's catalogue (posted, or from the ``--items`` file); 404
+        for an item the catalogue does not hold (the model's own items are not listed here)."""
+        got = st.products.record(item_id)
+        if got is None:
+            raise StarletteHTTPException(404, f"item {item_id!r} is not in the service's "
+                                              "catalogue")
+        snap = st.store.current
+        got["in_model"] = bool(engine.known_item_ids(snap, [item_id])[0])
+        return json_response(got)
 
 
 def _write_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None:
@@ -353,6 +417,39 @@ def _write_routes(router: APIRouter, st: "ServiceState", access: _Access) -> Non
                               "events_stored": st.events.count(), "replayed": got.replayed},
                              headers=headers)
 
+    def store_items(items: list[CatalogueItem]) -> Response:
+        limit = st.settings.max_items_per_batch
+        if len(items) > limit:
+            raise RequestValidationError([{
+                "loc": ("body", "items"), "type": "too_long",
+                "msg": f"at most {limit} items per batch"}])
+        got = st.products.add(st.store.current, items)
+        return json_response({"accepted": got.accepted, "changed": got.changed,
+                              "catalogue_version": got.catalogue_version,
+                              "embedded": got.embedded, "encoder": got.encoder,
+                              "recommendable": got.ranked, "note": got.note,
+                              "seconds": round(got.seconds, 4)})
+
+    @router.put("/v1/items/{item_id}", response_model=ItemsResponse, dependencies=access.write,
+                responses=WRITE_ERRORS, tags=["catalogue"])
+    def put_item(item_id: ItemIdP, body: ItemIn) -> Response:
+        """Add a product to the catalogue (or replace it): stored durably with its text
+        embedding by the served model's encoder, and, for a text model, recommendable at
+        once, without a retrain (``recommendable`` says whether)."""
+        return store_items([_catalogue_item(item_id, body)])
+
+    @router.post("/v1/items", response_model=ItemsResponse, dependencies=access.write,
+                 responses=WRITE_ERRORS, tags=["catalogue"])
+    def post_items(body: ItemsRequest) -> Response:
+        """Add or replace several products (all-or-nothing, see ``PUT /v1/items/{id}``)."""
+        ids = [str(it.item_id) for it in body.items]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise RequestValidationError([{
+                "loc": ("body", "items"), "type": "duplicate",
+                "msg": f"item_id {dup!r} appears more than once"}])
+        return store_items([_catalogue_item(str(it.item_id), it) for it in body.items])
+
     @router.post("/v1/models/retrain", response_model=RetrainJobResponse, status_code=202,
                  dependencies=access.write,
                  responses={**WRITE_ERRORS, 409: {"model": ErrorResponse,
@@ -373,6 +470,11 @@ def _write_routes(router: APIRouter, st: "ServiceState", access: _Access) -> Non
         if job is None:
             raise StarletteHTTPException(404, f"no retrain job {job_id}")
         return json_response(job_fields(asdict(job)))
+
+
+def _catalogue_item(item_id: str, body: ItemIn) -> CatalogueItem:
+    return CatalogueItem(str(item_id), body.title, body.text or None, body.category or None,
+                         dict(body.fields))
 
 
 def ops_router(st: "ServiceState") -> APIRouter:
@@ -493,21 +595,27 @@ class FastRecommendations:
         st = self.st
         snap = st.store.current
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
-        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown)
+        version = st.products.version()
+        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version)
         body = st.responses.get(key)
         if body is not None:
             return body
+        view = None
+        if version:
+            view = st.products.cached_view(snap, version)
+            if view is None:
+                return None  # the catalogue changed: the route rebuilds its view
         overlay = read_overlay(st, user_id, snap, newest)
         if not engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                               explain=explain):
+                               explain=explain, new=view):
             return None  # scoring work: the route runs it on a compute thread
         try:
             res = engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
                                    explain=explain, event_weights=st.settings.event_weights,
-                                   unknown=unknown)
+                                   unknown=unknown, new=view)
         except UnknownIdError:
             return None  # the route answers the 404
 
-        body = encode_recommendations(user_id, snap, res)
+        body = encode_recommendations(user_id, snap, res, view)
         st.responses.put(key, body)
         return body

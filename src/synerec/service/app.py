@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from synerec._version import __version__
 from synerec.exceptions import SynerecError, UnknownIdError
 from synerec.service.api import FastRecommendations, ResponseCache, api_router, ops_router
+from synerec.service.catalogue import CatalogueStore, read_items_file
 from synerec.service.compute import ComputePool
 from synerec.service.events import EventStore, IdempotencyConflictError
 from synerec.service.faults import ServiceFault, classify
@@ -52,6 +53,7 @@ from synerec.service.http import FAULT_COUNTER_KEY, RequestGuard
 from synerec.service.locks import FileLock, die_with_parent
 from synerec.service.metrics import Metrics
 from synerec.service.model_store import ModelStore
+from synerec.service.products import Products
 from synerec.service.retrain import RetrainBusyError, RetrainManager
 from synerec.service.schemas import ErrorResponse
 from synerec.service.settings import ServiceSettings
@@ -86,6 +88,7 @@ class ServiceState:
     responses: ResponseCache
     api_keys: list[bytes]
     read_keys: list[bytes]
+    products: Products
     server_lock: FileLock | None = None
     started_at: float = field(default_factory=time.time)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -124,6 +127,7 @@ class ServiceState:
         self.retrain.close()
         self.metrics.publish()
         self.events.close()
+        self.products.store.close()
         if self.server_lock is not None:
             self.server_lock.release()
 
@@ -157,8 +161,10 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
     else:
         lock = acquire_server_lock(state_dir)
     events = None
+    catalogue = None
     try:
         events = EventStore(state_dir / EVENTS_DB, max_db_bytes=settings.events_max_db_bytes)
+        catalogue = CatalogueStore(state_dir / EVENTS_DB)
         store = ModelStore(state_dir, settings.model_dir, settings.similarity_neighbors,
                            precompute_n=settings.precompute_n,
                            precompute_max_users=settings.precompute_max_users, mmap=True,
@@ -169,7 +175,15 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         metrics = Metrics(share)
         events.fold(store.current.events_upto)  # after a crash between a swap and its fold
         retrain = RetrainManager(settings, events, store, on_finish=metrics.count_job)
+        products = Products(catalogue, settings.encoder_threads)
+        if settings.items_file is not None:
+            items = read_items_file(settings.items_file)
+            got = products.add(store.current, items)
+            log.info("items file %s: %d products, %d new or changed (catalogue version %d)",
+                     settings.items_file, got.accepted, got.changed, got.catalogue_version)
     except BaseException:
+        if catalogue is not None:
+            catalogue.close()
         if events is not None:
             events.close()
         if lock is not None:
@@ -183,9 +197,10 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
                       ComputePool(settings.compute_threads, settings.compute_queue,
                                   settings.compute_queue_timeout_s),
                       ResponseCache(int(settings.response_cache_mb * 2**20)), keys,
-                      settings.all_read_keys(), server_lock=lock)
+                      settings.all_read_keys(), products, server_lock=lock)
     if maintain:
         st.start_maintenance()
+        products.warm(store.current)
     return st
 
 

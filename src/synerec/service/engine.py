@@ -29,14 +29,20 @@ from typing import Any
 import numpy as np
 
 from synerec.algorithms import Decision
-from synerec.algorithms.abilities import ExplainsList
+from synerec.algorithms.abilities import (
+    ExplainsList,
+    ScoresByFactors,
+    ScoresItemUsers,
+    ScoresNewItems,
+)
 from synerec.exceptions import UnknownIdError
+from synerec.service.catalogue import NewItems
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
 from synerec.topk import PAD_INDEX, topk
 
-__all__ = ["RecResult", "SimilarResult", "is_cheap", "predict", "py_id", "recommend",
-           "similar", "titles_of"]
+__all__ = ["AudienceResult", "RecResult", "SimilarResult", "audience", "is_cheap",
+           "known_item_ids", "predict", "py_id", "recommend", "similar", "titles_of"]
 
 Overlay = list[tuple[int, str, float | None, str | None]]
 
@@ -52,6 +58,7 @@ class RecResult:
     n_new_events: int
     filled_from_popular: int = 0
     reasons: list[str] | None = field(default=None)
+    new_products: dict[str, Any] | None = None
 
 
 @dataclass
@@ -62,6 +69,20 @@ class SimilarResult:
     similarities: list[float]
     fallback: str | None
     source: str
+    basis: str | None = None
+
+
+@dataclass
+class AudienceResult:
+    """The users most likely to take one item."""
+
+    users: list[Any]
+    scores: list[float]
+    reasons: list[str]
+    basis: str
+    basis_detail: str
+    new_item: bool
+    excluded: int
 
 
 def py_id(value: Any) -> Any:
@@ -69,13 +90,21 @@ def py_id(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def titles_of(snap: ModelSnapshot, item_ids: list[Any]) -> list[str | None]:
-    """Each item's title from the catalogue the model carries (``None`` without one)."""
+def titles_of(snap: ModelSnapshot, item_ids: list[Any],
+              new: NewItems | None = None) -> list[str | None]:
+    """Each item's title: from the catalogue the model carries, else a new product's
+    (``None`` without either)."""
+    out: list[str | None] = [None] * len(item_ids)
     catalogue = snap.model.catalogue_
-    if catalogue is None or "title" not in catalogue or not item_ids:
-        return [None] * len(item_ids)
-    idx = _item_indices(snap, item_ids)
-    return [str(catalogue["title"][i]) if i >= 0 else None for i in idx]
+    if catalogue is not None and "title" in catalogue and item_ids:
+        idx = _item_indices(snap, item_ids)
+        out = [str(catalogue["title"][i]) if i >= 0 else None for i in idx]
+    if new is not None and len(new):
+        for k, i in enumerate(item_ids):
+            p = new.position(str(i))
+            if out[k] is None and p >= 0:
+                out[k] = new.titles[p]
+    return out
 
 
 def _ids(snap: ModelSnapshot, idx: np.ndarray) -> list[Any]:
@@ -112,18 +141,26 @@ def _item_indices(snap: ModelSnapshot, ids: list[Any]) -> np.ndarray:
                        count=len(ids))
 
 
+def known_item_ids(snap: ModelSnapshot, ids: list[Any]) -> np.ndarray:
+    """Whether the served model knows each item id (:meth:`known_items`: in its vocabulary,
+    with training data, or with text for a text model that ranks such items)."""
+    return snap.model.known_items(_item_indices(snap, ids))
+
+
 def is_cheap(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
-             exclude_seen: bool, explain: bool) -> bool:
+             exclude_seen: bool, explain: bool, new: NewItems | None = None) -> bool:
     """Whether :func:`recommend` is a slice of precomputed lists (fine on the event loop).
 
-    True for a known user without newer events whose list is precomputed, and for an unknown
-    user without events (the popular items); everything else scores and runs on a compute
-    thread.
+    True for a known user without newer events whose list is precomputed (and no new
+    products the model ranks: they are scored), and for an unknown user without events (the
+    popular items); everything else scores and runs on a compute thread.
     """
     if explain or overlay:
         return False
     if not snap.model.is_known_user(_user_index(snap, user_id)):
         return True
+    if new is not None and new.ranked and len(new):
+        return False
     return exclude_seen and snap.top_items is not None and n <= snap.top_items.shape[1]
 
 
@@ -144,19 +181,36 @@ def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> tuple[np.ndarray
 
 def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
               exclude_seen: bool, explain: bool, event_weights: dict[str, float],
-              unknown: str = "fallback") -> RecResult:
+              unknown: str = "fallback", new: NewItems | None = None) -> RecResult:
     """The top-``n`` list of one user (see the module docstring for the strategies).
 
     ``unknown="error"``: a user the service knows nothing about raises
     :class:`~synerec.exceptions.UnknownUserError` instead of getting the popular items.
+    ``new``: the catalogue's new products; a model that ranks them
+    (:class:`~synerec.algorithms.abilities.ScoresNewItems`) merges them into a known user's
+    list by its own scores (strategy ``model``).
     """
+    res = _recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen, explain=explain,
+                     event_weights=event_weights, unknown=unknown, new=new)
+    if new is not None:
+        res.new_products = new.summary()
+    return res
+
+
+def _recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
+               exclude_seen: bool, explain: bool, event_weights: dict[str, float],
+               unknown: str, new: NewItems | None) -> RecResult:
     model = snap.model
     u = _user_index(snap, user_id)
     known = model.is_known_user(u)
     event_items = _item_indices(snap, [e[1] for e in overlay])
     if known and (not overlay or not snap.item_based):
-        return _model_list(snap, user_id, u, event_items, len(overlay), n,
-                           exclude_seen=exclude_seen, explain=explain)
+        res = _model_list(snap, user_id, u, event_items, len(overlay), n,
+                          exclude_seen=exclude_seen, explain=explain)
+        if new is not None and new.ranked and len(new):
+            skip = {str(e[1]) for e in overlay} if exclude_seen else set()
+            _merge_new(snap, u, res, new, n, skip, explain)
+        return res
     weights = [event_weight(e[2], e[3], model.rating_scale_, event_weights) for e in overlay]
     p_items, p_w = _profile(snap, u if known else -1, event_items, weights)
     if len(p_items) == 0:
@@ -195,6 +249,63 @@ def _model_list(snap: ModelSnapshot, user_id: str, u: int, event_items: np.ndarr
     if explain:
         res.reasons = _model_reasons(snap, user_id, u, items)
     return res
+
+
+def _merge_new(snap: ModelSnapshot, u: int, res: RecResult, new: NewItems, n: int,
+               skip: set[str], explain: bool) -> None:
+    """Merge the new products into a model list by the model's own scores of them
+    (:meth:`~synerec.algorithms.abilities.ScoresNewItems.score_new_items`, the same scale);
+    equal scores keep the model's items first."""
+    model = snap.model
+    assert isinstance(model, ScoresNewItems) and new.vectors is not None
+    scores = model.score_new_items(np.array([u]), new.vectors)[0]
+    cand = [(float(s), 1, k) for k, s in enumerate(scores)
+            if np.isfinite(s) and new.ids[k] not in skip]
+    if not cand:
+        return
+    rows = [(float(s) if s is not None else -np.inf, 0, k)
+            for k, s in enumerate(res.scores)] + cand
+    rows.sort(key=lambda r: (-r[0], r[1], r[2]))
+    rows = rows[:n]
+    reasons = res.reasons
+    items: list[Any] = []
+    values: list[float | None] = []
+    why: list[str | None] = []
+    for s, is_new, k in rows:
+        if is_new:
+            items.append(new.ids[k])
+            values.append(s)
+            why.append(_new_reason(snap, u, new, k) if explain else None)
+        else:
+            items.append(res.items[k])
+            values.append(res.scores[k])
+            why.append(reasons[k] if reasons else None)
+    res.items, res.scores = items, values
+    if explain:
+        res.reasons = [w or "" for w in why]
+
+
+def _text_neighbours(snap: ModelSnapshot, u: int, vector: np.ndarray, top: int = 3
+                     ) -> list[tuple[Any, float]]:
+    """The user's training items whose text vectors are closest to ``vector``."""
+    model = snap.model
+    assert isinstance(model, ScoresNewItems)
+    X = model.train_
+    mine = X.indices[X.indptr[u]:X.indptr[u + 1]]
+    if len(mine) == 0:
+        return []
+    cos = model.item_vectors()[mine] @ vector
+    order = np.lexsort((mine, -cos))[:top]
+    return [(py_id(snap.item_ids[mine[o]]), float(cos[o])) for o in order if cos[o] > 0]
+
+
+def _new_reason(snap: ModelSnapshot, u: int, new: NewItems, k: int) -> str:
+    assert new.vectors is not None
+    near = _text_neighbours(snap, u, new.vectors[k])
+    text = "new product (added after the model was trained), ranked by its text"
+    if near:
+        text += "; closest items you have: " + ", ".join(f"{i!s} ({c:.2f})" for i, c in near)
+    return text
 
 
 def _profile(snap: ModelSnapshot, u: int, event_items: np.ndarray,
@@ -298,19 +409,31 @@ def _neighbor_reasons(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray,
     return out
 
 
-def similar(snap: ModelSnapshot, item_id: str, n: int,
-            unknown: str = "fallback") -> SimilarResult:
-    """The ``n`` items most similar to ``item_id``; popular items (flagged) when unknown, or
-    :class:`~synerec.exceptions.UnknownItemError` with ``unknown="error"``."""
+def similar(snap: ModelSnapshot, item_id: str, n: int, unknown: str = "fallback",
+            new: NewItems | None = None) -> SimilarResult:
+    """The ``n`` items most similar to ``item_id``.
+
+    A warm item: the model's own item similarity (or the service's cosine). An item the
+    model has no interactions for but a text vector (a new product of ``new``, or a catalogue
+    item of a text model): the cosine of the text vectors (source ``"text"``, the basis
+    named). Otherwise popular items (flagged) when unknown, or
+    :class:`~synerec.exceptions.UnknownItemError` with ``unknown="error"``.
+    """
     model = snap.model
     i = _lookup(model.items_, item_id, snap.integer_item_ids)
+    S = snap.similarity
+    if not model.is_known_item(i) or S.indptr[i + 1] == S.indptr[i]:
+        vec = _text_vector(snap, i, item_id, new)  # nobody has bought it: by text
+        if vec is not None:
+            return _similar_by_text(snap, i, item_id, vec, n, new)
     if not model.is_known_item(i):
         if unknown == "error":
-            raise UnknownIdError(item_id, "item",
-                                 hint="unknown=fallback answers with the most popular items")
+            hint = "unknown=fallback answers with the most popular items"
+            if new is not None and new.position(item_id) >= 0 and new.note:
+                hint = f"it is in the catalogue, but {new.note}; {hint}"
+            raise UnknownIdError(item_id, "item", hint=hint)
         items, scores = _popular(snap, n, set() if i < 0 else {i})
         return SimilarResult(_ids(snap, items), scores, "unknown_item", "popular")
-    S = snap.similarity
     lo, hi = S.indptr[i], S.indptr[i + 1]
     row = np.full(snap.n_items, -np.inf, dtype=np.float32)
     row[S.indices[lo:hi]] = S.data[lo:hi]
@@ -318,6 +441,151 @@ def similar(snap: ModelSnapshot, item_id: str, n: int,
     keep = idx[0] != PAD_INDEX
     return SimilarResult(_ids(snap, idx[0][keep]), [float(s) for s in sc[0][keep]], None,
                          snap.similarity_source)
+
+
+def _text_vector(snap: ModelSnapshot, i: int, item_id: str,
+                 new: NewItems | None) -> np.ndarray | None:
+    """The item's vector in a text model's item space: a new product's, else the model's own
+    (nonzero) one; ``None`` without a text space."""
+    model = snap.model
+    if not isinstance(model, ScoresNewItems):
+        return None
+    if new is not None and new.vectors is not None and (p := new.position(item_id)) >= 0:
+        v = new.vectors[p]
+        return v if np.abs(v).sum() > 0 else None
+    if i >= 0:
+        v = model.item_vectors()[i]
+        return v if np.abs(v).sum() > 0 else None
+    return None
+
+
+def _similar_by_text(snap: ModelSnapshot, i: int, item_id: str, vec: np.ndarray, n: int,
+                     new: NewItems | None) -> SimilarResult:
+    """Cosine of text vectors against the model's items with text and the new products."""
+    model = snap.model
+    assert isinstance(model, ScoresNewItems)
+    V = model.item_vectors()
+    sims = (V @ vec).astype(np.float32)
+    sims[np.abs(V).sum(axis=1) == 0] = -np.inf
+    if i >= 0:
+        sims[i] = -np.inf
+    ids = list(snap.item_ids)
+    if new is not None and new.vectors is not None and len(new):
+        extra = (new.vectors @ vec).astype(np.float32)
+        extra[np.abs(new.vectors).sum(axis=1) == 0] = -np.inf
+        p = new.position(item_id)
+        if p >= 0:
+            extra[p] = -np.inf
+        sims = np.concatenate([sims, extra])
+        ids += list(new.ids)
+    idx, sc = topk(sims[None, :], n)
+    keep = idx[0] != PAD_INDEX
+    basis = (new.basis if new is not None and new.basis else
+             f"text: {snap.model_name}'s item vectors")
+    return SimilarResult([ids[k] for k in idx[0][keep]], [float(s) for s in sc[0][keep]],
+                         None, "text", basis + ", cosine")
+
+
+def audience(snap: ModelSnapshot, item_id: str, n: int, new: NewItems | None,
+             bought: set[str]) -> AudienceResult:
+    """The ``n`` known users most likely to take ``item_id``, its buyers left out.
+
+    A warm item: the model's scores of that one item for every user (one column:
+    :class:`~synerec.algorithms.abilities.ScoresItemUsers`, or the factors of a
+    :class:`~synerec.algorithms.abilities.ScoresByFactors` model), else eq. (S1)'s column
+    ``W S[:, j]`` over the users' training profiles (basis ``item_neighbors``). A new product
+    (or an item without interactions) of a text model: its text vector scored for every user
+    by the model (:meth:`~synerec.algorithms.abilities.ScoresNewItems.score_new_items`, basis
+    ``text``). Users who interacted with it (training data, or ``bought``: events newer than
+    the model) are left out.
+
+    Raises
+    ------
+    UnknownIdError
+        An item with neither interactions nor a text vector.
+    """
+    model = snap.model
+    i = _lookup(model.items_, item_id, snap.integer_item_ids)
+    name = snap.model_name
+    vec = None
+    if model.is_known_item(i):  # the model's own scores of it (a text model's cold items too)
+        scores, basis, detail = _warm_column(snap, i)
+    else:
+        vec = _text_vector(snap, i, item_id, new)
+        if vec is None:
+            hint = None
+            if new is not None and new.position(item_id) >= 0 and new.note:
+                hint = f"it is in the catalogue, but {new.note}"
+            raise UnknownIdError(item_id, "item", hint=hint)
+        assert isinstance(model, ScoresNewItems)
+        scores = model.score_new_items(np.arange(model.n_users_), vec[None, :])[:, 0]
+        basis = "text"
+        detail = (f"{name}'s score of the product's text embedding against each customer's "
+                  "items (no interactions with it yet)")
+    scores = np.array(scores, dtype=np.float32)
+    excluded = np.zeros(len(scores), dtype=bool)
+    if i >= 0:
+        T = model.train_.tocsc()[:, [i]]
+        excluded[T.indices] = True
+    if bought:
+        rows = _user_rows(snap, sorted(bought))
+        excluded[rows[rows >= 0]] = True
+    scores[excluded] = np.nan
+    idx, sc = topk(scores[None, :], n)
+    keep = idx[0] != PAD_INDEX
+    users = idx[0][keep]
+    ids = [py_id(v) for v in model.users_.ids_of(users)] if len(users) else []
+    if vec is not None:
+        reasons = [_audience_text_reason(snap, int(u), vec) for u in users]
+    else:
+        reasons = [detail] * len(users)
+    interactions = int(model.item_count_[i]) if i >= 0 else 0
+    return AudienceResult(ids, [float(x) for x in sc[0][keep]], reasons, basis, detail,
+                          interactions == 0, int(excluded.sum()))
+
+
+def _user_rows(snap: ModelSnapshot, user_ids: list[str]) -> np.ndarray:
+    return np.fromiter((_lookup(snap.model.users_, u, snap.integer_user_ids) for u in user_ids),
+                       dtype=np.int64, count=len(user_ids))
+
+
+def _warm_column(snap: ModelSnapshot, i: int) -> tuple[np.ndarray, str, str]:
+    """One warm item's score for every user, and its basis."""
+    model = snap.model
+    name = snap.model_name
+    if isinstance(model, ScoresItemUsers):
+        return (model.score_item_users(i), "model",
+                f"{name}'s ranking score of the item for each customer "
+                f"(evidence: {model.evidence_kind})")
+    if isinstance(model, ScoresByFactors):
+        f = model.factor_scores()
+        col = (f.user_factors @ f.item_factors[i] + f.item_bias[i] + f.user_offset)
+        col = col.astype(np.float32)
+        col[~model.known_users(np.arange(model.n_users_))] = np.nan
+        return (col, "model", f"{name}'s ranking score of the item for each customer "
+                              "(user and item factors)")
+    X = model.train_
+    scale = model.rating_scale_
+    W = X.copy().astype(np.float64)
+    if scale is None:
+        W.data[:] = 1.0
+    else:
+        low, high = scale
+        W.data = np.clip((W.data - low) / (high - low), 0.0, 1.0)
+    col = np.asarray((W @ snap.similarity[:, [i]]).todense(), dtype=np.float32).ravel()
+    reach = np.asarray((W.astype(bool).astype(np.float32)
+                        @ (snap.similarity[:, [i]] != 0).astype(np.float32)).todense()).ravel()
+    col[reach == 0] = np.nan
+    return (col, "item_neighbors",
+            f"sum of the item's similarities ({snap.similarity_source}) to each customer's "
+            f"items, eq. (S1): {name} scores no single item for every user")
+
+
+def _audience_text_reason(snap: ModelSnapshot, u: int, vec: np.ndarray) -> str:
+    near = _text_neighbours(snap, u, vec, top=2)
+    if not near:
+        return "text profile close to the product"
+    return "has items close in text: " + ", ".join(f"{i!s} ({c:.2f})" for i, c in near)
 
 
 def predict(snap: ModelSnapshot, user_id: str, item_id: str, overlay: Overlay,

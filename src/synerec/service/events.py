@@ -390,6 +390,14 @@ class EventStore:
         rows.reverse()
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
+    def item_users(self, item_id: str, after_id: int) -> set[str]:
+        """The users with an event on ``item_id`` newer than ``after_id`` (the events not in
+        the served model: a range scan of the newest rows, not an index of every event)."""
+        rows = self._reader().execute(
+            "SELECT DISTINCT user_id FROM events WHERE id > ? AND item_id = ?",
+            (int(after_id), str(item_id))).fetchall()
+        return {str(r[0]) for r in rows}
+
     def events(self, after_id: int = 0, upto_id: int | None = None) -> list[StoredEvent]:
         """Events with ``after_id < id <= upto_id`` (all newer ones when ``upto_id`` is None)."""
         sql = ("SELECT id, user_id, item_id, rating, event, timestamp FROM events WHERE id > ?"

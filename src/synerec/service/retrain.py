@@ -67,6 +67,7 @@ import pandas as pd
 from synerec.data import InteractionDataset, load_dataset
 from synerec.exceptions import ModelFileError, SynerecError
 from synerec.models import create_model, load_model
+from synerec.service.catalogue import read_catalogue_frame
 from synerec.service.events import read_events_frame
 from synerec.service.faults import classify, scrub_paths
 from synerec.service.locks import FileLock, die_with_parent
@@ -178,6 +179,25 @@ def _catalogue_like(items: pd.DataFrame | None, item_ids: pd.Series) -> pd.DataF
     return items
 
 
+def _with_products(items: pd.DataFrame | None, products: pd.DataFrame | None,
+                   item_ids: pd.Series) -> pd.DataFrame | None:
+    """The base catalogue plus the service's catalogue products (theirs win where given), ids
+    of the training frame's type (an integer vocabulary takes only integer-like ids)."""
+    if products is None or len(products) == 0:
+        return items
+    products = products.copy()
+    if item_ids.dtype.kind in "iu":
+        digits = products.index.str.fullmatch(r"-?\d+")
+        products = products[digits.to_numpy(dtype=bool)]
+        products.index = products.index.astype(np.int64)
+        products.index.name = "item_id"
+    if items is None or len(items) == 0:
+        return products
+    both = products.combine_first(items)
+    both.index.name = "item_id"
+    return both
+
+
 def run_retrain(spec: Mapping[str, Any]) -> Path:
     """Fit ``spec["model"]`` on base data + events and save it to ``spec["out_dir"]``.
 
@@ -192,9 +212,10 @@ def run_retrain(spec: Mapping[str, Any]) -> Path:
     frame = build_training_frame(base, scale, events,
                                  implied_ratings=spec.get("implied_ratings") or {},
                                  event_weights=spec.get("event_weights") or {})
+    items = _with_products(_catalogue_like(items, frame["item_id"]),
+                           read_catalogue_frame(spec["events_db"]), frame["item_id"])
     ds = InteractionDataset.from_dataframe(frame, rating_scale=scale, duplicates="last",
-                                           name=f"{name}+events",
-                                           items=_catalogue_like(items, frame["item_id"]))
+                                           name=f"{name}+events", items=items)
     model = create_model(spec["model"], **(spec.get("config") or {})).fit(ds)
     path = model.save(spec["out_dir"])
     log.info("retrained %s on %d interactions (%d events) in %.1f s", spec["model"],

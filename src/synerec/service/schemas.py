@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,11 +17,19 @@ from pydantic import (
 )
 
 __all__ = [
+    "AudienceResponse",
+    "AudienceUser",
+    "CatalogueItemResponse",
     "ErrorResponse",
     "EventIn",
     "EventsRequest",
     "EventsResponse",
     "HealthResponse",
+    "ItemIn",
+    "ItemWithId",
+    "ItemsRequest",
+    "ItemsResponse",
+    "NewProducts",
     "PredictRequest",
     "PredictResponse",
     "RecommendationsResponse",
@@ -149,6 +157,19 @@ class RecommendedItem(BaseModel):
     reason: str | None = None
 
 
+class NewProducts(BaseModel):
+    """The catalogue's products the served model was not trained on, and whether it ranks
+    them."""
+
+    count: int = Field(description="New products in the catalogue.")
+    ranked: bool = Field(description="Whether the served model ranks them (a text model, by "
+                                     "their text embeddings); false: they are stored, not "
+                                     "recommended, until a retrain sees interactions with "
+                                     "them.")
+    basis: str | None = Field(None, description="What their scores rest on.")
+    note: str | None = Field(None, description="Why they are not ranked, when not.")
+
+
 class RecommendationsResponse(BaseModel):
     """A user's recommendation list with how it was made."""
 
@@ -160,6 +181,9 @@ class RecommendationsResponse(BaseModel):
     new_events: int = Field(description="Events of this user newer than the served model.")
     filled_from_popular: int
     items: list[RecommendedItem]
+    new_products: NewProducts | None = Field(
+        None, description="Set when the catalogue holds products the model was not trained "
+                          "on (posted to /v1/items or the --items file).")
 
 
 class SimilarItem(BaseModel):
@@ -180,8 +204,127 @@ class SimilarItemsResponse(BaseModel):
     fallback: Literal["unknown_item"] | None = Field(
         description="Set when the item is unknown to the model: the items are then the most "
                     "popular ones and ``similarity`` holds their popularity.")
-    source: Literal["model", "service_cosine", "popular"]
+    source: Literal["model", "service_cosine", "popular", "text"]
+    basis: str | None = Field(None, description="With source `text` (an item nobody has "
+                                                "bought yet): the text vectors compared.")
     items: list[SimilarItem]
+
+
+class AudienceUser(BaseModel):
+    """One customer likely to take the item."""
+
+    rank: int
+    user_id: ItemId
+    score: float
+    reason: str
+
+
+class AudienceResponse(BaseModel):
+    """The customers most likely to take one item (its buyers left out)."""
+
+    item_id: str
+    model_version: int
+    basis: Literal["model", "item_neighbors", "text"] = Field(
+        description="`model`: the served model's score of the item for each customer; "
+                    "`item_neighbors`: eq. (S1), the item's similarities to each customer's "
+                    "items; `text`: the product's text embedding scored by the model (a "
+                    "product nobody has bought yet).")
+    basis_detail: str
+    new_item: bool = Field(description="The item has no interactions in the served model.")
+    excluded_buyers: int = Field(description="Customers left out: they already took it.")
+    users: list[AudienceUser]
+
+
+_MAX_TITLE = 500
+_MAX_TEXT = 20_000
+_MAX_FIELDS = 50
+FieldValue = StrictStr | StrictInt | StrictFloat | bool | None
+
+
+class ItemIn(_Body):
+    """A catalogue product: a title, optionally a text (description), a category and shop
+    fields (brand, price, ...)."""
+
+    title: str = Field(min_length=1, max_length=_MAX_TITLE)
+    text: str | None = Field(None, max_length=_MAX_TEXT,
+                             description="The product's description (embedded with the "
+                                         "title, category and brand).")
+    category: str | None = Field(None, max_length=500,
+                                 description="Category, several joined by `|`.")
+    fields: dict[str, Any] = Field(
+        default_factory=dict, description="Further shop attributes (brand, price, ...): "
+                                          "strings, numbers, booleans or null.")
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("title must not be blank")
+        return v.strip()
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if len(v) > _MAX_FIELDS:
+            raise ValueError(f"at most {_MAX_FIELDS} fields")
+        for k, x in v.items():
+            if x is not None and not isinstance(x, (str, int, float, bool)):
+                raise ValueError(f"field {k!r} must be a string, number, boolean or null, "
+                                 f"not {type(x).__name__}")
+            if not 1 <= len(k) <= 100:
+                raise ValueError("a field name must have 1 to 100 characters")
+            if k in ("item_id", "title", "text", "category"):
+                raise ValueError(f"{k!r} is a product attribute, not a shop field")
+            if isinstance(x, float) and not math.isfinite(x):
+                raise ValueError(f"field {k!r} must be a finite number")
+            if isinstance(x, str) and len(x) > 2000:
+                raise ValueError(f"field {k!r} is longer than 2000 characters")
+        return v
+
+
+class ItemWithId(ItemIn):
+    """A catalogue product with its id (the bulk form)."""
+
+    item_id: Id
+
+    @field_validator("item_id")
+    @classmethod
+    def _valid_id(cls, v: str | int) -> str | int:
+        return _check_text(v)
+
+
+class ItemsRequest(_Body):
+    """Products to add or replace, stored all-or-nothing."""
+
+    items: list[ItemWithId] = Field(min_length=1)
+
+
+class ItemsResponse(BaseModel):
+    """Acknowledgement: the products are durable in the state store (and embedded)."""
+
+    accepted: int
+    changed: int = Field(description="Products new or different from the stored ones.")
+    catalogue_version: int
+    embedded: bool = Field(description="Embedded by the served model's text encoder.")
+    encoder: str | None
+    recommendable: bool = Field(description="The served model ranks them now, without a "
+                                            "retrain.")
+    note: str | None = Field(None, description="Why they are not recommendable, when not.")
+    seconds: float = Field(description="Time to embed and store them.")
+
+
+class CatalogueItemResponse(BaseModel):
+    """A product as the catalogue store holds it."""
+
+    item_id: str
+    title: str
+    text: str | None
+    category: str | None
+    fields: dict[str, FieldValue]
+    seq: int
+    created_at: float
+    updated_at: float
+    in_model: bool = Field(description="The served model knows the item (was trained on it).")
 
 
 class PredictRequest(_Body):

@@ -136,6 +136,16 @@ class ServiceSettings(BaseModel):
         Scheduling niceness added to the retrain worker process (0-19): serving comes first.
     reload_interval_s
         How often each worker checks for a model version published by another worker.
+    items_file
+        Products loaded into the service's catalogue at start (``synerec serve --items``):
+        CSV, JSON or JSON lines with ``item_id``, ``title`` and optionally ``text``,
+        ``category`` and shop fields; stored like products posted to ``/v1/items`` (an
+        unchanged product is not rewritten).
+    max_items_per_batch
+        Most products in one ``POST /v1/items`` (422 above it).
+    encoder_threads
+        torch threads of a server process once the served model's text encoder is loaded
+        (products are embedded one request at a time, many requests at once).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -180,6 +190,9 @@ class ServiceSettings(BaseModel):
     keep_alive_s: float = Field(5.0, gt=0, le=3600)
     retrain_nice: int = Field(10, ge=0, le=19)
     reload_interval_s: float = Field(1.0, gt=0, le=3600)
+    items_file: Path | None = None
+    max_items_per_batch: int = Field(1000, ge=1, le=100_000)
+    encoder_threads: int = Field(1, ge=1, le=64)
 
     @pydantic.field_validator("event_weights")
     @classmethod
