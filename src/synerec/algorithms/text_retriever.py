@@ -86,12 +86,14 @@ class TunedTextKNNConfig(TextKNNConfig):
     """Parameters of :class:`TunedTextKNN`: :class:`TextKNNConfig`'s plus the fine-tuning's
     (:class:`synerec.text.finetune.FinetuneOptions`)."""
 
-    objective: Literal["history", "pairs"] = "history"
+    objective: Literal["ease", "history", "pairs"] = "ease"
     epochs: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=2)
     learning_rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     max_examples: int | None = Field(None, ge=1)
     window: int = Field(5, ge=1)
+    ease_lambda: float = Field(50.0, gt=0.0, allow_inf_nan=False)
+    ridge_lambda: float = Field(3.0, gt=0.0, allow_inf_nan=False)
     random_state: int = 0
 
 
@@ -116,24 +118,28 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresProfile):
 
     # -- fitting ------------------------------------------------------------------------------
     def _fit(self, data: TrainingData) -> None:
-        E, name = self._item_embeddings(data)
+        E, name, lengths = self._item_embeddings(data)
         self.encoder_name_ = name
-        self._set_embeddings(E)
+        self._set_embeddings(E, keep_lengths=lengths)
         super()._fit(data)
 
-    def _item_embeddings(self, data: TrainingData) -> tuple[np.ndarray, str]:
-        """The raw item embeddings (unit rows, zero rows for items without text) and the name
-        of the encoder that made them."""
+    def _item_embeddings(self, data: TrainingData) -> tuple[np.ndarray, str, bool]:
+        """The raw item embeddings (zero rows for items without text), the name of the
+        encoder that made them, and whether their lengths carry meaning (an encoder tuned
+        with the ``"ease"`` objective: used as they are, neither centred nor normalised)."""
         if data.item_embeddings is not None:
-            return data.item_embeddings, GIVEN_EMBEDDINGS
+            return data.item_embeddings, GIVEN_EMBEDDINGS, False
         texts = self._texts(data)
         if not any(t.strip() for t in texts):
             log.warning("no item of %s has text: %s scores every item 0",
                         data.dataset.name if data.dataset is not None else "the data",
                         type(self).__name__)
-            return np.zeros((len(texts), 1), dtype=np.float32), NO_TEXT
+            return np.zeros((len(texts), 1), dtype=np.float32), NO_TEXT, False
+        from synerec.text.finetune import FinetunedEncoder
+
         encoder = self._encoder(data, texts)
-        return self._encode(encoder, texts), encoder.name
+        lengths = isinstance(encoder, FinetunedEncoder) and not encoder.unit_rows
+        return self._encode(encoder, texts), encoder.name, lengths
 
     def _texts(self, data: TrainingData) -> list[str]:
         from synerec.text import item_texts
@@ -162,11 +168,15 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresProfile):
         E[np.array([not t.strip() for t in texts])] = 0.0
         return E
 
-    def _set_embeddings(self, E: np.ndarray) -> None:
+    def _set_embeddings(self, E: np.ndarray, *, keep_lengths: bool = False) -> None:
         E = np.asarray(E, dtype=np.float32)
         self.item_has_text_ = np.abs(E).sum(axis=1) > 0
-        self.item_embeddings_ = center_rows(E) if self.config_.center_text else \
-            _unit_rows(E)
+        if keep_lengths:
+            self.item_embeddings_ = E.copy()
+        elif self.config_.center_text:
+            self.item_embeddings_ = center_rows(E)
+        else:
+            self.item_embeddings_ = _unit_rows(E)
 
     def _fit_positives(self, P: sp.csr_matrix) -> None:
         self._profiles_of = _binary(P)
@@ -344,6 +354,7 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
         encoder = finetune(data, texts=texts, objective=cfg.objective, epochs=cfg.epochs,
                            batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                            max_examples=cfg.max_examples, window=cfg.window,
+                           ease_lambda=cfg.ease_lambda, ridge_lambda=cfg.ridge_lambda,
                            positive_threshold=threshold, random_state=cfg.random_state)
         self.finetune_info_ = encoder.info
         return encoder

@@ -109,6 +109,7 @@ from synerec.text.encoders import (
     DEFAULT_MINILM,
     EncoderError,
     SentenceTransformerEncoder,
+    _check_batch_size,
     _quiet_transformers,
     _torch_device,
     bundled_minilm_path,
@@ -138,13 +139,16 @@ _FORMAT_VERSION = 1
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 #: The fine-tuning objectives (see the module docstring).
-Objective = Literal["history", "pairs"]
+Objective = Literal["ease", "history", "pairs"]
 
-#: Each objective's defaults of the options left ``None``: a large batch and learning rate for
-#: the small head on frozen embeddings (epochs and batch chosen on the validation parts, see
+#: Each objective's defaults of the options left ``None`` (``"ease"`` is solved in closed form:
+#: it takes no epochs, batches or learning rate; ``max_examples`` bounds its warm items, the
+#: most interacted kept, so its items x items inverse stays small): a large batch and learning
+#: rate for the small head on frozen embeddings (epochs and batch chosen on the validation parts, see
 #: the module docstring); for the whole transformer a CPU-sized batch, the usual fine-tuning
 #: rate and a bound on the pairs (4096 pairs took 17 minutes on ML-100K on two busy cores).
 DEFAULTS: dict[str, dict[str, Any]] = {
+    "ease": {"max_examples": 20_000},
     "history": {"epochs": 4, "batch_size": 512, "learning_rate": 1e-3, "max_examples": 200_000},
     "pairs": {"epochs": 1, "batch_size": 32, "learning_rate": 3e-5, "max_examples": 4096},
 }
@@ -168,12 +172,12 @@ class TrainingInteractions(Protocol):
 
 @dataclass(frozen=True)
 class FinetuneOptions:
-    """How :func:`finetune` trains (every field is a keyword of :func:`finetune`).
+    r"""How :func:`finetune` trains (every field is a keyword of :func:`finetune`).
 
     Attributes
     ----------
     objective
-        ``"history"`` or ``"pairs"`` (see the module docstring).
+        ``"ease"``, ``"history"`` or ``"pairs"`` (see the module docstring).
     epochs
         Passes over the training examples; ``None``: the objective's default
         (:data:`DEFAULTS`), as for the next three.
@@ -183,12 +187,17 @@ class FinetuneOptions:
         AdamW's learning rate.
     max_examples
         At most this many examples per epoch, sampled with the seed (bounds the time):
-        positives for ``"history"``, pairs for ``"pairs"``.
+        positives for ``"history"``, pairs for ``"pairs"``; for ``"ease"`` the warm items
+        taken (the most interacted).
     window
         ``"pairs"``: two items form a pair when they are at most this many places apart in
         the user's history ordered by time (by item without timestamps).
     scale
-        The softmax scale :math:`s` of the cosines (both objectives).
+        The softmax scale :math:`s` of the cosines (``"history"``, ``"pairs"``).
+    ease_lambda
+        ``"ease"``: the L2 penalty :math:`\lambda` of EASE's item-item weights (the target).
+    ridge_lambda
+        ``"ease"``: the L2 penalty :math:`\mu` of the map from text to those weights.
     positive_threshold
         Interactions with a value below it are left out (``None``: every interaction); pass
         the models' threshold (``synerec.algorithms.default_positive_threshold``: 4 on 1-5)
@@ -197,7 +206,7 @@ class FinetuneOptions:
         Seed of the sampling, the initialisation and the batches.
     """
 
-    objective: Objective = "history"
+    objective: Objective = "ease"
     epochs: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
@@ -206,20 +215,27 @@ class FinetuneOptions:
     scale: float = 20.0
     positive_threshold: float | None = None
     random_state: int = 0
+    ease_lambda: float = 50.0
+    ridge_lambda: float = 3.0
 
     def checked(self) -> FinetuneOptions:
         """The options, validated, with the objective's defaults (:data:`DEFAULTS`) for those
         left ``None`` (:class:`~synerec.exceptions.ConfigError` names the first bad one)."""
         if self.objective not in DEFAULTS:
-            raise ConfigError(f"objective must be 'history' or 'pairs', got {self.objective!r}")
+            raise ConfigError(f"objective must be 'ease', 'history' or 'pairs', got "
+                              f"{self.objective!r}")
         filled = replace(self, **{k: v for k, v in DEFAULTS[self.objective].items()
                                   if getattr(self, k) is None})
         for name in ("epochs", "batch_size", "max_examples", "window"):
             value = getattr(filled, name)
+            if value is None and filled.objective == "ease":  # not used by the closed form
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("learning_rate", "scale"):
+        for name in ("learning_rate", "scale", "ease_lambda", "ridge_lambda"):
             value = getattr(filled, name)
+            if value is None and filled.objective == "ease":
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
                     or not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name} must be a positive number, got {value!r}")
@@ -348,6 +364,10 @@ class FinetunedEncoder(SentenceTransformerEncoder):
         The training options and figures (what the manifest records).
     path : pathlib.Path or None
         The folder it was loaded from or saved to.
+    unit_rows : bool
+        Whether :meth:`encode` gives unit rows (``"history"``, ``"pairs"``). ``False`` for
+        ``"ease"``: its vectors' dot products are the learnt item-item weights, so their
+        lengths carry meaning and are kept.
     """
 
     def __init__(self, model: Any, digest: str, info: dict[str, Any], *,
@@ -357,6 +377,25 @@ class FinetunedEncoder(SentenceTransformerEncoder):
         self.digest = digest
         self.info = info
         self.path = path
+        modules = list(model._modules.values())
+        self.unit_rows = bool(modules) and type(modules[-1]).__name__ == "Normalize"
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
+               show_progress: bool = False) -> np.ndarray:
+        """Embed ``texts``: float32 ``(n, dimension)``, zero rows for empty texts; unit rows
+        unless :attr:`unit_rows` is ``False``."""
+        if self.unit_rows:
+            return super().encode(texts, batch_size=batch_size, show_progress=show_progress)
+        texts = check_texts(texts)
+        size = _check_batch_size(batch_size if batch_size is not None else self.batch_size)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        rows = [i for i, t in enumerate(texts) if t.strip()]
+        if rows:
+            vectors = self._st.encode([texts[i] for i in rows], batch_size=size,
+                                      show_progress_bar=show_progress, convert_to_numpy=True,
+                                      normalize_embeddings=False)
+            out[rows] = np.asarray(vectors, dtype=np.float32)
+        return out
 
     @property
     def name(self) -> str:
@@ -487,11 +526,12 @@ def load_finetuned_encoder(path: str | os.PathLike[str], *, device: str | None =
 # ---------------------------------------------------------------------------------------------
 
 def finetune(train: InteractionDataset | TrainingInteractions, *,
-             texts: Sequence[str] | None = None, objective: Objective = "history",
+             texts: Sequence[str] | None = None, objective: Objective = "ease",
              epochs: int | None = None, batch_size: int | None = None,
              learning_rate: float | None = None, max_examples: int | None = None,
              window: int = 5, scale: float = 20.0,
              positive_threshold: float | None = None, random_state: int = 0,
+             ease_lambda: float = 50.0, ridge_lambda: float = 3.0,
              device: str | None = None, show_progress: bool = False) -> FinetunedEncoder:
     """Fine-tune all-MiniLM-L6-v2 on training interactions; the tuned encoder, in memory.
 
@@ -504,7 +544,8 @@ def finetune(train: InteractionDataset | TrainingInteractions, *,
     texts
         One text per item (item-index order); default :func:`synerec.text.item_texts` of the
         data set (needed when ``train`` has no data set). Items with empty text take no part.
-    objective, epochs, batch_size, learning_rate, max_examples, window, scale
+    objective, epochs, batch_size, learning_rate, max_examples, window, scale, ease_lambda, \
+ridge_lambda
         See :class:`FinetuneOptions` (``None``: the objective's default, :data:`DEFAULTS`).
     positive_threshold
         Leave out interactions below it (``None``: keep all); see :class:`FinetuneOptions`.
@@ -527,7 +568,8 @@ def finetune(train: InteractionDataset | TrainingInteractions, *,
         with two positives with text).
     """
     opts = FinetuneOptions(objective, epochs, batch_size, learning_rate, max_examples, window,
-                           scale, positive_threshold, random_state).checked()
+                           scale, positive_threshold, random_state, ease_lambda,
+                           ridge_lambda).checked()
     P, T = _positives(train, positive_threshold)
     if texts is None:
         dataset = train if isinstance(train, InteractionDataset) else train.dataset
@@ -546,7 +588,9 @@ def finetune(train: InteractionDataset | TrainingInteractions, *,
 
     torch.manual_seed(random_state)
     rng = np.random.default_rng(random_state)
-    if objective == "history":
+    if opts.objective == "ease":
+        figures = _train_ease(model, texts, P, has_text, opts, show_progress)
+    elif opts.objective == "history":
         figures = _train_history(model, texts, P, has_text, opts, rng, show_progress)
     else:
         figures = _train_pairs(model, texts, P, T, has_text, opts, rng, show_progress)
@@ -556,7 +600,8 @@ def finetune(train: InteractionDataset | TrainingInteractions, *,
             "device": str(model.device), "users": int(P.shape[0]), "items": int(P.shape[1]),
             "base_path": str(bundled_minilm_path()), **figures}
     digest = _weights_digest(model)
-    log.info("fine-tuned %s (%s) in %.1f s: %s", DEFAULT_MINILM, objective, seconds, figures)
+    log.info("fine-tuned %s (%s) in %.1f s: %s", DEFAULT_MINILM, opts.objective, seconds,
+             figures)
     return FinetunedEncoder(model, digest, info, batch_size=base.batch_size)
 
 
@@ -631,6 +676,70 @@ def _encode_frozen(model: Any, texts: list[str], rows: np.ndarray, show_progress
     out = model.encode([texts[i] for i in rows], batch_size=128, convert_to_numpy=True,
                        normalize_embeddings=True, show_progress_bar=False)
     return np.asarray(out, dtype=np.float32)
+
+
+def _train_ease(model: Any, texts: list[str], P: sp.csr_matrix, has_text: np.ndarray,
+                opts: FinetuneOptions, show_progress: bool) -> dict[str, Any]:
+    r"""The ``"ease"`` objective: two Dense layers on the frozen transformer, in closed form.
+
+    The warm items' frozen embeddings, centred and normalised, plus a constant, are the rows
+    of :math:`A`; EASE's item-item weights on the training positives, symmetrised, are
+    :math:`S`; the ridge solution of :math:`A G A^\top \approx S` is
+    :math:`G = R^{-1} A^\top S A R^{-1}`, :math:`R = A^\top A + \mu I`, and its positive
+    part :math:`G_+ = M M^\top` gives the projection :math:`z = [a, 1] M`.
+    """
+    import torch
+
+    models = _st_modules()
+    assert opts.max_examples
+    Pb = sp.csr_matrix(P, dtype=np.float64, copy=True)
+    Pb.data[:] = 1.0
+    counts = np.asarray(Pb.sum(axis=0)).ravel() * has_text  # items without text take no part
+    warm = np.flatnonzero(counts > 0)
+    if len(warm) > opts.max_examples:  # the most interacted, ties by index
+        warm = np.sort(warm[np.argsort(-counts[warm], kind="stable")[:opts.max_examples]])
+    if len(warm) < 2:
+        raise ConfigError("no training example: fine-tuning needs at least two items with "
+                          "text and training positives")
+    with _steps(show_progress, 3, "fine-tuning (text -> EASE structure)") as advance:
+        E = _encode_frozen(model, texts, warm, show_progress).astype(np.float64)
+        advance(1)
+        mu = E.mean(axis=0)
+        C = E - mu
+        C /= np.maximum(np.linalg.norm(C, axis=1, keepdims=True), 1e-12)
+        A = np.hstack([C, np.ones((len(warm), 1))])
+        Pw = sp.csr_matrix(Pb[:, warm])
+        gram = np.asarray((Pw.T @ Pw).todense(), dtype=np.float64)
+        gram[np.diag_indices_from(gram)] += opts.ease_lambda
+        inverse = np.linalg.inv(gram)
+        S = -inverse / np.diag(inverse)[None, :]
+        S[np.diag_indices_from(S)] = 0.0
+        S = (S + S.T) / 2.0
+        advance(1)
+        RA = np.linalg.solve(A.T @ A + opts.ridge_lambda * np.eye(A.shape[1]), A.T)
+        G = RA @ S @ RA.T
+        values, vectors = np.linalg.eigh((G + G.T) / 2.0)
+        keep = values > values.max() * 1e-9 if values.max() > 0 else values > 0
+        if not keep.any():
+            raise ConfigError("the training positives give EASE no item-item structure to "
+                              "learn (no user with two positives with text)")
+        M = vectors[:, keep] * np.sqrt(values[keep])
+        fitted = A @ M
+        residual = np.linalg.norm(fitted @ fitted.T - S) / max(np.linalg.norm(S), 1e-12)
+        advance(1)
+    d, k = C.shape[1], M.shape[1]
+    centre = models.Dense(d, d, bias=True, activation_function=torch.nn.Identity(),
+                          init_weight=torch.eye(d), init_bias=torch.from_numpy(-mu).float())
+    project = models.Dense(d, k, bias=True, activation_function=torch.nn.Identity(),
+                           init_weight=torch.from_numpy(M[:d].T.copy()).float(),
+                           init_bias=torch.from_numpy(M[d].copy()).float())
+    n = len(model._modules)
+    for i, module in enumerate((centre, models.Normalize(), project)):
+        module.eval()
+        model._modules[str(n + i)] = module
+    model.to(model.device)
+    return {"warm_items": len(warm), "dimension": int(k),
+            "relative_residual": round(float(residual), 4)}
 
 
 def _train_history(model: Any, texts: list[str], P: sp.csr_matrix, has_text: np.ndarray,
