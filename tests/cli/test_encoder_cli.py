@@ -72,7 +72,8 @@ def _gram(folder: Path, texts: list[str]) -> np.ndarray:
 def test_fit_saves_a_checked_encoder_from_the_training_part_only(
         capsys: pytest.CaptureFixture[str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SYNEREC_DATA_HOME", str(tmp_path / "home"))  # the embedding cache
+    monkeypatch.setenv("SYNEREC_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SYNEREC_CACHE_HOME", str(tmp_path / "cache"))  # the embedding cache
     full, before, catalogue = _export(tmp_path)
     out = tmp_path / "enc"
     code, stdout, err = run(capsys, "encoder", "fit", "--data", str(full), *_flags(catalogue),
@@ -125,6 +126,7 @@ def test_cold_items_fold_learns_without_the_held_out_items(
         capsys: pytest.CaptureFixture[str], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNEREC_DATA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SYNEREC_CACHE_HOME", str(tmp_path / "cache"))
     full, _, catalogue = _export(tmp_path)
     code, stdout, err = run(capsys, "encoder", "fit", "--data", str(full), *_flags(catalogue),
                             "--folds", "cold-items", "--share", "0.3", "--out",

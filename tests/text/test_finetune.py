@@ -143,6 +143,9 @@ def test_only_training_items_reach_the_fine_tuning(data: InteractionDataset,
 def test_pairs_objective_trains_the_transformer(data: InteractionDataset) -> None:
     enc = finetune(data, objective="pairs", epochs=1, batch_size=4, max_examples=8,
                    learning_rate=1e-4)
+    assert not enc.tunes_head_only
+    with pytest.raises(ConfigError, match="bundled pipeline itself was fine-tuned"):
+        enc.from_frozen(np.zeros((1, 384), dtype=np.float32))
     assert enc.info["examples"] == 8 and enc.info["options"]["objective"] == "pairs"
     frozen = SentenceTransformerEncoder(device="cpu").encode(TITLES[:3])
     assert not np.allclose(enc.encode(TITLES[:3]), frozen, atol=1e-4)
@@ -207,6 +210,7 @@ def test_ease_objective_reproduces_the_item_item_structure(data: InteractionData
     Z = E[warm].astype(np.float64)
     sims = Z @ Z.T
     assert sims[0, 1] > np.median(sims[0, 2:]) and sims[6, 7] > np.median(sims[6, :6])
+    np.testing.assert_allclose(enc.from_frozen(frozen.astype(np.float32)), E, atol=1e-5)
     assert finetune(data).name == enc.name  # deterministic
     assert finetune(data, ridge_lambda=10.0).name != enc.name
 

@@ -374,9 +374,15 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
         from synerec.text.finetune import FinetunedEncoder
 
         if isinstance(encoder, FinetunedEncoder) and encoder.path is None:
-            # weights that exist only in memory: embedding them once, without the disk cache
-            # (each fit would otherwise leave a cache shard behind)
-            E = encoder.encode(texts)
+            # weights that exist only in memory: not through the disk cache (each fit would
+            # otherwise leave a cache shard behind); a head on the frozen transformer is
+            # applied to the frozen model's cached vectors, without running it again
+            if encoder.tunes_head_only:
+                from synerec.text import create_encoder
+
+                E = encoder.from_frozen(super()._encode(create_encoder("minilm"), texts))
+            else:
+                E = encoder.encode(texts)
             E[np.array([not t.strip() for t in texts])] = 0.0
             return E
         return super()._encode(encoder, texts)

@@ -398,6 +398,37 @@ class FinetunedEncoder(SentenceTransformerEncoder):
         return out
 
     @property
+    def tunes_head_only(self) -> bool:
+        """Whether the bundled model is unchanged and only modules appended after its unit
+        output were trained (``"ease"``): then :meth:`from_frozen` applies."""
+        return isinstance(self.info.get("frozen_modules"), int)
+
+    def from_frozen(self, frozen: np.ndarray) -> np.ndarray:
+        """The tuned vectors from the frozen all-MiniLM-L6-v2's unit vectors (what
+        :meth:`encode` gives, without running the transformer again; zero rows stay zero).
+
+        Raises
+        ------
+        ConfigError
+            The transformer, or a module inside the bundled pipeline, was tuned
+            (``"history"``, ``"pairs"``: :attr:`tunes_head_only` is false).
+        """
+        if not self.tunes_head_only:
+            raise ConfigError(f"{self.name}: the bundled pipeline itself was fine-tuned; "
+                              "encode the texts instead")
+        import torch
+
+        X = np.asarray(frozen, dtype=np.float32)
+        head = list(self._st._modules.values())[int(self.info["frozen_modules"]):]
+        with torch.no_grad():
+            features = {"sentence_embedding": torch.from_numpy(X).to(self._st.device)}
+            for module in head:
+                features = module(features)
+            out = features["sentence_embedding"].detach().cpu().numpy().astype(np.float32)
+        out[~np.abs(X).sum(axis=1).astype(bool)] = 0.0
+        return out
+
+    @property
     def name(self) -> str:
         """``"finetuned/all-MiniLM-L6-v2-{digest}"``."""
         return f"finetuned/{DEFAULT_MINILM}-{self.digest}"
@@ -588,6 +619,7 @@ ridge_lambda
 
     torch.manual_seed(random_state)
     rng = np.random.default_rng(random_state)
+    base_modules = len(model._modules)
     if opts.objective == "ease":
         figures = _train_ease(model, texts, P, has_text, opts, show_progress)
     elif opts.objective == "history":
@@ -599,6 +631,8 @@ ridge_lambda
     info = {"options": asdict(opts), "seconds": round(seconds, 1),
             "device": str(model.device), "users": int(P.shape[0]), "items": int(P.shape[1]),
             "base_path": str(bundled_minilm_path()), **figures}
+    if opts.objective == "ease":  # modules appended after the bundled (unit) output
+        info["frozen_modules"] = base_modules
     digest = _weights_digest(model)
     log.info("fine-tuned %s (%s) in %.1f s: %s", DEFAULT_MINILM, opts.objective, seconds,
              figures)
@@ -672,10 +706,14 @@ def _steps(show: bool, total: int, description: str) -> Any:
 
 def _encode_frozen(model: Any, texts: list[str], rows: np.ndarray, show_progress: bool
                    ) -> np.ndarray:
-    """Unit embeddings of ``texts[rows]`` by the (frozen) model, float32."""
-    out = model.encode([texts[i] for i in rows], batch_size=128, convert_to_numpy=True,
-                       normalize_embeddings=True, show_progress_bar=False)
-    return np.asarray(out, dtype=np.float32)
+    """Unit embeddings of ``texts[rows]`` by the bundled model (still frozen), float32,
+    through the default embedding cache (the frozen ``text-knn``'s vectors are reused)."""
+    from synerec.text.cache import EmbeddingCache, cached_encode
+
+    frozen = SentenceTransformerEncoder(DEFAULT_MINILM, device=str(model.device))
+    frozen._st = model  # already loaded, not yet changed
+    return np.asarray(cached_encode(frozen, [texts[i] for i in rows], cache=EmbeddingCache(),
+                                    show_progress=show_progress), dtype=np.float32)
 
 
 def _train_ease(model: Any, texts: list[str], P: sp.csr_matrix, has_text: np.ndarray,
