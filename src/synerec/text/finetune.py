@@ -10,7 +10,27 @@ also saves it, in safetensors with a manifest of checksums, and
 
 Objectives
 ----------
-``"history"`` (the default)
+``"ease"`` (the default): text embeddings that reproduce the item-item CF structure
+    CF knows which items go together; text knows what every item, new or not, is about. The
+    objective maps the second onto the first: EASE's item-item weights :math:`S` (Steck 2019,
+    on the training positives, L2 penalty :math:`\lambda` = ``ease_lambda``, symmetrised) over
+    the warm items, and the frozen embeddings of those items, centred (the mean warm
+    embedding subtracted), normalised and with a constant appended, as the rows of :math:`A`.
+    The tuned embedding is :math:`z = [a, 1] M` with :math:`M M^\top = G_+`, the positive part
+    of the ridge solution of
+
+    .. math:: \min_G \; \lVert A G A^\top - S \rVert_F^2 + \mu \,(\ldots), \qquad
+              G = R^{-1} A^\top S A R^{-1}, \quad R = A^\top A + \mu I
+
+    (:math:`\mu` = ``ridge_lambda``), so that :math:`z_i \cdot z_j \approx S_{ij}` as far
+    as the text allows. The text retriever's score, the mean of the user's :math:`z_i` dotted
+    with :math:`z_j`, is then EASE's score with each weight predicted from the two texts,
+    and a new item gets weights from its text alone. Closed form (no epochs, no learning
+    rate): two sentence-transformers ``Dense`` layers appended after the bundled model's
+    unit output (centring, then the projection) and a ``Normalize`` between them; the
+    vectors' lengths carry the weights' scale, so they are kept (``unit_rows`` is false).
+    Seconds on a CPU when the frozen vectors are in the embedding cache.
+``"history"``
     The text retriever's own score, trained end to end: for a user :math:`u` with positives
     :math:`P_u` and one of them, :math:`t`, the profile is the mean of the embeddings of the
     *other* positives, and the loss is the softmax cross-entropy of :math:`t` among every item
@@ -143,10 +163,11 @@ Objective = Literal["ease", "history", "pairs"]
 
 #: Each objective's defaults of the options left ``None`` (``"ease"`` is solved in closed form:
 #: it takes no epochs, batches or learning rate; ``max_examples`` bounds its warm items, the
-#: most interacted kept, so its items x items inverse stays small): a large batch and learning
-#: rate for the small head on frozen embeddings (epochs and batch chosen on the validation parts, see
-#: the module docstring); for the whole transformer a CPU-sized batch, the usual fine-tuning
-#: rate and a bound on the pairs (4096 pairs took 17 minutes on ML-100K on two busy cores).
+#: most interacted kept, so its items x items inverse stays small); a large batch and learning
+#: rate for the small head on frozen embeddings (epochs and batch chosen on the validation
+#: parts, see the module docstring); for the whole transformer a CPU-sized batch, the usual
+#: fine-tuning rate and a bound on the pairs (4096 pairs took 17 minutes on ML-100K on two
+#: busy cores).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "ease": {"max_examples": 20_000},
     "history": {"epochs": 4, "batch_size": 512, "learning_rate": 1e-3, "max_examples": 200_000},
@@ -763,7 +784,8 @@ def _train_ease(model: Any, texts: list[str], P: sp.csr_matrix, has_text: np.nda
                               "learn (no user with two positives with text)")
         M = vectors[:, keep] * np.sqrt(values[keep])
         fitted = A @ M
-        residual = np.linalg.norm(fitted @ fitted.T - S) / max(np.linalg.norm(S), 1e-12)
+        residual = float(np.linalg.norm(fitted @ fitted.T - S)) / \
+            max(float(np.linalg.norm(S)), 1e-12)
         advance(1)
     d, k = C.shape[1], M.shape[1]
     centre = models.Dense(d, d, bias=True, activation_function=torch.nn.Identity(),
