@@ -14,8 +14,10 @@ new products. The score is a sum over the user's items, so explanations cite the
 is scored the same way (:class:`~synerec.algorithms.abilities.ScoresProfile`).
 
 ``text-knn-tuned`` is the same retriever on an encoder fine-tuned on the training
-interactions (:func:`synerec.text.finetune.finetune`, objective ``"history"`` by default),
-so that both can be compared in one ``evaluate`` call. Its ``fit`` fine-tunes the bundled
+interactions (:func:`synerec.text.finetune.finetune`, objective ``"ease"`` by default: text
+embeddings whose dot products reproduce EASE's item-item weights, so the score above becomes
+EASE's score with each weight predicted from the two items' texts), so that both can be
+compared in one ``evaluate`` call. Its ``fit`` fine-tunes the bundled
 all-MiniLM-L6-v2 on the data it is given, then embeds the catalogue; with ``encoder_path=``
 (a folder written by :func:`synerec.text.finetune.finetune_encoder`) it uses that encoder and
 does not fine-tune.
@@ -27,8 +29,11 @@ subtracts the mean embedding of the items with text before the cosine (sentence 
 share a common direction); chosen by measurement on validation parts of the training data
 (``bench/cold_items.py --validation``, :mod:`synerec.text.finetune`): it helps the frozen
 encoder (ML-100K cold shelf recall@20 0.487 -> 0.556, UCI new products 0.032 -> 0.046) and,
-on average over three validation halves of ML-100K and on UCI, the tuned one too (recall@20
-0.628 -> 0.636, UCI 0.036 -> 0.045), so both centre by default.
+on average over three validation halves of ML-100K and on UCI, the ``"history"``-tuned one
+too (recall@20 0.628 -> 0.636, UCI 0.036 -> 0.045), so both centre by default. An encoder
+tuned with ``"ease"`` (the default) gives vectors whose lengths carry the learnt weights'
+scale (:attr:`synerec.text.finetune.FinetunedEncoder.unit_rows` is false): they are used as
+they are, neither centred nor normalised, whatever ``center_text`` says.
 Fitting on a bare matrix needs ``item_embeddings=`` (then no encoder runs).
 
 What to keep
@@ -321,8 +326,10 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
         As in :class:`TextKNN`; ``encoder`` must be ``"minilm"`` (the model fine-tuned), and
         with ``encoder_path`` the encoder there is used and nothing is fine-tuned.
     center_text
-        As in :class:`TextKNN`.
-    objective, epochs, batch_size, learning_rate, max_examples, window, random_state
+        As in :class:`TextKNN` (not applied to the ``"ease"`` encoder's vectors, whose
+        lengths are kept).
+    objective, epochs, batch_size, learning_rate, max_examples, window, ease_lambda, \
+ridge_lambda, random_state
         The fine-tuning's options (:class:`synerec.text.finetune.FinetuneOptions`; ``None``:
         the objective's default, :data:`synerec.text.finetune.DEFAULTS`).
 
