@@ -196,7 +196,7 @@ def test_ease_objective_reproduces_the_item_item_structure(data: InteractionData
     C /= np.linalg.norm(C, axis=1, keepdims=True)
     A = np.hstack([C, np.ones((len(warm), 1))])
     X = (data.matrix[:, warm] > 0).astype(np.float64).toarray()
-    inverse = np.linalg.inv(X.T @ X + 50.0 * np.eye(len(warm)))
+    inverse = np.linalg.inv(X.T @ X + 300.0 * np.eye(len(warm)))
     S = -inverse / np.diag(inverse)[None, :]
     np.fill_diagonal(S, 0.0)
     S = (S + S.T) / 2

@@ -97,7 +97,7 @@ class TunedTextKNNConfig(TextKNNConfig):
     learning_rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     max_examples: int | None = Field(None, ge=1)
     window: int = Field(5, ge=1)
-    ease_lambda: float = Field(50.0, gt=0.0, allow_inf_nan=False)
+    ease_lambda: float = Field(300.0, gt=0.0, allow_inf_nan=False)
     ridge_lambda: float = Field(3.0, gt=0.0, allow_inf_nan=False)
     random_state: int = 0
 

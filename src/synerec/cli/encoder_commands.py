@@ -126,7 +126,7 @@ def fit_command(
     = 0.1,
     objective: Annotated[str, typer.Option(help="ease (default), history or pairs.")]
     = "ease",
-    ease_lambda: Annotated[float, typer.Option(help="ease: EASE's L2 penalty.")] = 50.0,
+    ease_lambda: Annotated[float, typer.Option(help="ease: EASE's L2 penalty.")] = 300.0,
     ridge_lambda: Annotated[float, typer.Option(help="ease: the text map's L2 penalty.")]
     = 3.0,
     epochs: Annotated[int | None, typer.Option(help="history, pairs: epochs.")] = None,
