@@ -479,13 +479,15 @@ def known_answer_text_knn() -> None:
 
 
 def known_answer_text_knn_tuned() -> None:
-    """Given embeddings: text-knn's answer. Fine-tuned with a learning rate of 1e-12 (the
-    residual head starts at zero and does not move): text-knn on the frozen MiniLM."""
+    """Given embeddings: text-knn's answer. Fine-tuned by the ``"history"`` objective with a
+    learning rate of 1e-12 (the residual head starts at zero and does not move): text-knn on
+    the frozen MiniLM."""
     data = text_retriever_toy()
     plain = {"center_text": False, "positive_threshold": None}
     m = create_model("text-knn-tuned", **plain).fit(data, item_embeddings=TEXT_RETRIEVER_E)
     assert m.predict_one("a", "z").value == pytest.approx(0.7)
-    tuned = create_model("text-knn-tuned", learning_rate=1e-12, epochs=1, **plain).fit(data)
+    tuned = create_model("text-knn-tuned", objective="history", learning_rate=1e-12, epochs=1,
+                         **plain).fit(data)
     frozen = create_model("text-knn", **plain).fit(data)
     assert tuned.encoder_name_.startswith("finetuned/all-MiniLM-L6-v2-")
     assert frozen.encoder_name_ == "sentence-transformers/all-MiniLM-L6-v2"

@@ -118,6 +118,27 @@ def test_encoder_path_skips_the_fine_tuning(data: InteractionDataset, tmp_path: 
     np.testing.assert_allclose(tuned.item_embeddings_, plain.item_embeddings_, atol=1e-6)
 
 
+def test_ease_tuned_model_keeps_the_lengths(data: InteractionDataset, tmp_path: Path) -> None:
+    """The default objective's vectors are used as they are: their dot products are the
+    learnt item-item weights; the in-memory head on the cached frozen vectors gives what the
+    saved encoder gives."""
+    m = create_model("text-knn-tuned").fit(data)
+    assert m.finetune_info_["options"]["objective"] == "ease"
+    E = m.item_embeddings_
+    norms = np.linalg.norm(E[m.item_has_text_], axis=1)
+    assert norms.std() > 1e-3  # not unit rows, not centred
+    folder = finetune_encoder(data, tmp_path / "enc")
+    saved = create_model("text-knn-tuned", encoder_path=str(folder)).fit(data)
+    assert saved.encoder_name_ == m.encoder_name_
+    np.testing.assert_allclose(saved.item_embeddings_, E, atol=1e-5)
+    users = np.array([0, 3])
+    B = m._profiles_of[users]
+    profiles = (B @ E.astype(np.float64)) / np.diff(B.indptr)[:, None]
+    np.testing.assert_allclose(m.predict_indices(np.repeat(users, 3), np.tile([0, 5, 9], 2)),
+                               np.einsum("ij,ij->i", np.repeat(profiles, 3, axis=0),
+                                         E[np.tile([0, 5, 9], 2)]), rtol=1e-5, atol=1e-7)
+
+
 def test_errors(data: InteractionDataset, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(ConfigError, match="encoder must be 'minilm'"):
         create_model("text-knn-tuned", encoder="tfidf").fit(data)

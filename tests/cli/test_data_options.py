@@ -13,7 +13,7 @@ from synerec.cli.main import main
 
 #: Every command that reads a data set, as typed after ``synerec``.
 DATA_COMMANDS = [("fit",), ("evaluate",), ("predict",), ("experiment", "k-sweep"), ("demo",),
-                 ("text", "embed"), ("llm", "recommend"), ("llm", "explain")]
+                 ("text", "embed"), ("llm", "recommend"), ("llm", "explain"), ("encoder", "fit")]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -53,7 +53,7 @@ def shop(seed: int = 0) -> InteractionDataset:
                                              keep_all_items=True)
 
 
-FAST: dict[str, Any] = {"epochs": 1, "batch_size": 8, "max_examples": 16}
+FAST: dict[str, Any] = {"objective": "history", "epochs": 1, "batch_size": 8, "max_examples": 16}
 
 
 # -- examples --------------------------------------------------------------------------------
@@ -134,14 +134,18 @@ def test_only_training_items_reach_the_fine_tuning(data: InteractionDataset,
     finetune(fold.train, texts=texts, **FAST)
     finetune(fold.train, texts=texts, objective="pairs", epochs=1, batch_size=4, max_examples=4,
              learning_rate=1e-5)
+    finetune(fold.train, texts=texts, objective="ease")
     used = np.unique(np.concatenate(seen))
     trained = np.bincount(fold.train.item_index, minlength=data.n_items) > 0
-    assert len(seen) == 3 and trained[used].all() and not held[used].any()
+    assert len(seen) == 4 and trained[used].all() and not held[used].any()
 
 
 def test_pairs_objective_trains_the_transformer(data: InteractionDataset) -> None:
     enc = finetune(data, objective="pairs", epochs=1, batch_size=4, max_examples=8,
                    learning_rate=1e-4)
+    assert not enc.tunes_head_only
+    with pytest.raises(ConfigError, match="bundled pipeline itself was fine-tuned"):
+        enc.from_frozen(np.zeros((1, 384), dtype=np.float32))
     assert enc.info["examples"] == 8 and enc.info["options"]["objective"] == "pairs"
     frozen = SentenceTransformerEncoder(device="cpu").encode(TITLES[:3])
     assert not np.allclose(enc.encode(TITLES[:3]), frozen, atol=1e-4)
@@ -166,12 +170,60 @@ def test_training_data_and_thresholds(data: InteractionDataset) -> None:
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("objective", "next", "objective must be"), ("epochs", 0, "epochs must be"),
     ("batch_size", 1.5, "batch_size must be"), ("learning_rate", -1.0, "learning_rate must"),
-    ("scale", float("nan"), "scale must be"), ("window", 0, "window must be")])
+    ("scale", float("nan"), "scale must be"), ("window", 0, "window must be"),
+    ("ease_lambda", 0.0, "ease_lambda must be"), ("ridge_lambda", -1.0, "ridge_lambda must")])
 def test_bad_options_are_one_line(data: InteractionDataset, option: str, value: Any,
                                   message: str) -> None:
     with pytest.raises(ConfigError, match=message) as exc:
         finetune(data, **{**FAST, option: value})
     assert "\n" not in str(exc.value)
+
+
+# -- the "ease" objective ------------------------------------------------------------------------
+
+def test_ease_objective_reproduces_the_item_item_structure(data: InteractionDataset) -> None:
+    enc = finetune(data)  # the default objective
+    assert enc.info["options"]["objective"] == "ease" and not enc.unit_rows
+    assert enc.info["warm_items"] == 11  # item 11 has no text
+    texts = item_texts(data)
+    E = enc.encode(texts)
+    assert E.dtype == np.float32 and E.shape == (12, enc.dimension)
+    assert not E[data.items.index("i11")].any()
+    # the closed form, by hand: centred unit frozen rows plus a constant, EASE on the positives
+    frozen = SentenceTransformerEncoder(device="cpu").encode(texts).astype(np.float64)
+    warm = np.array([data.items.index(f"i{i}") for i in range(11)])
+    C = frozen[warm] - frozen[warm].mean(axis=0)
+    C /= np.linalg.norm(C, axis=1, keepdims=True)
+    A = np.hstack([C, np.ones((len(warm), 1))])
+    X = (data.matrix[:, warm] > 0).astype(np.float64).toarray()
+    inverse = np.linalg.inv(X.T @ X + 300.0 * np.eye(len(warm)))
+    S = -inverse / np.diag(inverse)[None, :]
+    np.fill_diagonal(S, 0.0)
+    S = (S + S.T) / 2
+    RA = np.linalg.solve(A.T @ A + 3.0 * np.eye(A.shape[1]), A.T)
+    G = RA @ S @ RA.T
+    values, vectors = np.linalg.eigh((G + G.T) / 2)
+    Gp = (vectors * np.maximum(values, 0)) @ vectors.T
+    np.testing.assert_allclose(E[warm].astype(np.float64) @ E[warm].T, A @ Gp @ A.T,
+                               atol=2e-4 * np.abs(A @ Gp @ A.T).max())
+    # items bought together score higher than items of other themes
+    Z = E[warm].astype(np.float64)
+    sims = Z @ Z.T
+    assert sims[0, 1] > np.median(sims[0, 2:]) and sims[6, 7] > np.median(sims[6, :6])
+    np.testing.assert_allclose(enc.from_frozen(frozen.astype(np.float32)), E, atol=1e-5)
+    assert finetune(data).name == enc.name  # deterministic
+    assert finetune(data, ridge_lambda=10.0).name != enc.name
+
+
+def test_ease_encoder_round_trips_with_its_lengths(data: InteractionDataset,
+                                                   tmp_path: Path) -> None:
+    enc = finetune(data, max_examples=6)
+    assert enc.info["warm_items"] == 6
+    folder = enc.save(tmp_path / "enc")
+    loaded = load_finetuned_encoder(folder, device="cpu")
+    assert not loaded.unit_rows and loaded.name == enc.name
+    texts = item_texts(data)
+    np.testing.assert_allclose(loaded.encode(texts), enc.encode(texts), atol=1e-5)
 
 
 # -- files -----------------------------------------------------------------------------------

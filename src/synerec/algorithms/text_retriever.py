@@ -14,8 +14,10 @@ new products. The score is a sum over the user's items, so explanations cite the
 is scored the same way (:class:`~synerec.algorithms.abilities.ScoresProfile`).
 
 ``text-knn-tuned`` is the same retriever on an encoder fine-tuned on the training
-interactions (:func:`synerec.text.finetune.finetune`, objective ``"history"`` by default),
-so that both can be compared in one ``evaluate`` call. Its ``fit`` fine-tunes the bundled
+interactions (:func:`synerec.text.finetune.finetune`, objective ``"ease"`` by default: text
+embeddings whose dot products reproduce EASE's item-item weights, so the score above becomes
+EASE's score with each weight predicted from the two items' texts), so that both can be
+compared in one ``evaluate`` call. Its ``fit`` fine-tunes the bundled
 all-MiniLM-L6-v2 on the data it is given, then embeds the catalogue; with ``encoder_path=``
 (a folder written by :func:`synerec.text.finetune.finetune_encoder`) it uses that encoder and
 does not fine-tune.
@@ -27,8 +29,11 @@ subtracts the mean embedding of the items with text before the cosine (sentence 
 share a common direction); chosen by measurement on validation parts of the training data
 (``bench/cold_items.py --validation``, :mod:`synerec.text.finetune`): it helps the frozen
 encoder (ML-100K cold shelf recall@20 0.487 -> 0.556, UCI new products 0.032 -> 0.046) and,
-on average over three validation halves of ML-100K and on UCI, the tuned one too (recall@20
-0.628 -> 0.636, UCI 0.036 -> 0.045), so both centre by default.
+on average over three validation halves of ML-100K and on UCI, the ``"history"``-tuned one
+too (recall@20 0.628 -> 0.636, UCI 0.036 -> 0.045), so both centre by default. An encoder
+tuned with ``"ease"`` (the default) gives vectors whose lengths carry the learnt weights'
+scale (:attr:`synerec.text.finetune.FinetunedEncoder.unit_rows` is false): they are used as
+they are, neither centred nor normalised, whatever ``center_text`` says.
 Fitting on a bare matrix needs ``item_embeddings=`` (then no encoder runs).
 
 What to keep
@@ -92,12 +97,14 @@ class TunedTextKNNConfig(TextKNNConfig):
     """Parameters of :class:`TunedTextKNN`: :class:`TextKNNConfig`'s plus the fine-tuning's
     (:class:`synerec.text.finetune.FinetuneOptions`)."""
 
-    objective: Literal["history", "pairs"] = "history"
+    objective: Literal["ease", "history", "pairs"] = "ease"
     epochs: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=2)
     learning_rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
     max_examples: int | None = Field(None, ge=1)
     window: int = Field(5, ge=1)
+    ease_lambda: float = Field(300.0, gt=0.0, allow_inf_nan=False)
+    ridge_lambda: float = Field(3.0, gt=0.0, allow_inf_nan=False)
     random_state: int = 0
 
 
@@ -118,6 +125,7 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresItemUsers,
     #: Mean of the raw embeddings of the items with text (what ``center_text``
     #: subtracts); ``None`` in a model saved before it was kept.
     text_mean_: np.ndarray | None
+    keeps_lengths_: bool
 
     @property
     def scores_cold_items(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
@@ -126,24 +134,28 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresItemUsers,
 
     # -- fitting ------------------------------------------------------------------------------
     def _fit(self, data: TrainingData) -> None:
-        E, name = self._item_embeddings(data)
+        E, name, lengths = self._item_embeddings(data)
         self.encoder_name_ = name
-        self._set_embeddings(E)
+        self._set_embeddings(E, keep_lengths=lengths)
         super()._fit(data)
 
-    def _item_embeddings(self, data: TrainingData) -> tuple[np.ndarray, str]:
-        """The raw item embeddings (unit rows, zero rows for items without text) and the name
-        of the encoder that made them."""
+    def _item_embeddings(self, data: TrainingData) -> tuple[np.ndarray, str, bool]:
+        """The raw item embeddings (zero rows for items without text), the name of the
+        encoder that made them, and whether their lengths carry meaning (an encoder tuned
+        with the ``"ease"`` objective: used as they are, neither centred nor normalised)."""
         if data.item_embeddings is not None:
-            return data.item_embeddings, GIVEN_EMBEDDINGS
+            return data.item_embeddings, GIVEN_EMBEDDINGS, False
         texts = self._texts(data)
         if not any(t.strip() for t in texts):
             log.warning("no item of %s has text: %s scores every item 0",
                         data.dataset.name if data.dataset is not None else "the data",
                         type(self).__name__)
-            return np.zeros((len(texts), 1), dtype=np.float32), NO_TEXT
+            return np.zeros((len(texts), 1), dtype=np.float32), NO_TEXT, False
+        from synerec.text.finetune import FinetunedEncoder
+
         encoder = self._encoder(data, texts)
-        return self._encode(encoder, texts), encoder.name
+        lengths = isinstance(encoder, FinetunedEncoder) and not encoder.unit_rows
+        return self._encode(encoder, texts), encoder.name, lengths
 
     def _texts(self, data: TrainingData) -> list[str]:
         from synerec.text import item_texts
@@ -172,14 +184,21 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresItemUsers,
         E[np.array([not t.strip() for t in texts])] = 0.0
         return E
 
-    def _set_embeddings(self, E: np.ndarray) -> None:
+    def _set_embeddings(self, E: np.ndarray, *, keep_lengths: bool = False) -> None:
         E = np.asarray(E, dtype=np.float32)
         self.item_has_text_ = np.abs(E).sum(axis=1) > 0
         # the mean center_rows subtracts, kept to place items added later (ScoresNewItems)
         self.text_mean_ = (E[self.item_has_text_].mean(axis=0).astype(np.float32)
                            if self.item_has_text_.any() else np.zeros(E.shape[1], np.float32))
-        self.item_embeddings_ = center_rows(E) if self.config_.center_text else \
-            _unit_rows(E)
+        # a fine-tuned encoder whose vectors carry a scale (the "ease" objective): used as
+        # they are, for the training items and for items added later alike
+        self.keeps_lengths_ = bool(keep_lengths)
+        if keep_lengths:
+            self.item_embeddings_ = E.copy()
+        elif self.config_.center_text:
+            self.item_embeddings_ = center_rows(E)
+        else:
+            self.item_embeddings_ = _unit_rows(E)
 
     def _fit_positives(self, P: sp.csr_matrix) -> None:
         self._profiles_of = _binary(P)
@@ -259,7 +278,8 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresItemUsers,
                 "item_has_text": self.item_has_text_.astype(np.bool_),
                 "text_mean": (np.zeros(0, np.float32) if self.text_mean_ is None
                               else self.text_mean_.astype(np.float32)),
-                "encoder_name": np.asarray(self.encoder_name_, dtype=np.str_)}
+                "encoder_name": np.asarray(self.encoder_name_, dtype=np.str_),
+                "keeps_lengths": np.asarray(self.keeps_lengths_, dtype=np.bool_)}
 
     def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         E = np.asarray(arrays["item_embeddings"], dtype=np.float32)
@@ -275,6 +295,7 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresItemUsers,
         mean = np.asarray(arrays.get("text_mean", np.zeros(0)), dtype=np.float32)
         # a model saved before text_mean was kept cannot place new items (None)
         self.text_mean_ = mean if mean.shape == (E.shape[1],) else None
+        self.keeps_lengths_ = bool(np.asarray(arrays.get("keeps_lengths", False)).reshape(()))
         self._profiles_of = _binary(self.positives_)
 
     # -- items added after the fit (ScoresNewItems) ---------------------------------------------
@@ -309,11 +330,15 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresItemUsers,
         return create_encoder(self.config_.encoder)
 
     def new_item_vectors(self, embeddings: np.ndarray) -> np.ndarray:
-        """Raw embeddings placed as :meth:`_set_embeddings` placed the items' (centred on
-        the training items' mean with ``center_text``, unit rows; zero rows stay zero)."""
+        """Raw embeddings placed as :meth:`_set_embeddings` placed the items' (as they are
+        from an encoder whose vectors keep their lengths; else centred on the training items'
+        mean with ``center_text``, unit rows; zero rows stay zero)."""
         self._check_fitted()
         E = np.array(np.atleast_2d(embeddings), dtype=np.float32)
         has = np.abs(E).sum(axis=1) > 0
+        if self.keeps_lengths_:
+            E[~has] = 0.0
+            return E
         if self.config_.center_text:
             if self.text_mean_ is None:
                 raise ConfigError("this model was saved before new products were supported "
@@ -405,8 +430,10 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
         As in :class:`TextKNN`; ``encoder`` must be ``"minilm"`` (the model fine-tuned), and
         with ``encoder_path`` the encoder there is used and nothing is fine-tuned.
     center_text
-        As in :class:`TextKNN`.
-    objective, epochs, batch_size, learning_rate, max_examples, window, random_state
+        As in :class:`TextKNN` (not applied to the ``"ease"`` encoder's vectors, whose
+        lengths are kept).
+    objective, epochs, batch_size, learning_rate, max_examples, window, ease_lambda, \
+ridge_lambda, random_state
         The fine-tuning's options (:class:`synerec.text.finetune.FinetuneOptions`; ``None``:
         the objective's default, :data:`synerec.text.finetune.DEFAULTS`).
 
@@ -438,6 +465,7 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
         encoder = finetune(data, texts=texts, objective=cfg.objective, epochs=cfg.epochs,
                            batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                            max_examples=cfg.max_examples, window=cfg.window,
+                           ease_lambda=cfg.ease_lambda, ridge_lambda=cfg.ridge_lambda,
                            positive_threshold=threshold, random_state=cfg.random_state)
         self.finetune_info_ = encoder.info
         return encoder
@@ -457,9 +485,15 @@ class TunedTextKNN(_TextRetriever[TunedTextKNNConfig]):
         from synerec.text.finetune import FinetunedEncoder
 
         if isinstance(encoder, FinetunedEncoder) and encoder.path is None:
-            # weights that exist only in memory: embedding them once, without the disk cache
-            # (each fit would otherwise leave a cache shard behind)
-            E = encoder.encode(texts)
+            # weights that exist only in memory: not through the disk cache (each fit would
+            # otherwise leave a cache shard behind); a head on the frozen transformer is
+            # applied to the frozen model's cached vectors, without running it again
+            if encoder.tunes_head_only:
+                from synerec.text import create_encoder
+
+                E = encoder.from_frozen(super()._encode(create_encoder("minilm"), texts))
+            else:
+                E = encoder.encode(texts)
             E[np.array([not t.strip() for t in texts])] = 0.0
             return E
         return super()._encode(encoder, texts)
