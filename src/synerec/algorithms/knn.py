@@ -52,12 +52,12 @@ import logging
 import time
 from typing import Any, ClassVar, Literal, TypeVar
 
-import numba
+from types import ModuleType
+
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from synerec.algorithms import _knn_kernels as kern
 from synerec.algorithms.abilities import (
     EvidenceKind,
     ExplainsScore,
@@ -74,7 +74,7 @@ from synerec.algorithms.base import (
 )
 from synerec.algorithms.registry import register_model
 from synerec.algorithms.training import TrainingData
-from synerec.similarity import numba_threads, similarity_matrix, top_neighbors
+from synerec.topk import SMALL_BLOCK
 
 __all__ = [
     "ItemKNN",
@@ -87,6 +87,14 @@ log = logging.getLogger(__name__)
 
 # Blocks of work per numba thread (load balance on users with very different activity).
 _BLOCKS_PER_THREAD = 4
+
+
+def _kernels() -> ModuleType:
+    """The numba kernels (:mod:`._knn_kernels`), imported on first use: loading a saved model
+    and ranking a few users with item-cf needs neither numba nor its kernel cache."""
+    from synerec.algorithms import _knn_kernels
+
+    return _knn_kernels
 
 
 class UserKNNConfig(RecommenderConfig):
@@ -150,10 +158,26 @@ class _NeighborhoodModel(Recommender[_KC]):
             S.sort_indices()
         self.similarity_ = S
         self._nb_indptr = S.indptr.astype(np.int64)
-        self._nb_idx, self._nb_sim = kern.sort_rows_desc(
-            self._nb_indptr, S.indices.astype(np.int32), S.data)
+        self._nb_sorted: tuple[np.ndarray, np.ndarray] | None = None  # on first use
         self._xt: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.__dict__.pop("_listed", None)  # ItemKNN's explanation index, built on demand
+
+    def _sorted_neighbors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each similarity row's entries by value descending, ties by the lower index:
+        ``(indices, values)`` sharing ``_nb_indptr`` (sorted by a kernel on first use)."""
+        if self._nb_sorted is None:
+            S = self.similarity_
+            self._nb_sorted = _kernels().sort_rows_desc(
+                self._nb_indptr, S.indices.astype(np.int32), S.data)
+        return self._nb_sorted
+
+    @property
+    def _nb_idx(self) -> np.ndarray:
+        return self._sorted_neighbors()[0]
+
+    @property
+    def _nb_sim(self) -> np.ndarray:
+        return self._sorted_neighbors()[1]
 
     #: The similarity ``similarity="auto"`` means for ratings (for implicit data: cosine).
     _rating_similarity: ClassVar[str] = "cosine"
@@ -170,6 +194,8 @@ class _NeighborhoodModel(Recommender[_KC]):
     def _similarity_of(self, X: sp.csr_matrix) -> sp.csr_matrix:
         cfg = self.config_
         kind = self.similarity_kind_
+        from synerec.similarity import similarity_matrix
+
         start = time.perf_counter()
         S = similarity_matrix(X, kind, max_neighbors=cfg.max_neighbors,
                               min_support=cfg.min_support, shrinkage=cfg.shrinkage,
@@ -183,9 +209,13 @@ class _NeighborhoodModel(Recommender[_KC]):
         return int(self.config_.k)
 
     def _n_blocks(self, n_work: int) -> int:
+        import numba
+
         return max(1, min(n_work, numba.get_num_threads() * _BLOCKS_PER_THREAD))
 
     def _threads(self) -> Any:
+        from synerec.similarity import numba_threads
+
         return numba_threads(int(self.config_.num_threads))
 
     # -- pairs grouped by user --------------------------------------------------------------
@@ -228,7 +258,7 @@ class _NeighborhoodModel(Recommender[_KC]):
         cnt = np.zeros(len(users), np.int64)
         with self._threads():
             kernel(users, offsets, self._k, *args, self._n_blocks(len(users)), idx, val, cnt)
-            indptr, indices, data = kern.compact_rows(offsets, cnt, idx, val)
+            indptr, indices, data = _kernels().compact_rows(offsets, cnt, idx, val)
         return sp.csr_matrix((data, indices, indptr), shape=(len(users), self.n_items_))
 
     # -- persistence ----------------------------------------------------------------------------
@@ -367,7 +397,7 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
         if self._nb_mean is None:
             X = self.train_
             with self._threads():
-                self._nb_mean = kern.corated_means(
+                self._nb_mean = _kernels().corated_means(
                     self._nb_indptr, self._nb_idx, X.indptr.astype(np.int64),
                     X.indices.astype(np.int32), X.data, self.user_mean_, self.n_items_,
                     self._n_blocks(self.n_users_))
@@ -383,12 +413,13 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
             XT = self.train_.T.tocsr()
             self._xt = (XT.indptr.astype(np.int64), XT.indices.astype(np.int32), XT.data)
         return self._predict_grouped(
-            users, items, kern.user_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
+            users, items, _kernels().user_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
             *self._xt, self.user_mean_, self._neighbor_means(), self._signed, self.n_users_)
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
         x_indptr = self.train_.indptr.astype(np.int64)
+        kern = _kernels()
         bounds = kern.user_knn_score_bounds(users, self._k, self._nb_indptr, self._nb_idx,
                                             x_indptr)
         if self.config_.ranking == "similarity_sum":
@@ -471,6 +502,8 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
             ``user`` is not in the vocabulary.
         """
         self._check_fitted()
+        from synerec.similarity import top_neighbors
+
         idx, sims = top_neighbors(self.similarity_, self.users_.index(user), n)
         return self.users_.ids_of(idx), sims
 
@@ -577,12 +610,17 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
     def _predict(self, users: np.ndarray, items: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._predict_grouped(
-            users, items, kern.item_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
+            users, items, _kernels().item_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
             *self._x(), self.item_mean_, self._center, self.n_items_)
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
         x_indptr, x_indices, x_data = self._x()
+        if len(users) <= SMALL_BLOCK:
+            if self.config_.ranking == "similarity_sum":
+                return self._few_scores(users, np.ones_like(x_data), False, False)
+            return self._few_scores(users, x_data, self._center, True)
+        kern = _kernels()
         bounds = kern.item_knn_score_bounds(users, self._k, x_indptr, x_indices,
                                             self._nb_indptr)
         if self.config_.ranking == "similarity_sum":
@@ -593,6 +631,62 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
         return self._sparse_from(users, bounds, kern.item_knn_score, self._nb_indptr,
                                  self._nb_idx, self._nb_sim, x_indptr, x_indices, x_data,
                                  self.item_mean_, self._center, True, self.n_items_)
+
+    def _few_scores(self, users: np.ndarray, x_data: np.ndarray, center: bool,
+                    normalize: bool) -> sp.csr_matrix:
+        """:func:`~._knn_kernels.item_knn_score` in numpy for a few users (one request's).
+
+        The same block, entry for entry and bit for bit: the rated items in the training row's
+        order, each one's ``k`` best stored neighbours in the kernel's order (value
+        descending, ties to the lower index, :func:`_row_order`), the terms summed in float64
+        in that order (``np.add.at`` adds in index order) and the candidates in order of first
+        appearance. Only the similarity rows of the users' items are sorted, so that one
+        request neither sorts the whole similarity nor loads a kernel.
+        """
+        X = self.train_
+        S = self.similarity_
+        nb = self._nb_indptr
+        k = self._k
+        indptr = np.zeros(len(users) + 1, np.int64)
+        out_idx: list[np.ndarray] = []
+        out_val: list[np.ndarray] = []
+        num = np.zeros(self.n_items_, np.float64)
+        den = np.zeros(self.n_items_, np.float64)
+        for t, a in enumerate(users):
+            lo, hi = X.indptr[a], X.indptr[a + 1]
+            js = X.indices[lo:hi].astype(np.int64)
+            r = x_data[lo:hi].astype(np.float64)
+            if center:
+                r = r - self.item_mean_[js]
+            starts, ends = nb[js], nb[js + 1]
+            lengths = ends - starts
+            group = np.repeat(np.arange(len(js)), lengths)
+            pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths,
+                                                            lengths) + np.repeat(starts, lengths)
+            order = _row_order(group, S.indices[pos], S.data[pos])
+            pos, group = pos[order], group[order]
+            rank = np.arange(len(pos)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            keep = rank < k
+            pos, group = pos[keep], group[keep]
+            i_seq = S.indices[pos].astype(np.int64)
+            w = S.data[pos].astype(np.float64)
+            np.add.at(num, i_seq, w * r[group])
+            np.add.at(den, i_seq, np.abs(w))
+            uniq, first = np.unique(i_seq, return_index=True)
+            touched = uniq[np.argsort(first, kind="stable")]
+            if normalize:
+                values = num[touched] / den[touched] + (
+                    self.item_mean_[touched] if center else 0.0)
+            else:
+                values = num[touched]
+            out_idx.append(touched.astype(np.int32))
+            out_val.append(values.astype(np.float32))
+            indptr[t + 1] = indptr[t] + len(touched)
+            num[touched] = 0.0
+            den[touched] = 0.0
+        indices = np.concatenate(out_idx) if out_idx else np.zeros(0, np.int32)
+        data = np.concatenate(out_val) if out_val else np.zeros(0, np.float32)
+        return sp.csr_matrix((data, indices, indptr), shape=(len(users), self.n_items_))
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         """The neighbours of eq. 4: item id, similarity, the user's rating, contribution.
@@ -696,5 +790,18 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
             ``item`` is not in the vocabulary.
         """
         self._check_fitted()
+        from synerec.similarity import top_neighbors
+
         idx, sims = top_neighbors(self.similarity_, self.items_.index(item), n)
         return self.items_.ids_of(idx), sims
+
+
+def _row_order(group: np.ndarray, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The order that sorts entries by ``group``, then as :func:`~._knn_kernels.sort_rows_desc`
+    sorts a row: the same 64-bit key (the float32's bits mapped to sort by value descending,
+    -0.0 after 0.0, in the high half; the column in the low half), ascending."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    sign = np.uint32(0x80000000)
+    asc = np.where(bits & sign, ~bits, bits | sign)
+    keys = ((~asc).astype(np.uint64) << np.uint64(32)) | indices.astype(np.uint64)
+    return np.lexsort((keys, group))

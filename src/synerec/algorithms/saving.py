@@ -37,6 +37,7 @@ import scipy.sparse as sp
 
 from synerec.algorithms.params import C
 from synerec.algorithms.persistence import read_model_dir, write_model_dir
+from synerec.algorithms.registry import registered
 from synerec.algorithms.scoring import ScoringModel
 from synerec.data.vocabulary import Vocabulary
 from synerec.exceptions import ConfigError, DataFormatError, ModelFileError
@@ -84,9 +85,10 @@ class Saving(ScoringModel[C]):
     def load(cls, path: str | os.PathLike[str]) -> Self:
         """Load a model saved by :meth:`save`; the class comes from the registry, by name.
 
-        ``Recommender.load`` loads any model whose family is imported (every family of
-        :mod:`synerec.algorithms`, and the hybrid once :mod:`synerec.hybrid` is imported;
-        :func:`synerec.models.load_model` imports them all); ``MatrixFactorization.load``
+        ``Recommender.load`` loads a model of any family of :mod:`synerec.algorithms` (its
+        module is imported when the name is not registered yet), and the hybrid once
+        :mod:`synerec.hybrid` is imported (:func:`synerec.models.load_model` imports the family
+        a file names, the hybrid included); ``MatrixFactorization.load``
         insists on that class (or a subclass).
 
         Raises
@@ -96,7 +98,7 @@ class Saving(ScoringModel[C]):
             an invalid config or arrays that do not fit together.
         """
         mf = read_model_dir(path)
-        model_cls = ScoringModel.registered_classes.get(mf.class_name)
+        model_cls = registered(mf.class_name)
         if model_cls is None:
             raise ModelFileError(
                 f"{path}: unknown model {mf.class_name!r}; known models: "
