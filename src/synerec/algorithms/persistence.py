@@ -2,9 +2,10 @@
 
 Layout of a saved model (a directory)::
 
-    model.json   {"format": "synerec-model", "format_version": 2, "class": "mf",
+    model.json   {"format": "synerec-model", "format_version": 3, "class": "mf",
                   "config": {...}, "synerec_version": "0.1.0", "rating_scale": [1.0, 5.0],
-                  "arrays_sha256": "...", "arrays": {"name": {"shape": [..], "dtype": ".."}},
+                  "arrays_sha256": "...",
+                  "arrays": {"name": {"shape": [..], "dtype": "..", "sha256": "..."}},
                   "metadata": {...},
                   "files": {"ranker.txt": {"sha256": "...", "bytes": 1234}},
                   "manifest_sha256": "..."}
@@ -15,7 +16,15 @@ Layout of a saved model (a directory)::
 
 Checksums
 ---------
-``arrays_sha256`` is the sha256 of ``arrays.npz``. ``manifest_sha256`` (format version 2) is the
+``arrays_sha256`` is the sha256 of ``arrays.npz``; from format version 3 each array's entry also
+holds the ``sha256`` of its ``.npy`` member as stored in the zip (header and data). Reading a
+version 3 model reads each member once, verifying its checksum on the bytes it reads (or maps),
+instead of hashing the whole file and then reading it again. :func:`open_model_dir` (what
+``Recommender.load`` uses) opens a version 3 model without reading the archive: each array is
+read (or mapped) and verified when it is first taken, before anyone can use it, so an array that
+is never asked for is never read. :func:`verify_model_dir` checks the whole file, every member and
+every extra file at once. Versions 1 and 2 (no member checksums) are verified whole,
+as before, when they are opened. ``manifest_sha256`` (format version 2 on) is the
 sha256 of the manifest itself without that key, serialised canonically (``json.dumps`` with sorted
 keys, separators ``","`` and ``":"``, ASCII only): editing any value of ``model.json`` (a
 parameter, the rating scale) makes the model refuse to load. Version 1 files (no
@@ -25,8 +34,9 @@ finite numbers ``low < high``.
 
 Writing goes to a temporary sibling directory that is renamed into place, so a reader never sees
 half a model; an existing model at the same path is moved aside, replaced, then deleted.
-Reading checks the manifest and its checksum, the sha256 of ``arrays.npz`` and of every extra
-file, every array's name, shape and dtype, and loads with ``allow_pickle=False``: a model file
+Reading checks the manifest and its checksum, the sha256 of every array (version 3: of each
+member, when it is first read; before: of ``arrays.npz``) and of every extra file, every
+array's name, shape and dtype, and loads with ``allow_pickle=False``: a model file
 cannot execute code. Extra files are handed to the model as bytes; they are never imported or
 executed (the hybrid model parses LightGBM's text format with LightGBM's own reader). A manifest
 without ``"files"`` (every model file written before the key existed) has no extra files.
@@ -54,7 +64,7 @@ import shutil
 import struct
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -69,18 +79,24 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "ModelFile",
+    "OpenedModelFile",
+    "VerifiedArrays",
     "manifest_digest",
     "memory_mapped",
+    "open_model_dir",
     "read_model_dir",
     "sha256_file",
     "update_metadata",
+    "verify_model_dir",
     "write_model_dir",
 ]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "synerec-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The first format version whose arrays carry their own checksums (verified when read).
+MEMBER_SUMS_VERSION = 3
 MANIFEST_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 MANIFEST_DIGEST_KEY = "manifest_sha256"
@@ -105,7 +121,7 @@ class ModelFile:
     config
         The model's configuration as plain JSON values.
     arrays
-        Every stored array by name.
+        Every stored array by name (read and verified).
     rating_scale
         ``(low, high)`` or ``None`` (implicit feedback).
     synerec_version
@@ -119,6 +135,20 @@ class ModelFile:
     class_name: str
     config: dict[str, Any]
     arrays: dict[str, np.ndarray]
+    rating_scale: tuple[float, float] | None
+    synerec_version: str
+    metadata: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpenedModelFile:
+    """A model directory opened by :func:`open_model_dir`: as :class:`ModelFile`, but
+    ``arrays`` reads and verifies each array when it is first taken from it."""
+
+    class_name: str
+    config: dict[str, Any]
+    arrays: Mapping[str, np.ndarray]
     rating_scale: tuple[float, float] | None
     synerec_version: str
     metadata: dict[str, Any]
@@ -272,6 +302,9 @@ def _write_contents(tmp: Path, manifest: dict[str, Any], arrays: dict[str, np.nd
         f.flush()
         os.fsync(f.fileno())
     manifest["arrays_sha256"] = sha256_file(tmp / ARRAYS_FILE)
+    with open(tmp / ARRAYS_FILE, "rb") as f:
+        for name, member in _members(tmp / ARRAYS_FILE).items():
+            manifest["arrays"][name]["sha256"] = _member_digest(f, member)
     if extra:
         listed = {}
         for name, data in extra.items():
@@ -413,16 +446,7 @@ def _npz_members_mapped(arrays_path: Path) -> dict[str, np.ndarray]:
             fields = _ZIP_LOCAL_HEADER.unpack(head)
             start = info.header_offset + _ZIP_LOCAL_HEADER.size + fields[-2] + fields[-1]
             f.seek(start)
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"member {info.filename!r} has .npy version {version}")
-            if dtype.hasobject:
-                raise ValueError(f"member {info.filename!r} holds Python objects; they are "
-                                 "never unpickled")
+            shape, fortran, dtype = _npy_header(f, info.filename)
             offset = f.tell()
             nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             if offset + nbytes > min(size, start + info.file_size):
@@ -437,7 +461,7 @@ def _npz_members_mapped(arrays_path: Path) -> dict[str, np.ndarray]:
 
 
 def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) -> ModelFile:
-    """Read and verify a model directory written by :func:`write_model_dir`.
+    """Read and verify a model directory written by :func:`write_model_dir`: every array.
 
     Parameters
     ----------
@@ -451,9 +475,26 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
     ------
     ModelFileError
         Missing directory or file, malformed manifest, non-finite numbers, unsupported format
-        version, checksum mismatch (of ``model.json`` or ``arrays.npz``), unreadable
-        (truncated/corrupted) arrays, arrays not matching the manifest, or an invalid rating
-        scale.
+        version, checksum mismatch (of ``model.json``, ``arrays.npz`` or an array),
+        unreadable (truncated/corrupted) arrays, arrays not matching the manifest, or an
+        invalid rating scale.
+    """
+    opened = open_model_dir(path, mmap=mmap)
+    return ModelFile(class_name=opened.class_name, config=opened.config,
+                     arrays=dict(opened.arrays), rating_scale=opened.rating_scale,
+                     synerec_version=opened.synerec_version, metadata=opened.metadata,
+                     files=opened.files)
+
+
+def open_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None
+                   ) -> OpenedModelFile:
+    """Open a model directory: the manifest and extra files read and verified, the arrays not.
+
+    For a format version 3 file, ``arrays`` reads each array when it is first taken from it,
+    after verifying that member's checksum, shape and dtype: a damaged array raises
+    :class:`ModelFileError` then, and never reaches its user; an array nobody takes is never
+    read. Older files (no member checksums) are read and verified whole here. ``mmap`` and
+    the errors are :func:`read_model_dir`'s.
     """
     path = Path(path)
     mapped = _MMAP.get() if mmap is None else bool(mmap)
@@ -466,14 +507,15 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
         if not p.is_file():
             raise ModelFileError(f"model {path} is incomplete: {p.name} is missing")
     manifest = _checked_manifest(path, manifest_path)
-    digest = sha256_file(arrays_path)
-    if digest != manifest["arrays_sha256"]:
-        raise ModelFileError(f"{arrays_path} is corrupted: sha256 {digest} does not match "
-                             f"{manifest['arrays_sha256']} recorded in {MANIFEST_FILE}")
     expected = manifest["arrays"]
     if not isinstance(expected, dict):
         raise ModelFileError(f"{manifest_path}: 'arrays' must be an object")
-    arrays = _read_arrays(arrays_path, expected, mapped)
+    arrays: Mapping[str, np.ndarray]
+    if manifest["format_version"] >= MEMBER_SUMS_VERSION:
+        arrays = VerifiedArrays(arrays_path, expected, mapped)
+    else:
+        _check_whole_file(arrays_path, manifest)
+        arrays = _read_arrays(arrays_path, expected, mapped)
     scale = _rating_scale(manifest_path, manifest.get("rating_scale"))
     config = manifest["config"]
     if not isinstance(config, dict):
@@ -482,7 +524,7 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{manifest_path}: 'metadata' must be an object")
     files = _read_files(path, manifest)
-    return ModelFile(
+    return OpenedModelFile(
         class_name=str(manifest["class"]),
         config=config,
         arrays=arrays,
@@ -491,6 +533,177 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
         metadata=dict(metadata),
         files=files,
     )
+
+
+def verify_model_dir(path: str | os.PathLike[str]) -> ModelFile:
+    """Read a model directory and verify all of it now: the manifest, the sha256 of the whole
+    ``arrays.npz``, every array (its checksum, shape and dtype) and every extra file.
+
+    Raises
+    ------
+    ModelFileError
+        As :func:`read_model_dir`, for any part of the directory.
+    """
+    mf = read_model_dir(path)  # every array verified (a damaged one is named)
+    path = Path(path)
+    _check_whole_file(path / ARRAYS_FILE, _read_manifest(path / MANIFEST_FILE))
+    return mf
+
+
+def _check_whole_file(arrays_path: Path, manifest: dict[str, Any]) -> None:
+    digest = sha256_file(arrays_path)
+    if digest != manifest["arrays_sha256"]:
+        raise ModelFileError(f"{arrays_path} is corrupted: sha256 {digest} does not match "
+                             f"{manifest['arrays_sha256']} recorded in {MANIFEST_FILE}")
+
+
+@dataclass(frozen=True)
+class _Member:
+    """Where one ``.npy`` member's stored bytes lie in the archive."""
+
+    name: str
+    start: int  # offset of its first byte (after the zip local header)
+    size: int  # stored (compressed) size
+    stored: bool  # ZIP_STORED: the bytes are the .npy file itself
+
+
+def _members(arrays_path: Path) -> dict[str, _Member]:
+    """The archive's members by array name, from its central directory (nothing else read).
+
+    Raises ``ValueError``/``zipfile.BadZipFile`` for a damaged archive.
+    """
+    out: dict[str, _Member] = {}
+    with zipfile.ZipFile(arrays_path) as zf, open(arrays_path, "rb") as f:
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            f.seek(info.header_offset)
+            head = f.read(_ZIP_LOCAL_HEADER.size)
+            if len(head) != _ZIP_LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+                raise ValueError(f"member {info.filename!r} has no valid local header")
+            fields = _ZIP_LOCAL_HEADER.unpack(head)
+            start = info.header_offset + _ZIP_LOCAL_HEADER.size + fields[-2] + fields[-1]
+            out[name] = _Member(name, start, info.compress_size,
+                                info.compress_type == zipfile.ZIP_STORED)
+    return out
+
+
+def _member_digest(f: BinaryIO, member: _Member, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a member's stored bytes (``ValueError`` when the file is too short)."""
+    h = hashlib.sha256()
+    f.seek(member.start)
+    left = member.size
+    while left > 0:
+        block = f.read(min(chunk, left))
+        if not block:
+            raise ValueError(f"member {member.name!r} is truncated")
+        h.update(block)
+        left -= len(block)
+    return h.hexdigest()
+
+
+class VerifiedArrays(Mapping[str, np.ndarray]):
+    """The arrays of a format version 3 model, each read (or mapped) when first taken.
+
+    Opening reads only the archive's directory and checks that it lists exactly the manifest's
+    arrays. Taking an array (``arrays[name]``, ``.items()``, ``.values()``) verifies its
+    member's sha256 against the manifest, then reads it (``allow_pickle=False``) or maps it
+    copy-on-write, and checks its shape and dtype; it is kept for the next time. A mismatch
+    raises :class:`ModelFileError` before the array is handed out.
+    """
+
+    def __init__(self, arrays_path: Path, expected: dict[str, Any], mapped: bool) -> None:
+        self._path = arrays_path
+        self._expected = expected
+        self._mapped = mapped
+        self._done: dict[str, np.ndarray] = {}
+        try:
+            self._members = _members(arrays_path)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ModelFileError(f"cannot read {arrays_path} (truncated or corrupted): "
+                                 f"{exc}") from exc
+        if set(self._members) != set(expected):
+            raise ModelFileError(
+                f"{arrays_path} holds arrays {sorted(self._members)}, the manifest lists "
+                f"{sorted(expected)}")
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._members)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        got = self._done.get(name)
+        if got is not None:
+            return got
+        member = self._members[name]  # KeyError for a name the file does not hold
+        spec = self._expected[name]
+        want = spec.get("sha256") if isinstance(spec, dict) else None
+        if not isinstance(want, str):
+            raise ModelFileError(f"{self._path}: the manifest records no sha256 for array "
+                                 f"{name!r}; the file is corrupted")
+        try:
+            with open(self._path, "rb") as f:
+                digest = _member_digest(f, member)
+                if digest != want:
+                    raise ModelFileError(
+                        f"{self._path} is corrupted: array {name!r} has sha256 {digest}, "
+                        f"{MANIFEST_FILE} records {want}")
+                arr = self._load(f, member)
+        except ModelFileError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise ModelFileError(f"cannot read {self._path}: {exc}") from exc
+        _check_spec(self._path, name, arr, spec)
+        self._done[name] = arr
+        return arr
+
+    def _load(self, f: BinaryIO, member: _Member) -> np.ndarray:
+        if not member.stored:  # compressed (not written by synerec): cannot be mapped
+            with zipfile.ZipFile(self._path) as zf, zf.open(f"{member.name}.npy") as m:
+                return np.lib.format.read_array(m, allow_pickle=False)
+        f.seek(member.start)
+        shape, fortran, dtype = _npy_header(f, member.name)
+        offset = f.tell()
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if offset + nbytes > member.start + member.size:
+            raise ValueError(f"member {member.name!r} is truncated")
+        order = "F" if fortran else "C"
+        if nbytes == 0:
+            return np.zeros(shape, dtype=dtype, order=order)
+        if self._mapped:
+            mm = np.memmap(self._path, dtype=dtype, mode="c", offset=offset, shape=shape,
+                           order=order)
+            return mm.view(np.ndarray)  # a plain array over the mapping
+        buf = bytearray(nbytes)
+        if f.readinto(buf) != nbytes:
+            raise ValueError(f"member {member.name!r} is truncated")
+        flat = np.frombuffer(buf, dtype=dtype)
+        return flat.reshape(shape, order=order)
+
+
+def _npy_header(f: BinaryIO, name: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """The ``.npy`` header at the file's position (objects refused: never unpickled)."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"member {name!r} has .npy version {version}")
+    if dtype.hasobject:
+        raise ValueError(f"member {name!r} holds Python objects; they are never unpickled")
+    return shape, fortran, dtype
+
+
+def _check_spec(arrays_path: Path, name: str, arr: np.ndarray, spec: Any) -> None:
+    """``arr`` has the shape and dtype the manifest lists for it."""
+    if (not isinstance(spec, dict) or list(arr.shape) != list(spec.get("shape", []))
+            or arr.dtype.str != spec.get("dtype")):
+        want = (spec.get("shape"), spec.get("dtype")) if isinstance(spec, dict) else spec
+        raise ModelFileError(
+            f"{arrays_path}: array {name!r} has shape {list(arr.shape)} and dtype "
+            f"{arr.dtype.str}, the manifest says {want}")
 
 
 def _checked_manifest(path: Path, manifest_path: Path) -> dict[str, Any]:
@@ -545,13 +758,7 @@ def _read_arrays(arrays_path: Path, expected: dict[str, Any], mapped: bool
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ModelFileError(f"cannot read {arrays_path}: {exc}") from exc
     for name, arr in arrays.items():
-        spec = expected[name]
-        if (not isinstance(spec, dict) or list(arr.shape) != list(spec.get("shape", []))
-                or arr.dtype.str != spec.get("dtype")):
-            want = (spec.get("shape"), spec.get("dtype")) if isinstance(spec, dict) else spec
-            raise ModelFileError(
-                f"{arrays_path}: array {name!r} has shape {list(arr.shape)} and dtype "
-                f"{arr.dtype.str}, the manifest says {want}")
+        _check_spec(arrays_path, name, arr, expected[name])
     return arrays
 
 
