@@ -40,8 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_RANKING_MODEL",
-    "MIN_RANKER_USERS",
     "FAMILIES",
+    "MIN_RANKER_USERS",
     "DefaultModel",
     "choose_default_model",
     "create_model",

@@ -19,6 +19,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import synerec.algorithms.knn as knn_module
+import synerec.topk as topk_module
 from synerec.algorithms import (
     ItemKNN,
     PaperCF,
@@ -27,8 +29,6 @@ from synerec.algorithms import (
     paper,
     recommend_item,
 )
-import synerec.algorithms.knn as knn_module
-import synerec.topk as topk_module
 from synerec.algorithms import _knn_kernels as kern
 from synerec.data import InteractionDataset
 from synerec.exceptions import ConfigError, UnknownIdError

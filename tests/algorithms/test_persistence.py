@@ -288,12 +288,12 @@ def test_a_corrupted_array_is_refused_when_first_taken(saved: Path, mmap: bool) 
     mf = open_model_dir(saved, mmap=mmap)  # opening reads only the zip's directory
     np.testing.assert_array_equal(mf.arrays["base.users"], ["a", "b", "c"])
     for _ in range(2):  # refused every time it is asked for, never handed out
-        with pytest.raises(ModelFileError, match="'model.item_factors' has sha256"):
+        with pytest.raises(ModelFileError, match=r"'model\.item_factors' has sha256"):
             mf.arrays["model.item_factors"]
     with pytest.raises(ModelFileError, match="corrupted"):
         Recommender.load(saved)
     for read in (read_model_dir, verify_model_dir):  # these verify every array at once
-        with pytest.raises(ModelFileError, match="model.item_factors"):
+        with pytest.raises(ModelFileError, match=r"model\.item_factors"):
             read(saved)
 
 
@@ -319,7 +319,7 @@ def test_verify_checks_the_whole_file(saved: Path) -> None:
     verify_model_dir(saved)
     _rewrite_manifest(saved, arrays_sha256="0" * 64)
     read_model_dir(saved)  # every member is intact: reading succeeds
-    with pytest.raises(ModelFileError, match="arrays.npz is corrupted: sha256"):
+    with pytest.raises(ModelFileError, match=r"arrays\.npz is corrupted: sha256"):
         verify_model_dir(saved)
 
 
@@ -337,7 +337,7 @@ def test_format_version_2_files_are_verified_whole_when_opened(saved: Path) -> N
         np.testing.assert_array_equal(
             MatrixFactorization.load(saved).predict(["a", "b"], ["z", "y"]), expected)
     _flip_inside(saved, "model.item_factors")
-    with pytest.raises(ModelFileError, match="arrays.npz is corrupted: sha256"):
+    with pytest.raises(ModelFileError, match=r"arrays\.npz is corrupted: sha256"):
         read_model_dir(saved)
 
 

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
         register_model,
     )
     from synerec.algorithms.rp3beta import RP3beta, RP3betaConfig
-    from synerec.algorithms.sasrec import SASRec, SASRecConfig
+    from synerec.algorithms.sasrec import SASRec, SASRecConfig  # noqa: F401
     from synerec.algorithms.text_knn import (
         TextItemKNN,
         TextItemKNNConfig,

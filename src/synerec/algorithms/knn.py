@@ -50,9 +50,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, ClassVar, Literal, TypeVar
-
 from types import ModuleType
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import scipy.sparse as sp

@@ -55,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import io
 import json
 import logging
 import math
@@ -67,7 +68,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -658,7 +659,7 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
         self._done[name] = arr
         return arr
 
-    def _load(self, f: BinaryIO, member: _Member) -> np.ndarray:
+    def _load(self, f: io.BufferedReader, member: _Member) -> np.ndarray:
         if not member.stored:  # compressed (not written by synerec): cannot be mapped
             with zipfile.ZipFile(self._path) as zf, zf.open(f"{member.name}.npy") as m:
                 return np.lib.format.read_array(m, allow_pickle=False)
@@ -668,7 +669,7 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if offset + nbytes > member.start + member.size:
             raise ValueError(f"member {member.name!r} is truncated")
-        order = "F" if fortran else "C"
+        order: Literal["C", "F"] = "F" if fortran else "C"
         if nbytes == 0:
             return np.zeros(shape, dtype=dtype, order=order)
         if self._mapped:

@@ -22,9 +22,9 @@ __all__ = [
     "DEFAULT_RANKING_MODEL",
     "create_model",
     "get_model_class",
+    "import_families",
     "list_models",
     "model_name",
-    "import_families",
     "register_model",
 ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -179,7 +179,8 @@ class Vocabulary:
 
         # pandas >= 3 stores string ids with the ``str`` dtype, not ``object``.
         dtype = self._index.dtype
-        return bool(dtype == object or pd.api.types.is_string_dtype(dtype))
+        return bool((isinstance(dtype, np.dtype) and dtype.kind == "O")
+                    or pd.api.types.is_string_dtype(dtype))
 
     def _loc(self, id: Any) -> int:
         """The index of one id (``"3"`` and ``3`` alike), ``-1`` when unknown."""
@@ -300,7 +301,7 @@ def _raise_duplicate(ids: Any, kind: str) -> None:
     raise DataFormatError(f"duplicate {kind} id in vocabulary")
 
 
-def is_pandas_1d(obj: Any) -> bool:
+def is_pandas_1d(obj: Any) -> TypeGuard[pd.Series | pd.Index]:
     """Whether ``obj`` is a :class:`pandas.Series` or :class:`pandas.Index` (pandas is not
     imported for the question: no such object exists before it is)."""
     pd = sys.modules.get("pandas")
