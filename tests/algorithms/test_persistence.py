@@ -300,11 +300,11 @@ def test_a_corrupted_array_is_refused_when_first_taken(saved: Path, mmap: bool) 
 def test_opening_a_model_reads_no_array(saved: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Format 3: an array is read (and hashed) when taken, not when the model is opened."""
-    from synerec.algorithms import persistence
+    from synerec.algorithms import _npz, persistence
 
     taken: list[str] = []
-    real = persistence._member_digest
-    monkeypatch.setattr(persistence, "_member_digest",
+    real = _npz._member_digest
+    monkeypatch.setattr(_npz, "_member_digest",
                         lambda f, member: taken.append(member.name) or real(f, member))
     mf = open_model_dir(saved)
     assert taken == []

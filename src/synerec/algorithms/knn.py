@@ -51,12 +51,13 @@ from __future__ import annotations
 import logging
 import time
 from types import ModuleType
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
 
+from synerec.algorithms._knn_config import ItemKNNConfig, UserKNNConfig
+from synerec.algorithms._knn_numpy import item_knn_score_few
 from synerec.algorithms.abilities import (
     EvidenceKind,
     ExplainsScore,
@@ -69,7 +70,6 @@ from synerec.algorithms.base import (
     UNKNOWN_USER,
     UNKNOWN_USER_AND_ITEM,
     Recommender,
-    RecommenderConfig,
 )
 from synerec.algorithms.registry import register_model
 from synerec.algorithms.training import TrainingData
@@ -94,48 +94,6 @@ def _kernels() -> ModuleType:
     from synerec.algorithms import _knn_kernels
 
     return _knn_kernels
-
-
-class UserKNNConfig(RecommenderConfig):
-    """Parameters of :class:`UserKNN`.
-
-    Defaults tuned on MovieLens 100K's official folds u1..u5 (``bench/cf_core.py``): mean MAE
-    0.730 and RMSE 0.938 at k = 40, against RMSE 0.955 for the plain formula (no shrinkage,
-    ``min_support=1``); ``max_neighbors=1000`` gains 0.001 RMSE for a slower fit.
-    ``norms``, ``neighbor_mean`` and ``denominator`` choose between the readings of the
-    paper's eqs. 1-3 (docs/notation.md); the defaults are the usual forms.
-    """
-
-    k: int = Field(40, ge=1)
-    similarity: Literal["auto", "pearson", "cosine"] = "auto"
-    max_neighbors: int = Field(300, ge=1)
-    min_support: int = Field(2, ge=1)
-    shrinkage: float = Field(50.0, ge=0.0)
-    norms: Literal["full", "corated"] | None = None
-    neighbor_mean: Literal["all", "corated"] = "all"
-    denominator: Literal["absolute", "signed"] = "absolute"
-    ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
-    num_threads: int = Field(0, ge=0)
-
-
-class ItemKNNConfig(RecommenderConfig):
-    """Parameters of :class:`ItemKNN`.
-
-    Defaults tuned on MovieLens 100K's official folds u1..u5 (``bench/cf_core.py``): mean MAE
-    0.722 and RMSE 0.923 at k = 40. Shrinkage matters most (RMSE 0.990 without it); the
-    centred prediction beats the paper's plain eq. 4 (``center=False``: RMSE 0.949).
-    """
-
-    k: int = Field(40, ge=1)
-    similarity: Literal["auto", "adjusted_cosine", "cosine", "pearson"] = "auto"
-    max_neighbors: int = Field(300, ge=1)
-    min_support: int = Field(1, ge=1)
-    shrinkage: float = Field(100.0, ge=0.0)
-    norms: Literal["full", "corated"] | None = None
-    center: bool = True
-    ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
-    binarize: bool = False
-    num_threads: int = Field(0, ge=0)
 
 
 #: The config of a neighbourhood model (either kind, the text twins' included).
@@ -615,10 +573,12 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
         x_indptr, x_indices, x_data = self._x()
-        if len(users) <= SMALL_BLOCK:
-            if self.config_.ranking == "similarity_sum":
-                return self._few_scores(users, np.ones_like(x_data), False, False)
-            return self._few_scores(users, x_data, self._center, True)
+        if len(users) <= SMALL_BLOCK:  # one request's users: numpy, no kernel to load
+            plain = self.config_.ranking == "similarity_sum"
+            return item_knn_score_few(
+                users, self.train_, self.similarity_, self._nb_indptr, self._k,
+                np.ones_like(x_data) if plain else x_data, self.item_mean_,
+                False if plain else self._center, not plain)
         kern = _kernels()
         bounds = kern.item_knn_score_bounds(users, self._k, x_indptr, x_indices,
                                             self._nb_indptr)
@@ -630,62 +590,6 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
         return self._sparse_from(users, bounds, kern.item_knn_score, self._nb_indptr,
                                  self._nb_idx, self._nb_sim, x_indptr, x_indices, x_data,
                                  self.item_mean_, self._center, True, self.n_items_)
-
-    def _few_scores(self, users: np.ndarray, x_data: np.ndarray, center: bool,
-                    normalize: bool) -> sp.csr_matrix:
-        """:func:`~._knn_kernels.item_knn_score` in numpy for a few users (one request's).
-
-        The same block, entry for entry and bit for bit: the rated items in the training row's
-        order, each one's ``k`` best stored neighbours in the kernel's order (value
-        descending, ties to the lower index, :func:`_row_order`), the terms summed in float64
-        in that order (``np.add.at`` adds in index order) and the candidates in order of first
-        appearance. Only the similarity rows of the users' items are sorted, so that one
-        request neither sorts the whole similarity nor loads a kernel.
-        """
-        X = self.train_
-        S = self.similarity_
-        nb = self._nb_indptr
-        k = self._k
-        indptr = np.zeros(len(users) + 1, np.int64)
-        out_idx: list[np.ndarray] = []
-        out_val: list[np.ndarray] = []
-        num = np.zeros(self.n_items_, np.float64)
-        den = np.zeros(self.n_items_, np.float64)
-        for t, a in enumerate(users):
-            lo, hi = X.indptr[a], X.indptr[a + 1]
-            js = X.indices[lo:hi].astype(np.int64)
-            r = x_data[lo:hi].astype(np.float64)
-            if center:
-                r = r - self.item_mean_[js]
-            starts, ends = nb[js], nb[js + 1]
-            lengths = ends - starts
-            group = np.repeat(np.arange(len(js)), lengths)
-            pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths,
-                                                            lengths) + np.repeat(starts, lengths)
-            order = _row_order(group, S.indices[pos], S.data[pos])
-            pos, group = pos[order], group[order]
-            rank = np.arange(len(pos)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            keep = rank < k
-            pos, group = pos[keep], group[keep]
-            i_seq = S.indices[pos].astype(np.int64)
-            w = S.data[pos].astype(np.float64)
-            np.add.at(num, i_seq, w * r[group])
-            np.add.at(den, i_seq, np.abs(w))
-            uniq, first = np.unique(i_seq, return_index=True)
-            touched = uniq[np.argsort(first, kind="stable")]
-            if normalize:
-                values = num[touched] / den[touched] + (
-                    self.item_mean_[touched] if center else 0.0)
-            else:
-                values = num[touched]
-            out_idx.append(touched.astype(np.int32))
-            out_val.append(values.astype(np.float32))
-            indptr[t + 1] = indptr[t] + len(touched)
-            num[touched] = 0.0
-            den[touched] = 0.0
-        indices = np.concatenate(out_idx) if out_idx else np.zeros(0, np.int32)
-        data = np.concatenate(out_val) if out_val else np.zeros(0, np.float32)
-        return sp.csr_matrix((data, indices, indptr), shape=(len(users), self.n_items_))
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         """The neighbours of eq. 4: item id, similarity, the user's rating, contribution.
@@ -793,14 +697,3 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
 
         idx, sims = top_neighbors(self.similarity_, self.items_.index(item), n)
         return self.items_.ids_of(idx), sims
-
-
-def _row_order(group: np.ndarray, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The order that sorts entries by ``group``, then as :func:`~._knn_kernels.sort_rows_desc`
-    sorts a row: the same 64-bit key (the float32's bits mapped to sort by value descending,
-    -0.0 after 0.0, in the high half; the column in the low half), ascending."""
-    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
-    sign = np.uint32(0x80000000)
-    asc = np.where(bits & sign, ~bits, bits | sign)
-    keys = ((~asc).astype(np.uint64) << np.uint64(32)) | indices.astype(np.uint64)
-    return np.lexsort((keys, group))
