@@ -61,7 +61,7 @@ class Vocabulary:
             if len(set(plain.tolist())) != len(plain):
                 _raise_duplicate(plain, kind)
             self._ids = plain.view()
-            self._ids.flags.writeable = False  # as pandas' to_numpy() gives it
+            self._ids.flags.writeable = False  # ids() hands out a copy of anything mutable
             return
         import pandas as pd
 
@@ -71,7 +71,8 @@ class Vocabulary:
         if not index.is_unique:
             _raise_duplicate(index, kind)
         self._pd = index
-        self._ids = index.to_numpy()
+        self._ids = index.to_numpy().view()
+        self._ids.flags.writeable = False
 
     @property
     def _index(self) -> pd.Index:
@@ -143,8 +144,9 @@ class Vocabulary:
 
     @property
     def ids(self) -> np.ndarray:
-        """All ids, in index order."""
-        return self._ids
+        """All ids, in index order (read-only for numbers; a fresh array of objects for others, as
+        :meth:`pandas.Index.to_numpy` gives them)."""
+        return self._ids.copy() if self._ids.dtype.kind == "O" else self._ids
 
     def index(self, id: Any) -> int:
         """The index of one id; :class:`UnknownIdError` names the id when it is unknown."""
