@@ -70,3 +70,14 @@ def test_the_recommend_command_imports_neither(saved_item_cf: Path, user: str,
     assert _unneeded(loaded) == []
     if code:
         assert "unknown user id 'no-such-user'" in out
+
+
+def test_the_models_command_lists_every_model_in_a_fresh_process() -> None:
+    """`synerec models` asks the composition root, which imports every family: the hybrid is
+    listed though nothing imported it before (a lazy start must not drop it)."""
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "from synerec.cli.main import main\nraise SystemExit(main(['models', '--format', "
+         "'json']))"], capture_output=True, text=True, timeout=300, check=True)
+    names = [m["name"] for m in json.loads(done.stdout)["models"]]
+    assert "hybrid" in names and "item-cf" in names and "ease" in names
