@@ -3,7 +3,7 @@
 It knows which module registers each model name (:data:`FAMILIES`: :mod:`synerec.algorithms`'
 families and the learned hybrid, :mod:`synerec.hybrid`) and imports a family when a name of it
 is first asked for, so that loading a saved item-cf to answer one request does not import the
-hybrid, LightGBM or torch. The command line, the service, the console, the evaluation and the
+hybrid or the other families. The command line, the service, the console, the evaluation and the
 distributed jobs take their models from here:
 
 * :func:`create_model`, :func:`get_model_class`, :func:`list_models`, :func:`model_name`: the
