@@ -38,3 +38,56 @@ def test_fit_says_which_model_it_chose(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["recommend", "--model-dir", str(tmp_path / "m"), "--user",
                  str(tiny.users.ids[0]), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == expected
+
+
+def test_the_family_table_equals_the_registry() -> None:
+    """FAMILIES names every registered model and the module that registers it; with every
+    family imported, the registry holds exactly its names."""
+    import importlib
+
+    from synerec import models
+    from synerec.algorithms import registry
+
+    for module in set(models.FAMILIES.values()):
+        importlib.import_module(module)
+    assert sorted(models.FAMILIES) == models.list_models() == registry.list_models()
+    for name, module in models.FAMILIES.items():
+        cls = models.get_model_class(name)
+        assert cls.__module__ == module or cls.__module__.startswith(module + "."), name
+    assert set(registry.ALGORITHM_FAMILIES) == set(models.FAMILIES.values()) - {"synerec.hybrid"}
+
+
+def test_a_name_imports_only_its_family() -> None:
+    """In a fresh process: loading or creating item-cf imports its family, not the hybrid or
+    the other families; asking for the list imports them all."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\n"
+        "from synerec import models\n"
+        "before = [m for m in sys.modules if m.startswith(('synerec.algorithms.', "
+        "'synerec.hybrid'))]\n"
+        "models.create_model('item-cf', k=3)\n"
+        "one = sorted(m for m in sys.modules if m.startswith(('synerec.hybrid', "
+        "'synerec.algorithms.ease', 'synerec.algorithms.sasrec', 'synerec.algorithms.mf')))\n"
+        "names = models.list_models()\n"
+        "print(json.dumps([one, 'synerec.algorithms.knn' in sys.modules, "
+        "'synerec.hybrid.model' in sys.modules, 'hybrid' in names]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [[], True, True, True]
+
+
+def test_registry_functions_of_the_algorithms_package_know_every_family() -> None:
+    """`from synerec.algorithms import create_model` works for every family, as before the
+    package became lazy."""
+    import subprocess
+    import sys
+
+    code = ("from synerec.algorithms import list_models, get_model_class\n"
+            "from synerec.algorithms.registry import get_model_class as direct\n"
+            "print(list_models(), direct('ease').__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    assert "'rp3beta'" in out and "'item-cf'" in out and out.strip().endswith("EASE")

@@ -1,45 +1,46 @@
 """The composition root: the one module that knows every model synerec has.
 
-Importing it imports every model family (:mod:`synerec.algorithms` and the learned hybrid,
-:mod:`synerec.hybrid`), each of which registers its classes by name. The command line, the
-service, the console, the evaluation and the distributed jobs take their models from here:
+It knows which module registers each model name (:data:`FAMILIES`: :mod:`synerec.algorithms`'
+families and the learned hybrid, :mod:`synerec.hybrid`) and imports a family when a name of it
+is first asked for, so that loading a saved item-cf to answer one request does not import the
+hybrid or the other families. The command line, the service, the console, the evaluation and the
+distributed jobs take their models from here:
 
 * :func:`create_model`, :func:`get_model_class`, :func:`list_models`, :func:`model_name`: the
-  registry, with every model in it;
-* :func:`load_model`: any saved model directory;
+  registry, with every model in it (:func:`list_models` imports every family);
+* :func:`load_model`: any saved model directory (the family its ``model.json`` names);
 * :func:`choose_default_model`: which model ``synerec fit``, ``demo`` and the service train
   when the user names none.
 
 Where a new model goes: a module in ``algorithms/`` (or its own package, as the hybrid) that
-registers its class with :func:`~synerec.algorithms.registry.register_model`, imported below.
-No module under this one imports it (``docs/architecture.md``).
+registers its class with :func:`~synerec.algorithms.registry.register_model`, named in
+:data:`FAMILIES` (and, in ``algorithms/``, in
+:data:`~synerec.algorithms.registry.ALGORITHM_FAMILIES`); ``tests/test_models_root.py`` checks
+that the table equals the registry. No module under this one imports it
+(``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-import synerec.algorithms
-import synerec.hybrid  # noqa: F401 - registers the hybrid
+from synerec.algorithms import registry as _registry
 from synerec.algorithms.base import Recommender
-from synerec.algorithms.positives import default_positive_threshold
-from synerec.algorithms.registry import (
-    DEFAULT_RANKING_MODEL,
-    create_model,
-    get_model_class,
-    list_models,
-    model_name,
-)
-from synerec.algorithms.training import TrainingData
-from synerec.data.dataset import InteractionDataset
-from synerec.hybrid.split import split_validation
+from synerec.algorithms.persistence import MANIFEST_FILE
+from synerec.algorithms.registry import DEFAULT_RANKING_MODEL
+from synerec.algorithms.registry import model_name as model_name
+
+if TYPE_CHECKING:
+    from synerec.data.dataset import InteractionDataset
 
 __all__ = [
     "DEFAULT_RANKING_MODEL",
+    "FAMILIES",
     "MIN_RANKER_USERS",
     "DefaultModel",
     "choose_default_model",
@@ -54,9 +55,78 @@ __all__ = [
 #: Users with a relevant held-out interaction that the hybrid needs to be the default.
 MIN_RANKER_USERS = 50
 
+_A = "synerec.algorithms."
+#: Every model name and the module whose import registers it (tests/test_models_root.py checks
+#: it against the registry with every family imported).
+FAMILIES: dict[str, str] = {
+    "als": _A + "implicit_mf",
+    "baseline": _A + "baseline",
+    "bpr": _A + "implicit_mf",
+    "ease": _A + "ease",
+    "hybrid": "synerec.hybrid",
+    "item-cf": _A + "knn",
+    "mf": _A + "mf",
+    "popularity": _A + "popularity",
+    "rp3beta": _A + "rp3beta",
+    "sasrec": _A + "sasrec",
+    "t-item-cf": _A + "text_knn",
+    "t-user-cf": _A + "text_knn",
+    "text-knn": _A + "text_retriever",
+    "text-knn-tuned": _A + "text_retriever",
+    "user-cf": _A + "knn",
+}
+
+
+def _import_family(name: Any) -> None:
+    """Import the module that registers ``name`` (every family when the name is unknown)."""
+    module = FAMILIES.get(name) if isinstance(name, str) else None
+    if module is not None:
+        importlib.import_module(module)
+    else:
+        _import_all()
+
+
+def _import_all() -> None:
+    for module in sorted(set(FAMILIES.values())):
+        importlib.import_module(module)
+
+
+def get_model_class(name: str) -> type[Any]:
+    """The class registered as ``name``; an unknown name lists the known ones (ConfigError)."""
+    _import_family(name)
+    return _registry.get_model_class(name)
+
+
+def create_model(name: str, **config: Any) -> Any:
+    """Build the model ``name`` from keyword options, validated by its config type.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model name, an unknown option (named in the message) or an invalid value.
+    """
+    return get_model_class(name).from_config(config)
+
+
+def list_models() -> list[str]:
+    """Every model name, sorted (imports every family)."""
+    _import_all()
+    return _registry.list_models()
+
+
+def _saved_class_name(path: str | os.PathLike[str]) -> Any:
+    """The class a saved model's ``model.json`` names, or ``None`` when it cannot be read
+    (:meth:`Recommender.load` then says what is wrong with the file)."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return manifest.get("class") if isinstance(manifest, dict) else None
+
 
 def load_model(path: str | os.PathLike[str]) -> Recommender:
-    """Load any saved model directory (every family is registered here).
+    """Load any saved model directory (the family its ``model.json`` names is imported first;
+    the manifest is then verified by :meth:`Recommender.load`).
 
     Raises
     ------
@@ -64,6 +134,9 @@ def load_model(path: str | os.PathLike[str]) -> Recommender:
         Missing, truncated or corrupted files, a checksum mismatch, an unknown model name,
         an invalid config or arrays that do not fit together.
     """
+    name = _saved_class_name(path)
+    if name is not None:
+        _import_family(name)
     return Recommender.load(path)
 
 
@@ -84,6 +157,12 @@ def validation_users(data: InteractionDataset, fraction: float = 0.2) -> int:
     (:func:`~synerec.algorithms.positives.default_positive_threshold`). Users who keep no
     interaction to be fitted on are not counted.
     """
+    import numpy as np
+
+    from synerec.algorithms.positives import default_positive_threshold
+    from synerec.algorithms.training import TrainingData
+    from synerec.hybrid.split import split_validation
+
     X = data.matrix
     if X.nnz == 0:
         return 0

@@ -8,22 +8,30 @@ Models that score only a few candidate items per user (the neighbourhood models)
 sparse block instead; :func:`topk_sparse` ranks it with exactly the rules of :func:`topk`, an
 unstored entry counting as "not rankable", in time proportional to the stored entries.
 
+Blocks of at most :data:`SMALL_BLOCK` rows (one request's user) are ranked by numpy, larger
+ones by a numba kernel (:mod:`synerec._topk_kernels`, imported on first use); both follow the
+same rules and give the same lists (a hypothesis test runs both against the reference).
+
 This module was ``synerec.topk``; it is named ``topk`` so that it is not confused with
 :mod:`synerec.metrics.ranking` (the ranking *metrics*). ``synerec.topk`` still re-exports it.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 
 from synerec._list_length import check_list_length
 
-__all__ = ["PAD_INDEX", "topk", "topk_sparse"]
+__all__ = ["PAD_INDEX", "SMALL_BLOCK", "topk", "topk_sparse"]
 
 #: Item index that pads a row with fewer than ``n`` rankable items (its score is ``-inf``).
 PAD_INDEX = -1
+
+#: :func:`topk_sparse` ranks blocks of at most this many rows (and at most
+#: :data:`_SMALL_CELLS` rows x items) with numpy, without loading the numba kernel.
+SMALL_BLOCK = 16
+_SMALL_CELLS = 1 << 22
 
 
 def topk(
@@ -205,120 +213,53 @@ def topk_sparse(
     out_sc = np.full((b, n), -np.inf, dtype=np.float32)
     if b == 0 or n == 0:
         return out_idx, out_sc
-    _topk_csr(S.indptr.astype(np.int64, copy=False), S.indices.astype(np.int64, copy=False),
-              data, ex_indptr, ex_indices, cand2, out_idx, out_sc)
+    indptr = S.indptr.astype(np.int64, copy=False)
+    indices = S.indices.astype(np.int64, copy=False)
+    if b <= SMALL_BLOCK and b * n_items <= _SMALL_CELLS:
+        _topk_sparse_numpy(indptr, indices, data, ex_indptr, ex_indices, cand2, out_idx, out_sc)
+    else:
+        from synerec._topk_kernels import topk_csr
+
+        topk_csr(indptr, indices, data, ex_indptr, ex_indices, cand2, out_idx, out_sc)
     return out_idx, out_sc
 
 
-def _rows_unique(S: sp.csr_matrix) -> bool:
-    """Whether no row of ``S`` stores a column twice (O(nnz), no sort)."""
-    return bool(_no_duplicates(S.indptr.astype(np.int64, copy=False),
-                               S.indices.astype(np.int64, copy=False), S.shape[1]))
+def _topk_sparse_numpy(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                       ex_indptr: np.ndarray, ex_indices: np.ndarray, cand: np.ndarray,
+                       out_idx: np.ndarray, out_sc: np.ndarray) -> None:
+    """:func:`synerec._topk_kernels.topk_csr` in numpy, for a few rows (same arguments).
 
-
-@numba.njit(cache=True, nogil=True)
-def _no_duplicates(indptr: np.ndarray, indices: np.ndarray, n_cols: int) -> bool:
-    stamp = np.zeros(n_cols, np.int64)  # 1 + the last row that stored each column
-    for r in range(indptr.shape[0] - 1):
-        for p in range(indptr[r], indptr[r + 1]):
-            j = indices[p]
-            if stamp[j] == r + 1:
-                return False
-            stamp[j] = r + 1
-    return True
-
-
-# The kernel lives here, next to the rules it implements, so that the one ranking routine stays
-# in one module; it is tested against topk (tests/algorithms/test_knn.py).
-@numba.njit(cache=True, nogil=True, inline="always")
-def _worse(v1: float, i1: int | np.integer, v2: float,
-           i2: int | np.integer) -> bool | np.bool_:
-    """Whether ``(v1, i1)`` ranks below ``(v2, i2)``: lower score, then higher index."""
-    return v1 < v2 or (v1 == v2 and i1 > i2)
-
-
-@numba.njit(cache=True, nogil=True)
-def _sift_down(val: np.ndarray, idx: np.ndarray, pos: int, size: int) -> None:
-    while True:
-        w = 2 * pos + 1
-        if w >= size:
-            return
-        if w + 1 < size and _worse(val[w + 1], idx[w + 1], val[w], idx[w]):
-            w += 1
-        if not _worse(val[w], idx[w], val[pos], idx[pos]):
-            return
-        val[w], val[pos] = val[pos], val[w]
-        idx[w], idx[pos] = idx[pos], idx[w]
-        pos = w
-
-
-@numba.njit(cache=True, nogil=True)
-def _sift_up(val: np.ndarray, idx: np.ndarray, pos: int, v: float,
-             j: int | np.integer) -> None:
-    """Put ``(v, j)`` at ``pos`` (the heap's new last slot) and move it up to its place."""
-    val[pos] = v
-    idx[pos] = j
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if not _worse(val[pos], idx[pos], val[parent], idx[parent]):
-            return
-        val[pos], val[parent] = val[parent], val[pos]
-        idx[pos], idx[parent] = idx[parent], idx[pos]
-        pos = parent
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _topk_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
-              ex_indptr: np.ndarray, ex_indices: np.ndarray, cand: np.ndarray,
-              out_idx: np.ndarray, out_sc: np.ndarray) -> None:
-    """Each row's ``n`` best rankable stored entries into ``out_*`` (a heap whose root is worst).
-
-    ``ex_indices`` are sorted per row (binary search); ``cand`` is ``(0 | 1 | b, n_items)``.
+    Each row's stored scores go into a dense row of ``-inf`` (no column is stored twice: the
+    caller summed duplicates), excluded items and items outside ``cand`` become ``-inf``, and
+    :func:`topk` ranks it: its rules are the kernel's (non-finite scores never ranked, ties to
+    the lower index, ``-inf`` pads). Scores are compared in float64, as the kernel does.
     """
-    b = indptr.shape[0] - 1
-    n = out_idx.shape[1]
-    n_cand = cand.shape[0]
-    for r in numba.prange(b):
-        lo = indptr[r]
-        hi = indptr[r + 1]
-        size_max = min(n, hi - lo)
-        if size_max == 0:
-            continue
-        val = np.empty(size_max, np.float64)
-        idx = np.empty(size_max, np.int64)
-        size = 0
-        elo = ex_indptr[r]
-        ehi = ex_indptr[r + 1]
-        crow = np.int64(r)  # the prange index may be unsigned: keep one integer type
-        if n_cand == 1:
-            crow = np.int64(0)
-        for p in range(lo, hi):
-            v = np.float64(data[p])
-            if not np.isfinite(v):
-                continue
-            j = np.int64(indices[p])
-            full = size == size_max
-            if full and not _worse(val[0], idx[0], v, j):
-                continue  # cannot enter the heap: no need to look the item up
-            if n_cand > 0 and not cand[crow, j]:
-                continue
-            if ehi > elo:
-                q = elo + np.searchsorted(ex_indices[elo:ehi], j)
-                if q < ehi and ex_indices[q] == j:
-                    continue
-            if not full:
-                _sift_up(val, idx, size, v, j)
-                size += 1
-            else:
-                val[0] = v
-                idx[0] = j
-                _sift_down(val, idx, 0, size)
-        # pop the worst to the back: the array ends up best first
-        while size > 0:
-            last = size - 1
-            out_idx[r, last] = idx[0]
-            out_sc[r, last] = val[0]
-            val[0] = val[last]
-            idx[0] = idx[last]
-            size = last
-            _sift_down(val, idx, 0, size)
+    b, n = out_idx.shape
+    n_items = cand.shape[1]
+    dense = np.full((b, n_items), -np.inf, dtype=np.float64)
+    rows = np.repeat(np.arange(b), np.diff(indptr))
+    dense[rows, indices[indptr[0]:indptr[b]]] = data[indptr[0]:indptr[b]]
+    ex = None
+    if ex_indices.size:
+        ex = sp.csr_matrix((np.ones(len(ex_indices)), ex_indices, ex_indptr), shape=(b, n_items))
+    mask = None
+    if cand.shape[0]:
+        mask = np.broadcast_to(cand, (b, n_items)) if cand.shape[0] == 1 else cand
+    idx, sc = topk(dense, n, exclude=ex, candidates=mask)
+    out_idx[:] = idx
+    out_sc[:] = sc
+
+
+def _rows_unique(S: sp.csr_matrix) -> bool:
+    """Whether no row of ``S`` stores a column twice (O(nnz); numpy for a few rows)."""
+    b = S.shape[0]
+    if b <= SMALL_BLOCK:
+        rows = np.repeat(np.arange(b, dtype=np.int64), np.diff(S.indptr))
+        keys = rows * np.int64(S.shape[1]) + S.indices.astype(np.int64)
+        return bool(np.unique(keys).size == keys.size)
+    from synerec._topk_kernels import no_duplicates
+
+    return bool(no_duplicates(S.indptr.astype(np.int64, copy=False),
+                              S.indices.astype(np.int64, copy=False), S.shape[1]))
+
+

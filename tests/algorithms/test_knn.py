@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import gc
 import math
+import sys
 import weakref
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import synerec.algorithms.knn as knn_module
+import synerec.topk as topk_module
 from synerec.algorithms import (
     ItemKNN,
     PaperCF,
@@ -259,6 +263,51 @@ def test_predict_equals_top_n_score(data: InteractionDataset) -> None:
         np.testing.assert_allclose(S.data, pred.astype(np.float32), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize(("cls", "params"), [c for c in CONFIGS if c[0] is ItemKNN])
+@pytest.mark.parametrize("ranking", ["similarity_sum", "prediction"])
+def test_item_cf_scores_a_few_users_in_numpy_bit_for_bit(cls, params, ranking: str,
+                                                          data: InteractionDataset) -> None:
+    """The numpy path (one request's users, no kernel) gives the kernel's block exactly:
+    the same entries in the same order, the same float32 bits."""
+    model = cls(**{**params, "ranking": ranking}).fit(data)
+    rng = np.random.default_rng(1)
+    for users in (np.arange(data.n_users), rng.integers(0, data.n_users, 9),
+                  np.array([data.n_users - 1]), np.zeros(0, np.int64)):
+        blocks = [users[i:i + knn_module.SMALL_BLOCK]
+                  for i in range(0, len(users), knn_module.SMALL_BLOCK)] or [users]
+        for block in blocks:
+            few = model._score_sparse(block)
+            with mock.patch.object(knn_module, "SMALL_BLOCK", -1):
+                full = model._score_sparse(block)
+            np.testing.assert_array_equal(few.indptr, full.indptr)
+            np.testing.assert_array_equal(few.indices, full.indices)
+            np.testing.assert_array_equal(few.data.view(np.uint32), full.data.view(np.uint32))
+            assert few.data.dtype == full.data.dtype == np.float32
+
+
+def test_item_cf_loads_without_sorting_its_neighbours(data: InteractionDataset, tmp_path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a saved item-cf and ranking one user runs no kernel (nothing to compile or
+    load); the sorted neighbour rows are built when a kernel first needs them."""
+    path = ItemKNN(k=4, max_neighbors=8).fit(data).save(tmp_path / "m")
+
+    def no_kernel(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a kernel ran")
+
+    with monkeypatch.context() as m:
+        m.setattr(knn_module, "_kernels", no_kernel)
+        m.setitem(sys.modules, "synerec._topk_kernels", None)  # importing it would fail
+        loaded = ItemKNN.load(path)
+        ids, scores = loaded.recommend([loaded.users_.id(0)], 5)
+    assert loaded._nb_sorted is None
+    reference = ItemKNN.load(path)
+    with mock.patch.object(knn_module, "SMALL_BLOCK", -1):
+        ref_ids, ref_scores = reference.recommend([loaded.users_.id(0)], 5)
+    assert ids.tolist() == ref_ids.tolist()
+    np.testing.assert_array_equal(scores, ref_scores)
+    assert reference._nb_sorted is not None
+
+
 # -- kernels on their own ----------------------------------------------------------------------
 
 
@@ -305,14 +354,18 @@ def test_topk_sparse_equals_topk_on_the_dense_block(seed: int, b: int, n: int, n
     cand = {"none": None, "shared": rng.random(n_items) < 0.7,
             "per_row": rng.random((b, n_items)) < 0.7}[cand_kind]
     expected = topk(dense, n, exclude=exclude, candidates=cand)
-    for unique in (False, True):
-        got = topk_sparse(S, n, exclude=exclude, candidates=cand, assume_unique=unique)
-        np.testing.assert_array_equal(got[0], expected[0])
-        np.testing.assert_array_equal(got[1], expected[1])
-        assert got[0].dtype == np.int64 and got[1].dtype == np.float32
+    for small_block in (0, topk_module.SMALL_BLOCK):  # the numba kernel, then numpy (b <= 6)
+        with mock.patch.object(topk_module, "SMALL_BLOCK", small_block):
+            for unique in (False, True):
+                got = topk_sparse(S, n, exclude=exclude, candidates=cand, assume_unique=unique)
+                np.testing.assert_array_equal(got[0], expected[0])
+                np.testing.assert_array_equal(got[1], expected[1])
+                assert got[0].dtype == np.int64 and got[1].dtype == np.float32
 
 
-def test_topk_sparse_by_hand() -> None:
+@pytest.mark.parametrize("small_block", [0, topk_module.SMALL_BLOCK])
+def test_topk_sparse_by_hand(small_block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(topk_module, "SMALL_BLOCK", small_block)  # kernel, then numpy
     S = sp.csr_matrix(([0.5, 2.0, 2.0, 7.0, 1.0], ([0, 0, 0, 0, 1], [0, 2, 1, 5, 3])),
                       shape=(3, 6))  # row 0 stored out of index order
     idx, sc = topk_sparse(S, 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -20,8 +21,10 @@ from synerec.algorithms import (
 from synerec.algorithms.persistence import (
     manifest_digest,
     memory_mapped,
+    open_model_dir,
     read_model_dir,
     sha256_file,
+    verify_model_dir,
     write_model_dir,
 )
 from synerec.data import InteractionDataset
@@ -44,13 +47,16 @@ def saved(tmp_path: Path, data: InteractionDataset) -> Path:
 
 def test_manifest_content(saved: Path) -> None:
     manifest = json.loads((saved / "model.json").read_text())
-    assert manifest["format"] == "synerec-model" and manifest["format_version"] == 2
+    assert manifest["format"] == "synerec-model" and manifest["format_version"] == 3
     assert manifest["manifest_sha256"] == manifest_digest(manifest)
     assert manifest["class"] == "mf"
     assert manifest["config"]["factors"] == 3 and manifest["config"]["random_state"] == 1
     assert manifest["rating_scale"] == [1.0, 5.0]
     assert manifest["arrays_sha256"] == sha256_file(saved / "arrays.npz")
-    assert manifest["arrays"]["model.user_factors"] == {"shape": [3, 3], "dtype": "<f8"}
+    with zipfile.ZipFile(saved / "arrays.npz") as z:
+        member = hashlib.sha256(z.read("model.user_factors.npy")).hexdigest()
+    assert manifest["arrays"]["model.user_factors"] == {"shape": [3, 3], "dtype": "<f8",
+                                                        "sha256": member}
     assert manifest["arrays"]["base.users"]["dtype"].startswith("<U")
     with np.load(saved / "arrays.npz", allow_pickle=False) as npz:  # readable without pickle
         assert npz["base.users"].tolist() == ["a", "b", "c"]
@@ -111,6 +117,10 @@ def _rewrite_manifest(path: Path, **changes) -> None:
     (path / "model.json").write_text(json.dumps(manifest))
 
 
+def _manifest(path: Path) -> dict:
+    return json.loads((path / "model.json").read_text())
+
+
 def _edit_manifest_text(path: Path, old: str, new: str) -> None:
     """Edit model.json by hand, as a person with a text editor would (checksum untouched)."""
     text = (path / "model.json").read_text()
@@ -128,7 +138,9 @@ def _edit_manifest_text(path: Path, old: str, new: str) -> None:
     (lambda p: _rewrite_manifest(p, config={"factors": -3}), "factors"),
     (lambda p: _rewrite_manifest(p, config={"evil": "os.system"}), "unknown option 'evil'"),
     (lambda p: _rewrite_manifest(p, **{"class": "builtins.eval"}), "unknown model"),
-    (lambda p: _rewrite_manifest(p, arrays_sha256="0" * 64), "sha256"),
+    (lambda p: _rewrite_manifest(p, arrays={
+        **_manifest(p)["arrays"], "base.users": {**_manifest(p)["arrays"]["base.users"],
+                                                 "sha256": "0" * 64}}), "sha256"),
 ])
 def test_broken_files_raise_model_file_error(saved: Path, damage, message) -> None:
     damage(saved)
@@ -158,7 +170,10 @@ def _replace_array(path: Path, name: str, value: np.ndarray) -> None:
     arrays[name] = value
     np.savez(path / "arrays.npz", **arrays)
     manifest = json.loads((path / "model.json").read_text())
-    manifest["arrays"][name] = {"shape": list(value.shape), "dtype": value.dtype.str}
+    with zipfile.ZipFile(path / "arrays.npz") as z:  # np.savez stores members uncompressed
+        member = hashlib.sha256(z.read(f"{name}.npy")).hexdigest()
+    manifest["arrays"][name] = {"shape": list(value.shape), "dtype": value.dtype.str,
+                                "sha256": member}
     manifest["arrays_sha256"] = sha256_file(path / "arrays.npz")
     manifest["manifest_sha256"] = manifest_digest(manifest)
     (path / "model.json").write_text(json.dumps(manifest))
@@ -254,6 +269,76 @@ def test_format_version_1_files_still_load(saved: Path,
     (saved / "model.json").write_text(json.dumps({**manifest, "format_version": 2}))
     with pytest.raises(ModelFileError, match="corrupted or was edited"):  # v2 needs the sum
         Recommender.load(saved)
+
+
+def _flip_inside(path: Path, member: str) -> None:
+    """Flip one byte of an array's data (not of the zip's structure)."""
+    with zipfile.ZipFile(path / "arrays.npz") as z:
+        info = z.getinfo(f"{member}.npy")
+    raw = bytearray((path / "arrays.npz").read_bytes())
+    n, m = np.frombuffer(bytes(raw[info.header_offset + 26:info.header_offset + 30]), "<u2")
+    start = info.header_offset + 30 + int(n) + int(m)
+    raw[start + info.compress_size - 1] ^= 0xFF  # the last byte of the member's data
+    (path / "arrays.npz").write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_a_corrupted_array_is_refused_when_first_taken(saved: Path, mmap: bool) -> None:
+    _flip_inside(saved, "model.item_factors")
+    mf = open_model_dir(saved, mmap=mmap)  # opening reads only the zip's directory
+    np.testing.assert_array_equal(mf.arrays["base.users"], ["a", "b", "c"])
+    for _ in range(2):  # refused every time it is asked for, never handed out
+        with pytest.raises(ModelFileError, match=r"'model\.item_factors' has sha256"):
+            mf.arrays["model.item_factors"]
+    with pytest.raises(ModelFileError, match="corrupted"):
+        Recommender.load(saved)
+    for read in (read_model_dir, verify_model_dir):  # these verify every array at once
+        with pytest.raises(ModelFileError, match=r"model\.item_factors"):
+            read(saved)
+
+
+def test_opening_a_model_reads_no_array(saved: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Format 3: an array is read (and hashed) when taken, not when the model is opened."""
+    from synerec.algorithms import _npz, persistence
+
+    taken: list[str] = []
+    real = _npz._member_digest
+    monkeypatch.setattr(_npz, "_member_digest",
+                        lambda f, member: taken.append(member.name) or real(f, member))
+    mf = open_model_dir(saved)
+    assert taken == []
+    mf.arrays["base.items"]
+    mf.arrays["base.items"]
+    assert taken == ["base.items"]  # verified once, then kept
+    monkeypatch.setattr(persistence, "sha256_file", lambda p: pytest.fail("whole file read"))
+    MatrixFactorization.load(saved)
+
+
+def test_verify_checks_the_whole_file(saved: Path) -> None:
+    verify_model_dir(saved)
+    _rewrite_manifest(saved, arrays_sha256="0" * 64)
+    read_model_dir(saved)  # every member is intact: reading succeeds
+    with pytest.raises(ModelFileError, match=r"arrays\.npz is corrupted: sha256"):
+        verify_model_dir(saved)
+
+
+def test_format_version_2_files_are_verified_whole_when_opened(saved: Path) -> None:
+    expected = MatrixFactorization.load(saved).predict(["a", "b"], ["z", "y"])
+    manifest = _manifest(saved)
+    for spec in manifest["arrays"].values():
+        del spec["sha256"]
+    manifest["format_version"] = 2
+    _rewrite_manifest(saved, **manifest)
+    assert isinstance(open_model_dir(saved).arrays, dict)  # read whole when opened, as before
+    np.testing.assert_array_equal(
+        MatrixFactorization.load(saved).predict(["a", "b"], ["z", "y"]), expected)
+    with memory_mapped():
+        np.testing.assert_array_equal(
+            MatrixFactorization.load(saved).predict(["a", "b"], ["z", "y"]), expected)
+    _flip_inside(saved, "model.item_factors")
+    with pytest.raises(ModelFileError, match=r"arrays\.npz is corrupted: sha256"):
+        read_model_dir(saved)
 
 
 def test_arrays_are_aligned_for_memory_mapping(saved: Path) -> None:

@@ -137,3 +137,71 @@ def test_property_indices_of_ids_of_is_identity(ids: list, data: st.DataObject) 
     assert [v.index(i) for i in ids] == list(range(len(ids)))
     back = Vocabulary.from_array(v.to_array())
     assert back == v
+
+
+# -- plain ids (what a saved model holds) are looked up without pandas ----------------------------
+
+_QUERIES = [3, 7, -1, "3", " 7 ", "x", "a", "b", True, False, 3.0, 2.5, np.int64(7),
+            np.int32(3), np.uint8(3), np.float32(7.0), np.str_("a"), None, float("nan"),
+            (1,), b"a", "10"]
+
+
+def _answers(v: Vocabulary, q: object) -> tuple:
+    try:
+        index = v.index(q)
+    except (UnknownIdError, TypeError) as exc:
+        index = type(exc).__name__
+    return (index, q in v, v.indices([q], missing="negative").tolist())
+
+
+@pytest.mark.parametrize("ids", [np.array([5, 3, 7, 10], dtype=np.int64),
+                                 np.array([5, 3, 7, 10], dtype=np.int32),
+                                 np.array(["a", "b", "3", "10"], dtype=object)])
+def test_plain_ids_answer_as_the_pandas_index_does(ids: np.ndarray) -> None:
+    """The dict lookup of int and str ids gives pandas' answers for every kind of query (a
+    vocabulary of the same ids built from a list goes through pandas)."""
+    plain = Vocabulary(ids, kind="item")
+    assert plain._plain
+    through_pandas = Vocabulary(list(ids) if ids.dtype == object else pd.Index(ids), kind="item")
+    assert not through_pandas._plain
+    for q in _QUERIES:
+        assert _answers(plain, q) == _answers(through_pandas, q), q
+    assert plain == through_pandas
+    assert list(plain) == list(through_pandas)
+    assert [type(x) for x in plain] == [type(x) for x in through_pandas]
+    np.testing.assert_array_equal(plain.ids, through_pandas.ids)
+    assert plain.ids.dtype == through_pandas.ids.dtype
+    assert plain.ids.flags.writeable == through_pandas.ids.flags.writeable
+    if plain.ids.flags.writeable:  # a copy: writing to it leaves the vocabulary alone
+        plain.ids[0] = through_pandas.ids[0] = "changed"
+        assert plain.id(0) == through_pandas.id(0) == ids[0]
+    assert plain.id(2) == through_pandas.id(2) and type(plain.id(2)) is type(through_pandas.id(2))
+    with pytest.raises(UnknownIdError, match="and 1 more unknown") as err:
+        plain.indices(["zz", "zz", "yy"])  # two distinct unknown ids
+    assert err.value.count == 2
+
+
+def test_plain_duplicates_are_named_as_before() -> None:
+    with pytest.raises(DataFormatError, match="duplicate user id") as err:
+        Vocabulary(np.array([4, 2, 4, 2]), kind="user")
+    assert err.value.value == 4
+    with pytest.raises(DataFormatError, match="duplicate") as err:
+        Vocabulary(np.array(["q", "r", "r"], dtype=object))
+    assert err.value.value == "r"
+
+
+def test_a_saved_vocabulary_loads_and_answers_without_pandas() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = ("import sys, json, numpy as np\n"
+            "from synerec.data.vocabulary import Vocabulary\n"
+            "v = Vocabulary.from_array(np.array(['u1', 'u2'], dtype=np.str_), kind='user')\n"
+            "w = Vocabulary.from_array(np.array([7, 9]), kind='item')\n"
+            "out = [v.index('u2'), 'u1' in v, v.indices(['u2', 'zz'], missing='negative')"
+            ".tolist(), w.index('9'), w.id(0)]\n"
+            "print(json.dumps([out, 'pandas' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert json.loads(done.stdout) == [[1, True, [1, -1], 1, 7], False]

@@ -41,8 +41,9 @@ argument; register the model; implement the scoring contract on *indices*::
 config), as do ``get_params``, ``set_params``, ``from_config``, ``fit``, ``predict``,
 ``recommend``, ``recommend_item``, ``save`` / ``Recommender.load`` and the CLI's
 ``--param damping=2``. Add the model to the conformance suite's known answers
-(``tests/algorithms/conformance.py``) and, if it belongs to a new module, import that module in
-the composition root :mod:`synerec.models`.
+(``tests/algorithms/conformance.py``) and name its module in the composition root's table
+(:data:`synerec.models.FAMILIES`; a new module of this package also in
+:data:`~synerec.algorithms.registry.ALGORITHM_FAMILIES`).
 
 A model that needs more than the matrix declares it (``needs = frozenset({"timestamps"})``)
 and reads it from the :class:`~synerec.algorithms.training.TrainingData` its ``_fit`` gets; a

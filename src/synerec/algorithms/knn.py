@@ -50,14 +50,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, ClassVar, Literal, TypeVar
+from types import ModuleType
+from typing import Any, ClassVar, TypeVar
 
-import numba
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
 
-from synerec.algorithms import _knn_kernels as kern
+from synerec.algorithms._knn_config import ItemKNNConfig, UserKNNConfig
+from synerec.algorithms._knn_numpy import item_knn_score_few
 from synerec.algorithms.abilities import (
     EvidenceKind,
     ExplainsScore,
@@ -70,11 +70,10 @@ from synerec.algorithms.base import (
     UNKNOWN_USER,
     UNKNOWN_USER_AND_ITEM,
     Recommender,
-    RecommenderConfig,
 )
 from synerec.algorithms.registry import register_model
 from synerec.algorithms.training import TrainingData
-from synerec.similarity import numba_threads, similarity_matrix, top_neighbors
+from synerec.topk import SMALL_BLOCK
 
 __all__ = [
     "ItemKNN",
@@ -89,46 +88,12 @@ log = logging.getLogger(__name__)
 _BLOCKS_PER_THREAD = 4
 
 
-class UserKNNConfig(RecommenderConfig):
-    """Parameters of :class:`UserKNN`.
+def _kernels() -> ModuleType:
+    """The numba kernels (:mod:`._knn_kernels`), imported on first use: loading a saved model
+    and ranking a few users with item-cf needs neither numba nor its kernel cache."""
+    from synerec.algorithms import _knn_kernels
 
-    Defaults tuned on MovieLens 100K's official folds u1..u5 (``bench/cf_core.py``): mean MAE
-    0.730 and RMSE 0.938 at k = 40, against RMSE 0.955 for the plain formula (no shrinkage,
-    ``min_support=1``); ``max_neighbors=1000`` gains 0.001 RMSE for a slower fit.
-    ``norms``, ``neighbor_mean`` and ``denominator`` choose between the readings of the
-    paper's eqs. 1-3 (docs/notation.md); the defaults are the usual forms.
-    """
-
-    k: int = Field(40, ge=1)
-    similarity: Literal["auto", "pearson", "cosine"] = "auto"
-    max_neighbors: int = Field(300, ge=1)
-    min_support: int = Field(2, ge=1)
-    shrinkage: float = Field(50.0, ge=0.0)
-    norms: Literal["full", "corated"] | None = None
-    neighbor_mean: Literal["all", "corated"] = "all"
-    denominator: Literal["absolute", "signed"] = "absolute"
-    ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
-    num_threads: int = Field(0, ge=0)
-
-
-class ItemKNNConfig(RecommenderConfig):
-    """Parameters of :class:`ItemKNN`.
-
-    Defaults tuned on MovieLens 100K's official folds u1..u5 (``bench/cf_core.py``): mean MAE
-    0.722 and RMSE 0.923 at k = 40. Shrinkage matters most (RMSE 0.990 without it); the
-    centred prediction beats the paper's plain eq. 4 (``center=False``: RMSE 0.949).
-    """
-
-    k: int = Field(40, ge=1)
-    similarity: Literal["auto", "adjusted_cosine", "cosine", "pearson"] = "auto"
-    max_neighbors: int = Field(300, ge=1)
-    min_support: int = Field(1, ge=1)
-    shrinkage: float = Field(100.0, ge=0.0)
-    norms: Literal["full", "corated"] | None = None
-    center: bool = True
-    ranking: Literal["similarity_sum", "prediction"] = "similarity_sum"
-    binarize: bool = False
-    num_threads: int = Field(0, ge=0)
+    return _knn_kernels
 
 
 #: The config of a neighbourhood model (either kind, the text twins' included).
@@ -150,10 +115,26 @@ class _NeighborhoodModel(Recommender[_KC]):
             S.sort_indices()
         self.similarity_ = S
         self._nb_indptr = S.indptr.astype(np.int64)
-        self._nb_idx, self._nb_sim = kern.sort_rows_desc(
-            self._nb_indptr, S.indices.astype(np.int32), S.data)
+        self._nb_sorted: tuple[np.ndarray, np.ndarray] | None = None  # on first use
         self._xt: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.__dict__.pop("_listed", None)  # ItemKNN's explanation index, built on demand
+
+    def _sorted_neighbors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each similarity row's entries by value descending, ties by the lower index:
+        ``(indices, values)`` sharing ``_nb_indptr`` (sorted by a kernel on first use)."""
+        if self._nb_sorted is None:
+            S = self.similarity_
+            self._nb_sorted = _kernels().sort_rows_desc(
+                self._nb_indptr, S.indices.astype(np.int32), S.data)
+        return self._nb_sorted
+
+    @property
+    def _nb_idx(self) -> np.ndarray:
+        return self._sorted_neighbors()[0]
+
+    @property
+    def _nb_sim(self) -> np.ndarray:
+        return self._sorted_neighbors()[1]
 
     #: The similarity ``similarity="auto"`` means for ratings (for implicit data: cosine).
     _rating_similarity: ClassVar[str] = "cosine"
@@ -170,6 +151,8 @@ class _NeighborhoodModel(Recommender[_KC]):
     def _similarity_of(self, X: sp.csr_matrix) -> sp.csr_matrix:
         cfg = self.config_
         kind = self.similarity_kind_
+        from synerec.similarity import similarity_matrix
+
         start = time.perf_counter()
         S = similarity_matrix(X, kind, max_neighbors=cfg.max_neighbors,
                               min_support=cfg.min_support, shrinkage=cfg.shrinkage,
@@ -183,9 +166,13 @@ class _NeighborhoodModel(Recommender[_KC]):
         return int(self.config_.k)
 
     def _n_blocks(self, n_work: int) -> int:
+        import numba
+
         return max(1, min(n_work, numba.get_num_threads() * _BLOCKS_PER_THREAD))
 
     def _threads(self) -> Any:
+        from synerec.similarity import numba_threads
+
         return numba_threads(int(self.config_.num_threads))
 
     # -- pairs grouped by user --------------------------------------------------------------
@@ -228,7 +215,7 @@ class _NeighborhoodModel(Recommender[_KC]):
         cnt = np.zeros(len(users), np.int64)
         with self._threads():
             kernel(users, offsets, self._k, *args, self._n_blocks(len(users)), idx, val, cnt)
-            indptr, indices, data = kern.compact_rows(offsets, cnt, idx, val)
+            indptr, indices, data = _kernels().compact_rows(offsets, cnt, idx, val)
         return sp.csr_matrix((data, indices, indptr), shape=(len(users), self.n_items_))
 
     # -- persistence ----------------------------------------------------------------------------
@@ -367,7 +354,7 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
         if self._nb_mean is None:
             X = self.train_
             with self._threads():
-                self._nb_mean = kern.corated_means(
+                self._nb_mean = _kernels().corated_means(
                     self._nb_indptr, self._nb_idx, X.indptr.astype(np.int64),
                     X.indices.astype(np.int32), X.data, self.user_mean_, self.n_items_,
                     self._n_blocks(self.n_users_))
@@ -383,12 +370,13 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
             XT = self.train_.T.tocsr()
             self._xt = (XT.indptr.astype(np.int64), XT.indices.astype(np.int32), XT.data)
         return self._predict_grouped(
-            users, items, kern.user_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
+            users, items, _kernels().user_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
             *self._xt, self.user_mean_, self._neighbor_means(), self._signed, self.n_users_)
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
         x_indptr = self.train_.indptr.astype(np.int64)
+        kern = _kernels()
         bounds = kern.user_knn_score_bounds(users, self._k, self._nb_indptr, self._nb_idx,
                                             x_indptr)
         if self.config_.ranking == "similarity_sum":
@@ -471,6 +459,8 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
             ``user`` is not in the vocabulary.
         """
         self._check_fitted()
+        from synerec.similarity import top_neighbors
+
         idx, sims = top_neighbors(self.similarity_, self.users_.index(user), n)
         return self.users_.ids_of(idx), sims
 
@@ -577,12 +567,19 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
     def _predict(self, users: np.ndarray, items: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._predict_grouped(
-            users, items, kern.item_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
+            users, items, _kernels().item_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
             *self._x(), self.item_mean_, self._center, self.n_items_)
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
         x_indptr, x_indices, x_data = self._x()
+        if len(users) <= SMALL_BLOCK:  # one request's users: numpy, no kernel to load
+            plain = self.config_.ranking == "similarity_sum"
+            return item_knn_score_few(
+                users, self.train_, self.similarity_, self._nb_indptr, self._k,
+                np.ones_like(x_data) if plain else x_data, self.item_mean_,
+                False if plain else self._center, not plain)
+        kern = _kernels()
         bounds = kern.item_knn_score_bounds(users, self._k, x_indptr, x_indices,
                                             self._nb_indptr)
         if self.config_.ranking == "similarity_sum":
@@ -696,5 +693,7 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
             ``item`` is not in the vocabulary.
         """
         self._check_fitted()
+        from synerec.similarity import top_neighbors
+
         idx, sims = top_neighbors(self.similarity_, self.items_.index(item), n)
         return self.items_.ids_of(idx), sims

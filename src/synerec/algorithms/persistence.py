@@ -2,9 +2,10 @@
 
 Layout of a saved model (a directory)::
 
-    model.json   {"format": "synerec-model", "format_version": 2, "class": "mf",
+    model.json   {"format": "synerec-model", "format_version": 3, "class": "mf",
                   "config": {...}, "synerec_version": "0.1.0", "rating_scale": [1.0, 5.0],
-                  "arrays_sha256": "...", "arrays": {"name": {"shape": [..], "dtype": ".."}},
+                  "arrays_sha256": "...",
+                  "arrays": {"name": {"shape": [..], "dtype": "..", "sha256": "..."}},
                   "metadata": {...},
                   "files": {"ranker.txt": {"sha256": "...", "bytes": 1234}},
                   "manifest_sha256": "..."}
@@ -15,7 +16,15 @@ Layout of a saved model (a directory)::
 
 Checksums
 ---------
-``arrays_sha256`` is the sha256 of ``arrays.npz``. ``manifest_sha256`` (format version 2) is the
+``arrays_sha256`` is the sha256 of ``arrays.npz``; from format version 3 each array's entry also
+holds the ``sha256`` of its ``.npy`` member as stored in the zip (header and data). Reading a
+version 3 model reads each member once, verifying its checksum on the bytes it reads (or maps),
+instead of hashing the whole file and then reading it again. :func:`open_model_dir` (what
+``Recommender.load`` uses) opens a version 3 model without reading the archive: each array is
+read (or mapped) and verified when it is first taken, before anyone can use it, so an array that
+is never asked for is never read. :func:`verify_model_dir` checks the whole file, every member and
+every extra file at once. Versions 1 and 2 (no member checksums) are verified whole,
+as before, when they are opened. ``manifest_sha256`` (format version 2 on) is the
 sha256 of the manifest itself without that key, serialised canonically (``json.dumps`` with sorted
 keys, separators ``","`` and ``":"``, ASCII only): editing any value of ``model.json`` (a
 parameter, the rating scale) makes the model refuse to load. Version 1 files (no
@@ -25,8 +34,9 @@ finite numbers ``low < high``.
 
 Writing goes to a temporary sibling directory that is renamed into place, so a reader never sees
 half a model; an existing model at the same path is moved aside, replaced, then deleted.
-Reading checks the manifest and its checksum, the sha256 of ``arrays.npz`` and of every extra
-file, every array's name, shape and dtype, and loads with ``allow_pickle=False``: a model file
+Reading checks the manifest and its checksum, the sha256 of every array (version 3: of each
+member, when it is first read; before: of ``arrays.npz``) and of every extra file, every
+array's name, shape and dtype, and loads with ``allow_pickle=False``: a model file
 cannot execute code. Extra files are handed to the model as bytes; they are never imported or
 executed (the hybrid model parses LightGBM's text format with LightGBM's own reader). A manifest
 without ``"files"`` (every model file written before the key existed) has no extra files.
@@ -51,17 +61,23 @@ import math
 import os
 import re
 import shutil
-import struct
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from synerec._version import __version__
+from synerec.algorithms._npz import (
+    VerifiedArrays,
+    check_spec,
+    member_digests,
+    npz_members_mapped,
+    write_npz,
+)
 from synerec.exceptions import ModelFileError
 
 __all__ = [
@@ -69,25 +85,28 @@ __all__ = [
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "ModelFile",
+    "OpenedModelFile",
+    "VerifiedArrays",
     "manifest_digest",
     "memory_mapped",
+    "open_model_dir",
     "read_model_dir",
     "sha256_file",
     "update_metadata",
+    "verify_model_dir",
     "write_model_dir",
 ]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "synerec-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The first format version whose arrays carry their own checksums (verified when read).
+MEMBER_SUMS_VERSION = 3
 MANIFEST_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 MANIFEST_DIGEST_KEY = "manifest_sha256"
 _REQUIRED_KEYS = ("format", "format_version", "class", "config", "arrays_sha256", "arrays")
-_ALIGN = 64  # member data alignment in arrays.npz (the .npy header pads to 64 as well)
-_PAD_EXTRA_ID = 0xD935  # zip "extra field" id used for alignment padding (as Android zipalign)
-_ZIP_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _MMAP: contextvars.ContextVar[bool] = contextvars.ContextVar("synerec_mmap_models",
                                                              default=False)
 #: Names an extra file may have: a plain file name, not one of the two fixed files.
@@ -105,7 +124,7 @@ class ModelFile:
     config
         The model's configuration as plain JSON values.
     arrays
-        Every stored array by name.
+        Every stored array by name (read and verified).
     rating_scale
         ``(low, high)`` or ``None`` (implicit feedback).
     synerec_version
@@ -119,6 +138,20 @@ class ModelFile:
     class_name: str
     config: dict[str, Any]
     arrays: dict[str, np.ndarray]
+    rating_scale: tuple[float, float] | None
+    synerec_version: str
+    metadata: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpenedModelFile:
+    """A model directory opened by :func:`open_model_dir`: as :class:`ModelFile`, but
+    ``arrays`` reads and verifies each array when it is first taken from it."""
+
+    class_name: str
+    config: dict[str, Any]
+    arrays: Mapping[str, np.ndarray]
     rating_scale: tuple[float, float] | None
     synerec_version: str
     metadata: dict[str, Any]
@@ -153,26 +186,6 @@ def memory_mapped(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         _MMAP.reset(token)
-
-
-def _write_npz(f: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez`` without compression, each member's data aligned to :data:`_ALIGN` bytes.
-
-    The zip is what ``np.savez`` writes (zip64 members, ``ZIP_STORED``), plus a padding "extra
-    field" in each local header so that the ``.npy`` data (whose header numpy pads to 64 bytes)
-    starts at a multiple of 64: the arrays can be memory-mapped in place, aligned.
-    """
-    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, arr in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_STORED
-            fname = info.filename.encode("utf-8")
-            # local header (30) + name + our extra (4 + pad) + the zip64 extra (20, forced)
-            base = f.tell() + _ZIP_LOCAL_HEADER.size + len(fname) + 4 + 20
-            pad = (-base) % _ALIGN
-            info.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad) + b"\0" * pad
-            with zf.open(info, mode="w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
 
 
 def write_model_dir(
@@ -268,10 +281,12 @@ def _write_contents(tmp: Path, manifest: dict[str, Any], arrays: dict[str, np.nd
                     extra: dict[str, bytes]) -> None:
     """The arrays, the extra files and last the manifest (with their checksums) into ``tmp``."""
     with open(tmp / ARRAYS_FILE, "wb") as f:
-        _write_npz(f, arrays)
+        write_npz(f, arrays)
         f.flush()
         os.fsync(f.fileno())
     manifest["arrays_sha256"] = sha256_file(tmp / ARRAYS_FILE)
+    for name, digest in member_digests(tmp / ARRAYS_FILE).items():
+        manifest["arrays"][name]["sha256"] = digest
     if extra:
         listed = {}
         for name, data in extra.items():
@@ -395,49 +410,8 @@ def _rating_scale(manifest_path: Path, scale: Any) -> tuple[float, float] | None
     return low, high
 
 
-def _npz_members_mapped(arrays_path: Path) -> dict[str, np.ndarray]:
-    """Every ``.npy`` member of an uncompressed npz, memory-mapped copy-on-write."""
-    out: dict[str, np.ndarray] = {}
-    with zipfile.ZipFile(arrays_path) as zf, open(arrays_path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        for info in zf.infolist():
-            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if info.compress_type != zipfile.ZIP_STORED:
-                with zf.open(info) as member:  # compressed: cannot be mapped, read it
-                    out[name] = np.lib.format.read_array(member, allow_pickle=False)
-                continue
-            f.seek(info.header_offset)
-            head = f.read(_ZIP_LOCAL_HEADER.size)
-            if len(head) != _ZIP_LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
-                raise ValueError(f"member {info.filename!r} has no valid local header")
-            fields = _ZIP_LOCAL_HEADER.unpack(head)
-            start = info.header_offset + _ZIP_LOCAL_HEADER.size + fields[-2] + fields[-1]
-            f.seek(start)
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                raise ValueError(f"member {info.filename!r} has .npy version {version}")
-            if dtype.hasobject:
-                raise ValueError(f"member {info.filename!r} holds Python objects; they are "
-                                 "never unpickled")
-            offset = f.tell()
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            if offset + nbytes > min(size, start + info.file_size):
-                raise ValueError(f"member {info.filename!r} is truncated")
-            if nbytes == 0:
-                out[name] = np.zeros(shape, dtype=dtype, order="F" if fortran else "C")
-                continue
-            mm = np.memmap(arrays_path, dtype=dtype, mode="c", offset=offset, shape=shape,
-                           order="F" if fortran else "C")
-            out[name] = mm.view(np.ndarray)  # a plain array over the mapping
-    return out
-
-
 def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) -> ModelFile:
-    """Read and verify a model directory written by :func:`write_model_dir`.
+    """Read and verify a model directory written by :func:`write_model_dir`: every array.
 
     Parameters
     ----------
@@ -451,9 +425,26 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
     ------
     ModelFileError
         Missing directory or file, malformed manifest, non-finite numbers, unsupported format
-        version, checksum mismatch (of ``model.json`` or ``arrays.npz``), unreadable
-        (truncated/corrupted) arrays, arrays not matching the manifest, or an invalid rating
-        scale.
+        version, checksum mismatch (of ``model.json``, ``arrays.npz`` or an array),
+        unreadable (truncated/corrupted) arrays, arrays not matching the manifest, or an
+        invalid rating scale.
+    """
+    opened = open_model_dir(path, mmap=mmap)
+    return ModelFile(class_name=opened.class_name, config=opened.config,
+                     arrays=dict(opened.arrays), rating_scale=opened.rating_scale,
+                     synerec_version=opened.synerec_version, metadata=opened.metadata,
+                     files=opened.files)
+
+
+def open_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None
+                   ) -> OpenedModelFile:
+    """Open a model directory: the manifest and extra files read and verified, the arrays not.
+
+    For a format version 3 file, ``arrays`` reads each array when it is first taken from it,
+    after verifying that member's checksum, shape and dtype: a damaged array raises
+    :class:`ModelFileError` then, and never reaches its user; an array nobody takes is never
+    read. Older files (no member checksums) are read and verified whole here. ``mmap`` and
+    the errors are :func:`read_model_dir`'s.
     """
     path = Path(path)
     mapped = _MMAP.get() if mmap is None else bool(mmap)
@@ -466,14 +457,15 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
         if not p.is_file():
             raise ModelFileError(f"model {path} is incomplete: {p.name} is missing")
     manifest = _checked_manifest(path, manifest_path)
-    digest = sha256_file(arrays_path)
-    if digest != manifest["arrays_sha256"]:
-        raise ModelFileError(f"{arrays_path} is corrupted: sha256 {digest} does not match "
-                             f"{manifest['arrays_sha256']} recorded in {MANIFEST_FILE}")
     expected = manifest["arrays"]
     if not isinstance(expected, dict):
         raise ModelFileError(f"{manifest_path}: 'arrays' must be an object")
-    arrays = _read_arrays(arrays_path, expected, mapped)
+    arrays: Mapping[str, np.ndarray]
+    if manifest["format_version"] >= MEMBER_SUMS_VERSION:
+        arrays = VerifiedArrays(arrays_path, expected, mapped)
+    else:
+        _check_whole_file(arrays_path, manifest)
+        arrays = _read_arrays(arrays_path, expected, mapped)
     scale = _rating_scale(manifest_path, manifest.get("rating_scale"))
     config = manifest["config"]
     if not isinstance(config, dict):
@@ -482,7 +474,7 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{manifest_path}: 'metadata' must be an object")
     files = _read_files(path, manifest)
-    return ModelFile(
+    return OpenedModelFile(
         class_name=str(manifest["class"]),
         config=config,
         arrays=arrays,
@@ -491,6 +483,28 @@ def read_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None) ->
         metadata=dict(metadata),
         files=files,
     )
+
+
+def verify_model_dir(path: str | os.PathLike[str]) -> ModelFile:
+    """Read a model directory and verify all of it now: the manifest, the sha256 of the whole
+    ``arrays.npz``, every array (its checksum, shape and dtype) and every extra file.
+
+    Raises
+    ------
+    ModelFileError
+        As :func:`read_model_dir`, for any part of the directory.
+    """
+    mf = read_model_dir(path)  # every array verified (a damaged one is named)
+    path = Path(path)
+    _check_whole_file(path / ARRAYS_FILE, _read_manifest(path / MANIFEST_FILE))
+    return mf
+
+
+def _check_whole_file(arrays_path: Path, manifest: dict[str, Any]) -> None:
+    digest = sha256_file(arrays_path)
+    if digest != manifest["arrays_sha256"]:
+        raise ModelFileError(f"{arrays_path} is corrupted: sha256 {digest} does not match "
+                             f"{manifest['arrays_sha256']} recorded in {MANIFEST_FILE}")
 
 
 def _checked_manifest(path: Path, manifest_path: Path) -> dict[str, Any]:
@@ -528,7 +542,7 @@ def _read_arrays(arrays_path: Path, expected: dict[str, Any], mapped: bool
     arrays: dict[str, np.ndarray] = {}
     try:
         if mapped:
-            arrays = _npz_members_mapped(arrays_path)
+            arrays = npz_members_mapped(arrays_path)
             names = set(arrays)
         else:
             with np.load(arrays_path, allow_pickle=False) as npz:
@@ -545,13 +559,7 @@ def _read_arrays(arrays_path: Path, expected: dict[str, Any], mapped: bool
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise ModelFileError(f"cannot read {arrays_path}: {exc}") from exc
     for name, arr in arrays.items():
-        spec = expected[name]
-        if (not isinstance(spec, dict) or list(arr.shape) != list(spec.get("shape", []))
-                or arr.dtype.str != spec.get("dtype")):
-            want = (spec.get("shape"), spec.get("dtype")) if isinstance(spec, dict) else spec
-            raise ModelFileError(
-                f"{arrays_path}: array {name!r} has shape {list(arr.shape)} and dtype "
-                f"{arr.dtype.str}, the manifest says {want}")
+        check_spec(arrays_path, name, arr, expected[name])
     return arrays
 
 

@@ -30,10 +30,9 @@ than a copy of them:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from synerec._list_length import check_list_length
@@ -41,6 +40,9 @@ from synerec.algorithms.params import C
 from synerec.algorithms.scoring import ScoringModel, _as_id_list
 from synerec.exceptions import ConfigError
 from synerec.topk import PAD_INDEX, topk, topk_sparse
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Recommending"]
 
@@ -343,6 +345,8 @@ class Recommending(ScoringModel[C]):
         Padding is dropped, so a user may have fewer than ``n`` rows. Keyword arguments are
         :meth:`recommend`'s (``unknown=``, ``exclude_seen=``, ...).
         """
+        import pandas as pd
+
         user_list = _as_id_list(users)
         ids, scores = self.recommend(user_list, n, **kwargs)
         b, k = ids.shape

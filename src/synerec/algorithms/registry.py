@@ -3,14 +3,16 @@
 A saved model names its class by its *registry name* (``"mf"``), never by a Python import path,
 so loading a file can only ever build a class that was registered. Each model module registers
 its classes when it is imported (``@register_model("ease")``); this module imports no model.
-The composition root :mod:`synerec.models` imports every model family (the hybrid included), so
-its ``create_model`` / ``get_model_class`` / ``list_models`` / ``load_model`` know every model;
-the functions here know the models whose modules were imported (``import synerec.algorithms``
-imports every family but the hybrid, which is built on them).
+The composition root :mod:`synerec.models` imports the family a name needs (every family, the
+hybrid included, when asked for the whole list), so its ``create_model`` / ``get_model_class`` /
+``list_models`` / ``load_model`` know every model. The functions here know every family of
+:mod:`synerec.algorithms` (:func:`import_families` imports them the first time a name is not
+found, or the whole list is asked for) and the hybrid once :mod:`synerec.hybrid` is imported.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, TypeVar
 
 from synerec.algorithms.scoring import ScoringModel
@@ -20,10 +22,26 @@ __all__ = [
     "DEFAULT_RANKING_MODEL",
     "create_model",
     "get_model_class",
+    "import_families",
     "list_models",
     "model_name",
     "register_model",
 ]
+
+#: The modules of :mod:`synerec.algorithms` that register models (every family but the hybrid,
+#: which is built on them and registered by :mod:`synerec.hybrid`).
+ALGORITHM_FAMILIES = (
+    "synerec.algorithms.baseline",
+    "synerec.algorithms.ease",
+    "synerec.algorithms.implicit_mf",
+    "synerec.algorithms.knn",
+    "synerec.algorithms.mf",
+    "synerec.algorithms.popularity",
+    "synerec.algorithms.rp3beta",
+    "synerec.algorithms.sasrec",
+    "synerec.algorithms.text_knn",
+    "synerec.algorithms.text_retriever",
+)
 
 #: The model that measured best for ranking (NDCG@10 on MovieLens 100K u1..u5 and on UCI Online
 #: Retail, ``bench/ranking.py``, docs/experiments.md): what ``synerec fit`` trains, and so what
@@ -77,13 +95,32 @@ def _qualname(c: type) -> str:
     return f"{c.__module__}.{c.__qualname__}"
 
 
+def import_families() -> None:
+    """Import every model family of :mod:`synerec.algorithms` (each registers its names)."""
+    for module in ALGORITHM_FAMILIES:
+        importlib.import_module(module)
+
+
+def registered(name: str) -> type[Any] | None:
+    """The class registered as ``name``, importing the families of :mod:`synerec.algorithms`
+    when it is not registered yet; ``None`` when none of them registers it."""
+    try:
+        cls = _MODELS.get(name)
+    except TypeError:  # an unhashable name
+        return None
+    if cls is None:
+        import_families()
+        cls = _MODELS.get(name)
+    return cls
+
+
 def get_model_class(name: str) -> type[Any]:
     """The class registered as ``name``; an unknown name lists the known ones (ConfigError)."""
-    try:
-        return _MODELS[name]
-    except (KeyError, TypeError):
+    cls = registered(name)
+    if cls is None:
         raise ConfigError(f"unknown model {name!r}; known models: "
-                          f"{', '.join(sorted(_MODELS))}") from None
+                          f"{', '.join(sorted(_MODELS))}")
+    return cls
 
 
 def create_model(name: str, **config: Any) -> Any:
@@ -98,7 +135,8 @@ def create_model(name: str, **config: Any) -> Any:
 
 
 def list_models() -> list[str]:
-    """Registered model names, sorted."""
+    """Registered model names, sorted (every family of :mod:`synerec.algorithms` among them)."""
+    import_families()
     return sorted(_MODELS)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -36,7 +37,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms.params import C
-from synerec.algorithms.persistence import read_model_dir, write_model_dir
+from synerec.algorithms.persistence import open_model_dir, write_model_dir
+from synerec.algorithms.registry import registered
 from synerec.algorithms.scoring import ScoringModel
 from synerec.data.vocabulary import Vocabulary
 from synerec.exceptions import ConfigError, DataFormatError, ModelFileError
@@ -84,9 +86,10 @@ class Saving(ScoringModel[C]):
     def load(cls, path: str | os.PathLike[str]) -> Self:
         """Load a model saved by :meth:`save`; the class comes from the registry, by name.
 
-        ``Recommender.load`` loads any model whose family is imported (every family of
-        :mod:`synerec.algorithms`, and the hybrid once :mod:`synerec.hybrid` is imported;
-        :func:`synerec.models.load_model` imports them all); ``MatrixFactorization.load``
+        ``Recommender.load`` loads a model of any family of :mod:`synerec.algorithms` (its
+        module is imported when the name is not registered yet), and the hybrid once
+        :mod:`synerec.hybrid` is imported (:func:`synerec.models.load_model` imports the family
+        a file names, the hybrid included); ``MatrixFactorization.load``
         insists on that class (or a subclass).
 
         Raises
@@ -95,8 +98,8 @@ class Saving(ScoringModel[C]):
             Missing, truncated or corrupted files, a checksum mismatch, an unknown model name,
             an invalid config or arrays that do not fit together.
         """
-        mf = read_model_dir(path)
-        model_cls = ScoringModel.registered_classes.get(mf.class_name)
+        mf = open_model_dir(path)  # each array verified when taken, before it is used
+        model_cls = registered(mf.class_name)
         if model_cls is None:
             raise ModelFileError(
                 f"{path}: unknown model {mf.class_name!r}; known models: "
@@ -129,7 +132,7 @@ class Saving(ScoringModel[C]):
         log.info("loaded %s from %s", model_cls.__name__, path)
         return model
 
-    def _load_data_info(self, arrays: dict[str, np.ndarray], metadata: dict[str, Any],
+    def _load_data_info(self, arrays: Mapping[str, np.ndarray], metadata: dict[str, Any],
                         n_items: int) -> None:
         """``catalogue_``, ``data_name_`` and ``data_source_`` from a file (``None`` when it
         predates them)."""

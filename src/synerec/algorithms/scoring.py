@@ -65,13 +65,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from synerec.algorithms.abilities import EvidenceKind
 from synerec.algorithms.params import C, Configurable
 from synerec.algorithms.training import Need, TrainingData
 from synerec.data.dataset import InteractionDataset
+from synerec.data.vocabulary import count_distinct, is_pandas_1d
 from synerec.exceptions import ConfigError, NotFittedError, UnknownIdError
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ class ScoringModel(Configurable[C]):
             bad = np.asarray(id_list, dtype=object)[~known]
             first = bad[0].item() if isinstance(bad[0], np.generic) else bad[0]
             what = ("the most popular items" if kind == "user" else "mean values")
-            raise UnknownIdError(first, kind, count=len(pd.unique(bad)),
+            raise UnknownIdError(first, kind, count=count_distinct(bad),
                                  hint=f"unknown='fallback' answers with {what}")
         return idx
 
@@ -454,6 +454,6 @@ def _as_id_list(ids: Iterable[Any]) -> list[Any] | np.ndarray:
         raise TypeError(f"expected a sequence of ids, got {ids!r}; use predict_one for one pair")
     if isinstance(ids, np.ndarray):
         return ids.ravel()
-    if isinstance(ids, (pd.Series, pd.Index)):
+    if is_pandas_1d(ids):
         return ids.to_numpy()
     return list(ids)

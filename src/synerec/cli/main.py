@@ -100,8 +100,9 @@ def models(
     """Which model for which job: each registered model, what it is for, what data it
     accepts, and its measured figures (docs/experiments.md)."""
     from synerec.algorithms.guide import model_guides
+    from synerec.models import list_models
     check_format(fmt)
-    guides = model_guides()
+    guides = model_guides(list_models())  # the composition root's list: the hybrid included
     if fmt == "json":
         print_json({"models": [g.to_dict() for g in guides]})
         return

@@ -1,19 +1,21 @@
-"""The interaction data set: who interacted with what, how much, when, and what the items are."""
+"""The interaction data set: who interacted with what, how much, when, and what the items are.
+
+pandas (and the readers built on it) is imported by the methods that build or read tables, not
+with this module: a model that names :class:`InteractionDataset` in its signatures loads and
+answers without pandas.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from synerec.data._catalogue import build_catalogues
-from synerec.data._cells import as_text, parse_numbers, to_float
-from synerec.data._rows import check_rows, interaction_frame, plan_reading
 from synerec.data.options import (
     DUPLICATE_POLICIES,
     DuplicatePolicy,
@@ -25,9 +27,25 @@ from synerec.data.options import (
 from synerec.data.report import BadRows, ReadReport
 from synerec.data.vocabulary import Vocabulary
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from synerec.data._cells import as_text, parse_numbers, to_float
+
 # as_text, to_float, parse_id_case and DUPLICATE_POLICIES: importable from here as before
 __all__ = ["DUPLICATE_POLICIES", "DuplicatePolicy", "IdCase", "InteractionDataset", "as_text",
            "parse_id_case", "parse_numbers", "to_float"]
+
+#: Names re-exported from :mod:`synerec.data._cells` (which imports pandas) on first use.
+_CELLS = ("as_text", "parse_numbers", "to_float")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CELLS:
+        value = getattr(importlib.import_module("synerec.data._cells"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'synerec.data.dataset' has no attribute {name!r}")
 
 ITEM_TEXT_COLUMNS = ("title", "description", "category")
 
@@ -98,6 +116,8 @@ class InteractionDataset:
         if n and (self.item_index.min() < 0 or self.item_index.max() >= len(self.items)):
             raise ValueError("item_index out of the item vocabulary's range")
         if self.item_info is None:
+            import pandas as pd
+
             self.item_info = pd.DataFrame(index=pd.Index(self.items.ids, name="item_id"))
         for col in ITEM_TEXT_COLUMNS:
             if col not in self.item_info.columns:
@@ -149,6 +169,8 @@ class InteractionDataset:
 
     def to_dataframe(self) -> pd.DataFrame:
         """The log with external ids: ``user_id, item_id, rating[, timestamp]``."""
+        import pandas as pd
+
         df = pd.DataFrame({
             "user_id": self.users.ids_of(self.user_index),
             "item_id": self.items.ids_of(self.item_index),
@@ -265,6 +287,9 @@ class InteractionDataset:
                     bad_rows: BadRows | None) -> InteractionDataset:
         """:meth:`from_dataframe` with its options read: the steps of :mod:`._rows` and
         :mod:`._catalogue`, and the read report."""
+        from synerec.data._catalogue import build_catalogues
+        from synerec.data._rows import check_rows, interaction_frame, plan_reading
+
         plan = plan_reading(df, opts, path=path, catalogue_columns=(
             set(items.columns) if items is not None else set()))
         rows = check_rows(df, plan, path=path, name=name, first_line=first_line, lines=lines,

@@ -1,0 +1,120 @@
+"""The numba kernels of :mod:`synerec.topk` (imported on first use, so that ranking one user
+needs neither numba nor its compiled-kernel cache).
+
+:func:`_topk_csr` ranks a CSR block with exactly the rules of :func:`synerec.topk.topk`; it is
+tested against it and against :func:`synerec.topk._topk_sparse_numpy`, the path used for a
+few rows (tests/algorithms/test_knn.py).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["no_duplicates", "topk_csr"]
+
+
+@numba.njit(cache=True, nogil=True)
+def no_duplicates(indptr: np.ndarray, indices: np.ndarray, n_cols: int) -> bool:
+    stamp = np.zeros(n_cols, np.int64)  # 1 + the last row that stored each column
+    for r in range(indptr.shape[0] - 1):
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            if stamp[j] == r + 1:
+                return False
+            stamp[j] = r + 1
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _worse(v1: float, i1: int | np.integer, v2: float,
+           i2: int | np.integer) -> bool | np.bool_:
+    """Whether ``(v1, i1)`` ranks below ``(v2, i2)``: lower score, then higher index."""
+    return v1 < v2 or (v1 == v2 and i1 > i2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sift_down(val: np.ndarray, idx: np.ndarray, pos: int, size: int) -> None:
+    while True:
+        w = 2 * pos + 1
+        if w >= size:
+            return
+        if w + 1 < size and _worse(val[w + 1], idx[w + 1], val[w], idx[w]):
+            w += 1
+        if not _worse(val[w], idx[w], val[pos], idx[pos]):
+            return
+        val[w], val[pos] = val[pos], val[w]
+        idx[w], idx[pos] = idx[pos], idx[w]
+        pos = w
+
+
+@numba.njit(cache=True, nogil=True)
+def _sift_up(val: np.ndarray, idx: np.ndarray, pos: int, v: float,
+             j: int | np.integer) -> None:
+    """Put ``(v, j)`` at ``pos`` (the heap's new last slot) and move it up to its place."""
+    val[pos] = v
+    idx[pos] = j
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if not _worse(val[pos], idx[pos], val[parent], idx[parent]):
+            return
+        val[pos], val[parent] = val[parent], val[pos]
+        idx[pos], idx[parent] = idx[parent], idx[pos]
+        pos = parent
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def topk_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+              ex_indptr: np.ndarray, ex_indices: np.ndarray, cand: np.ndarray,
+              out_idx: np.ndarray, out_sc: np.ndarray) -> None:
+    """Each row's ``n`` best rankable stored entries into ``out_*`` (a heap whose root is worst).
+
+    ``ex_indices`` are sorted per row (binary search); ``cand`` is ``(0 | 1 | b, n_items)``.
+    """
+    b = indptr.shape[0] - 1
+    n = out_idx.shape[1]
+    n_cand = cand.shape[0]
+    for r in numba.prange(b):
+        lo = indptr[r]
+        hi = indptr[r + 1]
+        size_max = min(n, hi - lo)
+        if size_max == 0:
+            continue
+        val = np.empty(size_max, np.float64)
+        idx = np.empty(size_max, np.int64)
+        size = 0
+        elo = ex_indptr[r]
+        ehi = ex_indptr[r + 1]
+        crow = np.int64(r)  # the prange index may be unsigned: keep one integer type
+        if n_cand == 1:
+            crow = np.int64(0)
+        for p in range(lo, hi):
+            v = np.float64(data[p])
+            if not np.isfinite(v):
+                continue
+            j = np.int64(indices[p])
+            full = size == size_max
+            if full and not _worse(val[0], idx[0], v, j):
+                continue  # cannot enter the heap: no need to look the item up
+            if n_cand > 0 and not cand[crow, j]:
+                continue
+            if ehi > elo:
+                q = elo + np.searchsorted(ex_indices[elo:ehi], j)
+                if q < ehi and ex_indices[q] == j:
+                    continue
+            if not full:
+                _sift_up(val, idx, size, v, j)
+                size += 1
+            else:
+                val[0] = v
+                idx[0] = j
+                _sift_down(val, idx, 0, size)
+        # pop the worst to the back: the array ends up best first
+        while size > 0:
+            last = size - 1
+            out_idx[r, last] = idx[0]
+            out_sc[r, last] = val[0]
+            val[0] = val[last]
+            idx[0] = idx[last]
+            size = last
+            _sift_down(val, idx, 0, size)
