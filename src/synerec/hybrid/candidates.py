@@ -69,7 +69,8 @@ class CandidateSet:
 
 def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n: int, *,
                         exclude_seen: bool = True, batch_size: int = 1024,
-                        extra: tuple[np.ndarray, np.ndarray] | None = None) -> CandidateSet:
+                        extra: tuple[np.ndarray, np.ndarray] | None = None,
+                        items: np.ndarray | None = None) -> CandidateSet:
     """The union of each retriever's top-``n`` items for each user.
 
     Parameters
@@ -88,6 +89,9 @@ def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n:
         Optional ``(rows, items)``: pairs (``rows`` positions in ``users``) to include even if
         no retriever proposes them (their scores and ranks are ``NaN``); used to score given
         pairs and to add the held-out items when measuring candidate recall.
+    items
+        Optional boolean mask over items: the retrievers propose only these (``None``: every
+        item each may rank).
 
     Returns
     -------
@@ -103,7 +107,7 @@ def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n:
         if int(model.n_items_) != n_items:
             raise ValueError("retrievers must share one item index space")
         idx, sc = model.recommend_indices(users, n, exclude_seen=exclude_seen,
-                                          batch_size=batch_size)
+                                          candidates=items, batch_size=batch_size)
         valid = idx != PAD_INDEX
         rows = np.broadcast_to(np.arange(n_users, dtype=np.int64)[:, None], idx.shape)[valid]
         pos = np.broadcast_to(np.arange(idx.shape[1], dtype=np.float32)[None, :] + 1,

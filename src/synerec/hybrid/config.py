@@ -10,14 +10,24 @@ from pydantic import Field, field_validator
 from synerec.algorithms.base import RecommenderConfig
 from synerec.hybrid.features import FEATURE_GROUPS, Group
 
-__all__ = ["DEFAULT_RETRIEVERS", "HybridConfig"]
+__all__ = ["DEFAULT_RETRIEVERS", "HybridConfig", "Validation"]
+
+#: How the label part the ranker learns from is carved out of the training matrix
+#: (:func:`synerec.hybrid.split.split_validation`): ``"temporal"``, each user's latest
+#: interactions; ``"random"``, a seeded random share of each user's; ``"global-temporal"``, every
+#: interaction from one cut in time on (the latest share of all of them), so that the label part
+#: holds products first sold after the cut, as a global temporal test does; ``"auto"``,
+#: temporal when the data has timestamps, else random.
+Validation = Literal["auto", "temporal", "random", "global-temporal"]
 
 #: The retrievers of the default hybrid, in feature order: EASE on the positives, EASE on
 #: every rating (``ease-all``, explicit data only: which items a user rates at all), ALS (the
 #: ``implicit`` package; left out with a warning when it is missing), the neighbourhood models,
-#: the text blend and popularity (``docs/experiments.md``, "The hybrid").
+#: the text blend, the pure text retriever (``text-knn``, frozen encoder: the only one that
+#: proposes products nobody has bought yet) and popularity (``docs/experiments.md``, "The
+#: hybrid" and "New products in the hybrid").
 DEFAULT_RETRIEVERS: tuple[str, ...] = ("ease", "ease-all", "als", "item-cf", "user-cf",
-                                       "t-item-cf", "popularity")
+                                       "t-item-cf", "text-knn", "popularity")
 
 
 class HybridConfig(RecommenderConfig):
@@ -28,7 +38,7 @@ class HybridConfig(RecommenderConfig):
     n_candidates: int = Field(50, ge=1)
     features: tuple[Group, ...] = ("cf", "text")
     encoder: str = "minilm"
-    validation: Literal["auto", "temporal", "random"] = "auto"
+    validation: Validation = "auto"
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     validation_folds: int = Field(3, ge=1)
     relevance_threshold: float | Literal["auto"] | None = "auto"

@@ -74,12 +74,17 @@ class RetrieverColumns:
         Whether it adds a ``:prediction`` column.
     recent
         Whether it adds a ``:recent`` column.
+    new_items
+        Whether it brings items without training interactions into the candidates
+        (:data:`~synerec.hybrid.retrievers.NEW_ITEM_MODELS`): the hybrid then has the
+        evidence columns (:attr:`Feature.new_items`).
     """
 
     label: str
     group: Literal["cf", "text"]
     prediction: bool = False
     recent: bool = False
+    new_items: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,6 +167,11 @@ class Feature:
         ``"a"`` (the first ranker's features) or ``"b"`` (added by the second, LLM, stage).
     when
         For a per-retriever feature: which retrievers have it (``None``: all).
+    new_items
+        Only in a hybrid with a retriever that brings new items
+        (:attr:`RetrieverColumns.new_items`): the evidence columns, which say how much the
+        collaborative signals know of an item. Hybrids without such a retriever (every one
+        saved before them) keep their columns.
     """
 
     name: str
@@ -171,6 +181,7 @@ class Feature:
     doc: str
     stage: Stage = "a"
     when: Callable[[RetrieverColumns], bool] | None = None
+    new_items: bool = False
 
     @property
     def per_retriever(self) -> bool:
@@ -311,6 +322,25 @@ def _text_max_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     return out
 
 
+def _text_neighbor_popularity(inp: FeatureInputs, _: int) -> np.ndarray:
+    r"""What the item's text says of its demand: the cosine-weighted mean recent popularity of
+    its text neighbours that have interactions,
+    :math:`\sum_j c_{ij} p_j / \sum_j c_{ij}` over the :data:`TEXT_NEIGHBORS` nearest texts
+    :math:`j` with a training interaction (:math:`p`: ``item_recent_popularity``, the
+    ``item_popularity`` without timestamps); ``NaN`` when none has one."""
+    T = inp.side.text_neighbors
+    if T is None:
+        return np.full(inp.cands.n_pairs, np.nan, dtype=np.float32)
+    stats = inp.stats
+    warm = (stats.item_count > 0).astype(np.float64)
+    weight = np.asarray(T @ warm, dtype=np.float64).ravel()
+    recent = stats.item_recent_popularity  # NaN without timestamps: the whole popularity
+    p = np.where(np.isfinite(recent), recent, stats.item_popularity)
+    total = np.asarray(T @ (p * warm), dtype=np.float64).ravel()
+    per_item = np.divide(total, weight, out=np.full(len(weight), np.nan), where=weight > 0)
+    return per_item[inp.items].astype(np.float32)
+
+
 def _category_share(inp: FeatureInputs, _: int) -> np.ndarray:
     """``max_{c in cats(i)} share of user u's items in c``, over pairs; NaN without a category."""
     C, U = inp.side.categories, inp.stats.user_categories
@@ -397,6 +427,20 @@ FEATURES: tuple[Feature, ...] = (
             - inp.per_user(inp.stats.user_log_popularity),
             "log popularity of the item minus the mean log popularity of the user's items: "
             "does the user go for hits or for the long tail"),
+    # cf, evidence: only with a retriever that brings new items
+    Feature("item_interactions", "cf", "popularity",
+            lambda inp, _: inp.stats.item_count[inp.items],
+            "the item's number of training interactions (0 for a new item): how much the "
+            "collaborative signals know of it", new_items=True),
+    Feature("item_new", "cf", "popularity",
+            lambda inp, _: (inp.stats.item_count[inp.items] == 0).astype(np.float32),
+            "1 when nobody interacted with the item in training (a new product, which only "
+            "text retrievers can propose), else 0", new_items=True),
+    Feature("item_first_seen_days", "cf", "popularity",
+            lambda inp, _: np.nan_to_num(inp.stats.item_age_days[inp.items], nan=0.0),
+            "days from the item's first interaction to the latest interaction of the "
+            "training data, 0 for a new item (``item_age_days`` without the missing value; "
+            "0 without timestamps)", new_items=True),
     # text
     Feature("text_cosine", "text", "text", _text_cosine,
             "the cosine between the user's profile embedding (mean-centred, rating-weighted "
@@ -408,6 +452,10 @@ FEATURES: tuple[Feature, ...] = (
             "history: the user has nothing close in description)"),
     Feature("category_share", "text", "category", _category_share,
             "the largest share of the user's training items in one of the item's categories"),
+    Feature("text_neighbor_popularity", "text", "text", _text_neighbor_popularity,
+            f"the cosine-weighted mean recent popularity of the item's {TEXT_NEIGHBORS} "
+            "nearest texts that have interactions: how well products described like it sell, "
+            "which a new product's own statistics cannot say", new_items=True),
     # llm: the second stage's own columns, after the first stage's
     Feature("stage_a_score", "llm", "stage_a_score",
             lambda inp, _: inp.stage_a_scores,
@@ -437,6 +485,7 @@ def feature_columns(retrievers: Sequence[RetrieverColumns], groups: Sequence[str
     """
     out: list[Column] = []
     per_retriever = [f for f in FEATURES if f.per_retriever]
+    new_items = any(r.new_items for r in retrievers)
     for group in FEATURE_GROUPS:
         if group not in groups:
             continue
@@ -446,25 +495,29 @@ def feature_columns(retrievers: Sequence[RetrieverColumns], groups: Sequence[str
             out += [Column(f.name.replace(RETRIEVER, r.label),
                            f.signal.replace(RETRIEVER, r.label), f, j)
                     for f in per_retriever if f.when is None or f.when(r)]
-        out += [Column(f.name, f.signal, f) for f in FEATURES if f.group == group]
+        out += [Column(f.name, f.signal, f) for f in FEATURES
+                if f.group == group and (new_items or not f.new_items)]
     return out
 
 
 def feature_names(retriever_labels: Sequence[str], retriever_groups: Sequence[str],
                   groups: Sequence[str],
                   retriever_predicts: Sequence[bool] | None = None,
-                  retriever_recents: Sequence[bool] | None = None) -> list[str]:
+                  retriever_recents: Sequence[bool] | None = None,
+                  retriever_new_items: Sequence[bool] | None = None) -> list[str]:
     """The stage-``"a"`` column names, in order, for the given retrievers and feature groups.
 
     ``retriever_predicts[j]``: whether retriever ``j`` adds a ``:prediction`` column;
-    ``retriever_recents[j]``: whether it adds a ``:recent`` column.
+    ``retriever_recents[j]``: whether it adds a ``:recent`` column;
+    ``retriever_new_items[j]``: whether it brings new items.
     """
     n = len(retriever_labels)
     predicts = list(retriever_predicts) if retriever_predicts is not None else [False] * n
     recents = list(retriever_recents) if retriever_recents is not None else [False] * n
-    retrievers = [RetrieverColumns(label, "text" if g == "text" else "cf", p, rc)
-                  for label, g, p, rc in zip(retriever_labels, retriever_groups, predicts,
-                                             recents, strict=True)]
+    new = list(retriever_new_items) if retriever_new_items is not None else [False] * n
+    retrievers = [RetrieverColumns(label, "text" if g == "text" else "cf", p, rc, ni)
+                  for label, g, p, rc, ni in zip(retriever_labels, retriever_groups, predicts,
+                                                 recents, new, strict=True)]
     return [c.name for c in feature_columns(retrievers, groups) if c.stage == "a"]
 
 
@@ -523,6 +576,7 @@ def _feature_list() -> str:
         for f in FEATURES:
             if f.group == group:
                 stage = ", second stage" if f.stage == "b" else ""
+                stage += ", with a retriever of new items" if f.new_items else ""
                 lines += item(f"``{f.name}`` (signal ``{f.signal}``{stage}): {f.doc}.")
         lines.append("")
     return "\n".join(lines)

@@ -217,6 +217,16 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
 
     sparse_scores: ClassVar[bool] = True
 
+    @property
+    def scores_cold_items(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
+        """Items without training interactions are ranked when a retriever brings them
+        (:data:`~synerec.hybrid.retrievers.NEW_ITEM_MODELS`, fitted to score them)."""
+        retrievers = self.__dict__.get("retrievers_")
+        if not self.is_fitted or retrievers is None:
+            return False
+        return any(spec.new_items and r.scores_cold_items
+                   for spec, r in zip(self.retriever_specs_, retrievers, strict=True))
+
     #: Timestamps (recency features, the temporal validation split), the item text (text
     #: features and text retrievers) and the categories (category share).
     needs: ClassVar[frozenset[Need]] = frozenset({"timestamps", "item_text", "categories"})
@@ -332,8 +342,12 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
             return build_features(self.stage_columns("a"), self._feature_inputs(
                 cands, retrievers, split.fit, split.fit_times, stats))
 
+        catalogue = None
+        if any(spec.new_items for spec in self.retriever_specs_):
+            catalogue = self.item_count_ > 0  # on sale during the training data
         table = training_table(split, retrievers, self.config_,
-                               relevance_threshold(self.config_, self.rating_scale_), features)
+                               relevance_threshold(self.config_, self.rating_scale_), features,
+                               catalogue)
         timings["training_features"] = timings.get("training_features", 0.0) \
             + time.perf_counter() - t1
         return table

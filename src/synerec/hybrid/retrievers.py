@@ -15,7 +15,12 @@ declared contract, never of its concrete type:
   predicted rating is the item's mean, already the ``item_mean`` feature);
 * whether it adds a ``:recent`` column: when the data has timestamps, for the models of
   :data:`RECENT_MODELS`, which score a profile of items
-  (:class:`~synerec.algorithms.abilities.ScoresProfile`).
+  (:class:`~synerec.algorithms.abilities.ScoresProfile`);
+* whether it brings new items (items without a training interaction) into the hybrid's lists:
+  for the models of :data:`NEW_ITEM_MODELS`, when the fitted model
+  :attr:`~synerec.algorithms.scoring.ScoringModel.scores_cold_items`; a hybrid with such a
+  retriever ranks new items and has the evidence columns (``new_items`` in
+  :class:`~synerec.hybrid.features.Feature`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from synerec.exceptions import ConfigError
 from synerec.hybrid.config import DEFAULT_RETRIEVERS, HybridConfig
 from synerec.hybrid.features import RetrieverColumns
 
-__all__ = ["DEFAULT_RETRIEVERS", "DEFAULT_RETRIEVER_PARAMS", "META_KEYS", "RECENT_MODELS",
+__all__ = ["DEFAULT_RETRIEVERS", "DEFAULT_RETRIEVER_PARAMS", "META_KEYS", "NEW_ITEM_MODELS",
+           "RECENT_MODELS",
            "RetrieverSpec", "choose_retrievers", "fit_retrievers", "load_retrievers",
            "retriever_group", "retriever_spec"]
 
@@ -66,6 +72,12 @@ NEEDS_PACKAGE: dict[str, str] = {"als": "implicit", "bpr": "implicit"}
 #: but a ``:recent`` column for it was never measured, and adding one would change the
 #: columns of every saved hybrid that uses it.
 RECENT_MODELS: frozenset[str] = frozenset({"ease"})
+#: The registered models whose retrievers bring new items (no training interaction, but text)
+#: into the hybrid's candidates and lists: the pure text retrievers, whose score of an item
+#: does not depend on its interactions. ``t-item-cf`` also scores such items (its
+#: ``cold_start``), but the hybrid never ranked them; admitting them would change the lists of
+#: every saved hybrid that uses it.
+NEW_ITEM_MODELS: frozenset[str] = frozenset({"text-knn", "text-knn-tuned"})
 
 RetrieverGroup = Literal["cf", "text"]
 
@@ -117,7 +129,13 @@ class RetrieverSpec:
                       and cls.evidence_kind != "popularity")
         recent = (has_times and self.model in RECENT_MODELS
                   and issubclass(cls, ScoresProfile))
-        return RetrieverColumns(self.label, self.group, bool(prediction), bool(recent))
+        return RetrieverColumns(self.label, self.group, bool(prediction), bool(recent),
+                                self.new_items)
+
+    @property
+    def new_items(self) -> bool:
+        """Whether it brings new items into the hybrid (:data:`NEW_ITEM_MODELS`)."""
+        return self.model in NEW_ITEM_MODELS
 
     def create(self) -> Recommender:
         """A new, unfitted model."""

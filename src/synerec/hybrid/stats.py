@@ -87,6 +87,7 @@ class TrainingStats:
     """
 
     n_active_users: int
+    item_count: np.ndarray
     item_popularity: np.ndarray
     item_log_popularity: np.ndarray
     item_mean: np.ndarray
@@ -153,7 +154,7 @@ def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
         user_categories = sp.csr_matrix(sp.diags(inv) @ U)
         user_categories.sort_indices()
     return TrainingStats(
-        n_active_users=n_active, item_popularity=item_count / n_active,
+        n_active_users=n_active, item_count=item_count, item_popularity=item_count / n_active,
         item_log_popularity=log_pop, item_mean=item_mean, item_days_since_last=since_last,
         item_age_days=age, item_recent_popularity=recent, user_activity=np.log1p(counts),
         user_mean=user_mean, user_log_popularity=user_log_pop, profiles=profiles,
