@@ -15,7 +15,8 @@ features only, as ``synerec experiment ablation`` switches the group off,
 
 ``--validate-at DATE`` measures on the training part only: it cuts the training part of the
 first cutoff again at ``DATE`` (a global-temporal validation cut), for choosing settings
-without the test months.
+without the test months. The catalogue is then the products sold before the first cutoff (the
+products first sold later did not exist yet).
 
 Prints the tables and writes ``bench/results/hybrid_new_items.json`` (with the load average and
 each fit's seconds).
@@ -42,7 +43,7 @@ import scipy.sparse as sp
 
 from synerec import __version__
 from synerec.algorithms.registry import create_model
-from synerec.data import load_dataset
+from synerec.data import InteractionDataset, load_dataset
 from synerec.data.splits import Fold, global_temporal_split
 from synerec.evaluation.ablation import default_rows, paired_bootstrap
 from synerec.metrics.ranking import ndcg_at_n, precision_at_n, recall_at_n, relevant_from_test
@@ -51,6 +52,17 @@ RESULTS = Path(__file__).resolve().parent / "results" / "hybrid_new_items.json"
 SLICES = ("all", "warm-items", "cold-items")
 LIST_LENGTH = 100
 log = logging.getLogger("bench.hybrid_new_items")
+
+
+def before_cut(fold: Fold) -> InteractionDataset:
+    """The training part of ``fold`` as a data set of its own: its catalogue is the products
+    sold in it (a shop's catalogue at the cut)."""
+    train = fold.train
+    sold = np.unique(train.item_index)
+    assert train.item_info is not None
+    items = train.item_info.iloc[sold].reset_index()
+    return InteractionDataset.from_dataframe(train.to_dataframe(), items=items,
+                                             name=f"{train.name}@{fold.name}", implicit=True)
 
 
 def slice_relevance(fold: Fold, users: np.ndarray) -> dict[str, sp.csr_matrix]:
@@ -201,7 +213,7 @@ def main() -> None:
         fold = global_temporal_split(data, cutoff)
         title = f"UCI Online Retail, global-temporal cut at {cutoff}"
         if args.validate_at:
-            fold = global_temporal_split(fold.train, args.validate_at)
+            fold = global_temporal_split(before_cut(fold), args.validate_at)
             title = (f"validation: UCI Online Retail before {cutoff}, cut again at "
                      f"{args.validate_at}")
         assert fold.cold_items is not None

@@ -70,7 +70,8 @@ class CandidateSet:
 def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n: int, *,
                         exclude_seen: bool = True, batch_size: int = 1024,
                         extra: tuple[np.ndarray, np.ndarray] | None = None,
-                        items: np.ndarray | None = None) -> CandidateSet:
+                        items: np.ndarray | None = None,
+                        masks: Sequence[np.ndarray | None] | None = None) -> CandidateSet:
     """The union of each retriever's top-``n`` items for each user.
 
     Parameters
@@ -92,6 +93,9 @@ def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n:
     items
         Optional boolean mask over items: the retrievers propose only these (``None``: every
         item each may rank).
+    masks
+        Optional, one per retriever: a boolean mask over items that restricts that retriever
+        further (``None``: no restriction), e.g. a shelf of new items only.
 
     Returns
     -------
@@ -106,8 +110,12 @@ def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n:
     for j, model in enumerate(retrievers):
         if int(model.n_items_) != n_items:
             raise ValueError("retrievers must share one item index space")
+        allowed = items
+        own = masks[j] if masks is not None else None
+        if own is not None:
+            allowed = own if allowed is None else allowed & own
         idx, sc = model.recommend_indices(users, n, exclude_seen=exclude_seen,
-                                          candidates=items, batch_size=batch_size)
+                                          candidates=allowed, batch_size=batch_size)
         valid = idx != PAD_INDEX
         rows = np.broadcast_to(np.arange(n_users, dtype=np.int64)[:, None], idx.shape)[valid]
         pos = np.broadcast_to(np.arange(idx.shape[1], dtype=np.float32)[None, :] + 1,

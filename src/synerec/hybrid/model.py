@@ -347,7 +347,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
             catalogue = self.item_count_ > 0  # on sale during the training data
         table = training_table(split, retrievers, self.config_,
                                relevance_threshold(self.config_, self.rating_scale_), features,
-                               catalogue)
+                               catalogue, self._candidate_masks(retrievers))
         timings["training_features"] = timings.get("training_features", 0.0) \
             + time.perf_counter() - t1
         return table
@@ -466,7 +466,13 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self._check_fitted()
         return generate_candidates(self.retrievers_, np.asarray(users, dtype=np.int64),
                                    self.config_.n_candidates, exclude_seen=exclude_seen,
-                                   extra=extra)
+                                   extra=extra, masks=self._candidate_masks(self.retrievers_))
+
+    def _candidate_masks(self, retrievers: list[Recommender]) -> list[np.ndarray | None] | None:
+        """Each retriever's own item mask (``None`` when no retriever has one)."""
+        masks = [spec.candidate_mask(r) for spec, r in zip(self.retriever_specs_, retrievers,
+                                                           strict=True)]
+        return masks if any(m is not None for m in masks) else None
 
     def feature_matrix(self, cands: CandidateSet) -> np.ndarray:
         """The stage-A feature matrix of candidate pairs (columns: ``stage_columns("a")``)."""

@@ -61,9 +61,11 @@ DEFAULT_RETRIEVER_PARAMS: dict[str, dict[str, Any]] = {
     "t-item-cf": {**_COSINE, "alpha": 0.5},
 }
 #: Keys of a retriever's entry in ``retriever_params`` that are the hybrid's, not the model's:
-#: ``"model"`` (the registered model, default the label) and ``"explicit_only"`` (used on
-#: explicit ratings only).
-META_KEYS = ("model", "explicit_only")
+#: ``"model"`` (the registered model, default the label), ``"explicit_only"`` (used on
+#: explicit ratings only) and ``"new_only"`` (it proposes only items without an interaction in
+#: the matrix it was fitted on: a "new arrivals" shelf, for a retriever of
+#: :data:`NEW_ITEM_MODELS`).
+META_KEYS = ("model", "explicit_only", "new_only")
 #: Registered models that need an optional package to be fitted: a default retriever whose
 #: package is missing is left out (with a warning) instead of failing the fit.
 NEEDS_PACKAGE: dict[str, str] = {"als": "implicit", "bpr": "implicit"}
@@ -107,6 +109,9 @@ class RetrieverSpec:
         :func:`retriever_group`.
     explicit_only
         Used on explicit ratings only.
+    new_only
+        Proposes only items without an interaction in its training matrix
+        (:meth:`candidate_mask`).
     """
 
     label: str
@@ -114,6 +119,7 @@ class RetrieverSpec:
     params: dict[str, Any]
     group: RetrieverGroup
     explicit_only: bool
+    new_only: bool = False
 
     @property
     def model_class(self) -> type[Recommender]:
@@ -136,6 +142,14 @@ class RetrieverSpec:
     def new_items(self) -> bool:
         """Whether it brings new items into the hybrid (:data:`NEW_ITEM_MODELS`)."""
         return self.model in NEW_ITEM_MODELS
+
+    def candidate_mask(self, fitted: Recommender) -> np.ndarray | None:
+        """The items this retriever, fitted, may propose (``None``: every item it ranks);
+        with ``new_only``, those without an interaction in its training matrix."""
+        if not self.new_only:
+            return None
+        mask: np.ndarray = np.asarray(fitted.item_count_) == 0
+        return mask
 
     def create(self) -> Recommender:
         """A new, unfitted model."""
@@ -192,9 +206,13 @@ def retriever_spec(config: HybridConfig, label: str) -> RetrieverSpec:
         An unknown or invalid model, or an option it does not take.
     """
     model = retriever_model(config, label)
+    entry = retriever_entry(config, label)
+    if entry.get("new_only") and model not in NEW_ITEM_MODELS:
+        raise ConfigError(f"hybrid: retriever {label!r}: new_only needs a model that ranks new "
+                          f"items ({', '.join(sorted(NEW_ITEM_MODELS))}), got {model!r}")
     return RetrieverSpec(label, model, retriever_options(config, label),
-                         retriever_group(model),
-                         bool(retriever_entry(config, label).get("explicit_only")))
+                         retriever_group(model), bool(entry.get("explicit_only")),
+                         bool(entry.get("new_only")))
 
 
 def package_available(config: HybridConfig, label: str) -> bool:
