@@ -107,6 +107,10 @@ class FeatureInputs:
         Gives ``X`` restricted to each user's latest items
         (:func:`~synerec.hybrid.stats.recent_item_mask`), which the ``:recent`` columns read;
         called only when there is one (the caller may keep it between calls).
+    text_map
+        Gives the profiles of user indices in the text space
+        (:func:`~synerec.hybrid.text_map.text_map_profiles`), which ``text_cf_score`` reads;
+        ``None`` without a retriever to map or without embeddings.
     """
 
     cands: CandidateSet
@@ -115,6 +119,7 @@ class FeatureInputs:
     X: sp.csr_matrix
     retrievers: Sequence[Recommender]
     recent_profiles: Callable[[], sp.csr_matrix] | None = None
+    text_map: Callable[[np.ndarray], np.ndarray] | None = None
 
     @cached_property
     def users(self) -> np.ndarray:
@@ -341,6 +346,24 @@ def _text_neighbor_popularity(inp: FeatureInputs, _: int) -> np.ndarray:
     return per_item[inp.items].astype(np.float32)
 
 
+def _text_cf_score(inp: FeatureInputs, _: int) -> np.ndarray:
+    r"""The mapped collaborative score :math:`p_u \cdot e_i` of each pair
+    (:mod:`synerec.hybrid.text_map`); ``NaN`` for unknown users and without a map."""
+    out = np.full(inp.cands.n_pairs, np.nan, dtype=np.float32)
+    E = inp.side.embeddings
+    known_rows = np.flatnonzero(inp.cands.users >= 0)
+    if inp.text_map is None or E is None or len(known_rows) == 0:
+        return out
+    position = np.full(len(inp.cands.users), -1, dtype=np.int64)
+    position[known_rows] = np.arange(len(known_rows))
+    P = inp.text_map(inp.cands.users[known_rows])
+    pairs = np.flatnonzero(position[inp.cands.rows] >= 0)
+    for start in range(0, len(pairs), _COSINE_CHUNK):
+        sl = pairs[start:start + _COSINE_CHUNK]
+        out[sl] = np.einsum("ij,ij->i", P[position[inp.cands.rows[sl]]], E[inp.items[sl]])
+    return out
+
+
 def _category_share(inp: FeatureInputs, _: int) -> np.ndarray:
     """``max_{c in cats(i)} share of user u's items in c``, over pairs; NaN without a category."""
     C, U = inp.side.categories, inp.stats.user_categories
@@ -456,6 +479,11 @@ FEATURES: tuple[Feature, ...] = (
             f"the cosine-weighted mean recent popularity of the item's {TEXT_NEIGHBORS} "
             "nearest texts that have interactions: how well products described like it sell, "
             "which a new product's own statistics cannot say", new_items=True),
+    Feature("text_cf_score", "text", "text", _text_cf_score,
+            "EASE's score of the item predicted from its text: the user's EASE scores of the "
+            "warm items mapped into the text space by a ridge regression from the item "
+            "embeddings to EASE's item columns (:mod:`synerec.hybrid.text_map`), against the "
+            "item's embedding; defined for a new product too", new_items=True),
     # llm: the second stage's own columns, after the first stage's
     Feature("stage_a_score", "llm", "stage_a_score",
             lambda inp, _: inp.stage_a_scores,

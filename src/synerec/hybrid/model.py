@@ -37,12 +37,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
-from synerec.algorithms.abilities import ExplainsList
+from synerec.algorithms.abilities import ExplainsList, ScoresProfile
 from synerec.algorithms.base import Recommender
 from synerec.algorithms.registry import register_model
 from synerec.algorithms.training import Need, TrainingData
@@ -84,6 +85,7 @@ from synerec.hybrid.stats import (
     recent_item_mask,
     training_stats,
 )
+from synerec.hybrid.text_map import TEXT_MAP_MODELS, text_map_profiles
 from synerec.hybrid.training_table import (
     TrainingTable,
     relevance_threshold,
@@ -362,7 +364,21 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
                         stats: TrainingStats) -> FeatureInputs:
         """What the columns read, for retrievers fitted on ``X`` (timestamps ``T``)."""
         return FeatureInputs(cands, stats, self.item_side_, X, retrievers,
-                             lambda: self._recent_mask(X, T))
+                             lambda: self._recent_mask(X, T), self._text_map(retrievers, X))
+
+    def _text_map(self, retrievers: list[Recommender], X: sp.csr_matrix
+                  ) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The users' profiles in the text space from the first retriever of
+        :data:`~synerec.hybrid.text_map.TEXT_MAP_MODELS` (``None``: no such retriever, no
+        embeddings, or no column that reads them)."""
+        E = self.item_side_.embeddings
+        if E is None or "text_cf_score" not in self.feature_names_:
+            return None
+        for spec, r in zip(self.retriever_specs_, retrievers, strict=True):
+            if spec.model in TEXT_MAP_MODELS and isinstance(r, ScoresProfile):
+                model: ScoresProfile = r
+                return lambda users: text_map_profiles(model, X, users, E)
+        return None
 
     def _recent_mask(self, X: sp.csr_matrix, T: sp.csr_matrix | None) -> sp.csr_matrix:
         """``X`` restricted to each user's latest items by its timestamps ``T`` (kept for the
