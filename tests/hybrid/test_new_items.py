@@ -142,18 +142,17 @@ def test_without_the_text_group_no_new_item_is_listed(fold) -> None:  # type: ig
 
 
 def test_evidence_columns_only_with_a_retriever_of_new_items() -> None:
+    text_new = ["text_neighbor_popularity", "text_cf_score"]
     old = feature_names(["ease", "t", "pop"], ["cf", "text", "cf"], ["cf", "text"])
-    assert not set(EVIDENCE) & set(old) and "text_neighbor_popularity" not in old
+    assert not set(EVIDENCE + text_new) & set(old)
     new = feature_names(["ease", "t", "tk", "pop"], ["cf", "text", "text", "cf"],
                         ["cf", "text"], retriever_new_items=[False, False, True, False])
-    # the evidence columns end the cf block, text_neighbor_popularity the text block
+    # the evidence columns end the cf block, the two text columns the text block
     cf_end = new.index("popularity_affinity")
     assert new[cf_end + 1:cf_end + 4] == EVIDENCE
-    assert new[-1] == "text_neighbor_popularity"
-    assert [n for n in new if n not in EVIDENCE and n != "text_neighbor_popularity"
-            and not n.startswith("tk:")] == old
-    assert all(f.new_items for f in FEATURES
-               if f.name in (*EVIDENCE, "text_neighbor_popularity"))
+    assert new[-2:] == text_new
+    assert [n for n in new if n not in EVIDENCE + text_new and not n.startswith("tk:")] == old
+    assert {f.name for f in FEATURES if f.new_items} == set(EVIDENCE + text_new)
 
 
 def test_global_temporal_validation_is_one_cut_in_time() -> None:
@@ -174,3 +173,45 @@ def test_global_temporal_validation_is_one_cut_in_time() -> None:
     # a user with all their interactions after the cut keeps none in the fit part
     s = split_validation(X, T, 0.5, "global-temporal", random_state=0)
     assert s.label[2].nnz == 3 and s.fit[2].nnz == 0
+
+
+def test_text_cf_score_is_a_ridge_from_text_to_ease_columns(model: HybridRanker,
+                                                            fold) -> None:  # type: ignore[no-untyped-def]
+    """Against scikit-learn's ridge fitted the other way round: from each warm item's
+    embedding to its column of EASE's weights, then the user's score of the predicted
+    column."""
+    from sklearn.linear_model import Ridge
+
+    from synerec.hybrid.text_map import TEXT_MAP_LAMBDA
+
+    ease = model.retrievers_[model.retriever_names_.index("ease")]
+    X = model.train_
+    n_items = X.shape[1]
+    B = ease.score_profiles(sp.identity(n_items, format="csr", dtype=np.float32))
+    B = np.nan_to_num(np.asarray(B, dtype=np.float64))  # row i: B[i, :]
+    E = model.item_side_.embeddings.astype(np.float64)
+    warm = (np.bincount(X.indices, minlength=n_items) > 0) & (np.abs(E).sum(axis=1) > 0)
+    ridge = Ridge(alpha=TEXT_MAP_LAMBDA, fit_intercept=False).fit(E[warm], B[:, warm].T)
+    B_hat = ridge.predict(E).T  # column j: B's column of item j predicted from its text
+    users = np.unique(fold.test.user_index)[:5]
+    cands = model.candidates(users)
+    F = model.feature_matrix(cands)
+    got = F[:, model.feature_names_.index("text_cf_score")]
+    want = np.array([X[u].toarray()[0, warm] @ B_hat[warm, j]
+                     for u, j in zip(cands.pair_users, cands.items, strict=True)])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert np.isfinite(got[fold.cold_items[cands.items]]).all()
+
+
+def test_a_new_arrivals_shelf_proposes_only_new_items(fold) -> None:  # type: ignore[no-untyped-def]
+    m = HybridRanker(**FAST, retrievers=("ease", "text-knn", "new", "popularity"),
+                     retriever_params={"new": {"model": "text-knn", "new_only": True}},
+                     validation="global-temporal").fit(fold.train)
+    users = np.unique(fold.test.user_index)
+    cands = m.candidates(users)
+    j = m.retriever_names_.index("new")
+    proposed = cands.items[np.isfinite(cands.scores[:, j])]
+    assert len(proposed) and (m.item_count_[proposed] == 0).all()
+    with pytest.raises(Exception, match="new_only"):
+        HybridRanker(retrievers=("ease",), retriever_params={"ease": {"new_only": True}}
+                     ).fit(fold.train)
