@@ -143,7 +143,8 @@ def models_to_run(args: argparse.Namespace, config: dict[str, Any]
     return out
 
 
-def measure(fold: Fold, models: list[tuple[str, str, dict[str, Any]]]
+def measure(fold: Fold, models: list[tuple[str, str, dict[str, Any]]],
+            per_user_out: dict[str, np.ndarray] | None = None
             ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The summary of every model on the fold, and each model's seconds and details."""
     train = fold.train
@@ -160,6 +161,10 @@ def measure(fold: Fold, models: list[tuple[str, str, dict[str, Any]]]
         rec, _ = model.recommend_indices(users, LIST_LENGTH)
         rec_s = time.perf_counter() - t0
         values[label] = {s: per_user(rec, rel) for s, rel in slices.items()}
+        if per_user_out is not None:
+            for s, m in values[label].items():
+                for metric in ("ndcg@10", "recall@20"):
+                    per_user_out[f"{fold.name}|{label}|{s}|{metric}"] = m[metric]
         cold = fold.cold_items
         assert cold is not None
         listed = rec[rec >= 0]
@@ -197,6 +202,9 @@ def main() -> None:
     parser.add_argument("--validate-at", default=None,
                         help="measure on the first cutoff's training part, cut at this date")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--per-user", default=None,
+                        help="also write each model's per-user NDCG@10 and recall@20 per "
+                             "slice to this .npz (for paired comparisons between runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     config = {"validation": "global-temporal", **json.loads(args.config)}
@@ -209,6 +217,7 @@ def main() -> None:
     if args.validate_at:
         cutoffs = cutoffs[:1]
     t_all = time.perf_counter()
+    per_user_arrays: dict[str, np.ndarray] | None = {} if args.per_user else None
     for cutoff in cutoffs:
         fold = global_temporal_split(data, cutoff)
         title = f"UCI Online Retail, global-temporal cut at {cutoff}"
@@ -220,7 +229,7 @@ def main() -> None:
         print(f"{title}: {fold.train.n_interactions} training pairs, "
               f"{fold.test.n_interactions} test pairs, {int(fold.cold_items.sum())} new products",
               flush=True)
-        summary, info = measure(fold, models)
+        summary, info = measure(fold, models, per_user_arrays)
         print_table(title, summary, "ease")
         gain = info.get("text_group_gain")
         if gain:
@@ -235,6 +244,8 @@ def main() -> None:
     out["seconds"] = time.perf_counter() - t_all
     print(f"load average {out['loadavg_before'][0]:.2f} before, "
           f"{out['loadavg_after'][0]:.2f} after; {out['seconds']:.0f} s")
+    if args.per_user and per_user_arrays is not None:
+        np.savez_compressed(args.per_user, **per_user_arrays)
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, default=str))
