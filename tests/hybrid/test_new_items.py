@@ -215,3 +215,11 @@ def test_a_new_arrivals_shelf_proposes_only_new_items(fold) -> None:  # type: ig
     with pytest.raises(Exception, match="new_only"):
         HybridRanker(retrievers=("ease",), retriever_params={"ease": {"new_only": True}}
                      ).fit(fold.train)
+
+
+def test_a_missing_fine_tuned_encoder_folder_fails_the_fit(fold, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from synerec.exceptions import ModelFileError
+
+    with pytest.raises(ModelFileError):
+        HybridRanker(**{**FAST, "encoder": "minilm"}, retrievers=("ease", "text-knn"),
+                     encoder_path=str(tmp_path / "nowhere")).fit(fold.train)

@@ -38,6 +38,7 @@ class HybridConfig(RecommenderConfig):
     n_candidates: int = Field(50, ge=1)
     features: tuple[Group, ...] = ("cf", "text")
     encoder: str = "minilm"
+    encoder_path: str | None = None
     validation: Validation = "auto"
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     validation_folds: int = Field(3, ge=1)
