@@ -111,6 +111,10 @@ class FeatureInputs:
         Gives the profiles of user indices in the text space
         (:func:`~synerec.hybrid.text_map.text_map_profiles`), which ``text_cf_score`` reads;
         ``None`` without a retriever to map or without embeddings.
+    new_items
+        The hybrid has a retriever of new items: the popularity statistics of an item without
+        training interactions are missing (``NaN``: unknown), not 0, so that the ranker does
+        not take a new product for one that stopped selling.
     """
 
     cands: CandidateSet
@@ -120,6 +124,7 @@ class FeatureInputs:
     retrievers: Sequence[Recommender]
     recent_profiles: Callable[[], sp.csr_matrix] | None = None
     text_map: Callable[[np.ndarray], np.ndarray] | None = None
+    new_items: bool = False
 
     @cached_property
     def users(self) -> np.ndarray:
@@ -130,6 +135,14 @@ class FeatureInputs:
     def items(self) -> np.ndarray:
         """Item index of each pair."""
         return self.cands.items
+
+    def per_item(self, values: np.ndarray) -> np.ndarray:
+        """A per-item popularity statistic for each pair (``NaN`` for an item without
+        training interactions when :attr:`new_items`)."""
+        out = values[self.items]
+        if self.new_items:
+            out = np.where(self.stats.item_count[self.items] > 0, out, np.nan)
+        return out
 
     def per_user(self, values: np.ndarray) -> np.ndarray:
         """A per-user statistic for each pair (``NaN`` for an unknown user)."""
@@ -422,10 +435,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("n_retrievers", "cf", "popularity", _n_retrievers,
             "how many retrievers proposed the item"),
     Feature("item_popularity", "cf", "popularity",
-            lambda inp, _: inp.stats.item_popularity[inp.items],
-            "share of the active users who interacted with the item"),
+            lambda inp, _: inp.per_item(inp.stats.item_popularity),
+            "share of the active users who interacted with the item (``NaN`` for a new item "
+            "in a hybrid with a retriever of new items, as for ``item_mean``, "
+            "``item_recent_popularity`` and ``popularity_affinity``)"),
     Feature("item_mean", "cf", "popularity",
-            lambda inp, _: inp.stats.item_mean[inp.items],
+            lambda inp, _: inp.per_item(inp.stats.item_mean),
             "damped mean rating; mean log weight for implicit data"),
     Feature("item_days_since_last", "cf", "popularity",
             lambda inp, _: inp.stats.item_days_since_last[inp.items],
@@ -436,7 +451,7 @@ FEATURES: tuple[Feature, ...] = (
             "days from the item's first interaction to the latest interaction of the "
             "training data; ``NaN`` without timestamps"),
     Feature("item_recent_popularity", "cf", "popularity",
-            lambda inp, _: inp.stats.item_recent_popularity[inp.items],
+            lambda inp, _: inp.per_item(inp.stats.item_recent_popularity),
             "share of the users active in the latest tenth of the interactions who "
             "interacted with the item"),
     Feature("user_activity", "cf", "user",
@@ -446,7 +461,7 @@ FEATURES: tuple[Feature, ...] = (
             lambda inp, _: inp.per_user(inp.stats.user_mean),
             "the user's mean rating (mean log weight for implicit data)"),
     Feature("popularity_affinity", "cf", "popularity",
-            lambda inp, _: inp.stats.item_log_popularity[inp.items]
+            lambda inp, _: inp.per_item(inp.stats.item_log_popularity)
             - inp.per_user(inp.stats.user_log_popularity),
             "log popularity of the item minus the mean log popularity of the user's items: "
             "does the user go for hits or for the long tail"),

@@ -161,7 +161,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         in time, the latest ``validation_fraction`` of all, so that it holds new products as a
         global temporal test does: on UCI's validation cut the hybrid's NDCG@10 0.137 against
         0.123 with ``"temporal"``, and new products ranked at all; ``"auto"``: latest
-        interactions when the data has timestamps, else random; the evaluation runner sets it to mirror the test split,
+        interactions when the data has timestamps, else random; the evaluation runner sets it
+        to mirror the test split,
         :func:`synerec.evaluation.runner.hybrid_validation_for`, since a ranker that learned
         the latest interactions ranks a random test part poorly: ML-100K u1 NDCG@10 0.390
         against 0.485), its share of each user's interactions, and how many
@@ -383,7 +384,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
                         stats: TrainingStats) -> FeatureInputs:
         """What the columns read, for retrievers fitted on ``X`` (timestamps ``T``)."""
         return FeatureInputs(cands, stats, self.item_side_, X, retrievers,
-                             lambda: self._recent_mask(X, T), self._text_map(retrievers, X))
+                             lambda: self._recent_mask(X, T), self._text_map(retrievers, X),
+                             any(spec.new_items for spec in self.retriever_specs_))
 
     def _text_map(self, retrievers: list[Recommender], X: sp.csr_matrix
                   ) -> Callable[[np.ndarray], np.ndarray] | None:
