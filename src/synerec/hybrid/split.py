@@ -5,16 +5,11 @@ gives up ``min(ceil(fraction * count), count - 1)`` of them: the **latest** ones
 timestamps exist (ties broken by a seeded random key), else a **seeded random** share. Users
 with a single interaction keep it.
 
-Cuts in time (``"global-temporal"``): the label part of fold ``k`` is every interaction in the
-``k``-th latest window of ``fraction`` of the training interactions, between the
-``1 - (k + 1) fraction`` and ``1 - k fraction`` quantiles of the timestamps, whoever made it, as
-in a global temporal test (:func:`synerec.data.splits.global_temporal_split`); its fit part is
-everything before the window (what came after it is in neither part: the window's future).
-The label part then holds products first sold in the window, which the ranker must learn to
-rank from their text; its users without an interaction before the window have no history and
-train nothing. Several windows (rolling origins) show the ranker how often new products sell in
-more than one season: on UCI Online Retail the share of the latest window's pairs on new
-products is 2.8 % before 2011-09-01, 7.6 % and 9.4 % in the two windows before it.
+One cut in time (``"global-temporal"``): every interaction at or after the ``1 - fraction``
+quantile of the training timestamps is in the label part, whoever made it, as in a global
+temporal test (:func:`synerec.data.splits.global_temporal_split`). The label part then holds
+products first sold after the cut, which the ranker must learn to rank from their text; its
+users without an interaction before the cut have no history and train nothing.
 
 The retrievers are fitted on the rest (the *fit part*), so the features of a validation pair
 never come from a model that saw that pair.
@@ -38,8 +33,7 @@ class ValidationSplit:
     Attributes
     ----------
     fit, label
-        CSR matrices with disjoint entries; their sum is the training matrix (for an earlier
-        global-temporal window, the training matrix without the window's future).
+        CSR matrices; their sum is the training matrix.
     fit_times
         Timestamps of the fit part (same pattern as ``fit``), or ``None``.
     how
@@ -81,8 +75,10 @@ def split_validation(X: sp.csr_matrix, T: sp.csr_matrix | None, fraction: float,
     if how in ("temporal", "global-temporal") and T is None:
         raise ValueError(f"a {how} validation split needs timestamps")
     if how == "global-temporal":
+        if fold:
+            raise ValueError("a global-temporal validation split has one fold")
         assert T is not None
-        return _global_temporal(X, T, fraction, fold)
+        return _global_temporal(X, T, fraction)
     n_users = X.shape[0]
     counts = np.diff(X.indptr)
     rows = np.repeat(np.arange(n_users), counts)
@@ -123,38 +119,27 @@ def _part(X: sp.csr_matrix, mask: np.ndarray, data: np.ndarray) -> sp.csr_matrix
     return m
 
 
-def _global_temporal(X: sp.csr_matrix, T: sp.csr_matrix, fraction: float,
-                     fold: int = 0) -> ValidationSplit:
-    """Fold ``fold``'s window: the label part is every interaction from the
-    ``1 - (fold + 1) fraction`` quantile of the timestamps up to the ``1 - fold fraction``
-    one (the latest window, ``fold`` 0, to the end), the fit part every one before it (``T``
-    has ``X``'s pattern, in the same order)."""
+def _global_temporal(X: sp.csr_matrix, T: sp.csr_matrix, fraction: float) -> ValidationSplit:
+    """The label part: every interaction at or after the ``1 - fraction`` quantile of the
+    timestamps (``T`` has ``X``'s pattern, in the same order)."""
     t = T.data.astype(np.float64)
     if len(t) == 0:
         raise ValueError("a global-temporal validation split needs interactions")
-    if (fold + 1) * fraction >= 1.0 - 1e-9:
-        raise ValueError(f"global-temporal window {fold} of {fraction:g} starts before the "
-                         "training data")
-    lo = float(np.quantile(t, max(0.0, 1.0 - (fold + 1) * fraction)))
-    before = t < lo
-    if not before.any():  # ties at the quantile: the cut moves just after it
-        before = t <= lo
-    if fold == 0:
-        is_label = ~before
-    else:
-        is_label = ~before & (t < float(np.quantile(t, 1.0 - fold * fraction)))
-    if not is_label.any() or not before.any():
+    cut = float(np.quantile(t, 1.0 - fraction))
+    is_label = t >= cut
+    if is_label.all():  # ties at the quantile: the cut moves just after it
+        is_label = t > cut
+    if not is_label.any() or is_label.all():
         raise ValueError("the training timestamps leave no cut in time for a global-temporal "
                          "validation split")
-    return ValidationSplit(_part(X, before, X.data), _part(X, is_label, X.data),
-                           _part(X, before, T.data), "global-temporal")
+    return ValidationSplit(_part(X, ~is_label, X.data), _part(X, is_label, X.data),
+                           _part(X, ~is_label, T.data), "global-temporal")
 
 
 def split_validation_folds(X: sp.csr_matrix, T: sp.csr_matrix | None, fraction: float,
                            how: How, random_state: int, folds: int) -> list[ValidationSplit]:
-    """``folds`` validation splits with disjoint label parts (one for a temporal split; for a
-    global-temporal one, ``folds`` windows back in time, each with the interactions before it
-    as its fit part).
+    """``folds`` validation splits with disjoint label parts (one for a temporal or
+    global-temporal split).
 
     With a random split, fold ``k``'s label part is the ``k``-th block of ``fraction`` of each
     user's interactions in one seeded random order, so the label parts never overlap and
@@ -162,7 +147,7 @@ def split_validation_folds(X: sp.csr_matrix, T: sp.csr_matrix | None, fraction: 
     fraction`` must not exceed 1). Each fold's fit part is the rest of the training matrix.
     """
     resolved = ("temporal" if T is not None else "random") if how == "auto" else how
-    if resolved == "temporal" or folds <= 1:
+    if resolved in ("temporal", "global-temporal") or folds <= 1:
         return [split_validation(X, T, fraction, how, random_state)]
     if folds * fraction > 1.0 + 1e-9:
         raise ValueError(f"{folds} validation folds of {fraction:g} each exceed the training "
