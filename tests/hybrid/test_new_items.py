@@ -223,3 +223,33 @@ def test_a_missing_fine_tuned_encoder_folder_fails_the_fit(fold, tmp_path) -> No
     with pytest.raises(ModelFileError):
         HybridRanker(**{**FAST, "encoder": "minilm"}, retrievers=("ease", "text-knn"),
                      encoder_path=str(tmp_path / "nowhere")).fit(fold.train)
+
+
+def test_place_new_items_by_hand() -> None:
+    from synerec.hybrid.candidates import CandidateSet, place_new_items
+
+    # user 0: items 0..4 scored 5, 4, 3, 2, 1; items 3 and 4 are new: the better one (3) goes
+    # to rank 2, between 5 and 4; user 1: its new item 4 already ranks first; user 2: none new
+    items = np.array([0, 1, 2, 3, 4, 1, 4, 0, 2])
+    scores = np.array([5, 4, 3, 2, 1, 1, 2, 3, 4], dtype=np.float32)
+    nan = np.full((9, 1), np.nan, np.float32)
+    cands = CandidateSet(np.array([0, 1, 2]), np.array([0, 5, 7, 9]), items, nan, nan,
+                         np.full((3, 1), np.nan, np.float32))
+    new = np.array([False, False, False, True, True])
+    out = place_new_items(cands, scores, new, 2)
+    order = np.argsort(-out[:5], kind="stable")
+    assert items[:5][order].tolist() == [0, 3, 1, 2, 4]
+    np.testing.assert_array_equal(out[5:], scores[5:])
+    assert 4 < out[3] < 5
+    np.testing.assert_array_equal(place_new_items(cands, scores, new, 0), scores)
+    # slot 1: the new item first
+    out = place_new_items(cands, scores, new, 1)
+    assert int(items[:5][np.argmax(out[:5])]) == 3
+
+
+def test_a_new_item_slot_puts_a_new_product_in_every_list(fold) -> None:  # type: ignore[no-untyped-def]
+    m = HybridRanker(**FAST, retrievers=("ease", "text-knn", "popularity"),
+                     validation="global-temporal", new_item_slot=3).fit(fold.train)
+    users = np.flatnonzero(m.user_count_ > 0)
+    idx, _ = m.recommend_indices(users, 3)
+    assert fold.cold_items[idx].any(axis=1).all()

@@ -17,7 +17,7 @@ import numpy as np
 from synerec.algorithms.base import Recommender
 from synerec.topk import PAD_INDEX
 
-__all__ = ["CandidateSet", "generate_candidates", "lookup_pairs"]
+__all__ = ["CandidateSet", "generate_candidates", "lookup_pairs", "place_new_items"]
 
 
 @dataclass(frozen=True)
@@ -161,3 +161,32 @@ def lookup_pairs(cands: CandidateSet, rows: np.ndarray, items: np.ndarray,
     ok = pos < len(keys)
     ok[ok] = keys[pos[ok]] == want[ok]
     return np.where(ok, pos, -1)
+
+
+def place_new_items(cands: CandidateSet, scores: np.ndarray, new: np.ndarray,
+                    slot: int) -> np.ndarray:
+    """``scores`` (float32, one per candidate) with each user's best-scored new candidate
+    raised to rank ``slot`` (1-based) when it ranks below it; the other candidates keep their
+    order.
+
+    ``new`` is a boolean mask over items. A user without a new candidate, or with fewer
+    other candidates than ``slot``, keeps their scores.
+    """
+    out = np.array(scores, dtype=np.float32, copy=True)
+    if slot < 1:
+        return out
+    is_new = new[cands.items]
+    rows = np.flatnonzero(np.bincount(cands.rows[is_new], minlength=len(cands.users)))
+    for r in rows:
+        lo, hi = int(cands.indptr[r]), int(cands.indptr[r + 1])
+        s = out[lo:hi]
+        mine = np.flatnonzero(is_new[lo:hi])
+        best = int(mine[np.argmax(s[mine])])
+        others = np.sort(np.delete(s, best))[::-1]
+        if len(others) < slot or (others > s[best]).sum() < slot:
+            continue  # too few others, or already at rank `slot` or above
+        below = others[slot - 1]
+        above = others[slot - 2] if slot >= 2 else np.float32(np.inf)
+        up = np.nextafter(below, np.float32(np.inf), dtype=np.float32)
+        s[best] = up if up < above else above
+    return out

@@ -36,6 +36,7 @@ class HybridConfig(RecommenderConfig):
     retrievers: tuple[str, ...] = DEFAULT_RETRIEVERS
     retriever_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     n_candidates: int = Field(50, ge=1)
+    new_item_slot: int = Field(0, ge=0)
     features: tuple[Group, ...] = ("cf", "text")
     encoder: str = "minilm"
     encoder_path: str | None = None
