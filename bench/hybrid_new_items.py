@@ -9,6 +9,11 @@ it, ranked among all products). Per slice: the users with a test pair in it, the
 hit in their top 10, NDCG@10, recall@20 and NDCG@100, and each model's paired bootstrap 95 %
 interval of the NDCG@10 and recall@20 differences from the reference model (EASE).
 
+The hybrid is configured for this protocol (``--config`` adds or overrides options): a
+global-temporal validation window and a new-arrival place at rank 20 (``new_item_slot``, both
+chosen on validation cuts inside the training part, ``docs/experiments.md``); the row
+``hybrid-no-slot`` is the same fitted ranker's lists without that place.
+
 ``--ablation`` adds the hybrid without the text group (its CF retrievers and the ``cf``
 features only, as ``synerec experiment ablation`` switches the group off,
 :func:`synerec.evaluation.ablation.default_rows`), and the text group's gain with its interval.
@@ -161,10 +166,11 @@ def measure(fold: Fold, models: list[tuple[str, str, dict[str, Any]]],
         rec, _ = model.recommend_indices(users, LIST_LENGTH)
         rec_s = time.perf_counter() - t0
         values[label] = {s: per_user(rec, rel) for s, rel in slices.items()}
-        if per_user_out is not None:
-            for s, m in values[label].items():
-                for metric in ("ndcg@10", "recall@20"):
-                    per_user_out[f"{fold.name}|{label}|{s}|{metric}"] = m[metric]
+        if label == "hybrid" and options.get("new_item_slot"):
+            # the same fitted ranker's lists without the new-arrival place (lists only)
+            model.config_ = model.config_.model_copy(update={"new_item_slot": 0})
+            rec0, _ = model.recommend_indices(users, LIST_LENGTH)
+            values["hybrid-no-slot"] = {s: per_user(rec0, rel) for s, rel in slices.items()}
         cold = fold.cold_items
         assert cold is not None
         listed = rec[rec >= 0]
@@ -179,6 +185,11 @@ def measure(fold: Fold, models: list[tuple[str, str, dict[str, Any]]],
         log.info("%s: fit %.1f s, recommend %.1f s (load %.2f)", label, fit_s, rec_s, load)
         print(f"  {label}: fit {fit_s:.1f} s, lists {rec_s:.1f} s, load average {load:.2f}",
               flush=True)
+    if per_user_out is not None:
+        for label, slices_of in values.items():
+            for s, m in slices_of.items():
+                for metric in ("ndcg@10", "recall@20"):
+                    per_user_out[f"{fold.name}|{label}|{s}|{metric}"] = m[metric]
     summary = summarise(values, "ease")
     if "hybrid-no-text" in values:
         gain = {}
@@ -207,7 +218,7 @@ def main() -> None:
                              "slice to this .npz (for paired comparisons between runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    config = {"validation": "global-temporal", **json.loads(args.config)}
+    config = {"validation": "global-temporal", "new_item_slot": 20, **json.loads(args.config)}
     data = load_dataset("uci-online-retail")
     models = models_to_run(args, config)
     out: dict[str, Any] = {"synerec": __version__, "machine": platform.platform(),
