@@ -179,9 +179,10 @@ def measure(fold: Fold, models: list[tuple[str, str, dict[str, Any]]],
                        "cold_items_in_top10": float(cold[rec[:, :10][rec[:, :10] >= 0]].mean()),
                        "cold_items_in_top100": float(cold[listed].mean()) if len(listed)
                        else 0.0}
-        for key in ("validation_", "retriever_names_", "feature_groups_", "fit_seconds_"):
+        for key, name in (("validation_", "validation"), ("retriever_names_", "retrievers"),
+                          ("feature_groups_", "feature_groups"), ("fit_seconds_", "fit_steps")):
             if key in model.__dict__:
-                info[label][key.rstrip("_")] = model.__dict__[key]
+                info[label][name] = model.__dict__[key]
         log.info("%s: fit %.1f s, recommend %.1f s (load %.2f)", label, fit_s, rec_s, load)
         print(f"  {label}: fit {fit_s:.1f} s, lists {rec_s:.1f} s, load average {load:.2f}",
               flush=True)
