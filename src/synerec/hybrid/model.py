@@ -153,7 +153,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         best-ranked new product when the ranker put it lower (0, the default: the ranker's
         order). A shop's "new arrival" place: the ranker learns how often new products sell
         from its validation window, and when that window's season sold few (UCI before
-        2011-09-01: 2.8 % of the window's pairs against 10.3 % after the cut) it ranks none
+        2011-09-01: 2.8 % of the window's pairs against 10.3 % after the cut) it ranks almost none
         into the top 20; the slot keeps one in view, chosen by the ranker among the new
         products (:func:`~synerec.hybrid.candidates.place_new_items`, lists only: scores and
         explanations are the ranker's).
