@@ -10,8 +10,9 @@ hit in their top 10, NDCG@10, recall@20 and NDCG@100, and each model's paired bo
 interval of the NDCG@10 and recall@20 differences from the reference model (EASE).
 
 The hybrid is configured for this protocol (``--config`` adds or overrides options): a
-global-temporal validation window and a new-arrival place at rank 20 (``new_item_slot``, both
-chosen on validation cuts inside the training part, ``docs/experiments.md``); the row
+global-temporal validation window, which brings a new-arrival place at rank 20
+(``new_item_slot="auto"``; both chosen on validation cuts inside the training part,
+``docs/experiments.md``); the row
 ``hybrid-no-slot`` is the same fitted ranker's lists without that place.
 
 ``--ablation`` adds the hybrid without the text group (its CF retrievers and the ``cf``
@@ -166,7 +167,7 @@ def measure(fold: Fold, models: list[tuple[str, str, dict[str, Any]]],
         rec, _ = model.recommend_indices(users, LIST_LENGTH)
         rec_s = time.perf_counter() - t0
         values[label] = {s: per_user(rec, rel) for s, rel in slices.items()}
-        if label == "hybrid" and options.get("new_item_slot"):
+        if label == "hybrid" and model.config_.resolved_new_item_slot:
             # the same fitted ranker's lists without the new-arrival place (lists only)
             model.config_ = model.config_.model_copy(update={"new_item_slot": 0})
             rec0, _ = model.recommend_indices(users, LIST_LENGTH)
@@ -193,7 +194,7 @@ def measure(fold: Fold, models: list[tuple[str, str, dict[str, Any]]],
                     per_user_out[f"{fold.name}|{label}|{s}|{metric}"] = m[metric]
     summary = summarise(values, "ease")
     if "hybrid-no-text" in values:
-        gain = {}
+        gain: dict[str, dict[str, list[float]]] = {}
         for s in SLICES:
             gain[s] = {}
             for metric in ("ndcg@10", "recall@20"):
@@ -219,7 +220,7 @@ def main() -> None:
                              "slice to this .npz (for paired comparisons between runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    config = {"validation": "global-temporal", "new_item_slot": 20, **json.loads(args.config)}
+    config = {"validation": "global-temporal", **json.loads(args.config)}
     data = load_dataset("uci-online-retail")
     models = models_to_run(args, config)
     out: dict[str, Any] = {"synerec": __version__, "machine": platform.platform(),
@@ -257,7 +258,7 @@ def main() -> None:
     print(f"load average {out['loadavg_before'][0]:.2f} before, "
           f"{out['loadavg_after'][0]:.2f} after; {out['seconds']:.0f} s")
     if args.per_user and per_user_arrays is not None:
-        np.savez_compressed(args.per_user, **per_user_arrays)
+        np.savez_compressed(args.per_user, **per_user_arrays)  # type: ignore[arg-type]  # numpy's stub
     path = Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, default=str))

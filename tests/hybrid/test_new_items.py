@@ -253,3 +253,16 @@ def test_a_new_item_slot_puts_a_new_product_in_every_list(fold) -> None:  # type
     users = np.flatnonzero(m.user_count_ > 0)
     idx, _ = m.recommend_indices(users, 3)
     assert fold.cold_items[idx].any(axis=1).all()
+
+
+def test_the_new_item_slot_follows_the_protocol() -> None:
+    from synerec.hybrid.config import GLOBAL_TEMPORAL_SLOT, HybridConfig
+
+    assert HybridConfig().resolved_new_item_slot == 0
+    assert HybridConfig(validation="global-temporal").resolved_new_item_slot \
+        == GLOBAL_TEMPORAL_SLOT == 20
+    assert HybridConfig(validation="global-temporal",
+                        new_item_slot=0).resolved_new_item_slot == 0
+    assert HybridConfig(new_item_slot=5).resolved_new_item_slot == 5
+    with pytest.raises(ValueError, match="new_item_slot"):
+        HybridConfig(new_item_slot=-1)

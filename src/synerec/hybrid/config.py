@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from synerec.algorithms.base import RecommenderConfig
 from synerec.hybrid.features import FEATURE_GROUPS, Group
 
-__all__ = ["DEFAULT_RETRIEVERS", "HybridConfig", "Validation"]
+__all__ = ["DEFAULT_RETRIEVERS", "GLOBAL_TEMPORAL_SLOT", "HybridConfig", "Validation"]
 
 #: How the label part the ranker learns from is carved out of the training matrix
 #: (:func:`synerec.hybrid.split.split_validation`): ``"temporal"``, each user's latest
@@ -19,6 +19,10 @@ __all__ = ["DEFAULT_RETRIEVERS", "HybridConfig", "Validation"]
 #: holds products first sold after the cut, as a global temporal test does; ``"auto"``,
 #: temporal when the data has timestamps, else random.
 Validation = Literal["auto", "temporal", "random", "global-temporal"]
+#: The rank of the new-arrival place with ``new_item_slot="auto"`` and a global-temporal
+#: validation (0, none, with the others): chosen on UCI Online Retail's validation cuts
+#: (``docs/experiments.md``, "New products in the hybrid").
+GLOBAL_TEMPORAL_SLOT = 20
 
 #: The retrievers of the default hybrid, in feature order: EASE on the positives, EASE on
 #: every rating (``ease-all``, explicit data only: which items a user rates at all), ALS (the
@@ -36,7 +40,7 @@ class HybridConfig(RecommenderConfig):
     retrievers: tuple[str, ...] = DEFAULT_RETRIEVERS
     retriever_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     n_candidates: int = Field(50, ge=1)
-    new_item_slot: int = Field(0, ge=0)
+    new_item_slot: int | Literal["auto"] = "auto"
     features: tuple[Group, ...] = ("cf", "text")
     encoder: str = "minilm"
     encoder_path: str | None = None
@@ -76,6 +80,21 @@ class HybridConfig(RecommenderConfig):
         if "hybrid" in v:
             raise ValueError("a hybrid cannot be its own retriever")
         return v
+
+    @field_validator("new_item_slot")
+    @classmethod
+    def _slot(cls, v: int | str) -> int | str:
+        if v != "auto" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ValueError(f"new_item_slot must be 'auto' or a rank >= 0, got {v!r}")
+        return v
+
+    @property
+    def resolved_new_item_slot(self) -> int:
+        """``new_item_slot``, with ``"auto"`` resolved: :data:`GLOBAL_TEMPORAL_SLOT` with a
+        global-temporal validation, else 0."""
+        if self.new_item_slot == "auto":
+            return GLOBAL_TEMPORAL_SLOT if self.validation == "global-temporal" else 0
+        return int(self.new_item_slot)
 
     @field_validator("features")
     @classmethod

@@ -150,13 +150,14 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         ``M``, the list length asked from each retriever.
     new_item_slot
         With a retriever of new items: the rank (1-based) up to which each list raises its
-        best-ranked new product when the ranker put it lower (0, the default: the ranker's
-        order). A shop's "new arrival" place: the ranker learns how often new products sell
-        from its validation window, and when that window's season sold few (UCI before
-        2011-09-01: 2.8 % of the window's pairs against 10.3 % after the cut) it ranks almost none
-        into the top 20; the slot keeps one in view, chosen by the ranker among the new
-        products (:func:`~synerec.hybrid.candidates.place_new_items`, lists only: scores and
-        explanations are the ranker's).
+        best-ranked new product when the ranker put it lower (0: the ranker's order;
+        ``"auto"``, the default: 20 with ``validation="global-temporal"``, the protocol of new
+        products, else 0). A shop's "new arrival" place: the ranker learns how often new
+        products sell from its validation window, and when that window's season sold few
+        (UCI before 2011-09-01: 2.8 % of the window's pairs against 10.3 % after the cut) it
+        ranks almost none into the top 20; the slot keeps one in view, chosen by the ranker
+        among the new products (:func:`~synerec.hybrid.candidates.place_new_items`, lists
+        only: scores and explanations are the ranker's).
     features
         Feature groups: ``"cf"`` (always), ``"text"`` (text retrievers, profile cosines,
         category share) and ``"llm"`` (the language model's likelihood score; needs ``llm``).
@@ -548,8 +549,9 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         cands = self.candidates(users, exclude_seen=self._local.exclude_seen)
         s = self.rank_scores(cands).astype(np.float32)
-        if self.config_.new_item_slot and self.scores_cold_items:
-            s = place_new_items(cands, s, self.item_count_ == 0, self.config_.new_item_slot)
+        slot = self.config_.resolved_new_item_slot
+        if slot and self.scores_cold_items:
+            s = place_new_items(cands, s, self.item_count_ == 0, slot)
         return sp.csr_matrix((s, cands.items, cands.indptr), shape=(len(users), self.n_items_))
 
     def _score(self, users: np.ndarray) -> np.ndarray:
