@@ -266,3 +266,18 @@ def test_the_new_item_slot_follows_the_protocol() -> None:
     assert HybridConfig(new_item_slot=5).resolved_new_item_slot == 5
     with pytest.raises(ValueError, match="new_item_slot"):
         HybridConfig(new_item_slot=-1)
+
+
+def test_a_new_product_is_explained_by_its_description(model: HybridRanker,
+                                                       fold) -> None:  # type: ignore[no-untyped-def]
+    from synerec.hybrid.explain import check_claims, signal_label
+
+    assert signal_label(model, "text-knn") == "closeness in description (text-knn)"
+    users = np.unique(fold.test.user_index)
+    texts = []
+    for u in users[:6]:
+        for e in model.explain_list(int(u), np.flatnonzero(fold.cold_items)):
+            assert all(why is None for _, why in check_claims(model, e)), e.text
+            texts.append(e.text)
+    assert any("in description (text-knn)" in t for t in texts)
+    assert not any("who chose it (text-knn)" in t for t in texts)
