@@ -36,14 +36,26 @@ def main() -> None:
     parser.add_argument("--folds", default="u1,u2,u3,u4,u5")
     parser.add_argument("--config", default="{}", help="hybrid options as JSON")
     parser.add_argument("--baseline", default="ease", help="the single retriever to beat")
+    parser.add_argument("--before", default=None,
+                        help="hybrid options as JSON of a second hybrid, 'hybrid-before' (e.g. "
+                             "the previous default retrievers): the hybrid's NDCG@10 difference "
+                             "from it with its paired bootstrap 95%% interval")
     args = parser.parse_args()
     config = {"validation": "random", **json.loads(args.config)}
     data = load_dataset("ml-100k")
     folds = official_splits(data, args.folds.split(","))
     specs = [ModelSpec(args.baseline, {}, args.baseline), ModelSpec("hybrid", config, "hybrid")]
+    if args.before is not None:
+        specs.append(ModelSpec("hybrid", {"validation": "random", **json.loads(args.before)},
+                               "hybrid-before"))
     load_eval = os.getloadavg()
     result = evaluate(specs, data, folds, n=10, relevance_threshold=4.0)
     load_eval_after = os.getloadavg()
+    before = None
+    if args.before is not None:
+        before = result.differences(against="hybrid-before")["hybrid"]
+        print(f"hybrid - hybrid-before NDCG@10: {before['mean']:+.4f} "
+              f"[{before['low']:+.4f}, {before['high']:+.4f}]")
     frame = result.frame()
     table = frame.pivot(index="fold", columns="model", values="ndcg@10")
     table["gain"] = table["hybrid"] - table[args.baseline]
@@ -77,7 +89,7 @@ def main() -> None:
                     for f, row in table.to_dict(orient="index").items()},
         "summary": {m: {c: float(v) for c, v in row.items()}
                     for m, row in result.summary()[COLUMNS].to_dict(orient="index").items()},
-        "cost_u1": cost}, indent=2))
+        "cost_u1": cost, "before": before}, indent=2))
     print(f"wrote {RESULTS}")
 
 

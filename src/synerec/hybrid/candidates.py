@@ -17,7 +17,7 @@ import numpy as np
 from synerec.algorithms.base import Recommender
 from synerec.topk import PAD_INDEX
 
-__all__ = ["CandidateSet", "generate_candidates", "lookup_pairs"]
+__all__ = ["CandidateSet", "generate_candidates", "lookup_pairs", "place_new_items"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ class CandidateSet:
 
 def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n: int, *,
                         exclude_seen: bool = True, batch_size: int = 1024,
-                        extra: tuple[np.ndarray, np.ndarray] | None = None) -> CandidateSet:
+                        extra: tuple[np.ndarray, np.ndarray] | None = None,
+                        items: np.ndarray | None = None,
+                        masks: Sequence[np.ndarray | None] | None = None) -> CandidateSet:
     """The union of each retriever's top-``n`` items for each user.
 
     Parameters
@@ -88,6 +90,12 @@ def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n:
         Optional ``(rows, items)``: pairs (``rows`` positions in ``users``) to include even if
         no retriever proposes them (their scores and ranks are ``NaN``); used to score given
         pairs and to add the held-out items when measuring candidate recall.
+    items
+        Optional boolean mask over items: the retrievers propose only these (``None``: every
+        item each may rank).
+    masks
+        Optional, one per retriever: a boolean mask over items that restricts that retriever
+        further (``None``: no restriction), e.g. a shelf of new items only.
 
     Returns
     -------
@@ -102,8 +110,12 @@ def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n:
     for j, model in enumerate(retrievers):
         if int(model.n_items_) != n_items:
             raise ValueError("retrievers must share one item index space")
+        allowed = items
+        own = masks[j] if masks is not None else None
+        if own is not None:
+            allowed = own if allowed is None else allowed & own
         idx, sc = model.recommend_indices(users, n, exclude_seen=exclude_seen,
-                                          batch_size=batch_size)
+                                          candidates=allowed, batch_size=batch_size)
         valid = idx != PAD_INDEX
         rows = np.broadcast_to(np.arange(n_users, dtype=np.int64)[:, None], idx.shape)[valid]
         pos = np.broadcast_to(np.arange(idx.shape[1], dtype=np.float32)[None, :] + 1,
@@ -149,3 +161,32 @@ def lookup_pairs(cands: CandidateSet, rows: np.ndarray, items: np.ndarray,
     ok = pos < len(keys)
     ok[ok] = keys[pos[ok]] == want[ok]
     return np.where(ok, pos, -1)
+
+
+def place_new_items(cands: CandidateSet, scores: np.ndarray, new: np.ndarray,
+                    slot: int) -> np.ndarray:
+    """``scores`` (float32, one per candidate) with each user's best-scored new candidate
+    raised to rank ``slot`` (1-based) when it ranks below it; the other candidates keep their
+    order.
+
+    ``new`` is a boolean mask over items. A user without a new candidate, or with fewer
+    other candidates than ``slot``, keeps their scores.
+    """
+    out = np.array(scores, dtype=np.float32, copy=True)
+    if slot < 1:
+        return out
+    is_new = new[cands.items]
+    rows = np.flatnonzero(np.bincount(cands.rows[is_new], minlength=len(cands.users)))
+    for r in rows:
+        lo, hi = int(cands.indptr[r]), int(cands.indptr[r + 1])
+        s = out[lo:hi]
+        mine = np.flatnonzero(is_new[lo:hi])
+        best = int(mine[np.argmax(s[mine])])
+        others = np.sort(np.delete(s, best))[::-1]
+        if len(others) < slot or (others > s[best]).sum() < slot:
+            continue  # too few others, or already at rank `slot` or above
+        below = others[slot - 1]
+        above = others[slot - 2] if slot >= 2 else np.float32(np.inf)
+        up = np.nextafter(below, np.float32(np.inf), dtype=np.float32)
+        s[best] = up if up < above else above
+    return out

@@ -10,14 +10,28 @@ from pydantic import Field, field_validator
 from synerec.algorithms.base import RecommenderConfig
 from synerec.hybrid.features import FEATURE_GROUPS, Group
 
-__all__ = ["DEFAULT_RETRIEVERS", "HybridConfig"]
+__all__ = ["DEFAULT_RETRIEVERS", "GLOBAL_TEMPORAL_SLOT", "HybridConfig", "Validation"]
+
+#: How the label part the ranker learns from is carved out of the training matrix
+#: (:func:`synerec.hybrid.split.split_validation`): ``"temporal"``, each user's latest
+#: interactions; ``"random"``, a seeded random share of each user's; ``"global-temporal"``, every
+#: interaction from one cut in time on (the latest share of all of them), so that the label part
+#: holds products first sold after the cut, as a global temporal test does; ``"auto"``,
+#: temporal when the data has timestamps, else random.
+Validation = Literal["auto", "temporal", "random", "global-temporal"]
+#: The rank of the new-arrival place with ``new_item_slot="auto"`` and a global-temporal
+#: validation (0, none, with the others): chosen on UCI Online Retail's validation cuts
+#: (``docs/experiments.md``, "New products in the hybrid").
+GLOBAL_TEMPORAL_SLOT = 20
 
 #: The retrievers of the default hybrid, in feature order: EASE on the positives, EASE on
 #: every rating (``ease-all``, explicit data only: which items a user rates at all), ALS (the
 #: ``implicit`` package; left out with a warning when it is missing), the neighbourhood models,
-#: the text blend and popularity (``docs/experiments.md``, "The hybrid").
+#: the text blend, the pure text retriever (``text-knn``, frozen encoder: the only one that
+#: proposes products nobody has bought yet) and popularity (``docs/experiments.md``, "The
+#: hybrid" and "New products in the hybrid").
 DEFAULT_RETRIEVERS: tuple[str, ...] = ("ease", "ease-all", "als", "item-cf", "user-cf",
-                                       "t-item-cf", "popularity")
+                                       "t-item-cf", "text-knn", "popularity")
 
 
 class HybridConfig(RecommenderConfig):
@@ -26,9 +40,11 @@ class HybridConfig(RecommenderConfig):
     retrievers: tuple[str, ...] = DEFAULT_RETRIEVERS
     retriever_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     n_candidates: int = Field(50, ge=1)
+    new_item_slot: int | Literal["auto"] = "auto"
     features: tuple[Group, ...] = ("cf", "text")
     encoder: str = "minilm"
-    validation: Literal["auto", "temporal", "random"] = "auto"
+    encoder_path: str | None = None
+    validation: Validation = "auto"
     validation_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     validation_folds: int = Field(3, ge=1)
     relevance_threshold: float | Literal["auto"] | None = "auto"
@@ -64,6 +80,21 @@ class HybridConfig(RecommenderConfig):
         if "hybrid" in v:
             raise ValueError("a hybrid cannot be its own retriever")
         return v
+
+    @field_validator("new_item_slot")
+    @classmethod
+    def _slot(cls, v: int | str) -> int | str:
+        if v != "auto" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ValueError(f"new_item_slot must be 'auto' or a rank >= 0, got {v!r}")
+        return v
+
+    @property
+    def resolved_new_item_slot(self) -> int:
+        """``new_item_slot``, with ``"auto"`` resolved: :data:`GLOBAL_TEMPORAL_SLOT` with a
+        global-temporal validation, else 0."""
+        if self.new_item_slot == "auto":
+            return GLOBAL_TEMPORAL_SLOT if self.validation == "global-temporal" else 0
+        return int(self.new_item_slot)
 
     @field_validator("features")
     @classmethod

@@ -325,6 +325,8 @@ def signal_label(model: HybridRanker, name: str) -> str:
     if kind == "taste-profile":
         return f"your taste profile from all your {_noun(model)} ({name})"
     if kind == "text":
+        if _is_pure_text(model, name):
+            return f"closeness in description ({name})"
         return f"closeness in description and in who chose it ({name})"
     if kind == "co-rating":
         return f"co-{_noun(model)} ({name})"
@@ -379,7 +381,8 @@ def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int, i
             if s.name == "text":
                 say(f"it is close in description to {names}", Claim("text-close", s.name, new))
             elif s.name in model.retriever_names_ and _is_text_retriever(model, s.name):
-                say(f"it is like {names} in description and in who chose it ({s.name})",
+                who = "" if _is_pure_text(model, s.name) else " and in who chose it"
+                say(f"it is like {names} in description{who} ({s.name})",
                     Claim("text-close", s.name, new))
             else:
                 v = _signal_verb(model, s.name)
@@ -420,6 +423,13 @@ def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int, i
 
 def _is_text_retriever(model: HybridRanker, name: str) -> bool:
     return model.retriever_specs_[model.retriever_names_.index(name)].group == "text"
+
+
+def _is_pure_text(model: HybridRanker, name: str) -> bool:
+    """Whether the retriever scores by text alone (a retriever of new items,
+    :data:`~synerec.hybrid.retrievers.NEW_ITEM_MODELS`): its closeness is in description
+    only, not in who chose the items."""
+    return model.retriever_specs_[model.retriever_names_.index(name)].new_items
 
 
 # -- faithfulness --------------------------------------------------------------------------------

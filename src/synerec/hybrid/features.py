@@ -74,12 +74,17 @@ class RetrieverColumns:
         Whether it adds a ``:prediction`` column.
     recent
         Whether it adds a ``:recent`` column.
+    new_items
+        Whether it brings items without training interactions into the candidates
+        (:data:`~synerec.hybrid.retrievers.NEW_ITEM_MODELS`): the hybrid then has the
+        evidence columns (:attr:`Feature.new_items`).
     """
 
     label: str
     group: Literal["cf", "text"]
     prediction: bool = False
     recent: bool = False
+    new_items: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +107,14 @@ class FeatureInputs:
         Gives ``X`` restricted to each user's latest items
         (:func:`~synerec.hybrid.stats.recent_item_mask`), which the ``:recent`` columns read;
         called only when there is one (the caller may keep it between calls).
+    text_map
+        Gives the profiles of user indices in the text space
+        (:func:`~synerec.hybrid.text_map.text_map_profiles`), which ``text_cf_score`` reads;
+        ``None`` without a retriever to map or without embeddings.
+    new_items
+        The hybrid has a retriever of new items: the popularity statistics of an item without
+        training interactions are missing (``NaN``: unknown), not 0, so that the ranker does
+        not take a new product for one that stopped selling.
     """
 
     cands: CandidateSet
@@ -110,6 +123,8 @@ class FeatureInputs:
     X: sp.csr_matrix
     retrievers: Sequence[Recommender]
     recent_profiles: Callable[[], sp.csr_matrix] | None = None
+    text_map: Callable[[np.ndarray], np.ndarray] | None = None
+    new_items: bool = False
 
     @cached_property
     def users(self) -> np.ndarray:
@@ -120,6 +135,14 @@ class FeatureInputs:
     def items(self) -> np.ndarray:
         """Item index of each pair."""
         return self.cands.items
+
+    def per_item(self, values: np.ndarray) -> np.ndarray:
+        """A per-item popularity statistic for each pair (``NaN`` for an item without
+        training interactions when :attr:`new_items`)."""
+        out = values[self.items]
+        if self.new_items:
+            out = np.where(self.stats.item_count[self.items] > 0, out, np.nan)
+        return out
 
     def per_user(self, values: np.ndarray) -> np.ndarray:
         """A per-user statistic for each pair (``NaN`` for an unknown user)."""
@@ -162,6 +185,11 @@ class Feature:
         ``"a"`` (the first ranker's features) or ``"b"`` (added by the second, LLM, stage).
     when
         For a per-retriever feature: which retrievers have it (``None``: all).
+    new_items
+        Only in a hybrid with a retriever that brings new items
+        (:attr:`RetrieverColumns.new_items`): the evidence columns, which say how much the
+        collaborative signals know of an item. Hybrids without such a retriever (every one
+        saved before them) keep their columns.
     """
 
     name: str
@@ -171,6 +199,7 @@ class Feature:
     doc: str
     stage: Stage = "a"
     when: Callable[[RetrieverColumns], bool] | None = None
+    new_items: bool = False
 
     @property
     def per_retriever(self) -> bool:
@@ -311,6 +340,43 @@ def _text_max_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     return out
 
 
+def _text_neighbor_popularity(inp: FeatureInputs, _: int) -> np.ndarray:
+    r"""What the item's text says of its demand: the cosine-weighted mean recent popularity of
+    its text neighbours that have interactions,
+    :math:`\sum_j c_{ij} p_j / \sum_j c_{ij}` over the :data:`TEXT_NEIGHBORS` nearest texts
+    :math:`j` with a training interaction (:math:`p`: ``item_recent_popularity``, the
+    ``item_popularity`` without timestamps); ``NaN`` when none has one."""
+    T = inp.side.text_neighbors
+    if T is None:
+        return np.full(inp.cands.n_pairs, np.nan, dtype=np.float32)
+    stats = inp.stats
+    warm = (stats.item_count > 0).astype(np.float64)
+    weight = np.asarray(T @ warm, dtype=np.float64).ravel()
+    recent = stats.item_recent_popularity  # NaN without timestamps: the whole popularity
+    p = np.where(np.isfinite(recent), recent, stats.item_popularity)
+    total = np.asarray(T @ (p * warm), dtype=np.float64).ravel()
+    per_item = np.divide(total, weight, out=np.full(len(weight), np.nan), where=weight > 0)
+    return per_item[inp.items].astype(np.float32)
+
+
+def _text_cf_score(inp: FeatureInputs, _: int) -> np.ndarray:
+    r"""The mapped collaborative score :math:`p_u \cdot e_i` of each pair
+    (:mod:`synerec.hybrid.text_map`); ``NaN`` for unknown users and without a map."""
+    out = np.full(inp.cands.n_pairs, np.nan, dtype=np.float32)
+    E = inp.side.embeddings
+    known_rows = np.flatnonzero(inp.cands.users >= 0)
+    if inp.text_map is None or E is None or len(known_rows) == 0:
+        return out
+    position = np.full(len(inp.cands.users), -1, dtype=np.int64)
+    position[known_rows] = np.arange(len(known_rows))
+    P = inp.text_map(inp.cands.users[known_rows])
+    pairs = np.flatnonzero(position[inp.cands.rows] >= 0)
+    for start in range(0, len(pairs), _COSINE_CHUNK):
+        sl = pairs[start:start + _COSINE_CHUNK]
+        out[sl] = np.einsum("ij,ij->i", P[position[inp.cands.rows[sl]]], E[inp.items[sl]])
+    return out
+
+
 def _category_share(inp: FeatureInputs, _: int) -> np.ndarray:
     """``max_{c in cats(i)} share of user u's items in c``, over pairs; NaN without a category."""
     C, U = inp.side.categories, inp.stats.user_categories
@@ -369,10 +435,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("n_retrievers", "cf", "popularity", _n_retrievers,
             "how many retrievers proposed the item"),
     Feature("item_popularity", "cf", "popularity",
-            lambda inp, _: inp.stats.item_popularity[inp.items],
-            "share of the active users who interacted with the item"),
+            lambda inp, _: inp.per_item(inp.stats.item_popularity),
+            "share of the active users who interacted with the item (``NaN`` for a new item "
+            "in a hybrid with a retriever of new items, as for ``item_mean``, "
+            "``item_recent_popularity`` and ``popularity_affinity``)"),
     Feature("item_mean", "cf", "popularity",
-            lambda inp, _: inp.stats.item_mean[inp.items],
+            lambda inp, _: inp.per_item(inp.stats.item_mean),
             "damped mean rating; mean log weight for implicit data"),
     Feature("item_days_since_last", "cf", "popularity",
             lambda inp, _: inp.stats.item_days_since_last[inp.items],
@@ -383,7 +451,7 @@ FEATURES: tuple[Feature, ...] = (
             "days from the item's first interaction to the latest interaction of the "
             "training data; ``NaN`` without timestamps"),
     Feature("item_recent_popularity", "cf", "popularity",
-            lambda inp, _: inp.stats.item_recent_popularity[inp.items],
+            lambda inp, _: inp.per_item(inp.stats.item_recent_popularity),
             "share of the users active in the latest tenth of the interactions who "
             "interacted with the item"),
     Feature("user_activity", "cf", "user",
@@ -393,10 +461,24 @@ FEATURES: tuple[Feature, ...] = (
             lambda inp, _: inp.per_user(inp.stats.user_mean),
             "the user's mean rating (mean log weight for implicit data)"),
     Feature("popularity_affinity", "cf", "popularity",
-            lambda inp, _: inp.stats.item_log_popularity[inp.items]
+            lambda inp, _: inp.per_item(inp.stats.item_log_popularity)
             - inp.per_user(inp.stats.user_log_popularity),
             "log popularity of the item minus the mean log popularity of the user's items: "
             "does the user go for hits or for the long tail"),
+    # cf, evidence: only with a retriever that brings new items
+    Feature("item_interactions", "cf", "popularity",
+            lambda inp, _: inp.stats.item_count[inp.items],
+            "the item's number of training interactions (0 for a new item): how much the "
+            "collaborative signals know of it", new_items=True),
+    Feature("item_new", "cf", "popularity",
+            lambda inp, _: (inp.stats.item_count[inp.items] == 0).astype(np.float32),
+            "1 when nobody interacted with the item in training (a new product, which only "
+            "text retrievers can propose), else 0", new_items=True),
+    Feature("item_first_seen_days", "cf", "popularity",
+            lambda inp, _: np.nan_to_num(inp.stats.item_age_days[inp.items], nan=0.0),
+            "days from the item's first interaction to the latest interaction of the "
+            "training data, 0 for a new item (``item_age_days`` without the missing value; "
+            "0 without timestamps)", new_items=True),
     # text
     Feature("text_cosine", "text", "text", _text_cosine,
             "the cosine between the user's profile embedding (mean-centred, rating-weighted "
@@ -408,6 +490,15 @@ FEATURES: tuple[Feature, ...] = (
             "history: the user has nothing close in description)"),
     Feature("category_share", "text", "category", _category_share,
             "the largest share of the user's training items in one of the item's categories"),
+    Feature("text_neighbor_popularity", "text", "text", _text_neighbor_popularity,
+            f"the cosine-weighted mean recent popularity of the item's {TEXT_NEIGHBORS} "
+            "nearest texts that have interactions: how well products described like it sell, "
+            "which a new product's own statistics cannot say", new_items=True),
+    Feature("text_cf_score", "text", "text", _text_cf_score,
+            "EASE's score of the item predicted from its text: the user's EASE scores of the "
+            "warm items mapped into the text space by a ridge regression from the item "
+            "embeddings to EASE's item columns (:mod:`synerec.hybrid.text_map`), against the "
+            "item's embedding; defined for a new product too", new_items=True),
     # llm: the second stage's own columns, after the first stage's
     Feature("stage_a_score", "llm", "stage_a_score",
             lambda inp, _: inp.stage_a_scores,
@@ -437,6 +528,7 @@ def feature_columns(retrievers: Sequence[RetrieverColumns], groups: Sequence[str
     """
     out: list[Column] = []
     per_retriever = [f for f in FEATURES if f.per_retriever]
+    new_items = any(r.new_items for r in retrievers)
     for group in FEATURE_GROUPS:
         if group not in groups:
             continue
@@ -446,25 +538,29 @@ def feature_columns(retrievers: Sequence[RetrieverColumns], groups: Sequence[str
             out += [Column(f.name.replace(RETRIEVER, r.label),
                            f.signal.replace(RETRIEVER, r.label), f, j)
                     for f in per_retriever if f.when is None or f.when(r)]
-        out += [Column(f.name, f.signal, f) for f in FEATURES if f.group == group]
+        out += [Column(f.name, f.signal, f) for f in FEATURES
+                if f.group == group and (new_items or not f.new_items)]
     return out
 
 
 def feature_names(retriever_labels: Sequence[str], retriever_groups: Sequence[str],
                   groups: Sequence[str],
                   retriever_predicts: Sequence[bool] | None = None,
-                  retriever_recents: Sequence[bool] | None = None) -> list[str]:
+                  retriever_recents: Sequence[bool] | None = None,
+                  retriever_new_items: Sequence[bool] | None = None) -> list[str]:
     """The stage-``"a"`` column names, in order, for the given retrievers and feature groups.
 
     ``retriever_predicts[j]``: whether retriever ``j`` adds a ``:prediction`` column;
-    ``retriever_recents[j]``: whether it adds a ``:recent`` column.
+    ``retriever_recents[j]``: whether it adds a ``:recent`` column;
+    ``retriever_new_items[j]``: whether it brings new items.
     """
     n = len(retriever_labels)
     predicts = list(retriever_predicts) if retriever_predicts is not None else [False] * n
     recents = list(retriever_recents) if retriever_recents is not None else [False] * n
-    retrievers = [RetrieverColumns(label, "text" if g == "text" else "cf", p, rc)
-                  for label, g, p, rc in zip(retriever_labels, retriever_groups, predicts,
-                                             recents, strict=True)]
+    new = list(retriever_new_items) if retriever_new_items is not None else [False] * n
+    retrievers = [RetrieverColumns(label, "text" if g == "text" else "cf", p, rc, ni)
+                  for label, g, p, rc, ni in zip(retriever_labels, retriever_groups, predicts,
+                                                 recents, new, strict=True)]
     return [c.name for c in feature_columns(retrievers, groups) if c.stage == "a"]
 
 
@@ -523,6 +619,7 @@ def _feature_list() -> str:
         for f in FEATURES:
             if f.group == group:
                 stage = ", second stage" if f.stage == "b" else ""
+                stage += ", with a retriever of new items" if f.new_items else ""
                 lines += item(f"``{f.name}`` (signal ``{f.signal}``{stage}): {f.doc}.")
         lines.append("")
     return "\n".join(lines)

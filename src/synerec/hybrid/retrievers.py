@@ -15,7 +15,12 @@ declared contract, never of its concrete type:
   predicted rating is the item's mean, already the ``item_mean`` feature);
 * whether it adds a ``:recent`` column: when the data has timestamps, for the models of
   :data:`RECENT_MODELS`, which score a profile of items
-  (:class:`~synerec.algorithms.abilities.ScoresProfile`).
+  (:class:`~synerec.algorithms.abilities.ScoresProfile`);
+* whether it brings new items (items without a training interaction) into the hybrid's lists:
+  for the models of :data:`NEW_ITEM_MODELS`, when the fitted model
+  :attr:`~synerec.algorithms.scoring.ScoringModel.scores_cold_items`; a hybrid with such a
+  retriever ranks new items and has the evidence columns (``new_items`` in
+  :class:`~synerec.hybrid.features.Feature`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from synerec.exceptions import ConfigError
 from synerec.hybrid.config import DEFAULT_RETRIEVERS, HybridConfig
 from synerec.hybrid.features import RetrieverColumns
 
-__all__ = ["DEFAULT_RETRIEVERS", "DEFAULT_RETRIEVER_PARAMS", "META_KEYS", "RECENT_MODELS",
+__all__ = ["DEFAULT_RETRIEVERS", "DEFAULT_RETRIEVER_PARAMS", "META_KEYS", "NEW_ITEM_MODELS",
+           "RECENT_MODELS",
            "RetrieverSpec", "choose_retrievers", "fit_retrievers", "load_retrievers",
            "retriever_group", "retriever_spec"]
 
@@ -55,9 +61,11 @@ DEFAULT_RETRIEVER_PARAMS: dict[str, dict[str, Any]] = {
     "t-item-cf": {**_COSINE, "alpha": 0.5},
 }
 #: Keys of a retriever's entry in ``retriever_params`` that are the hybrid's, not the model's:
-#: ``"model"`` (the registered model, default the label) and ``"explicit_only"`` (used on
-#: explicit ratings only).
-META_KEYS = ("model", "explicit_only")
+#: ``"model"`` (the registered model, default the label), ``"explicit_only"`` (used on
+#: explicit ratings only) and ``"new_only"`` (it proposes only items without an interaction in
+#: the matrix it was fitted on: a "new arrivals" shelf, for a retriever of
+#: :data:`NEW_ITEM_MODELS`).
+META_KEYS = ("model", "explicit_only", "new_only")
 #: Registered models that need an optional package to be fitted: a default retriever whose
 #: package is missing is left out (with a warning) instead of failing the fit.
 NEEDS_PACKAGE: dict[str, str] = {"als": "implicit", "bpr": "implicit"}
@@ -66,6 +74,12 @@ NEEDS_PACKAGE: dict[str, str] = {"als": "implicit", "bpr": "implicit"}
 #: but a ``:recent`` column for it was never measured, and adding one would change the
 #: columns of every saved hybrid that uses it.
 RECENT_MODELS: frozenset[str] = frozenset({"ease"})
+#: The registered models whose retrievers bring new items (no training interaction, but text)
+#: into the hybrid's candidates and lists: the pure text retrievers, whose score of an item
+#: does not depend on its interactions. ``t-item-cf`` also scores such items (its
+#: ``cold_start``), but the hybrid never ranked them; admitting them would change the lists of
+#: every saved hybrid that uses it.
+NEW_ITEM_MODELS: frozenset[str] = frozenset({"text-knn", "text-knn-tuned"})
 
 RetrieverGroup = Literal["cf", "text"]
 
@@ -95,6 +109,9 @@ class RetrieverSpec:
         :func:`retriever_group`.
     explicit_only
         Used on explicit ratings only.
+    new_only
+        Proposes only items without an interaction in its training matrix
+        (:meth:`candidate_mask`).
     """
 
     label: str
@@ -102,6 +119,7 @@ class RetrieverSpec:
     params: dict[str, Any]
     group: RetrieverGroup
     explicit_only: bool
+    new_only: bool = False
 
     @property
     def model_class(self) -> type[Recommender]:
@@ -117,7 +135,21 @@ class RetrieverSpec:
                       and cls.evidence_kind != "popularity")
         recent = (has_times and self.model in RECENT_MODELS
                   and issubclass(cls, ScoresProfile))
-        return RetrieverColumns(self.label, self.group, bool(prediction), bool(recent))
+        return RetrieverColumns(self.label, self.group, bool(prediction), bool(recent),
+                                self.new_items)
+
+    @property
+    def new_items(self) -> bool:
+        """Whether it brings new items into the hybrid (:data:`NEW_ITEM_MODELS`)."""
+        return self.model in NEW_ITEM_MODELS
+
+    def candidate_mask(self, fitted: Recommender) -> np.ndarray | None:
+        """The items this retriever, fitted, may propose (``None``: every item it ranks);
+        with ``new_only``, those without an interaction in its training matrix."""
+        if not self.new_only:
+            return None
+        mask: np.ndarray = np.asarray(fitted.item_count_) == 0
+        return mask
 
     def create(self) -> Recommender:
         """A new, unfitted model."""
@@ -174,9 +206,13 @@ def retriever_spec(config: HybridConfig, label: str) -> RetrieverSpec:
         An unknown or invalid model, or an option it does not take.
     """
     model = retriever_model(config, label)
+    entry = retriever_entry(config, label)
+    if entry.get("new_only") and model not in NEW_ITEM_MODELS:
+        raise ConfigError(f"hybrid: retriever {label!r}: new_only needs a model that ranks new "
+                          f"items ({', '.join(sorted(NEW_ITEM_MODELS))}), got {model!r}")
     return RetrieverSpec(label, model, retriever_options(config, label),
-                         retriever_group(model),
-                         bool(retriever_entry(config, label).get("explicit_only")))
+                         retriever_group(model), bool(entry.get("explicit_only")),
+                         bool(entry.get("new_only")))
 
 
 def package_available(config: HybridConfig, label: str) -> bool:

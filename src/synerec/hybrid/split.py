@@ -1,22 +1,30 @@
-"""The validation part the ranker learns from, carved out of the training matrix per user.
+"""The validation part the ranker learns from, carved out of the training matrix.
 
-Each user with at least two training interactions gives up
-``min(ceil(fraction * count), count - 1)`` of them: the **latest** ones when timestamps exist
-(ties broken by a seeded random key), else a **seeded random** share. Users with a single
-interaction keep it. The retrievers are fitted on the rest (the *fit part*), so the features of
-a validation pair never come from a model that saw that pair.
+Per user (``"temporal"``, ``"random"``): each user with at least two training interactions
+gives up ``min(ceil(fraction * count), count - 1)`` of them: the **latest** ones when
+timestamps exist (ties broken by a seeded random key), else a **seeded random** share. Users
+with a single interaction keep it.
+
+One cut in time (``"global-temporal"``): every interaction at or after the ``1 - fraction``
+quantile of the training timestamps is in the label part, whoever made it, as in a global
+temporal test (:func:`synerec.data.splits.global_temporal_split`). The label part then holds
+products first sold after the cut, which the ranker must learn to rank from their text; its
+users without an interaction before the cut have no history and train nothing.
+
+The retrievers are fitted on the rest (the *fit part*), so the features of a validation pair
+never come from a model that saw that pair.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import scipy.sparse as sp
 
+from synerec.hybrid.config import Validation
+
 __all__ = ["ValidationSplit", "split_validation", "split_validation_folds"]
 
-How = Literal["auto", "temporal", "random"]
+How = Validation
 
 
 class ValidationSplit:
@@ -29,7 +37,7 @@ class ValidationSplit:
     fit_times
         Timestamps of the fit part (same pattern as ``fit``), or ``None``.
     how
-        ``"temporal"`` or ``"random"``: how the label part was chosen.
+        ``"temporal"``, ``"random"`` or ``"global-temporal"``: how the label part was chosen.
     """
 
     def __init__(self, fit: sp.csr_matrix, label: sp.csr_matrix,
@@ -53,8 +61,8 @@ def split_validation(X: sp.csr_matrix, T: sp.csr_matrix | None, fraction: float,
     fraction
         Share of each user's interactions held out (at most all but one).
     how
-        ``"temporal"`` (latest; needs ``T``), ``"random"`` or ``"auto"`` (temporal when ``T``
-        is given).
+        ``"temporal"`` (latest; needs ``T``), ``"random"``, ``"global-temporal"`` (one cut in
+        time; needs ``T``) or ``"auto"`` (temporal when ``T`` is given).
     random_state
         Seed of the random keys (the order of the random split, and ties in time).
     fold
@@ -64,8 +72,13 @@ def split_validation(X: sp.csr_matrix, T: sp.csr_matrix | None, fraction: float,
     """
     if how == "auto":
         how = "temporal" if T is not None else "random"
-    if how == "temporal" and T is None:
-        raise ValueError("a temporal validation split needs timestamps")
+    if how in ("temporal", "global-temporal") and T is None:
+        raise ValueError(f"a {how} validation split needs timestamps")
+    if how == "global-temporal":
+        if fold:
+            raise ValueError("a global-temporal validation split has one fold")
+        assert T is not None
+        return _global_temporal(X, T, fraction)
     n_users = X.shape[0]
     counts = np.diff(X.indptr)
     rows = np.repeat(np.arange(n_users), counts)
@@ -98,9 +111,35 @@ def split_validation(X: sp.csr_matrix, T: sp.csr_matrix | None, fraction: float,
     return ValidationSplit(part(~is_label, X.data), part(is_label, X.data), fit_times, how)
 
 
+def _part(X: sp.csr_matrix, mask: np.ndarray, data: np.ndarray) -> sp.csr_matrix:
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    m = sp.csr_matrix((data[mask], (rows[mask], X.indices[mask])), shape=X.shape,
+                      dtype=data.dtype)
+    m.sort_indices()
+    return m
+
+
+def _global_temporal(X: sp.csr_matrix, T: sp.csr_matrix, fraction: float) -> ValidationSplit:
+    """The label part: every interaction at or after the ``1 - fraction`` quantile of the
+    timestamps (``T`` has ``X``'s pattern, in the same order)."""
+    t = T.data.astype(np.float64)
+    if len(t) == 0:
+        raise ValueError("a global-temporal validation split needs interactions")
+    cut = float(np.quantile(t, 1.0 - fraction))
+    is_label = t >= cut
+    if is_label.all():  # ties at the quantile: the cut moves just after it
+        is_label = t > cut
+    if not is_label.any() or is_label.all():
+        raise ValueError("the training timestamps leave no cut in time for a global-temporal "
+                         "validation split")
+    return ValidationSplit(_part(X, ~is_label, X.data), _part(X, is_label, X.data),
+                           _part(X, ~is_label, T.data), "global-temporal")
+
+
 def split_validation_folds(X: sp.csr_matrix, T: sp.csr_matrix | None, fraction: float,
                            how: How, random_state: int, folds: int) -> list[ValidationSplit]:
-    """``folds`` validation splits with disjoint label parts (one for a temporal split).
+    """``folds`` validation splits with disjoint label parts (one for a temporal or
+    global-temporal split).
 
     With a random split, fold ``k``'s label part is the ``k``-th block of ``fraction`` of each
     user's interactions in one seeded random order, so the label parts never overlap and
@@ -108,7 +147,7 @@ def split_validation_folds(X: sp.csr_matrix, T: sp.csr_matrix | None, fraction: 
     fraction`` must not exceed 1). Each fold's fit part is the rest of the training matrix.
     """
     resolved = ("temporal" if T is not None else "random") if how == "auto" else how
-    if resolved == "temporal" or folds <= 1:
+    if resolved in ("temporal", "global-temporal") or folds <= 1:
         return [split_validation(X, T, fraction, how, random_state)]
     if folds * fraction > 1.0 + 1e-9:
         raise ValueError(f"{folds} validation folds of {fraction:g} each exceed the training "

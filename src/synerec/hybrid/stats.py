@@ -87,6 +87,7 @@ class TrainingStats:
     """
 
     n_active_users: int
+    item_count: np.ndarray
     item_popularity: np.ndarray
     item_log_popularity: np.ndarray
     item_mean: np.ndarray
@@ -153,7 +154,7 @@ def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
         user_categories = sp.csr_matrix(sp.diags(inv) @ U)
         user_categories.sort_indices()
     return TrainingStats(
-        n_active_users=n_active, item_popularity=item_count / n_active,
+        n_active_users=n_active, item_count=item_count, item_popularity=item_count / n_active,
         item_log_popularity=log_pop, item_mean=item_mean, item_days_since_last=since_last,
         item_age_days=age, item_recent_popularity=recent, user_activity=np.log1p(counts),
         user_mean=user_mean, user_log_popularity=user_log_pop, profiles=profiles,
@@ -174,10 +175,12 @@ def recent_item_mask(X: sp.csr_matrix, T: sp.csr_matrix, k: int = RECENT_ITEMS) 
     return R
 
 
-def item_side(data: TrainingData, encoder: str, want_text: bool) -> ItemSide:
+def item_side(data: TrainingData, encoder: str, want_text: bool,
+              encoder_path: str | None = None) -> ItemSide:
     """The catalogue's side of the training data: the embeddings the caller gave (else, when
-    ``want_text``, the data set's item text embedded by ``encoder``; ``None`` when unavailable
-    or all zero), centred, and the categories.
+    ``want_text``, the data set's item text embedded by ``encoder``, or by the fine-tuned
+    encoder saved in the folder ``encoder_path``; ``None`` when unavailable or all zero),
+    centred, and the categories.
 
     Raises
     ------
@@ -196,7 +199,7 @@ def item_side(data: TrainingData, encoder: str, want_text: bool) -> ItemSide:
         from synerec.text import EncoderError
 
         try:
-            E = _embed(data.dataset, encoder)
+            E = _embed(data.dataset, encoder, encoder_path)
         except (EncoderError, ImportError) as exc:
             log.warning("hybrid: encoder %r is not available (%s); the text features are "
                         "left out", encoder, exc)
@@ -228,7 +231,8 @@ def item_titles(data: TrainingData) -> list[str]:
     return [str(data.items.id(i)) for i in range(data.matrix.shape[1])]
 
 
-def _embed(data: InteractionDataset, encoder: str) -> np.ndarray | None:
+def _embed(data: InteractionDataset, encoder: str, encoder_path: str | None = None
+           ) -> np.ndarray | None:
     """Item embeddings of ``data``'s catalogue through the cache; ``None`` without any text."""
     from synerec.text import (
         EmbeddingCache,
@@ -243,7 +247,11 @@ def _embed(data: InteractionDataset, encoder: str) -> np.ndarray | None:
     if not any(t.strip() for t in texts):
         return None
     enc: Encoder
-    if encoder == "tfidf":  # 128 SVD components when the vocabulary and catalogue allow
+    if encoder_path is not None:
+        from synerec.text.finetune import load_finetuned_encoder
+
+        enc = load_finetuned_encoder(encoder_path)
+    elif encoder == "tfidf":  # 128 SVD components when the vocabulary and catalogue allow
         tfidf = TfidfEncoder().fit(texts)
         k = min(128, tfidf.dimension - 1, len(texts) - 1)
         if tfidf.dimension > 128 and k >= 16:

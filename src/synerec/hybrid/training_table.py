@@ -92,7 +92,9 @@ def labels(cands: CandidateSet, L: sp.csr_matrix, thr: float | None,
 
 def training_table(split: ValidationSplit, retrievers: Sequence[Recommender],
                    config: HybridConfig, thr: float | None,
-                   features: Callable[[CandidateSet], np.ndarray]) -> TrainingTable | None:
+                   features: Callable[[CandidateSet], np.ndarray],
+                   catalogue: np.ndarray | None = None,
+                   masks: Sequence[np.ndarray | None] | None = None) -> TrainingTable | None:
     """The labelled candidates of one split (``None``: no user has a relevant label item).
 
     Parameters
@@ -108,6 +110,15 @@ def training_table(split: ValidationSplit, retrievers: Sequence[Recommender],
         :func:`relevance_threshold`.
     features
         The stage-A feature matrix of candidates from these retrievers and this fit part.
+    catalogue
+        Optional boolean mask over items: the items the retrievers may propose (``None``: all).
+        A hybrid with a retriever of new items passes the items with an interaction in the
+        whole training matrix: an item first sold after the training data was not on sale in
+        the label part, and as a never-bought candidate it would teach the ranker that new
+        products are not bought.
+    masks
+        Each retriever's own item mask (:meth:`~synerec.hybrid.retrievers.RetrieverSpec.
+        candidate_mask`), or ``None``.
     """
     L = split.label
     pos = L.copy()
@@ -120,7 +131,8 @@ def training_table(split: ValidationSplit, retrievers: Sequence[Recommender],
     if config.max_train_users is not None and len(users) > config.max_train_users:
         rng = np.random.default_rng(config.random_state)
         users = np.sort(rng.choice(users, config.max_train_users, replace=False))
-    cands = generate_candidates(retrievers, users, config.n_candidates)
+    cands = generate_candidates(retrievers, users, config.n_candidates, items=catalogue,
+                                masks=masks)
     F = features(cands)
     y = labels(cands, L, thr, config.graded_labels)
     n_rel = np.diff(pos.indptr)[users]
