@@ -277,7 +277,7 @@ def test_make_folds_protocols_and_their_errors() -> None:
         make_folds(data, "global-temporal", cutoff="soon")
     with pytest.raises(ConfigError, match="unknown folds 'nope'"):
         make_folds(data, "nope")
-    assert hybrid_validation_for("global-temporal") == "temporal"
+    assert hybrid_validation_for("global-temporal") == "global-temporal"
     assert hybrid_validation_for("leave-one-out") == "temporal"
     assert hybrid_validation_for("cold-items") == "random"
     assert "full ranking, no sampled negatives" in (protocol_note("leave-one-out") or "")
