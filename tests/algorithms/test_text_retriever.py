@@ -139,6 +139,29 @@ def test_ease_tuned_model_keeps_the_lengths(data: InteractionDataset, tmp_path: 
                                          E[np.tile([0, 5, 9], 2)]), rtol=1e-5, atol=1e-7)
 
 
+def test_a_new_product_is_placed_as_the_tuned_items_were(data: InteractionDataset,
+                                                         tmp_path: Path) -> None:
+    """With an encoder whose vectors keep their lengths (the ``ease`` objective), a product
+    added after the fit (ScoresNewItems) is placed as the training items were: the encoder's
+    vector as it is, not centred nor scaled; the choice survives a save."""
+    folder = finetune_encoder(data, tmp_path / "enc")
+    m = create_model("text-knn-tuned", encoder_path=str(folder)).fit(data)
+    assert m.keeps_lengths_
+    texts = item_texts(data)
+    encoder = m.new_item_encoder()
+    raw = encoder.encode(texts[:4])
+    placed = m.new_item_vectors(raw)
+    np.testing.assert_allclose(placed, m.item_embeddings_[:4], rtol=1e-4, atol=1e-5)
+    m.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model")
+    assert loaded.keeps_lengths_
+    np.testing.assert_allclose(loaded.new_item_vectors(raw), placed, atol=1e-6)
+    plain = create_model("text-knn").fit(data)  # centred unit rows
+    assert not plain.keeps_lengths_
+    own = plain.new_item_vectors(plain.new_item_encoder().encode(texts[:4]))
+    np.testing.assert_allclose(own, plain.item_embeddings_[:4], rtol=1e-4, atol=1e-5)
+
+
 def test_errors(data: InteractionDataset, caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(ConfigError, match="encoder must be 'minilm'"):
         create_model("text-knn-tuned", encoder="tfidf").fit(data)
