@@ -558,6 +558,12 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
             self._scoring = cached
         return cached
 
+    def prepare_serving(self) -> None:
+        """Build the float64 scoring copy of the network now, so that a request never waits
+        for it."""
+        self._check_fitted()
+        self._scorer()
+
     def user_sequences(self, users: np.ndarray) -> list[np.ndarray]:
         """Each user's positives, oldest first (see
         :class:`~synerec.algorithms.abilities.ScoresSequence`); empty for ``-1``."""
