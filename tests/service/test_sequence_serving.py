@@ -26,6 +26,17 @@ from tests.service import API_KEY, fit_demo_model
 N = 10
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored() -> Any:
+    """Serving a sasrec sets torch's threads of the process (``prepare_serving``): put them
+    back for the tests that follow."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def sasrec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fit_demo_model(tmp_path_factory.mktemp("seq") / "sasrec", "sasrec", epochs=3,
