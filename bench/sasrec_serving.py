@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            "model": {"name": "sasrec", "epochs": args.epochs, "patience": 0,
                      "max_len": model.config_.max_len, "factors": model.config_.factors,
                      "fit_seconds": round(fit_s, 1), "device": model.device_},
-           "events_per_user": args.events, "list_length": args.n, "users": int(len(users)),
+           "events_per_user": args.events, "list_length": args.n, "users": len(users),
            "app_startup_s": round(startup_s, 2), "rows": rows,
            "note": "first request of each kind left out (warm-up); TestClient in process",
            "loadavg_before": load_before, "loadavg_after": os.getloadavg(),

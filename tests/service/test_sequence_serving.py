@@ -91,7 +91,7 @@ def test_posted_events_change_the_list_without_a_retrain(sasrec_dir: Path,
         assert r.status_code == 200, r.text
         after = get_list(client, user)
         # time order: train[0], listed[0], listed[3]; train[0] once, at its latest place
-        sequence = train[1:] + [train[0], listed[0], listed[3]]
+        sequence = [*train[1:], train[0], listed[0], listed[3]]
         want = expected_list(model, sequence, set(train) | set(events), N)
         assert after["strategy"] == "sequence" and after["fallback"] is None
         assert after["new_events"] == 3

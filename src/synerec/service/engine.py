@@ -8,8 +8,8 @@ Recommendation strategies (the ``strategy`` field of a response)
 ``item_neighbors``
     A user with events newer than the model, for an item-based model (the user's training row
     plus the events), or an unknown user whose events name items the model knows, for any
-    model that does not read sequences: eq. (S1) of :mod:`synerec.service.scoring`. Lists shorter than ``n`` are completed
-    with popular items.
+    model that does not read sequences: eq. (S1) of :mod:`synerec.service.scoring`. Lists
+    shorter than ``n`` are completed with popular items.
 ``sequence``
     A user with events newer than the model, for a model that reads the user's items in time
     order (:class:`~synerec.algorithms.abilities.ScoresSequence`, ``sasrec``): the user's
