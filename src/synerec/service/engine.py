@@ -3,8 +3,9 @@
 Recommendation strategies (the ``strategy`` field of a response)
 ----------------------------------------------------------------
 ``model``
-    A user the model was trained on, without newer events (or, for a model that is not
-    item-based, with newer events: then the model's list minus the items of those events).
+    A user the model was trained on, without newer events (or, for a model that is neither
+    item-based nor sequential, with newer events: then the model's list minus the items of
+    those events).
 ``item_neighbors``
     A user with events newer than the model, for an item-based model (the user's training row
     plus the events), or an unknown user whose events name items the model knows, for any
