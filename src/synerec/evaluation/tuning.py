@@ -117,6 +117,8 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
     "baseline": {"regularization_user": _f(0.1, 50.0, log=True),
                  "regularization_item": _f(0.1, 50.0, log=True)},
     "popularity": {"damping": _f(0.0, 50.0)},
+    "sasrec": {"learning_rate": _f(3e-4, 1e-2, log=True), "dropout": _f(0.1, 0.6),
+               "n_blocks": _i(1, 3)},
 }
 
 #: Metrics to minimise; every other metric is maximised.

@@ -3,13 +3,23 @@
 Recommendation strategies (the ``strategy`` field of a response)
 ----------------------------------------------------------------
 ``model``
-    A user the model was trained on, without newer events (or, for a model that is not
-    item-based, with newer events: then the model's list minus the items of those events).
+    A user the model was trained on, without newer events (or, for a model that is neither
+    item-based nor sequential, with newer events: then the model's list minus the items of
+    those events).
 ``item_neighbors``
     A user with events newer than the model, for an item-based model (the user's training row
     plus the events), or an unknown user whose events name items the model knows, for any
-    model: eq. (S1) of :mod:`synerec.service.scoring`. Lists shorter than ``n`` are completed
-    with popular items.
+    model that does not read sequences: eq. (S1) of :mod:`synerec.service.scoring`. Lists
+    shorter than ``n`` are completed with popular items.
+``sequence``
+    A user with events newer than the model, for a model that reads the user's items in time
+    order (:class:`~synerec.algorithms.abilities.ScoresSequence`, ``sasrec``): the user's
+    training sequence followed by the events' items in time order (each item once, at its
+    latest position; items the model does not know skipped) is scored by the model's own
+    :meth:`~synerec.algorithms.abilities.ScoresSequence.score_sequences` (which reads the
+    latest ``max_len``) and ranked with the model's rules, the training items and the events'
+    items left out. An unknown user whose events name items the model knows gets a list from
+    those events the same way. Every event joins the sequence, whatever its type or rating.
 ``popular``
     The cold-start fallback: a user the model does not know and whose events (if any) name no
     item the model knows gets the most popular items (training interactions, or summed weight
@@ -34,6 +44,7 @@ from synerec.algorithms.abilities import (
     ScoresByFactors,
     ScoresItemUsers,
     ScoresNewItems,
+    ScoresSequence,
 )
 from synerec.exceptions import UnknownIdError
 from synerec.service.catalogue import NewItems
@@ -41,8 +52,8 @@ from synerec.service.model_store import ModelSnapshot
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
 from synerec.topk import PAD_INDEX, topk
 
-__all__ = ["AudienceResult", "RecResult", "SimilarResult", "audience", "is_cheap",
-           "known_item_ids", "predict", "py_id", "recommend", "similar", "titles_of"]
+__all__ = ["AudienceResult", "RecResult", "SimilarResult", "audience", "event_sequence",
+           "is_cheap", "known_item_ids", "predict", "py_id", "recommend", "similar", "titles_of"]
 
 Overlay = list[tuple[int, str, float | None, str | None]]
 
@@ -204,13 +215,19 @@ def _recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     u = _user_index(snap, user_id)
     known = model.is_known_user(u)
     event_items = _item_indices(snap, [e[1] for e in overlay])
-    if known and (not overlay or not snap.item_based):
+    scores_events = snap.item_based or snap.reads_sequence
+    if known and (not overlay or not scores_events):
         res = _model_list(snap, user_id, u, event_items, len(overlay), n,
                           exclude_seen=exclude_seen, explain=explain)
         if new is not None and new.ranked and len(new):
             skip = {str(e[1]) for e in overlay} if exclude_seen else set()
             _merge_new(snap, u, res, new, n, skip, explain)
         return res
+    if snap.reads_sequence:
+        seq = event_sequence(snap, u if known else -1, event_items)
+        if known or len(seq):
+            return _sequence_list(snap, u if known else -1, seq, event_items, len(overlay), n,
+                                  exclude_seen=exclude_seen, explain=explain)
     weights = [event_weight(e[2], e[3], model.rating_scale_, event_weights) for e in overlay]
     p_items, p_w = _profile(snap, u if known else -1, event_items, weights)
     if len(p_items) == 0:
@@ -226,6 +243,43 @@ def _recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         return res
     return _neighbor_list(snap, u if known else -1, event_items, p_items, p_w, len(overlay),
                           n, exclude_seen=exclude_seen, explain=explain)
+
+
+def event_sequence(snap: ModelSnapshot, u: int, event_items: np.ndarray) -> np.ndarray:
+    """The item sequence strategy ``sequence`` scores: user ``u``'s training sequence
+    (:meth:`~synerec.algorithms.abilities.ScoresSequence.user_sequences`; none for ``-1``)
+    followed by ``event_items`` (the newer events' item indices in time order, ``-1``:
+    unknown, skipped), each item kept once at its latest position (as a training sequence
+    holds it), oldest first."""
+    model = snap.model
+    assert isinstance(model, ScoresSequence)
+    train = model.user_sequences(np.array([u], dtype=np.int64))[0]
+    ev = np.asarray(event_items, dtype=np.int64)
+    seq = np.concatenate([train.astype(np.int64), ev[ev >= 0]])
+    rev = seq[::-1]
+    _, first = np.unique(rev, return_index=True)
+    return np.ascontiguousarray(rev[np.sort(first)][::-1])
+
+
+def _sequence_list(snap: ModelSnapshot, u: int, seq: np.ndarray, event_items: np.ndarray,
+                   n_events: int, n: int, *, exclude_seen: bool, explain: bool) -> RecResult:
+    """Strategy ``sequence``: the model's scores of the user's sequence (training items, then
+    the newer events), ranked with the model's rules (its seen items and the events' items
+    left out, cold items only where the model ranks them)."""
+    model = snap.model
+    assert isinstance(model, ScoresSequence)
+    scores = model.score_sequences([seq])
+    exclude = model.seen_items(np.array([u]), [event_items]) if exclude_seen else None
+    idx, sc = model.rank_block(scores, n, exclude=exclude, candidates=snap.rankable)
+    keep = idx[0] != PAD_INDEX
+    items = idx[0][keep]
+    res = RecResult(_ids(snap, items), [float(v) for v in sc[0][keep]], "sequence",
+                    None if u >= 0 else "unknown_user", n_events)
+    if explain:
+        latest = ", ".join(f"{py_id(i)!s}" for i in snap.item_ids[seq[::-1][:3]])
+        res.reasons = [f"predicted next item, score {float(v):.3g}, after your latest items "
+                       f"(newest first): {latest}" for v in sc[0][keep]]
+    return res
 
 
 def _model_list(snap: ModelSnapshot, user_id: str, u: int, event_items: np.ndarray,

@@ -377,17 +377,20 @@ class EventStore:
         return int(row[0] or 0)
 
     def user_events(self, user_id: str, after_id: int, limit: int) -> Overlay:
-        """The user's newest ``limit`` events with ``id > after_id``, oldest first.
+        """The user's newest ``limit`` events with ``id > after_id``, oldest first: by their
+        timestamp (the client's, else the arrival time), then by id (the order a retrain reads
+        them in, and the order a sequential model reads them in, strategy ``sequence``).
 
         One range scan of the ``pending`` index ``(user_id, id)`` (small: events already in a
         model are folded out of it, see :meth:`fold`) and a rowid lookup per event: the cost is
         the number of rows returned, not the number of stored events.
         """
         rows = self._reader().execute(
-            "SELECT e.id, e.item_id, e.rating, e.event FROM pending AS p JOIN events AS e "
-            "ON e.id = p.id WHERE p.user_id = ? AND p.id > ? ORDER BY p.id DESC LIMIT ?",
+            "SELECT e.id, e.item_id, e.rating, e.event, e.timestamp FROM pending AS p "
+            "JOIN events AS e ON e.id = p.id WHERE p.user_id = ? AND p.id > ? "
+            "ORDER BY p.id DESC LIMIT ?",
             (user_id, int(after_id), int(limit))).fetchall()
-        rows.reverse()
+        rows.sort(key=lambda r: (r[4], r[0]))
         return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
     def item_users(self, item_id: str, after_id: int) -> set[str]:

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms import Recommender
-from synerec.algorithms.abilities import ExplainsList, SimilarItems
+from synerec.algorithms.abilities import ExplainsList, ScoresSequence, SimilarItems
 from synerec.algorithms.persistence import memory_mapped, read_model_dir, write_model_dir
 from synerec.exceptions import ModelFileError
 from synerec.models import load_model, model_name
@@ -126,6 +126,13 @@ class ModelSnapshot:
         (:class:`~synerec.algorithms.abilities.ExplainsList`; the hybrid: the signals that put
         the item on the list and the evidence behind each)."""
         return isinstance(self.model, ExplainsList)
+
+    @property
+    def reads_sequence(self) -> bool:
+        """Whether the model scores a user from their items in time order
+        (:class:`~synerec.algorithms.abilities.ScoresSequence`, ``sasrec``): the service
+        appends a user's newer events to their training sequence (strategy ``sequence``)."""
+        return isinstance(self.model, ScoresSequence)
 
     @property
     def n_items(self) -> int:

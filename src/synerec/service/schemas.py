@@ -175,7 +175,7 @@ class RecommendationsResponse(BaseModel):
 
     user_id: str
     model_version: int
-    strategy: Literal["model", "item_neighbors", "popular"]
+    strategy: Literal["model", "item_neighbors", "sequence", "popular"]
     fallback: Literal["unknown_user"] | None = Field(
         description="Set when the user is unknown to the model (cold start).")
     new_events: int = Field(description="Events of this user newer than the served model.")
