@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from synerec.algorithms import Recommender
 from synerec.data import InteractionDataset
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.hybrid import HybridRanker
@@ -107,3 +109,17 @@ def test_without_timestamps_sasrec_is_left_out(shop: InteractionDataset,
     assert "'sasrec' reads each user's items in time order" in caplog.text
     e = explain_pair(m, 0, int(m.recommend_indices(np.array([0]), 1)[0][0, 0]))
     assert all(c.kind != "latest-items" for c in e.claims)
+
+
+def test_save_and_load_keep_the_sequence_retriever(model: HybridRanker, shop: InteractionDataset,
+                                                    tmp_path: Path) -> None:
+    loaded = Recommender.load(model.save(tmp_path / "hybrid"))
+    users = shop.users.ids[:30].tolist()
+    a_ids, a_sc = model.recommend(users, 10)
+    b_ids, b_sc = loaded.recommend(users, 10)
+    assert a_ids.tolist() == b_ids.tolist()
+    np.testing.assert_array_equal(a_sc, b_sc)
+    u = shop.users.ids[3]
+    for i in a_ids[3][:3]:
+        assert loaded.predict_one(u, i).details["explanation"] == \
+            model.predict_one(u, i).details["explanation"]
