@@ -132,7 +132,11 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         (``text_neighbor_popularity``, ``text_cf_score``), and its ranker learns only from
         products on sale during the training data (``docs/experiments.md``, "New products in
         the hybrid"). In the hybrid every text retriever ranks with the hybrid's ``encoder``
-        embeddings (a fine-tuned encoder for all of them: ``encoder_path``).
+        embeddings (a fine-tuned encoder for all of them: ``encoder_path``). ``sasrec``, the
+        sequence model (not a default: ``docs/experiments.md``, "SASRec in the hybrid"),
+        reads each part's items in time order: it is left out, with a warning, on data
+        without timestamps, and its evidence is the user's latest items ("it comes next
+        after you bought X and Y").
     retriever_params
         Options per retriever, merged over
         :data:`~synerec.hybrid.retrievers.DEFAULT_RETRIEVER_PARAMS` (the ranking
