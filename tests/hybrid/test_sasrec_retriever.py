@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from synerec.algorithms import Recommender
+from synerec.algorithms.abilities import ScoresSequence
 from synerec.data import InteractionDataset
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.hybrid import HybridRanker
@@ -36,7 +37,9 @@ def model(shop: InteractionDataset) -> HybridRanker:
 
 def _latest(model: HybridRanker, u: int, k: int) -> list[int]:
     """The user's ``k`` latest training items by hand: sorted by time, then item index."""
-    row = model.times_[u]
+    times = model.times_
+    assert times is not None
+    row = times[u]
     order = np.lexsort((row.indices, row.data))
     return [int(j) for j in row.indices[order][-k:]]
 
@@ -53,6 +56,7 @@ def test_sasrec_retriever_params_and_columns(model: HybridRanker) -> None:
 
 def test_sasrec_reads_the_training_items_in_time_order(model: HybridRanker) -> None:
     r = model.retrievers_[model.retriever_names_.index("sasrec")]
+    assert isinstance(r, ScoresSequence)
     assert (r.train_ != model.train_).nnz == 0
     for u in np.flatnonzero(model.user_count_ > 0)[:10]:
         n = int(model.user_count_[u])
@@ -113,7 +117,7 @@ def test_without_timestamps_sasrec_is_left_out(shop: InteractionDataset,
 
 def test_save_and_load_keep_the_sequence_retriever(model: HybridRanker, shop: InteractionDataset,
                                                     tmp_path: Path) -> None:
-    loaded = Recommender.load(model.save(tmp_path / "hybrid"))
+    loaded: Recommender = Recommender.load(model.save(tmp_path / "hybrid"))
     users = shop.users.ids[:30].tolist()
     a_ids, a_sc = model.recommend(users, 10)
     b_ids, b_sc = loaded.recommend(users, 10)
