@@ -197,9 +197,10 @@ def test_ranker_learns_from_retrievers_that_never_saw_the_labels(
     fitted: list[sp.csr_matrix] = []
     original = HybridRanker._fit_retrievers
 
-    def spy(self: HybridRanker, X: sp.csr_matrix) -> list[Recommender]:
+    def spy(self: HybridRanker, X: sp.csr_matrix, T: sp.csr_matrix | None
+            ) -> list[Recommender]:
         fitted.append(X.copy())
-        return original(self, X)
+        return original(self, X, T)
 
     monkeypatch.setattr(HybridRanker, "_fit_retrievers", spy)
     m = HybridRanker(**FAST).fit(shop)

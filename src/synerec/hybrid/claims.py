@@ -25,6 +25,10 @@ kind                   the sentence says                    true when
                                                             with interactions, by their number
 ``llm``                "the language model finds it a       the LLM signal's contribution is
                        likely next choice"                  positive
+``latest-items``       "it comes next after you bought X    X and Y are the user's latest
+                       and Y (sasrec)"                      training items by their timestamps
+                                                            (equal times: any order), as read by
+                                                            a sequence retriever
 =====================  ===================================  ======================================
 
 Before this table existed the category signal named the item's category "a category you often
@@ -42,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["CLAIM_KINDS", "FAVOURITE_CATEGORY_SHARE", "POPULAR_SHARE", "Claim", "ClaimKind",
-           "category_shares", "popular_in", "popular_overall"]
+           "category_shares", "latest_items_error", "popular_in", "popular_overall"]
 
 #: "A category you often choose": at least this share of the user's training items is in it.
 FAVOURITE_CATEGORY_SHARE = 0.2
@@ -51,9 +55,9 @@ FAVOURITE_CATEGORY_SHARE = 0.2
 POPULAR_SHARE = 0.1
 
 ClaimKind = Literal["bought-together", "text-close", "similar-users", "favourite-category",
-                    "popular", "llm"]
+                    "popular", "llm", "latest-items"]
 CLAIM_KINDS: tuple[ClaimKind, ...] = ("bought-together", "text-close", "similar-users",
-                                      "favourite-category", "popular", "llm")
+                                      "favourite-category", "popular", "llm", "latest-items")
 
 
 @dataclass(frozen=True)
@@ -119,3 +123,26 @@ def category_shares(history: np.ndarray, categories: sp.csr_matrix) -> np.ndarra
         return np.zeros(categories.shape[1], dtype=np.float64)
     counts = np.asarray(categories[history].sum(axis=0), dtype=np.float64).ravel()
     return counts / len(history)
+
+
+def latest_items_error(X: sp.csr_matrix, times: sp.csr_matrix | None, user: int,
+                       items: tuple[int, ...]) -> str | None:
+    """Why ``items`` are not ``user``'s ``len(items)`` latest training items (``None`` when
+    they are): each must be in the user's row of ``X`` with fewer than ``len(items)`` of the
+    row's items strictly later by ``times`` (the timestamps of ``X``'s pairs), so that items
+    bought at the same time may be named in any order."""
+    if times is None:
+        return "the training data have no timestamps: no latest items to name"
+    if not items or len(set(items)) != len(items):
+        return "a latest-items claim names distinct items"
+    row = sp.csr_matrix(times)[user]
+    when = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
+    hist = set(X.indices[X.indptr[user]:X.indptr[user + 1]].tolist())
+    for i in items:
+        if i not in hist or i not in when:
+            return f"item {i} is not in user {user}'s training history"
+        later = sum(1 for j in hist if when.get(j, -math.inf) > when[i])
+        if later >= len(items):
+            return (f"item {i} is not among user {user}'s {len(items)} latest items "
+                    f"({later} are later)")
+    return None

@@ -16,7 +16,10 @@ retriever: ExplainsScore         the user's items ``j`` by their term of the ret
                                  rated it" for ``ease-all``, whose positives are every rating)
 retriever: ExplainsScoreByUsers  the user's nearest neighbours who interacted with the item,
                                  by similarity (``user-cf``)
-retriever: neither               none: named by its evidence kind ("your taste profile" for
+retriever: ScoresSequence        the user's latest training items, which the sequence model
+                                 read last (``sasrec``: "it comes next after you bought X and
+                                 Y"), in time order
+retriever: none of these         none: named by its evidence kind ("your taste profile" for
                                  ``als``), never citing items
 ``text``                         the user's items closest to the item in the embedding space
 ``popularity``, ``category``     the item's category in which the user's history is largest,
@@ -25,7 +28,8 @@ retriever: neither               none: named by its evidence kind ("your taste p
 
 A retriever's abilities are those it declares
 (:class:`~synerec.algorithms.abilities.ExplainsScore`,
-:class:`~synerec.algorithms.abilities.ExplainsScoreByUsers`) and its reader's name comes from
+:class:`~synerec.algorithms.abilities.ExplainsScoreByUsers`,
+:class:`~synerec.algorithms.abilities.ScoresSequence`) and its reader's name comes from
 its :attr:`~synerec.algorithms.scoring.ScoringModel.evidence_kind`.
 :func:`contributors` asks a retriever for its per-history-item terms, independently of the
 explanation text; :func:`check_faithful` verifies that every item an explanation cites is in
@@ -44,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synerec.algorithms.abilities import ExplainsScore, ExplainsScoreByUsers
+from synerec.algorithms.abilities import ExplainsScore, ExplainsScoreByUsers, ScoresSequence
 from synerec.algorithms.base import Recommender
 from synerec.algorithms.positives import PositiveFeedbackConfig
 from synerec.hybrid.candidates import lookup_pairs
@@ -53,6 +57,7 @@ from synerec.hybrid.claims import (
     POPULAR_SHARE,
     Claim,
     ClaimKind,
+    latest_items_error,
     popular_in,
     popular_overall,
 )
@@ -284,6 +289,10 @@ def _evidence(model: HybridRanker, sig: str, contribution: float, user: int,
         if kind == "users":
             return Signal(sig, contribution, (), tuple(float(t) for t in terms),
                           tuple(int(k) for k in keys))
+        if isinstance(r, ScoresSequence) and user >= 0:
+            latest = r.user_sequences(np.asarray([user]))[0][-N_EVIDENCE:]
+            return Signal(sig, contribution, tuple(int(i) for i in latest),
+                          tuple(1.0 for _ in latest))
         if sig == "popularity" or r.evidence_kind == "popularity":
             return Signal(sig, contribution, category=_top_category(model, user, item))
         return Signal(sig, contribution)
@@ -334,6 +343,8 @@ def signal_label(model: HybridRanker, name: str) -> str:
         return f"customers like you ({name})"
     if kind == "popularity":
         return "popularity"
+    if kind == "sequence":
+        return f"what you {_signal_verb(model, name)} last, in order ({name})"
     return name
 
 
@@ -376,7 +387,16 @@ def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int, i
         if s.contribution <= 0 and model.ranker_ is not None:
             continue
         new = tuple(i for i in s.items if i not in cited_items)
-        if s.items and new:
+        if s.items and _is_sequence_retriever(model, s.name):
+            # every latest item, already cited or not: "after you bought X and Y" is true of
+            # the latest ones only
+            v = _signal_verb(model, s.name)
+            say(f"it comes next after you {v} "
+                f"{_join([_label(model, i) for i in s.items])} ({s.name})",
+                Claim("latest-items", s.name, s.items))
+            cited += [(s.name, i) for i in s.items]
+            cited_items.update(s.items)
+        elif s.items and new:
             names = _join([_label(model, i) for i in new])
             if s.name == "text":
                 say(f"it is close in description to {names}", Claim("text-close", s.name, new))
@@ -421,6 +441,14 @@ def _sentence(model: HybridRanker, signals: list[Signal], top: str, user: int, i
     return text, cited, claims
 
 
+def _is_sequence_retriever(model: HybridRanker, name: str) -> bool:
+    """Whether ``name`` is a retriever that reads the user's items in time order
+    (:class:`~synerec.algorithms.abilities.ScoresSequence`)."""
+    return (name in model.retriever_names_
+            and isinstance(model.retrievers_[model.retriever_names_.index(name)],
+                           ScoresSequence))
+
+
 def _is_text_retriever(model: HybridRanker, name: str) -> bool:
     return model.retriever_specs_[model.retriever_names_.index(name)].group == "text"
 
@@ -440,13 +468,21 @@ def check_faithful(model: HybridRanker, expl: HybridExplanation) -> str | None:
     A cited item must be one of the user's training items and among the
     :data:`TOP_CONTRIBUTORS` largest terms of the signal that cites it, recomputed here from
     the retriever (:func:`contributors`) or the embeddings (:func:`text_contributors`), not
-    read back from the explanation.
+    read back from the explanation; the items a sequence retriever cites must be the user's
+    latest training items by the timestamps
+    (:func:`~synerec.hybrid.claims.latest_items_error`).
     """
     X = model.train_
     hist = set(X.indices[X.indptr[expl.user]:X.indptr[expl.user + 1]].tolist())
     for name, i in expl.cited:
         if i not in hist:
             return f"cites item {i}, which is not in user {expl.user}'s training history"
+        if _is_sequence_retriever(model, name):
+            latest = tuple(j for n, j in expl.cited if n == name)
+            why = latest_items_error(X, model.times_, expl.user, latest)
+            if why is not None:
+                return why
+            continue
         if name == "text":
             keys, terms = text_contributors(model, expl.user, expl.item)
         elif name in model.retriever_names_:
@@ -473,7 +509,9 @@ def check_claims(model: HybridRanker, expl: HybridExplanation
     interacted with the item; ``favourite-category``: the item is in the category, which holds
     at least :data:`~synerec.hybrid.claims.FAVOURITE_CATEGORY_SHARE` of the user's items (and
     the item is among the most popular of it when the claim says so); ``popular``: the item is
-    among the most popular overall; ``llm``: the LLM signal pushed the item up.
+    among the most popular overall; ``llm``: the LLM signal pushed the item up;
+    ``latest-items``: the signal is a sequence retriever and the items are the user's latest
+    training items by the timestamps (:func:`~synerec.hybrid.claims.latest_items_error`).
     """
     X = model.train_
     history = X.indices[X.indptr[expl.user]:X.indptr[expl.user + 1]]
@@ -495,6 +533,10 @@ def check_claims(model: HybridRanker, expl: HybridExplanation
             llm = [s for s in expl.signals if s.name == c.signal]
             if not llm or llm[0].contribution <= 0:
                 why = "the LLM signal did not push the item up"
+        elif c.kind == "latest-items":
+            why = (f"signal {c.signal} does not read the user's items in order"
+                   if not _is_sequence_retriever(model, c.signal) else
+                   latest_items_error(X, model.times_, expl.user, c.items))
         out.append((c.kind, why))
     return out
 

@@ -132,7 +132,11 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         (``text_neighbor_popularity``, ``text_cf_score``), and its ranker learns only from
         products on sale during the training data (``docs/experiments.md``, "New products in
         the hybrid"). In the hybrid every text retriever ranks with the hybrid's ``encoder``
-        embeddings (a fine-tuned encoder for all of them: ``encoder_path``).
+        embeddings (a fine-tuned encoder for all of them: ``encoder_path``). ``sasrec``, the
+        sequence model (not a default: ``docs/experiments.md``, "SASRec in the hybrid"),
+        reads each part's items in time order: it is left out, with a warning, on data
+        without timestamps, and its evidence is the user's latest items ("it comes next
+        after you bought X and Y").
     retriever_params
         Options per retriever, merged over
         :data:`~synerec.hybrid.retrievers.DEFAULT_RETRIEVER_PARAMS` (the ranking
@@ -284,7 +288,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self._train_rankers(X, timings)
         # 4: refit the retrievers on the whole training matrix
         t0 = time.perf_counter()
-        self.retrievers_ = self._fit_retrievers(X)
+        self.retrievers_ = self._fit_retrievers(X, self.times_)
         self.stats_ = training_stats(X, self.times_, self.item_side_, self.rating_scale_)
         timings["retrievers_refit"] = time.perf_counter() - t0
         self.__dict__.pop("_recent_cache", None)  # built on a fit part
@@ -307,9 +311,10 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
                         "retrievers are left out")
             groups.remove("text")
         self.feature_groups_ = tuple(groups)
-        specs = choose_retrievers(cfg, text="text" in groups,
-                                  explicit=self.rating_scale_ is not None)
         self.times_ = data.timestamps
+        specs = choose_retrievers(cfg, text="text" in groups,
+                                  explicit=self.rating_scale_ is not None,
+                                  timed=self.times_ is not None)
         self._set_retrievers(specs)
 
     def _set_retrievers(self, specs: list[RetrieverSpec]) -> None:
@@ -369,7 +374,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
                      ) -> TrainingTable | None:
         """Retrievers fitted on a split's fit part, and its labelled candidates."""
         t1 = time.perf_counter()
-        retrievers = self._fit_retrievers(split.fit)
+        retrievers = self._fit_retrievers(split.fit, split.fit_times)
         timings["retrievers_fit_part"] = timings.get("retrievers_fit_part", 0.0) \
             + time.perf_counter() - t1
         t1 = time.perf_counter()
@@ -389,10 +394,12 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
             + time.perf_counter() - t1
         return table
 
-    def _fit_retrievers(self, X: sp.csr_matrix) -> list[Recommender]:
-        """Every retriever, new, fitted on ``X`` (a fit part, or the whole matrix)."""
+    def _fit_retrievers(self, X: sp.csr_matrix, T: sp.csr_matrix | None
+                        ) -> list[Recommender]:
+        """Every retriever, new, fitted on ``X`` (a fit part, or the whole matrix; its
+        timestamps ``T``)."""
         return fit_retrievers(self.retriever_specs_, X, self.rating_scale_,
-                              self.item_side_.embeddings)
+                              self.item_side_.embeddings, T)
 
     def _feature_inputs(self, cands: CandidateSet, retrievers: list[Recommender],
                         X: sp.csr_matrix, T: sp.csr_matrix | None,

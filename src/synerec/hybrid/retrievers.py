@@ -20,7 +20,11 @@ declared contract, never of its concrete type:
   for the models of :data:`NEW_ITEM_MODELS`, when the fitted model
   :attr:`~synerec.algorithms.scoring.ScoringModel.scores_cold_items`; a hybrid with such a
   retriever ranks new items and has the evidence columns (``new_items`` in
-  :class:`~synerec.hybrid.features.Feature`).
+  :class:`~synerec.hybrid.features.Feature`);
+* whether it can be used at all: a model that needs timestamps (``"timestamps"`` in its
+  :attr:`~synerec.algorithms.scoring.ScoringModel.needs`: ``sasrec``, which reads each user's
+  items in time order) is left out, with a warning, on data without them; with them it is
+  fitted on the part's timestamps (:func:`fit_retrievers`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -59,7 +63,16 @@ DEFAULT_RETRIEVER_PARAMS: dict[str, dict[str, Any]] = {
     "item-cf": dict(_COSINE),
     "user-cf": dict(_COSINE),
     "t-item-cf": {**_COSINE, "alpha": 0.5},
+    "sasrec": {"epochs": 30, "patience": 3, "item_init": "text"},
 }
+"""``sasrec`` as a retriever (not in :data:`DEFAULT_RETRIEVERS`: with it the hybrid measured
++0.0019 [+0.0004, +0.0034] NDCG@10 on UCI's temporal split but -0.0029 [-0.0083, +0.0020] on
+ML-100K u1, at 20 to 48 times the fit time; ``docs/experiments.md``, "SASRec in the
+hybrid"): at most 30 epochs with early stopping after 3 without a better
+validation NDCG@10 on its own validation item (each user's latest item of the part it is
+fitted on), then its refit on every item of that part; item table from the hybrid's text
+embeddings (at random, with a warning, on data without text); seeded by the hybrid's
+``random_state``, on the hybrid's ``num_threads``."""
 #: Keys of a retriever's entry in ``retriever_params`` that are the hybrid's, not the model's:
 #: ``"model"`` (the registered model, default the label), ``"explicit_only"`` (used on
 #: explicit ratings only) and ``"new_only"`` (it proposes only items without an interaction in
@@ -229,11 +242,22 @@ def package_available(config: HybridConfig, label: str) -> bool:
     return True  # the retriever's own fit says what to install
 
 
-def choose_retrievers(config: HybridConfig, *, text: bool, explicit: bool
-                      ) -> list[RetrieverSpec]:
+def _has_times_or_warn(config: HybridConfig, label: str, timed: bool) -> bool:
+    """Whether a retriever can be fitted for want of timestamps (``timed``: the data has
+    them); one whose model needs them is left out, logged, on data without."""
+    if timed or "timestamps" not in get_model_class(retriever_model(config, label)).needs:
+        return True
+    log.warning("hybrid: retriever %r reads each user's items in time order and the data "
+                "have no timestamps; it is left out", label)
+    return False
+
+
+def choose_retrievers(config: HybridConfig, *, text: bool, explicit: bool,
+                      timed: bool = True) -> list[RetrieverSpec]:
     """The configured retrievers that a fit uses: text retrievers only with ``text``
-    features, explicit-only ones only on ``explicit`` data, and not a default one whose
-    package is missing.
+    features, explicit-only ones only on ``explicit`` data, those that need timestamps only
+    on ``timed`` data (left out with a warning), and not a default one whose package is
+    missing.
 
     Raises
     ------
@@ -245,7 +269,8 @@ def choose_retrievers(config: HybridConfig, *, text: bool, explicit: bool
     labels = [label for label in config.retrievers
               if (groups[label] == "cf" or text)
               and not (retriever_entry(config, label).get("explicit_only") and not explicit)
-              and package_available(config, label)]
+              and package_available(config, label)
+              and _has_times_or_warn(config, label, timed)]
     if not labels:
         raise ConfigError(f"no retriever left among {list(config.retrievers)} without text "
                           "features")
@@ -254,12 +279,17 @@ def choose_retrievers(config: HybridConfig, *, text: bool, explicit: bool
 
 def fit_retrievers(specs: list[RetrieverSpec], X: sp.csr_matrix,
                    rating_scale: tuple[float, float] | None,
-                   embeddings: np.ndarray | None) -> list[Recommender]:
+                   embeddings: np.ndarray | None,
+                   times: sp.csr_matrix | None = None) -> list[Recommender]:
     """Each retriever, new, fitted on the matrix ``X`` (a fit part, or the whole training
-    matrix) with the hybrid's item embeddings (zeros when there are none)."""
+    matrix) with the hybrid's item embeddings (zeros when there are none) and the
+    timestamps ``times`` of ``X``'s pairs (``None``: none), which only a model that needs
+    them reads."""
     part = TrainingData.of(X, rating_scale=rating_scale,
                            item_embeddings=embeddings if embeddings is not None else
                            np.zeros((X.shape[1], 1), np.float32))
+    if times is not None:
+        part = replace(part, given_timestamps=sp.csr_matrix(times))
     out = []
     for spec in specs:
         model = spec.create()
