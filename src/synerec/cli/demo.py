@@ -240,10 +240,15 @@ class NewProducts:
 def _new_products(year: InteractionDataset, launch: InteractionDataset, model: Recommender,
                   encoder: str, console: Console) -> NewProducts:
     """Who gets the products added after training: the audience of each, picked by ``model``
-    when it scores items without purchases, else by the text model on the same year; shown
-    for :data:`SHOWN_PRODUCTS` of them, measured on all against the launch's real buyers."""
+    when it declares it scores new products for every customer, else by the text model on the
+    same year; shown for :data:`SHOWN_PRODUCTS` of them, measured on all against the launch's
+    real buyers."""
+    from synerec.algorithms.abilities import ScoresNewItems
+
     new = np.unique(launch.item_index)
-    if model.scores_cold_items:
+    # a model that ranks a new product for every customer (ScoresNewItems); a hybrid scores
+    # new products only for the customers whose candidates hold them
+    if isinstance(model, ScoresNewItems):
         picker, name = model, type(model).registered_name or type(model).__name__
     else:
         start = time.perf_counter()
