@@ -10,7 +10,9 @@ on a seeded share of the training *users* (never pairs of one user on both sides
 booster kept as LightGBM's own text model (:meth:`LambdaRanker.to_text` /
 :meth:`LambdaRanker.from_text`), which synerec saves beside the arrays, checksummed.
 
-LightGBM is imported only here, when a ranker is trained or loaded.
+The ``lightgbm`` package is imported only here, when a ranker is trained; a trained or loaded
+ranker predicts through :class:`synerec.hybrid.booster.NativeBooster` (LightGBM's C library
+called directly, without the package's scikit-learn import: one path for both).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from synerec.exceptions import ConfigError
+from synerec.hybrid.booster import NativeBooster
 
 __all__ = ["LambdaRanker", "RankerParams", "lightgbm"]
 
@@ -77,7 +80,7 @@ class LambdaRanker:
         Wall time of :meth:`train`.
     """
 
-    def __init__(self, booster: Any, feature_names: Sequence[str], best_iteration: int,
+    def __init__(self, booster: NativeBooster, feature_names: Sequence[str], best_iteration: int,
                  train_seconds: float = 0.0, num_threads: int = 0) -> None:
         self.booster = booster
         self.feature_names = list(feature_names)
@@ -147,7 +150,9 @@ class LambdaRanker:
         log.info("LambdaRank: %d trees kept of %d, %d training users (%d pairs), %d for early "
                  "stopping, %.2f s", best, booster.current_iteration(), len(train_groups),
                  len(yt), len(eval_groups), seconds)
-        return cls(booster, feature_names, best, seconds, params.num_threads)
+        native = NativeBooster(booster.model_to_string(num_iteration=best))
+        return cls(native, feature_names, native.current_iteration(), seconds,
+                   params.num_threads)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """float64 ranking score per row (higher is better)."""
@@ -184,10 +189,9 @@ class LambdaRanker:
         ValueError
             The text is not a LightGBM model for these features.
         """
-        lgb = lightgbm()
         try:
-            booster = lgb.Booster(model_str=text)
-        except Exception as exc:  # LightGBMError for a damaged file
+            booster = NativeBooster(text)
+        except ValueError as exc:  # LightGBM's message for a damaged file
             raise ValueError(f"not a readable LightGBM model: {exc}") from None
         expected = [_lgb_name(n) for n in feature_names]
         if list(booster.feature_name()) != expected:
