@@ -8,10 +8,10 @@ data-set helpers it re-exports (:class:`InteractionDataset`, :class:`Vocabulary`
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from synerec._lazy import lazy_exports
 from synerec._version import __version__
 from synerec.exceptions import (
     DataFormatError,
@@ -44,14 +44,4 @@ _LAZY = {"InteractionDataset": "synerec.data", "Vocabulary": "synerec.data",
          "list_datasets": "synerec.data", "load_dataset": "synerec.data"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'synerec' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

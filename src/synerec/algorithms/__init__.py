@@ -13,8 +13,9 @@ as before; :mod:`synerec.models`, the composition root, imports the family a nam
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from synerec._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from synerec.algorithms.abilities import (
@@ -153,18 +154,11 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'synerec.algorithms' has no attribute {name!r}")
+def _families_first(module: str) -> None:
+    """The registry as this package always offered it: every family here registered."""
     if module == _P + "registry":
-        # The registry as this package always offered it: every family here registered.
         from synerec.algorithms.registry import import_families
         import_families()
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, _families_first)

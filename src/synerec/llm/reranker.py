@@ -35,10 +35,9 @@ import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from synerec.algorithms.base import Recommender
@@ -53,6 +52,9 @@ from synerec.llm.prompts import (
     likelihood_prompt,
 )
 from synerec.topk import PAD_INDEX, topk
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FALLBACK_REASONS", "LLMReranker", "RerankResult", "item_titles", "user_history"]
 
@@ -447,6 +449,7 @@ class LLMReranker:
 
     def recommend_frame(self, users: Iterable[Any], n: int = 10) -> pd.DataFrame:
         """:meth:`recommend` as a table ``user_id, rank, item_id, score`` (padding dropped)."""
+        import pandas as pd
         user_list = list(users)
         ids, scores = self.recommend(user_list, n)
         rows = [(u, r + 1, i, float(s)) for u, irow, srow in zip(user_list, ids, scores,
