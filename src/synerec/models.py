@@ -1,8 +1,8 @@
 """The composition root: the one module that knows every model synerec has.
 
-It knows which module registers each model name (:data:`FAMILIES`: :mod:`synerec.algorithms`'
-families and the learned hybrid, :mod:`synerec.hybrid`) and imports a family when a name of it
-is first asked for, so that loading a saved item-cf to answer one request does not import the
+It adds the learned hybrid (:mod:`synerec.hybrid`) to the registry's table of which module
+registers each model name (:data:`FAMILIES`), so that the registry imports a family when a name
+of it is first asked for: loading a saved item-cf to answer one request does not import the
 hybrid or the other families. The command line, the service, the console, the evaluation and the
 distributed jobs take their models from here:
 
@@ -14,15 +14,14 @@ distributed jobs take their models from here:
 
 Where a new model goes: a module in ``algorithms/`` (or its own package, as the hybrid) that
 registers its class with :func:`~synerec.algorithms.registry.register_model`, named in
-:data:`FAMILIES` (and, in ``algorithms/``, in
-:data:`~synerec.algorithms.registry.ALGORITHM_FAMILIES`); ``tests/test_models_root.py`` checks
-that the table equals the registry. No module under this one imports it
+:data:`~synerec.algorithms.registry.FAMILIES` (a package above ``algorithms/``: here, with
+:func:`~synerec.algorithms.registry.add_family`); ``tests/test_models_root.py`` checks that the
+table equals the registry. No module under this one imports it
 (``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from dataclasses import dataclass
@@ -55,63 +54,13 @@ __all__ = [
 #: Users with a relevant held-out interaction that the hybrid needs to be the default.
 MIN_RANKER_USERS = 50
 
-_A = "synerec.algorithms."
-#: Every model name and the module whose import registers it (tests/test_models_root.py checks
-#: it against the registry with every family imported).
-FAMILIES: dict[str, str] = {
-    "als": _A + "implicit_mf",
-    "baseline": _A + "baseline",
-    "bpr": _A + "implicit_mf",
-    "ease": _A + "ease",
-    "hybrid": "synerec.hybrid",
-    "item-cf": _A + "knn",
-    "mf": _A + "mf",
-    "popularity": _A + "popularity",
-    "rp3beta": _A + "rp3beta",
-    "sasrec": _A + "sasrec",
-    "t-item-cf": _A + "text_knn",
-    "t-user-cf": _A + "text_knn",
-    "text-knn": _A + "text_retriever",
-    "text-knn-tuned": _A + "text_retriever",
-    "user-cf": _A + "knn",
-}
-
-
-def _import_family(name: Any) -> None:
-    """Import the module that registers ``name`` (every family when the name is unknown)."""
-    module = FAMILIES.get(name) if isinstance(name, str) else None
-    if module is not None:
-        importlib.import_module(module)
-    else:
-        _import_all()
-
-
-def _import_all() -> None:
-    for module in sorted(set(FAMILIES.values())):
-        importlib.import_module(module)
-
-
-def get_model_class(name: str) -> type[Any]:
-    """The class registered as ``name``; an unknown name lists the known ones (ConfigError)."""
-    _import_family(name)
-    return _registry.get_model_class(name)
-
-
-def create_model(name: str, **config: Any) -> Any:
-    """Build the model ``name`` from keyword options, validated by its config type.
-
-    Raises
-    ------
-    ConfigError
-        Unknown model name, an unknown option (named in the message) or an invalid value.
-    """
-    return get_model_class(name).from_config(config)
-
-
-def list_models() -> list[str]:
-    """Every model name, sorted (imports every family)."""
-    _import_all()
-    return _registry.list_models()
+_registry.add_family("hybrid", "synerec.hybrid")
+#: Every model name and the module whose import registers it: the registry's table, with the
+#: hybrid (tests/test_models_root.py checks it against the registry).
+FAMILIES: dict[str, str] = _registry.FAMILIES
+get_model_class = _registry.get_model_class
+create_model = _registry.create_model
+list_models = _registry.list_models
 
 
 def _saved_class_name(path: str | os.PathLike[str]) -> Any:
@@ -135,8 +84,8 @@ def load_model(path: str | os.PathLike[str]) -> Recommender:
         an invalid config or arrays that do not fit together.
     """
     name = _saved_class_name(path)
-    if name is not None:
-        _import_family(name)
+    if isinstance(name, str):
+        _registry.registered(name)
     return Recommender.load(path)
 
 

@@ -41,9 +41,8 @@ argument; register the model; implement the scoring contract on *indices*::
 config), as do ``get_params``, ``set_params``, ``from_config``, ``fit``, ``predict``,
 ``recommend``, ``recommend_item``, ``save`` / ``Recommender.load`` and the CLI's
 ``--param damping=2``. Add the model to the conformance suite's known answers
-(``tests/algorithms/conformance.py``) and name its module in the composition root's table
-(:data:`synerec.models.FAMILIES`; a new module of this package also in
-:data:`~synerec.algorithms.registry.ALGORITHM_FAMILIES`).
+(``tests/algorithms/conformance.py``) and name its module in the registry's table
+(:data:`~synerec.algorithms.registry.FAMILIES`).
 
 A model that needs more than the matrix declares it (``needs = frozenset({"timestamps"})``)
 and reads it from the :class:`~synerec.algorithms.training.TrainingData` its ``_fit`` gets; a

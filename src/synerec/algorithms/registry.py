@@ -2,12 +2,13 @@
 
 A saved model names its class by its *registry name* (``"mf"``), never by a Python import path,
 so loading a file can only ever build a class that was registered. Each model module registers
-its classes when it is imported (``@register_model("ease")``); this module imports no model.
-The composition root :mod:`synerec.models` imports the family a name needs (every family, the
-hybrid included, when asked for the whole list), so its ``create_model`` / ``get_model_class`` /
-``list_models`` / ``load_model`` know every model. The functions here know every family of
-:mod:`synerec.algorithms` (:func:`import_families` imports them the first time a name is not
-found, or the whole list is asked for) and the hybrid once :mod:`synerec.hybrid` is imported.
+its classes when it is imported (``@register_model("ease")``); this module imports no model
+until a name is asked for: :data:`FAMILIES` says which module registers each name, and
+:func:`registered` imports that one module (every module of the table when the name is
+unknown, or the whole list is asked for), so that loading a saved item-cf imports neither the
+hybrid nor the other families. The table names the families of :mod:`synerec.algorithms`; the
+composition root :mod:`synerec.models` adds the models built on them (the hybrid) with
+:func:`add_family`, a module name only: nothing here imports a higher layer by itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from synerec.algorithms.scoring import ScoringModel
 from synerec.exceptions import ConfigError
 
 __all__ = [
+    "ALGORITHM_FAMILIES",
     "DEFAULT_RANKING_MODEL",
+    "FAMILIES",
+    "add_family",
     "create_model",
     "get_model_class",
     "import_families",
@@ -28,20 +32,28 @@ __all__ = [
     "register_model",
 ]
 
-#: The modules of :mod:`synerec.algorithms` that register models (every family but the hybrid,
-#: which is built on them and registered by :mod:`synerec.hybrid`).
-ALGORITHM_FAMILIES = (
-    "synerec.algorithms.baseline",
-    "synerec.algorithms.ease",
-    "synerec.algorithms.implicit_mf",
-    "synerec.algorithms.knn",
-    "synerec.algorithms.mf",
-    "synerec.algorithms.popularity",
-    "synerec.algorithms.rp3beta",
-    "synerec.algorithms.sasrec",
-    "synerec.algorithms.text_knn",
-    "synerec.algorithms.text_retriever",
-)
+_A = "synerec.algorithms."
+#: Every model name and the module whose import registers it (:mod:`synerec.models` adds the
+#: hybrid; tests/test_models_root.py checks the table against the registry with every family
+#: imported).
+FAMILIES: dict[str, str] = {
+    "als": _A + "implicit_mf",
+    "baseline": _A + "baseline",
+    "bpr": _A + "implicit_mf",
+    "ease": _A + "ease",
+    "item-cf": _A + "knn",
+    "mf": _A + "mf",
+    "popularity": _A + "popularity",
+    "rp3beta": _A + "rp3beta",
+    "sasrec": _A + "sasrec",
+    "t-item-cf": _A + "text_knn",
+    "t-user-cf": _A + "text_knn",
+    "text-knn": _A + "text_retriever",
+    "text-knn-tuned": _A + "text_retriever",
+    "user-cf": _A + "knn",
+}
+#: The modules of :mod:`synerec.algorithms` that register models (derived from the table).
+ALGORITHM_FAMILIES: tuple[str, ...] = tuple(sorted(set(FAMILIES.values())))
 
 #: The model that measured best for ranking (NDCG@10 on MovieLens 100K u1..u5 and on UCI Online
 #: Retail, ``bench/ranking.py``, docs/experiments.md): what ``synerec fit`` trains, and so what
@@ -95,22 +107,34 @@ def _qualname(c: type) -> str:
     return f"{c.__module__}.{c.__qualname__}"
 
 
+def add_family(name: str, module: str) -> None:
+    """Name ``module`` as the one whose import registers the model ``name`` (for models built
+    above this layer, which the composition root adds)."""
+    FAMILIES[name] = module
+
+
 def import_families() -> None:
-    """Import every model family of :mod:`synerec.algorithms` (each registers its names)."""
-    for module in ALGORITHM_FAMILIES:
+    """Import every module of :data:`FAMILIES` (each registers its names)."""
+    for module in sorted(set(FAMILIES.values())):
         importlib.import_module(module)
 
 
 def registered(name: str) -> type[Any] | None:
-    """The class registered as ``name``, importing the families of :mod:`synerec.algorithms`
-    when it is not registered yet; ``None`` when none of them registers it."""
+    """The class registered as ``name``, importing the module :data:`FAMILIES` names for it
+    (every family when the name is not in the table) when it is not registered yet; ``None``
+    when none of them registers it."""
     try:
         cls = _MODELS.get(name)
     except TypeError:  # an unhashable name
         return None
     if cls is None:
-        import_families()
-        cls = _MODELS.get(name)
+        module = FAMILIES.get(name)
+        if module is not None:
+            importlib.import_module(module)
+            cls = _MODELS.get(name)
+        if cls is None:
+            import_families()
+            cls = _MODELS.get(name)
     return cls
 
 
@@ -135,7 +159,7 @@ def create_model(name: str, **config: Any) -> Any:
 
 
 def list_models() -> list[str]:
-    """Registered model names, sorted (every family of :mod:`synerec.algorithms` among them)."""
+    """Registered model names, sorted (every family of :data:`FAMILIES` imported)."""
     import_families()
     return sorted(_MODELS)
 
