@@ -263,12 +263,12 @@ def test_predict_equals_top_n_score(data: InteractionDataset) -> None:
         np.testing.assert_allclose(S.data, pred.astype(np.float32), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize(("cls", "params"), [c for c in CONFIGS if c[0] is ItemKNN])
+@pytest.mark.parametrize(("cls", "params"), CONFIGS)
 @pytest.mark.parametrize("ranking", ["similarity_sum", "prediction"])
-def test_item_cf_scores_a_few_users_in_numpy_bit_for_bit(cls, params, ranking: str,
-                                                          data: InteractionDataset) -> None:
+def test_a_few_users_are_scored_in_numpy_bit_for_bit(cls, params, ranking: str,
+                                                      data: InteractionDataset) -> None:
     """The numpy path (one request's users, no kernel) gives the kernel's block exactly:
-    the same entries in the same order, the same float32 bits."""
+    the same entries in the same order, the same float32 bits (user-cf and item-cf)."""
     model = cls(**{**params, "ranking": ranking}).fit(data)
     rng = np.random.default_rng(1)
     for users in (np.arange(data.n_users), rng.integers(0, data.n_users, 9),
@@ -283,6 +283,26 @@ def test_item_cf_scores_a_few_users_in_numpy_bit_for_bit(cls, params, ranking: s
             np.testing.assert_array_equal(few.indices, full.indices)
             np.testing.assert_array_equal(few.data.view(np.uint32), full.data.view(np.uint32))
             assert few.data.dtype == full.data.dtype == np.float32
+
+
+@pytest.mark.parametrize(("cls", "params"), CONFIGS)
+def test_a_few_users_are_predicted_in_numpy_bit_for_bit(cls, params,
+                                                        data: InteractionDataset) -> None:
+    """The numpy twins of the predict kernels: the same values (bits), neighbour counts and
+    fallback codes for pairs of up to SMALL_BLOCK users, repeated pairs and unrated items
+    included."""
+    model = cls(**params).fit(data)
+    rng = np.random.default_rng(2)
+    for n_users in (1, 3, knn_module.SMALL_BLOCK):
+        users = rng.choice(data.n_users, n_users, replace=False)
+        pair_users = rng.choice(users, 60)
+        items = rng.integers(0, data.n_items, 60)
+        few = model._predict(pair_users, items)
+        with mock.patch.object(knn_module, "SMALL_BLOCK", -1):
+            full = model._predict(pair_users, items)
+        np.testing.assert_array_equal(few[0].view(np.uint64), full[0].view(np.uint64))
+        np.testing.assert_array_equal(few[1], full[1])
+        np.testing.assert_array_equal(few[2], full[2])
 
 
 def test_item_cf_loads_without_sorting_its_neighbours(data: InteractionDataset, tmp_path,

@@ -1,8 +1,19 @@
-"""Item-based top-N scores for a few users in numpy: one request's, without a kernel.
+"""The neighbourhood models' kernels for one request's users, in numpy, without numba.
 
-:func:`item_knn_score_few` gives exactly the block :func:`._knn_kernels.item_knn_score` gives
-(tests/algorithms/test_knn.py compares them bit for bit), so that loading a saved item-cf and
-ranking one user neither imports numba nor loads its compiled kernels.
+Each function here gives exactly what its kernel in :mod:`._knn_kernels` gives (the same
+entries in the same order, the same bits: tests/algorithms/test_knn.py compares them for every
+configuration), so that loading a saved item-cf, user-cf or hybrid and answering one user
+neither imports numba nor loads its compiled kernels (about 0.6 s of a whole process):
+
+* :func:`item_knn_score_few`, :func:`user_knn_score_few`, :func:`user_knn_score_sum_few`:
+  top-N score blocks;
+* :func:`item_knn_predict_few`, :func:`user_knn_predict_few`: eq. 4 and eq. 3 for pairs
+  grouped by user.
+
+They read the stored similarity ``S`` as it is (rows in any order) and sort only the rows they
+need, in the kernels' order (:func:`sorted_rows`). Sums run in float64 in the kernels' order:
+``np.add.at`` adds in the order of its index array, and every array below is laid out in the
+order the kernel walks.
 """
 
 from __future__ import annotations
@@ -10,14 +21,19 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["item_knn_score_few"]
+__all__ = ["item_knn_predict_few", "item_knn_score_few", "sorted_rows", "user_knn_predict_few",
+           "user_knn_score_few", "user_knn_score_sum_few"]
+
+#: The fallback codes of the kernels (:data:`._knn_kernels.NO_FALLBACK`, ``NO_NEIGHBORS``).
+_NO_FALLBACK = 0
+_NO_NEIGHBORS = 4
 
 
 def item_knn_score_few(users: np.ndarray, X: sp.csr_matrix, S: sp.csr_matrix,
-                       nb_indptr: np.ndarray, k: int, x_data: np.ndarray,
+                       k: int, x_data: np.ndarray,
                        item_mean: np.ndarray, center: bool, normalize: bool) -> sp.csr_matrix:
     """:func:`~._knn_kernels.item_knn_score` for a few ``users`` (arguments as there; ``X``
-    the training matrix, ``S`` the similarity with unsorted rows, ``x_data`` the values used).
+    the training matrix, ``S`` the similarity as stored, ``x_data`` the values used).
 
     The same block, entry for entry and bit for bit: the rated items in the training row's
     order, each one's ``k`` best stored neighbours in the kernel's order (value descending,
@@ -37,21 +53,15 @@ def item_knn_score_few(users: np.ndarray, X: sp.csr_matrix, S: sp.csr_matrix,
         r = x_data[lo:hi].astype(np.float64)
         if center:
             r = r - item_mean[js]
-        starts = nb_indptr[js]
-        lengths = nb_indptr[js + 1] - starts
-        first_of_group = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        group = np.repeat(np.arange(len(js)), lengths)
-        pos = np.arange(int(lengths.sum())) - first_of_group + np.repeat(starts, lengths)
-        order = _row_order(group, S.indices[pos], S.data[pos])
-        pos, group = pos[order], group[order]
-        keep = np.arange(len(pos)) - first_of_group < k
-        pos, group = pos[keep], group[keep]
-        i_seq = S.indices[pos].astype(np.int64)
-        w = S.data[pos].astype(np.float64)
+        rows_ptr, i_all, w_all = sorted_rows(S, js)
+        group = np.repeat(np.arange(len(js)), np.diff(rows_ptr))
+        keep = _first_per_group(group, k)
+        i_seq = i_all[keep].astype(np.int64)
+        w = w_all[keep].astype(np.float64)
+        group = group[keep]
         np.add.at(num, i_seq, w * r[group])
         np.add.at(den, i_seq, np.abs(w))
-        uniq, first = np.unique(i_seq, return_index=True)
-        touched = uniq[np.argsort(first, kind="stable")]
+        touched = _first_seen(i_seq)
         if normalize:
             values = num[touched] / den[touched] + (item_mean[touched] if center else 0.0)
         else:
@@ -75,3 +85,192 @@ def _row_order(group: np.ndarray, indices: np.ndarray, values: np.ndarray) -> np
     asc = np.where(bits & sign, ~bits, bits | sign)
     keys = ((~asc).astype(np.uint64) << np.uint64(32)) | indices.astype(np.uint64)
     return np.lexsort((keys, group))
+
+
+def sorted_rows(S: sp.csr_matrix, rows: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``rows`` of ``S`` (repeats allowed), each in the kernels' order (value descending,
+    ties to the lower column): ``(indptr over rows, indices int32, values float32)``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = S.indptr[rows].astype(np.int64)
+    lengths = S.indptr[rows + 1].astype(np.int64) - starts
+    indptr = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    group = np.repeat(np.arange(len(rows)), lengths)
+    pos = np.arange(int(indptr[-1])) - np.repeat(indptr[:-1], lengths) + np.repeat(starts, lengths)
+    pos = pos[_row_order(group, S.indices[pos], S.data[pos])]
+    return indptr, S.indices[pos].astype(np.int32), S.data[pos].astype(np.float32)
+
+
+def _first_per_group(group: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the first ``k`` entries of each run of equal, ascending ``group`` values."""
+    if len(group) == 0:
+        return np.zeros(0, bool)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    run = np.diff(np.r_[starts, len(group)])
+    return np.arange(len(group)) - np.repeat(starts, run) < k
+
+
+def _occurrence(values: np.ndarray) -> np.ndarray:
+    """For each entry, how many earlier entries hold the same value (0 for the first)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(values) else \
+        np.zeros(0, np.int64)
+    run = np.diff(np.r_[starts, len(values)])
+    out = np.empty(len(values), np.int64)
+    out[order] = np.arange(len(values)) - np.repeat(starts, run)
+    return out
+
+
+def _first_seen(values: np.ndarray) -> np.ndarray:
+    """The distinct values in order of first appearance."""
+    uniq, first = np.unique(values, return_index=True)
+    return uniq[np.argsort(first, kind="stable")]
+
+
+def _block(rows: list[np.ndarray], vals: list[np.ndarray], n_items: int) -> sp.csr_matrix:
+    indptr = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum([len(r) for r in rows], out=indptr[1:])
+    indices = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
+    data = np.concatenate(vals).astype(np.float32) if vals else np.zeros(0, np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(rows), n_items))
+
+
+def _neighbour_walk(X: sp.csr_matrix, nbrs: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The entries of the training rows ``nbrs`` in walk order: ``(position of the
+    neighbour, item, value)``, each row's items in stored order."""
+    lengths = (X.indptr[nbrs + 1] - X.indptr[nbrs]).astype(np.int64)
+    starts = X.indptr[nbrs].astype(np.int64)
+    pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) \
+        + np.repeat(starts, lengths)
+    return np.repeat(np.arange(len(nbrs)), lengths), X.indices[pos].astype(np.int64), \
+        X.data[pos]
+
+
+def user_knn_score_sum_few(users: np.ndarray, k: int, S: sp.csr_matrix,
+                           X: sp.csr_matrix) -> sp.csr_matrix:
+    """:func:`~._knn_kernels.user_knn_score_sum` for a few ``users``: ``sum w`` over the
+    user's ``k`` nearest neighbours who have the item, items in order of first appearance."""
+    rows: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    for a in np.asarray(users, dtype=np.int64):
+        _, nbrs, sims = sorted_rows(S, np.array([a]))
+        nbrs, sims = nbrs[:k].astype(np.int64), sims[:k].astype(np.float64)
+        p, items, _ = _neighbour_walk(X, nbrs)
+        acc = np.zeros(X.shape[1], np.float64)
+        np.add.at(acc, items, sims[p])
+        touched = _first_seen(items)
+        rows.append(touched)
+        vals.append(acc[touched].astype(np.float32))
+    return _block(rows, vals, X.shape[1])
+
+
+def user_knn_score_few(users: np.ndarray, k: int, S: sp.csr_matrix, X: sp.csr_matrix,
+                       user_mean: np.ndarray, signed: bool) -> sp.csr_matrix:
+    """:func:`~._knn_kernels.user_knn_score` for a few ``users`` (each neighbour's own mean,
+    ``neighbor_mean="all"``): eq. 3 over each item's ``k`` most similar raters among the
+    stored neighbours, for the items one of the ``k`` nearest neighbours rated."""
+    rows: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    n_items = X.shape[1]
+    for a in np.asarray(users, dtype=np.int64):
+        _, nbrs, sims = sorted_rows(S, np.array([a]))
+        nbrs = nbrs.astype(np.int64)
+        p, items, x = _neighbour_walk(X, nbrs)
+        counted = _occurrence(items) < k
+        w = sims[p].astype(np.float64)
+        num = np.zeros(n_items, np.float64)
+        den = np.zeros(n_items, np.float64)
+        np.add.at(num, items[counted],
+                  (w * (x.astype(np.float64) - user_mean[nbrs[p]]))[counted])
+        np.add.at(den, items[counted], (w if signed else np.abs(w))[counted])
+        near = np.zeros(n_items, bool)
+        near[items[p < k]] = True
+        touched = _first_seen(items)
+        touched = touched[near[touched]]
+        d = den[touched]
+        ratio = np.divide(num[touched], d, out=np.zeros(len(touched)), where=d != 0.0)
+        rows.append(touched)
+        vals.append((user_mean[a] + ratio).astype(np.float32))
+    return _block(rows, vals, n_items)
+
+
+def _grouped(group_users: np.ndarray, group_starts: np.ndarray
+             ) -> list[tuple[int, slice]]:
+    return [(int(a), slice(int(group_starts[g]), int(group_starts[g + 1])))
+            for g, a in enumerate(group_users)]
+
+
+def item_knn_predict_few(group_users: np.ndarray, group_starts: np.ndarray,
+                         pair_items: np.ndarray, k: int, S: sp.csr_matrix, X: sp.csr_matrix,
+                         x_data: np.ndarray, item_mean: np.ndarray, center: bool,
+                         out_value: np.ndarray, out_nbrs: np.ndarray,
+                         out_code: np.ndarray) -> None:
+    """:func:`~._knn_kernels.item_knn_predict` for pairs of a few users (same layout)."""
+    n_items = X.shape[1]
+    rated = np.zeros(n_items, bool)
+    rating = np.zeros(n_items, np.float64)
+    for a, sl in _grouped(group_users, group_starts):
+        lo, hi = X.indptr[a], X.indptr[a + 1]
+        rated[X.indices[lo:hi]] = True
+        rating[X.indices[lo:hi]] = x_data[lo:hi]
+        items = np.asarray(pair_items[sl], dtype=np.int64)
+        indptr, js, w = sorted_rows(S, items)
+        group = np.repeat(np.arange(len(items)), np.diff(indptr))
+        hit = rated[js]
+        group, js, w = group[hit], js[hit].astype(np.int64), w[hit].astype(np.float64)
+        keep = _first_per_group(group, k)
+        group, js, w = group[keep], js[keep], w[keep]
+        r = rating[js] - item_mean[js] if center else rating[js]
+        s = np.zeros(len(items), np.float64)
+        d = np.zeros(len(items), np.float64)
+        np.add.at(s, group, w * r)
+        np.add.at(d, group, np.abs(w))
+        c = np.bincount(group, minlength=len(items))
+        has = c > 0
+        value = np.divide(s, d, out=np.zeros(len(items)), where=has)
+        value = np.where(has, value + (item_mean[items] if center else 0.0), item_mean[items])
+        out_value[sl] = value
+        out_nbrs[sl] = c
+        out_code[sl] = np.where(has, _NO_FALLBACK, _NO_NEIGHBORS)
+        rated[X.indices[lo:hi]] = False
+
+
+def user_knn_predict_few(group_users: np.ndarray, group_starts: np.ndarray,
+                         pair_items: np.ndarray, k: int, S: sp.csr_matrix,
+                         XT: sp.csr_matrix, user_mean: np.ndarray, signed: bool,
+                         out_value: np.ndarray, out_nbrs: np.ndarray,
+                         out_code: np.ndarray) -> None:
+    """:func:`~._knn_kernels.user_knn_predict` for pairs of a few users (same layout; each
+    neighbour's own mean, ``neighbor_mean="all"``; ``XT``: the training matrix transposed)."""
+    rank = np.zeros(XT.shape[1], np.int64)  # 1 + position in a's neighbour list, 0 = none
+    for a, sl in _grouped(group_users, group_starts):
+        _, nbrs, sims = sorted_rows(S, np.array([a]))
+        rank[nbrs] = np.arange(1, len(nbrs) + 1)
+        items = np.asarray(pair_items[sl], dtype=np.int64)
+        lengths = (XT.indptr[items + 1] - XT.indptr[items]).astype(np.int64)
+        pos = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) \
+            + np.repeat(XT.indptr[items].astype(np.int64), lengths)
+        pair = np.repeat(np.arange(len(items)), lengths)
+        r = rank[XT.indices[pos]]
+        hit = r > 0
+        pair, r, x = pair[hit], r[hit] - 1, XT.data[pos][hit].astype(np.float64)
+        order = np.lexsort((r, pair))  # each pair's raters by their rank
+        pair, r, x = pair[order], r[order], x[order]
+        keep = _first_per_group(pair, k)
+        pair, r, x = pair[keep], r[keep], x[keep]
+        v = nbrs[r].astype(np.int64)
+        w = sims[r].astype(np.float64)
+        num = np.zeros(len(items), np.float64)
+        den = np.zeros(len(items), np.float64)
+        np.add.at(num, pair, w * (x - user_mean[v]))
+        np.add.at(den, pair, w if signed else np.abs(w))
+        found = np.bincount(pair, minlength=len(items))
+        ok = (found > 0) & (den != 0.0)
+        ratio = np.divide(num, den, out=np.zeros(len(items)), where=ok)
+        out_value[sl] = np.where(ok, user_mean[a] + ratio, user_mean[a])
+        out_nbrs[sl] = np.where(ok, found, 0)
+        out_code[sl] = np.where(ok, _NO_FALLBACK, _NO_NEIGHBORS)
+        rank[nbrs] = 0

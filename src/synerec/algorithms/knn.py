@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
@@ -57,7 +58,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms._knn_config import ItemKNNConfig, UserKNNConfig
-from synerec.algorithms._knn_numpy import item_knn_score_few
+from synerec.algorithms._knn_numpy import (
+    item_knn_predict_few,
+    item_knn_score_few,
+    user_knn_predict_few,
+    user_knn_score_few,
+    user_knn_score_sum_few,
+)
 from synerec.algorithms.abilities import (
     EvidenceKind,
     ExplainsScore,
@@ -176,9 +183,11 @@ class _NeighborhoodModel(Recommender[_KC]):
         return numba_threads(int(self.config_.num_threads))
 
     # -- pairs grouped by user --------------------------------------------------------------
-    def _predict_grouped(self, users: np.ndarray, items: np.ndarray, kernel: Any,
-                         *args: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run a ``*_knn_predict`` kernel on pairs sorted by user; results in input order."""
+    def _predict_grouped(self, users: np.ndarray, items: np.ndarray,
+                         run: Callable[..., None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run ``run(group_users, group_starts, pair_items, out_value, out_nbrs, out_code)``
+        (a ``*_knn_predict`` kernel or its numpy twin) on pairs sorted by user; results in
+        input order."""
         order = np.argsort(users, kind="stable")
         su = users[order]
         starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]]) if len(su) else np.zeros(0, int)
@@ -187,9 +196,7 @@ class _NeighborhoodModel(Recommender[_KC]):
         value = np.empty(len(users), np.float64)
         nbrs = np.empty(len(users), np.int32)
         code = np.empty(len(users), np.int8)
-        with self._threads():
-            kernel(group_users, group_starts, items[order].astype(np.int64), self._k, *args,
-                   self._n_blocks(len(group_users)), value, nbrs, code)
+        run(group_users, group_starts, items[order].astype(np.int64), value, nbrs, code)
         out_v = np.empty_like(value)
         out_n = np.empty_like(nbrs)
         out_c = np.empty_like(code)
@@ -364,17 +371,42 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
         X = self.train_
         return X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data
 
-    def _predict(self, users: np.ndarray, items: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _few(self, n_users: int) -> bool:
+        """Whether a block of ``n_users`` users goes to the numpy twins of the kernels (one
+        request's users, each neighbour's own mean: no kernel to load)."""
+        return n_users <= SMALL_BLOCK and self.config_.neighbor_mean != "corated"
+
+    def _transposed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._xt is None:
             XT = self.train_.T.tocsr()
             self._xt = (XT.indptr.astype(np.int64), XT.indices.astype(np.int32), XT.data)
-        return self._predict_grouped(
-            users, items, _kernels().user_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
-            *self._xt, self.user_mean_, self._neighbor_means(), self._signed, self.n_users_)
+        return self._xt
+
+    def _predict(self, users: np.ndarray, items: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def run(gu: np.ndarray, gs: np.ndarray, it: np.ndarray, *out: np.ndarray) -> None:
+            if self._few(len(gu)):
+                xt_indptr, xt_indices, xt_data = self._transposed()
+                XT = sp.csr_matrix((xt_data, xt_indices, xt_indptr),
+                                   shape=self.train_.shape[::-1])
+                user_knn_predict_few(gu, gs, it, self._k, self.similarity_, XT,
+                                     self.user_mean_, self._signed, *out)
+                return
+            with self._threads():
+                _kernels().user_knn_predict(
+                    gu, gs, it, self._k, self._nb_indptr, self._nb_idx, self._nb_sim,
+                    *self._transposed(), self.user_mean_, self._neighbor_means(), self._signed,
+                    self.n_users_, self._n_blocks(len(gu)), *out)
+
+        return self._predict_grouped(users, items, run)
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
+        if self._few(len(users)):  # one request's users: numpy, no kernel to load
+            if self.config_.ranking == "similarity_sum":
+                return user_knn_score_sum_few(users, self._k, self.similarity_, self.train_)
+            return user_knn_score_few(users, self._k, self.similarity_, self.train_,
+                                      self.user_mean_, self._signed)
         x_indptr = self.train_.indptr.astype(np.int64)
         kern = _kernels()
         bounds = kern.user_knn_score_bounds(users, self._k, self._nb_indptr, self._nb_idx,
@@ -566,9 +598,24 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
 
     def _predict(self, users: np.ndarray, items: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._predict_grouped(
-            users, items, _kernels().item_knn_predict, self._nb_indptr, self._nb_idx, self._nb_sim,
-            *self._x(), self.item_mean_, self._center, self.n_items_)
+        return self._item_predict(users, items, self._center)
+
+    def _item_predict(self, users: np.ndarray, items: np.ndarray, center: bool
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Eq. 4 for the pairs (``center``: around the item means), by the kernel or, for one
+        request's users, its numpy twin."""
+        def run(gu: np.ndarray, gs: np.ndarray, it: np.ndarray, *out: np.ndarray) -> None:
+            if len(gu) <= SMALL_BLOCK:
+                item_knn_predict_few(gu, gs, it, self._k, self.similarity_, self.train_,
+                                     self.train_.data, self.item_mean_, center, *out)
+                return
+            with self._threads():
+                _kernels().item_knn_predict(
+                    gu, gs, it, self._k, self._nb_indptr, self._nb_idx, self._nb_sim,
+                    *self._x(), self.item_mean_, center, self.n_items_,
+                    self._n_blocks(len(gu)), *out)
+
+        return self._predict_grouped(users, items, run)
 
     def _score_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         users = users.astype(np.int64)
@@ -576,7 +623,7 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
         if len(users) <= SMALL_BLOCK:  # one request's users: numpy, no kernel to load
             plain = self.config_.ranking == "similarity_sum"
             return item_knn_score_few(
-                users, self.train_, self.similarity_, self._nb_indptr, self._k,
+                users, self.train_, self.similarity_, self._k,
                 np.ones_like(x_data) if plain else x_data, self.item_mean_,
                 False if plain else self._center, not plain)
         kern = _kernels()

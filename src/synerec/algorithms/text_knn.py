@@ -46,7 +46,6 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from synerec.algorithms import _knn_kernels as kern
 from synerec.algorithms.abilities import EvidenceKind
 from synerec.algorithms.base import NO_FALLBACK, UNKNOWN_ITEM, RecommenderConfig
 from synerec.algorithms.knn import (
@@ -427,9 +426,7 @@ class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
             # the paper's plain eq. 4 for cold items: the weighted mean of the user's ratings
             # of the textually similar items (no item mean to centre on; measured on ML-100K,
             # bench/text_cf.py, it beats centring on the neighbours' means)
-            v, n, c = self._predict_grouped(
-                users[is_cold], items[is_cold], kern.item_knn_predict, self._nb_indptr,
-                self._nb_idx, self._nb_sim, *self._x(), self.item_mean_, False, self.n_items_)
+            v, n, c = self._item_predict(users[is_cold], items[is_cold], False)
             value[is_cold], nbrs[is_cold], code[is_cold] = v, n, c
         # a cold item none of whose neighbours the user rated is still an unknown item: fall
         # back like the base class does (to the user's mean)
