@@ -70,7 +70,6 @@ import time
 from typing import ClassVar, Literal
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from pydantic import Field
 
@@ -324,6 +323,7 @@ def gram_matrix(Xb: sp.csr_matrix) -> np.ndarray:
 
 def _inverse_spd_in_place(A: np.ndarray) -> None:
     """Invert a symmetric positive definite float32 matrix in place (Cholesky, LAPACK)."""
+    import scipy.linalg
     potrf, potri = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (A,))
     # LAPACK works on the Fortran-ordered view: A.T of a C-ordered symmetric matrix is A itself,
     # and the "lower" triangle of A.T is the upper triangle of A.
@@ -356,6 +356,8 @@ def ease_sparse_weights(Xb: sp.csr_matrix, lambda_: float, *, neighbors: int,
     scipy.sparse.csr_matrix
         items x items float32; column ``j`` is non-zero only at rows of ``j``'s neighbours.
     """
+    import scipy.linalg
+
     from synerec.similarity import similarity_matrix
 
     n = Xb.shape[1]

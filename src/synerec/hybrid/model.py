@@ -90,7 +90,7 @@ from synerec.hybrid.stats import (
     recent_item_mask,
     training_stats,
 )
-from synerec.hybrid.text_map import TEXT_MAP_MODELS, text_map_profiles
+from synerec.hybrid.text_map import TEXT_MAP_MODELS, TextMap
 from synerec.hybrid.training_table import (
     TrainingTable,
     relevance_threshold,
@@ -415,13 +415,32 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         :data:`~synerec.hybrid.text_map.TEXT_MAP_MODELS` (``None``: no such retriever, no
         embeddings, or no column that reads them)."""
         E = self.item_side_.embeddings
-        if E is None or "text_cf_score" not in self.feature_names_:
+        if E is None or not self._uses_text_map():
             return None
         for spec, r in zip(self.retriever_specs_, retrievers, strict=True):
             if spec.model in TEXT_MAP_MODELS and isinstance(r, ScoresProfile):
                 model: ScoresProfile = r
-                return lambda users: text_map_profiles(model, X, users, E)
+                tmap = self._text_map_of(X)
+                return lambda users: tmap.profiles(model, X, users, E)
         return None
+
+    def _text_map_of(self, X: sp.csr_matrix) -> TextMap:
+        """The text map of ``X`` (kept for the last ``X`` asked: the training matrix, while
+        recommending; read from the saved arrays when loaded)."""
+        cached = self.__dict__.get("_text_map_cache")
+        if cached is not None and cached[0] is X:
+            tmap: TextMap = cached[1]
+            return tmap
+        E = self.item_side_.embeddings
+        if E is None:
+            raise ValueError("the text map needs item embeddings")
+        tmap = TextMap.fit(X, E)
+        self.__dict__["_text_map_cache"] = (X, tmap)
+        return tmap
+
+    def _uses_text_map(self) -> bool:
+        return self.item_side_.embeddings is not None \
+            and "text_cf_score" in self.feature_names_
 
     def _recent_mask(self, X: sp.csr_matrix, T: sp.csr_matrix | None) -> sp.csr_matrix:
         """``X`` restricted to each user's latest items by its timestamps ``T`` (kept for the
@@ -595,7 +614,11 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
     def _arrays(self) -> dict[str, np.ndarray]:
         stored = StoredHybrid(self.retriever_names_, self.feature_groups_, self.item_side_,
                               self.times_, self.titles_, self.validation_)
-        return hybrid_arrays(stored, self.retrievers_)
+        out = hybrid_arrays(stored, self.retrievers_)
+        if self._uses_text_map():
+            tmap = self._text_map_of(self.train_)
+            out["text_map_warm"], out["text_map_solution"] = tmap.warm, tmap.solution
+        return out
 
     def _files(self) -> dict[str, bytes | str]:
         return ranker_files(self.ranker_, self.ranker_llm_)
@@ -612,6 +635,13 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self.validation_ = stored.validation
         self.retrievers_ = load_retrievers(specs, arrays, X, self.rating_scale_)
         self.stats_ = training_stats(X, self.times_, self.item_side_, self.rating_scale_)
+        if "text_map_solution" in arrays:
+            warm = np.asarray(arrays["text_map_warm"], dtype=bool)
+            solution = np.asarray(arrays["text_map_solution"], dtype=np.float64)
+            E = self.item_side_.embeddings
+            if E is None or warm.shape != (X.shape[1],) or solution.shape != (E.shape[1],) * 2:
+                raise ValueError("the stored text map does not match the embeddings")
+            self.__dict__["_text_map_cache"] = (X, TextMap(warm, solution))
         self.ranker_ = None
         self.ranker_llm_ = None
         self.ranker_kind_ = "rrf"

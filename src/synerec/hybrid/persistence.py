@@ -56,6 +56,15 @@ def hybrid_arrays(stored: StoredHybrid, retrievers: Sequence[Recommender]
         "category_indices": (side.categories.indices if side.categories is not None
                              else np.zeros(0)).astype(np.int64),
         "category_names": side.category_names.astype(np.str_),
+        # the text neighbours (derived from the embeddings; stored so that loading does not
+        # compare every pair of items again)
+        "text_neighbor_indptr": (side.text_neighbors.indptr if side.text_neighbors is not None
+                                 else np.zeros(0)).astype(np.int64),
+        "text_neighbor_indices": (side.text_neighbors.indices
+                                  if side.text_neighbors is not None
+                                  else np.zeros(0)).astype(np.int32),
+        "text_neighbor_data": (side.text_neighbors.data if side.text_neighbors is not None
+                               else np.zeros(0)).astype(np.float32),
         "times": (stored.times.data if stored.times is not None
                   else np.zeros(0)).astype(np.float64),
         "has_times": np.asarray(stored.times is not None),
@@ -105,10 +114,19 @@ def read_arrays(arrays: dict[str, np.ndarray], X: sp.csr_matrix) -> StoredHybrid
     for entry in arrays["validation"]:
         k, _, v = str(entry).partition("=")
         validation[k] = v
+    side = ItemSide(embeddings, C, cat_names, _text_neighbors(arrays, n_items)) \
+        if embeddings is not None and len(arrays.get("text_neighbor_indptr", ())) \
+        else ItemSide.build(embeddings, C, cat_names)  # a model saved before they were stored
     return StoredHybrid([str(x) for x in arrays["retriever_names"]],
-                        tuple(g for g in FEATURE_GROUPS if g in groups),
-                        ItemSide.build(embeddings, C, cat_names), times,
+                        tuple(g for g in FEATURE_GROUPS if g in groups), side, times,
                         [str(t) for t in titles], validation)
+
+
+def _text_neighbors(arrays: dict[str, np.ndarray], n_items: int) -> sp.csr_matrix:
+    T = sp.csr_matrix((arrays["text_neighbor_data"], arrays["text_neighbor_indices"],
+                       arrays["text_neighbor_indptr"]), shape=(n_items, n_items))
+    T.check_format(full_check=True)
+    return T
 
 
 def ranker_files(ranker: LambdaRanker | None, ranker_llm: LambdaRanker | None

@@ -25,12 +25,14 @@ with :math:`\lambda = 30` (0.445 at 10 and 100, 0.428 at 1).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms.abilities import ScoresProfile
 
-__all__ = ["TEXT_MAP_LAMBDA", "TEXT_MAP_MODELS", "text_map_profiles"]
+__all__ = ["TEXT_MAP_LAMBDA", "TEXT_MAP_MODELS", "TextMap", "text_map_profiles"]
 
 #: The ridge penalty (chosen on the validation cut, see the module docstring).
 TEXT_MAP_LAMBDA = 30.0
@@ -41,22 +43,48 @@ TEXT_MAP_MODELS: frozenset[str] = frozenset({"ease"})
 _USER_CHUNK = 1024
 
 
+@dataclass(frozen=True, eq=False)
+class TextMap:
+    """The ridge map of one training matrix: which items are warm and the solution
+    :math:`G = (E_W^\top E_W + \\lambda I)^{-1}` (``(d, d)`` float64), kept so that the map is
+    solved once per matrix (and stored with a saved hybrid)."""
+
+    warm: np.ndarray
+    solution: np.ndarray
+
+    @classmethod
+    def fit(cls, X: sp.csr_matrix, embeddings: np.ndarray,
+            lam: float = TEXT_MAP_LAMBDA) -> TextMap:
+        """The map of the training matrix ``X`` for ``embeddings`` (centred unit rows, zero
+        rows for items without text)."""
+        E = np.asarray(embeddings, dtype=np.float64)
+        warm = (np.diff(X.tocsc().indptr) > 0) & (np.abs(E).sum(axis=1) > 0)
+        d = E.shape[1]
+        if not warm.any():
+            return cls(warm, np.zeros((d, d)))
+        Ew = E[warm]
+        return cls(warm, np.linalg.solve(Ew.T @ Ew + lam * np.eye(d), np.eye(d)))
+
+    def profiles(self, model: ScoresProfile, X: sp.csr_matrix, users: np.ndarray,
+                 embeddings: np.ndarray) -> np.ndarray:
+        """``(len(users), d)`` float32 profiles :math:`p_u` of the users (indices into ``X``,
+        the matrix ``model`` was fitted on and this map was fitted for)."""
+        E = np.asarray(embeddings, dtype=np.float64)
+        out = np.zeros((len(users), E.shape[1]), dtype=np.float32)
+        if not self.warm.any() or len(users) == 0:
+            return out
+        Ew = E[self.warm]
+        for start in range(0, len(users), _USER_CHUNK):
+            u = users[start:start + _USER_CHUNK]
+            S = np.asarray(model.score_profiles(X[u]), dtype=np.float64)[:, self.warm]
+            # (S E_W) G: a (users, d) product first, so that one user costs O(n d + d^2)
+            out[start:start + len(u)] = (np.nan_to_num(S) @ Ew) @ self.solution
+        return out
+
+
 def text_map_profiles(model: ScoresProfile, X: sp.csr_matrix, users: np.ndarray,
                       embeddings: np.ndarray, lam: float = TEXT_MAP_LAMBDA) -> np.ndarray:
     """``(len(users), d)`` float32 profiles :math:`p_u` of the users (indices into ``X``, the
     matrix ``model`` was fitted on) in the space of ``embeddings`` (centred unit rows, zero
-    rows for items without text)."""
-    E = np.asarray(embeddings, dtype=np.float64)
-    warm = (np.diff(X.tocsc().indptr) > 0) & (np.abs(E).sum(axis=1) > 0)
-    d = E.shape[1]
-    out = np.zeros((len(users), d), dtype=np.float32)
-    if not warm.any() or len(users) == 0:
-        return out
-    Ew = E[warm]
-    G = np.linalg.solve(Ew.T @ Ew + lam * np.eye(d), np.eye(d))
-    proj = Ew @ G  # (n_warm, d)
-    for start in range(0, len(users), _USER_CHUNK):
-        u = users[start:start + _USER_CHUNK]
-        S = np.asarray(model.score_profiles(X[u]), dtype=np.float64)[:, warm]
-        out[start:start + len(u)] = np.nan_to_num(S) @ proj
-    return out
+    rows for items without text): :meth:`TextMap.profiles` of a map fitted on ``X``."""
+    return TextMap.fit(X, embeddings, lam).profiles(model, X, users, embeddings)
