@@ -244,6 +244,16 @@ def _load_error(home: Path, name: str) -> DataFormatError:
     return info.value
 
 
+def _split_error(home: Path) -> DataFormatError:
+    """An official split's file is read and checked when the split is first used: loading
+    succeeds (``--folds 5`` never reads the split files), using the split fails."""
+    data = load_dataset("ml-100k", data_home=home, download=False)
+    with pytest.raises(DataFormatError) as info:
+        for name in data.splits:
+            data.splits[name]
+    return info.value
+
+
 def test_rating_not_a_number(tmp_path: Path) -> None:
     rows = list(U_DATA)
     rows[1] = "1\t20\tfive\t881250950"
@@ -357,7 +367,7 @@ def test_test_pair_absent_from_u_data(tmp_path: Path) -> None:
     folder = write_ml100k(tmp_path / "ml-100k", splits={"u1": ([0, 2, 4], [1, 3])})
     with open(folder / "u1.test", "a") as fh:
         fh.write("3\t10\t4\t881250999\n")
-    err = _load_error(tmp_path, "ml-100k")
+    err = _split_error(tmp_path)
     assert (Path(err.path).name, err.line, err.value) == ("u1.test", 3, (3, 10))
     assert "not in u.data" in str(err)
 
@@ -366,20 +376,20 @@ def test_test_pair_doubled(tmp_path: Path) -> None:
     folder = write_ml100k(tmp_path / "ml-100k", splits={"u2": ([0, 2, 4], [1, 3])})
     with open(folder / "u2.test", "a") as fh:
         fh.write(U_DATA[1] + "\n")
-    err = _load_error(tmp_path, "ml-100k")
+    err = _split_error(tmp_path)
     assert (Path(err.path).name, err.line, err.value) == ("u2.test", 3, (1, 20))
     assert "twice" in str(err)
 
 
 def test_pair_in_both_base_and_test(tmp_path: Path) -> None:
     write_ml100k(tmp_path / "ml-100k", splits={"u3": ([0, 1, 2, 4], [1, 3])})
-    err = _load_error(tmp_path, "ml-100k")
+    err = _split_error(tmp_path)
     assert (Path(err.path).name, err.line, err.value) == ("u3.base", 2, (1, 20))
 
 
 def test_pair_in_neither_base_nor_test(tmp_path: Path) -> None:
     write_ml100k(tmp_path / "ml-100k", splits={"u4": ([0, 4], [1, 3])})
-    err = _load_error(tmp_path, "ml-100k")
+    err = _split_error(tmp_path)
     assert (Path(err.path).name, err.line, err.value) == ("u.data", 3, (2, 10))
     assert "neither u4.base nor u4.test" in str(err)
 
@@ -387,7 +397,7 @@ def test_pair_in_neither_base_nor_test(tmp_path: Path) -> None:
 def test_split_rating_differs_from_u_data(tmp_path: Path) -> None:
     folder = write_ml100k(tmp_path / "ml-100k", splits={"u5": ([0, 2, 4], [1, 3])})
     (folder / "u5.test").write_text(U_DATA[1] + "\n" + "2\t30\t2\t881250952\n")
-    err = _load_error(tmp_path, "ml-100k")
+    err = _split_error(tmp_path)
     assert (Path(err.path).name, err.line, err.column, err.value) == ("u5.test", 2, "rating", 2)
 
 

@@ -8,6 +8,7 @@ answers without pandas.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from synerec.data._cells import as_text, parse_numbers, to_float
 
 # as_text, to_float, parse_id_case and DUPLICATE_POLICIES: importable from here as before
-__all__ = ["DUPLICATE_POLICIES", "DuplicatePolicy", "IdCase", "InteractionDataset", "as_text",
+__all__ = ["DUPLICATE_POLICIES", "DuplicatePolicy", "IdCase", "InteractionDataset", "SplitMasks",
+           "as_text",
            "parse_id_case", "parse_numbers", "to_float"]
 
 #: Names re-exported from :mod:`synerec.data._cells` (which imports pandas) on first use.
@@ -48,6 +50,58 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'synerec.data.dataset' has no attribute {name!r}")
 
 ITEM_TEXT_COLUMNS = ("title", "description", "category")
+
+
+class SplitMasks(MutableMapping[str, np.ndarray]):
+    """A data set's official splits, each read (and checked) when it is first asked for.
+
+    ``synerec evaluate --folds 5`` on MovieLens 100K needs none of its seven official splits;
+    reading and checking them all took a second of a two-second command. The names are known
+    at once (the loader checks that each split's files exist); a mask is read by its
+    ``readers[name]()`` on first access, checked to be a boolean mask over the ``n``
+    interactions, and kept.
+    """
+
+    def __init__(self, n: int, readers: dict[str, Callable[[], np.ndarray]]) -> None:
+        self._n = n
+        self._readers = dict(readers)
+        self._masks: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        mask = self._masks.get(name)
+        if mask is None:
+            if name not in self._readers:
+                raise KeyError(name)
+            mask = np.asarray(self._readers[name]())
+            if mask.dtype != bool or len(mask) != self._n:
+                raise ValueError(f"split {name!r} must be a boolean mask over interactions")
+            self._masks[name] = mask
+        return mask
+
+    def __setitem__(self, name: str, mask: np.ndarray) -> None:
+        mask = np.asarray(mask)
+        if mask.dtype != bool or len(mask) != self._n:
+            raise ValueError(f"split {name!r} must be a boolean mask over interactions")
+        self._readers.pop(name, None)
+        self._masks[name] = mask
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self._readers.pop(name, None)
+        self._masks.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*self._readers, *self._masks}))
+
+    def __len__(self) -> int:
+        return len({*self._readers, *self._masks})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._readers or name in self._masks
+
+    def __repr__(self) -> str:
+        return f"SplitMasks({list(self)})"
 
 
 @dataclass(eq=False)
@@ -96,7 +150,7 @@ class InteractionDataset:
     user_info: pd.DataFrame | None = None
     rating_scale: tuple[float, float] | None = None
     name: str = "dataset"
-    splits: dict[str, np.ndarray] = field(default_factory=dict)
+    splits: MutableMapping[str, np.ndarray] = field(default_factory=dict)
     report: ReadReport | None = None
     source: dict[str, Any] | None = None
 
@@ -122,9 +176,11 @@ class InteractionDataset:
         for col in ITEM_TEXT_COLUMNS:
             if col not in self.item_info.columns:
                 self.item_info[col] = ""
-        for name, mask in self.splits.items():
-            if mask.dtype != bool or len(mask) != n:
-                raise ValueError(f"split {name!r} must be a boolean mask over interactions")
+        if not isinstance(self.splits, SplitMasks):  # those check each mask as it is read
+            for name, mask in self.splits.items():
+                if mask.dtype != bool or len(mask) != n:
+                    raise ValueError(f"split {name!r} must be a boolean mask over "
+                                     "interactions")
 
     # -- sizes --------------------------------------------------------------------------------
     @property

@@ -18,6 +18,7 @@ ACM Transactions on Interactive Intelligent Systems 5(4), Article 19. DOI 10.114
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shutil
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from synerec.data._io import read_delimited, read_text
-from synerec.data.dataset import InteractionDataset, parse_numbers
+from synerec.data.dataset import InteractionDataset, SplitMasks, parse_numbers
 from synerec.data.download import extract_members, fetch, file_digest
 from synerec.data.registry import DatasetInfo, register_dataset
 from synerec.exceptions import ChecksumError, DataFormatError
@@ -134,7 +135,7 @@ def load_movielens_100k(folder: str | Path, *, splits: bool = True) -> Interacti
         name="ml-100k", path=path, first_line=first,
     )
     if splits:
-        data.splits.update(_read_splits(folder, data))
+        data.splits = _split_masks(folder, data)
     log.info("loaded ml-100k from %s: %d ratings, %d users, %d items, splits %s", folder,
              data.n_interactions, data.n_users, data.n_items, sorted(data.splits))
     return data
@@ -245,13 +246,10 @@ def _check_unique(ids: np.ndarray, column: str, path: Path, first: int) -> None:
                               value=int(ids[r]))
 
 
-def _read_splits(folder: Path, data: InteractionDataset) -> dict[str, np.ndarray]:
-    """Test masks of the official splits found in ``folder``, each checked against u.data."""
-    n_items = np.int64(len(data.items))
-    keys = data.user_index.astype(np.int64) * n_items + data.item_index
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    out: dict[str, np.ndarray] = {}
+def _split_masks(folder: Path, data: InteractionDataset) -> SplitMasks:
+    """The official splits found in ``folder``, each read and checked against u.data when it
+    is first used (a split with one of its two files missing is an error at once)."""
+    readers: dict[str, Callable[[], np.ndarray]] = {}
     for name in ML_100K_SPLITS:
         test_path, base_path = folder / f"{name}.test", folder / f"{name}.base"
         if not test_path.is_file() and not base_path.is_file():
@@ -259,24 +257,34 @@ def _read_splits(folder: Path, data: InteractionDataset) -> dict[str, np.ndarray
         for p in (test_path, base_path):
             if not p.is_file():
                 raise DataFormatError(f"split {name!r} is incomplete: file not found", path=p)
-        test_rows = _rows_of(test_path, data, sorted_keys, order, n_items)
-        base_rows = _rows_of(base_path, data, sorted_keys, order, n_items)
-        mask = np.zeros(data.n_interactions, dtype=bool)
-        mask[test_rows] = True
-        in_both = np.flatnonzero(mask[base_rows])
-        if in_both.size:
-            r = int(in_both[0])
-            raise DataFormatError(f"pair is also in {test_path.name}", path=base_path,
-                                  line=r + 1, value=_pair(data, base_rows[r]))
-        covered = mask.copy()
-        covered[base_rows] = True
-        if not covered.all():
-            r = int(np.flatnonzero(~covered)[0])
-            raise DataFormatError(
-                f"pair is in neither {base_path.name} nor {test_path.name}",
-                path=folder / "u.data", line=r + 1, value=_pair(data, r))
-        out[name] = mask
-    return out
+        readers[name] = functools.partial(_read_split, folder, name, data)
+    return SplitMasks(data.n_interactions, readers)
+
+
+def _read_split(folder: Path, name: str, data: InteractionDataset) -> np.ndarray:
+    """The test mask of split ``name``, checked: its base and test files partition u.data."""
+    n_items = np.int64(len(data.items))
+    keys = data.user_index.astype(np.int64) * n_items + data.item_index
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    test_path, base_path = folder / f"{name}.test", folder / f"{name}.base"
+    test_rows = _rows_of(test_path, data, sorted_keys, order, n_items)
+    base_rows = _rows_of(base_path, data, sorted_keys, order, n_items)
+    mask = np.zeros(data.n_interactions, dtype=bool)
+    mask[test_rows] = True
+    in_both = np.flatnonzero(mask[base_rows])
+    if in_both.size:
+        r = int(in_both[0])
+        raise DataFormatError(f"pair is also in {test_path.name}", path=base_path,
+                              line=r + 1, value=_pair(data, base_rows[r]))
+    covered = mask.copy()
+    covered[base_rows] = True
+    if not covered.all():
+        r = int(np.flatnonzero(~covered)[0])
+        raise DataFormatError(
+            f"pair is in neither {base_path.name} nor {test_path.name}",
+            path=folder / "u.data", line=r + 1, value=_pair(data, r))
+    return mask
 
 
 def _pair(data: InteractionDataset, row: int) -> tuple[int, int]:
