@@ -52,6 +52,7 @@ from synerec.metrics import (
     relevant_from_test,
     rmse,
 )
+from synerec.metrics.intervals import paired_bootstrap
 from synerec.models import create_model, get_model_class
 
 __all__ = [
@@ -301,7 +302,6 @@ def _paired_differences(models: Sequence[str], ref: str,
                         per: Mapping[tuple[str, str], np.ndarray | None], folds: Sequence[str],
                         n_boot: int, random_state: RandomState) -> dict[str, dict[str, Any]]:
     """Each model's paired bootstrap of its per-user values minus ``ref``'s, over the folds."""
-    from synerec.evaluation.ablation import paired_bootstrap  # same layer; avoids a cycle
 
     out: dict[str, dict[str, Any]] = {}
     for model in models:
