@@ -609,3 +609,19 @@ def test_recommend_item_cache_dies_with_the_data() -> None:
 def test_default_threshold_on_ml_scale() -> None:
     # 6 on 1..10 is 1 + 5/9 * 4 on 1..5
     assert math.isclose(base.default_threshold((1, 5)), 1 + 20 / 9)
+
+
+@pytest.mark.parametrize(("cls", "params"), CONFIGS[:4])
+def test_rows_sorted_on_the_spot_equal_the_kernels_sorted_rows(cls, params,
+                                                              data: InteractionDataset) -> None:
+    """The numpy twins take similarity rows sorted on the spot (a freshly loaded model) or
+    gathered from the kernel's sorted rows (a warm one): the same rows, bit for bit."""
+    from synerec.algorithms._knn_numpy import gathered_rows, sorted_rows
+
+    model = cls(**params).fit(data)
+    rows = np.random.default_rng(4).integers(0, model.similarity_.shape[0], 40)
+    spot = sorted_rows(model.similarity_, rows)
+    model._sorted_neighbors()
+    kernel = gathered_rows(model._nb_indptr, *model._nb_sorted, rows)
+    for a, b in zip(spot, kernel, strict=True):
+        np.testing.assert_array_equal(a, b)

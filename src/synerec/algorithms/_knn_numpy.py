@@ -10,30 +10,37 @@ neither imports numba nor loads its compiled kernels (about 0.6 s of a whole pro
 * :func:`item_knn_predict_few`, :func:`user_knn_predict_few`: eq. 4 and eq. 3 for pairs
   grouped by user.
 
-They read the stored similarity ``S`` as it is (rows in any order) and sort only the rows they
-need, in the kernels' order (:func:`sorted_rows`). Sums run in float64 in the kernels' order:
-``np.add.at`` adds in the order of its index array, and every array below is laid out in the
-order the kernel walks.
+They take the similarity rows they need from ``rows_of(rows)``: the model's sorted neighbour
+rows when a kernel has already built them (a warm service), else only those rows of the
+stored similarity sorted on the spot, in the kernels' order (:func:`sorted_rows`). Sums run in
+float64 in the kernels' order: ``np.add.at`` adds in the order of its index array, and every
+array below is laid out in the order the kernel walks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["item_knn_predict_few", "item_knn_score_few", "sorted_rows", "user_knn_predict_few",
-           "user_knn_score_few", "user_knn_score_sum_few"]
+__all__ = ["RowsOf", "gathered_rows", "item_knn_predict_few", "item_knn_score_few",
+           "sorted_rows", "user_knn_predict_few", "user_knn_score_few", "user_knn_score_sum_few"]
 
 #: The fallback codes of the kernels (:data:`._knn_kernels.NO_FALLBACK`, ``NO_NEIGHBORS``).
 _NO_FALLBACK = 0
 _NO_NEIGHBORS = 4
 
 
-def item_knn_score_few(users: np.ndarray, X: sp.csr_matrix, S: sp.csr_matrix,
+#: ``rows_of(rows) -> (indptr over rows, indices, values)``: similarity rows in kernel order.
+RowsOf = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def item_knn_score_few(users: np.ndarray, X: sp.csr_matrix, rows_of: RowsOf, n_items: int,
                        k: int, x_data: np.ndarray,
                        item_mean: np.ndarray, center: bool, normalize: bool) -> sp.csr_matrix:
     """:func:`~._knn_kernels.item_knn_score` for a few ``users`` (arguments as there; ``X``
-    the training matrix, ``S`` the similarity as stored, ``x_data`` the values used).
+    the training matrix, ``rows_of`` the similarity's rows, ``x_data`` the values used).
 
     The same block, entry for entry and bit for bit: the rated items in the training row's
     order, each one's ``k`` best stored neighbours in the kernel's order (value descending,
@@ -41,7 +48,6 @@ def item_knn_score_few(users: np.ndarray, X: sp.csr_matrix, S: sp.csr_matrix,
     (``np.add.at`` adds in index order) and the candidates in order of first appearance. Only
     the similarity rows of the users' items are sorted.
     """
-    n_items = S.shape[0]
     indptr = np.zeros(len(users) + 1, np.int64)
     out_idx: list[np.ndarray] = []
     out_val: list[np.ndarray] = []
@@ -53,7 +59,7 @@ def item_knn_score_few(users: np.ndarray, X: sp.csr_matrix, S: sp.csr_matrix,
         r = x_data[lo:hi].astype(np.float64)
         if center:
             r = r - item_mean[js]
-        rows_ptr, i_all, w_all = sorted_rows(S, js)
+        rows_ptr, i_all, w_all = rows_of(js)
         group = np.repeat(np.arange(len(js)), np.diff(rows_ptr))
         keep = _first_per_group(group, k)
         i_seq = i_all[keep].astype(np.int64)
@@ -85,6 +91,20 @@ def _row_order(group: np.ndarray, indices: np.ndarray, values: np.ndarray) -> np
     asc = np.where(bits & sign, ~bits, bits | sign)
     keys = ((~asc).astype(np.uint64) << np.uint64(32)) | indices.astype(np.uint64)
     return np.lexsort((keys, group))
+
+
+def gathered_rows(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray,
+                  rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``rows`` (repeats allowed) of CSR arrays already in kernel order:
+    ``(indptr over rows, indices int32, values float32)``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = indptr[rows].astype(np.int64)
+    lengths = indptr[rows + 1].astype(np.int64) - starts
+    out_ptr = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=out_ptr[1:])
+    pos = np.arange(int(out_ptr[-1])) - np.repeat(out_ptr[:-1], lengths) \
+        + np.repeat(starts, lengths)
+    return out_ptr, indices[pos].astype(np.int32), values[pos].astype(np.float32)
 
 
 def sorted_rows(S: sp.csr_matrix, rows: np.ndarray
@@ -149,14 +169,14 @@ def _neighbour_walk(X: sp.csr_matrix, nbrs: np.ndarray
         X.data[pos]
 
 
-def user_knn_score_sum_few(users: np.ndarray, k: int, S: sp.csr_matrix,
+def user_knn_score_sum_few(users: np.ndarray, k: int, rows_of: RowsOf,
                            X: sp.csr_matrix) -> sp.csr_matrix:
     """:func:`~._knn_kernels.user_knn_score_sum` for a few ``users``: ``sum w`` over the
     user's ``k`` nearest neighbours who have the item, items in order of first appearance."""
     rows: list[np.ndarray] = []
     vals: list[np.ndarray] = []
     for a in np.asarray(users, dtype=np.int64):
-        _, nbrs, sims = sorted_rows(S, np.array([a]))
+        _, nbrs, sims = rows_of(np.array([a]))
         nbrs, sims = nbrs[:k].astype(np.int64), sims[:k].astype(np.float64)
         p, items, _ = _neighbour_walk(X, nbrs)
         acc = np.zeros(X.shape[1], np.float64)
@@ -167,7 +187,7 @@ def user_knn_score_sum_few(users: np.ndarray, k: int, S: sp.csr_matrix,
     return _block(rows, vals, X.shape[1])
 
 
-def user_knn_score_few(users: np.ndarray, k: int, S: sp.csr_matrix, X: sp.csr_matrix,
+def user_knn_score_few(users: np.ndarray, k: int, rows_of: RowsOf, X: sp.csr_matrix,
                        user_mean: np.ndarray, signed: bool) -> sp.csr_matrix:
     """:func:`~._knn_kernels.user_knn_score` for a few ``users`` (each neighbour's own mean,
     ``neighbor_mean="all"``): eq. 3 over each item's ``k`` most similar raters among the
@@ -176,7 +196,7 @@ def user_knn_score_few(users: np.ndarray, k: int, S: sp.csr_matrix, X: sp.csr_ma
     vals: list[np.ndarray] = []
     n_items = X.shape[1]
     for a in np.asarray(users, dtype=np.int64):
-        _, nbrs, sims = sorted_rows(S, np.array([a]))
+        _, nbrs, sims = rows_of(np.array([a]))
         nbrs = nbrs.astype(np.int64)
         p, items, x = _neighbour_walk(X, nbrs)
         counted = _occurrence(items) < k
@@ -204,7 +224,7 @@ def _grouped(group_users: np.ndarray, group_starts: np.ndarray
 
 
 def item_knn_predict_few(group_users: np.ndarray, group_starts: np.ndarray,
-                         pair_items: np.ndarray, k: int, S: sp.csr_matrix, X: sp.csr_matrix,
+                         pair_items: np.ndarray, k: int, rows_of: RowsOf, X: sp.csr_matrix,
                          x_data: np.ndarray, item_mean: np.ndarray, center: bool,
                          out_value: np.ndarray, out_nbrs: np.ndarray,
                          out_code: np.ndarray) -> None:
@@ -217,7 +237,7 @@ def item_knn_predict_few(group_users: np.ndarray, group_starts: np.ndarray,
         rated[X.indices[lo:hi]] = True
         rating[X.indices[lo:hi]] = x_data[lo:hi]
         items = np.asarray(pair_items[sl], dtype=np.int64)
-        indptr, js, w = sorted_rows(S, items)
+        indptr, js, w = rows_of(items)
         group = np.repeat(np.arange(len(items)), np.diff(indptr))
         hit = rated[js]
         group, js, w = group[hit], js[hit].astype(np.int64), w[hit].astype(np.float64)
@@ -239,7 +259,7 @@ def item_knn_predict_few(group_users: np.ndarray, group_starts: np.ndarray,
 
 
 def user_knn_predict_few(group_users: np.ndarray, group_starts: np.ndarray,
-                         pair_items: np.ndarray, k: int, S: sp.csr_matrix,
+                         pair_items: np.ndarray, k: int, rows_of: RowsOf,
                          XT: sp.csr_matrix, user_mean: np.ndarray, signed: bool,
                          out_value: np.ndarray, out_nbrs: np.ndarray,
                          out_code: np.ndarray) -> None:
@@ -247,7 +267,7 @@ def user_knn_predict_few(group_users: np.ndarray, group_starts: np.ndarray,
     neighbour's own mean, ``neighbor_mean="all"``; ``XT``: the training matrix transposed)."""
     rank = np.zeros(XT.shape[1], np.int64)  # 1 + position in a's neighbour list, 0 = none
     for a, sl in _grouped(group_users, group_starts):
-        _, nbrs, sims = sorted_rows(S, np.array([a]))
+        _, nbrs, sims = rows_of(np.array([a]))
         rank[nbrs] = np.arange(1, len(nbrs) + 1)
         items = np.asarray(pair_items[sl], dtype=np.int64)
         lengths = (XT.indptr[items + 1] - XT.indptr[items]).astype(np.int64)

@@ -59,12 +59,14 @@ import scipy.sparse as sp
 
 from synerec.algorithms._knn_config import ItemKNNConfig, UserKNNConfig
 from synerec.algorithms._knn_numpy import (
+    gathered_rows,
     item_knn_predict_few,
     item_knn_score_few,
     user_knn_predict_few,
     user_knn_score_few,
     user_knn_score_sum_few,
 )
+from synerec.algorithms._knn_numpy import sorted_rows as _sort_rows
 from synerec.algorithms.abilities import (
     EvidenceKind,
     ExplainsScore,
@@ -134,6 +136,13 @@ class _NeighborhoodModel(Recommender[_KC]):
             self._nb_sorted = _kernels().sort_rows_desc(
                 self._nb_indptr, S.indices.astype(np.int32), S.data)
         return self._nb_sorted
+
+    def _rows_sorted(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Similarity rows ``rows`` in kernel order (for the numpy twins of the kernels): from
+        the sorted neighbour rows when a kernel has built them, else sorted on the spot."""
+        if self._nb_sorted is not None:
+            return gathered_rows(self._nb_indptr, *self._nb_sorted, rows)
+        return _sort_rows(self.similarity_, rows)
 
     @property
     def _nb_idx(self) -> np.ndarray:
@@ -228,6 +237,11 @@ class _NeighborhoodModel(Recommender[_KC]):
     # -- persistence ----------------------------------------------------------------------------
     def _means(self) -> np.ndarray:
         raise NotImplementedError
+
+    def _x(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The training matrix as the kernels read it: ``(indptr, indices, values)``."""
+        X = self.train_
+        return X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data
 
     def _arrays(self) -> dict[str, np.ndarray]:
         S = self.similarity_
@@ -367,10 +381,6 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
                     self._n_blocks(self.n_users_))
         return self._nb_mean
 
-    def _x(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        X = self.train_
-        return X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data
-
     def _few(self, n_users: int) -> bool:
         """Whether a block of ``n_users`` users goes to the numpy twins of the kernels (one
         request's users, each neighbour's own mean: no kernel to load)."""
@@ -389,7 +399,7 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
                 xt_indptr, xt_indices, xt_data = self._transposed()
                 XT = sp.csr_matrix((xt_data, xt_indices, xt_indptr),
                                    shape=self.train_.shape[::-1])
-                user_knn_predict_few(gu, gs, it, self._k, self.similarity_, XT,
+                user_knn_predict_few(gu, gs, it, self._k, self._rows_sorted, XT,
                                      self.user_mean_, self._signed, *out)
                 return
             with self._threads():
@@ -404,8 +414,8 @@ class UserKNN(_NeighborhoodModel[UserKNNConfig], ExplainsScoreByUsers):
         users = users.astype(np.int64)
         if self._few(len(users)):  # one request's users: numpy, no kernel to load
             if self.config_.ranking == "similarity_sum":
-                return user_knn_score_sum_few(users, self._k, self.similarity_, self.train_)
-            return user_knn_score_few(users, self._k, self.similarity_, self.train_,
+                return user_knn_score_sum_few(users, self._k, self._rows_sorted, self.train_)
+            return user_knn_score_few(users, self._k, self._rows_sorted, self.train_,
                                       self.user_mean_, self._signed)
         x_indptr = self.train_.indptr.astype(np.int64)
         kern = _kernels()
@@ -592,10 +602,6 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
     def _center(self) -> bool:
         return bool(self.config_.center)
 
-    def _x(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        X = self.train_
-        return X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data
-
     def _predict(self, users: np.ndarray, items: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._item_predict(users, items, self._center)
@@ -606,7 +612,7 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
         request's users, its numpy twin."""
         def run(gu: np.ndarray, gs: np.ndarray, it: np.ndarray, *out: np.ndarray) -> None:
             if len(gu) <= SMALL_BLOCK:
-                item_knn_predict_few(gu, gs, it, self._k, self.similarity_, self.train_,
+                item_knn_predict_few(gu, gs, it, self._k, self._rows_sorted, self.train_,
                                      self.train_.data, self.item_mean_, center, *out)
                 return
             with self._threads():
@@ -623,7 +629,7 @@ class ItemKNN(_NeighborhoodModel[ItemKNNConfig], ExplainsScore, SimilarItems):
         if len(users) <= SMALL_BLOCK:  # one request's users: numpy, no kernel to load
             plain = self.config_.ranking == "similarity_sum"
             return item_knn_score_few(
-                users, self.train_, self.similarity_, self._k,
+                users, self.train_, self._rows_sorted, self.n_items_, self._k,
                 np.ones_like(x_data) if plain else x_data, self.item_mean_,
                 False if plain else self._center, not plain)
         kern = _kernels()

@@ -421,7 +421,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
             if spec.model in TEXT_MAP_MODELS and isinstance(r, ScoresProfile):
                 model: ScoresProfile = r
                 tmap = self._text_map_of(X)
-                return lambda users: tmap.profiles(model, X, users, E)
+                return lambda users: tmap.profiles(model, X, users)
         return None
 
     def _text_map_of(self, X: sp.csr_matrix) -> TextMap:
@@ -641,7 +641,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
             E = self.item_side_.embeddings
             if E is None or warm.shape != (X.shape[1],) or solution.shape != (E.shape[1],) * 2:
                 raise ValueError("the stored text map does not match the embeddings")
-            self.__dict__["_text_map_cache"] = (X, TextMap(warm, solution))
+            self.__dict__["_text_map_cache"] = (X, TextMap.of(warm, solution, E))
         self.ranker_ = None
         self.ranker_llm_ = None
         self.ranker_kind_ = "rrf"

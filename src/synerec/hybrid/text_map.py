@@ -45,12 +45,14 @@ _USER_CHUNK = 1024
 
 @dataclass(frozen=True, eq=False)
 class TextMap:
-    """The ridge map of one training matrix: which items are warm and the solution
-    :math:`G = (E_W^\top E_W + \\lambda I)^{-1}` (``(d, d)`` float64), kept so that the map is
-    solved once per matrix (and stored with a saved hybrid)."""
+    r"""The ridge map of one training matrix: which items are warm and the solution
+    :math:`G = (E_W^\top E_W + \lambda I)^{-1}` (``(d, d)`` float64), kept so that the map is
+    solved once per matrix (and stored with a saved hybrid); ``basis`` is :math:`E_W` in
+    float64 (not stored: :meth:`of` takes it from the embeddings again)."""
 
     warm: np.ndarray
     solution: np.ndarray
+    basis: np.ndarray
 
     @classmethod
     def fit(cls, X: sp.csr_matrix, embeddings: np.ndarray,
@@ -60,25 +62,28 @@ class TextMap:
         E = np.asarray(embeddings, dtype=np.float64)
         warm = (np.diff(X.tocsc().indptr) > 0) & (np.abs(E).sum(axis=1) > 0)
         d = E.shape[1]
-        if not warm.any():
-            return cls(warm, np.zeros((d, d)))
         Ew = E[warm]
-        return cls(warm, np.linalg.solve(Ew.T @ Ew + lam * np.eye(d), np.eye(d)))
+        if not warm.any():
+            return cls(warm, np.zeros((d, d)), Ew)
+        return cls(warm, np.linalg.solve(Ew.T @ Ew + lam * np.eye(d), np.eye(d)), Ew)
 
-    def profiles(self, model: ScoresProfile, X: sp.csr_matrix, users: np.ndarray,
-                 embeddings: np.ndarray) -> np.ndarray:
+    @classmethod
+    def of(cls, warm: np.ndarray, solution: np.ndarray, embeddings: np.ndarray) -> TextMap:
+        """A stored map (its ``warm`` mask and ``solution``) over ``embeddings``."""
+        return cls(warm, solution, np.asarray(embeddings, dtype=np.float64)[warm])
+
+    def profiles(self, model: ScoresProfile, X: sp.csr_matrix,
+                 users: np.ndarray) -> np.ndarray:
         """``(len(users), d)`` float32 profiles :math:`p_u` of the users (indices into ``X``,
         the matrix ``model`` was fitted on and this map was fitted for)."""
-        E = np.asarray(embeddings, dtype=np.float64)
-        out = np.zeros((len(users), E.shape[1]), dtype=np.float32)
+        out = np.zeros((len(users), self.solution.shape[0]), dtype=np.float32)
         if not self.warm.any() or len(users) == 0:
             return out
-        Ew = E[self.warm]
         for start in range(0, len(users), _USER_CHUNK):
             u = users[start:start + _USER_CHUNK]
             S = np.asarray(model.score_profiles(X[u]), dtype=np.float64)[:, self.warm]
             # (S E_W) G: a (users, d) product first, so that one user costs O(n d + d^2)
-            out[start:start + len(u)] = (np.nan_to_num(S) @ Ew) @ self.solution
+            out[start:start + len(u)] = (np.nan_to_num(S) @ self.basis) @ self.solution
         return out
 
 
@@ -87,4 +92,4 @@ def text_map_profiles(model: ScoresProfile, X: sp.csr_matrix, users: np.ndarray,
     """``(len(users), d)`` float32 profiles :math:`p_u` of the users (indices into ``X``, the
     matrix ``model`` was fitted on) in the space of ``embeddings`` (centred unit rows, zero
     rows for items without text): :meth:`TextMap.profiles` of a map fitted on ``X``."""
-    return TextMap.fit(X, embeddings, lam).profiles(model, X, users, embeddings)
+    return TextMap.fit(X, embeddings, lam).profiles(model, X, users)
