@@ -8,8 +8,6 @@ import logging
 import os
 import shutil
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,6 +62,9 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, *, timeout: flo
     dest = Path(dest)
     if dest.is_file():
         return dest
+    import urllib.error  # only to download: reading a data set already here does not need it
+    import urllib.request
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from synerec._rng import RandomState
 from synerec.algorithms.positives import default_positive_threshold
@@ -43,6 +44,7 @@ from synerec.exceptions import ConfigError
 from synerec.metrics import (
     catalogue_coverage,
     category_coverage,
+    category_matrix,
     item_popularity,
     mae,
     ndcg_at_n,
@@ -470,7 +472,7 @@ def _as_specs(models: str | ModelSpec | Sequence[str | ModelSpec]) -> list[Model
 
 def evaluate_fold(spec: ModelSpec, fold: Fold, *, n: int = 10,
                   relevance_threshold: float | None = None,
-                  item_categories: Sequence[Sequence[str]] | None = None,
+                  item_categories: Sequence[Sequence[str]] | sp.csr_matrix | None = None,
                   n_categories: int | None = None, fitted: Any = None,
                   slices: Sequence[Slice] | None = None,
                   slice_metrics: Sequence[str] = ()) -> FoldResult:
@@ -525,7 +527,9 @@ def evaluate_fold(spec: ModelSpec, fold: Fold, *, n: int = 10,
         np.asarray(precision_at_n(rec, relevant, n), dtype=np.float64)) > 0))
     metrics.update({f"{k}@{n}" if k not in ("mrr",) else k: v for k, v in ranks.items()})
     metrics["coverage"] = catalogue_coverage(rec, train.n_items)
-    if item_categories is not None and any(item_categories):
+    has_categories = (item_categories.nnz > 0 if isinstance(item_categories, sp.csr_matrix)
+                      else item_categories is not None and any(item_categories))
+    if item_categories is not None and has_categories:
         metrics["category_coverage"] = category_coverage(rec, item_categories, n_categories)
     # Add-one smoothing keeps novelty finite when a model ranks cold (text-only) items.
     metrics["novelty"] = novelty(rec, item_popularity(train.matrix) + 1, train.n_users + 1)
@@ -597,8 +601,11 @@ def evaluate(
         threshold = default_relevance_threshold(data.rating_scale)
     else:
         threshold = None if relevance_threshold is None else float(relevance_threshold)
-    cats = data.item_categories()
-    n_categories = len({c for cs in cats for c in cs}) or None
+    names = data.item_categories()
+    cats: sp.csr_matrix | None = None
+    n_categories = None
+    if any(names):  # built once for every fold and model
+        cats, n_categories = category_matrix(names, None)
     results: list[FoldResult] = []
     total = len(fold_list) * len(specs)
     with _progress(show_progress, total, f"evaluating on {data.name}") as advance:

@@ -30,6 +30,7 @@ __all__ = [
     "average_recommendation_popularity",
     "catalogue_coverage",
     "category_coverage",
+    "category_matrix",
     "gini_index",
     "item_popularity",
     "novelty",
@@ -99,9 +100,10 @@ def catalogue_coverage(recommended: ArrayLike, n_items: int) -> float:
     return float(seen.sum() / n_items)
 
 
-def _category_matrix(item_categories: Sequence[Sequence[str] | str | None] | np.ndarray,
+def category_matrix(item_categories: Sequence[Sequence[str] | str | None] | np.ndarray,
                      n_categories: int | None) -> tuple[sp.csr_matrix, int]:
-    """Items x categories CSR from per-item category names, and the number of categories."""
+    """Items x categories CSR from per-item category names, and the number of categories
+    (what :func:`category_coverage` takes, built once for many lists)."""
     names: dict[str, int] = {}
     indptr = [0]
     indices: list[int] = []
@@ -189,7 +191,7 @@ def category_coverage(recommended: ArrayLike,
             raise ConfigError(
                 "item_categories must be a sequence of per-item category tuples or a sparse "
                 f"items x categories matrix, got {type(item_categories).__name__}")
-        cats, total = _category_matrix(item_categories, n_categories)
+        cats, total = category_matrix(item_categories, n_categories)
     if total < 1:
         raise ConfigError("there are no categories: category coverage is undefined")
     rec = _check_recommended(recommended, n_items=cats.shape[0])
