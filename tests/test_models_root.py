@@ -91,3 +91,25 @@ def test_registry_functions_of_the_algorithms_package_know_every_family() -> Non
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=300).stdout
     assert "'rp3beta'" in out and "'item-cf'" in out and out.strip().endswith("EASE")
+
+
+def test_fitting_the_hybrid_prints_progress_lines(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A fit that takes minutes says what it is doing: each stage and each retriever on
+    stderr, with the seconds since the command began; stdout keeps only the answer."""
+    shop = generate_demo_shop(n_users=120, n_items=150, ratings_per_user=25, random_state=11)
+    csv = tmp_path / "shop.csv"
+    shop.to_dataframe().to_csv(csv, index=False)
+    assert main(["fit", "--dataset", str(csv), "--model", "hybrid", "--param",
+                 "retrievers=[\"ease\",\"popularity\"]", "--out", str(tmp_path / "m")]) == 0
+    out, err = capsys.readouterr()
+    lines = [ln.strip() for ln in err.splitlines() if " s  hybrid: " in ln]
+    assert any("validation part 1/" in ln and "fitting 2 retrievers" in ln for ln in lines)
+    assert any("retriever 1/2 ease fitted in" in ln for ln in lines)
+    assert any("retriever 2/2 popularity fitted in" in ln for ln in lines)
+    assert any("LambdaRank ranker trained on" in ln for ln in lines)
+    assert any("refitting 2 retrievers on all" in ln for ln in lines)
+    assert lines[-1].split(" s  hybrid: ")[1].startswith("fitted in")
+    seconds = [float(ln.split(" s  ")[0]) for ln in lines]
+    assert seconds == sorted(seconds)  # elapsed time since the command began
+    assert "hybrid:" not in out

@@ -71,6 +71,33 @@ def _root(
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(message)s", force=True,
                         handlers=[RichHandler(console=err_console, show_path=False)])
+    _show_progress()
+
+
+class _ProgressLines(logging.Handler):
+    """The library's progress lines on stderr, with the seconds since the command began."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.start = time.perf_counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        elapsed = time.perf_counter() - self.start
+        err_console.print(f"[dim]{elapsed:7.1f} s[/dim]  {escape(record.getMessage())}",
+                          highlight=False, soft_wrap=True)
+
+
+def _show_progress() -> None:
+    """Show ``synerec.progress`` (the long steps) on stderr, once per process."""
+    from synerec._progress import progress
+
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
+    for h in progress.handlers:
+        if isinstance(h, _ProgressLines):
+            h.start = time.perf_counter()  # a new command in the same process (tests)
+            return
+    progress.addHandler(_ProgressLines())
 
 
 @app.command()

@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from synerec._progress import progress
 from synerec.algorithms.abilities import ExplainsList, ScoresProfile
 from synerec.algorithms.base import Recommender
 from synerec.algorithms.registry import register_model
@@ -287,6 +288,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         timings["side"] = time.perf_counter() - t0
         self._train_rankers(X, timings)
         # 4: refit the retrievers on the whole training matrix
+        progress.info("hybrid: refitting %d retrievers on all %d interactions",
+                      len(self.retriever_specs_), X.nnz)
         t0 = time.perf_counter()
         self.retrievers_ = self._fit_retrievers(X, self.times_)
         self.stats_ = training_stats(X, self.times_, self.item_side_, self.rating_scale_)
@@ -294,6 +297,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self.__dict__.pop("_recent_cache", None)  # built on a fit part
         self.fit_seconds_ = timings
         log.info("hybrid fitted: %s", {k: round(v, 3) for k, v in timings.items()})
+        progress.info("hybrid: fitted in %.1f s (%s)", sum(timings.values()),
+                      ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 
     def _prepare(self, data: TrainingData) -> None:
         """The side data, the feature groups, the retrievers and the feature columns."""
@@ -345,10 +350,16 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
                                             "fraction": cfg.validation_fraction,
                                             "folds": len(splits)}
         tables = []
-        for split in splits:
+        for k, split in enumerate(splits, 1):
+            progress.info("hybrid: validation part %d/%d (%s): fitting %d retrievers on %d "
+                          "interactions", k, len(splits), split.how,
+                          len(self.retriever_specs_), split.fit.nnz)
             table = self._split_table(split, timings)
             if table is not None:
                 tables.append(table)
+                progress.info("hybrid: validation part %d/%d: training table of %d pairs "
+                              "(%d users)", k, len(splits), len(table.labels),
+                              len(table.sizes))
         if not tables:
             log.warning("hybrid: no user has a relevant held-out item; ranking by "
                         "reciprocal-rank fusion")
@@ -364,6 +375,9 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
             log.warning("hybrid: no ranker trained (%s); ranking by reciprocal-rank "
                         "fusion", exc)
         timings["ranker"] = time.perf_counter() - t1
+        if self.ranker_ is not None:
+            progress.info("hybrid: LambdaRank ranker trained on %d pairs in %.1f s (%d trees)",
+                          len(y), timings["ranker"], self.ranker_.best_iteration)
         if "llm" in self.feature_groups_ and self.ranker_ is not None:
             t1 = time.perf_counter()
             self.ranker_llm_, self.llm_fit_stats_ = self._second_stage().train(
@@ -384,6 +398,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
             return build_features(self.stage_columns("a"), self._feature_inputs(
                 cands, retrievers, split.fit, split.fit_times, stats))
 
+        progress.info("hybrid: candidates (%d per user) and %d features of the held-out users",
+                      self.config_.n_candidates, len(self.feature_names_))
         catalogue = None
         if any(spec.new_items for spec in self.retriever_specs_):
             catalogue = self.item_count_ > 0  # on sale during the training data

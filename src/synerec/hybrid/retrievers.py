@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from synerec._progress import progress
 from synerec.algorithms.abilities import ScoresProfile
 from synerec.algorithms.base import Recommender
 from synerec.algorithms.registry import create_model, get_model_class
@@ -291,11 +292,13 @@ def fit_retrievers(specs: list[RetrieverSpec], X: sp.csr_matrix,
     if times is not None:
         part = replace(part, given_timestamps=sp.csr_matrix(times))
     out = []
-    for spec in specs:
+    for k, spec in enumerate(specs, 1):
         model = spec.create()
         t0 = time.perf_counter()
         out.append(model.fit(part))
-        log.info("hybrid: fitted retriever %s in %.2f s", spec.label, time.perf_counter() - t0)
+        progress.info("hybrid: retriever %d/%d %s fitted in %.1f s (%d users, %d items, %d "
+                      "interactions)", k, len(specs), spec.label, time.perf_counter() - t0,
+                      X.shape[0], X.shape[1], X.nnz)
     return out
 
 
