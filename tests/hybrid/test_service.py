@@ -48,3 +48,41 @@ def test_the_service_serves_the_hybrids_lists_and_explanations(model_dir: Path) 
         body = client.get("/v1/users/nobody-at-all/recommendations",
                           params={"n": 5, "unknown": "fallback"}).json()
         assert body["strategy"] == "popular"
+
+
+def test_precomputed_reasons_are_the_models_own(model_dir: Path, tmp_path: Path) -> None:
+    """The service precomputes the reasons of every known user's first items (one pass,
+    ``explain_texts``) and an explained request reads them: the same sentences as the
+    model's own explanation, read without scoring (a cheap request); a longer list, or a
+    service that precomputes none, computes them per request, with the same result."""
+    from synerec.service.engine import is_cheap, recommend
+    from synerec.service.model_store import PrecomputedReasons, load_snapshot
+
+    snap = load_snapshot(model_dir, version=1, events_upto=0, precompute_n=20, explain_n=5,
+                         explain_max_users=10_000, cache_dir=tmp_path / "cache", mmap=True)
+    plain = load_snapshot(model_dir, version=1, events_upto=0, precompute_n=20)
+    assert snap.top_reasons is not None and snap.top_reasons.n == 5
+    assert plain.top_reasons is None
+    again = load_snapshot(model_dir, version=1, events_upto=0, precompute_n=20, explain_n=5,
+                          explain_max_users=10_000, cache_dir=tmp_path / "cache", mmap=True)
+    assert again.top_reasons is not None  # read back from the shared cache
+    np.testing.assert_array_equal(again.top_reasons.data, snap.top_reasons.data)
+    model = snap.model
+    for k in (0, 3, 77, 120):
+        user = str(model.users_.id(k))
+        assert is_cheap(snap, user, [], 5, exclude_seen=True, explain=True)
+        assert not is_cheap(snap, user, [], 6, exclude_seen=True, explain=True)
+        assert not is_cheap(plain, user, [], 5, exclude_seen=True, explain=True)
+        for n in (5, 8):
+            a = recommend(snap, user, [], n, exclude_seen=True, explain=True,
+                          event_weights={})
+            b = recommend(plain, user, [], n, exclude_seen=True, explain=True,
+                          event_weights={})
+            assert a.items == b.items and a.reasons == b.reasons
+            assert a.reasons is not None and len(a.reasons) == n
+            own = model.explain_list(k, model.items_.indices(a.items))
+            assert a.reasons == [e.sentence for e in own]
+    texts = [["ä reason", "b"], ["only one"], []]
+    pre = PrecomputedReasons.encode(texts, 2)
+    assert [pre.of(0, 0), pre.of(0, 1), pre.of(1, 0), pre.of(1, 1), pre.of(2, 0),
+            pre.of(0, 2)] == ["ä reason", "b", "only one", None, None, None]

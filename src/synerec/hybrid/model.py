@@ -56,7 +56,7 @@ from synerec.hybrid.candidates import (
     place_new_items,
 )
 from synerec.hybrid.config import DEFAULT_RETRIEVERS, HybridConfig
-from synerec.hybrid.explain import HybridExplanation, explain_pair, explain_pairs
+from synerec.hybrid.explain import HybridExplanation, explain_pair, explain_pairs, explain_texts
 from synerec.hybrid.features import (
     Column,
     FeatureInputs,
@@ -620,6 +620,12 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         for a model that explains itself.
         """
         return explain_pairs(self, user, items)
+
+    def explain_texts(self, users: Any, items: np.ndarray) -> list[list[str]]:
+        """The sentences of :meth:`explain_list` for many users' lists in one pass
+        (:func:`~synerec.hybrid.explain.explain_texts`: candidates and features built once,
+        evidence only for the signals a sentence names)."""
+        return explain_texts(self, users, items)
 
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         if user < 0 or item < 0 or self.user_count_[user] == 0:

@@ -168,7 +168,8 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         store = ModelStore(state_dir, settings.model_dir, settings.similarity_neighbors,
                            precompute_n=settings.precompute_n,
                            precompute_max_users=settings.precompute_max_users, mmap=True,
-                           shared_cache=True)
+                           shared_cache=True, explain_n=settings.explain_precompute_n,
+                           explain_max_users=settings.explain_precompute_max_users)
         share = state_dir / METRICS_DIR if settings.workers > 1 else None
         if share is not None:
             share.mkdir(parents=True, exist_ok=True)

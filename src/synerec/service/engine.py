@@ -163,14 +163,17 @@ def is_cheap(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     """Whether :func:`recommend` is a slice of precomputed lists (fine on the event loop).
 
     True for a known user without newer events whose list is precomputed (and no new
-    products the model ranks: they are scored), and for an unknown user without events (the
-    popular items); everything else scores and runs on a compute thread.
+    products the model ranks: they are scored), with its reasons precomputed too when
+    ``explain``, and for an unknown user without events (the popular items, unexplained);
+    everything else scores and runs on a compute thread.
     """
-    if explain or overlay:
+    if overlay:
         return False
     if not snap.model.is_known_user(_user_index(snap, user_id)):
-        return True
+        return not explain
     if new is not None and new.ranked and len(new):
+        return False
+    if explain and (snap.top_reasons is None or n > snap.top_reasons.n):
         return False
     return exclude_seen and snap.top_items is not None and n <= snap.top_items.shape[1]
 
@@ -289,19 +292,24 @@ def _model_list(snap: ModelSnapshot, user_id: str, u: int, event_items: np.ndarr
     event_set = {int(i) for i in event_items if i >= 0}
     extra = len(event_set) if exclude_seen else 0
     top = snap.top_items
-    if exclude_seen and top is not None and n + extra <= top.shape[1]:
+    precomputed = exclude_seen and top is not None and n + extra <= top.shape[1]
+    if precomputed:
         # The precomputed list: its first n + extra entries are the model's own top list.
-        assert snap.top_scores is not None
+        assert top is not None and snap.top_scores is not None
         idx, sc = top[u:u + 1, :n + extra], snap.top_scores[u:u + 1, :n + extra]
     else:
         idx, sc = snap.model.recommend_indices(np.array([u]), n + extra,
                                                exclude_seen=exclude_seen)
-    keep = [(int(i), float(s)) for i, s in zip(idx[0], sc[0], strict=True)
+    keep = [(k, int(i), float(s)) for k, (i, s) in enumerate(zip(idx[0], sc[0], strict=True))
             if i != PAD_INDEX and not (exclude_seen and int(i) in event_set)][:n]
-    items = np.asarray([i for i, _ in keep], dtype=np.int64)
-    res = RecResult(_ids(snap, items), [s for _, s in keep], "model", None, n_events)
+    items = np.asarray([i for _, i, _ in keep], dtype=np.int64)
+    res = RecResult(_ids(snap, items), [s for _, _, s in keep], "model", None, n_events)
     if explain:
-        res.reasons = _model_reasons(snap, user_id, u, items)
+        stored = snap.top_reasons if precomputed else None
+        found = [stored.of(u, k) for k, _, _ in keep] if stored is not None else [None]
+        reasons = [r for r in found if r is not None]
+        res.reasons = (reasons if len(reasons) == len(found)
+                       else _model_reasons(snap, user_id, u, items))
     return res
 
 
@@ -418,7 +426,7 @@ def _model_reasons(snap: ModelSnapshot, user_id: str, u: int, items: np.ndarray)
         return []
     ids = snap.item_ids[items]
     if isinstance(model, ExplainsList):  # the hybrid: each item's signals and their evidence
-        return [e.text for e in model.explain_list(u, items)]
+        return model.explain_texts([u], items[None, :])[0]
     values = model.predict(np.full(len(items), user_id, dtype=object), ids)
     word = "score" if model.rating_scale_ is None else "rating"
     texts = [f"predicted {word} {float(v):.3g}" for v in values]

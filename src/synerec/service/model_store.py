@@ -24,6 +24,10 @@ known user's top-``precompute_n`` list and, for models without their own, the it
 similarity) is written once to ``<state_dir>/cache/<model digest>-n<N>-k<K>-u<U>/`` (the same
 checksummed ``.npz`` + JSON format, under ``cache.lock``) and memory-mapped by every worker, so
 the lists are computed once per model, by the retrain worker or the first server process.
+For a model that explains its own lists (:class:`~synerec.algorithms.abilities.ExplainsList`:
+the hybrid), the explanations of every known user's first ``explain_n`` precomputed items are
+written there too (:class:`PrecomputedReasons`, when there are at most ``explain_max_users``
+users): an ``explain=true`` request then reads its reasons instead of computing them.
 """
 
 from __future__ import annotations
@@ -53,13 +57,70 @@ from synerec.models import load_model, model_name
 from synerec.service.locks import FileLock
 from synerec.similarity import similarity_matrix
 
-__all__ = ["ModelSnapshot", "ModelStore", "load_snapshot", "model_digest"]
+__all__ = ["ModelSnapshot", "ModelStore", "PrecomputedReasons", "load_snapshot", "model_digest"]
 
 log = logging.getLogger(__name__)
 
 CURRENT_FILE = "CURRENT"
 CACHE_CLASS = "synerec-serving-cache"
 _VERSION_DIR = re.compile(r"^v(\d{5,})$")
+
+
+@dataclass(frozen=True, eq=False)
+class PrecomputedReasons:
+    """The reasons of every user's first :attr:`n` precomputed items (``top_items[:, :n]``),
+    UTF-8 in one byte array: reason ``(u, k)`` is ``data[offsets[u * n + k]:offsets[u * n + k
+    + 1]]`` (empty: no item at that place)."""
+
+    n: int
+    offsets: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def encode(cls, texts: list[list[str]], n: int) -> PrecomputedReasons:
+        """From each user's reasons, in list order (``n`` per user at most)."""
+        blobs = [t.encode("utf-8") for row in texts
+                 for t in (row[:n] + [""] * (n - len(row[:n])))]
+        offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in blobs], out=offsets[1:])
+        return cls(n, offsets, np.frombuffer(b"".join(blobs), dtype=np.uint8))
+
+    @classmethod
+    def from_arrays(cls, arrays: Any) -> PrecomputedReasons | None:
+        """From the serving arrays (``None`` when none were precomputed)."""
+        if "reason_offsets" not in arrays:
+            return None
+        return cls(int(arrays["reason_n"][0]), arrays["reason_offsets"], arrays["reason_data"])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The serving arrays that hold them."""
+        return {"reason_n": np.array([self.n], dtype=np.int64), "reason_offsets": self.offsets,
+                "reason_data": self.data}
+
+    def of(self, user: int, k: int) -> str | None:
+        """The reason of user ``user``'s ``k``-th precomputed item (``None``: none stored)."""
+        if k >= self.n:
+            return None
+        at = user * self.n + k
+        text = bytes(self.data[self.offsets[at]:self.offsets[at + 1]]).decode("utf-8")
+        return text or None
+
+
+def _explained(model: Recommender, top: np.ndarray, n: int) -> PrecomputedReasons:
+    """The model's reasons of every user's first ``n`` items of ``top``, in blocks."""
+    assert isinstance(model, ExplainsList)
+    t0 = time.perf_counter()
+    texts: list[list[str]] = []
+    for start in range(0, top.shape[0], _EXPLAIN_BLOCK):
+        users = np.arange(start, min(start + _EXPLAIN_BLOCK, top.shape[0]), dtype=np.int64)
+        texts += model.explain_texts(users, np.asarray(top[users, :n]))
+    log.info("precomputed the reasons of %d users' top-%d lists in %.2f s", top.shape[0], n,
+             time.perf_counter() - t0)
+    return PrecomputedReasons.encode(texts, n)
+
+
+#: Users explained per block when the reasons are precomputed.
+_EXPLAIN_BLOCK = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +157,9 @@ class ModelSnapshot:
         model's own ``recommend_indices``; a request for ``n`` items slices its first ``n``
         (the same list the model would return, ties included). ``None`` when disabled or the
         user base is too large.
+    top_reasons
+        The reasons of every user's first ``explain_n`` precomputed items, for a model that
+        explains its own lists (:class:`PrecomputedReasons`; ``None``: none precomputed).
     digest
         sha256 (hex, 16 digits) of the model's ``model.json``, which holds the arrays'
         checksum: identifies the model without naming its path.
@@ -114,6 +178,7 @@ class ModelSnapshot:
     top_items: np.ndarray | None = None
     top_scores: np.ndarray | None = None
     digest: str = ""
+    top_reasons: PrecomputedReasons | None = None
 
     @property
     def model_name(self) -> str:
@@ -181,7 +246,8 @@ def _own_similarity(model: Recommender) -> sp.csr_matrix | None:
 
 
 def _compute_serving_arrays(model: Recommender, neighbors: int, precompute_n: int,
-                            max_users: int) -> dict[str, np.ndarray]:
+                            max_users: int, explain_n: int = 0,
+                            explain_max_users: int = 0) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     if _own_similarity(model) is None:
         X = model.train_.T.tocsr()
@@ -199,17 +265,28 @@ def _compute_serving_arrays(model: Recommender, neighbors: int, precompute_n: in
                  time.perf_counter() - t0)
         arrays["top_items"] = np.ascontiguousarray(idx)
         arrays["top_scores"] = np.ascontiguousarray(sc)
+        if explain_n > 0 and isinstance(model, ExplainsList) and n_users <= explain_max_users:
+            arrays.update(_explained(model, arrays["top_items"], min(explain_n, n)).arrays())
     return arrays
 
 
 def _serving_arrays(model: Recommender, digest: str, cache_dir: Path | None, neighbors: int,
-                    precompute_n: int, max_users: int, mmap: bool) -> dict[str, np.ndarray]:
+                    precompute_n: int, max_users: int, mmap: bool, explain_n: int = 0,
+                    explain_max_users: int = 0) -> dict[str, np.ndarray]:
     """Precomputed serving arrays: from the shared cache, else computed (and cached)."""
+    explain_n = explain_n if isinstance(model, ExplainsList) else 0
+
+    def compute() -> dict[str, np.ndarray]:
+        return _compute_serving_arrays(model, neighbors, precompute_n, max_users, explain_n,
+                                       explain_max_users)
+
     if cache_dir is None:
-        return _compute_serving_arrays(model, neighbors, precompute_n, max_users)
+        return compute()
     config = {"model_digest": digest, "precompute_n": int(precompute_n),
-              "similarity_neighbors": int(neighbors), "precompute_max_users": int(max_users)}
-    target = cache_dir / f"{digest}-n{precompute_n}-k{neighbors}-u{max_users}"
+              "similarity_neighbors": int(neighbors), "precompute_max_users": int(max_users),
+              "explain_n": int(explain_n), "explain_max_users": int(explain_max_users)}
+    target = cache_dir / (f"{digest}-n{precompute_n}-k{neighbors}-u{max_users}"
+                          f"-e{explain_n}-x{explain_max_users}")
 
     def read() -> dict[str, np.ndarray] | None:
         if not (target / "model.json").is_file():
@@ -234,12 +311,12 @@ def _serving_arrays(model: Recommender, digest: str, cache_dir: Path | None, nei
         lock.acquire(blocking=True, note="cache")
     except OSError as exc:
         log.warning("serving cache unavailable (%s); computing in this process", exc)
-        return _compute_serving_arrays(model, neighbors, precompute_n, max_users)
+        return compute()
     try:
         got = read()  # another process may have written it while we waited
         if got is not None:
             return got
-        arrays = _compute_serving_arrays(model, neighbors, precompute_n, max_users)
+        arrays = compute()
         try:
             write_model_dir(target, class_name=CACHE_CLASS, config=config, arrays=arrays)
         except ModelFileError as exc:  # full or read-only disk: serve from memory
@@ -253,7 +330,8 @@ def _serving_arrays(model: Recommender, digest: str, cache_dir: Path | None, nei
 def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: int,
                   similarity_neighbors: int = 50, precompute_n: int = 0,
                   precompute_max_users: int = 500_000, cache_dir: str | os.PathLike[str] |
-                  None = None, mmap: bool = False) -> ModelSnapshot:
+                  None = None, mmap: bool = False, explain_n: int = 0,
+                  explain_max_users: int = 0) -> ModelSnapshot:
     """Load a model directory (checksums verified, no pickle) and build a snapshot.
 
     Parameters
@@ -267,6 +345,10 @@ def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: in
     precompute_n, precompute_max_users
         Precompute every known user's top-``precompute_n`` list when there are at most
         ``precompute_max_users`` users (``precompute_n=0``: never).
+    explain_n, explain_max_users
+        For a model that explains its own lists, precompute the reasons of every known user's
+        first ``explain_n`` precomputed items when there are at most ``explain_max_users``
+        users (``explain_n=0``: never).
     cache_dir
         Folder of the shared serving cache (see the module docstring); ``None``: compute in
         this process and keep in memory.
@@ -283,7 +365,8 @@ def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: in
     with memory_mapped(mmap):
         model = load_model(path)
     arrays = _serving_arrays(model, digest, None if cache_dir is None else Path(cache_dir),
-                             similarity_neighbors, precompute_n, precompute_max_users, mmap)
+                             similarity_neighbors, precompute_n, precompute_max_users, mmap,
+                             explain_n, explain_max_users)
     own = _own_similarity(model)
     if own is not None:
         S, source = own, "model"
@@ -301,7 +384,8 @@ def load_snapshot(path: str | os.PathLike[str], *, version: int, events_upto: in
                          item_based=own is not None, popular=popular,
                          popular_scores=popular_scores, loaded_at=time.time(),
                          top_items=arrays.get("top_items"),
-                         top_scores=arrays.get("top_scores"), digest=digest)
+                         top_scores=arrays.get("top_scores"), digest=digest,
+                         top_reasons=PrecomputedReasons.from_arrays(arrays))
 
 
 class ModelStore:
@@ -313,7 +397,7 @@ class ModelStore:
         The service's state folder (``CURRENT``, ``models/`` and ``cache/`` live here).
     initial_model_dir
         Served as version 1 when ``CURRENT`` does not exist yet.
-    similarity_neighbors, precompute_n, precompute_max_users
+    similarity_neighbors, precompute_n, precompute_max_users, explain_n, explain_max_users
         See :func:`load_snapshot`.
     mmap, shared_cache
         Memory-map the arrays; keep the precomputed serving files in ``<state_dir>/cache``.
@@ -322,7 +406,8 @@ class ModelStore:
     def __init__(self, state_dir: str | os.PathLike[str], initial_model_dir: str | os.PathLike[str],
                  similarity_neighbors: int = 50, *, precompute_n: int = 0,
                  precompute_max_users: int = 500_000, mmap: bool = False,
-                 shared_cache: bool = False) -> None:
+                 shared_cache: bool = False, explain_n: int = 0,
+                 explain_max_users: int = 0) -> None:
         self.state_dir = Path(state_dir)
         self.models_dir = self.state_dir / "models"
         self.cache_dir = self.state_dir / "cache" if shared_cache else None
@@ -330,6 +415,8 @@ class ModelStore:
         self.similarity_neighbors = similarity_neighbors
         self.precompute_n = precompute_n
         self.precompute_max_users = precompute_max_users
+        self.explain_n = explain_n
+        self.explain_max_users = explain_max_users
         self.mmap = mmap
         self.models_dir.mkdir(parents=True, exist_ok=True)
         self._swap_lock = threading.Lock()
@@ -350,7 +437,8 @@ class ModelStore:
                              similarity_neighbors=self.similarity_neighbors,
                              precompute_n=self.precompute_n,
                              precompute_max_users=self.precompute_max_users,
-                             cache_dir=self.cache_dir, mmap=self.mmap)
+                             cache_dir=self.cache_dir, mmap=self.mmap, explain_n=self.explain_n,
+                             explain_max_users=self.explain_max_users)
 
     @property
     def current(self) -> ModelSnapshot:

@@ -457,6 +457,8 @@ class RetrainManager:
             "serving": {"similarity_neighbors": s.similarity_neighbors,
                         "precompute_n": s.precompute_n,
                         "precompute_max_users": s.precompute_max_users,
+                        "explain_n": s.explain_precompute_n,
+                        "explain_max_users": s.explain_precompute_max_users,
                         "cache_dir": None if cache is None else str(cache.resolve())},
         }
 
