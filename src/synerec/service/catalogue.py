@@ -58,6 +58,7 @@ import numpy as np
 from synerec.algorithms import Recommender
 from synerec.algorithms.abilities import ScoresNewItems
 from synerec.exceptions import ConfigError, DataFormatError, SynerecError
+from synerec.service._readers import ThreadReaders
 from synerec.service.faults import StateDirError, classify
 from synerec.text.templates import DEFAULT_ITEM_TEMPLATE
 
@@ -144,9 +145,7 @@ class CatalogueStore:
         self.path = Path(path)
         self.busy_timeout_s = float(busy_timeout_s)
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
+        self._readers = ThreadReaders(self._connect, "catalogue store")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = self._connect()
@@ -166,14 +165,7 @@ class CatalogueStore:
         return conn
 
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            conn.execute("PRAGMA query_only=1")
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
+        return self._readers.get()
 
     # -- writing ------------------------------------------------------------------------------
     def upsert(self, items: Sequence[CatalogueItem],
@@ -272,14 +264,8 @@ class CatalogueStore:
         return out
 
     def close(self) -> None:
-        """Close every connection."""
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for c in readers:
-            try:
-                c.close()
-            except sqlite3.Error:
-                pass
+        """Close the writer and this thread's reader (:class:`ThreadReaders`)."""
+        self._readers.close()
         with self._lock:
             self._conn.close()
 

@@ -51,6 +51,7 @@ from pathlib import Path
 import pandas as pd
 
 from synerec.exceptions import SynerecError
+from synerec.service._readers import ThreadReaders
 from synerec.service.faults import StateDirError, classify
 
 __all__ = ["AddResult", "EventRecord", "EventStore", "IdempotencyConflictError", "StoredEvent",
@@ -151,10 +152,7 @@ class EventStore:
         self.max_db_bytes = max_db_bytes
         self.busy_timeout_s = float(busy_timeout_s)
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
-        self._closed = False
+        self._readers = ThreadReaders(self._connect, "event store")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = self._connect()
@@ -205,16 +203,7 @@ class EventStore:
         return conn
 
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._closed:
-                raise sqlite3.ProgrammingError("the event store is closed")
-            conn = self._connect()
-            conn.execute("PRAGMA query_only=1")
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
+        return self._readers.get()
 
     # -- writing ------------------------------------------------------------------------------
     def add(self, events: Sequence[EventRecord], *, now: float | None = None,
@@ -410,17 +399,11 @@ class EventStore:
         return [StoredEvent(int(r[0]), r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
 
     def close(self) -> None:
-        """Close every connection (the data is already durable)."""
-        self._closed = True
+        """Close the writer and this thread's reader (the data is already durable; the other
+        threads' readers close as their threads end: :class:`ThreadReaders`)."""
+        self._readers.close()
         with self._lock:
             self._conn.close()
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for conn in readers:
-            try:
-                conn.close()
-            except sqlite3.Error:  # pragma: no cover
-                pass
 
 
 def read_events_frame(path: str | os.PathLike[str], upto_id: int | None = None) -> pd.DataFrame:
