@@ -99,7 +99,8 @@ DEFAULT_SRC = REPO / "src" / "synerec"
 #: Layer of each first name under the package (lower may never import higher).
 LAYERS: dict[str, int] = {
     **{name: 0 for name in ("exceptions", "_config", "_rng", "_version", "_list_length",
-                            "_markdown", "topk", "ranking")},
+                            "_markdown", "_lazy", "_progress", "_topk_kernels", "topk",
+                            "ranking")},
     "data": 1,
     "similarity": 2, "metrics": 2, "text": 2,
     "algorithms": 3,
