@@ -82,7 +82,7 @@ def test_shortcuts_expand_to_filters_and_the_rest_parses() -> None:
     ('{"exclude_bought_days": -1}',
      "invalid rules: exclude_bought_days: a number of days in (0, 36500], got -1"),
     ('{"in_stock": true', "invalid rules: not valid JSON: Expecting ',' delimiter at "
-                          "column 17"),
+                          "column 18"),
 ])
 def test_errors_are_one_line_naming_the_bad_part(bad: str, message: str) -> None:
     with pytest.raises(RulesError) as got:
