@@ -48,7 +48,9 @@ from synerec.algorithms.abilities import (
 )
 from synerec.exceptions import UnknownIdError
 from synerec.service.catalogue import NewItems
+from synerec.rules import Selection, select
 from synerec.service.model_store import ModelSnapshot
+from synerec.service.rules_serving import ListRules
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
 from synerec.topk import PAD_INDEX, topk
 
@@ -70,6 +72,7 @@ class RecResult:
     filled_from_popular: int = 0
     reasons: list[str] | None = field(default=None)
     new_products: dict[str, Any] | None = None
+    rules: dict[str, Any] | None = None
 
 
 @dataclass
@@ -81,6 +84,7 @@ class SimilarResult:
     fallback: str | None
     source: str
     basis: str | None = None
+    rules: dict[str, Any] | None = None
 
 
 @dataclass
@@ -192,7 +196,8 @@ def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> tuple[np.ndarray
 
 def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
               exclude_seen: bool, explain: bool, event_weights: dict[str, float],
-              unknown: str = "fallback", new: NewItems | None = None) -> RecResult:
+              unknown: str = "fallback", new: NewItems | None = None,
+              rules: ListRules | None = None) -> RecResult:
     """The top-``n`` list of one user (see the module docstring for the strategies).
 
     ``unknown="error"``: a user the service knows nothing about raises
@@ -200,9 +205,28 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     ``new``: the catalogue's new products; a model that ranks them
     (:class:`~synerec.algorithms.abilities.ScoresNewItems`) merges them into a known user's
     list by its own scores (strategy ``model``).
+    ``rules``: the request's business rules, applied to the strategy's own ranked list,
+    widened until ``n`` items pass (:func:`synerec.rules.select`; ``res.rules`` says how).
     """
-    res = _recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen, explain=explain,
-                     event_weights=event_weights, unknown=unknown, new=new)
+    if rules is None:
+        res = _recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                         explain=explain, event_weights=event_weights, unknown=unknown,
+                         new=new)
+    else:
+        def window(m: int) -> tuple[np.ndarray, np.ndarray, RecResult]:
+            got = _recommend(snap, user_id, overlay, m, exclude_seen=exclude_seen,
+                             explain=explain, event_weights=event_weights, unknown=unknown,
+                             new=new)
+            return rules.positions(got.items), _raw(got.scores), got
+
+        sel = _select(window, n, rules, snap.n_items + (len(new) if new is not None else 0))
+        res, keep = sel.payload, sel.chosen.tolist()
+        res.items = [res.items[k] for k in keep]
+        res.scores = [float(v) if np.isfinite(v) else None for v in sel.scores.tolist()]
+        if res.reasons:
+            res.reasons = [res.reasons[k] for k in keep]
+        res.filled_from_popular = sum(1 for v in res.scores if v is None)
+        res.rules = sel.summary(rules.placement)
     if new is not None:
         res.new_products = new.summary()
     return res
@@ -243,6 +267,18 @@ def _recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         return res
     return _neighbor_list(snap, u if known else -1, event_items, p_items, p_w, len(overlay),
                           n, exclude_seen=exclude_seen, explain=explain)
+
+
+def _raw(scores: list[float | None]) -> np.ndarray:
+    """A list's scores for the rules (``-inf``: an item without a score)."""
+    return np.fromiter((-np.inf if v is None else v for v in scores), dtype=np.float64,
+                       count=len(scores))
+
+
+def _select(window: Any, n: int, rules: ListRules, size: int) -> Selection:
+    """:func:`synerec.rules.select` over ``window`` (at most ``size`` candidates exist)."""
+    return select(window, n, rules.plan, start=rules.start(n), bound=min(rules.bound, size),
+                  exclude=rules.exclude)
 
 
 def event_sequence(snap: ModelSnapshot, u: int, event_items: np.ndarray) -> np.ndarray:
@@ -464,7 +500,26 @@ def _neighbor_reasons(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray,
 
 
 def similar(snap: ModelSnapshot, item_id: str, n: int, unknown: str = "fallback",
-            new: NewItems | None = None) -> SimilarResult:
+            new: NewItems | None = None, rules: ListRules | None = None) -> SimilarResult:
+    """The ``n`` items most similar to ``item_id`` (see :func:`_similar`), under ``rules``
+    when given (the similar items widened until ``n`` pass them)."""
+    if rules is None:
+        return _similar(snap, item_id, n, unknown, new)
+
+    def window(m: int) -> tuple[np.ndarray, np.ndarray, SimilarResult]:
+        got = _similar(snap, item_id, m, unknown, new)
+        return rules.positions(got.items), _raw(list(got.similarities)), got
+
+    sel = _select(window, n, rules, snap.n_items + (len(new) if new is not None else 0))
+    res: SimilarResult = sel.payload
+    res.items = [res.items[k] for k in sel.chosen.tolist()]
+    res.similarities = [float(v) for v in sel.scores.tolist()]
+    res.rules = sel.summary(rules.placement)
+    return res
+
+
+def _similar(snap: ModelSnapshot, item_id: str, n: int, unknown: str = "fallback",
+             new: NewItems | None = None) -> SimilarResult:
     """The ``n`` items most similar to ``item_id``.
 
     A warm item: the model's own item similarity (or the service's cosine). An item the
