@@ -32,8 +32,7 @@ __all__ = ["Plan", "Selection", "compile_rules", "multiply", "rank_scores", "sel
 def multiply(scores: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """``s * F`` for ``s >= 0``, ``s / F`` for ``s < 0``: a factor above 1 never lowers a score,
     one below 1 never raises one, and factors compose (``m(m(s, F), G) = m(s, F G)``)."""
-    with np.errstate(invalid="ignore"):
-        return np.where(scores >= 0, scores * factors, scores / factors)
+    return np.where(scores >= 0, scores * factors, scores / factors)  # factors > 0
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Plan:
     passes: np.ndarray
     factors: np.ndarray
     additions: np.ndarray
-    caps: tuple[tuple[int, np.ndarray, tuple[tuple[int, ...], ...]], ...]
+    caps: tuple[tuple[int, np.ndarray, tuple[tuple[int, ...], ...], int], ...]
 
     @property
     def boosts(self) -> bool:
@@ -62,9 +61,9 @@ class Plan:
         """
         pos = np.asarray(positions, dtype=np.int64)
         keep = self.passes[pos]
-        ex = np.fromiter(exclude, dtype=np.int64)
-        if len(ex):
-            keep &= ~np.isin(pos, ex)
+        ex = exclude if isinstance(exclude, tuple) else tuple(exclude)
+        if ex:
+            keep &= ~np.isin(pos, np.asarray(ex, dtype=np.int64))
         k = np.flatnonzero(keep)
         adj = np.asarray(raw, dtype=np.float64)[k]
         if self.rules.boosts:
@@ -78,17 +77,26 @@ class Plan:
 
     def _capped(self, pos: np.ndarray, k: np.ndarray, adj: np.ndarray, n: int
                 ) -> tuple[np.ndarray, np.ndarray]:
-        counts: list[dict[int, int]] = [{} for _ in self.caps]
+        """Greedy in the window's order: an item is taken while each of its groups is under
+        its cap (plain Python over the window: a few dozen items)."""
+        window = pos[k]
+        caps = [(limit, [per_code[c] for c in codes[window].tolist()], [0] * groups)
+                for limit, codes, per_code, groups in self.caps]
         chosen: list[int] = []
-        for j, w in enumerate(k.tolist()):
-            p = int(pos[w])
-            groups = [per_code[int(codes[p])] for _, codes, per_code in self.caps]
-            if any(counts[c].get(g, 0) >= self.caps[c][0]
-                   for c, gs in enumerate(groups) for g in gs):
+        for j in range(len(k)):
+            full = False
+            for limit, groups, counts in caps:
+                for g in groups[j]:
+                    if counts[g] >= limit:
+                        full = True
+                        break
+                if full:
+                    break
+            if full:
                 continue
-            for c, gs in enumerate(groups):
-                for g in gs:
-                    counts[c][g] = counts[c].get(g, 0) + 1
+            for _, groups, counts in caps:
+                for g in groups[j]:
+                    counts[g] += 1
             chosen.append(j)
             if len(chosen) == n:
                 break
@@ -115,7 +123,8 @@ def compile_rules(rules: Rules, table: AttributeTable) -> Plan:
     for c in rules.caps:
         got = table.groups(c.attr)
         if got is not None:
-            caps.append((c.max, got[0], got[1]))
+            groups = 1 + max((g for gs in got[1] for g in gs), default=0)
+            caps.append((c.max, got[0], got[1], groups))
     return Plan(rules, table, passes, factors, additions, tuple(caps))
 
 
@@ -148,7 +157,7 @@ def select(window: Window, n: int, plan: Plan, *, start: int, bound: int,
     (``-inf``: none) and a payload (what the caller needs to build its answer); fewer than
     ``m`` means there are no more.
     """
-    ex = list(exclude)
+    ex = tuple(exclude)
     m = max(1, min(max(start, n), bound))
     while True:
         pos, raw, payload = window(m)

@@ -555,6 +555,7 @@ class FastRecommendations:
         self.app = app
         self.st = st
         self.route: Any = None  # the route object, for the metrics label
+        self._decoded: dict[bytes, str] = {}  # percent-decoded rules and placements
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET" or self.st.read_keys
@@ -591,10 +592,15 @@ class FastRecommendations:
                     return None
                 seen.add(name)
                 if name == b"rules" or name == b"placement":
-                    try:
-                        text = unquote_plus(value.decode("ascii"), errors="strict")
-                    except (UnicodeDecodeError, ValueError):
-                        return None
+                    text = self._decoded.get(value)
+                    if text is None:
+                        try:
+                            text = unquote_plus(value.decode("ascii"), errors="strict")
+                        except (UnicodeDecodeError, ValueError):
+                            return None
+                        if len(self._decoded) >= 1024:  # the rules a shop sends are few
+                            self._decoded.clear()
+                        self._decoded[value] = text
                     if len(text) > 8000:
                         return None  # the route's 422
                     if name == b"rules":

@@ -213,7 +213,19 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
                          explain=explain, event_weights=event_weights, unknown=unknown,
                          new=new)
     else:
-        def window(m: int) -> tuple[np.ndarray, np.ndarray, RecResult]:
+        u = _user_index(snap, user_id)
+        top = snap.top_items
+        # a known user's precomputed list: its item indices are the table's positions
+        sliced = (exclude_seen and not overlay and top is not None
+                  and snap.model.is_known_user(u) and not (new is not None and new.ranked
+                                                           and len(new)))
+
+        def window(m: int) -> tuple[np.ndarray, np.ndarray, RecResult | None]:
+            if sliced and top is not None and m <= top.shape[1]:
+                assert snap.top_scores is not None
+                idx = top[u, :m]
+                keep = idx != PAD_INDEX
+                return idx[keep], snap.top_scores[u, :m][keep].astype(np.float64), None
             got = _recommend(snap, user_id, overlay, m, exclude_seen=exclude_seen,
                              explain=explain, event_weights=event_weights, unknown=unknown,
                              new=new)
@@ -221,10 +233,17 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
 
         sel = _select(window, n, rules, snap.n_items + (len(new) if new is not None else 0))
         res, keep = sel.payload, sel.chosen.tolist()
-        res.items = [res.items[k] for k in keep]
+        if res is None:  # from the precomputed list: the chosen items only
+            assert top is not None
+            chosen = top[u, np.asarray(keep, dtype=np.int64)]
+            res = RecResult(_ids(snap, chosen), [], "model", None, 0)
+            if explain:
+                res.reasons = _model_reasons(snap, user_id, u, chosen)
+        else:
+            res.items = [res.items[k] for k in keep]
+            if res.reasons:
+                res.reasons = [res.reasons[k] for k in keep]
         res.scores = [float(v) if np.isfinite(v) else None for v in sel.scores.tolist()]
-        if res.reasons:
-            res.reasons = [res.reasons[k] for k in keep]
         res.filled_from_popular = sum(1 for v in res.scores if v is None)
         res.rules = sel.summary(rules.placement)
     if new is not None:

@@ -101,8 +101,9 @@ class ListRules:
     key: str
 
     def start(self, n: int) -> int:
-        """Candidates examined first: ``max(3 n, 50)`` (within :attr:`bound`)."""
-        return min(self.bound, max(3 * n, 50))
+        """Candidates examined first: ``max(3 n, 100)`` (within :attr:`bound`; 100: the
+        precomputed lists' default length, so that a first look costs a slice)."""
+        return min(self.bound, max(3 * n, 100))
 
     def positions(self, ids: list[Any]) -> np.ndarray:
         """Table positions of item ids (``-1``: an item without attributes)."""

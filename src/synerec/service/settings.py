@@ -161,7 +161,7 @@ class ServiceSettings(BaseModel):
         placement and request rules are added to them. ``{}``: none. They cost nothing while
         no item is affected by them.
     max_rule_candidates
-        The most candidates a list's rules examine: the model's best ``max(3 n, 50)`` first,
+        The most candidates a list's rules examine: the model's best ``max(3 n, 100)`` first,
         four times as many while too few pass, up to this many (then the list is short and
         says so).
     """
