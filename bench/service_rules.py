@@ -174,7 +174,7 @@ def measure(ctx: dict[str, Any], cache_mb: float, label: str) -> dict[str, Any]:
             for q in queries.values():  # warm up: each kind answered once, right
                 r = c.get(f"/v1/users/1/recommendations?{q}")
                 r.raise_for_status()
-        for kind, q in queries.items():  # a short warm-up at full load
+        for q in queries.values():  # a short warm-up at full load
             wrk(port, q, ctx["connections"], 3, ctx["users"], tmp)
         for _ in range(ctx["rounds"]):
             for kind, q in queries.items():

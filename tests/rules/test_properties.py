@@ -50,8 +50,8 @@ def catalogues(draw: Any) -> tuple[AttributeTable, list[dict[str, Any]], np.ndar
     rows = []
     for _ in range(n):
         rows.append({
-            "category": draw(st.sampled_from(CATS + [None])),
-            "brand": draw(st.sampled_from(BRANDS + [None])),
+            "category": draw(st.sampled_from([*CATS, None])),
+            "brand": draw(st.sampled_from([*BRANDS, None])),
             "price": draw(st.one_of(st.none(), st.integers(0, 100), st.floats(0, 100))),
             "in_stock": draw(st.sampled_from([True, False, None])),
         })
@@ -229,7 +229,7 @@ def test_a_boost_never_puts_an_item_it_does_not_match_above_one_it_matches(
 def test_the_widening_window_gives_the_whole_vectors_list(cat: Any, filters: list[Any],
                                                           cs: list[Cap], n: int,
                                                           start: int) -> None:
-    table, rows, scores = cat
+    table, _rows, scores = cat
     plan = compile_rules(Rules(tuple(filters), (), tuple(cs)), table)
     whole, whole_scores, _ = rank_scores(scores, n, plan)
     order = np.lexsort((np.arange(len(scores)), -scores))

@@ -135,4 +135,4 @@ class AttributeTable:
             return None
         ids: dict[tuple[str, Any], int] = {}
         per_code = tuple(tuple(ids.setdefault(p, len(ids)) for p in ps) for ps in col.parts)
-        return col.codes, per_code + ((),)
+        return col.codes, (*per_code, ())

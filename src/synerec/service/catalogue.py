@@ -15,6 +15,15 @@ Tables::
                        created_at REAL, updated_at REAL
     catalogue_vectors  (item_id, encoder) PRIMARY KEY, text_sha256 TEXT, vector BLOB
                        (the encoder's raw float32 embedding of the product's text)
+    catalogue_file_rows item_id TEXT PRIMARY KEY, sha256 TEXT (the ``--items`` file's rows
+                       as last applied: a row unchanged in the file is not applied again, so
+                       a later ``PATCH`` of the product stays)
+
+Attributes that change (availability ``in_stock``, ``price``, any shop field) are changed by
+``PATCH /v1/items/{id}`` and ``PATCH /v1/items`` (:meth:`CatalogueStore.patch`: a partial
+update read, merged and written in one transaction, so two workers patching the same product
+never lose a change); they are what business rules filter, boost and cap on
+(:mod:`synerec.service.rules_serving`).
 
 ``MAX(seq)`` is the catalogue's version: a server process reads it (one index lookup, reused
 for at most 10 ms: :attr:`synerec.service.products.Products.VERSION_TTL_S`) and rebuilds its

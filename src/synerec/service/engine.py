@@ -47,8 +47,8 @@ from synerec.algorithms.abilities import (
     ScoresSequence,
 )
 from synerec.exceptions import UnknownIdError
-from synerec.service.catalogue import NewItems
 from synerec.rules import Selection, select
+from synerec.service.catalogue import NewItems
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.rules_serving import ListRules
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights

@@ -8,6 +8,7 @@ for one (``PUT``, write key) or forgets them (``DELETE``: the settings' rules ap
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the endpoint annotations.
+import json
 import math
 import time
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,7 +20,6 @@ from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synerec.rules import RulesError
-from synerec.service.catalogue import PRODUCT_ATTRIBUTES
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.rules_serving import ListRules
 from synerec.service.schemas import (
@@ -51,6 +51,11 @@ _PlacementName = Annotated[str, Path(min_length=1, max_length=64,
                                      description="Placement name (a-z, 0-9, `_`, `-`).")]
 _ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH,
                               description="External item id."), AfterValidator(check_id_text)]
+
+
+def _json(body: Any) -> Response:
+    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False).encode(),
+                    media_type="application/json")
 
 
 def _invalid(where: tuple[Any, ...], message: str) -> RequestValidationError:
@@ -105,10 +110,11 @@ def _model_titles(snap: ModelSnapshot, ids: list[str]) -> dict[str, str]:
 
 def rules_routes(router: APIRouter, st: "ServiceState", access: Any) -> None:
     """Attribute changes and placements (see the module docstring)."""
-    write_errors = {401: {"model": ErrorResponse, "description": "Missing or wrong key."},
-                    404: {"model": ErrorResponse, "description": "An item neither in the "
-                                                                 "catalogue nor in the model."},
-                    422: {"model": ErrorResponse, "description": "Invalid request."}}
+    write_errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorResponse, "description": "Missing or wrong key."},
+        404: {"model": ErrorResponse, "description": "An item neither in the catalogue nor "
+                                                     "in the model."},
+        422: {"model": ErrorResponse, "description": "Invalid request."}}
 
     def patch(updates: list[tuple[str, dict[str, Any]]], one: bool) -> Response:
         limit = st.settings.max_items_per_batch
@@ -120,9 +126,7 @@ def rules_routes(router: APIRouter, st: "ServiceState", access: Any) -> None:
             raise _invalid(("body", "items"), f"item_id {dup!r} appears more than once")
         start = time.perf_counter()
         changed, version = st.products.patch(updates, _model_titles(st.store.current, ids))
-        from synerec.service.api import json_response
-
-        return json_response({"accepted": len(updates), "changed": changed,
+        return _json({"accepted": len(updates), "changed": changed,
                               "catalogue_version": version,
                               "item": st.products.record(ids[0]) if one else None,
                               "seconds": round(time.perf_counter() - start, 4)})

@@ -336,10 +336,10 @@ class RulesServing:
         text_key = "&".join(key)
         if combined.exclude_bought_days and user_id is not None:
             since = time.time() - combined.exclude_bought_days * _DAY_S
-            got = self.store.bought(user_id, since)
-            model_pos = self._model_positions(snap, got).tolist()
+            bought = self.store.bought(user_id, since)
+            model_pos = self._model_positions(snap, bought).tolist()
             exclude = tuple(a if a >= 0 else b for a, b in zip(
-                model_pos, table.positions(got).tolist(), strict=True) if max(a, b) >= 0)
+                model_pos, table.positions(bought).tolist(), strict=True) if max(a, b) >= 0)
             text_key += f"&bought={math.floor(time.time() / 60)}"  # fresh each minute
         bound = min(self.max_candidates, table.n)
         return ListRules(plan, table, placement, exclude, max(1, bound), text_key)
