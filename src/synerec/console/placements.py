@@ -21,6 +21,7 @@ from synerec.console.context import ConsoleContext
 from synerec.console.pages import item_entry
 from synerec.rules import RulesError
 from synerec.service import engine
+from synerec.service import ruled as rule_lists
 
 __all__ = ["placement_routes"]
 
@@ -53,9 +54,9 @@ def preview(ctx: ConsoleContext, name: str | None, customer: str) -> dict[str, A
         rules = st.rules.request(snap, version, name, None, customer)
     except RulesError as exc:
         return {"error": str(exc), "items": [], "rules": None}
-    res = engine.recommend(snap, customer, overlay, PREVIEW_N, exclude_seen=True, explain=False,
-                           event_weights=st.settings.event_weights, unknown="fallback",
-                           new=new, rules=rules)
+    res = rule_lists.recommend(snap, customer, overlay, PREVIEW_N, exclude_seen=True,
+                               explain=False, event_weights=st.settings.event_weights,
+                               unknown="fallback", new=new, rules=rules)
     return {"error": None, "items": _entries(ctx, res), "rules": res.rules,
             "strategy": res.strategy}
 

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from synerec.exceptions import UnknownIdError
 from synerec.rules import RulesError
 from synerec.service import engine
+from synerec.service import ruled as rule_lists
 from synerec.service.catalogue import CatalogueItem
 from synerec.service.events import EventRecord
 from synerec.service.metrics import CONTENT_TYPE
@@ -288,11 +289,8 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
         popular items, ``fallback`` set).
 
         ``explain=true`` adds a ``reason`` per item. Answers are cached per model version and
-        per newest event of the user (see ``docs/service.md``).
-
-        ``placement`` and ``rules``: business rules (filters, boosts, caps; see ``docs/
-        service.md``, "Rules and placements"); the response's ``rules`` says whether the
-        list ran short.
+        per newest event of the user (see ``docs/service.md``). ``placement``, ``rules``:
+        business rules (docs/service.md, "Rules and placements").
         """
         snap = st.store.current
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
@@ -307,9 +305,10 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
 
             def answer() -> tuple[engine.RecResult, Any]:
                 new = st.products.view(snap, version) if version else None
-                return engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                                        explain=explain, event_weights=settings.event_weights,
-                                        unknown=unknown, new=new, rules=ruled), new
+                return rule_lists.recommend(
+                    snap, user_id, overlay, n, exclude_seen=exclude_seen, explain=explain,
+                    event_weights=settings.event_weights, unknown=unknown, new=new,
+                    rules=ruled), new
 
             if (not version or view is not None) and engine.is_cheap(
                     snap, user_id, overlay, ruled.start(n) if ruled else n,
@@ -335,7 +334,7 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
 
         def answer() -> tuple[engine.SimilarResult, list[str | None]]:
             new = st.products.view(snap)
-            res = engine.similar(snap, item_id, n, unknown, new, rules=ruled)
+            res = rule_lists.similar(snap, item_id, n, unknown, new, rules=ruled)
             return res, engine.titles_of(snap, res.items, new)
 
         res, titles = await st.compute.run(answer)
@@ -346,6 +345,13 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
                       for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
                                                         strict=True))],
             **({"rules": res.rules} if res.rules else {})})
+
+    _predict_route(router, st, access)
+
+
+def _predict_route(router: APIRouter, st: "ServiceState", access: _Access) -> None:
+    """``POST /v1/predict``."""
+    settings = st.settings
 
     @router.post("/v1/predict", response_model=PredictResponse, responses=access.read_errors,
                  tags=["recommendations"], dependencies=access.read)
@@ -574,6 +580,19 @@ class FastRecommendations:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
+    def _decode(self, value: bytes) -> str | None:
+        """A percent-encoded ``rules`` or ``placement`` value (``None``: the route's)."""
+        text = self._decoded.get(value)
+        if text is None:
+            try:
+                text = unquote_plus(value.decode("ascii"), errors="strict")
+            except (UnicodeDecodeError, ValueError):
+                return None
+            if len(self._decoded) >= 1024:  # the rules a shop sends are few
+                self._decoded.clear()
+            self._decoded[value] = text
+        return text if len(text) <= 8000 else None
+
     def _answer(self, user_id: str, query: bytes) -> bytes | None:
         if not user_id or "/" in user_id or len(user_id) > MAX_ID_LENGTH:
             return None
@@ -592,21 +611,10 @@ class FastRecommendations:
                     return None
                 seen.add(name)
                 if name == b"rules" or name == b"placement":
-                    text = self._decoded.get(value)
+                    text = self._decode(value)
                     if text is None:
-                        try:
-                            text = unquote_plus(value.decode("ascii"), errors="strict")
-                        except (UnicodeDecodeError, ValueError):
-                            return None
-                        if len(self._decoded) >= 1024:  # the rules a shop sends are few
-                            self._decoded.clear()
-                        self._decoded[value] = text
-                    if len(text) > 8000:
-                        return None  # the route's 422
-                    if name == b"rules":
-                        rules = text
-                    else:
-                        placement = text
+                        return None
+                    rules, placement = (text, placement) if name == b"rules" else (rules, text)
                     continue
                 if not value.isalnum():
                     return None
@@ -653,9 +661,9 @@ class FastRecommendations:
                                exclude_seen=exclude_seen, explain=explain, new=view):
             return None  # scoring work: the route runs it on a compute thread
         try:
-            res = engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                                   explain=explain, event_weights=st.settings.event_weights,
-                                   unknown=unknown, new=view, rules=ruled)
+            res = rule_lists.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                                       explain=explain, event_weights=st.settings.event_weights,
+                                       unknown=unknown, new=view, rules=ruled)
         except UnknownIdError:
             return None  # the route answers the 404
 

@@ -47,10 +47,8 @@ from synerec.algorithms.abilities import (
     ScoresSequence,
 )
 from synerec.exceptions import UnknownIdError
-from synerec.rules import Selection, select
 from synerec.service.catalogue import NewItems
 from synerec.service.model_store import ModelSnapshot
-from synerec.service.rules_serving import ListRules
 from synerec.service.scoring import event_weight, neighbor_scores, profile_weights
 from synerec.topk import PAD_INDEX, topk
 
@@ -72,7 +70,7 @@ class RecResult:
     filled_from_popular: int = 0
     reasons: list[str] | None = field(default=None)
     new_products: dict[str, Any] | None = None
-    rules: dict[str, Any] | None = None
+    rules: dict[str, Any] | None = None  # how business rules went (synerec.service.ruled)
 
 
 @dataclass
@@ -196,8 +194,7 @@ def _popular(snap: ModelSnapshot, n: int, exclude: set[int]) -> tuple[np.ndarray
 
 def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
               exclude_seen: bool, explain: bool, event_weights: dict[str, float],
-              unknown: str = "fallback", new: NewItems | None = None,
-              rules: ListRules | None = None) -> RecResult:
+              unknown: str = "fallback", new: NewItems | None = None) -> RecResult:
     """The top-``n`` list of one user (see the module docstring for the strategies).
 
     ``unknown="error"``: a user the service knows nothing about raises
@@ -205,47 +202,9 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
     ``new``: the catalogue's new products; a model that ranks them
     (:class:`~synerec.algorithms.abilities.ScoresNewItems`) merges them into a known user's
     list by its own scores (strategy ``model``).
-    ``rules``: the request's business rules, applied to the strategy's own ranked list,
-    widened until ``n`` items pass (:func:`synerec.rules.select`; ``res.rules`` says how).
     """
-    if rules is None:
-        res = _recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                         explain=explain, event_weights=event_weights, unknown=unknown,
-                         new=new)
-    else:
-        u = _user_index(snap, user_id)
-        top = snap.top_items
-        # a known user's precomputed list: its item indices are the table's positions
-        sliced = (exclude_seen and not overlay and top is not None
-                  and snap.model.is_known_user(u) and not (new is not None and new.ranked
-                                                           and len(new)))
-
-        def window(m: int) -> tuple[np.ndarray, np.ndarray, RecResult | None]:
-            if sliced and top is not None and m <= top.shape[1]:
-                assert snap.top_scores is not None
-                idx = top[u, :m]
-                keep = idx != PAD_INDEX
-                return idx[keep], snap.top_scores[u, :m][keep].astype(np.float64), None
-            got = _recommend(snap, user_id, overlay, m, exclude_seen=exclude_seen,
-                             explain=explain, event_weights=event_weights, unknown=unknown,
-                             new=new)
-            return rules.positions(got.items), _raw(got.scores), got
-
-        sel = _select(window, n, rules, snap.n_items + (len(new) if new is not None else 0))
-        res, keep = sel.payload, sel.chosen.tolist()
-        if res is None:  # from the precomputed list: the chosen items only
-            assert top is not None
-            chosen = top[u, np.asarray(keep, dtype=np.int64)]
-            res = RecResult(_ids(snap, chosen), [], "model", None, 0)
-            if explain:
-                res.reasons = _model_reasons(snap, user_id, u, chosen)
-        else:
-            res.items = [res.items[k] for k in keep]
-            if res.reasons:
-                res.reasons = [res.reasons[k] for k in keep]
-        res.scores = [float(v) if np.isfinite(v) else None for v in sel.scores.tolist()]
-        res.filled_from_popular = sum(1 for v in res.scores if v is None)
-        res.rules = sel.summary(rules.placement)
+    res = _recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen, explain=explain,
+                     event_weights=event_weights, unknown=unknown, new=new)
     if new is not None:
         res.new_products = new.summary()
     return res
@@ -286,18 +245,6 @@ def _recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         return res
     return _neighbor_list(snap, u if known else -1, event_items, p_items, p_w, len(overlay),
                           n, exclude_seen=exclude_seen, explain=explain)
-
-
-def _raw(scores: list[float | None]) -> np.ndarray:
-    """A list's scores for the rules (``-inf``: an item without a score)."""
-    return np.fromiter((-np.inf if v is None else v for v in scores), dtype=np.float64,
-                       count=len(scores))
-
-
-def _select(window: Any, n: int, rules: ListRules, size: int) -> Selection:
-    """:func:`synerec.rules.select` over ``window`` (at most ``size`` candidates exist)."""
-    return select(window, n, rules.plan, start=rules.start(n), bound=min(rules.bound, size),
-                  exclude=rules.exclude)
 
 
 def event_sequence(snap: ModelSnapshot, u: int, event_items: np.ndarray) -> np.ndarray:
@@ -519,26 +466,7 @@ def _neighbor_reasons(snap: ModelSnapshot, p_items: np.ndarray, p_w: np.ndarray,
 
 
 def similar(snap: ModelSnapshot, item_id: str, n: int, unknown: str = "fallback",
-            new: NewItems | None = None, rules: ListRules | None = None) -> SimilarResult:
-    """The ``n`` items most similar to ``item_id`` (see :func:`_similar`), under ``rules``
-    when given (the similar items widened until ``n`` pass them)."""
-    if rules is None:
-        return _similar(snap, item_id, n, unknown, new)
-
-    def window(m: int) -> tuple[np.ndarray, np.ndarray, SimilarResult]:
-        got = _similar(snap, item_id, m, unknown, new)
-        return rules.positions(got.items), _raw(list(got.similarities)), got
-
-    sel = _select(window, n, rules, snap.n_items + (len(new) if new is not None else 0))
-    res: SimilarResult = sel.payload
-    res.items = [res.items[k] for k in sel.chosen.tolist()]
-    res.similarities = [float(v) for v in sel.scores.tolist()]
-    res.rules = sel.summary(rules.placement)
-    return res
-
-
-def _similar(snap: ModelSnapshot, item_id: str, n: int, unknown: str = "fallback",
-             new: NewItems | None = None) -> SimilarResult:
+            new: NewItems | None = None) -> SimilarResult:
     """The ``n`` items most similar to ``item_id``.
 
     A warm item: the model's own item similarity (or the service's cosine). An item the

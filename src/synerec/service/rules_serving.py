@@ -35,7 +35,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,16 +47,19 @@ from synerec.rules import (
     Plan,
     Rules,
     RulesError,
+    Selection,
     combine,
     compile_rules,
     parse_rules,
     rules_key,
+    select,
 )
 from synerec.service.catalogue import CatalogueItem, CatalogueStore
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.settings import check_placement_name
 
-__all__ = ["ListRules", "PlacementStore", "RulesServing", "check_placement_name"]
+__all__ = ["ListRules", "PlacementStore", "RulesServing", "check_placement_name", "raw_scores",
+           "select_list"]
 
 log = logging.getLogger(__name__)
 
@@ -404,3 +407,27 @@ class RulesServing:
     def close(self) -> None:
         self.store.close()
 
+
+def raw_scores(scores: list[float | None]) -> np.ndarray:
+    """A list's scores for the rules (``-inf``: an item without a score)."""
+    return np.fromiter((-np.inf if v is None else v for v in scores), dtype=np.float64,
+                       count=len(scores))
+
+
+def select_list(rules: ListRules, n: int, size: int,
+                ranked: Callable[[int], tuple[list[Any], list[float | None], Any]],
+                sliced: Callable[[int], tuple[np.ndarray, np.ndarray] | None] | None = None
+                ) -> Selection:
+    """:func:`synerec.rules.select` over a strategy's ranked list (``ranked(m)``: its best
+    ``m`` item ids, scores and the result they came in), or over a slice of precomputed
+    item indices and scores (``sliced(m)``, when it gives one: then the payload is
+    ``None``); at most ``size`` candidates exist."""
+    def window(m: int) -> tuple[np.ndarray, np.ndarray, Any]:
+        got = sliced(m) if sliced is not None else None
+        if got is not None:
+            return got[0], got[1], None
+        items, scores, payload = ranked(m)
+        return rules.positions(items), raw_scores(scores), payload
+
+    return select(window, n, rules.plan, start=rules.start(n), bound=min(rules.bound, size),
+                  exclude=rules.exclude)
