@@ -267,3 +267,38 @@ def test_the_fast_path_and_the_route_give_the_same_bytes(server: Any) -> None:
                              "exclude_seen": "True"})
     assert fast.content == slow.content
     assert np.all(np.diff([i["score"] for i in fast.json()["items"]]) <= 0)
+
+
+@pytest.mark.parametrize("name", ["ease", "hybrid"])
+def test_every_model_and_strategy_obeys_the_rules(name: str, items_file: Path,
+                                                  tmp_path: Path) -> None:
+    """ease and the hybrid, with explanations: a known user (the precomputed slice), a user
+    with newer events (scored from them), an unknown user (the popular items) and similar
+    items: nothing out of stock, nothing of an excluded category, at most one per brand."""
+    from synerec.service import ServiceSettings
+    from tests.hybrid.test_service import SMALL
+
+    model_dir = fit_demo_model(tmp_path / name, name, **(SMALL if name == "hybrid" else {}))
+    attrs = _attrs(items_file)
+    excluded = "Board Games"
+    settings = ServiceSettings(model_dir=model_dir, state_dir=tmp_path / "state",
+                               api_keys=(API_KEY,), items_file=items_file,
+                               placements={"page": {"exclude_categories": [excluded],
+                                                    "cap": [{"attr": "brand", "max": 1}]}})
+    with serve_in_thread(settings) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        r = c.post("/v1/events", headers=KEY, json={"events": [
+            {"user_id": "u020", "item_id": "p005", "event": "purchase"}]})
+        assert r.status_code == 200
+        for user, unknown in (("u004", "error"), ("u020", "error"), ("newcomer", "fallback")):
+            r = c.get(f"/v1/users/{user}/recommendations", params={
+                "n": 8, "placement": "page", "explain": True, "unknown": unknown})
+            got = _ids(r)
+            body = r.json()
+            assert len(got) == 8 and not body["rules"]["short"], body["rules"]
+            assert all(it["reason"] for it in body["items"])
+            assert all(attrs[i]["in_stock"] == "true" and attrs[i]["category"] != excluded
+                       for i in got), got
+            assert len({attrs[i]["brand"] for i in got}) == len(got)
+        got = _ids(c.get("/v1/items/p005/similar", params={"n": 8, "placement": "page"}))
+        assert all(attrs[i]["in_stock"] == "true" and attrs[i]["category"] != excluded
+                   for i in got) and len({attrs[i]["brand"] for i in got}) == len(got)
