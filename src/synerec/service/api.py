@@ -310,9 +310,9 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
                     event_weights=settings.event_weights, unknown=unknown, new=new,
                     rules=ruled), new
 
-            if (not version or view is not None) and engine.is_cheap(
-                    snap, user_id, overlay, ruled.start(n) if ruled else n,
-                    exclude_seen=exclude_seen, explain=explain, new=view):
+            if ruled is None and (not version or view is not None) and engine.is_cheap(
+                    snap, user_id, overlay, n, exclude_seen=exclude_seen, explain=explain,
+                    new=view):
                 res, new = answer()
             else:
                 res, new = await st.compute.run(answer)
@@ -663,9 +663,9 @@ class FastRecommendations:
         try:
             res = rule_lists.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
                                        explain=explain, event_weights=st.settings.event_weights,
-                                       unknown=unknown, new=view, rules=ruled)
-        except UnknownIdError:
-            return None  # the route answers the 404
+                                       unknown=unknown, new=view, rules=ruled, cheap=True)
+        except (UnknownIdError, rule_lists.NotCheap):
+            return None  # the route answers the 404, or scores on a compute thread
 
         body = encode_recommendations(user_id, snap, res, view)
         st.responses.put(key, body)

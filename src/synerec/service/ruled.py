@@ -21,15 +21,21 @@ from synerec.service.model_store import ModelSnapshot
 from synerec.service.rules_serving import ListRules, select_list
 from synerec.topk import PAD_INDEX
 
-__all__ = ["recommend", "similar"]
+__all__ = ["NotCheap", "recommend", "similar"]
+
+
+class NotCheap(Exception):
+    """A list asked for with ``cheap=True`` needs scoring work (the rules widened it past
+    the precomputed list): the caller runs it on a compute thread instead."""
 
 
 def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
               exclude_seen: bool, explain: bool, event_weights: dict[str, float],
               unknown: str = "fallback", new: NewItems | None = None,
-              rules: ListRules | None = None) -> RecResult:
+              rules: ListRules | None = None, cheap: bool = False) -> RecResult:
     """:func:`synerec.service.engine.recommend` under ``rules`` (``None``: the engine's list);
-    ``res.rules`` says how the rules went (the response's ``rules`` object)."""
+    ``res.rules`` says how the rules went (the response's ``rules`` object). ``cheap``: raise
+    :class:`NotCheap` rather than score (the event loop's call)."""
     if rules is None:
         return engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
                                 explain=explain, event_weights=event_weights, unknown=unknown,
@@ -48,6 +54,8 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         return top[u, :m][keep], top_scores[u, :m][keep].astype(np.float64)
 
     def ranked(m: int) -> tuple[list[Any], list[float | None], RecResult]:
+        if cheap:
+            raise NotCheap
         got = engine.recommend(snap, user_id, overlay, m, exclude_seen=exclude_seen,
                                explain=explain, event_weights=event_weights, unknown=unknown,
                                new=new)
