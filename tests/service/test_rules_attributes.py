@@ -302,3 +302,17 @@ def test_every_model_and_strategy_obeys_the_rules(name: str, items_file: Path,
         got = _ids(c.get("/v1/items/p005/similar", params={"n": 8, "placement": "page"}))
         assert all(attrs[i]["in_stock"] == "true" and attrs[i]["category"] != excluded
                    for i in got) and len({attrs[i]["brand"] for i in got}) == len(got)
+
+
+def test_bad_placement_rules_in_the_settings_file_are_one_line(tmp_path: Path) -> None:
+    from synerec.exceptions import ConfigError
+    from synerec.service.settings import load_settings
+
+    path = tmp_path / "settings.toml"
+    path.write_text('model_dir = "m"\n[placements.home]\ncap = [{attr = "category", '
+                    'max = 0}]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as got:
+        load_settings(path)
+    message = str(got.value)
+    assert "\n" not in message
+    assert "invalid rules: home.cap[0].max: a whole number >= 1, not 0" in message
