@@ -19,7 +19,8 @@ each over ``/v1/users/{1..943}/recommendations?n=10`` (users cycled by wrk's Lua
 ``request``
     ``n=10&rules=<JSON>``: the same rules sent in the request (parsed once, then cached).
 
-Each runs ``--rounds`` times, alternating (plain, placement, request, plain, ...), for
+Each runs ``--rounds`` times, alternating (plain, placement, request; then placement,
+request, plain; ...: the order turns each round, since the load of the shared machine drifts), for
 ``--seconds`` each, once with the response cache (the default: a user's list is computed
 once, then served from the cache) and once without (``response_cache_mb = 0``: every request
 computes its list: what rules cost per list), and once more without it and with the lists
@@ -186,8 +187,10 @@ def measure(ctx: dict[str, Any], cache_mb: float, label: str, precompute: int = 
                 r.raise_for_status()
         for q in queries.values():  # a short warm-up at full load
             wrk(port, q, ctx["connections"], 3, ctx["users"], tmp)
-        for _ in range(ctx["rounds"]):
-            for kind, q in queries.items():
+        kinds = list(queries)
+        for rnd in range(ctx["rounds"]):  # the order turns each round: no kind always last
+            for kind in kinds[rnd % 3:] + kinds[:rnd % 3]:
+                q = queries[kind]
                 res = wrk(port, q, ctx["connections"], ctx["seconds"], ctx["users"], tmp)
                 runs[kind].append(res)
                 print(f"  {label:9s} {kind:9s} {res['rps']:8.0f} req/s  p99 "
