@@ -316,3 +316,29 @@ def test_bad_placement_rules_in_the_settings_file_are_one_line(tmp_path: Path) -
     message = str(got.value)
     assert "\n" not in message
     assert "invalid rules: home.cap[0].max: a whole number >= 1, not 0" in message
+
+
+def test_a_list_that_must_widen_leaves_the_event_loop(model_dir: Path, items_file: Path,
+                                                      tmp_path: Path) -> None:
+    """The hot path answers a ruled list from the precomputed slice, and hands one that must
+    score past it to the route (which scores on a compute thread)."""
+    from urllib.parse import quote
+
+    from synerec.service import ServiceSettings
+    from synerec.service.api import FastRecommendations
+    from synerec.service.app import open_state
+
+    settings = ServiceSettings(model_dir=model_dir, state_dir=tmp_path / "state",
+                               items_file=items_file, precompute_n=30)
+    st = open_state(settings, maintain=False)
+    try:
+        st.products.view(st.store.current)
+        fast = FastRecommendations(None, st)
+        wide = fast._answer(USER, b"n=10&rules=" + quote('{"in_stock": true}').encode())
+        assert wide is not None and len(json.loads(wide)["items"]) == 10
+        narrow = b"n=10&rules=" + quote("price < 15").encode()
+        assert fast._answer(USER, narrow) is None  # the best 30 hold too few: scoring work
+        assert fast._answer("newcomer", b"n=5&unknown=fallback&rules=" +
+                            quote("price < 15").encode()) is not None  # popular: a slice
+    finally:
+        st.close()

@@ -657,8 +657,8 @@ class FastRecommendations:
             if view is None:
                 return None  # the catalogue changed: the route rebuilds its view
         overlay = read_overlay(st, user_id, snap, newest)
-        if not engine.is_cheap(snap, user_id, overlay, ruled.start(n) if ruled else n,
-                               exclude_seen=exclude_seen, explain=explain, new=view):
+        if not engine.is_cheap(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                               explain=explain, new=view):
             return None  # scoring work: the route runs it on a compute thread
         try:
             res = rule_lists.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,

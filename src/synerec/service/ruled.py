@@ -26,7 +26,8 @@ __all__ = ["NotCheap", "recommend", "similar"]
 
 class NotCheap(Exception):
     """A list asked for with ``cheap=True`` needs scoring work (the rules widened it past
-    the precomputed list): the caller runs it on a compute thread instead."""
+    the precomputed list; :func:`synerec.service.engine.is_cheap` says which lists are
+    slices): the caller runs it on a compute thread instead."""
 
 
 def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
@@ -54,7 +55,8 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         return top[u, :m][keep], top_scores[u, :m][keep].astype(np.float64)
 
     def ranked(m: int) -> tuple[list[Any], list[float | None], RecResult]:
-        if cheap:
+        if cheap and not engine.is_cheap(snap, user_id, overlay, m, exclude_seen=exclude_seen,
+                                         explain=explain, new=new):
             raise NotCheap
         got = engine.recommend(snap, user_id, overlay, m, exclude_seen=exclude_seen,
                                explain=explain, event_weights=event_weights, unknown=unknown,
@@ -62,7 +64,7 @@ def recommend(snap: ModelSnapshot, user_id: str, overlay: Overlay, n: int, *,
         return got.items, got.scores, got
 
     sel = select_list(rules, n, snap.n_items + (len(new) if new is not None else 0), ranked,
-                      precomputed)
+                      precomputed, 0 if top is None else top.shape[1])
     res, keep = sel.payload, sel.chosen.tolist()
     if res is None:  # from the precomputed list: the chosen items only
         assert top is not None

@@ -416,12 +416,16 @@ def raw_scores(scores: list[float | None]) -> np.ndarray:
 
 def select_list(rules: ListRules, n: int, size: int,
                 ranked: Callable[[int], tuple[list[Any], list[float | None], Any]],
-                sliced: Callable[[int], tuple[np.ndarray, np.ndarray] | None] | None = None
-                ) -> Selection:
+                sliced: Callable[[int], tuple[np.ndarray, np.ndarray] | None] | None = None,
+                width: int = 0) -> Selection:
     """:func:`synerec.rules.select` over a strategy's ranked list (``ranked(m)``: its best
     ``m`` item ids, scores and the result they came in), or over a slice of precomputed
     item indices and scores (``sliced(m)``, when it gives one: then the payload is
-    ``None``); at most ``size`` candidates exist."""
+    ``None``; ``width``: the slice's length, where the first look stops when it holds at
+    least ``n``); at most ``size`` candidates exist."""
+    start = rules.start(n)
+    if sliced is not None and n <= width < start:
+        start = width
     def window(m: int) -> tuple[np.ndarray, np.ndarray, Any]:
         got = sliced(m) if sliced is not None else None
         if got is not None:
@@ -429,5 +433,5 @@ def select_list(rules: ListRules, n: int, size: int,
         items, scores, payload = ranked(m)
         return rules.positions(items), raw_scores(scores), payload
 
-    return select(window, n, rules.plan, start=rules.start(n), bound=min(rules.bound, size),
+    return select(window, n, rules.plan, start=start, bound=min(rules.bound, size),
                   exclude=rules.exclude)
