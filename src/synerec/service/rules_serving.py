@@ -124,6 +124,7 @@ class PlacementStore:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._conn = self._connect()
+        self._conn.execute("PRAGMA synchronous=FULL")  # a saved placement is durable
         self._conn.executescript(_SCHEMA)
         try:
             self._conn.execute(_PURCHASE_INDEX)
