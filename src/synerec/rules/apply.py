@@ -80,13 +80,13 @@ class Plan:
         """Greedy in the window's order: an item is taken while each of its groups is under
         its cap (plain Python over the window: a few dozen items)."""
         window = pos[k]
-        caps = [(limit, [per_code[c] for c in codes[window].tolist()], [0] * groups)
+        caps = [(limit, per_code, codes[window].tolist(), [0] * groups)
                 for limit, codes, per_code, groups in self.caps]
         chosen: list[int] = []
         for j in range(len(k)):
             full = False
-            for limit, groups, counts in caps:
-                for g in groups[j]:
+            for limit, per_code, codes, counts in caps:
+                for g in per_code[codes[j]]:
                     if counts[g] >= limit:
                         full = True
                         break
@@ -94,8 +94,8 @@ class Plan:
                     break
             if full:
                 continue
-            for _, groups, counts in caps:
-                for g in groups[j]:
+            for _, per_code, codes, counts in caps:
+                for g in per_code[codes[j]]:
                     counts[g] += 1
             chosen.append(j)
             if len(chosen) == n:
