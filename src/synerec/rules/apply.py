@@ -69,7 +69,7 @@ class Plan:
         if self.rules.boosts:
             p = pos[k]
             adj = multiply(adj, self.factors[p]) + self.additions[p]
-            order = np.lexsort((k, -adj))
+            order = np.argsort(-adj, kind="stable")  # k rises: ties keep the window's order
             k, adj = k[order], adj[order]
         if not self.caps:
             return k[:n], adj[:n]
