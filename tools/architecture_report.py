@@ -29,7 +29,8 @@ Import graph
 *Upward arrows*
     Each module has the layer of its first name under ``pkg`` (0 foundation: ``exceptions``,
     ``_config``, ``_rng``, ``_version``, ``_list_length``, ``_markdown``, ``topk``, ``ranking``
-    and the package root ``pkg/__init__.py``; 1 ``data``; 2 ``similarity``, ``metrics``, ``text``;
+    and the package root ``pkg/__init__.py``; 1 ``data``; 2 ``similarity``, ``metrics``, ``text``,
+    ``rules``;
     3 ``algorithms``; 4 ``llm``; 5 ``hybrid``; 6 ``models``; 7 ``evaluation``, ``distributed``;
     8 ``service``; 9 ``console``; 10 ``cli``). A run-time arrow from layer a to layer b > a is a
     violation, wherever it is written (module level or inside a function). The package root may
@@ -102,7 +103,7 @@ LAYERS: dict[str, int] = {
                             "_markdown", "_lazy", "_progress", "_topk_kernels", "topk",
                             "ranking")},
     "data": 1,
-    "similarity": 2, "metrics": 2, "text": 2,
+    "similarity": 2, "metrics": 2, "text": 2, "rules": 2,
     "algorithms": 3,
     "llm": 4,
     "hybrid": 5,

@@ -41,6 +41,7 @@ from synerec.console.pages import (
     product_page,
     retrain_jobs,
 )
+from synerec.console.placements import placement_routes
 from synerec.console.reports import ReportFinder
 from synerec.console.settings import ConsoleSettings
 from synerec.exceptions import ConfigError
@@ -128,6 +129,7 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
     _overview_routes(router, ctx, respond)
     _customer_product_routes(router, ctx, respond)
     _model_event_routes(router, ctx, respond)
+    placement_routes(router, ctx, respond)
     return router
 
 

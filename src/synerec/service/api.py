@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
@@ -34,10 +35,13 @@ from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synerec.exceptions import UnknownIdError
+from synerec.rules import RulesError
 from synerec.service import engine
+from synerec.service import ruled as rule_lists
 from synerec.service.catalogue import CatalogueItem
 from synerec.service.events import EventRecord
 from synerec.service.metrics import CONTENT_TYPE
+from synerec.service.rules_api import PlacementQ, RulesQ, list_rules, rules_routes
 from synerec.service.schemas import (
     MAX_ID_LENGTH,
     AudienceResponse,
@@ -130,16 +134,18 @@ class ResponseCache:
 
 
 def rec_key(snap: Any, user_id: str, n: int, exclude_seen: bool, explain: bool,
-            newest: int, unknown: str = "error", catalogue: int = 0) -> tuple[Any, ...]:
+            newest: int, unknown: str = "error", catalogue: int = 0,
+            rules: str = "") -> tuple[Any, ...]:
     """The :class:`ResponseCache` key of a recommendation request.
 
     ``newest`` is the id of the user's newest event not in the served model (0: none): with the
     model version it fixes the overlay (events are only appended), so the key is found with one
     index lookup, without reading the user's pending events. ``catalogue`` is the catalogue's
-    version: a product added makes a new key.
+    version: a product added makes a new key. ``rules``: the request's rules and placement
+    (:attr:`~synerec.service.rules_serving.ListRules.key`).
     """
     return (snap.version, user_id, n, exclude_seen, explain, unknown, int(newest),
-            int(catalogue))
+            int(catalogue), rules)
 
 
 def read_overlay(st: "ServiceState", user_id: str, snap: Any, newest: int) -> list[Any]:
@@ -162,7 +168,7 @@ def encode_recommendations(user_id: str, snap: Any, res: engine.RecResult,
         "items": [{"rank": k + 1, "item_id": i, "score": _finite(s), "title": t, "reason": r}
                   for k, (i, s, t, r) in enumerate(zip(res.items, res.scores, titles, reasons,
                                                        strict=True))],
-        "new_products": res.new_products},
+        "new_products": res.new_products, **({"rules": res.rules} if res.rules else {})},
         separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -263,6 +269,7 @@ def api_router(st: "ServiceState") -> APIRouter:
     _read_routes(router, st, access)
     _catalogue_routes(router, st, access)
     _write_routes(router, st, access)
+    rules_routes(router, st, access)
     return router
 
 
@@ -275,18 +282,22 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
                 responses=access.read_errors, tags=["recommendations"],
                 dependencies=access.read)
     async def recommendations(user_id: UserId, n: N = 10, exclude_seen: bool = True,
-                              explain: bool = False, unknown: Unknown = "error") -> Response:
+                              explain: bool = False, unknown: Unknown = "error",
+                              placement: PlacementQ = None, rules: RulesQ = None) -> Response:
         """Top-``n`` items for a user. A user known only by events gets lists from them; a
         user the service knows nothing about is a 404 unless ``unknown=fallback`` (then the
         popular items, ``fallback`` set).
 
         ``explain=true`` adds a ``reason`` per item. Answers are cached per model version and
-        per newest event of the user (see ``docs/service.md``).
+        per newest event of the user (see ``docs/service.md``). ``placement``, ``rules``:
+        business rules (docs/service.md, "Rules and placements").
         """
         snap = st.store.current
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
         version = st.products.version()
-        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version)
+        ruled = list_rules(st, snap, version, placement, rules, user_id)
+        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version,
+                      ruled.key if ruled else "")
         body = st.responses.get(key)
         if body is None:
             overlay = read_overlay(st, user_id, snap, newest)
@@ -294,11 +305,12 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
 
             def answer() -> tuple[engine.RecResult, Any]:
                 new = st.products.view(snap, version) if version else None
-                return engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                                        explain=explain, event_weights=settings.event_weights,
-                                        unknown=unknown, new=new), new
+                return rule_lists.recommend(
+                    snap, user_id, overlay, n, exclude_seen=exclude_seen, explain=explain,
+                    event_weights=settings.event_weights, unknown=unknown, new=new,
+                    rules=ruled), new
 
-            if (not version or view is not None) and engine.is_cheap(
+            if ruled is None and (not version or view is not None) and engine.is_cheap(
                     snap, user_id, overlay, n, exclude_seen=exclude_seen, explain=explain,
                     new=view):
                 res, new = answer()
@@ -311,17 +323,18 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
     @router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
                 responses=access.read_errors, tags=["recommendations"],
                 dependencies=access.read)
-    async def similar_items(item_id: ItemIdP, n: N = 10,
-                            unknown: Unknown = "error") -> Response:
+    async def similar_items(item_id: ItemIdP, n: N = 10, unknown: Unknown = "error",
+                            placement: PlacementQ = None, rules: RulesQ = None) -> Response:
         """The ``n`` items most similar to an item; an item nobody has bought yet (a product
         added to the catalogue, or a catalogue item without interactions) by the cosine of
         the served text model's item vectors (``source`` ``text``, ``basis`` naming them); an
         unknown item is a 404 unless ``unknown=fallback`` (then popular items)."""
         snap = st.store.current
+        ruled = list_rules(st, snap, st.products.version(), placement, rules)
 
         def answer() -> tuple[engine.SimilarResult, list[str | None]]:
             new = st.products.view(snap)
-            res = engine.similar(snap, item_id, n, unknown, new)
+            res = rule_lists.similar(snap, item_id, n, unknown, new, rules=ruled)
             return res, engine.titles_of(snap, res.items, new)
 
         res, titles = await st.compute.run(answer)
@@ -330,7 +343,15 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
             "source": res.source, "basis": res.basis,
             "items": [{"rank": k + 1, "item_id": i, "similarity": _finite(s), "title": t}
                       for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
-                                                        strict=True))]})
+                                                        strict=True))],
+            **({"rules": res.rules} if res.rules else {})})
+
+    _predict_route(router, st, access)
+
+
+def _predict_route(router: APIRouter, st: "ServiceState", access: _Access) -> None:
+    """``POST /v1/predict``."""
+    settings = st.settings
 
     @router.post("/v1/predict", response_model=PredictResponse, responses=access.read_errors,
                  tags=["recommendations"], dependencies=access.read)
@@ -526,7 +547,8 @@ class FastRecommendations:
     """The hot path of ``GET /v1/users/{user_id}/recommendations``, without the framework.
 
     A request whose parameters are plainly valid (``n`` as digits within ``1..max_n``,
-    ``exclude_seen``/``explain`` as ``true``/``false``/``1``/``0``, an id that passes
+    ``exclude_seen``/``explain`` as ``true``/``false``/``1``/``0``, ``placement`` and
+    ``rules`` percent-decoded and valid, an id that passes
     :func:`~synerec.service.schemas.check_id_text`) and whose answer is in the response cache
     or a slice of the precomputed lists (see :func:`synerec.service.engine.is_cheap`) is
     answered here with the very bytes the route would produce, skipping FastAPI's parameter
@@ -539,6 +561,7 @@ class FastRecommendations:
         self.app = app
         self.st = st
         self.route: Any = None  # the route object, for the metrics label
+        self._decoded: dict[bytes, str] = {}  # percent-decoded rules and placements
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET" or self.st.read_keys
@@ -557,6 +580,19 @@ class FastRecommendations:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
+    def _decode(self, value: bytes) -> str | None:
+        """A percent-encoded ``rules`` or ``placement`` value (``None``: the route's)."""
+        text = self._decoded.get(value)
+        if text is None:
+            try:
+                text = unquote_plus(value.decode("ascii"), errors="strict")
+            except (UnicodeDecodeError, ValueError):
+                return None
+            if len(self._decoded) >= 1024:  # the rules a shop sends are few
+                self._decoded.clear()
+            self._decoded[value] = text
+        return text if len(text) <= 8000 else None
+
     def _answer(self, user_id: str, query: bytes) -> bytes | None:
         if not user_id or "/" in user_id or len(user_id) > MAX_ID_LENGTH:
             return None
@@ -565,13 +601,23 @@ class FastRecommendations:
         except ValueError:
             return None
         n, exclude_seen, explain, unknown = 10, True, False, "error"
+        placement: str | None = None
+        rules: str | None = None
         if query:
             seen = set()
             for part in query.split(b"&"):
                 name, eq, value = part.partition(b"=")
-                if not eq or name in seen or not value.isalnum():
+                if not eq or name in seen:
                     return None
                 seen.add(name)
+                if name == b"rules" or name == b"placement":
+                    text = self._decode(value)
+                    if text is None:
+                        return None
+                    rules, placement = (text, placement) if name == b"rules" else (rules, text)
+                    continue
+                if not value.isalnum():
+                    return None
                 if name == b"n":
                     if not value.isdigit() or len(value) > 6:
                         return None
@@ -596,7 +642,12 @@ class FastRecommendations:
         snap = st.store.current
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
         version = st.products.version()
-        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version)
+        try:
+            ruled = st.rules.request(snap, version, placement, rules, user_id)
+        except RulesError:
+            return None  # the route answers the 422
+        key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version,
+                      ruled.key if ruled else "")
         body = st.responses.get(key)
         if body is not None:
             return body
@@ -610,11 +661,11 @@ class FastRecommendations:
                                explain=explain, new=view):
             return None  # scoring work: the route runs it on a compute thread
         try:
-            res = engine.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
-                                   explain=explain, event_weights=st.settings.event_weights,
-                                   unknown=unknown, new=view)
-        except UnknownIdError:
-            return None  # the route answers the 404
+            res = rule_lists.recommend(snap, user_id, overlay, n, exclude_seen=exclude_seen,
+                                       explain=explain, event_weights=st.settings.event_weights,
+                                       unknown=unknown, new=view, rules=ruled, cheap=True)
+        except (UnknownIdError, rule_lists.NotCheap):
+            return None  # the route answers the 404, or scores on a compute thread
 
         body = encode_recommendations(user_id, snap, res, view)
         st.responses.put(key, body)

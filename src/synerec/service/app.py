@@ -55,6 +55,7 @@ from synerec.service.metrics import Metrics
 from synerec.service.model_store import ModelStore
 from synerec.service.products import Products
 from synerec.service.retrain import RetrainBusyError, RetrainManager
+from synerec.service.rules_serving import PlacementStore, RulesServing
 from synerec.service.schemas import ErrorResponse
 from synerec.service.settings import ServiceSettings
 from synerec.service.supervisor import (
@@ -89,6 +90,7 @@ class ServiceState:
     api_keys: list[bytes]
     read_keys: list[bytes]
     products: Products
+    rules: RulesServing
     server_lock: FileLock | None = None
     started_at: float = field(default_factory=time.time)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -128,6 +130,7 @@ class ServiceState:
         self.metrics.publish()
         self.events.close()
         self.products.store.close()
+        self.rules.close()
         if self.server_lock is not None:
             self.server_lock.release()
 
@@ -178,10 +181,16 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         retrain = RetrainManager(settings, events, store, on_finish=metrics.count_job)
         products = Products(catalogue, settings.encoder_threads)
         if settings.items_file is not None:
-            items = read_items_file(settings.items_file)
+            # only the rows new or changed since the file was last applied: a later PATCH
+            # of a product stays until its row in the file changes
+            items = catalogue.new_file_rows(read_items_file(settings.items_file))
             got = products.add(store.current, items)
-            log.info("items file %s: %d products, %d new or changed (catalogue version %d)",
-                     settings.items_file, got.accepted, got.changed, got.catalogue_version)
+            catalogue.mark_file_rows(items)
+            log.info("items file %s: %d products new or changed in the file, %d stored "
+                     "(catalogue version %d)", settings.items_file, got.accepted, got.changed,
+                     got.catalogue_version)
+        rules = RulesServing(settings.placements, PlacementStore(state_dir / EVENTS_DB),
+                             catalogue, settings.max_rule_candidates, settings.base_rules)
     except BaseException:
         if catalogue is not None:
             catalogue.close()
@@ -198,7 +207,7 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
                       ComputePool(settings.compute_threads, settings.compute_queue,
                                   settings.compute_queue_timeout_s),
                       ResponseCache(int(settings.response_cache_mb * 2**20)), keys,
-                      settings.all_read_keys(), products, server_lock=lock)
+                      settings.all_read_keys(), products, rules, server_lock=lock)
     if maintain:
         st.start_maintenance()
         products.warm(store.current)

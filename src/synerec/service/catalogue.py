@@ -15,6 +15,15 @@ Tables::
                        created_at REAL, updated_at REAL
     catalogue_vectors  (item_id, encoder) PRIMARY KEY, text_sha256 TEXT, vector BLOB
                        (the encoder's raw float32 embedding of the product's text)
+    catalogue_file_rows item_id TEXT PRIMARY KEY, sha256 TEXT (the ``--items`` file's rows
+                       as last applied: a row unchanged in the file is not applied again, so
+                       a later ``PATCH`` of the product stays)
+
+Attributes that change (availability ``in_stock``, ``price``, any shop field) are changed by
+``PATCH /v1/items/{id}`` and ``PATCH /v1/items`` (:meth:`CatalogueStore.patch`: a partial
+update read, merged and written in one transaction, so two workers patching the same product
+never lose a change); they are what business rules filter, boost and cap on
+(:mod:`synerec.service.rules_serving`).
 
 ``MAX(seq)`` is the catalogue's version: a server process reads it (one index lookup, reused
 for at most 10 ms: :attr:`synerec.service.products.Products.VERSION_TTL_S`) and rebuilds its
@@ -44,12 +53,13 @@ import json
 import logging
 import math
 import os
+import re
 import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +67,7 @@ import numpy as np
 
 from synerec.algorithms import Recommender
 from synerec.algorithms.abilities import ScoresNewItems
-from synerec.exceptions import ConfigError, DataFormatError, SynerecError
+from synerec.exceptions import ConfigError, DataFormatError, SynerecError, UnknownIdError
 from synerec.service._readers import ThreadReaders
 from synerec.service.faults import StateDirError, classify
 from synerec.text.templates import DEFAULT_ITEM_TEMPLATE
@@ -79,6 +89,10 @@ CREATE TABLE IF NOT EXISTS catalogue (
     updated_at REAL NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS catalogue_seq ON catalogue (seq);
+CREATE TABLE IF NOT EXISTS catalogue_file_rows (
+    item_id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS catalogue_vectors (
     item_id TEXT NOT NULL,
     encoder TEXT NOT NULL,
@@ -228,6 +242,89 @@ class CatalogueStore:
                     cur.execute("ROLLBACK")
                 raise
 
+    def patch(self, updates: Sequence[tuple[str, dict[str, Any]]],
+              titles: dict[str, str] | None = None, now: float | None = None
+              ) -> tuple[int, int]:
+        """Change some attributes of products, in one transaction (all or nothing).
+
+        ``updates``: ``(item_id, {attribute: value})``; ``title``, ``text`` and ``category``
+        set those, any other name a shop field (``in_stock``, ``price``, ``brand``, ...);
+        ``None`` removes a field (or clears ``text`` / ``category``). A product the catalogue
+        does not hold yet is created when ``titles`` names it (an item of the served model:
+        its title) or the update sets a title. Returns ``(changed, version)`` like
+        :meth:`upsert`; durable when it returns.
+
+        Raises
+        ------
+        UnknownItemError
+            An item neither in the catalogue nor in ``titles``, updated without a title
+            (nothing is stored).
+        """
+        now = time.time() if now is None else float(now)
+        titles = titles or {}
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) FROM catalogue"
+                                      ).fetchone()[0])
+                changed = 0
+                for item_id, attrs in updates:
+                    row = cur.execute("SELECT item_id, title, text, category, fields, seq, "
+                                      "created_at, updated_at FROM catalogue WHERE item_id = ?",
+                                      (item_id,)).fetchone()
+                    if row is not None:
+                        old = _item(row)
+                    else:
+                        title = attrs.get("title") or titles.get(item_id)
+                        if not title:
+                            raise UnknownIdError(item_id, "item", hint=(
+                                "it is neither in the catalogue nor in the served model; "
+                                "PUT /v1/items/{id} adds it (or give a title)"))
+                        old = CatalogueItem(item_id, str(title), created_at=now)
+                    new = patched(old, attrs)
+                    if row is None or new.content() != old.content():
+                        seq += 1
+                        changed += 1
+                        cur.execute("INSERT OR REPLACE INTO catalogue (item_id, title, text, "
+                                    "category, fields, seq, created_at, updated_at) VALUES "
+                                    "(?, ?, ?, ?, ?, ?, ?, ?)",
+                                    (item_id, *new.content(), seq, old.created_at, now))
+                cur.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+        return changed, seq
+
+    def new_file_rows(self, items: Sequence[CatalogueItem]) -> list[CatalogueItem]:
+        """The rows of an ``--items`` file that are new or changed since the file was last
+        applied (:meth:`mark_file_rows`): a product changed later through the API keeps that
+        change until its row in the file changes."""
+        conn = self._reader()
+        out = []
+        for it in items:
+            row = conn.execute("SELECT sha256 FROM catalogue_file_rows WHERE item_id = ?",
+                               (it.item_id,)).fetchone()
+            if row is None or row[0] != _row_sha(it):
+                out.append(it)
+        return out
+
+    def mark_file_rows(self, items: Sequence[CatalogueItem]) -> None:
+        """Remember the rows of an ``--items`` file as applied (one transaction)."""
+        rows = [(it.item_id, _row_sha(it)) for it in items]
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany("INSERT OR REPLACE INTO catalogue_file_rows (item_id, sha256) "
+                                "VALUES (?, ?)", rows)
+                cur.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+
     # -- reading ------------------------------------------------------------------------------
     def version(self) -> int:
         """The newest change number (0: an empty catalogue): one index lookup."""
@@ -268,6 +365,30 @@ class CatalogueStore:
         self._readers.close()
         with self._lock:
             self._conn.close()
+
+
+#: Attributes of a product that are not shop fields.
+PRODUCT_ATTRIBUTES = ("title", "text", "category")
+
+
+def patched(item: CatalogueItem, attrs: dict[str, Any]) -> CatalogueItem:
+    """``item`` with ``attrs`` changed (see :meth:`CatalogueStore.patch`)."""
+    fields = dict(item.fields)
+    for k, v in attrs.items():
+        if k not in PRODUCT_ATTRIBUTES:
+            if v is None:
+                fields.pop(k, None)
+            else:
+                fields[k] = v
+    title = attrs.get("title", item.title) or item.title
+    return replace(item, title=str(title).strip(),
+                   text=_text(attrs["text"]) if "text" in attrs else item.text,
+                   category=_text(attrs["category"]) if "category" in attrs else item.category,
+                   fields=fields)
+
+
+def _row_sha(item: CatalogueItem) -> str:
+    return _sha(json.dumps([item.item_id, *item.content()], separators=(",", ":")))
 
 
 def _item(row: Sequence[Any]) -> CatalogueItem:
@@ -471,7 +592,9 @@ def read_catalogue_frame(path: str | os.PathLike[str]) -> Any:
 def read_items_file(path: str | os.PathLike[str]) -> list[CatalogueItem]:
     """Products from a CSV, JSON (a list of objects, or ``{"items": [...]}``) or JSON-lines
     file: ``item_id`` and ``title`` required, ``text`` and ``category`` optional, any other
-    column a shop field (brand, price, ...).
+    column a shop field (brand, price, in_stock, margin, ...). A CSV file's fields are typed
+    as JSON would give them: ``true`` / ``false`` (any case) a boolean, a plain decimal number
+    a number (``12``, ``-3.5``; not ``007`` or ``1e5``), anything else text.
 
     Raises
     ------
@@ -481,8 +604,9 @@ def read_items_file(path: str | os.PathLike[str]) -> list[CatalogueItem]:
     import pandas as pd
 
     p = Path(path)
+    csv = p.suffix.lower() not in (".json", ".jsonl", ".ndjson")
     try:
-        if p.suffix.lower() in (".json", ".jsonl", ".ndjson"):
+        if not csv:
             text = p.read_text(encoding="utf-8")
             if p.suffix.lower() == ".json":
                 data = json.loads(text)
@@ -505,8 +629,9 @@ def read_items_file(path: str | os.PathLike[str]) -> list[CatalogueItem]:
             raise DataFormatError(f"{p}: item {n}: item_id is missing")
         if title is None or str(title).strip() == "":
             raise DataFormatError(f"{p}: item {n} ({item_id}): title is missing")
-        fields = {k: _scalar(v) for k, v in r.items()
-                  if k not in ITEM_COLUMNS and _scalar(v) is not None}
+        typed = _typed if csv else _scalar
+        fields = {k: typed(v) for k, v in r.items()
+                  if k not in ITEM_COLUMNS and typed(v) is not None}
         out.append(CatalogueItem(str(item_id), str(title).strip(),
                                  _text(r.get("text")), _text(r.get("category")), fields))
     return out
@@ -525,3 +650,19 @@ def _scalar(v: Any) -> Any:
     if isinstance(v, (str, int, float, bool)):
         return v
     raise ConfigError(f"shop field value {v!r} is not a string, number or boolean")
+
+
+_NUMBER = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d+)?$")
+
+
+def _typed(v: Any) -> Any:
+    """A CSV cell as a JSON value would be (see :func:`read_items_file`)."""
+    v = _scalar(v)
+    if not isinstance(v, str):
+        return v
+    s = v.strip()
+    if s.lower() in ("true", "false"):
+        return s.lower() == "true"
+    if _NUMBER.match(s):
+        return float(s) if "." in s else int(s)
+    return v

@@ -70,6 +70,7 @@ class RecResult:
     filled_from_popular: int = 0
     reasons: list[str] | None = field(default=None)
     new_products: dict[str, Any] | None = None
+    rules: dict[str, Any] | None = None  # how business rules went (synerec.service.ruled)
 
 
 @dataclass
@@ -81,6 +82,7 @@ class SimilarResult:
     fallback: str | None
     source: str
     basis: str | None = None
+    rules: dict[str, Any] | None = None
 
 
 @dataclass

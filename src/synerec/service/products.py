@@ -153,6 +153,15 @@ class Products:
         return AddedItems(len(items), changed, version, name is not None, name,
                           space.ranks_new_items, space.error, time.perf_counter() - start)
 
+    def patch(self, updates: Sequence[tuple[str, dict[str, Any]]],
+              titles: dict[str, str]) -> tuple[int, int]:
+        """Change products' attributes (:meth:`CatalogueStore.patch`, durable when this
+        returns); this process's next request sees the new version."""
+        changed, version = self.store.patch(updates, titles)
+        if version > self._version:
+            self._version, self._version_at = version, time.monotonic()
+        return changed, version
+
     def warm(self, snap: ModelSnapshot) -> threading.Thread:
         """Load the model's encoder and build the view in a background thread."""
         def run() -> None:

@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -26,10 +27,17 @@ __all__ = [
     "EventsResponse",
     "HealthResponse",
     "ItemIn",
+    "ItemPatch",
+    "ItemPatchWithId",
     "ItemWithId",
+    "ItemsPatchRequest",
+    "ItemsPatchResponse",
     "ItemsRequest",
     "ItemsResponse",
+    "ListRulesInfo",
     "NewProducts",
+    "Placement",
+    "PlacementsResponse",
     "PredictRequest",
     "PredictResponse",
     "RecommendationsResponse",
@@ -170,6 +178,15 @@ class NewProducts(BaseModel):
     note: str | None = Field(None, description="Why they are not ranked, when not.")
 
 
+class ListRulesInfo(BaseModel):
+    """How a list's business rules went."""
+
+    placement: str | None
+    short: bool = Field(description="Fewer than `n` items passed the rules.")
+    reason: str | None = Field(description="Why the list is short, when it is.")
+    candidates: int = Field(description="The model's best candidates examined.")
+
+
 class RecommendationsResponse(BaseModel):
     """A user's recommendation list with how it was made."""
 
@@ -184,6 +201,8 @@ class RecommendationsResponse(BaseModel):
     new_products: NewProducts | None = Field(
         None, description="Set when the catalogue holds products the model was not trained "
                           "on (posted to /v1/items or the --items file).")
+    rules: ListRulesInfo | None = Field(
+        None, description="Set when business rules applied (`rules`, `placement`).")
 
 
 class SimilarItem(BaseModel):
@@ -208,6 +227,8 @@ class SimilarItemsResponse(BaseModel):
     basis: str | None = Field(None, description="With source `text` (an item nobody has "
                                                 "bought yet): the text vectors compared.")
     items: list[SimilarItem]
+    rules: ListRulesInfo | None = Field(
+        None, description="Set when business rules applied (`rules`, `placement`).")
 
 
 class AudienceUser(BaseModel):
@@ -325,6 +346,54 @@ class CatalogueItemResponse(BaseModel):
     created_at: float
     updated_at: float
     in_model: bool = Field(description="The served model knows the item (was trained on it).")
+
+
+#: Most attributes changed per product by one PATCH.
+MAX_PATCH_FIELDS = 50
+
+
+class ItemPatch(RootModel[dict[str, FieldValue]]):
+    """Attributes of a product to change: ``title``, ``text``, ``category`` or any shop field
+    (``in_stock``, ``price``, ``brand``, ``margin``, ...); ``null`` removes a field. The
+    others stay as they are."""
+
+
+class ItemPatchWithId(RootModel[dict[str, FieldValue]]):
+    """An ``item_id`` and the attributes to change (see :class:`ItemPatch`)."""
+
+
+class ItemsPatchRequest(_Body):
+    """Attribute changes of several products, stored all-or-nothing."""
+
+    items: list[ItemPatchWithId] = Field(min_length=1)
+
+
+class ItemsPatchResponse(BaseModel):
+    """Acknowledgement: the changes are durable in the state store."""
+
+    accepted: int
+    changed: int = Field(description="Products whose stored attributes changed.")
+    catalogue_version: int
+    item: CatalogueItemResponse | None = Field(
+        None, description="The product as stored now (PATCH of one product).")
+
+
+class Placement(BaseModel):
+    """A placement's rules and where they come from."""
+
+    name: str
+    rules: Any = Field(description="The rule set (docs/service.md, \"Rules and placements\").")
+    source: Literal["settings", "saved"] = Field(
+        description="`settings`: the settings file's default; `saved`: saved by an operator "
+                    "(console or PUT), kept in the state store.")
+    default: Any = Field(None, description="The settings file's rules for it, if any.")
+    updated_at: float | None = None
+
+
+class PlacementsResponse(BaseModel):
+    """Every placement."""
+
+    placements: list[Placement]
 
 
 class PredictRequest(_Body):

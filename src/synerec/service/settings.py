@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Collection
 from pathlib import Path
@@ -32,8 +33,10 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from synerec.exceptions import ConfigError
+from synerec.rules.spec import RulesError, parse_rules
 
 __all__ = ["API_KEYS_ENV", "READ_KEYS_ENV", "ServiceSettings", "api_keys_from_env",
+           "check_placement_name",
            "load_settings", "read_settings_file", "settings_error"]
 
 #: Environment variable holding comma-separated API keys for the write endpoints.
@@ -152,6 +155,21 @@ class ServiceSettings(BaseModel):
     encoder_threads
         torch threads of a server process once the served model's text encoder is loaded
         (products are embedded one request at a time, many requests at once).
+    placements
+        Named placements (``home``, ``product-page``, ``cart``, ...) and their default rules
+        (:mod:`synerec.rules.spec`: a JSON object, or an expression), e.g. the TOML table
+        ``[placements.home]`` with ``in_stock = true``; a list request names one with
+        ``placement=home``. An operator may save other rules for a placement in the console
+        (kept in the state store); these are the defaults.
+    base_rules
+        Rules every list obeys (default ``{"in_stock": true}``: an item marked out of stock,
+        ``PATCH /v1/items/{id}`` with ``{"in_stock": false}``, leaves every list at once);
+        placement and request rules are added to them. ``{}``: none. They cost nothing while
+        no item is affected by them.
+    max_rule_candidates
+        The most candidates a list's rules examine: the model's best ``max(3 n, 100)`` first,
+        four times as many while too few pass, up to this many (then the list is short and
+        says so).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -201,6 +219,23 @@ class ServiceSettings(BaseModel):
     items_file: Path | None = None
     max_items_per_batch: int = Field(1000, ge=1, le=100_000)
     encoder_threads: int = Field(1, ge=1, le=64)
+    placements: dict[str, Any] = Field(default_factory=dict)
+    max_rule_candidates: int = Field(1000, ge=1, le=1_000_000)
+    base_rules: Any = Field(default_factory=lambda: {"in_stock": True})
+
+    @pydantic.field_validator("placements")
+    @classmethod
+    def _placement_rules(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name, rules in v.items():
+            check_placement_name(name)
+            parse_rules(rules, where=name)
+        return v
+
+    @pydantic.field_validator("base_rules")
+    @classmethod
+    def _base_rules(cls, v: Any) -> Any:
+        parse_rules(v, where="base_rules")
+        return v
 
     @pydantic.field_validator("event_weights")
     @classmethod
@@ -241,6 +276,17 @@ class ServiceSettings(BaseModel):
         data["api_keys"] = [k.get_secret_value() for k in self.api_keys]
         data["read_keys"] = [k.get_secret_value() for k in self.read_keys]
         return json.dumps(data)
+
+
+_PLACEMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def check_placement_name(name: str) -> str:
+    """A placement name: 1 to 64 of ``a-z 0-9 _ -``, starting with a letter or digit."""
+    if not _PLACEMENT.match(name):
+        raise RulesError(f"invalid placement name {name!r}: 1 to 64 characters of a-z, 0-9, "
+                         "'_' and '-', starting with a letter or digit")
+    return name
 
 
 def api_keys_from_env(name: str = API_KEYS_ENV) -> list[str]:
