@@ -188,6 +188,10 @@ Unknown = Annotated[Literal["error", "fallback"], Query(
     description="An id the model does not know: `error` (404, the default: synerec's one "
                 "policy, docs/your-data.md) or `fallback` (the most popular items, "
                 "flagged in `fallback`).")]
+Placement = Annotated[str | None, Query(
+    min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+    description="Where the list is shown (`home`, `product-page`, ...): recorded with the "
+                "list for attribution, and matched against experiments' placements.")]
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
     description="Makes a retried batch safe: the same key with the same batch returns the "
@@ -275,18 +279,25 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
                 responses=access.read_errors, tags=["recommendations"],
                 dependencies=access.read)
     async def recommendations(user_id: UserId, n: N = 10, exclude_seen: bool = True,
-                              explain: bool = False, unknown: Unknown = "error") -> Response:
+                              explain: bool = False, unknown: Unknown = "error",
+                              placement: Placement = None) -> Response:
         """Top-``n`` items for a user. A user known only by events gets lists from them; a
         user the service knows nothing about is a 404 unless ``unknown=fallback`` (then the
         popular items, ``fallback`` set).
 
         ``explain=true`` adds a ``reason`` per item. Answers are cached per model version and
-        per newest event of the user (see ``docs/service.md``).
+        per newest event of the user (see ``docs/service.md``). An active experiment that
+        holds the user picks the model (``experiment``, ``variant``); every list has a
+        ``rec_id`` for attribution.
         """
-        snap = st.store.current
+        arm = st.experiments.pick(user_id, placement)
+        snap = st.store.current if arm is None else arm.snapshot
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
-        version = st.products.version()
+        # the catalogue's view is built for the served model only
+        version = st.products.version() if snap is st.store.current else 0
         key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version)
+        if arm is not None:
+            key += (arm.experiment, arm.variant)
         body = st.responses.get(key)
         if body is None:
             overlay = read_overlay(st, user_id, snap, newest)
@@ -306,13 +317,17 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
                 res, new = await st.compute.run(answer)
             body = encode_recommendations(user_id, snap, res, new)
             st.responses.put(key, body)
+        body = await st.lists.serve(
+            body, kind="recommendations", snap=snap, user_id=user_id, placement=placement,
+            experiment=None if arm is None else arm.experiment,
+            variant=None if arm is None else arm.variant)
         return Response(body, media_type="application/json")
 
     @router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
                 responses=access.read_errors, tags=["recommendations"],
                 dependencies=access.read)
-    async def similar_items(item_id: ItemIdP, n: N = 10,
-                            unknown: Unknown = "error") -> Response:
+    async def similar_items(item_id: ItemIdP, n: N = 10, unknown: Unknown = "error",
+                            placement: Placement = None) -> Response:
         """The ``n`` items most similar to an item; an item nobody has bought yet (a product
         added to the catalogue, or a catalogue item without interactions) by the cosine of
         the served text model's item vectors (``source`` ``text``, ``basis`` naming them); an
@@ -325,12 +340,15 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
             return res, engine.titles_of(snap, res.items, new)
 
         res, titles = await st.compute.run(answer)
-        return json_response({
+        body = json_response({
             "item_id": item_id, "model_version": snap.version, "fallback": res.fallback,
             "source": res.source, "basis": res.basis,
             "items": [{"rank": k + 1, "item_id": i, "similarity": _finite(s), "title": t}
                       for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
-                                                        strict=True))]})
+                                                        strict=True))]}).body
+        return Response(await st.lists.serve(body, kind="similar", snap=snap, subject=item_id,
+                                             placement=placement),
+                        media_type="application/json")
 
     @router.post("/v1/predict", response_model=PredictResponse, responses=access.read_errors,
                  tags=["recommendations"], dependencies=access.read)
@@ -370,13 +388,16 @@ def _catalogue_routes(router: APIRouter, st: "ServiceState", access: _Access) ->
             return engine.audience(snap, item_id, n, st.products.view(snap), bought)
 
         res = await st.compute.run(answer)
-        return json_response({
+        body = json_response({
             "item_id": item_id, "model_version": snap.version, "basis": res.basis,
             "basis_detail": res.basis_detail, "new_item": res.new_item,
             "excluded_buyers": res.excluded,
             "users": [{"rank": k + 1, "user_id": u, "score": s, "reason": r}
                       for k, (u, s, r) in enumerate(zip(res.users, res.scores, res.reasons,
-                                                        strict=True))]})
+                                                        strict=True))]}).body
+        return Response(await st.lists.serve(body, kind="audience", snap=snap, subject=item_id,
+                                             key=("users", "user_id")),
+                        media_type="application/json")
 
     @router.get("/v1/items/{item_id}", response_model=CatalogueItemResponse,
                 responses=access.read_errors, tags=["catalogue"], dependencies=access.read)
@@ -405,7 +426,9 @@ def _write_routes(router: APIRouter, st: "ServiceState", access: _Access) -> Non
         answer is 507 and nothing of the batch is stored.
         """
         _check_events(st, body)
-        records = [EventRecord(str(e.user_id), str(e.item_id), e.rating, e.event, e.timestamp)
+        records = [EventRecord(str(e.user_id), str(e.item_id), e.rating,
+                               "cart" if e.event == "add-to-cart" else e.event, e.timestamp,
+                               e.rec_id, None if e.value is None else float(e.value))
                    for e in body.events]
         digest = None
         if idempotency_key is not None:
@@ -546,10 +569,13 @@ class FastRecommendations:
                 or not path.endswith(_REC_PATH[1])):
             await self.app(scope, receive, send)
             return
-        body = self._answer(path[len(_REC_PATH[0]):-len(_REC_PATH[1])], scope["query_string"])
-        if body is None:
+        user_id = path[len(_REC_PATH[0]):-len(_REC_PATH[1])]
+        got = self._answer(user_id, scope["query_string"])
+        if got is None:
             await self.app(scope, receive, send)
             return
+        body = await self.st.lists.serve(got[0], kind="recommendations", snap=got[1],
+                                         user_id=user_id)
         if self.route is not None:
             scope["route"] = self.route
         await send({"type": "http.response.start", "status": 200,
@@ -557,7 +583,9 @@ class FastRecommendations:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    def _answer(self, user_id: str, query: bytes) -> bytes | None:
+    def _answer(self, user_id: str, query: bytes) -> tuple[bytes, Any] | None:
+        """The body (without its ``rec_id``) and the snapshot that made it, or ``None``:
+        the route answers."""
         if not user_id or "/" in user_id or len(user_id) > MAX_ID_LENGTH:
             return None
         try:
@@ -593,13 +621,15 @@ class FastRecommendations:
             if not 1 <= n <= self.st.settings.max_n:
                 return None
         st = self.st
+        if st.experiments.pick(user_id) is not None:
+            return None  # the route serves the experiment's variant
         snap = st.store.current
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
         version = st.products.version()
         key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version)
         body = st.responses.get(key)
         if body is not None:
-            return body
+            return body, snap
         view = None
         if version:
             view = st.products.cached_view(snap, version)
@@ -618,4 +648,4 @@ class FastRecommendations:
 
         body = encode_recommendations(user_id, snap, res, view)
         st.responses.put(key, body)
-        return body
+        return body, snap

@@ -32,6 +32,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from synerec.exceptions import ConfigError
+from synerec.service.experiments import ExperimentConfig
 
 __all__ = ["API_KEYS_ENV", "READ_KEYS_ENV", "ServiceSettings", "api_keys_from_env",
            "load_settings", "read_settings_file", "settings_error"]
@@ -146,6 +147,14 @@ class ServiceSettings(BaseModel):
     encoder_threads
         torch threads of a server process once the served model's text encoder is loaded
         (products are embedded one request at a time, many requests at once).
+    experiments
+        A/B tests between served models (``[[experiments]]`` tables, see
+        :class:`~synerec.service.experiments.ExperimentConfig`); more can be posted to
+        ``/v1/experiments``.
+    attribution_window_s
+        A purchase without ``rec_id`` counts for the newest recommendation list that showed
+        the item to the same user within this many seconds before it
+        (:mod:`synerec.service.attribution`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -193,6 +202,8 @@ class ServiceSettings(BaseModel):
     items_file: Path | None = None
     max_items_per_batch: int = Field(1000, ge=1, le=100_000)
     encoder_threads: int = Field(1, ge=1, le=64)
+    experiments: tuple[ExperimentConfig, ...] = ()
+    attribution_window_s: float = Field(86_400.0, ge=0)
 
     @pydantic.field_validator("event_weights")
     @classmethod
