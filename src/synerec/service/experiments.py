@@ -337,7 +337,7 @@ class Experiments:
             if v.model_dir is not None:
                 try:
                     self.store.variant(v.model_dir)
-                except (ModelFileError, OSError) as exc:
+                except (ModelFileError, OSError, ValueError) as exc:
                     raise ConfigError(f"variant {v.name!r}: cannot load model_dir "
                                       f"{str(v.model_dir)!r}: {exc}") from None
         conn = self._connect()
