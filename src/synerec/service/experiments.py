@@ -73,7 +73,8 @@ if TYPE_CHECKING:
     from synerec.service.model_store import ModelSnapshot, ModelStore
 
 __all__ = ["Arm", "ExperimentConfig", "Experiments", "VariantConfig", "bucket",
-           "experiment_results", "newcombe_interval", "results_csv", "wilson_interval"]
+           "experiment_results", "newcombe_interval", "results_csv", "stored_experiments",
+           "wilson_interval"]
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +363,23 @@ class Experiments:
             conn.close()
         self.refresh()
         return done
+
+
+def stored_experiments(db_path: str | Path) -> dict[str, ExperimentConfig]:
+    """The experiments posted to a server, read from its state store (read-only; ``{}`` when
+    it has none)."""
+    path = Path(db_path)
+    if not path.is_file():
+        return {}
+    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True, timeout=10.0)
+    try:
+        rows = conn.execute("SELECT name, config FROM experiments ORDER BY created_at"
+                            ).fetchall()
+    except sqlite3.OperationalError:  # a store written before experiments existed
+        return {}
+    finally:
+        conn.close()
+    return {str(n): ExperimentConfig.model_validate_json(c) for n, c in rows}
 
 
 # -- statistics -------------------------------------------------------------------------------
