@@ -31,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 
 from synerec.console.charts import minute_bars
 from synerec.console.context import ConsoleContext
+from synerec.console.experiments import add_experiment_routes
 from synerec.console.pages import (
     customer_page,
     encoder_name,
@@ -128,6 +129,7 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
     _overview_routes(router, ctx, respond)
     _customer_product_routes(router, ctx, respond)
     _model_event_routes(router, ctx, respond)
+    add_experiment_routes(router, ctx, respond)
     return router
 
 
