@@ -86,7 +86,7 @@ def test_every_list_response_has_a_top_level_rec_id(client: httpx.Client,
             "SELECT rec_id, kind, user_id, model, model_version, placement, items FROM lists")}
     for r, rec_id in zip(lists, ids, strict=True):
         body = r.json()
-        kind, user, model, version, placement, items = got[rec_id]
+        _, _, model, version, _, items = got[rec_id]
         shown = [e["item_id"] for e in body["items"]] if "items" in body else \
             [e["user_id"] for e in body["users"]]
         assert items == SEP + SEP.join(shown) + SEP

@@ -80,7 +80,7 @@ def test_observed_shares_are_within_one_point_over_100000_users(
 
 
 def test_configurations_are_checked_with_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="shares sum to 1.2"):
+    with pytest.raises(ValueError, match=r"shares sum to 1\.2"):
         _config("e", [0.6, 0.6])
     with pytest.raises(ValueError, match="variant name 'v' appears more than once"):
         ExperimentConfig(name="e", variants=[{"name": "v", "share": 0.5}] * 2)
@@ -174,7 +174,7 @@ def _settings(dirs: tuple[Path, Path], state: Path, **extra: Any) -> ServiceSett
 
 def test_variants_serve_their_models_and_keep_users_across_restarts(
         dirs: tuple[Path, Path], tmp_path: Path) -> None:
-    served, other = dirs
+    other = dirs[1]
     ease = Recommender.load(other)
     cfg = {"name": "ease-vs-cf", "variants": [
         {"name": "control", "share": 0.5},

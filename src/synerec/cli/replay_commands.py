@@ -65,8 +65,8 @@ def variant_dirs(*, state_dir: Path | None, experiment: str | None,
     found = {}
     if settings_file is not None:
         for raw in read_settings_file(settings_file).get("experiments", []):
-            cfg = ExperimentConfig.model_validate(raw)
-            found[cfg.name] = cfg
+            one = ExperimentConfig.model_validate(raw)
+            found[one.name] = one
     if state_dir is not None:
         found.update(stored_experiments(state_dir / EVENTS_DB))
     cfg = found.get(experiment)
@@ -104,7 +104,8 @@ def replay_command(
     experiment: Annotated[str | None, typer.Option(
         "--experiment", "-e", help="The experiment whose variants to replay.")] = None,
     settings_file: Annotated[Path | None, typer.Option(
-        "--settings", help="Settings file holding the experiment (its experiments tables).")] = None,
+        "--settings", help="Settings file holding the experiment (its experiments "
+                           "tables).")] = None,
     variant: Annotated[list[str] | None, typer.Option(
         "--variant", help="NAME=MODEL_DIR, repeated: replay these instead of an "
                           "experiment's.")] = None,

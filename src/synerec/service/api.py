@@ -82,8 +82,13 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
                   ) -> Response:
     """A JSON response written without a second validation (the body is built typed)."""
-    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False).encode(),
-                    status_code=status, media_type="application/json", headers=headers)
+    return Response(json_bytes(body), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def json_bytes(body: Any) -> bytes:
+    """``body`` as compact JSON (no NaN)."""
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _finite(x: float | None) -> float | None:
@@ -265,13 +270,14 @@ def api_router(st: "ServiceState") -> APIRouter:
     router = APIRouter()
     access = _access(st)
     _read_routes(router, st, access)
+    _predict_route(router, st, access)
     _catalogue_routes(router, st, access)
     _write_routes(router, st, access)
     return router
 
 
 def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None:
-    """Recommendations, similar items and predictions."""
+    """Recommendations and similar items."""
     settings = st.settings
     N = Annotated[int, Query(ge=1, le=settings.max_n, description="List length.")]
 
@@ -340,15 +346,20 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
             return res, engine.titles_of(snap, res.items, new)
 
         res, titles = await st.compute.run(answer)
-        body = json_response({
+        body = json_bytes({
             "item_id": item_id, "model_version": snap.version, "fallback": res.fallback,
             "source": res.source, "basis": res.basis,
             "items": [{"rank": k + 1, "item_id": i, "similarity": _finite(s), "title": t}
                       for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
-                                                        strict=True))]}).body
+                                                        strict=True))]})
         return Response(await st.lists.serve(body, kind="similar", snap=snap, subject=item_id,
                                              placement=placement),
                         media_type="application/json")
+
+
+def _predict_route(router: APIRouter, st: "ServiceState", access: _Access) -> None:
+    """``POST /v1/predict``."""
+    settings = st.settings
 
     @router.post("/v1/predict", response_model=PredictResponse, responses=access.read_errors,
                  tags=["recommendations"], dependencies=access.read)
@@ -388,13 +399,13 @@ def _catalogue_routes(router: APIRouter, st: "ServiceState", access: _Access) ->
             return engine.audience(snap, item_id, n, st.products.view(snap), bought)
 
         res = await st.compute.run(answer)
-        body = json_response({
+        body = json_bytes({
             "item_id": item_id, "model_version": snap.version, "basis": res.basis,
             "basis_detail": res.basis_detail, "new_item": res.new_item,
             "excluded_buyers": res.excluded,
             "users": [{"rank": k + 1, "user_id": u, "score": s, "reason": r}
                       for k, (u, s, r) in enumerate(zip(res.users, res.scores, res.reasons,
-                                                        strict=True))]}).body
+                                                        strict=True))]})
         return Response(await st.lists.serve(body, kind="audience", snap=snap, subject=item_id,
                                              key=("users", "user_id")),
                         media_type="application/json")

@@ -59,8 +59,8 @@ import pandas as pd
 from synerec.exceptions import SynerecError
 from synerec.service.faults import StateDirError, classify
 
-__all__ = ["IMPRESSION", "AddResult", "EventRecord", "EventStore", "IdempotencyConflictError", "StoredEvent",
-           "read_events_frame"]
+__all__ = ["IMPRESSION", "AddResult", "EventRecord", "EventStore", "IdempotencyConflictError",
+           "StoredEvent", "read_events_frame"]
 
 log = logging.getLogger(__name__)
 

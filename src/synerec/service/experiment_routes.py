@@ -52,7 +52,8 @@ def experiments_router(st: "ServiceState") -> APIRouter:
     """``/v1/attribution`` and ``/v1/experiments`` over ``st``."""
     router = APIRouter()
     access = _access(st)
-    missing = {404: {"description": "No experiment of that name."}}
+    missing: dict[int | str, dict[str, Any]] = {
+        404: {"description": "No experiment of that name."}}
 
     def find(name: str) -> ExperimentConfig:
         cfg = st.experiments.get(name)
