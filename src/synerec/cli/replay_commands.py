@@ -64,7 +64,10 @@ def variant_dirs(*, state_dir: Path | None, experiment: str | None,
 
     found = {}
     if settings_file is not None:
-        for raw in read_settings_file(settings_file).get("experiments", []):
+        table = read_settings_file(settings_file)
+        if model_dir is None and table.get("model_dir"):
+            model_dir = Path(table["model_dir"])
+        for raw in table.get("experiments", []):
             one = ExperimentConfig.model_validate(raw)
             found[one.name] = one
     if state_dir is not None:
