@@ -90,11 +90,12 @@ def test_configurations_are_checked_with_one_line_errors(tmp_path: Path) -> None
         _config("e", [0.5, 0.5], start="2026-01-02T00:00:00Z", stop="2026-01-01T00:00:00")
     f = tmp_path / "s.toml"
     f.write_text('model_dir = "m"\n[[experiments]]\nname = "e"\n'
-                 '[[experiments.variants]]\nname = "a"\nshare = 0.5\n'
+                 '[[experiments.variants]]\nname = "a"\nshare = 0.5\nmodel_dir = "rel"\n'
                  '[[experiments.variants]]\nname = "b"\nshare = 0.5\nmodel_dir = "/x"\n'
                  'rules = {filter = "in_stock"}\n')
     got = load_settings(f).experiments[0]
     assert [v.name for v in got.variants] == ["a", "b"]
+    assert got.variants[0].model_dir == tmp_path / "rel"  # relative to the settings file
     assert got.variants[1].rules == {"filter": "in_stock"}  # kept as given, opaque here
     f.write_text('model_dir = "m"\n[[experiments]]\nname = "e"\nvariants = []\n')
     with pytest.raises(ConfigError, match=r"experiments\.0\.variants"):

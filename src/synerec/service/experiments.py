@@ -236,6 +236,7 @@ class Experiments:
         self._posted: dict[str, tuple[ExperimentConfig, float, float | None]] = {}
         self._order: tuple[ExperimentConfig, ...] = ()
         self._stopped: dict[str, float] = {}
+        self._failed: set[Path] = set()  # variants' models that did not load (logged once)
         self.refresh()
 
     def _connect(self) -> sqlite3.Connection:
@@ -264,12 +265,14 @@ class Experiments:
             posted[name] = (cfg, float(created), None if stopped is None else float(stopped))
         for cfg in self.configured + tuple(c for c, _, _ in posted.values()):
             for v in cfg.variants:
-                if v.model_dir is not None:
+                if v.model_dir is not None and v.model_dir not in self._failed:
                     try:
                         self.store.variant(v.model_dir)
-                    except (ModelFileError, OSError) as exc:
-                        log.error("experiment %s: variant %s cannot load %s: %s", cfg.name,
-                                  v.name, v.model_dir, exc)
+                    except (ModelFileError, OSError, ValueError) as exc:
+                        self._failed.add(v.model_dir)
+                        log.error("experiment %s: variant %s cannot load %s (its customers "
+                                  "get the served model): %s", cfg.name, v.name, v.model_dir,
+                                  exc)
         with self._lock:
             self._posted = posted
             self._stopped = {n: s for n, (_, _, s) in posted.items() if s is not None}

@@ -255,8 +255,9 @@ def api_keys_from_env(name: str = API_KEYS_ENV) -> list[str]:
 def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The table of a TOML (``.toml``) or JSON (``.json``) settings file.
 
-    Relative ``model_dir`` and ``state_dir`` are made relative to the file's folder; the
-    tables of other parts (``[console]``) are returned as they are.
+    Relative ``model_dir`` and ``state_dir`` (and the experiments' variants' ``model_dir``)
+    are made relative to the file's folder; the tables of other parts (``[console]``) are
+    returned as they are.
 
     Raises
     ------
@@ -279,6 +280,11 @@ def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("model_dir", "state_dir"):
         if isinstance(loaded.get(key), str) and not Path(loaded[key]).is_absolute():
             loaded[key] = str(p.parent / loaded[key])
+    for exp in loaded.get("experiments") or []:  # and the experiments' variants' models
+        for v in (exp.get("variants") or []) if isinstance(exp, dict) else []:
+            if isinstance(v, dict) and isinstance(v.get("model_dir"), str) and \
+                    not Path(v["model_dir"]).is_absolute():
+                v["model_dir"] = str(p.parent / v["model_dir"])
     return loaded
 
 
