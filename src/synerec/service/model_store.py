@@ -479,6 +479,7 @@ class ModelStore:
                     digests.add(model_digest(d))
                 except ModelFileError:
                     continue
+            digests |= {v.digest for v in self._variants.values()}  # experiments' models
             for entry in self.cache_dir.iterdir():
                 if entry.is_dir() and entry.name.split("-", 1)[0] not in digests:
                     shutil.rmtree(entry, ignore_errors=True)
