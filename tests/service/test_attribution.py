@@ -14,9 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synerec.service import ServiceSettings
-from synerec.service.attribution import SEP, stamp
+from synerec.service.api import json_bytes
+from synerec.service.attribution import SEP, new_rec_id, shown_ids, stamp
 from tests.service import API_KEY, DEMO, fit_demo_model, serve_in_thread
 
 KEY = {"X-API-Key": API_KEY}
@@ -60,6 +63,30 @@ def test_stamp_puts_the_ids_first_in_the_same_json() -> None:
         b'{"rec_id":"' + b"f" * 32 + b'","experiment":null,"variant":null,"a":1}'
     assert stamp(b"{}", "0" * 32, "e", "v") == \
         b'{"rec_id":"' + b"0" * 32 + b'","experiment":"e","variant":"v"}'
+
+
+_IDS = st.one_of(st.text(min_size=1, max_size=12), st.integers(-(2**63), 2**63 - 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(_IDS, max_size=12), subject=_IDS, titles=st.lists(st.text(max_size=30),
+                                                                       min_size=12, max_size=12))
+def test_the_ids_shown_are_read_from_the_body_as_json_would(
+        ids: list[Any], subject: Any, titles: list[str]) -> None:
+    # the subject item and titles that look like ids never count; only the entries' ids
+    body = json_bytes({"item_id": subject, "model_version": 1, "items": [
+        {"rank": k + 1, "item_id": i, "score": 0.5, "title": f'"item_id":"{t}"'}
+        for k, (i, t) in enumerate(zip(ids, titles, strict=False))], "new_products": None})
+    assert shown_ids(body) == [str(i) for i in ids]
+    audience = json_bytes({"item_id": subject, "users": [{"rank": 1, "user_id": u}
+                                                          for u in ids]})
+    assert shown_ids(audience, "user_id") == [str(i) for i in ids]
+
+
+def test_rec_ids_are_unique_hex_and_grow_with_time() -> None:
+    got = [new_rec_id() for _ in range(10_000)]
+    assert len(set(got)) == len(got) and all(HEX32.match(r) for r in got)
+    assert got[0][:13] <= got[-1][:13]
 
 
 def test_every_list_response_has_a_top_level_rec_id(client: httpx.Client,
