@@ -12,16 +12,16 @@ state store's ``lists`` table (``events.sqlite3``)::
 
 Writing
 -------
-:class:`ListRecorder` writes on one thread of its own, in batches (group commit: whatever
-queued while the previous transaction committed goes in the next one), and a response is sent
-only once its list is committed. The connection runs with ``synchronous=NORMAL``: a committed
-list is in the write-ahead log when the commit returns (no fsync of its own; the event
-store's next commit fsyncs the log), so a client never holds a ``rec_id`` that a ``kill -9``
-could make the server forget (a power cut may lose the newest lists: clicks on them then
-count as unattributed), and the request's event loop never waits on
-the disk (the coroutine awaits the commit, the loop serves other requests meanwhile). Should
-the write fail (a full disk), the list is still served, the failure logged and counted in
-``lists_unrecorded``.
+:class:`ListRecorder` commits the lists served during one turn of the event loop together, at
+its end, on the loop itself when the database is free (an append to the write-ahead log: no
+lock wait, no fsync, no checkpoint), else on a writer thread of its own that waits for the
+lock (group commit: whatever queued meanwhile goes in its next transaction). A response is
+sent only once its list is committed. Lists are committed with ``synchronous=NORMAL``: a
+committed list is in the write-ahead log when the commit returns (the event store's next
+commit fsyncs the log), so a client never holds a ``rec_id`` that a ``kill -9`` could make
+the server forget; a power cut may lose the newest lists (clicks on them then count as
+unattributed). Should the write fail (a full disk), the list is still served, the failure
+logged and counted in ``lists_unrecorded``.
 
 Attribution rule
 ----------------
@@ -154,7 +154,7 @@ class ListRow:
 
 
 class ListRecorder:
-    """Records served lists in batches on its own thread (see the module docstring).
+    """Records served lists in batches (see the module docstring).
 
     Parameters
     ----------
@@ -182,6 +182,15 @@ class ListRecorder:
         # batch on every list served.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        # the event loop's own connection: never waits for a lock (busy_timeout 0) and never
+        # checkpoints (the maintenance thread does), so a commit on it is a bounded append
+        self._inline = sqlite3.connect(self.path, isolation_level=None,
+                                       check_same_thread=False, timeout=0)
+        self._inline.execute("PRAGMA busy_timeout=0")
+        self._inline.execute("PRAGMA synchronous=NORMAL")
+        self._inline.execute("PRAGMA wal_autocheckpoint=0")
+        self._inline_lock = threading.Lock()
+        self._tick: dict[Any, list[tuple[ListRow, Any]]] = {}
         Waiter = tuple[ListRow, Any, Any]  # (row, future or threading.Event, loop or None)
         self._queue: list[Waiter] = []
         self._cv = threading.Condition()
@@ -190,12 +199,41 @@ class ListRecorder:
         self._thread.start()
 
     async def record(self, row: ListRow) -> bool:
-        """Queue ``row`` and wait (without blocking the event loop) until it is committed;
-        ``False`` when it could not be stored."""
+        """Queue ``row`` and wait until it is committed; ``False`` when it could not be
+        stored.
+
+        The lists queued during one turn of the event loop are committed together at its
+        end, on the loop, when the database is free (an append to the write-ahead log, no
+        fsync); when another connection holds the write lock they go to the writer thread,
+        which waits for it, so the loop never waits.
+        """
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._put((row, fut, loop))
+        pending = self._tick.get(loop)
+        if pending is None:
+            pending = self._tick[loop] = []
+            loop.call_soon(self._flush_tick, loop)
+        pending.append((row, fut))
         return bool(await fut)
+
+    def _flush_tick(self, loop: Any) -> None:
+        batch = self._tick.pop(loop, [])
+        if not batch:
+            return
+        if not self._inline_lock.acquire(blocking=False):
+            ok = None  # another loop commits on it now (tests run several): the thread
+        else:
+            try:
+                ok = self._commit(self._inline, [r for r, _ in batch], inline=True)
+            finally:
+                self._inline_lock.release()
+        if ok is None:  # locked by another connection, or a transient error: the thread
+            for row, fut in batch:
+                self._put((row, fut, loop))
+            return
+        for _, fut in batch:
+            if not fut.done():
+                fut.set_result(ok)
 
     def record_sync(self, row: ListRow, timeout: float = 30.0) -> bool:
         """:meth:`record` for a thread that is not an event loop's."""
@@ -233,17 +271,20 @@ class ListRecorder:
                     return
                 batch = self._queue[:self.max_batch]
                 del self._queue[:self.max_batch]
-            ok = self._write([w[0] for w in batch])
+            ok = self._commit(self._conn, [w[0] for w in batch]) is True
             self._wake(batch, ok)
 
-    def _write(self, rows: list[ListRow]) -> bool:
+    def _commit(self, conn: sqlite3.Connection, rows: list[ListRow],
+                inline: bool = False) -> bool | None:
+        """Insert ``rows`` in one transaction: ``True`` when committed, ``False`` when they
+        cannot be stored, ``None`` (``inline`` only) when the database is busy."""
         try:
             values = [r.values() for r in rows]
         except (ValueError, KeyError, TypeError) as exc:  # pragma: no cover - our own bodies
             log.error("cannot read the ids of a served list: %s", exc)
             self.unrecorded += len(rows)
             return False
-        cur = self._conn.cursor()
+        cur = conn.cursor()
         try:
             cur.execute("BEGIN IMMEDIATE")
             cur.executemany("INSERT INTO lists (rec_id, created_at, kind, user_id, subject, "
@@ -252,10 +293,12 @@ class ListRecorder:
             cur.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             try:
-                if self._conn.in_transaction:
+                if conn.in_transaction:
                     cur.execute("ROLLBACK")
             except sqlite3.Error:  # pragma: no cover
                 pass
+            if inline:
+                return None  # busy (or failing): the writer thread waits and retries once
             log.warning("%d served lists were not recorded: %s", len(rows), exc)
             self.unrecorded += len(rows)
             return False
@@ -291,6 +334,8 @@ class ListRecorder:
             self._cv.notify()
         self._thread.join(30)
         self._conn.close()
+        with self._inline_lock:
+            self._inline.close()
 
 
 @dataclass
