@@ -180,3 +180,29 @@ def test_bad_rec_ids_and_values_are_refused_naming_the_field(client: httpx.Clien
     assert r.status_code == 422 and r.json()["fields"] == ["body.events.0.value"]
     r = client.get("/v1/users/u003/recommendations", params={"placement": "a b"})
     assert r.status_code == 422 and r.json()["fields"] == ["query.placement"]
+
+
+def test_a_list_waits_for_a_locked_store_and_is_recorded_before_its_answer(
+        client: httpx.Client, server: Any) -> None:
+    import threading
+
+    db = server.state.events.path
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # another writer holds the store: the loop cannot commit
+    got: dict[str, Any] = {}
+
+    def fetch() -> None:
+        got["body"] = client.get("/v1/users/u021/recommendations", params={"n": 3}).json()
+
+    t = threading.Thread(target=fetch)
+    t.start()
+    t.join(0.5)
+    assert t.is_alive()  # no answer while its list cannot be committed
+    assert client.get("/healthz").status_code == 200  # the event loop serves on meanwhile
+    lock.execute("ROLLBACK")
+    lock.close()
+    t.join(10)
+    rec_id = got["body"]["rec_id"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT user_id FROM lists WHERE rec_id = ?",
+                            (rec_id,)).fetchone() == ("u021",)
