@@ -51,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
+import random
 import re
 import sqlite3
 import threading
@@ -91,8 +91,9 @@ EVENT_COUNTERS = {"impression": "impressions", "click": "clicks", "cart": "add_t
 
 def new_rec_id() -> str:
     """A fresh recommendation id: 32 hex digits, the time in microseconds (13) then 76
-    random bits (19), so that ids are unique and the ``lists`` index grows at its end."""
-    return f"{time.time_ns() // 1000:013x}{os.urandom(10).hex()[:19]}"
+    random bits (19; Python's generator, reseeded in each forked worker), so that ids are
+    unique and the ``lists`` index grows at its end."""
+    return f"{time.time_ns() // 1000:013x}{random.getrandbits(76):019x}"
 
 
 _ARRAY = re.compile(rb'"(items|users)":\[')
@@ -124,8 +125,12 @@ def stamp(body: bytes, rec_id: str, experiment: str | None = None,
     """A list's JSON body with ``rec_id``, ``experiment`` and ``variant`` first (the body is
     a JSON object written by the service; no re-encoding)."""
     head = b'{"rec_id":"%s","experiment":%s,"variant":%s' % (
-        rec_id.encode(), json.dumps(experiment).encode(), json.dumps(variant).encode())
+        rec_id.encode(), _json_text(experiment), _json_text(variant))
     return head + (b"}" if body == b"{}" else b"," + body[1:])
+
+
+def _json_text(value: str | None) -> bytes:
+    return b"null" if value is None else json.dumps(value).encode()
 
 
 @dataclass(slots=True)
