@@ -95,7 +95,7 @@ async def run_load(port: int, paths: list[bytes], concurrency: int
                     reader, writer = await asyncio.open_connection("127.0.0.1", port)
                     continue
                 latencies.append(time.perf_counter() - t0)
-                if status != 200 or not body.startswith(b'{"user_id"'):
+                if status != 200 or not body.startswith(b'{"rec_id"'):
                     errors += 1
         finally:
             writer.close()

@@ -43,9 +43,9 @@ def api_schema(running):  # type: ignore[no-untyped-def]
 
 def test_no_request_gives_a_server_error(api_schema) -> None:  # type: ignore[no-untyped-def]
     operations = [r.ok() for r in api_schema.get_all_operations()]
-    # the 7 of issue 15, the catalogue (items, audience) and issue 24's rules: PATCH of
-    # items (2) and placements (4)
-    assert len(operations) == 17
+    # the 7 of issue 15, the catalogue (items, audience), issue 24's rules (PATCH of items
+    # (2) and placements (4)), attribution and experiments (6)
+    assert len(operations) == 23
     tried = 0
     for op in operations:
 

@@ -573,7 +573,7 @@ def demo(
 #: Modules of ``synerec.cli`` that add commands through ``register(app)`` (text, llm, service,
 #: distributed): each lives in its own file so the parts of the product stay apart.
 COMMAND_MODULES = ("text_commands", "llm_commands", "serve_commands", "distributed_commands",
-                   "encoder_commands")
+                   "encoder_commands", "replay_commands")
 
 
 def _register_command_modules() -> None:

@@ -31,6 +31,7 @@ from fastapi.staticfiles import StaticFiles
 
 from synerec.console.charts import minute_bars
 from synerec.console.context import ConsoleContext
+from synerec.console.experiments import add_experiment_routes
 from synerec.console.pages import (
     customer_page,
     encoder_name,
@@ -130,6 +131,7 @@ def build_router(ctx: ConsoleContext) -> APIRouter:
     _customer_product_routes(router, ctx, respond)
     _model_event_routes(router, ctx, respond)
     placement_routes(router, ctx, respond)
+    add_experiment_routes(router, ctx, respond)
     return router
 
 

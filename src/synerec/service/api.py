@@ -86,8 +86,13 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None
                   ) -> Response:
     """A JSON response written without a second validation (the body is built typed)."""
-    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False).encode(),
-                    status_code=status, media_type="application/json", headers=headers)
+    return Response(json_bytes(body), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def json_bytes(body: Any) -> bytes:
+    """``body`` as compact JSON (no NaN)."""
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _finite(x: float | None) -> float | None:
@@ -267,6 +272,7 @@ def api_router(st: "ServiceState") -> APIRouter:
     router = APIRouter()
     access = _access(st)
     _read_routes(router, st, access)
+    _predict_route(router, st, access)
     _catalogue_routes(router, st, access)
     _write_routes(router, st, access)
     rules_routes(router, st, access)
@@ -274,7 +280,7 @@ def api_router(st: "ServiceState") -> APIRouter:
 
 
 def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None:
-    """Recommendations, similar items and predictions."""
+    """Recommendations and similar items."""
     settings = st.settings
     N = Annotated[int, Query(ge=1, le=settings.max_n, description="List length.")]
 
@@ -290,14 +296,20 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
 
         ``explain=true`` adds a ``reason`` per item. Answers are cached per model version and
         per newest event of the user (see ``docs/service.md``). ``placement``, ``rules``:
-        business rules (docs/service.md, "Rules and placements").
+        business rules (docs/service.md, "Rules and placements"); the placement is recorded
+        with the list. An active experiment that holds the user picks the model
+        (``experiment``, ``variant``); every list has a ``rec_id`` for attribution.
         """
-        snap = st.store.current
+        arm = st.experiments.pick(user_id, placement)
+        snap = st.store.current if arm is None else arm.snapshot
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
-        version = st.products.version()
-        ruled = list_rules(st, snap, version, placement, rules, user_id)
+        # the catalogue's view is built for the served model only
+        version = st.products.version() if snap is st.store.current else 0
+        ruled = list_rules(st, snap, st.products.version(), placement, rules, user_id)
         key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version,
                       ruled.key if ruled else "")
+        if arm is not None:
+            key += (arm.experiment, arm.variant)
         body = st.responses.get(key)
         if body is None:
             overlay = read_overlay(st, user_id, snap, newest)
@@ -318,6 +330,10 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
                 res, new = await st.compute.run(answer)
             body = encode_recommendations(user_id, snap, res, new)
             st.responses.put(key, body)
+        body = await st.lists.serve(
+            body, kind="recommendations", snap=snap, user_id=user_id, placement=placement,
+            experiment=None if arm is None else arm.experiment,
+            variant=None if arm is None else arm.variant)
         return Response(body, media_type="application/json")
 
     @router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
@@ -338,15 +354,16 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
             return res, engine.titles_of(snap, res.items, new)
 
         res, titles = await st.compute.run(answer)
-        return json_response({
+        body = json_bytes({
             "item_id": item_id, "model_version": snap.version, "fallback": res.fallback,
             "source": res.source, "basis": res.basis,
             "items": [{"rank": k + 1, "item_id": i, "similarity": _finite(s), "title": t}
                       for k, (i, s, t) in enumerate(zip(res.items, res.similarities, titles,
                                                         strict=True))],
             **({"rules": res.rules} if res.rules else {})})
-
-    _predict_route(router, st, access)
+        return Response(await st.lists.serve(body, kind="similar", snap=snap, subject=item_id,
+                                             placement=placement),
+                        media_type="application/json")
 
 
 def _predict_route(router: APIRouter, st: "ServiceState", access: _Access) -> None:
@@ -391,13 +408,16 @@ def _catalogue_routes(router: APIRouter, st: "ServiceState", access: _Access) ->
             return engine.audience(snap, item_id, n, st.products.view(snap), bought)
 
         res = await st.compute.run(answer)
-        return json_response({
+        body = json_bytes({
             "item_id": item_id, "model_version": snap.version, "basis": res.basis,
             "basis_detail": res.basis_detail, "new_item": res.new_item,
             "excluded_buyers": res.excluded,
             "users": [{"rank": k + 1, "user_id": u, "score": s, "reason": r}
                       for k, (u, s, r) in enumerate(zip(res.users, res.scores, res.reasons,
                                                         strict=True))]})
+        return Response(await st.lists.serve(body, kind="audience", snap=snap, subject=item_id,
+                                             key=("users", "user_id")),
+                        media_type="application/json")
 
     @router.get("/v1/items/{item_id}", response_model=CatalogueItemResponse,
                 responses=access.read_errors, tags=["catalogue"], dependencies=access.read)
@@ -426,7 +446,9 @@ def _write_routes(router: APIRouter, st: "ServiceState", access: _Access) -> Non
         answer is 507 and nothing of the batch is stored.
         """
         _check_events(st, body)
-        records = [EventRecord(str(e.user_id), str(e.item_id), e.rating, e.event, e.timestamp)
+        records = [EventRecord(str(e.user_id), str(e.item_id), e.rating,
+                               "cart" if e.event == "add-to-cart" else e.event, e.timestamp,
+                               e.rec_id, None if e.value is None else float(e.value))
                    for e in body.events]
         digest = None
         if idempotency_key is not None:
@@ -569,10 +591,13 @@ class FastRecommendations:
                 or not path.endswith(_REC_PATH[1])):
             await self.app(scope, receive, send)
             return
-        body = self._answer(path[len(_REC_PATH[0]):-len(_REC_PATH[1])], scope["query_string"])
-        if body is None:
+        user_id = path[len(_REC_PATH[0]):-len(_REC_PATH[1])]
+        got = self._answer(user_id, scope["query_string"])
+        if got is None:
             await self.app(scope, receive, send)
             return
+        body = await self.st.lists.serve(got[0], kind="recommendations", snap=got[1],
+                                         user_id=user_id, placement=got[2])
         if self.route is not None:
             scope["route"] = self.route
         await send({"type": "http.response.start", "status": 200,
@@ -593,7 +618,9 @@ class FastRecommendations:
             self._decoded[value] = text
         return text if len(text) <= 8000 else None
 
-    def _answer(self, user_id: str, query: bytes) -> bytes | None:
+    def _answer(self, user_id: str, query: bytes) -> tuple[bytes, Any, str | None] | None:
+        """The body (without its ``rec_id``), the snapshot that made it and the list's
+        placement, or ``None``: the route answers."""
         if not user_id or "/" in user_id or len(user_id) > MAX_ID_LENGTH:
             return None
         try:
@@ -639,6 +666,8 @@ class FastRecommendations:
             if not 1 <= n <= self.st.settings.max_n:
                 return None
         st = self.st
+        if st.experiments.pick(user_id, placement) is not None:
+            return None  # the route serves the experiment's variant
         snap = st.store.current
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
         version = st.products.version()
@@ -650,7 +679,7 @@ class FastRecommendations:
                       ruled.key if ruled else "")
         body = st.responses.get(key)
         if body is not None:
-            return body
+            return body, snap, placement
         view = None
         if version:
             view = st.products.cached_view(snap, version)
@@ -669,4 +698,4 @@ class FastRecommendations:
 
         body = encode_recommendations(user_id, snap, res, view)
         st.responses.put(key, body)
-        return body
+        return body, snap, placement

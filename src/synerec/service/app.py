@@ -45,9 +45,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from synerec._version import __version__
 from synerec.exceptions import SynerecError, UnknownIdError
 from synerec.service.api import FastRecommendations, ResponseCache, api_router, ops_router
+from synerec.service.attribution import Attribution, ListRecorder
 from synerec.service.catalogue import CatalogueStore, read_items_file
 from synerec.service.compute import ComputePool
 from synerec.service.events import EventStore, IdempotencyConflictError
+from synerec.service.experiment_routes import experiments_router
+from synerec.service.experiments import Experiments
 from synerec.service.faults import ServiceFault, classify
 from synerec.service.http import FAULT_COUNTER_KEY, RequestGuard
 from synerec.service.locks import FileLock, die_with_parent
@@ -91,6 +94,9 @@ class ServiceState:
     read_keys: list[bytes]
     products: Products
     rules: RulesServing
+    lists: ListRecorder
+    attribution: Attribution
+    experiments: Experiments
     server_lock: FileLock | None = None
     started_at: float = field(default_factory=time.time)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -108,7 +114,7 @@ class ServiceState:
         last_expiry = 0.0
         while not self._stop.wait(interval):
             for step in (self.store.refresh, self.metrics.publish, self.retrain.maybe_start_auto,
-                         self.events.checkpoint):
+                         self.events.checkpoint, self.experiments.refresh):
                 try:
                     step()
                 except Exception:
@@ -128,6 +134,8 @@ class ServiceState:
             self._maintenance.join(10)
         self.retrain.close()
         self.metrics.publish()
+        self.lists.close()
+        self.attribution.close()
         self.events.close()
         self.products.store.close()
         self.rules.close()
@@ -165,6 +173,7 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         lock = acquire_server_lock(state_dir)
     events = None
     catalogue = None
+    lists = None
     try:
         events = EventStore(state_dir / EVENTS_DB, max_db_bytes=settings.events_max_db_bytes)
         catalogue = CatalogueStore(state_dir / EVENTS_DB)
@@ -180,6 +189,8 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         events.fold(store.current.events_upto)  # after a crash between a swap and its fold
         retrain = RetrainManager(settings, events, store, on_finish=metrics.count_job)
         products = Products(catalogue, settings.encoder_threads)
+        lists = ListRecorder(state_dir / EVENTS_DB)
+        experiments = Experiments(settings.experiments, state_dir / EVENTS_DB, store)
         if settings.items_file is not None:
             # only the rows new or changed since the file was last applied: a later PATCH
             # of a product stays until its row in the file changes
@@ -192,6 +203,8 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         rules = RulesServing(settings.placements, PlacementStore(state_dir / EVENTS_DB),
                              catalogue, settings.max_rule_candidates, settings.base_rules)
     except BaseException:
+        if lists is not None:
+            lists.close()
         if catalogue is not None:
             catalogue.close()
         if events is not None:
@@ -207,7 +220,9 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
                       ComputePool(settings.compute_threads, settings.compute_queue,
                                   settings.compute_queue_timeout_s),
                       ResponseCache(int(settings.response_cache_mb * 2**20)), keys,
-                      settings.all_read_keys(), products, rules, server_lock=lock)
+                      settings.all_read_keys(), products, rules, lists,
+                      Attribution(state_dir / EVENTS_DB, settings.attribution_window_s),
+                      experiments, server_lock=lock)
     if maintain:
         st.start_maintenance()
         products.warm(store.current)
@@ -382,6 +397,7 @@ def _service_app(settings: ServiceSettings, st: ServiceState) -> FastAPI:
     api = api_router(st)
     app.include_router(api)
     app.include_router(ops_router(st))
+    app.include_router(experiments_router(st))
     rec_route = next(r for r in api.routes
                      if getattr(r, "path", None) == "/v1/users/{user_id}/recommendations")
     app.add_middleware(_FastPath, st=st, route=rec_route)

@@ -26,9 +26,15 @@ Tables::
 
     events      id INTEGER PRIMARY KEY AUTOINCREMENT  -- increasing, never reused, no gaps
                 user_id TEXT, item_id TEXT, rating REAL (NULL: none), event TEXT (view, cart,
-                purchase or NULL), timestamp REAL (client's, else arrival), received_at REAL
+                purchase, click, impression or NULL), timestamp REAL (client's, else
+                arrival), received_at REAL, rec_id TEXT (the list it answers, or NULL),
+                value REAL (a purchase's revenue, or NULL)
     pending     (user_id, id) WITHOUT ROWID  -- the events not yet in the served model
     idempotency key TEXT PRIMARY KEY, body_sha256 TEXT, first_id, last_id, created_at REAL
+
+An ``impression`` event (a list was shown) is stored for attribution
+(:mod:`synerec.service.attribution`) but is no interaction: it never enters ``pending``, a
+user's profile, ``item_users`` nor the retraining data.
 
 ``events`` is append-only (inserts at its end cost the same at any size); the per-user index
 is ``pending``, from which :meth:`EventStore.fold` drops the events a new model includes, so it
@@ -54,8 +60,8 @@ from synerec.exceptions import SynerecError
 from synerec.service._readers import ThreadReaders
 from synerec.service.faults import StateDirError, classify
 
-__all__ = ["AddResult", "EventRecord", "EventStore", "IdempotencyConflictError", "StoredEvent",
-           "read_events_frame"]
+__all__ = ["IMPRESSION", "AddResult", "EventRecord", "EventStore", "IdempotencyConflictError",
+           "StoredEvent", "read_events_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +109,12 @@ class EventRecord:
     rating: float | None = None
     event: str | None = None
     timestamp: float | None = None
+    rec_id: str | None = None
+    value: float | None = None
+
+
+#: The event type that records a shown list, not an interaction (see the module docstring).
+IMPRESSION = "impression"
 
 
 @dataclass(frozen=True)
@@ -190,6 +202,10 @@ class EventStore:
                 cur.execute(_PENDING)
                 cur.execute("INSERT INTO pending (user_id, id) SELECT user_id, id FROM events")
                 cur.execute("DROP INDEX IF EXISTS events_user")
+            columns = {r[1] for r in cur.execute("PRAGMA table_info(events)").fetchall()}
+            for name, kind in (("rec_id", "TEXT"), ("value", "REAL")):
+                if name not in columns:  # a store of an earlier release: O(1) in SQLite
+                    cur.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
             cur.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:
@@ -227,8 +243,8 @@ class EventStore:
             raise ValueError("an idempotency key needs the batch's sha256")
         received = time.time() if now is None else float(now)
         rows = [(e.user_id, e.item_id, e.rating, e.event,
-                 received if e.timestamp is None else float(e.timestamp), received)
-                for e in events]
+                 received if e.timestamp is None else float(e.timestamp), received, e.rec_id,
+                 e.value) for e in events]
         with self._lock:
             cur = self._conn.cursor()
             try:
@@ -247,11 +263,12 @@ class EventStore:
                             return AddResult(int(prev[1]), int(prev[2]), replayed=True)
                     cur.executemany(
                         "INSERT INTO events (user_id, item_id, rating, event, timestamp, "
-                        "received_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                        "received_at, rec_id, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
                     last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
                     first = last - len(rows) + 1
                     cur.executemany("INSERT INTO pending (user_id, id) VALUES (?, ?)",
-                                    [(r[0], first + k) for k, r in enumerate(rows)])
+                                    [(r[0], first + k) for k, r in enumerate(rows)
+                                     if r[3] != IMPRESSION])
                     if idempotency_key is not None:
                         cur.execute("INSERT INTO idempotency (key, body_sha256, first_id, "
                                     "last_id, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -386,14 +403,16 @@ class EventStore:
         """The users with an event on ``item_id`` newer than ``after_id`` (the events not in
         the served model: a range scan of the newest rows, not an index of every event)."""
         rows = self._reader().execute(
-            "SELECT DISTINCT user_id FROM events WHERE id > ? AND item_id = ?",
+            "SELECT DISTINCT user_id FROM events WHERE id > ? AND item_id = ? "
+            "AND event IS NOT 'impression'",
             (int(after_id), str(item_id))).fetchall()
         return {str(r[0]) for r in rows}
 
     def events(self, after_id: int = 0, upto_id: int | None = None) -> list[StoredEvent]:
         """Events with ``after_id < id <= upto_id`` (all newer ones when ``upto_id`` is None)."""
         sql = ("SELECT id, user_id, item_id, rating, event, timestamp FROM events WHERE id > ?"
-               + ("" if upto_id is None else " AND id <= ?") + " ORDER BY id")
+               + ("" if upto_id is None else " AND id <= ?")
+               + " AND event IS NOT 'impression' ORDER BY id")
         args: tuple[int, ...] = (after_id,) if upto_id is None else (after_id, upto_id)
         rows = self._reader().execute(sql, args).fetchall()
         return [StoredEvent(int(r[0]), r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
@@ -410,14 +429,16 @@ def read_events_frame(path: str | os.PathLike[str], upto_id: int | None = None) 
     """Events with ``id <= upto_id`` as a table ``id, user_id, item_id, rating, event, timestamp``.
 
     Opens the database read-only (a retrain worker reads while the server keeps writing).
+    Impressions (shown lists, not interactions) are left out.
     """
     uri = f"file:{Path(path).resolve()}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, timeout=30.0)
     try:
-        sql = "SELECT id, user_id, item_id, rating, event, timestamp FROM events"
+        sql = ("SELECT id, user_id, item_id, rating, event, timestamp FROM events "
+               "WHERE event IS NOT 'impression'")
         args: tuple[int, ...] = ()
         if upto_id is not None:
-            sql += " WHERE id <= ?"
+            sql += " AND id <= ?"
             args = (upto_id,)
         return pd.read_sql_query(sql + " ORDER BY id", conn, params=args)
     finally:

@@ -421,6 +421,7 @@ class ModelStore:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         self._swap_lock = threading.Lock()
         self._seen_current: tuple[int, int, int] | None = None
+        self._variants: dict[Path, ModelSnapshot] = {}  # experiments' models, by directory
         record = self._read_current()
         if record is None:
             snap = self.load(initial_model_dir, version=1, events_upto=0)
@@ -444,6 +445,22 @@ class ModelStore:
     def current(self) -> ModelSnapshot:
         """The snapshot to use for one whole request (read once, then keep the reference)."""
         return self._current
+
+    def variant(self, path: str | os.PathLike[str]) -> ModelSnapshot:
+        """The snapshot of another saved model (an experiment's variant), loaded once with
+        this store's options (version 1, no events folded in: the user's pending events are
+        its overlay) and kept; the served model (:attr:`current`) is not affected."""
+        got = self._variants.get(Path(path)) or self._variants.get(Path(path).resolve())
+        if got is None:
+            got = self.load(path, version=1, events_upto=0)
+            self._variants[Path(path).resolve()] = got
+            log.info("loaded experiment model %s (%s)", got.model_name, got.digest)
+        self._variants[Path(path)] = got  # looked up as given, without a filesystem call
+        return got
+
+    def loaded_variant(self, path: str | os.PathLike[str]) -> ModelSnapshot | None:
+        """The snapshot :meth:`variant` loaded for ``path`` (``None``: not loaded)."""
+        return self._variants.get(Path(path))
 
     # -- versions -----------------------------------------------------------------------------
     def next_model_dir(self, version: int) -> Path:
@@ -550,6 +567,7 @@ class ModelStore:
                     digests.add(model_digest(d))
                 except ModelFileError:
                     continue
+            digests |= {v.digest for v in self._variants.values()}  # experiments' models
             for entry in self.cache_dir.iterdir():
                 if entry.is_dir() and entry.name.split("-", 1)[0] not in digests:
                     shutil.rmtree(entry, ignore_errors=True)

@@ -110,9 +110,17 @@ class EventIn(_Body):
     user_id: Id
     item_id: Id
     rating: Rating | None = None
-    event: Literal["view", "cart", "purchase"] | None = None
+    event: Literal["view", "cart", "add-to-cart", "click", "purchase", "impression"] | None = (
+        Field(None, description="`add-to-cart` is stored as `cart`; an `impression` (a list "
+                                "was shown) counts for attribution only, never as an "
+                                "interaction."))
     timestamp: StrictFloat | StrictInt | None = Field(
         None, description="Unix seconds (0 to 1e11), a JSON number; default: arrival time.")
+    rec_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$",
+                               description="The `rec_id` of the list the event answers "
+                                           "(attribution, see docs/service.md).")
+    value: StrictFloat | StrictInt | None = Field(
+        None, ge=0, le=1e12, description="A purchase's revenue (for revenue per user).")
 
     @field_validator("user_id", "item_id")
     @classmethod
@@ -190,6 +198,13 @@ class ListRulesInfo(BaseModel):
 class RecommendationsResponse(BaseModel):
     """A user's recommendation list with how it was made."""
 
+    rec_id: str = Field(description="This list's id (32 hex digits): send it with the "
+                                    "impression, click, add-to-cart and purchase events it "
+                                    "leads to (attribution).")
+    experiment: str | None = Field(None, description="The A/B test that chose the model, "
+                                                     "or null.")
+    variant: str | None = Field(None, description="The experiment's variant that served "
+                                                  "this list, or null.")
     user_id: str
     model_version: int
     strategy: Literal["model", "item_neighbors", "sequence", "popular"]
@@ -218,6 +233,13 @@ class SimilarItem(BaseModel):
 class SimilarItemsResponse(BaseModel):
     """Items most similar to one item."""
 
+    rec_id: str = Field(description="This list's id (32 hex digits): send it with the "
+                                    "impression, click, add-to-cart and purchase events it "
+                                    "leads to (attribution).")
+    experiment: str | None = Field(None, description="The A/B test that chose the model, "
+                                                     "or null.")
+    variant: str | None = Field(None, description="The experiment's variant that served "
+                                                  "this list, or null.")
     item_id: str
     model_version: int
     fallback: Literal["unknown_item"] | None = Field(
@@ -243,6 +265,13 @@ class AudienceUser(BaseModel):
 class AudienceResponse(BaseModel):
     """The customers most likely to take one item (its buyers left out)."""
 
+    rec_id: str = Field(description="This list's id (32 hex digits): send it with the "
+                                    "impression, click, add-to-cart and purchase events it "
+                                    "leads to (attribution).")
+    experiment: str | None = Field(None, description="The A/B test that chose the model, "
+                                                     "or null.")
+    variant: str | None = Field(None, description="The experiment's variant that served "
+                                                  "this list, or null.")
     item_id: str
     model_version: int
     basis: Literal["model", "item_neighbors", "text"] = Field(

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from synerec.exceptions import ConfigError
 from synerec.rules.spec import RulesError, parse_rules
+from synerec.service.experiments import ExperimentConfig
 
 __all__ = ["API_KEYS_ENV", "READ_KEYS_ENV", "ServiceSettings", "api_keys_from_env",
            "check_placement_name",
@@ -170,6 +171,14 @@ class ServiceSettings(BaseModel):
         The most candidates a list's rules examine: the model's best ``max(3 n, 100)`` first,
         four times as many while too few pass, up to this many (then the list is short and
         says so).
+    experiments
+        A/B tests between served models (``[[experiments]]`` tables, see
+        :class:`~synerec.service.experiments.ExperimentConfig`); more can be posted to
+        ``/v1/experiments``.
+    attribution_window_s
+        A purchase without ``rec_id`` counts for the newest recommendation list that showed
+        the item to the same user within this many seconds before it
+        (:mod:`synerec.service.attribution`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -236,6 +245,8 @@ class ServiceSettings(BaseModel):
     def _base_rules(cls, v: Any) -> Any:
         parse_rules(v, where="base_rules")
         return v
+    experiments: tuple[ExperimentConfig, ...] = ()
+    attribution_window_s: float = Field(86_400.0, ge=0)
 
     @pydantic.field_validator("event_weights")
     @classmethod
@@ -298,8 +309,9 @@ def api_keys_from_env(name: str = API_KEYS_ENV) -> list[str]:
 def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The table of a TOML (``.toml``) or JSON (``.json``) settings file.
 
-    Relative ``model_dir`` and ``state_dir`` are made relative to the file's folder; the
-    tables of other parts (``[console]``) are returned as they are.
+    Relative ``model_dir`` and ``state_dir`` (and the experiments' variants' ``model_dir``)
+    are made relative to the file's folder; the tables of other parts (``[console]``) are
+    returned as they are.
 
     Raises
     ------
@@ -322,6 +334,11 @@ def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("model_dir", "state_dir"):
         if isinstance(loaded.get(key), str) and not Path(loaded[key]).is_absolute():
             loaded[key] = str(p.parent / loaded[key])
+    for exp in loaded.get("experiments") or []:  # and the experiments' variants' models
+        for v in (exp.get("variants") or []) if isinstance(exp, dict) else []:
+            if isinstance(v, dict) and isinstance(v.get("model_dir"), str) and \
+                    not Path(v["model_dir"]).is_absolute():
+                v["model_dir"] = str(p.parent / v["model_dir"])
     return loaded
 
 
