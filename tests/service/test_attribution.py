@@ -35,7 +35,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(model_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     settings = ServiceSettings(model_dir=model_dir, state_dir=tmp_path / "state",
                                api_keys=(API_KEY,), base_dataset="demo-shop",
-                               base_dataset_options=DEMO, attribution_window_s=3600)
+                               base_dataset_options=DEMO, attribution_window_s=3600,
+                               placements={"home": {}})  # a declared placement, no rules
     with serve_in_thread(settings) as srv:
         yield srv
 

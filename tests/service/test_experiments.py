@@ -243,7 +243,9 @@ def test_an_experiment_of_the_settings_with_placements(dirs: tuple[Path, Path],
                                                        tmp_path: Path) -> None:
     exp = ExperimentConfig(name="home-only", placements=("home",), variants=[
         {"name": "a", "share": 0.5}, {"name": "b", "share": 0.5, "model_dir": dirs[1]}])
-    with serve_in_thread(_settings(dirs, tmp_path / "state", experiments=(exp,))) as srv, \
+    placements = {"home": {}, "cart": {}}  # declared placements without rules
+    with serve_in_thread(_settings(dirs, tmp_path / "state", experiments=(exp,),
+                                   placements=placements)) as srv, \
             httpx.Client(base_url=srv.url, timeout=10) as c:
         home = c.get("/v1/users/u005/recommendations", params={"placement": "home"}).json()
         cart = c.get("/v1/users/u005/recommendations", params={"placement": "cart"}).json()
