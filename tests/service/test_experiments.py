@@ -92,11 +92,15 @@ def test_configurations_are_checked_with_one_line_errors(tmp_path: Path) -> None
     f.write_text('model_dir = "m"\n[[experiments]]\nname = "e"\n'
                  '[[experiments.variants]]\nname = "a"\nshare = 0.5\nmodel_dir = "rel"\n'
                  '[[experiments.variants]]\nname = "b"\nshare = 0.5\nmodel_dir = "/x"\n'
-                 'rules = {filter = "in_stock"}\n')
+                 'rules = {in_stock = true}\n')
     got = load_settings(f).experiments[0]
     assert [v.name for v in got.variants] == ["a", "b"]
     assert got.variants[0].model_dir == tmp_path / "rel"  # relative to the settings file
-    assert got.variants[1].rules == {"filter": "in_stock"}  # kept as given, opaque here
+    assert got.variants[1].rules == {"in_stock": True}  # checked by the rules engine
+    f.write_text(f.read_text().replace("in_stock = true", 'filter = "in_stock"'))
+    with pytest.raises(ConfigError, match=r"experiments\.0\.variants\.1\.rules: .*unknown key "
+                                          r"'filter'"):
+        load_settings(f)
     f.write_text('model_dir = "m"\n[[experiments]]\nname = "e"\nvariants = []\n')
     with pytest.raises(ConfigError, match=r"experiments\.0\.variants"):
         load_settings(f)
@@ -180,7 +184,7 @@ def test_variants_serve_their_models_and_keep_users_across_restarts(
     cfg = {"name": "ease-vs-cf", "variants": [
         {"name": "control", "share": 0.5},
         {"name": "ease", "share": 0.5, "model_dir": str(other),
-         "rules": {"exclude": {"category": ["Pets"]}}}]}
+         "rules": {"in_stock": True}}]}  # every item is in stock: the lists unchanged
     users = [f"u{k:03d}" for k in range(1, 41)]
     seen: dict[str, str] = {}
     with serve_in_thread(_settings(dirs, tmp_path / "state")) as srv, \
@@ -256,3 +260,36 @@ def test_an_experiment_of_the_settings_with_placements(dirs: tuple[Path, Path],
         got = c.get("/v1/experiments").json()["experiments"]
         assert [(e["name"], e["configured_in"]) for e in got] == [("home-only", "settings")]
         assert c.post("/v1/experiments/home-only/stop", headers=KEY).status_code == 409
+
+
+def test_a_variants_rules_apply_to_its_lists_only(dirs: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    """A variant is a model and rules: its rules filter its users' lists (an item marked out
+    of stock leaves them), the other variant's lists keep the item (no base rules here);
+    rules that are not valid are refused when the experiment is posted, in one line."""
+    cfg = {"name": "stock-rule", "variants": [
+        {"name": "plain", "share": 0.5},
+        {"name": "ruled", "share": 0.5, "rules": {"in_stock": True}}]}
+    exp = ExperimentConfig.model_validate(cfg)
+    by_variant: dict[str, list[str]] = {"plain": [], "ruled": []}
+    for k in range(1, 60):
+        u = f"u{k:03d}"
+        by_variant[exp.variant_of(u).name].append(u)  # type: ignore[union-attr]
+    with serve_in_thread(_settings(dirs, tmp_path / "state", base_rules={})) as srv, \
+            httpx.Client(base_url=srv.url, timeout=10) as c:
+        bad = {**cfg, "name": "bad", "variants": [
+            cfg["variants"][0], {"name": "b", "share": 0.5, "rules": {"price": {"max": "x"}}}]}
+        r = c.post("/v1/experiments", json=bad, headers=KEY)
+        assert r.status_code == 422 and "rules" in r.text
+        assert c.post("/v1/experiments", json=cfg, headers=KEY).status_code == 201
+        for variant, users in by_variant.items():
+            u = users[0]
+            before = c.get(f"/v1/users/{u}/recommendations", params={"n": 5}).json()
+            assert before["variant"] == variant
+            top = before["items"][0]["item_id"]
+            r = c.patch(f"/v1/items/{top}", json={"in_stock": False}, headers=KEY)
+            assert r.status_code == 200, r.text
+            after = c.get(f"/v1/users/{u}/recommendations", params={"n": 5}).json()
+            ids = [it["item_id"] for it in after["items"]]
+            assert len(ids) == 5
+            assert (top in ids) == (variant == "plain"), (variant, top, ids)

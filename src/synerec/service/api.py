@@ -305,7 +305,8 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
         # the catalogue's view is built for the served model only
         version = st.products.version() if snap is st.store.current else 0
-        ruled = list_rules(st, snap, st.products.version(), placement, rules, user_id)
+        ruled = list_rules(st, snap, st.products.version(), placement, rules, user_id,
+                           None if arm is None else arm.rules)
         key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version,
                       ruled.key if ruled else "")
         if arm is not None:

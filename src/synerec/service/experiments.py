@@ -2,8 +2,9 @@
 
 An experiment splits the users of ``GET /v1/users/{u}/recommendations`` between variants;
 each variant is a saved model directory (``model_dir``) or the served model (no
-``model_dir``), optionally with business rules (``rules``: a JSON object kept as it is here,
-applied by the rules engine of the service, see ``docs/service.md``).
+``model_dir``), optionally with business rules (``rules``: a rule set of
+:mod:`synerec.rules.spec`, checked here and applied to the variant's lists by the service's
+rules, :meth:`~synerec.service.rules_serving.RulesServing.request`).
 
 Bucketing
 ---------
@@ -103,8 +104,9 @@ class VariantConfig(BaseModel):
     model_dir
         A saved model directory; ``None``: the served model (retrained versions included).
     rules
-        Business rules of this variant as a JSON object (the rules engine's syntax); kept and
-        shown as given here.
+        Business rules of this variant as a JSON object (:mod:`synerec.rules.spec`), checked
+        here and applied to each of its lists with the base, placement and request rules
+        (:meth:`synerec.service.rules_serving.RulesServing.request`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -113,6 +115,15 @@ class VariantConfig(BaseModel):
     share: float = Field(gt=0, le=1)
     model_dir: Path | None = None
     rules: dict[str, Any] | None = None
+
+    @pydantic.field_validator("rules")
+    @classmethod
+    def _valid_rules(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            from synerec.rules.spec import parse_rules
+
+            parse_rules(v, where="rules")  # one line naming the bad part
+        return v
 
 
 class ExperimentConfig(BaseModel):

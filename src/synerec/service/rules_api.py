@@ -64,10 +64,12 @@ def _invalid(where: tuple[Any, ...], message: str) -> RequestValidationError:
 
 def list_rules(st: "ServiceState", snap: ModelSnapshot, catalogue_version: int,
                placement: str | None, rules: str | None,
-               user_id: str | None = None) -> ListRules | None:
-    """The rules of a list request (``None`` without any); 422 naming the bad part."""
+               user_id: str | None = None, variant: Any = None) -> ListRules | None:
+    """The rules of a list request (``None`` without any; ``variant``: the experiment
+    variant's rules); 422 naming the bad part."""
     try:
-        return st.rules.request(snap, catalogue_version, placement, rules, user_id)
+        return st.rules.request(snap, catalogue_version, placement, rules, user_id,
+                                variant=variant)
     except RulesError as exc:
         where = "placement" if str(exc).startswith(("unknown placement",
                                                     "invalid placement")) else "rules"

@@ -295,10 +295,10 @@ class RulesServing:
 
     def request(self, snap: ModelSnapshot, catalogue_version: int, placement: str | None,
                 rules: str | None, user_id: str | None = None,
-                new_ids: tuple[str, ...] = ()) -> ListRules | None:
-        """The rules of one list request (the base rules, the placement's, the request's),
-        or ``None`` when nothing would change the list (no placement or request rules, and
-        base rules that leave every item in).
+                new_ids: tuple[str, ...] = (), variant: Any = None) -> ListRules | None:
+        """The rules of one list request (the base rules, the placement's, the experiment
+        variant's, the request's), or ``None`` when nothing would change the list (no
+        placement, variant or request rules, and base rules that leave every item in).
 
         Raises
         ------
@@ -311,6 +311,10 @@ class RulesServing:
             r, k = self._placement_rules(placement)
             parts.append(r)
             key.append(f"{placement}={k}")
+        if variant:
+            text = json.dumps(variant, sort_keys=True)
+            parts.append(self.parse(text))
+            key.append(f"variant={text}")
         if rules:
             parts.append(self.parse(rules))
             key.append(rules)
