@@ -103,6 +103,14 @@ def test_an_experiments_page_shows_both_variants_figures(page: Any,
     assert csv_text.splitlines()[0].startswith("variant,control,share,users")
     assert len(csv_text.splitlines()) == 3
     shot(page, "experiment", full_page=True)
+    # the model page shows the experiment's figures per variant too, linked to its page
+    page.goto("/model")
+    card = page.locator('[data-role=experiment][data-name="cf-vs-mf"]')
+    for name, r in results.items():
+        row = card.locator(f'tr[data-variant="{name}"]')
+        assert row.locator("td").nth(2).inner_text() == f"{r['users']:,}"
+    assert card.get_by_role("link", name="cf-vs-mf").get_attribute("href") == \
+        "/experiments/cf-vs-mf"
 
 
 def test_an_unknown_experiment_is_a_404_page(page: Any) -> None:

@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 
 from synerec.console.charts import minute_bars
 from synerec.console.context import ConsoleContext
-from synerec.console.experiments import add_experiment_routes
+from synerec.console.experiments import add_experiment_routes, experiment_views
 from synerec.console.pages import (
     customer_page,
     encoder_name,
@@ -270,7 +270,8 @@ def _model_event_routes(router: APIRouter, ctx: ConsoleContext, respond: Page) -
                      has_dates=ctx.base is not None and ctx.base.timestamps is not None,
                      text_encoder=encoder_name(text.encoder) if text is not None else None,
                      text_items=len(text.items) if text is not None else 0,
-                     n_events=st.events.count(), pending=pending_events(ctx, view.snap))
+                     n_events=st.events.count(), pending=pending_events(ctx, view.snap),
+                     experiments=experiment_views(st))
             return "model.html", 200
         return respond(request, "model", build)
 

@@ -39,8 +39,7 @@ def add_experiment_routes(router: APIRouter, ctx: ConsoleContext, respond: Page)
     @router.get("/experiments", response_class=HTMLResponse)
     def experiments_page(request: Request) -> Response:
         def build(c: dict[str, Any]) -> Any:
-            c.update(experiments=[_view(experiment_json(st, cfg))
-                                  for cfg in st.experiments.all()])
+            c.update(experiments=experiment_views(st))
             return "experiments.html", 200
         return respond(request, "experiments", build)
 
@@ -60,6 +59,12 @@ def add_experiment_routes(router: APIRouter, ctx: ConsoleContext, respond: Page)
                 for key, label, scale, unit in FIGURES])
             return "experiment.html", 200
         return respond(request, "experiments", build)
+
+
+def experiment_views(st: Any) -> list[dict[str, Any]]:
+    """Every experiment of the service with its figures formatted (the experiments page and
+    the model page show them)."""
+    return [_view(experiment_json(st, cfg)) for cfg in st.experiments.all()]
 
 
 def _pct(v: float | None, digits: int = 2) -> str:
