@@ -21,6 +21,11 @@ Two experiments, each printing a table and writing JSON under ``bench/results/``
     ``item_init="text"`` (all-MiniLM-L6-v2 embeddings of the item texts, through the cache),
     the same seeds otherwise: NDCG@10 of both, the ratio, and the paired bootstrap 95 %
     interval of the per-user difference (:func:`synerec.evaluation.ablation.run_ablation`).
+    ``text --validation`` (``sasrec-text-validation.json``) chooses the options without the
+    test part: it fits on the temporal split's training part only, without the refit, and
+    reports ``sasrec``'s own early-stopping figure (NDCG@10 on each user's latest training
+    item, every item ranked; ``--inits text`` for a ``text_*`` option, which leaves the random
+    table unchanged).
 
 Hyper-parameters are chosen on the validation item only: ``nextitem --validation`` removes
 each user's test item and measures on the item before it (the last training item), so a
@@ -32,7 +37,9 @@ Usage::
     SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py nextitem
     SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py nextitem --datasets beauty \\
         --models sasrec --param loss=softmax
-    SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py text
+    SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py text --datasets uci-online-retail
+    SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py text --validation --datasets ml-100k \
+        --inits text --param text_correction=0.1
 """
 
 from __future__ import annotations
