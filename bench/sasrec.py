@@ -21,6 +21,11 @@ Two experiments, each printing a table and writing JSON under ``bench/results/``
     ``item_init="text"`` (all-MiniLM-L6-v2 embeddings of the item texts, through the cache),
     the same seeds otherwise: NDCG@10 of both, the ratio, and the paired bootstrap 95 %
     interval of the per-user difference (:func:`synerec.evaluation.ablation.run_ablation`).
+    ``text --validation`` (``sasrec-text-validation.json``) chooses the options without the
+    test part: it fits on the temporal split's training part only, without the refit, and
+    reports ``sasrec``'s own early-stopping figure (NDCG@10 on each user's latest training
+    item, every item ranked; ``--inits text`` for a ``text_*`` option, which leaves the random
+    table unchanged).
 
 Hyper-parameters are chosen on the validation item only: ``nextitem --validation`` removes
 each user's test item and measures on the item before it (the last training item), so a
@@ -32,7 +37,9 @@ Usage::
     SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py nextitem
     SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py nextitem --datasets beauty \\
         --models sasrec --param loss=softmax
-    SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py text
+    SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py text --datasets uci-online-retail
+    SYNEREC_DATA_HOME=/path/to/data python bench/sasrec.py text --validation --datasets ml-100k \
+        --inits text --param text_correction=0.1
 """
 
 from __future__ import annotations
@@ -216,6 +223,55 @@ def text_init(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def text_validation(args: argparse.Namespace) -> dict[str, Any]:
+    """The validation probe of the text experiment: never sees the test part.
+
+    Each data set's temporal fold is made as in :func:`text_init`, and ``sasrec`` is fitted on
+    its training part only, without the refit: the model's own early stopping holds back each
+    user's latest *training* item and measures NDCG@10 on it over every item; the best epoch's
+    figure is the probe's. ``--inits`` picks the item tables (a ``text_*`` option does not
+    change the random one).
+    """
+    from synerec.evaluation import make_folds
+
+    base = {**SASREC, **_parse_params(args.param), "refit": False}
+    report: dict[str, Any] = {
+        "protocol": "validation: the training part of the per-user temporal split (each "
+                    "user's latest 20 % left out), measured on each user's latest training "
+                    "item (sasrec's early stopping), every item ranked",
+        "version": __version__, "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg(), "datasets": {}}
+    for name in args.datasets:
+        data = load_dataset(name)
+        (fold,) = make_folds(data, "temporal")  # the test part is dropped here, unseen
+        params = {**TEXT_SASREC.get(name, {}), **base}
+        rows = []
+        for init in args.inits:
+            _, info = _fit("sasrec", {**params, "item_init": init}, fold.train)
+            rows.append(info)
+            logging.getLogger("bench").info("%s %s: validation NDCG@10 %.4f (epoch %d, %.0f s)",
+                                            name, init, info["validation_ndcg@10"],
+                                            info["best_epoch"], info["fit_seconds"])
+        report["datasets"][name] = {"params": params, "rows": rows}
+    report["load_average_after"] = os.getloadavg()
+    return report
+
+
+def print_text_validation(report: dict[str, Any]) -> None:
+    print(f"Text-initialised items, {report['protocol']}; load average before "
+          f"{_load(report['load_average_before'])}, after {_load(report['load_average_after'])}")
+    print(f"{'data set':<20} {'items':<7} {'val NDCG@10':>11} {'HR@10':>7} {'epoch':>7} "
+          f"{'fit s':>6} {'load before/after':>18}  options")
+    for name, d in report["datasets"].items():
+        for r in d["rows"]:
+            opts = {k: v for k, v in r["params"].items()
+                    if k not in ("random_state", "num_threads", "refit", "item_init")}
+            load = f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}"
+            print(f"{name:<20} {r['params']['item_init']:<7} {r['validation_ndcg@10']:>11.4f} "
+                  f"{r['validation_hr@10']:>7.4f} {r['best_epoch']:>3}/{r['epochs']:<3} "
+                  f"{r['fit_seconds']:>6.0f} {load:>18}  {json.dumps(opts)}")
+
+
 def _row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "extra"}
 
@@ -250,6 +306,12 @@ def main() -> None:
     txt = sub.add_parser("text", help="item_init random against text, temporal split")
     txt.add_argument("--datasets", nargs="+", default=list(TEXT_DATASETS))
     txt.add_argument("--bootstrap", type=int, default=1000)
+    txt.add_argument("--validation", action="store_true",
+                     help="fit on the training part only and report sasrec's own validation "
+                          "NDCG@10 (each user's latest training item; no refit): choosing "
+                          "settings without the test part")
+    txt.add_argument("--inits", nargs="+", default=["random", "text"],
+                     choices=["random", "text"], help="with --validation: the item tables")
     for p in (nxt, txt):
         p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="a sasrec option (JSON value), repeatable")
@@ -263,6 +325,10 @@ def main() -> None:
         print_next_item(report)
         default = RESULTS / ("sasrec-nextitem-validation.json" if args.validation
                              else "sasrec-nextitem.json")
+    elif args.validation:
+        report = text_validation(args)
+        print_text_validation(report)
+        default = RESULTS / "sasrec-text-validation.json"
     else:
         report = text_init(args)
         print_text(report)

@@ -163,6 +163,51 @@ def test_text_init_scores_cold_items_from_their_text(tmp_path) -> None:
     assert loaded.text_init_
 
 
+def test_text_correction_zero_keeps_every_item_at_its_text_and_frozen_keeps_w(tmp_path) -> None:
+    data = with_catalogue(chain_sequences(), n_cold=1)
+    E = np.random.default_rng(1).normal(size=(data.n_items, 12)).astype(np.float32)
+    # a frozen projection stays where the seed started it (whatever the epochs); C moves
+    fro = create_model("sasrec", **{**TINY, "item_init": "text", "text_projection": "frozen"})
+    fnet = fro.fit(data, item_embeddings=E).network_
+    first = create_model("sasrec", **{**TINY, "item_init": "text", "epochs": 1, "patience": 0,
+                                      "text_projection": "frozen"}).fit(data, item_embeddings=E)
+    assert torch.equal(fnet.proj.weight, first.network_.proj.weight)
+    assert torch.count_nonzero(fnet.correction.weight) > 0
+    # alpha = 0: the table is exactly T W, with W learned (moved away from the same start)
+    m = create_model("sasrec", **{**TINY, "item_init": "text", "text_correction": 0.0})
+    net = m.fit(data, item_embeddings=E).network_
+    with torch.no_grad():
+        np.testing.assert_allclose(net.item_table().numpy(),
+                                   (net.text @ net.proj.weight.T).numpy(), atol=1e-6)
+    assert not torch.equal(net.proj.weight, fnet.proj.weight)
+    # the options travel with the saved model
+    loaded = SASRec.load(fro.save(tmp_path / "frozen"))
+    assert loaded.text_projection == "frozen"
+    np.testing.assert_array_equal(loaded._score(np.arange(data.n_users)),
+                                  fro._score(np.arange(data.n_users)))
+
+
+def test_pca_start_projects_on_the_texts_principal_directions() -> None:
+    from synerec.algorithms._sasrec_torch import SASRecNet
+
+    rng = np.random.default_rng(2)
+    # 40 texts of width 10 with most of their spread in 3 directions
+    T = (rng.normal(size=(40, 3)) * [5.0, 3.0, 2.0]) @ rng.normal(size=(3, 10)) \
+        + 0.1 * rng.normal(size=(40, 10))
+    T = (T - T.mean(axis=0)).astype(np.float32)
+    torch.manual_seed(0)
+    net = SASRecNet(40, 4, 1, 1, 0.0, 5, text_dim=10, projection_init="pca")
+    net.set_text(torch.from_numpy(T))
+    W = net.proj.weight.detach().double().numpy()
+    _, _, vt = np.linalg.svd(T.astype(np.float64), full_matrices=False)
+    for k in range(4):  # row k is the k-th principal direction, up to sign and one scale
+        cos = abs(W[k] @ vt[k]) / np.linalg.norm(W[k])
+        assert cos == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(W, axis=1), np.linalg.norm(W[0]), rtol=1e-5)
+    # the projected rows have the random start's spread
+    assert float((T.astype(np.float64) @ W.T).std(ddof=1)) == pytest.approx(0.02, rel=1e-3)
+
+
 def test_text_init_embeds_the_catalogue_with_the_encoder() -> None:
     data = with_catalogue(chain_sequences(), n_cold=1)
     m = create_model("sasrec", **{**TINY, "item_init": "text", "encoder": "tfidf"}).fit(data)

@@ -17,11 +17,15 @@ The item table
 --------------
 ``random``: a free table :math:`E \in \mathbb{R}^{n \times d}`.
 
-``text``: :math:`E = T W + C`: the frozen text embeddings :math:`T` (``n x d_text``, centred,
-unit rows) through a learned projection :math:`W` (``d_text x d``), plus a learned per-item
-correction :math:`C` that starts at zero. An item without training data never gets a gradient
-on its row of :math:`C` (the training softmax leaves such items out), so its embedding is its
-text's projection: a cold item is scored from its text.
+``text``: :math:`E = T W + \alpha C`: the frozen text embeddings :math:`T` (``n x d_text``,
+centred, unit rows) through a projection :math:`W` (``d_text x d``; learned, or ``frozen`` at its
+start), plus a learned per-item correction :math:`C` that starts at zero, scaled by
+``correction_scale`` :math:`\alpha` (Adam's steps do not depend on a gradient's scale, so
+:math:`\alpha` scales how fast an item may move away from its text; 0: not at all). :math:`W`
+starts at random (``"random"``) or as the text's first ``d`` principal directions
+(``"pca"``, :meth:`SASRecNet.set_text`), rescaled to the random start's spread. An item without
+training data never gets a gradient on its row of :math:`C` (the training softmax leaves such
+items out), so its embedding is its text's projection: a cold item is scored from its text.
 """
 
 from __future__ import annotations
@@ -69,17 +73,27 @@ class SASRecNet(nn.Module):
         ``text``, filled by :meth:`set_text`).
     init_std
         Standard deviation of the initial item table (or of the projection's output).
+    correction_scale
+        :math:`\alpha`, the weight of the learned correction (``text`` only).
+    projection
+        ``"learned"`` or ``"frozen"`` (``text`` only).
+    projection_init
+        ``"random"`` or ``"pca"`` (``text`` only; ``"pca"`` is applied by :meth:`set_text`).
     """
 
     def __init__(self, n_items: int, factors: int, n_blocks: int, n_heads: int,
                  dropout: float, max_len: int, text_dim: int | None = None,
-                 init_std: float = 0.02) -> None:
+                 init_std: float = 0.02, correction_scale: float = 1.0,
+                 projection: str = "learned", projection_init: str = "random") -> None:
         super().__init__()
         self.n_items = n_items
         self.factors = factors
         self.text: torch.Tensor
         self.causal: torch.Tensor
         self.max_len = max_len
+        self.init_std = init_std
+        self.correction_scale = correction_scale
+        self.projection_init = projection_init
         d = factors
         if text_dim is None:
             self.item_emb = nn.Embedding(n_items + 1, d, padding_idx=0)
@@ -90,6 +104,7 @@ class SASRecNet(nn.Module):
             self.register_buffer("text", torch.zeros(n_items + 1, text_dim))
             self.proj = nn.Linear(text_dim, d, bias=False)
             nn.init.normal_(self.proj.weight, std=init_std)  # unit text rows: output std ~ init_std
+            self.proj.weight.requires_grad_(projection == "learned")
             self.correction = nn.Embedding(n_items + 1, d, padding_idx=0)
             nn.init.zeros_(self.correction.weight)
         self.pos_emb = nn.Embedding(max_len, d)
@@ -106,21 +121,27 @@ class SASRecNet(nn.Module):
         return hasattr(self, "proj")
 
     def set_text(self, text: torch.Tensor) -> None:
-        """Fill the frozen text buffer (``n_items x text_dim``; the padding row stays 0)."""
+        """Fill the frozen text buffer (``n_items x text_dim``; the padding row stays 0); with
+        ``projection_init="pca"``, start the projection at the text's principal directions."""
         with torch.no_grad():
             self.text[1:] = text.to(self.text)
+            if self.projection_init == "pca":
+                self.proj.weight.copy_(_pca_projection(self.text[1:], self.factors,
+                                                       self.init_std, self.proj.weight))
+
 
     def item_table(self) -> torch.Tensor:
         """``(n_items + 1, d)``: row ``0`` pads, row ``i + 1`` is item ``i``."""
         if self.uses_text:
-            return self.text @ self.proj.weight.T + self.correction.weight
+            return self.text @ self.proj.weight.T + self.correction_scale * self.correction.weight
         return self.item_emb.weight
 
     def item_rows(self, ids: torch.Tensor) -> torch.Tensor:
         """``item_table()[ids]`` for network indices of any shape, without building the
         whole table."""
         if self.uses_text:
-            return self.text[ids] @ self.proj.weight.T + self.correction(ids)
+            return (self.text[ids] @ self.proj.weight.T
+                    + self.correction_scale * self.correction(ids))
         return self.item_emb(ids)
 
     def encode(self, seqs: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
@@ -148,3 +169,16 @@ class SASRecNet(nn.Module):
         h = self.encode(seqs, table)
         last = (seqs > 0).sum(dim=1) - 1
         return h[torch.arange(len(seqs), device=seqs.device), last.clamp(min=0)]
+
+
+def _pca_projection(text: torch.Tensor, d: int, std: float, start: torch.Tensor) -> torch.Tensor:
+    """``(d, d_text)``: the first ``d`` principal directions of the text rows as the projection's
+    rows (the rows of ``start`` beyond the text's rank), scaled so that the projected rows'
+    entries have standard deviation ``std`` (that of a random start)."""
+    centred = text - text.mean(dim=0, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred.double(), full_matrices=False)
+    k = min(d, vh.shape[0])
+    w = start.detach().clone().double()
+    w[:k] = vh[:k]
+    spread = float((text.double() @ w.T).std())
+    return (w * (std / spread if spread > 0 else 1.0)).to(start)

@@ -45,14 +45,17 @@ to its longest sequence), batches in a seeded random order.
 
 Item embeddings from text (``item_init="text"``)
 -------------------------------------------------
-The item table starts from the items' text: :math:`E = T W + C` with the frozen text
+The item table starts from the items' text: :math:`E = T W + \alpha C` with the frozen text
 embeddings :math:`T` (``item_embeddings=`` given to ``fit``, else the data set's item texts
 through ``encoder`` and the embedding cache: :func:`synerec.algorithms.text_knn.embed_items`;
-rows centred and normalised), a learned projection :math:`W` and a learned per-item correction
-:math:`C` that starts at zero. Items without training data keep :math:`C = 0`: their embedding
-is their text's projection, so they get meaningful, finite scores (they are still left out of
-``recommend`` lists, as for every model that does not declare ``scores_cold_items``). Without
-item text the model says so in the log and starts from a random table.
+rows centred and normalised), a projection :math:`W` (learned by default, or frozen:
+``text_projection``; from a random start or the text's principal directions:
+``text_projection_init``) and a learned per-item correction :math:`C` that starts at zero,
+weighted by ``text_correction`` :math:`\alpha`. Items without training data keep
+:math:`C = 0`: their embedding is their text's projection, so they get meaningful, finite
+scores (they are still left out of ``recommend`` lists, as for every model that does not
+declare ``scores_cold_items``). Without item text the model says so in the log and starts from
+a random table.
 
 Serving
 -------
@@ -143,6 +146,9 @@ class SASRecConfig(PositiveFeedbackConfig):
     device: Literal["auto", "cpu", "gpu"] = "auto"
     item_init: Literal["random", "text"] = "random"
     encoder: str = "minilm"
+    text_correction: float = Field(1.0, ge=0.0, allow_inf_nan=False)
+    text_projection: Literal["learned", "frozen"] = "learned"
+    text_projection_init: Literal["random", "pca"] = "random"
     show_progress: bool = False
 
     @model_validator(mode="after")
@@ -242,6 +248,16 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
         ``"random"`` or ``"text"`` (the item table from the items' text embeddings).
     encoder
         The text encoder for ``item_init="text"`` when ``fit`` gets no ``item_embeddings``.
+    text_correction
+        ``item_init="text"``: the weight :math:`\alpha` of the learned per-item correction
+        (:math:`E = T W + \alpha C`; with Adam it scales how fast an item's embedding may move
+        away from its text's projection; ``0``: never).
+    text_projection
+        ``item_init="text"``: the projection :math:`W` ``"learned"`` or ``"frozen"`` at its
+        start.
+    text_projection_init
+        ``item_init="text"``: :math:`W` starts at random or at the text's first ``factors``
+        principal directions (``"pca"``), at the random start's spread.
     show_progress
         A progress bar per epoch (tqdm, on stderr); each epoch is logged at INFO either way.
     positive_threshold
@@ -341,7 +357,9 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
 
         cfg = self.config_
         return SASRecNet(self.n_items_, cfg.factors, cfg.n_blocks, cfg.n_heads, cfg.dropout,
-                         cfg.max_len, text_dim=text_dim)
+                         cfg.max_len, text_dim=text_dim, correction_scale=cfg.text_correction,
+                         projection=cfg.text_projection,
+                         projection_init=cfg.text_projection_init)
 
     def _train(self, text: np.ndarray | None) -> None:
         cfg = self.config_
