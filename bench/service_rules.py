@@ -47,11 +47,9 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -59,9 +57,9 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
+from _service import free_port, loadavg, start_server, wrk
+
 RESULTS = Path(__file__).resolve().parent / "results"
-KEY = "bench-key"
-CLI = "import sys; from synerec.cli.main import main; sys.exit(main(sys.argv[1:]))"
 #: (label, response_cache_mb, precompute_n): the default service; no response cache (every
 #: request computes its list); no cache and lists precomputed 400 deep (a ruled list then
 #: widens within the slice).
@@ -79,70 +77,7 @@ cap = [{attr = "category", max = 3}]
 boost = [{where = "brand = 'studio-1'", multiply = 1.2}]
 """
 
-WRK_LUA = r"""
-local n = 0
-local users = %(users)d
-request = function()
-  n = n + 1
-  local u = (n * 7919) %% users + 1
-  return wrk.format("GET", "/v1/users/" .. u .. "/recommendations?%(query)s")
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests": %%d, "duration_s": %%.3f, "connect": %%d, "read": %%d, ' ..
-    '"write": %%d, "status": %%d, "timeout": %%d, "p50_ms": %%.2f, "p99_ms": %%.2f}\n',
-    summary.requests, summary.duration / 1e6, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
-end
-"""
 
-
-def loadavg() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(model_dir: Path, state: Path, port: int, log: Path, *extra: str
-                 ) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, SYNEREC_API_KEYS=KEY)
-    cmd = [sys.executable, "-c", CLI, "serve", "--model-dir", str(model_dir), "--state-dir",
-           str(state), "--host", "127.0.0.1", "--port", str(port), "--no-console", *extra]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-def wrk(port: int, query: str, conns: int, seconds: float, users: int, tmp: Path
-        ) -> dict[str, Any]:
-    script = tmp / f"wrk-{abs(hash(query))}.lua"
-    script.write_text(WRK_LUA % {"users": users, "query": query}, encoding="utf-8")
-    before = loadavg()
-    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{round(seconds)}s", "--timeout",
-                          "10s", "-s", str(script), f"http://127.0.0.1:{port}"],
-                         capture_output=True, text=True, check=True).stdout
-    line = next(ln for ln in out.splitlines() if ln.startswith("WRKJSON "))
-    res = json.loads(line[len("WRKJSON "):])
-    res["rps"] = res["requests"] / res["duration_s"]
-    res["errors"] = res["connect"] + res["read"] + res["write"] + res["timeout"]
-    res["loadavg"] = [before, loadavg()]
-    return res
 
 
 def items_file(ds: Any, path: Path) -> Path:
@@ -175,7 +110,7 @@ def measure(ctx: dict[str, Any], cache_mb: float, label: str, precompute: int = 
     port = free_port()
     proc = start_server(ctx["model_dir"], tmp / f"state-{label}", port, tmp / "server.log",
                         "--workers", str(ctx["workers"]), "--settings", str(settings),
-                        "--items", str(ctx["items"]))
+                        "--items", str(ctx["items"]), "--no-console")
     queries = {"plain": "n=10", "placement": "n=10&placement=home",
                "request": "n=10&rules=" + quote(json.dumps(RULES, separators=(",", ":")),
                                                 safe="")}
