@@ -330,8 +330,8 @@ def test_a_list_that_must_widen_leaves_the_event_loop(model_dir: Path, items_fil
     from urllib.parse import quote
 
     from synerec.service import ServiceSettings
-    from synerec.service.api import FastRecommendations
     from synerec.service.app import open_state
+    from synerec.service.fast_path import FastRecommendations
 
     settings = ServiceSettings(model_dir=model_dir, state_dir=tmp_path / "state",
                                items_file=items_file, precompute_n=30)

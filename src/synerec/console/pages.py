@@ -332,23 +332,44 @@ def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
     mean = float(model.item_mean_[i]) if known and model.rating_scale_ is not None else None
     co, co_heading, co_note = _similar_products(view, str(item_id), new, cs.list_length)
     buyers, buyers_note = _likely_buyers(ctx, snap, str(item_id), new, cs.list_length)
-    text_list: list[dict[str, Any]] = []
-    text_note = None
-    if not ctx.text_ready:
-        text_note = "being computed (the text index is built when the server starts)"
-    elif ctx.text is None:
-        text_note = "not available: no item text, or no text encoder works on this server"
-    else:
-        for k, (jid, s) in enumerate(ctx.text.similar(typed, cs.list_length)):
-            j = cat.index(jid)
-            text_list.append({**item_entry(view, j, jid), "score": s, "rank": k + 1})
-            if not text_list[-1]["title"] and base is not None:
-                text_list[-1]["title"] = _base_title(base, jid)
-        text_note = f"cosine of {encoder_name(ctx.text.encoder)} embeddings of each " \
-                    "product's title, category and description"
-    # who interacted: the training column, then the recent events
-    who: list[dict[str, Any]] = []
+    text_list, text_note = _text_neighbours(ctx, view, typed)
     scale = model.rating_scale_
+    who, recent = _who_interacted(ctx, view, i, typed)
+    c.update(item_id=typed, title=title, categories=categories, fields=fields,
+             n_interactions=n_inter, mean=mean, scale=scale, co=co, co_note=co_note,
+             co_heading=co_heading, buyers=buyers, buyers_note=buyers_note, added=added,
+             is_new=new.position(str(item_id)) >= 0,
+             text_list=text_list, text_note=text_note, who=who[:cs.history_limit],
+             n_who=n_inter + len(recent), popularity_rank=_popularity_rank(snap, i))
+    return "product.html", 200
+
+
+def _text_neighbours(ctx: ConsoleContext, view: ModelView, typed: Any
+                     ) -> tuple[list[dict[str, Any]], str | None]:
+    """The product's nearest products by text (the console's text index), and a note."""
+    cs, cat, base = ctx.settings, view.catalogue, ctx.base
+    text_list: list[dict[str, Any]] = []
+    if not ctx.text_ready:
+        return text_list, "being computed (the text index is built when the server starts)"
+    if ctx.text is None:
+        return text_list, "not available: no item text, or no text encoder works on this server"
+    for k, (jid, s) in enumerate(ctx.text.similar(typed, cs.list_length)):
+        j = cat.index(jid)
+        text_list.append({**item_entry(view, j, jid), "score": s, "rank": k + 1})
+        if not text_list[-1]["title"] and base is not None:
+            text_list[-1]["title"] = _base_title(base, jid)
+    return text_list, (f"cosine of {encoder_name(ctx.text.encoder)} embeddings of each "
+                       "product's title, category and description")
+
+
+def _who_interacted(ctx: ConsoleContext, view: ModelView, i: int, typed: Any
+                    ) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Who interacted with the product: the training column, then the recent events, newest
+    first; and the recent events."""
+    cs, base, snap = ctx.settings, ctx.base, view.snap
+    model = snap.model
+    scale = model.rating_scale_
+    who: list[dict[str, Any]] = []
     if i >= 0:
         users, values = view.item_column(i)
         uids = list(model.users_.ids_of(users))
@@ -367,13 +388,7 @@ def product_page(ctx: ConsoleContext, c: dict[str, Any], item_id: str) -> Any:
                     "source": "event, new" if e.id > snap.events_upto else "event, in the model",
                     "_v": 0.0})
     who.sort(key=lambda r: (-(r["date"] or 0.0), -r["_v"]))
-    c.update(item_id=typed, title=title, categories=categories, fields=fields,
-             n_interactions=n_inter, mean=mean, scale=scale, co=co, co_note=co_note,
-             co_heading=co_heading, buyers=buyers, buyers_note=buyers_note, added=added,
-             is_new=new.position(str(item_id)) >= 0,
-             text_list=text_list, text_note=text_note, who=who[:cs.history_limit],
-             n_who=n_inter + len(recent), popularity_rank=_popularity_rank(snap, i))
-    return "product.html", 200
+    return who, recent
 
 
 def _similar_products(view: ModelView, item_id: str, new: Any, n: int

@@ -134,6 +134,15 @@ def generate_candidates(retrievers: Sequence[Recommender], users: np.ndarray, n:
         ret_all.append(np.full(len(e_rows), -1, dtype=np.int64))
         pos_all.append(np.full(len(e_rows), np.nan, dtype=np.float32))
         sc_all.append(np.full(len(e_rows), np.nan, dtype=np.float32))
+    return _union(users, n_items, n_r, top, keys_all, ret_all, pos_all, sc_all)
+
+
+def _union(users: np.ndarray, n_items: int, n_r: int, top: np.ndarray,
+           keys_all: list[np.ndarray], ret_all: list[np.ndarray], pos_all: list[np.ndarray],
+           sc_all: list[np.ndarray]) -> CandidateSet:
+    """The candidate set from each retriever's pairs (``user row * n_items + item`` keys,
+    the retriever of each, ``-1`` for an extra pair; rank and score)."""
+    n_users = len(users)
     keys = np.concatenate(keys_all) if keys_all else np.empty(0, np.int64)
     which = np.concatenate(ret_all) if ret_all else np.empty(0, np.int64)
     pos = np.concatenate(pos_all) if pos_all else np.empty(0, np.float32)

@@ -34,6 +34,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,13 +45,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from synerec._version import __version__
 from synerec.exceptions import SynerecError, UnknownIdError
-from synerec.service.api import FastRecommendations, ResponseCache, api_router, ops_router
+from synerec.service.api import ResponseCache, api_router, ops_router
 from synerec.service.attribution import Attribution, ListRecorder
 from synerec.service.catalogue import CatalogueStore, read_items_file
 from synerec.service.compute import ComputePool
 from synerec.service.events import EventStore, IdempotencyConflictError
 from synerec.service.experiment_routes import experiments_router
 from synerec.service.experiments import Experiments
+from synerec.service.fast_path import FastRecommendations
 from synerec.service.faults import ServiceFault, classify
 from synerec.service.http import FAULT_COUNTER_KEY, RequestGuard
 from synerec.service.locks import FileLock, die_with_parent
@@ -192,14 +194,7 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         lists = ListRecorder(state_dir / EVENTS_DB)
         experiments = Experiments(settings.experiments, state_dir / EVENTS_DB, store)
         if settings.items_file is not None:
-            # only the rows new or changed since the file was last applied: a later PATCH
-            # of a product stays until its row in the file changes
-            items = catalogue.new_file_rows(read_items_file(settings.items_file))
-            got = products.add(store.current, items)
-            catalogue.mark_file_rows(items)
-            log.info("items file %s: %d products new or changed in the file, %d stored "
-                     "(catalogue version %d)", settings.items_file, got.accepted, got.changed,
-                     got.catalogue_version)
+            _apply_items_file(settings.items_file, catalogue, products, store)
         rules = RulesServing(settings.placements, PlacementStore(state_dir / EVENTS_DB),
                              catalogue, settings.max_rule_candidates, settings.base_rules)
     except BaseException:
@@ -227,6 +222,17 @@ def open_state(settings: ServiceSettings, *, worker: bool = False,
         st.start_maintenance()
         products.warm(store.current)
     return st
+
+
+def _apply_items_file(path: Path, catalogue: CatalogueStore, products: Products,
+                      store: ModelStore) -> None:
+    """Add the ``--items`` file's rows new or changed since it was last applied (a later
+    ``PATCH`` of a product stays until its row in the file changes)."""
+    items = catalogue.new_file_rows(read_items_file(path))
+    got = products.add(store.current, items)
+    catalogue.mark_file_rows(items)
+    log.info("items file %s: %d products new or changed in the file, %d stored "
+             "(catalogue version %d)", path, got.accepted, got.changed, got.catalogue_version)
 
 
 class _MetricsMiddleware:
