@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -59,12 +60,16 @@ def serve_cmd(model_dir: Path, state: Path, port: int, *extra: str) -> list[str]
 
 
 def start_server(model_dir: Path, state: Path, port: int, log: Path, *extra: str,
-                 timeout: float = 300) -> subprocess.Popen[bytes]:
-    """``synerec serve`` in a subprocess; returns once ``/healthz`` answers."""
+                 timeout: float = 300, own_group: bool = False) -> subprocess.Popen[bytes]:
+    """``synerec serve`` in a subprocess; returns once ``/healthz`` answers.
+
+    ``own_group``: in a process group of its own, so that ``os.killpg`` reaches the server and
+    its workers at once (the kill -9 benchmarks).
+    """
     env = dict(os.environ, SYNEREC_API_KEYS=KEY)
     with open(log, "ab") as out:
         proc = subprocess.Popen(serve_cmd(model_dir, state, port, *extra), stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
+                                stderr=subprocess.STDOUT, env=env, start_new_session=own_group)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -76,8 +81,11 @@ def start_server(model_dir: Path, state: Path, port: int, log: Path, *extra: str
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    if own_group:
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.kill()
+    raise RuntimeError(f"server did not start within {timeout:.0f} s")
 
 
 def wrk(port: int, query: str, conns: int, seconds: float, users: int, tmp: Path,

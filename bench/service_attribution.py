@@ -28,9 +28,7 @@ import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -39,40 +37,17 @@ from typing import Any
 
 import httpx
 
+import _service
+from _service import KEY, free_port
+
 RESULTS = Path(__file__).resolve().parent / "results"
-KEY = "bench-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(model_dir: Path, state_dir: Path, port: int, workers: int,
                  log: Path) -> subprocess.Popen[bytes]:
-    """``synerec serve`` in its own process group; returns once ``/healthz`` answers."""
-    env = dict(os.environ, SYNEREC_API_KEYS=KEY)
-    code = "import sys; from synerec.cli.main import main; sys.exit(main(sys.argv[1:]))"
-    cmd = [sys.executable, "-c", code, "serve", "--model-dir", str(model_dir), "--state-dir",
-           str(state_dir), "--host", "127.0.0.1", "--port", str(port),
-           "--workers", str(workers)]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: "
-                               f"{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise RuntimeError("server did not start within 180 s")
+    """``synerec serve --workers N`` in its own process group (killed at once with -9)."""
+    return _service.start_server(model_dir, state_dir, port, log, "--workers", str(workers),
+                                 timeout=180, own_group=True)
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -24,29 +24,8 @@ from tests.console import API_KEY, ConsoleServer, console_server, optimise_png, 
 
 pytestmark = pytest.mark.xdist_group("console-browser")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1200, "height": 800}
 #: Customers the tests look at (the retrain test writes for its own customer only).
 VIEWED, WRITER = "u004", "u012"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"Chromium is missing ({CHROMIUM}): the console's browser tests drive "
-                    "Debian's chromium; run `make browser` (apt-get install -y chromium)",
-                    pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is missing: pip install -e '.[dev]'", pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +33,6 @@ def site(tmp_path_factory: pytest.TempPathFactory,
          console_models: tuple[Path, dict[str, Path]]) -> Iterator[ConsoleServer]:
     with console_server(tmp_path_factory.mktemp("console"), console_models[1]) as cs:
         yield cs
-
-
-@pytest.fixture()
-def page(browser: Any, site: ConsoleServer) -> Iterator[Any]:
-    context = browser.new_context(viewport=VIEWPORT, base_url=site.url)
-    context.set_default_timeout(20_000)
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
-    pg.on("console", lambda msg: problems.append(f"console: {msg.text}")
-          if msg.type == "error" and "Content Security Policy" in msg.text else None)
-    yield pg
-    context.close()
-    assert not problems, problems
 
 
 def shot(page: Any, name: str, *, full_page: bool = False) -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.console import API_KEY, ConsoleServer, console_server
-from tests.console.test_browser import VIEWPORT, browser, shot  # noqa: F401 (fixture)
+from tests.console.test_browser import shot
 
 pytestmark = pytest.mark.xdist_group("console-browser")
 
@@ -51,18 +51,6 @@ def experiment(site: ConsoleServer) -> dict[str, Any]:
         assert c.post("/v1/events", headers=KEY, json={"events": events}).status_code == 200
         got: dict[str, Any] = c.get("/v1/experiments/cf-vs-mf").json()
     return got
-
-
-@pytest.fixture()
-def page(browser: Any, site: ConsoleServer) -> Iterator[Any]:  # noqa: F811
-    context = browser.new_context(viewport=VIEWPORT, base_url=site.url)
-    context.set_default_timeout(20_000)
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
-    yield pg
-    context.close()
-    assert not problems, problems
 
 
 def test_an_experiments_page_shows_both_variants_figures(page: Any,

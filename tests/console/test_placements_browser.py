@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from tests.console import API_KEY, ConsoleServer, console_server
-from tests.console.test_browser import CHROMIUM_ARGS, VIEWPORT, browser  # noqa: F401
 
 pytestmark = pytest.mark.xdist_group("console-browser")
 
@@ -24,20 +23,6 @@ def site(tmp_path_factory: pytest.TempPathFactory,
          console_models: tuple[Path, dict[str, Path]]) -> Iterator[ConsoleServer]:
     with console_server(tmp_path_factory.mktemp("placements"), console_models[1]) as cs:
         yield cs
-
-
-@pytest.fixture()
-def page(browser: Any, site: ConsoleServer) -> Iterator[Any]:  # noqa: F811
-    context = browser.new_context(viewport=VIEWPORT, base_url=site.url)
-    context.set_default_timeout(20_000)
-    pg = context.new_page()
-    problems: list[str] = []
-    pg.on("pageerror", lambda exc: problems.append(f"script error: {exc}"))
-    pg.on("console", lambda msg: problems.append(f"console: {msg.text}")
-          if msg.type == "error" and "Content Security Policy" in msg.text else None)
-    yield pg
-    context.close()
-    assert not problems, problems
 
 
 def previewed(page: Any, which: str = "placement") -> list[str]:

@@ -1,4 +1,5 @@
-"""One read-only SQLite connection per thread, closed without crashing a reader.
+"""SQLite connections of the service's stores: one read-only connection per thread, closed
+without crashing a reader; one write transaction helper.
 
 The event store and the catalogue store read from every thread that serves a request (each
 its own connection: SQLite readers in WAL mode do not block each other) and write through one
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-__all__ = ["ThreadReaders"]
+__all__ = ["ThreadReaders", "immediate"]
 
 
 class ThreadReaders:
@@ -48,3 +50,19 @@ class ThreadReaders:
         if conn is not None:
             self._local.conn = None
             conn.close()
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Cursor]:
+    """A write transaction on ``conn`` under ``lock`` (``BEGIN IMMEDIATE``): committed when the
+    block ends, rolled back when it raises (nothing of it is stored)."""
+    with lock:
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+            cur.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                cur.execute("ROLLBACK")
+            raise

@@ -68,7 +68,7 @@ import numpy as np
 from synerec.algorithms import Recommender
 from synerec.algorithms.abilities import ScoresNewItems
 from synerec.exceptions import ConfigError, DataFormatError, SynerecError, UnknownIdError
-from synerec.service._readers import ThreadReaders
+from synerec.service._readers import ThreadReaders, immediate
 from synerec.service.faults import StateDirError, classify
 from synerec.text.templates import DEFAULT_ITEM_TEMPLATE
 
@@ -193,36 +193,28 @@ class CatalogueStore:
         """
         now = time.time() if now is None else float(now)
         vectors = vectors or {}
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) FROM catalogue"
-                                      ).fetchone()[0])
-                changed = 0
-                for it in items:
-                    old = cur.execute("SELECT title, text, category, fields, created_at FROM "
-                                      "catalogue WHERE item_id = ?", (it.item_id,)).fetchone()
-                    content = it.content()
-                    if old is None or tuple(old[:4]) != content:
-                        seq += 1
-                        changed += 1
-                        created = now if old is None else float(old[4])
-                        cur.execute("INSERT OR REPLACE INTO catalogue (item_id, title, text, "
-                                    "category, fields, seq, created_at, updated_at) VALUES "
-                                    "(?, ?, ?, ?, ?, ?, ?, ?)",
-                                    (it.item_id, *content, seq, created, now))
-                    vec = vectors.get(it.item_id)
-                    if vec is not None and encoder is not None:
-                        cur.execute("INSERT OR REPLACE INTO catalogue_vectors (item_id, "
-                                    "encoder, text_sha256, vector) VALUES (?, ?, ?, ?)",
-                                    (it.item_id, encoder, _sha(item_text(it)),
-                                     np.asarray(vec, dtype="<f4").tobytes()))
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
+        with immediate(self._conn, self._lock) as cur:
+            seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) FROM catalogue"
+                                  ).fetchone()[0])
+            changed = 0
+            for it in items:
+                old = cur.execute("SELECT title, text, category, fields, created_at FROM "
+                                  "catalogue WHERE item_id = ?", (it.item_id,)).fetchone()
+                content = it.content()
+                if old is None or tuple(old[:4]) != content:
+                    seq += 1
+                    changed += 1
+                    created = now if old is None else float(old[4])
+                    cur.execute("INSERT OR REPLACE INTO catalogue (item_id, title, text, "
+                                "category, fields, seq, created_at, updated_at) VALUES "
+                                "(?, ?, ?, ?, ?, ?, ?, ?)",
+                                (it.item_id, *content, seq, created, now))
+                vec = vectors.get(it.item_id)
+                if vec is not None and encoder is not None:
+                    cur.execute("INSERT OR REPLACE INTO catalogue_vectors (item_id, "
+                                "encoder, text_sha256, vector) VALUES (?, ?, ?, ?)",
+                                (it.item_id, encoder, _sha(item_text(it)),
+                                 np.asarray(vec, dtype="<f4").tobytes()))
         return changed, seq
 
     def put_vectors(self, encoder: str, items: Sequence[CatalogueItem],
@@ -230,17 +222,9 @@ class CatalogueStore:
         """Store raw embeddings of ``items`` by ``encoder`` (one transaction)."""
         rows = [(it.item_id, encoder, _sha(item_text(it)), np.asarray(v, "<f4").tobytes())
                 for it, v in zip(items, vectors, strict=True)]
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.executemany("INSERT OR REPLACE INTO catalogue_vectors (item_id, encoder, "
-                                "text_sha256, vector) VALUES (?, ?, ?, ?)", rows)
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
+        with immediate(self._conn, self._lock) as cur:
+            cur.executemany("INSERT OR REPLACE INTO catalogue_vectors (item_id, encoder, "
+                            "text_sha256, vector) VALUES (?, ?, ?, ?)", rows)
 
     def patch(self, updates: Sequence[tuple[str, dict[str, Any]]],
               titles: dict[str, str] | None = None, now: float | None = None
@@ -262,39 +246,31 @@ class CatalogueStore:
         """
         now = time.time() if now is None else float(now)
         titles = titles or {}
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) FROM catalogue"
-                                      ).fetchone()[0])
-                changed = 0
-                for item_id, attrs in updates:
-                    row = cur.execute("SELECT item_id, title, text, category, fields, seq, "
-                                      "created_at, updated_at FROM catalogue WHERE item_id = ?",
-                                      (item_id,)).fetchone()
-                    if row is not None:
-                        old = _item(row)
-                    else:
-                        title = attrs.get("title") or titles.get(item_id)
-                        if not title:
-                            raise UnknownIdError(item_id, "item", hint=(
-                                "it is neither in the catalogue nor in the served model; "
-                                "PUT /v1/items/{id} adds it (or give a title)"))
-                        old = CatalogueItem(item_id, str(title), created_at=now)
-                    new = patched(old, attrs)
-                    if row is None or new.content() != old.content():
-                        seq += 1
-                        changed += 1
-                        cur.execute("INSERT OR REPLACE INTO catalogue (item_id, title, text, "
-                                    "category, fields, seq, created_at, updated_at) VALUES "
-                                    "(?, ?, ?, ?, ?, ?, ?, ?)",
-                                    (item_id, *new.content(), seq, old.created_at, now))
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
+        with immediate(self._conn, self._lock) as cur:
+            seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) FROM catalogue"
+                                  ).fetchone()[0])
+            changed = 0
+            for item_id, attrs in updates:
+                row = cur.execute("SELECT item_id, title, text, category, fields, seq, "
+                                  "created_at, updated_at FROM catalogue WHERE item_id = ?",
+                                  (item_id,)).fetchone()
+                if row is not None:
+                    old = _item(row)
+                else:
+                    title = attrs.get("title") or titles.get(item_id)
+                    if not title:
+                        raise UnknownIdError(item_id, "item", hint=(
+                            "it is neither in the catalogue nor in the served model; "
+                            "PUT /v1/items/{id} adds it (or give a title)"))
+                    old = CatalogueItem(item_id, str(title), created_at=now)
+                new = patched(old, attrs)
+                if row is None or new.content() != old.content():
+                    seq += 1
+                    changed += 1
+                    cur.execute("INSERT OR REPLACE INTO catalogue (item_id, title, text, "
+                                "category, fields, seq, created_at, updated_at) VALUES "
+                                "(?, ?, ?, ?, ?, ?, ?, ?)",
+                                (item_id, *new.content(), seq, old.created_at, now))
         return changed, seq
 
     def new_file_rows(self, items: Sequence[CatalogueItem]) -> list[CatalogueItem]:
@@ -313,17 +289,9 @@ class CatalogueStore:
     def mark_file_rows(self, items: Sequence[CatalogueItem]) -> None:
         """Remember the rows of an ``--items`` file as applied (one transaction)."""
         rows = [(it.item_id, _row_sha(it)) for it in items]
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.executemany("INSERT OR REPLACE INTO catalogue_file_rows (item_id, sha256) "
-                                "VALUES (?, ?)", rows)
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
+        with immediate(self._conn, self._lock) as cur:
+            cur.executemany("INSERT OR REPLACE INTO catalogue_file_rows (item_id, sha256) "
+                            "VALUES (?, ?)", rows)
 
     # -- reading ------------------------------------------------------------------------------
     def version(self) -> int:

@@ -54,7 +54,7 @@ from synerec.rules import (
     rules_key,
     select,
 )
-from synerec.service._readers import ThreadReaders
+from synerec.service._readers import ThreadReaders, immediate
 from synerec.service.catalogue import CatalogueItem, CatalogueStore
 from synerec.service.model_store import ModelSnapshot
 from synerec.service.settings import check_placement_name
@@ -168,24 +168,16 @@ class PlacementStore:
         return self._write("DELETE FROM placements WHERE name = ?", (name,))
 
     def _write(self, sql: str, args: tuple[Any, ...]) -> int:
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) FROM placements"
-                                      ).fetchone()[0]) + 1
-                if sql.startswith("INSERT"):
-                    cur.execute(sql, (*args, seq, time.time()))
-                else:
-                    cur.execute(sql, args)
-                    # a deletion is a change too: a marker row keeps the version increasing
-                    cur.execute("INSERT OR REPLACE INTO placements (name, rules, seq, "
-                                "updated_at) VALUES ('', 'null', ?, ?)", (seq, time.time()))
-                cur.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
-                raise
+        with immediate(self._conn, self._lock) as cur:
+            seq = int(cur.execute("SELECT COALESCE(MAX(seq), 0) FROM placements"
+                                  ).fetchone()[0]) + 1
+            if sql.startswith("INSERT"):
+                cur.execute(sql, (*args, seq, time.time()))
+            else:
+                cur.execute(sql, args)
+                # a deletion is a change too: a marker row keeps the version increasing
+                cur.execute("INSERT OR REPLACE INTO placements (name, rules, seq, "
+                            "updated_at) VALUES ('', 'null', ?, ?)", (seq, time.time()))
         self._version_at = -1.0
         return seq
 

@@ -195,8 +195,8 @@ class ListRulesInfo(BaseModel):
     candidates: int = Field(description="The model's best candidates examined.")
 
 
-class RecommendationsResponse(BaseModel):
-    """A user's recommendation list with how it was made."""
+class ListIds(BaseModel):
+    """What every list response starts with: its id and the experiment that made it."""
 
     rec_id: str = Field(description="This list's id (32 hex digits): send it with the "
                                     "impression, click, add-to-cart and purchase events it "
@@ -205,6 +205,11 @@ class RecommendationsResponse(BaseModel):
                                                      "or null.")
     variant: str | None = Field(None, description="The experiment's variant that served "
                                                   "this list, or null.")
+
+
+class RecommendationsResponse(ListIds):
+    """A user's recommendation list with how it was made."""
+
     user_id: str
     model_version: int
     strategy: Literal["model", "item_neighbors", "sequence", "popular"]
@@ -230,16 +235,9 @@ class SimilarItem(BaseModel):
                                                 "its catalogue.")
 
 
-class SimilarItemsResponse(BaseModel):
+class SimilarItemsResponse(ListIds):
     """Items most similar to one item."""
 
-    rec_id: str = Field(description="This list's id (32 hex digits): send it with the "
-                                    "impression, click, add-to-cart and purchase events it "
-                                    "leads to (attribution).")
-    experiment: str | None = Field(None, description="The A/B test that chose the model, "
-                                                     "or null.")
-    variant: str | None = Field(None, description="The experiment's variant that served "
-                                                  "this list, or null.")
     item_id: str
     model_version: int
     fallback: Literal["unknown_item"] | None = Field(
@@ -262,16 +260,9 @@ class AudienceUser(BaseModel):
     reason: str
 
 
-class AudienceResponse(BaseModel):
+class AudienceResponse(ListIds):
     """The customers most likely to take one item (its buyers left out)."""
 
-    rec_id: str = Field(description="This list's id (32 hex digits): send it with the "
-                                    "impression, click, add-to-cart and purchase events it "
-                                    "leads to (attribution).")
-    experiment: str | None = Field(None, description="The A/B test that chose the model, "
-                                                     "or null.")
-    variant: str | None = Field(None, description="The experiment's variant that served "
-                                                  "this list, or null.")
     item_id: str
     model_version: int
     basis: Literal["model", "item_neighbors", "text"] = Field(
