@@ -99,6 +99,7 @@ def test_an_experiments_page_shows_both_variants_figures(page: Any,
         assert row.locator("td").nth(2).inner_text() == f"{r['users']:,}"
     assert card.get_by_role("link", name="cf-vs-mf").get_attribute("href") == \
         "/experiments/cf-vs-mf"
+    shot(page, "model-experiments", full_page=True)
 
 
 def test_an_unknown_experiment_is_a_404_page(page: Any) -> None:

@@ -301,8 +301,9 @@ def _read_routes(router: APIRouter, st: "ServiceState", access: _Access) -> None
         snap = st.store.current if arm is None else arm.snapshot
         newest = st.events.newest_pending_id(user_id, snap.events_upto)
         # the catalogue's view is built for the served model only
-        version = st.products.version() if snap is st.store.current else 0
-        ruled = list_rules(st, snap, st.products.version(), placement, rules, user_id,
+        catalogue_version = st.products.version()
+        version = catalogue_version if snap is st.store.current else 0
+        ruled = list_rules(st, snap, catalogue_version, placement, rules, user_id,
                            None if arm is None else arm.rules)
         key = rec_key(snap, user_id, n, exclude_seen, explain, newest, unknown, version,
                       ruled.key if ruled else "")
