@@ -215,6 +215,42 @@ def test_ranker_learns_from_retrievers_that_never_saw_the_labels(
         assert (r.train_ != m.train_).nnz == 0
 
 
+def test_the_training_table_built_in_user_batches_is_the_one_pass_table(
+        shop: InteractionDataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of users give the same rows, features and labels as one pass, and
+    ``max_train_users`` takes a seeded sample of the users (issue 25)."""
+    from synerec.hybrid import training_table as tt
+
+    tables: list[tt.TrainingTable] = []
+    original = tt.training_table
+
+    def keep(*args: object, **kwargs: object) -> tt.TrainingTable | None:
+        table = original(*args, **kwargs)  # type: ignore[arg-type]
+        assert table is not None
+        tables.append(table)
+        return table
+
+    monkeypatch.setattr("synerec.hybrid.model.training_table", keep)
+    one = HybridRanker(**FAST).fit(shop)
+    monkeypatch.setattr(tt, "TABLE_BATCH_USERS", 7)
+    batched = HybridRanker(**FAST).fit(shop)
+    a, b = tables
+    assert a.info["users"] > 7 * 5  # several batches
+    np.testing.assert_array_equal(a.features, b.features)
+    for name in ("labels", "sizes", "users", "items"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.info == b.info
+    users = shop.users.ids[:30].tolist()
+    assert one.recommend(users, 10)[0].tolist() == batched.recommend(users, 10)[0].tolist()
+    capped = HybridRanker(**FAST, max_train_users=20).fit(shop)
+    c = tables[-1]
+    assert c.info["users"] == 20 and set(c.users.tolist()) < set(a.users.tolist())
+    assert capped.validation_["users"] == 20
+    assert HybridRanker().get_config().train_users_cap == 20_000
+    with pytest.raises(ConfigError, match="max_train_users"):
+        HybridRanker(max_train_users=1).fit(shop)
+
+
 # -- scores, persistence ---------------------------------------------------------------------------
 
 def test_predict_is_the_rankers_score(model: HybridRanker) -> None:

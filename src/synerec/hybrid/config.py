@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from synerec.algorithms.base import RecommenderConfig
 from synerec.hybrid.features import FEATURE_GROUPS, Group
 
-__all__ = ["DEFAULT_RETRIEVERS", "GLOBAL_TEMPORAL_SLOT", "HybridConfig", "Validation"]
+__all__ = ["AUTO_TRAIN_USERS", "DEFAULT_RETRIEVERS", "GLOBAL_TEMPORAL_SLOT", "HybridConfig", "Validation"]
 
 #: How the label part the ranker learns from is carved out of the training matrix
 #: (:func:`synerec.hybrid.split.split_validation`): ``"temporal"``, each user's latest
@@ -23,6 +23,11 @@ Validation = Literal["auto", "temporal", "random", "global-temporal"]
 #: validation (0, none, with the others): chosen on UCI Online Retail's validation cuts
 #: (``docs/experiments.md``, "New products in the hybrid").
 GLOBAL_TEMPORAL_SLOT = 20
+#: The users the ranker learns from, per validation part, with ``max_train_users="auto"``: a
+#: seeded sample of this many of the users with held-out items (all of them below it, as on
+#: ML-100K and UCI Online Retail). The training table holds about 150 candidates per user, so
+#: this bounds it near 3 million pairs whatever the shop's size (``docs/scaling.md``).
+AUTO_TRAIN_USERS = 20_000
 
 #: The retrievers of the default hybrid, in feature order: EASE on the positives, EASE on
 #: every rating (``ease-all``, explicit data only: which items a user rates at all), ALS (the
@@ -49,7 +54,7 @@ class HybridConfig(RecommenderConfig):
     validation_folds: int = Field(3, ge=1)
     relevance_threshold: float | Literal["auto"] | None = "auto"
     graded_labels: bool = False
-    max_train_users: int | None = Field(None, ge=2)
+    max_train_users: int | Literal["auto"] | None = "auto"
     objective: Literal["lambdarank", "rank_xendcg", "binary"] = "lambdarank"
     n_estimators: int = Field(100, ge=1)
     learning_rate: float = Field(0.05, gt=0.0, le=1.0)
@@ -87,6 +92,22 @@ class HybridConfig(RecommenderConfig):
         if v != "auto" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise ValueError(f"new_item_slot must be 'auto' or a rank >= 0, got {v!r}")
         return v
+
+    @field_validator("max_train_users")
+    @classmethod
+    def _train_users(cls, v: int | str | None) -> int | str | None:
+        if v is not None and v != "auto" and (isinstance(v, bool) or not isinstance(v, int)
+                                               or v < 2):
+            raise ValueError(f"max_train_users must be 'auto', None or an int >= 2, got {v!r}")
+        return v
+
+    @property
+    def train_users_cap(self) -> int | None:
+        """``max_train_users``, with ``"auto"`` resolved to :data:`AUTO_TRAIN_USERS` (``None``:
+        every user with held-out items)."""
+        if self.max_train_users == "auto":
+            return AUTO_TRAIN_USERS
+        return None if self.max_train_users is None else int(self.max_train_users)
 
     @property
     def resolved_new_item_slot(self) -> int:

@@ -197,7 +197,10 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         Label 2 for a relevant item and 1 for an item in the label part below the threshold
         (explicit data), instead of 1 / 0.
     max_train_users
-        Train on at most this many (seeded random) users of the label part (``None``: all).
+        Train on at most this many (seeded random) users of each validation part's label part
+        (``None``: all; ``"auto"``, the default: :data:`~synerec.hybrid.config.
+        AUTO_TRAIN_USERS`, 20,000, which leaves ML-100K and UCI Online Retail whole and bounds
+        the training table of a large shop; ``docs/scaling.md``).
     objective
         ``"lambdarank"`` (default), ``"rank_xendcg"`` or ``"binary"`` (pointwise), LightGBM's.
     n_estimators, learning_rate, num_leaves, min_data_in_leaf, feature_fraction, lambda_l2

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from synerec._progress import progress
 from synerec.algorithms.base import Recommender
 from synerec.hybrid.candidates import CandidateSet, generate_candidates, lookup_pairs
 from synerec.hybrid.config import HybridConfig
@@ -25,6 +26,11 @@ from synerec.hybrid.split import ValidationSplit
 __all__ = ["TrainingTable", "labels", "relevance_threshold", "stack_tables", "training_table"]
 
 log = logging.getLogger(__name__)
+
+#: Users whose candidates and features are built at once: the table is made in batches of
+#: them, so that the retrievers' score blocks and the feature computations hold a bounded
+#: number of pairs whatever the number of users (the rows are the same as in one pass).
+TABLE_BATCH_USERS = 8192
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,8 +110,8 @@ def training_table(split: ValidationSplit, retrievers: Sequence[Recommender],
     retrievers
         Fitted on ``split.fit``.
     config
-        The hybrid's ``n_candidates``, ``max_train_users``, ``graded_labels`` and
-        ``random_state``.
+        The hybrid's ``n_candidates``, ``max_train_users`` (:attr:`~synerec.hybrid.config.
+        HybridConfig.train_users_cap`), ``graded_labels`` and ``random_state``.
     thr
         :func:`relevance_threshold`.
     features
@@ -128,23 +134,37 @@ def training_table(split: ValidationSplit, retrievers: Sequence[Recommender],
     users = np.flatnonzero((np.diff(pos.indptr) > 0) & (np.diff(split.fit.indptr) > 0))
     if len(users) == 0:
         return None
-    if config.max_train_users is not None and len(users) > config.max_train_users:
+    cap = config.train_users_cap
+    if cap is not None and len(users) > cap:
         rng = np.random.default_rng(config.random_state)
-        users = np.sort(rng.choice(users, config.max_train_users, replace=False))
-    cands = generate_candidates(retrievers, users, config.n_candidates, items=catalogue,
-                                masks=masks)
-    F = features(cands)
-    y = labels(cands, L, thr, config.graded_labels)
+        log.info("hybrid: the ranker learns from %d of the %d users with held-out items "
+                 "(max_train_users)", cap, len(users))
+        users = np.sort(rng.choice(users, cap, replace=False))
+    parts = []
+    for lo in range(0, len(users), TABLE_BATCH_USERS):
+        batch = users[lo:lo + TABLE_BATCH_USERS]
+        cands = generate_candidates(retrievers, batch, config.n_candidates, items=catalogue,
+                                    masks=masks)
+        parts.append((np.diff(cands.indptr), cands.items, features(cands),
+                      labels(cands, L, thr, config.graded_labels)))
+        if len(users) > TABLE_BATCH_USERS:
+            progress.info("hybrid: training table: %d/%d users, %d pairs", lo + len(batch),
+                          len(users), sum(len(p[1]) for p in parts))
+    sizes = np.concatenate([p[0] for p in parts])
+    items = np.concatenate([p[1] for p in parts])
+    F = parts[0][2] if len(parts) == 1 else np.concatenate([p[2] for p in parts])
+    y = np.concatenate([p[3] for p in parts])
+    del parts
     n_rel = np.diff(pos.indptr)[users]
-    hits = np.bincount(cands.rows, weights=(y >= (2 if config.graded_labels else 1)),
+    rows = np.repeat(np.arange(len(users)), sizes)
+    hits = np.bincount(rows, weights=(y >= (2 if config.graded_labels else 1)),
                        minlength=len(users))
-    info = {"users": len(users), "pairs": int(cands.n_pairs),
+    info = {"users": len(users), "pairs": len(items),
             "positives": int(n_rel.sum()),
             "candidate_recall": float(hits.sum() / max(1, n_rel.sum())),
-            "mean_candidates": float(cands.n_pairs / len(users))}
+            "mean_candidates": float(len(items) / len(users))}
     log.info("hybrid: training table %s", info)
-    return TrainingTable(F, y, np.diff(cands.indptr), users, cands.items, split.fit,
-                         split.fit_times, info)
+    return TrainingTable(F, y, sizes, users, items, split.fit, split.fit_times, info)
 
 
 def stack_tables(tables: Sequence[TrainingTable]
