@@ -143,7 +143,14 @@ def _select(s: np.ndarray, k: int) -> np.ndarray:
     above = s > kth
     need = k - above.sum(axis=1, keepdims=True)
     at = s == kth
-    keep = above | (at & (np.cumsum(at, axis=1) <= need))
+    keep = above | at
+    # Rows with more ties at t than places left keep the leftmost; the running count is
+    # needed only for them (most rows have exactly as many ties as places).
+    over = np.flatnonzero(at.sum(axis=1) > need[:, 0])
+    if len(over):
+        tied = at[over]
+        keep[over] = above[over] | (tied & (np.cumsum(tied, axis=1, dtype=np.int32)
+                                            <= need[over]))
     # Exactly k entries per row; nonzero walks rows in order and columns ascending.
     return np.nonzero(keep)[1].reshape(b, k)
 

@@ -10,7 +10,8 @@ from pydantic import Field, field_validator
 from synerec.algorithms.base import RecommenderConfig
 from synerec.hybrid.features import FEATURE_GROUPS, Group
 
-__all__ = ["AUTO_TRAIN_USERS", "DEFAULT_RETRIEVERS", "GLOBAL_TEMPORAL_SLOT", "HybridConfig", "Validation"]
+__all__ = ["AUTO_TRAIN_USERS", "DEFAULT_RETRIEVERS", "GLOBAL_TEMPORAL_SLOT", "HybridConfig",
+           "Validation"]
 
 #: How the label part the ranker learns from is carved out of the training matrix
 #: (:func:`synerec.hybrid.split.split_validation`): ``"temporal"``, each user's latest

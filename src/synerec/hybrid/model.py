@@ -60,6 +60,7 @@ from synerec.hybrid.explain import HybridExplanation, explain_pair, explain_pair
 from synerec.hybrid.features import (
     Column,
     FeatureInputs,
+    Group,
     Stage,
     build_features,
     feature_columns,
@@ -72,6 +73,7 @@ from synerec.hybrid.persistence import (
     read_arrays,
     read_ranker_files,
 )
+from synerec.hybrid.plan import DataShape, plan_fit
 from synerec.hybrid.ranker import LambdaRanker, RankerParams, lightgbm
 from synerec.hybrid.retrievers import (
     DEFAULT_RETRIEVER_PARAMS,
@@ -312,6 +314,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         if "llm" in groups and cfg.llm == "none":
             raise ConfigError("the 'llm' feature group needs an LLM: set llm='local' or "
                               "llm='openai'")
+        self._plan(data, groups)
+        cfg = self.config_
         self.item_side_ = item_side(data, cfg.encoder, "text" in groups, cfg.encoder_path)
         self.titles_ = item_titles(data)
         if "text" in groups and self.item_side_.embeddings is None:
@@ -324,6 +328,34 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
                                   explicit=self.rating_scale_ is not None,
                                   timed=self.times_ is not None)
         self._set_retrievers(specs)
+
+    def _plan(self, data: TrainingData, groups: list[Group]) -> None:
+        """Announce what the fit will cost (:func:`~synerec.hybrid.plan.plan_fit`), make the
+        switches its size needs (in ``config_``, so that the saved model records them), and
+        refuse it, before any large allocation, when it would pass the memory allowed."""
+        cfg = self.config_
+        X = data.matrix
+        has_info = data.dataset is not None and data.dataset.item_info is not None
+        text_items = X.shape[1] if "text" in groups and data.item_embeddings is None \
+            and has_info else 0
+        times = data.timestamps is not None
+        specs = choose_retrievers(cfg, text="text" in groups,
+                                  explicit=self.rating_scale_ is not None, timed=times)
+        n_features = len(feature_columns([s.columns(self.rating_scale_, times) for s in specs],
+                                         groups))
+        plan = plan_fit(cfg, [(s.label, s.model, s.params) for s in specs],
+                        DataShape.of(X, text_items), n_features=n_features,
+                        label_users=int((np.diff(X.indptr) >= 2).sum()))
+        for line in plan.lines():
+            progress.info(line)
+        for line in plan.switches:
+            log.warning(line)
+        plan.check()
+        if plan.switches:
+            left_out = {s.label for s in specs} - set(plan.retrievers)
+            self.config_ = cfg.model_copy(update={
+                "retriever_params": plan.retriever_params,
+                "retrievers": tuple(r for r in cfg.retrievers if r not in left_out)})
 
     def _set_retrievers(self, specs: list[RetrieverSpec]) -> None:
         """The retrievers' specs and the feature columns they give (with the feature groups,
