@@ -10,8 +10,14 @@ import pandas as pd
 import pytest
 
 from synerec.algorithms import ItemKNN, MatrixFactorization
+from synerec.data import InteractionDataset
 from synerec.data.demo_shop import generate_demo_shop
-from synerec.distributed import batch_recommend, block_similarity_matrix, embed_catalogue
+from synerec.distributed import (
+    batch_recommend,
+    block_similarity_matrix,
+    embed_catalogue,
+    parallel_fit,
+)
 from synerec.exceptions import ConfigError
 from synerec.hybrid import HybridRanker
 from synerec.hybrid.booster import NativeBooster
@@ -108,9 +114,14 @@ def test_cli_batch_recommend_on_ray(cluster, ml100k, tmp_path: Path, capsys) -> 
 
 
 @pytest.fixture(scope="module")
-def hybrid() -> HybridRanker:
+def shop() -> InteractionDataset:
+    return generate_demo_shop(**SHOP)
+
+
+@pytest.fixture(scope="module")
+def hybrid(shop: InteractionDataset) -> HybridRanker:
     """The default hybrid (every retriever, a LambdaRank ranker) on a small shop: ~4 s."""
-    model = HybridRanker(**FAST).fit(generate_demo_shop(**SHOP))
+    model = HybridRanker(**FAST).fit(shop)
     assert model.ranker_kind_ == "lambdarank"
     return model
 
@@ -168,10 +179,11 @@ def test_native_booster_travels_through_ray_bit_equal(cluster, hybrid: HybridRan
                                   booster.predict(X, pred_contrib=True))
 
 
-def test_a_model_that_cannot_travel_is_a_one_line_error(cluster, tmp_path: Path) -> None:  # type: ignore
+def test_a_model_that_cannot_travel_is_a_one_line_error(cluster, shop: InteractionDataset,  # type: ignore
+                                                          tmp_path: Path) -> None:
     import threading
 
-    model = ItemKNN(k=5).fit(generate_demo_shop(**SHOP))
+    model = ItemKNN(k=5).fit(shop)
     model.guard_ = threading.Lock()  # something that lives only in this process
     out = tmp_path / "recs.parquet"
     with pytest.raises(ConfigError) as info:
@@ -180,3 +192,53 @@ def test_a_model_that_cannot_travel_is_a_one_line_error(cluster, tmp_path: Path)
     assert message.startswith("the ItemKNN model cannot be sent to Ray workers (")
     assert "lock" in message and "engine='local'" in message and "\n" not in message
     assert not out.exists() and not list(tmp_path.iterdir())  # nothing half-written
+
+
+def _saved(model: HybridRanker, folder: Path) -> tuple[dict[str, np.ndarray], bytes]:
+    """A saved hybrid's arrays and its ranker's text, read back from the files."""
+    path = model.save(folder)
+    with np.load(path / "arrays.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    return arrays, (path / "ranker.txt").read_bytes()
+
+
+def test_hybrid_retrievers_fitted_on_ray_equal_the_local_fit(  # type: ignore
+        cluster, shop: InteractionDataset, hybrid: HybridRanker, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Every retriever of the default hybrid fitted in its own Ray task (the validation part's
+    fits, then the refit): the saved model's arrays and ranker are the local fit's, bit for
+    bit, and so are the lists."""
+    with caplog.at_level("INFO", logger="synerec.progress"):
+        model = parallel_fit(HybridRanker(**FAST), shop)
+    names = hybrid.retriever_names_
+    assert model.retriever_names_ == names and len(names) == 8
+    on_ray = [r.getMessage() for r in caplog.records if "fitted on Ray" in r.getMessage()]
+    assert len(on_ray) == 2 * len(names)  # the fit part's round, the refit's round
+    assert {m.split()[3] for m in on_ray} == set(names)
+    # the fitted retrievers own writable arrays, as after a local fit
+    assert all(a.flags.writeable for r in model.retrievers_ for a in r._arrays().values())
+
+    local_arrays, local_ranker = _saved(hybrid, tmp_path / "local")
+    ray_arrays, ray_ranker = _saved(model, tmp_path / "ray")
+    assert ray_ranker == local_ranker
+    assert ray_arrays.keys() == local_arrays.keys()
+    assert "model.r0.weights" in ray_arrays  # the retrievers' own arrays (r0: EASE)
+    for key, want in local_arrays.items():
+        np.testing.assert_array_equal(ray_arrays[key], want, err_msg=key)
+    users = np.arange(model.n_users_)
+    for got, want in zip(model.recommend_indices(users, 10),
+                         hybrid.recommend_indices(users, 10), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_parallel_fit_of_a_model_without_retrievers(cluster, shop: InteractionDataset,  # type: ignore
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="synerec.distributed.fit"):
+        model = parallel_fit(ItemKNN(k=5), shop)
+    assert "ItemKNN has no retrievers to fit in parallel: it was fitted here" in caplog.text
+    got, want = model._arrays(), ItemKNN(k=5).fit(shop)._arrays()
+    assert got.keys() == want.keys()
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
+    with pytest.raises(ConfigError, match="task_cpus must be a number > 0, got 0"):
+        parallel_fit(ItemKNN(k=5), shop, task_cpus=0)
