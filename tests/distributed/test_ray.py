@@ -177,6 +177,13 @@ def test_native_booster_travels_through_ray_bit_equal(cluster, hybrid: HybridRan
     assert back.feature_name() == booster.feature_name()
     np.testing.assert_array_equal(back.predict(X, pred_contrib=True),
                                   booster.predict(X, pred_contrib=True))
+    # the same transport without Ray: pickle's protocol (what Ray uses) and copy.deepcopy
+    import copy
+    import pickle
+
+    for other in (pickle.loads(pickle.dumps(booster)), copy.deepcopy(booster)):
+        assert other.model_to_string() == booster.model_to_string()
+        np.testing.assert_array_equal(other.predict(X), here)
 
 
 def test_a_model_that_cannot_travel_is_a_one_line_error(cluster, shop: InteractionDataset,  # type: ignore
