@@ -325,3 +325,37 @@ def test_embed_catalogue_local_through_the_cache(ml100k, tmp_path: Path) -> None
     again = embed_catalogue(enc, texts, cache=EmbeddingCache(tmp_path / "cache"))
     assert sum(enc.calls) == len(set(texts))  # nothing recomputed
     np.testing.assert_array_equal(again, E)
+
+
+# ------------------------------------------------- the hybrid's retrievers through an injected map
+
+
+def test_the_hybrid_fits_its_retrievers_through_the_injected_map() -> None:
+    """``retriever_fits``, the hook :func:`synerec.distributed.parallel_fit` uses: the fits run
+    in another order (as parallel tasks may finish), the fitted hybrid is the plain fit's."""
+    from synerec.data.demo_shop import generate_demo_shop
+    from synerec.hybrid import HybridRanker
+    from synerec.hybrid.retrievers import retriever_fits
+    from tests.hybrid.test_hybrid import FAST, SHOP
+
+    shop = generate_demo_shop(**SHOP)
+    params = {**FAST, "retrievers": ("ease", "item-cf", "t-item-cf", "popularity")}
+    calls: list[list[str]] = []
+
+    def backwards(fit_one, specs, part):  # type: ignore[no-untyped-def]
+        calls.append([s.label for s in specs])
+        return [fit_one(s, part) for s in reversed(specs)][::-1]
+
+    with retriever_fits(backwards):
+        model = HybridRanker(**params).fit(shop)
+    plain = HybridRanker(**params).fit(shop)  # outside the block: the plain loop again
+    assert calls == [["ease", "item-cf", "t-item-cf", "popularity"]] * 2  # fit part, refit
+    got, want = model._arrays(), plain._arrays()
+    assert got.keys() == want.keys()
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    assert model._files() == plain._files()
+
+    with retriever_fits(lambda fit_one, specs, part: []), \
+            pytest.raises(ConfigError, match="returned 0 models for 4 retrievers"):
+        HybridRanker(**params).fit(shop)

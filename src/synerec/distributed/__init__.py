@@ -10,6 +10,8 @@ that Ray runs on many workers, and merges the blocks into the same result:
   (Ray tasks), merged bit-for-bit into the single-node CSR matrix.
 * :func:`embed_catalogue` - item texts embedded by Ray actors, on GPUs when the cluster has
   them, through the embedding cache.
+* :func:`parallel_fit` - a model fitted with its sub-models (the hybrid's retrievers) in
+  parallel Ray tasks, equal to the local fit.
 
 A torch path (:mod:`synerec.distributed._gpu`) scores matrix factorisation models and computes
 similarity blocks on a CUDA device when one is present.
@@ -23,6 +25,7 @@ from synerec.distributed._gpu import cuda_available
 from synerec.distributed._ray import RayUnavailableError, ray_session, require_ray
 from synerec.distributed.batch import COLUMNS, BatchResult, batch_recommend, recommend_block
 from synerec.distributed.embedding import embed_catalogue
+from synerec.distributed.fit import parallel_fit
 from synerec.distributed.similarity import (
     BlockCost,
     PreparedSimilarity,
@@ -40,6 +43,7 @@ __all__ = [
     "block_similarity_matrix",
     "cuda_available",
     "embed_catalogue",
+    "parallel_fit",
     "prepare_similarity",
     "ray_session",
     "recommend_block",

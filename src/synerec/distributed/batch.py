@@ -422,7 +422,7 @@ def _run_ray(ray: Any, model: Any, u_idx: np.ndarray, batches: list[tuple[int, i
         options["num_gpus"] = 1
     actor_cls = ray.remote(**options)(_Scorer)
     t0 = time.perf_counter()
-    model_ref = ray.put(model)  # the one copy every actor reads
+    model_ref = _put_model(ray, model)  # the one copy every actor reads
     log.debug("model in the object store in %.3f s", time.perf_counter() - t0)
     actors = [actor_cls.remote(model_ref, device, 1) for _ in range(num_workers)]
     try:
@@ -442,6 +442,24 @@ def _run_ray(ray: Any, model: Any, u_idx: np.ndarray, batches: list[tuple[int, i
             ray.kill(a)
         del model_ref
     return num_workers, shared
+
+
+def _put_model(ray: Any, model: Any) -> Any:
+    """``ray.put(model)``, or a one-line :class:`ConfigError` when the model cannot travel.
+
+    Ray serialises the model once (its numpy arrays out of band, into shared memory); a model
+    holding something that only lives in this process (an open handle, a lock, a C pointer
+    without a way to rebuild it) cannot be sent, and says which model and why instead of
+    Ray's traceback.
+    """
+    import pickle
+
+    try:
+        return ray.put(model)
+    except (TypeError, ValueError, AttributeError, pickle.PicklingError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"the {type(model).__name__} model cannot be sent to Ray workers "
+                          f"({reason}); use engine='local'") from None
 
 
 def _write_next(ray: Any, inflight: deque[tuple[int, int, Any]], write: Any) -> None:

@@ -9,6 +9,9 @@ executing the package) through :mod:`ctypes` and calls the same C functions the 
 so its predictions are LightGBM's, bit for bit (``tests/hybrid/test_booster.py`` compares them
 with ``lightgbm.Booster`` on the same model). Training still goes through the ``lightgbm``
 package (:mod:`synerec.hybrid.ranker`), whose model text this class then reads.
+
+A booster travels to another process (a Ray worker) as its model text and is read again
+there (:meth:`NativeBooster.__reduce__`).
 """
 
 from __future__ import annotations
@@ -105,6 +108,17 @@ class NativeBooster:
         _call(lib.LGBM_BoosterGetNumFeature(self._handle, ctypes.byref(n)))
         self._n_features = int(n.value)
         self._names = self._feature_names()
+
+    def __reduce__(self) -> tuple[type[NativeBooster], tuple[str]]:
+        """Rebuild from the model text: how Ray (or :mod:`copy`) sends a booster elsewhere.
+
+        The C handle is a pointer into this process's memory and cannot travel; the text it
+        was read from can, and reading it again in the receiving process gives the same trees,
+        so the copy's predictions equal this one's bit for bit. This is transport between
+        processes of one run (Ray's object store, ``copy.deepcopy``), not persistence: a saved
+        hybrid keeps the text as ``ranker.txt`` (:mod:`synerec.hybrid.persistence`).
+        """
+        return (NativeBooster, (self._text,))
 
     def __del__(self) -> None:
         handle = getattr(self, "_handle", None)

@@ -32,6 +32,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -50,8 +53,9 @@ from synerec.hybrid.features import RetrieverColumns
 
 __all__ = ["DEFAULT_RETRIEVERS", "DEFAULT_RETRIEVER_PARAMS", "META_KEYS", "NEW_ITEM_MODELS",
            "RECENT_MODELS",
-           "RetrieverSpec", "choose_retrievers", "fit_retrievers", "load_retrievers",
-           "retriever_group", "retriever_spec"]
+           "RetrieverFits", "RetrieverSpec", "choose_retrievers", "fit_retriever",
+           "fit_retrievers", "load_retrievers", "retriever_fits", "retriever_group",
+           "retriever_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +282,38 @@ def choose_retrievers(config: HybridConfig, *, text: bool, explicit: bool,
     return [retriever_spec(config, label) for label in labels]
 
 
+#: Runs the retrievers' fits: ``fits(fit_retriever, specs, part)`` returns
+#: ``[fit_retriever(spec, part) for spec in specs]``, in the order of ``specs``, however it
+#: runs them (one after the other, or in parallel Ray tasks:
+#: :func:`synerec.distributed.parallel_fit`).
+RetrieverFits = Callable[
+    [Callable[["RetrieverSpec", TrainingData], Recommender], Sequence["RetrieverSpec"],
+     TrainingData],
+    list[Recommender]]
+
+_fits: ContextVar[RetrieverFits | None] = ContextVar("synerec_retriever_fits", default=None)
+
+
+@contextmanager
+def retriever_fits(fits: RetrieverFits) -> Iterator[None]:
+    """Inside the block, every hybrid fit in this thread fits its retrievers through ``fits``.
+
+    How a layer above the hybrid (:mod:`synerec.distributed`) runs the retrievers' fits
+    elsewhere without the hybrid knowing of it; each fit is :func:`fit_retriever`, the one
+    the hybrid runs itself, so the fitted retrievers are the same wherever they ran.
+    """
+    token = _fits.set(fits)
+    try:
+        yield
+    finally:
+        _fits.reset(token)
+
+
+def fit_retriever(spec: RetrieverSpec, part: TrainingData) -> Recommender:
+    """One retriever, new, fitted on ``part``."""
+    return spec.create().fit(part)
+
+
 def fit_retrievers(specs: list[RetrieverSpec], X: sp.csr_matrix,
                    rating_scale: tuple[float, float] | None,
                    embeddings: np.ndarray | None,
@@ -285,17 +321,27 @@ def fit_retrievers(specs: list[RetrieverSpec], X: sp.csr_matrix,
     """Each retriever, new, fitted on the matrix ``X`` (a fit part, or the whole training
     matrix) with the hybrid's item embeddings (zeros when there are none) and the
     timestamps ``times`` of ``X``'s pairs (``None``: none), which only a model that needs
-    them reads."""
+    them reads. One after the other, or through the :func:`retriever_fits` in effect."""
     part = TrainingData.of(X, rating_scale=rating_scale,
                            item_embeddings=embeddings if embeddings is not None else
                            np.zeros((X.shape[1], 1), np.float32))
     if times is not None:
         part = replace(part, given_timestamps=sp.csr_matrix(times))
+    fits = _fits.get()
+    if fits is not None:
+        t0 = time.perf_counter()
+        fitted = fits(fit_retriever, specs, part)
+        if len(fitted) != len(specs):
+            raise ConfigError(f"the retrievers' fits returned {len(fitted)} models for "
+                              f"{len(specs)} retrievers")
+        progress.info("hybrid: %d retrievers fitted in %.1f s (%d users, %d items, %d "
+                      "interactions)", len(specs), time.perf_counter() - t0, X.shape[0],
+                      X.shape[1], X.nnz)
+        return list(fitted)
     out = []
     for k, spec in enumerate(specs, 1):
-        model = spec.create()
         t0 = time.perf_counter()
-        out.append(model.fit(part))
+        out.append(fit_retriever(spec, part))
         progress.info("hybrid: retriever %d/%d %s fitted in %.1f s (%d users, %d items, %d "
                       "interactions)", k, len(specs), spec.label, time.perf_counter() - t0,
                       X.shape[0], X.shape[1], X.nnz)
