@@ -36,7 +36,7 @@ def shop_files(n_users: int, n_items: int, n_lines: int, root: Path, seed: int =
         return orders, products
     from synerec.data.demo_shop import generate_demo_shop
 
-    n_purchases = int(round(n_lines * (1.0 - REPEAT_SHARE)))
+    n_purchases = round(n_lines * (1.0 - REPEAT_SHARE))
     data = generate_demo_shop(n_users, n_items, 20, max(1, n_purchases // n_users),
                               random_state=seed)
     rng = np.random.default_rng(seed + 1)

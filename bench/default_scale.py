@@ -63,7 +63,7 @@ def run(argv: list[str], log_path: Path | None = None) -> dict[str, Any]:
     average before and after; stderr kept in ``log_path``."""
     before = loadavg()
     start = time.perf_counter()
-    err = open(log_path, "w") if log_path is not None else subprocess.DEVNULL  # noqa: SIM115
+    err = open(log_path, "w") if log_path is not None else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)

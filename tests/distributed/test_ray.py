@@ -3,6 +3,7 @@ and embedding equal the single-node results on MovieLens 100K and a small shop."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +250,29 @@ def test_parallel_fit_of_a_model_without_retrievers(cluster, shop: InteractionDa
         np.testing.assert_array_equal(got[key], want[key])
     with pytest.raises(ConfigError, match="task_cpus must be a number > 0, got 0"):
         parallel_fit(ItemKNN(k=5), shop, task_cpus=0)
+
+
+def test_cli_fit_on_ray_saves_the_local_model(cluster, shop: InteractionDataset,  # type: ignore
+                                              tmp_path: Path, capsys) -> None:
+    """``synerec fit --engine ray`` fits the hybrid's retrievers on Ray and saves the model a
+    local fit saves, array for array (the manifest's checksums)."""
+    from synerec.cli.main import main
+
+    frame = pd.DataFrame({"user_id": shop.users.ids[shop.user_index],
+                          "item_id": shop.items.ids[shop.item_index],
+                          "rating": shop.values, "timestamp": shop.timestamps})
+    data = tmp_path / "ratings.csv"
+    frame.to_csv(data, index=False)
+    params = [x for k, v in FAST.items() for x in ("-p", f"{k}={v}")]
+    manifests = []
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        code = main(["fit", "--data", str(data), "--model", "hybrid", *params, "--out",
+                     str(out), "--engine", engine])
+        assert code == 0, capsys.readouterr().err
+        manifests.append(json.loads((out / "model.json").read_text()))
+    local, remote = manifests
+    assert remote["arrays"] == local["arrays"] and remote["files"] == local["files"]
+    assert main(["fit", "--data", str(data), "--out", str(tmp_path / "x"), "--engine",
+                 "spark"]) == 2
+    assert "--engine must be local or ray" in capsys.readouterr().err

@@ -246,7 +246,7 @@ def test_the_training_table_built_in_user_batches_is_the_one_pass_table(
     c = tables[-1]
     assert c.info["users"] == 20 and set(c.users.tolist()) < set(a.users.tolist())
     assert capped.validation_["users"] == 20
-    assert HybridRanker().get_config().train_users_cap == 20_000
+    assert HybridRanker().get_config().train_users_cap == 10_000
     with pytest.raises(ConfigError, match="max_train_users"):
         HybridRanker(max_train_users=1).fit(shop)
 

@@ -106,6 +106,6 @@ def test_the_fit_announces_its_plan_and_is_refused_before_embedding(
     monkeypatch.setattr("synerec.hybrid.model.item_side",
                         lambda *a, **k: embedded.append(1))  # never reached
     monkeypatch.setenv("SYNEREC_MEMORY_LIMIT_MB", "1")
-    with pytest.raises(ConfigError, match="more than the 0.0 GiB allowed"):
+    with pytest.raises(ConfigError, match=r"more than the 0\.0 GiB allowed"):
         HybridRanker(**fast).fit(shop)
     assert embedded == []

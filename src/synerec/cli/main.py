@@ -346,6 +346,12 @@ def fit(
     epochs: EpochsOpt = None,
     param: ParamOpt = None,
     seed: SeedOpt = 42,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local, or ray: the hybrid's retrievers fitted in parallel Ray "
+        "tasks (the same model as local).")] = "local",
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Ray cluster with --engine ray: auto or ray://HOST:PORT (default: "
+        "a local one).")] = None,
 ) -> None:
     """Fit a model on a whole data set and save it (.npz + JSON, no pickle).
 
@@ -356,6 +362,10 @@ def fit(
     """
     from synerec.cli._options import model_config
     from synerec.models import choose_default_model, create_model
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine must be local or ray, not {engine!r}")
+    if address is not None and engine != "ray":
+        raise ConfigError("--address needs --engine ray")
     ds = data.load(seed)
     print_profile_warnings(ds)
     why = ""
@@ -365,7 +375,13 @@ def fit(
         model, base, why = choice.name, dict(choice.config), f" (auto: {choice.reason})"
     config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
                           factors=factors, epochs=epochs, params=param, seed=seed)
-    est = create_model(model, **{**base, **config}).fit(ds)
+    est = create_model(model, **{**base, **config})
+    if engine == "ray":
+        from synerec.distributed import parallel_fit
+
+        est = parallel_fit(est, ds, address=address)
+    else:
+        est = est.fit(ds)
     path = est.save(out)
     feedback = "implicit feedback" if ds.implicit else "ratings"
     err_console.print(f"saved {model}{why} fitted on {ds.name} ({ds.n_users} users, "

@@ -26,9 +26,10 @@ Validation = Literal["auto", "temporal", "random", "global-temporal"]
 GLOBAL_TEMPORAL_SLOT = 20
 #: The users the ranker learns from, per validation part, with ``max_train_users="auto"``: a
 #: seeded sample of this many of the users with held-out items (all of them below it, as on
-#: ML-100K and UCI Online Retail). The training table holds about 150 candidates per user, so
-#: this bounds it near 3 million pairs whatever the shop's size (``docs/scaling.md``).
-AUTO_TRAIN_USERS = 20_000
+#: ML-100K and UCI Online Retail). The training table holds about 150 to 250 candidates per
+#: user, so this bounds it near 2.5 million pairs whatever the shop's size
+#: (``docs/scaling.md``).
+AUTO_TRAIN_USERS = 10_000
 
 #: The retrievers of the default hybrid, in feature order: EASE on the positives, EASE on
 #: every rating (``ease-all``, explicit data only: which items a user rates at all), ALS (the

@@ -201,7 +201,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
     max_train_users
         Train on at most this many (seeded random) users of each validation part's label part
         (``None``: all; ``"auto"``, the default: :data:`~synerec.hybrid.config.
-        AUTO_TRAIN_USERS`, 20,000, which leaves ML-100K and UCI Online Retail whole and bounds
+        AUTO_TRAIN_USERS`, 10,000, which leaves ML-100K and UCI Online Retail whole and bounds
         the training table of a large shop; ``docs/scaling.md``).
     objective
         ``"lambdarank"`` (default), ``"rank_xendcg"`` or ``"binary"`` (pointwise), LightGBM's.

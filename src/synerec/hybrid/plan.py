@@ -53,8 +53,8 @@ MAX_RETRIEVER_SECONDS = 600.0
 #: not set (the rest is the operating system's and the page cache's).
 PHYSICAL_SHARE = 0.85
 #: Candidates per user of the training table and of a batch of lists, per retriever (the union
-#: of the retrievers' top ``n_candidates``: measured 0.55 of their sum on the synthetic shops).
-UNION_SHARE = 0.55
+#: of the retrievers' top ``n_candidates``: measured 0.69 of their sum on the synthetic shops).
+UNION_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -140,15 +140,15 @@ _COSTS: dict[str, _Cost] = {
         + s.interactions * 16.0,
         lambda s, o: (s.users + s.items) * int(o.get("factors", 64)) * 4.0),
     "item-cf": _Cost(
-        lambda s, o: 5e-9 * s.user_pairs + 1e-7 * s.interactions,
+        lambda s, o: 3.5e-8 * s.user_pairs + 1e-7 * s.interactions,
         lambda s, o: _neighbours(s, o, s.items) * 2 + s.interactions * 16.0,
         lambda s, o: _neighbours(s, o, s.items)),
     "user-cf": _Cost(
-        lambda s, o: 2.5e-8 * s.item_pairs + 1e-6 * s.users,
+        lambda s, o: 1.4e-8 * s.item_pairs + 1e-6 * s.users,
         lambda s, o: _neighbours(s, o, s.users) * 2 + s.interactions * 16.0,
         lambda s, o: _neighbours(s, o, s.users)),
     "t-item-cf": _Cost(
-        lambda s, o: 5e-9 * s.user_pairs + 2.5e-8 * s.items**2 + 1e-7 * s.interactions,
+        lambda s, o: 3.5e-8 * s.user_pairs + 2.5e-8 * s.items**2 + 1e-7 * s.interactions,
         lambda s, o: _neighbours(s, o, s.items) * 3 + 4.0 * 2048 * s.items,
         lambda s, o: _neighbours(s, o, s.items) * 2),
     "text-knn": _Cost(lambda s, o: 1e-5 * s.items, lambda s, o: 0.0, lambda s, o: 0.0),
@@ -159,9 +159,9 @@ _COSTS: dict[str, _Cost] = {
 #: nothing).
 EMBED_SECONDS = 3.7e-3
 #: Seconds per candidate pair of the training table (candidates and every feature).
-TABLE_SECONDS_PER_PAIR = 1.5e-5
+TABLE_SECONDS_PER_PAIR = 3.0e-5
 #: Seconds per pair and tree of LightGBM's LambdaRank on the table.
-RANKER_SECONDS_PER_PAIR_TREE = 1.2e-7
+RANKER_SECONDS_PER_PAIR_TREE = 2.7e-7
 #: Bytes the process holds per interaction before the first stage (the log's columns, the
 #: matrix, its timestamps, the validation parts) and its fixed part (interpreter, libraries).
 DATA_BYTES_PER_INTERACTION = 120.0
