@@ -43,7 +43,7 @@ def test_a_small_shop_is_planned_as_configured() -> None:
     assert plan.switches == () and plan.retrievers == tuple(r[0] for r in RETRIEVERS)
     assert plan.retriever_params == {}
     assert [s.name for s in plan.stages] == [
-        "text embedding", *(f"{r[0]} (validation part)" for r in RETRIEVERS),
+        "text embedding (uncached)", *(f"{r[0]} (validation part)" for r in RETRIEVERS),
         "training table", "ranker", *(f"{r[0]} (refit)" for r in RETRIEVERS), "save"]
     assert plan.peak_bytes < 8 * GiB
     plan.check()
@@ -75,12 +75,19 @@ def test_dense_ease_is_switched_to_sparse_when_it_would_take_too_much() -> None:
 
 
 def test_a_retriever_too_slow_for_the_data_is_left_out_and_said() -> None:
-    plan = plan_fit(HybridConfig(), RETRIEVERS, _shape(1_000_000, 100_000, 20_000_000),
-                    n_features=40, label_users=1_000_000, limit=(200 * GiB, "test"))
-    assert "user-cf" not in plan.retrievers and "ease" in plan.retrievers
-    assert plan.retriever_params == {"ease": {"variant": "sparse"}}  # dense: hours
-    assert any(s.startswith("hybrid: user-cf is left out: its fit would take about")
+    # 500k customers x 50k products x 10M purchases: EASE's dense inverse would take about
+    # 16 minutes (sparse instead), user-cf about 23 (left out)
+    shape = DataShape(500_000, 50_000, 10_000_000, 50_000, 2e8, 1e11)
+    plan = plan_fit(HybridConfig(), RETRIEVERS, shape, n_features=40, label_users=500_000,
+                    limit=(200 * GiB, "test"))
+    assert plan.retrievers == ("ease", "als", "item-cf", "popularity")
+    assert plan.retriever_params == {"ease": {"variant": "sparse"}}
+    assert any(s.startswith("hybrid: user-cf is left out: its fit would take about 23.")
                for s in plan.switches)
+    # a retriever the caller configured is kept, whatever it costs
+    given = HybridConfig(retriever_params={"user-cf": {"k": 20}})
+    assert "user-cf" in plan_fit(given, RETRIEVERS, shape, n_features=40,
+                                 label_users=500_000, limit=(200 * GiB, "test")).retrievers
 
 
 def test_a_fit_beyond_the_memory_is_refused_in_one_line() -> None:

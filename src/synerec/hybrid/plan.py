@@ -128,7 +128,8 @@ def _ease_dense(opts: dict[str, Any]) -> bool:
 _COSTS: dict[str, _Cost] = {
     "ease": _Cost(
         lambda s, o: (7.7e-12 * s.items**3 + 4e-9 * s.user_pairs) if _ease_dense(o)
-        else 1.5e-6 * s.items * int(o.get("neighbors", 100))**2 * 0.5 + 4e-9 * s.user_pairs,
+        else 3.5e-5 * s.interactions * int(o.get("neighbors", 100)) / 100
+        + 4e-9 * s.user_pairs,
         lambda s, o: (4.0 * s.items**2 * 1.05) if _ease_dense(o)
         else s.items * int(o.get("neighbors", 100)) * 24.0 + 4.0 * 2048 * s.items,
         lambda s, o: (4.0 * s.items**2) if _ease_dense(o)
@@ -324,7 +325,7 @@ def plan_fit(config: HybridConfig, retrievers: Sequence[tuple[str, str, dict[str
 
     stages: list[StageCost] = []
     if shape.text_items:
-        stages.append(StageCost("text embedding", EMBED_SECONDS * shape.text_items,
+        stages.append(StageCost("text embedding (uncached)", EMBED_SECONDS * shape.text_items,
                                 shape.text_items * 384 * 4.0 * 3))
     part_kept = 0.0
     for label, model, opts in chosen:
