@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -81,6 +83,7 @@ def test_a_retriever_too_slow_for_the_data_is_left_out_and_said() -> None:
     plan = plan_fit(HybridConfig(), RETRIEVERS, shape, n_features=40, label_users=500_000,
                     limit=(200 * GiB, "test"))
     assert plan.retrievers == ("ease", "als", "item-cf", "popularity")
+    assert plan.left_out == ("user-cf",)
     assert plan.retriever_params == {"ease": {"variant": "sparse"}}
     assert any(s.startswith("hybrid: user-cf is left out: its fit would take about 23.")
                for s in plan.switches)
@@ -116,3 +119,24 @@ def test_the_fit_announces_its_plan_and_is_refused_before_embedding(
     with pytest.raises(ConfigError, match=r"more than the 0\.0 GiB allowed"):
         HybridRanker(**fast).fit(shop)
     assert embedded == []
+
+
+def test_the_cli_prints_the_plan_without_fitting(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from synerec.cli.main import main
+
+    shop = generate_demo_shop(n_users=60, n_items=40, ratings_per_user=8, random_state=5)
+    data = tmp_path / "ratings.csv"
+    pd.DataFrame({"user_id": shop.users.ids[shop.user_index],
+                  "item_id": shop.items.ids[shop.item_index], "rating": shop.values,
+                  "timestamp": shop.timestamps}).to_csv(data, index=False)
+    out = tmp_path / "model"
+    assert main(["fit", "--data", str(data), "--model", "hybrid", "--out", str(out),
+                 "--estimate"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("hybrid: plan for 60 users x 40 items x")
+    assert any(line.startswith("hybrid: plan: ranker") for line in printed)
+    assert not out.exists()  # nothing fitted, nothing written
+    assert main(["fit", "--data", str(data), "--model", "item-cf", "--out", str(out),
+                 "--estimate"]) == 2
+    assert "--estimate plans the hybrid's fit; item-cf has no plan" in capsys.readouterr().err

@@ -352,6 +352,9 @@ def fit(
     address: Annotated[str | None, typer.Option(
         "--address", help="Ray cluster with --engine ray: auto or ray://HOST:PORT (default: "
         "a local one).")] = None,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Print what fitting the hybrid would cost (time and memory per "
+        "stage, the switches for the data's size) and exit without fitting.")] = False,
 ) -> None:
     """Fit a model on a whole data set and save it (.npz + JSON, no pickle).
 
@@ -375,6 +378,15 @@ def fit(
         model, base, why = choice.name, dict(choice.config), f" (auto: {choice.reason})"
     config = model_config(model, k=k, similarity=similarity, max_neighbors=max_neighbors,
                           factors=factors, epochs=epochs, params=param, seed=seed)
+    if estimate:
+        if model != "hybrid":
+            raise ConfigError(f"--estimate plans the hybrid's fit; {model} has no plan")
+        from synerec.hybrid import HybridRanker
+
+        plan = HybridRanker(**{**base, **config}).plan(ds)
+        typer.echo("\n".join([*plan.lines(), *plan.switches]))
+        plan.check()
+        return
     est = create_model(model, **{**base, **config})
     if engine == "ray":
         from synerec.distributed import parallel_fit

@@ -73,7 +73,7 @@ from synerec.hybrid.persistence import (
     read_arrays,
     read_ranker_files,
 )
-from synerec.hybrid.plan import DataShape, plan_fit
+from synerec.hybrid.plan import DataShape, FitPlan, plan_fit
 from synerec.hybrid.ranker import LambdaRanker, RankerParams, lightgbm
 from synerec.hybrid.retrievers import (
     DEFAULT_RETRIEVER_PARAMS,
@@ -329,33 +329,45 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
                                   timed=self.times_ is not None)
         self._set_retrievers(specs)
 
-    def _plan(self, data: TrainingData, groups: list[Group]) -> None:
-        """Announce what the fit will cost (:func:`~synerec.hybrid.plan.plan_fit`), make the
-        switches its size needs (in ``config_``, so that the saved model records them), and
-        refuse it, before any large allocation, when it would pass the memory allowed."""
-        cfg = self.config_
+    def plan(self, data: Any, *, rating_scale: tuple[float, float] | None = None) -> FitPlan:
+        """What fitting on ``data`` would cost and the switches its size needs
+        (:class:`~synerec.hybrid.plan.FitPlan`; nothing is fitted). ``data`` and
+        ``rating_scale`` as :meth:`fit` takes them; ``synerec fit --estimate`` prints it."""
+        training = TrainingData.of(data, rating_scale=rating_scale)
+        return self._fit_plan(self.get_config(), training, training.rating_scale,
+                              list(self.get_config().features))
+
+    @staticmethod
+    def _fit_plan(cfg: HybridConfig, data: TrainingData,
+                  rating_scale: tuple[float, float] | None, groups: list[Group]) -> FitPlan:
         X = data.matrix
         has_info = data.dataset is not None and data.dataset.item_info is not None
         text_items = X.shape[1] if "text" in groups and data.item_embeddings is None \
             and has_info else 0
         times = data.timestamps is not None
-        specs = choose_retrievers(cfg, text="text" in groups,
-                                  explicit=self.rating_scale_ is not None, timed=times)
-        n_features = len(feature_columns([s.columns(self.rating_scale_, times) for s in specs],
+        specs = choose_retrievers(cfg, text="text" in groups, explicit=rating_scale is not None,
+                                  timed=times)
+        n_features = len(feature_columns([s.columns(rating_scale, times) for s in specs],
                                          groups))
-        plan = plan_fit(cfg, [(s.label, s.model, s.params) for s in specs],
+        return plan_fit(cfg, [(s.label, s.model, s.params) for s in specs],
                         DataShape.of(X, text_items), n_features=n_features,
                         label_users=int((np.diff(X.indptr) >= 2).sum()))
+
+    def _plan(self, data: TrainingData, groups: list[Group]) -> None:
+        """Announce what the fit will cost (:meth:`plan`), make the switches its size needs
+        (in ``config_``, so that the saved model records them), and refuse it, before any
+        large allocation, when it would pass the memory allowed."""
+        cfg = self.config_
+        plan = self._fit_plan(cfg, data, self.rating_scale_, groups)
         for line in plan.lines():
             progress.info(line)
         for line in plan.switches:
             log.warning(line)
         plan.check()
         if plan.switches:
-            left_out = {s.label for s in specs} - set(plan.retrievers)
             self.config_ = cfg.model_copy(update={
                 "retriever_params": plan.retriever_params,
-                "retrievers": tuple(r for r in cfg.retrievers if r not in left_out)})
+                "retrievers": tuple(r for r in cfg.retrievers if r not in plan.left_out)})
 
     def _set_retrievers(self, specs: list[RetrieverSpec]) -> None:
         """The retrievers' specs and the feature columns they give (with the feature groups,

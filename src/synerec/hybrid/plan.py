@@ -168,7 +168,7 @@ RANKER_SECONDS_PER_PAIR_TREE = 2.7e-7
 DATA_BYTES_PER_INTERACTION = 120.0
 BASE_BYTES = 1.2 * GiB
 #: Seconds per byte of the saved arrays (written, then hashed).
-SAVE_SECONDS_PER_BYTE = 2.5e-9
+SAVE_SECONDS_PER_BYTE = 1.2e-8
 
 
 def fit_memory_limit() -> tuple[int, str]:
@@ -203,6 +203,8 @@ class FitPlan:
         The hybrid's ``retriever_params`` after the switches.
     switches
         One sentence per automatic switch (announced by the fit).
+    left_out
+        The retrievers the switches leave out.
     """
 
     shape: DataShape
@@ -213,6 +215,7 @@ class FitPlan:
     retrievers: tuple[str, ...]
     retriever_params: dict[str, dict[str, Any]]
     switches: tuple[str, ...] = field(default=())
+    left_out: tuple[str, ...] = field(default=())
 
     @property
     def seconds(self) -> float:
@@ -297,6 +300,7 @@ def plan_fit(config: HybridConfig, retrievers: Sequence[tuple[str, str, dict[str
     params = {k: dict(v) for k, v in config.retriever_params.items()}
     switches: list[str] = []
     chosen: list[tuple[str, str, dict[str, Any]]] = []
+    left_out: list[str] = []
     fit_shape = shape.scaled(1.0 - config.validation_fraction)
     for label, model, opts in retrievers:
         given = config.retriever_params.get(label, {})
@@ -318,6 +322,7 @@ def plan_fit(config: HybridConfig, retrievers: Sequence[tuple[str, str, dict[str
                 f"hybrid: {label} is left out: its fit would take about "
                 f"{_duration(cost.seconds(shape, opts))} on {shape.users:,} users x "
                 f"{shape.items:,} items (more than {_duration(MAX_RETRIEVER_SECONDS)})")
+            left_out.append(label)
             continue
         chosen.append((label, model, opts))
     if not chosen:
@@ -351,4 +356,5 @@ def plan_fit(config: HybridConfig, retrievers: Sequence[tuple[str, str, dict[str
     stages.append(StageCost("save", SAVE_SECONDS_PER_BYTE * kept, kept * 2))
     peak = _data_bytes(shape) + max(st.bytes for st in stages)
     return FitPlan(shape, tuple(stages), peak, limit_bytes, source,
-                   tuple(label for label, _, _ in chosen), params, tuple(switches))
+                   tuple(label for label, _, _ in chosen), params, tuple(switches),
+                   tuple(left_out))
