@@ -128,7 +128,7 @@ def _ease_dense(opts: dict[str, Any]) -> bool:
 _COSTS: dict[str, _Cost] = {
     "ease": _Cost(
         lambda s, o: (7.7e-12 * s.items**3 + 4e-9 * s.user_pairs) if _ease_dense(o)
-        else 3.5e-5 * s.interactions * int(o.get("neighbors", 100)) / 100
+        else 5e-5 * s.interactions * int(o.get("neighbors", 100)) / 100
         + 4e-9 * s.user_pairs,
         lambda s, o: (4.0 * s.items**2 * 1.05) if _ease_dense(o)
         else s.items * int(o.get("neighbors", 100)) * 24.0 + 4.0 * 2048 * s.items,
