@@ -47,7 +47,8 @@ def saved(tmp_path: Path, data: InteractionDataset) -> Path:
 
 def test_manifest_content(saved: Path) -> None:
     manifest = json.loads((saved / "model.json").read_text())
-    assert manifest["format"] == "synerec-model" and manifest["format_version"] == 3
+    assert manifest["format"] == "synerec-model" and manifest["format_version"] == 4
+    assert manifest["chunk_bytes"] == 1 << 20
     assert manifest["manifest_sha256"] == manifest_digest(manifest)
     assert manifest["class"] == "mf"
     assert manifest["config"]["factors"] == 3 and manifest["config"]["random_state"] == 1

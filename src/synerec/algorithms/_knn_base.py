@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
@@ -178,7 +178,7 @@ class _NeighborhoodModel(Recommender[_KC]):
                 "similarity_data": S.data.astype(np.float32),
                 "means": self._means()}
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         n = len(self._means())
         S = sp.csr_matrix((arrays["similarity_data"], arrays["similarity_indices"],
                            arrays["similarity_indptr"]), shape=(n, n))

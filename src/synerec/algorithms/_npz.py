@@ -2,8 +2,13 @@
 
 Writing aligns each member's data to 64 bytes (so that it can be memory-mapped in place);
 reading maps or reads a member, and :class:`VerifiedArrays` checks each member's own sha256
-(format version 3) when the array is first taken. The directory around it (manifest,
-checksums of the whole, extra files, atomic replacement) is :mod:`.persistence`.
+(format version 3) when the array is first taken. From format version 4 a member larger than
+:data:`CHUNK_BYTES` also has the sha256 of each of its consecutive :data:`CHUNK_BYTES` pieces:
+:meth:`VerifiedArrays.rows` hands out such an array as :class:`ArrayRows`, whose rows are
+read from the mapping after verifying only the pieces they lie in (and the piece holding the
+``.npy`` header), so that a request reading a few rows of a 1.6 GB matrix hashes a few MiB.
+The directory around it (manifest, checksums of the whole, extra files, atomic replacement)
+is :mod:`.persistence`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import io
 import os
 import struct
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -22,8 +27,12 @@ import numpy as np
 
 from synerec.exceptions import ModelFileError
 
-__all__ = ["VerifiedArrays", "check_spec", "member_digests", "npz_members_mapped",
-           "write_npz"]
+__all__ = ["CHUNK_BYTES", "ArrayRows", "ArraysView", "VerifiedArrays", "array_rows",
+           "check_spec", "member_digests", "npz_members_mapped", "write_npz"]
+
+#: Bytes per checksummed piece of a large member (format version 4): a member larger than
+#: this has one sha256 per piece in the manifest (``"chunk_sha256"``).
+CHUNK_BYTES = 1 << 20
 
 _ALIGN = 64  # member data alignment in arrays.npz (the .npy header pads to 64 as well)
 _PAD_EXTRA_ID = 0xD935  # zip "extra field" id used for alignment padding (as Android zipalign)
@@ -112,35 +121,151 @@ def _members(arrays_path: Path) -> dict[str, _Member]:
     return out
 
 
-def _member_digest(f: BinaryIO, member: _Member, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a member's stored bytes (``ValueError`` when the file is too short)."""
+def _member_digest(f: BinaryIO, member: _Member, chunk: int = CHUNK_BYTES,
+                   pieces: list[str] | None = None) -> str:
+    """Hex sha256 of a member's stored bytes (``ValueError`` when the file is too short);
+    the sha256 of each consecutive ``chunk`` bytes is appended to ``pieces`` when given."""
     h = hashlib.sha256()
     f.seek(member.start)
     left = member.size
     while left > 0:
         block = f.read(min(chunk, left))
-        if not block:
+        if len(block) != min(chunk, left):
             raise ValueError(f"member {member.name!r} is truncated")
         h.update(block)
+        if pieces is not None:
+            pieces.append(hashlib.sha256(block).hexdigest())
         left -= len(block)
     return h.hexdigest()
 
 
+class ArrayRows:
+    """An array read by rows (along its first axis), for a model that needs only some rows.
+
+    ``take(rows)`` copies rows, ``span(lo, hi)`` gives a contiguous range and ``full()`` the
+    whole array. This base class holds an array in memory, or a function that reads (and
+    verifies) the whole array when first needed; :meth:`VerifiedArrays.rows` gives, for a
+    large member of a format version 4 archive, one that verifies only the pieces the rows
+    it hands out lie in.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype[Any],
+                 load: Callable[[], np.ndarray]) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self._load = load
+        self._full: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> ArrayRows:
+        """Rows of an array already in memory."""
+        arr = np.asarray(array)
+        return cls(arr.shape, arr.dtype, lambda: arr)
+
+    def __len__(self) -> int:
+        return self.shape[0] if self.shape else 0
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """A copy of the rows ``rows`` (integer indices)."""
+        return self.full()[np.asarray(rows, dtype=np.int64)]
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        """Rows ``lo`` to ``hi`` (exclusive)."""
+        return self.full()[lo:hi]
+
+    def full(self) -> np.ndarray:
+        """The whole array (verified whole)."""
+        if self._full is None:
+            self._full = self._load()
+        return self._full
+
+
+class _Pieces:
+    """The :data:`CHUNK_BYTES` pieces of one mapped member, each verified once, when read."""
+
+    def __init__(self, path: Path, name: str, data: np.ndarray, digests: list[str],
+                 chunk: int) -> None:
+        self.path, self.name, self.data, self.chunk = path, name, data, chunk
+        self.digests = digests
+        self.done = np.zeros(len(digests), dtype=bool)
+
+    def verify(self, lo: int, hi: int) -> None:
+        """Verify the pieces holding bytes ``lo`` to ``hi`` (exclusive) of the member."""
+        if hi <= lo:
+            return
+        self.verify_pieces(np.arange(lo // self.chunk, (hi - 1) // self.chunk + 1))
+
+    def verify_pieces(self, pieces: np.ndarray) -> None:
+        for k in pieces[~self.done[pieces]]:
+            lo = int(k) * self.chunk
+            block = self.data[lo:lo + self.chunk]
+            digest = hashlib.sha256(block.data).hexdigest()
+            if digest != self.digests[k]:
+                raise ModelFileError(
+                    f"{self.path} is corrupted: array {self.name!r}, bytes {lo}.."
+                    f"{lo + len(block)} of its member, has sha256 {digest}, the manifest "
+                    f"(model.json) records {self.digests[k]}")
+            self.done[k] = True
+
+
+class _VerifiedRows(ArrayRows):
+    """Rows of a mapped member whose pieces are verified when rows in them are read."""
+
+    def __init__(self, pieces: _Pieces, offset: int, view: np.ndarray) -> None:
+        super().__init__(view.shape, view.dtype, self._verified_whole)
+        self._pieces = pieces
+        self._offset = offset
+        self._view = view
+        self._row_bytes = int(np.prod(view.shape[1:], dtype=np.int64)) * view.dtype.itemsize
+
+    def _verified_whole(self) -> np.ndarray:
+        self._pieces.verify(0, len(self._pieces.data))
+        return self._view
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        if len(rows) and (rows.min() < -len(self) or rows.max() >= len(self)):
+            raise IndexError(f"row index out of range for {len(self)} rows")
+        rows = np.where(rows < 0, rows + len(self), rows)
+        if self._full is None and len(rows):
+            lo = self._offset + rows * self._row_bytes
+            first = lo // self._pieces.chunk
+            last = (lo + max(self._row_bytes, 1) - 1) // self._pieces.chunk
+            width = int((last - first).max()) + 1
+            pieces = (first[:, None] + np.arange(width)[None, :])
+            pieces = np.unique(np.minimum(pieces, last[:, None]))
+            self._pieces.verify_pieces(pieces)
+        return np.array(self._view[rows])
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        lo, hi, _ = slice(lo, hi).indices(len(self))
+        if self._full is None and hi > lo:
+            self._pieces.verify(self._offset + lo * self._row_bytes,
+                                self._offset + hi * self._row_bytes)
+        return self._view[lo:hi]
+
+
 class VerifiedArrays(Mapping[str, np.ndarray]):
-    """The arrays of a format version 3 model, each read (or mapped) when first taken.
+    """The arrays of a format version 3 (or later) model, each read (or mapped) when first
+    taken.
 
     Opening reads only the archive's directory and checks that it lists exactly the manifest's
     arrays. Taking an array (``arrays[name]``, ``.items()``, ``.values()``) verifies its
-    member's sha256 against the manifest, then reads it (``allow_pickle=False``) or maps it
-    copy-on-write, and checks its shape and dtype; it is kept for the next time. A mismatch
-    raises :class:`ModelFileError` before the array is handed out.
+    member's sha256 against the manifest (from version 4, for a large member, the sha256 of
+    each of its pieces), then reads it (``allow_pickle=False``) or maps it copy-on-write, and
+    checks its shape and dtype; it is kept for the next time. A mismatch raises
+    :class:`ModelFileError` before the array is handed out. :meth:`rows` hands out a large
+    version 4 member by rows, verifying only the pieces that the rows read lie in.
     """
 
-    def __init__(self, arrays_path: Path, expected: dict[str, Any], mapped: bool) -> None:
+    def __init__(self, arrays_path: Path, expected: dict[str, Any], mapped: bool,
+                 chunk_bytes: int | None = None) -> None:
         self._path = arrays_path
         self._expected = expected
         self._mapped = mapped
+        self._chunk = chunk_bytes
         self._done: dict[str, np.ndarray] = {}
+        self._rows: dict[str, ArrayRows] = {}
         try:
             self._members = _members(arrays_path)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -157,12 +282,21 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._members)
 
+    def __contains__(self, name: object) -> bool:  # without reading the array
+        return name in self._members
+
     def __getitem__(self, name: str) -> np.ndarray:
         got = self._done.get(name)
         if got is not None:
             return got
         member = self._members[name]  # KeyError for a name the file does not hold
         spec = self._expected[name]
+        if self._pieces_of(name) is not None:
+            arr = self.rows(name).full()
+            if not self._mapped:
+                arr = np.array(arr)  # read: a private copy, as an unmapped load gives
+            self._done[name] = arr
+            return arr
         want = spec.get("sha256") if isinstance(spec, dict) else None
         if not isinstance(want, str):
             raise ModelFileError(f"{self._path}: the manifest records no sha256 for array "
@@ -182,6 +316,74 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
         check_spec(self._path, name, arr, spec)
         self._done[name] = arr
         return arr
+
+    def rows(self, name: str) -> ArrayRows:
+        """The array ``name`` read by rows (:class:`ArrayRows`).
+
+        A member with piece checksums (format version 4, larger than one piece, stored,
+        C order) is mapped, and ``take``/``span`` verify the pieces of the rows they read
+        (``full`` all of them); any other array is verified whole when first read.
+        """
+        got = self._rows.get(name)
+        if got is not None:
+            return got
+        spec = self._expected[name]  # KeyError for a name the manifest does not list
+        if name not in self._members:
+            raise KeyError(name)
+        rows: ArrayRows
+        if self._pieces_of(name) is not None:
+            rows = self._verified_rows(name)
+        else:
+            shape = tuple(spec.get("shape", ())) if isinstance(spec, dict) else ()
+            dtype = np.dtype(spec.get("dtype", "<f8")) if isinstance(spec, dict) else np.dtype(
+                np.float64)
+            rows = ArrayRows(shape, dtype, lambda: self[name])
+        self._rows[name] = rows
+        return rows
+
+    def _pieces_of(self, name: str) -> list[str] | None:
+        """The piece checksums of a member that has them (and can be mapped), else ``None``."""
+        spec = self._expected[name]
+        pieces = spec.get("chunk_sha256") if isinstance(spec, dict) else None
+        member = self._members[name]
+        if self._chunk is None or not isinstance(pieces, list) or not member.stored:
+            return None
+        return pieces
+
+    def _verified_rows(self, name: str) -> ArrayRows:
+        member, spec = self._members[name], self._expected[name]
+        digests = self._pieces_of(name)
+        assert digests is not None and self._chunk is not None
+        chunk = self._chunk
+        if len(digests) != -(-member.size // chunk) or member.size == 0:
+            raise ModelFileError(
+                f"{self._path} is corrupted: array {name!r} is stored in {member.size} "
+                f"bytes, the manifest (model.json) lists {len(digests)} pieces of {chunk}")
+        try:
+            data = np.memmap(self._path, dtype=np.uint8, mode="c", offset=member.start,
+                             shape=(member.size,)).view(np.ndarray)
+            pieces = _Pieces(self._path, name, data, [str(d) for d in digests], chunk)
+            head = min(member.size, 1 << 16)
+            pieces.verify(0, head)  # the .npy header is read only once verified
+            f = io.BytesIO(data[:head].tobytes())
+            shape, fortran, dtype = _npy_header(f, name)
+            offset = f.tell()
+        except ModelFileError:
+            raise
+        except (OSError, ValueError, EOFError) as exc:
+            raise ModelFileError(f"cannot read {self._path}: {exc}") from exc
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if offset + nbytes > member.size:
+            raise ModelFileError(f"cannot read {self._path}: member {name!r} is truncated")
+        if fortran or len(shape) == 0 or offset % dtype.alignment:
+            pieces.verify(0, member.size)  # not by rows: verified whole, then read as stored
+            flat = data[offset:offset + nbytes].view(dtype)
+            arr = flat.reshape(shape, order="F" if fortran else "C")
+            check_spec(self._path, name, arr, spec)
+            return ArrayRows.of(arr)
+        view = data[offset:offset + nbytes].view(dtype).reshape(shape)
+        check_spec(self._path, name, view, spec)
+        return _VerifiedRows(pieces, offset, view)
 
     def _load(self, f: io.BufferedReader, member: _Member) -> np.ndarray:
         if not member.stored:  # compressed (not written by synerec): cannot be mapped
@@ -231,7 +433,55 @@ def check_spec(arrays_path: Path, name: str, arr: np.ndarray, spec: Any) -> None
             f"{arr.dtype.str}, the manifest says {want}")
 
 
-def member_digests(arrays_path: Path) -> dict[str, str]:
-    """Each member's sha256 (of its stored bytes), by array name."""
+def member_digests(arrays_path: Path, chunk_bytes: int | None = None
+                   ) -> dict[str, tuple[str, list[str] | None]]:
+    """Each member's sha256 (of its stored bytes) by array name, with the sha256 of each of
+    its ``chunk_bytes`` pieces for a member larger than one piece (else ``None``; always
+    ``None`` without ``chunk_bytes``)."""
+    out: dict[str, tuple[str, list[str] | None]] = {}
     with open(arrays_path, "rb") as f:
-        return {name: _member_digest(f, m) for name, m in _members(arrays_path).items()}
+        for name, m in _members(arrays_path).items():
+            if chunk_bytes is None or m.size <= chunk_bytes:
+                out[name] = (_member_digest(f, m), None)
+                continue
+            pieces: list[str] = []
+            out[name] = (_member_digest(f, m, chunk_bytes, pieces), pieces)
+    return out
+
+
+class ArraysView(Mapping[str, np.ndarray]):
+    """The arrays of a mapping whose names start with ``prefix``, named without it (what a
+    model's ``_load_arrays`` gets): nothing is read until an array is taken, and
+    :func:`array_rows` reads it by rows when the mapping can."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
+        self._arrays = arrays
+        self._prefix = prefix
+        self._names = [k[len(prefix):] for k in arrays if k.startswith(prefix)]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (self._prefix + name) in self._arrays
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[self._prefix + name]
+
+    def rows(self, name: str) -> ArrayRows:
+        """:func:`array_rows` of the underlying mapping."""
+        if name not in self:
+            raise KeyError(name)
+        return array_rows(self._arrays, self._prefix + name)
+
+
+def array_rows(arrays: Mapping[str, np.ndarray], name: str) -> ArrayRows:
+    """The array ``name`` of ``arrays`` by rows: from a model directory (a
+    :class:`VerifiedArrays`, or a view of one), only the pieces of the rows read are verified
+    (format version 4); from arrays in memory, the array itself."""
+    if isinstance(arrays, (VerifiedArrays, ArraysView)):
+        return arrays.rows(name)
+    return ArrayRows.of(arrays[name])

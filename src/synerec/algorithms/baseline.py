@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -120,12 +121,12 @@ class Baseline(Recommender[BaselineConfig]):
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"user_bias": self.user_bias_, "item_bias": self.item_bias_}
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         self.user_bias_ = _vector(arrays, "user_bias", self.n_users_)
         self.item_bias_ = _vector(arrays, "item_bias", self.n_items_)
 
 
-def _vector(arrays: dict[str, np.ndarray], name: str, size: int) -> np.ndarray:
+def _vector(arrays: Mapping[str, np.ndarray], name: str, size: int) -> np.ndarray:
     arr = arrays[name]
     if arr.shape != (size,):
         raise ValueError(f"{name} has shape {arr.shape}, expected ({size},)")

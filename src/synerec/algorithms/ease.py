@@ -67,6 +67,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -247,7 +248,7 @@ class EASE(LinearItemModel[EASEConfig]):
                 "weights_indices": W.indices.astype(np.int32),
                 "weights_data": W.data.astype(np.float32)}
 
-    def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         n = self.n_items_
         if "weights" in arrays:
             W = arrays["weights"]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
@@ -171,7 +172,7 @@ class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
     def _model_arrays(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
-    def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         U, V = arrays["user_factors"], arrays["item_factors"]
         if U.ndim != 2 or V.ndim != 2 or U.shape[0] != self.n_users_ \
                 or V.shape[0] != self.n_items_ or U.shape[1] != V.shape[1]:

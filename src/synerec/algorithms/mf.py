@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -175,7 +176,7 @@ class MatrixFactorization(Recommender[MatrixFactorizationConfig], ScoresByFactor
                 "user_bias": self.user_bias_, "item_bias": self.item_bias_,
                 "training_rmse": np.asarray(self.training_rmse_, dtype=np.float64)}
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         f = self.config_.factors
         expected = {"user_factors": (self.n_users_, f), "item_factors": (self.n_items_, f),
                     "user_bias": (self.n_users_,), "item_bias": (self.n_items_,)}

@@ -72,7 +72,11 @@ import numpy as np
 
 from synerec._version import __version__
 from synerec.algorithms._npz import (
+    CHUNK_BYTES,
+    ArrayRows,
+    ArraysView,
     VerifiedArrays,
+    array_rows,
     check_spec,
     member_digests,
     npz_members_mapped,
@@ -84,9 +88,12 @@ __all__ = [
     "ARRAYS_FILE",
     "FORMAT_VERSION",
     "MANIFEST_FILE",
+    "ArrayRows",
+    "ArraysView",
     "ModelFile",
     "OpenedModelFile",
     "VerifiedArrays",
+    "array_rows",
     "manifest_digest",
     "memory_mapped",
     "open_model_dir",
@@ -100,9 +107,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FORMAT = "synerec-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: The first format version whose arrays carry their own checksums (verified when read).
 MEMBER_SUMS_VERSION = 3
+#: The first format version whose large arrays carry a checksum per piece (``chunk_bytes``).
+PIECE_SUMS_VERSION = 4
 MANIFEST_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 MANIFEST_DIGEST_KEY = "manifest_sha256"
@@ -285,8 +294,11 @@ def _write_contents(tmp: Path, manifest: dict[str, Any], arrays: dict[str, np.nd
         f.flush()
         os.fsync(f.fileno())
     manifest["arrays_sha256"] = sha256_file(tmp / ARRAYS_FILE)
-    for name, digest in member_digests(tmp / ARRAYS_FILE).items():
+    manifest["chunk_bytes"] = CHUNK_BYTES
+    for name, (digest, pieces) in member_digests(tmp / ARRAYS_FILE, CHUNK_BYTES).items():
         manifest["arrays"][name]["sha256"] = digest
+        if pieces is not None:
+            manifest["arrays"][name]["chunk_sha256"] = pieces
     if extra:
         listed = {}
         for name, data in extra.items():
@@ -462,7 +474,8 @@ def open_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None
         raise ModelFileError(f"{manifest_path}: 'arrays' must be an object")
     arrays: Mapping[str, np.ndarray]
     if manifest["format_version"] >= MEMBER_SUMS_VERSION:
-        arrays = VerifiedArrays(arrays_path, expected, mapped)
+        arrays = VerifiedArrays(arrays_path, expected, mapped, _chunk_bytes(manifest_path,
+                                                                            manifest))
     else:
         _check_whole_file(arrays_path, manifest)
         arrays = _read_arrays(arrays_path, expected, mapped)
@@ -483,6 +496,17 @@ def open_model_dir(path: str | os.PathLike[str], *, mmap: bool | None = None
         metadata=dict(metadata),
         files=files,
     )
+
+
+def _chunk_bytes(manifest_path: Path, manifest: dict[str, Any]) -> int | None:
+    """The size of the checksummed pieces of large arrays (format version 4), else ``None``."""
+    if manifest["format_version"] < PIECE_SUMS_VERSION:
+        return None
+    chunk = manifest.get("chunk_bytes")
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
+        raise ModelFileError(f"{manifest_path}: 'chunk_bytes' must be a positive integer, "
+                             f"got {chunk!r}")
+    return chunk
 
 
 def verify_model_dir(path: str | os.PathLike[str]) -> ModelFile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -103,7 +104,7 @@ class Popularity(Recommender[PopularityConfig]):
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"item_score": self.item_score_}
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         arr = arrays["item_score"]
         if arr.shape != (self.n_items_,):
             raise ValueError(f"item_score has shape {arr.shape}, expected ({self.n_items_},)")

@@ -43,6 +43,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
@@ -203,13 +204,13 @@ class PositiveFeedbackModel(Recommender[_PC]):
     def _model_arrays(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         raise NotImplementedError
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return self._model_arrays()
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._set_positives(self.train_)
         self._load_model_arrays(arrays)
 

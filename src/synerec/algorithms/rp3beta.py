@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -128,7 +129,7 @@ class RP3beta(LinearItemModel[RP3betaConfig], SimilarItems):
                 "similarity_indices": W.indices.astype(np.int32),
                 "similarity_data": W.data.astype(np.float32)}
 
-    def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         n = self.n_items_
         W = sp.csr_matrix((arrays["similarity_data"], arrays["similarity_indices"],
                            arrays["similarity_indptr"]), shape=(n, n))

@@ -79,7 +79,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -654,7 +654,7 @@ class SASRec(PositiveFeedbackModel[SASRecConfig], ScoresSequence):
                        "fit_seconds": np.asarray(self.fit_seconds_)})
         return arrays
 
-    def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         import torch
 
         state = {k[len("net."):]: torch.from_numpy(np.array(v))

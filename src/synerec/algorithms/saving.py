@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec.algorithms.params import C
-from synerec.algorithms.persistence import open_model_dir, write_model_dir
+from synerec.algorithms.persistence import ArraysView, open_model_dir, write_model_dir
 from synerec.algorithms.registry import registered
 from synerec.algorithms.scoring import ScoringModel
 from synerec.data.vocabulary import Vocabulary
@@ -123,8 +123,7 @@ class Saving(ScoringModel[C]):
                 raise ValueError("the training matrix is empty")
             model.config_ = model.get_config()
             model._set_training_state(X, users, items, mf.rating_scale)
-            model._load_arrays({k[len("model."):]: v for k, v in a.items()
-                                if k.startswith("model.")})
+            model._load_arrays(ArraysView(a, "model."))  # each read when the model asks
             model._load_data_info(a, mf.metadata, len(items))
             model._load_files(dict(mf.files))
         except (KeyError, ValueError, IndexError, TypeError, DataFormatError) as exc:
@@ -136,7 +135,7 @@ class Saving(ScoringModel[C]):
                         n_items: int) -> None:
         """``catalogue_``, ``data_name_`` and ``data_source_`` from a file (``None`` when it
         predates them)."""
-        catalogue = {k[len("data."):]: v.astype(np.str_) for k, v in arrays.items()
+        catalogue = {k[len("data."):]: arrays[k].astype(np.str_) for k in arrays
                      if k.startswith("data.")}
         for col, values in catalogue.items():
             if values.shape != (n_items,):

@@ -61,7 +61,7 @@ and batch jobs that decided already.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
@@ -325,7 +325,7 @@ class ScoringModel(Configurable[C]):
         """The learned arrays by name, for saving."""
         raise NotImplementedError
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Restore the learned state from :meth:`_arrays`' output (the base state is set)."""
         raise NotImplementedError
 

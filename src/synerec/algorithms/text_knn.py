@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
@@ -468,7 +469,7 @@ class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
                                   else emb.astype(np.float32))
         return out
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._plain_item_mean = self.item_mean_.copy()
         super()._load_arrays(arrays)
         self.alpha_ = _check_finite_alpha(arrays["alpha"])
@@ -545,6 +546,6 @@ class TextUserKNN(_TextMixin[TextUserKNNConfig], UserKNN):
         out["alpha"] = np.asarray(self.alpha_, dtype=np.float64)
         return out
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._load_arrays(arrays)
         self.alpha_ = _check_finite_alpha(arrays["alpha"])

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
@@ -281,7 +282,7 @@ class _TextRetriever(PositiveFeedbackModel[_TC], ExplainsScore, ScoresItemUsers,
                 "encoder_name": np.asarray(self.encoder_name_, dtype=np.str_),
                 "keeps_lengths": np.asarray(self.keeps_lengths_, dtype=np.bool_)}
 
-    def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         E = np.asarray(arrays["item_embeddings"], dtype=np.float32)
         has = np.asarray(arrays["item_has_text"])
         if E.ndim != 2 or E.shape[0] != self.n_items_:
@@ -474,7 +475,7 @@ ridge_lambda, random_state
         info = json.dumps(self.finetune_info_, sort_keys=True, default=str)
         return {**super()._model_arrays(), "finetune_info": np.asarray(info, dtype=np.str_)}
 
-    def _load_model_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         super()._load_model_arrays(arrays)
         info = json.loads(str(np.asarray(arrays["finetune_info"]).reshape(())))
         if not isinstance(info, dict):

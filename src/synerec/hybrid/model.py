@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -692,7 +692,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
     def _files(self) -> dict[str, bytes | str]:
         return ranker_files(self.ranker_, self.ranker_llm_)
 
-    def _load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         X = self.train_
         stored = read_arrays(arrays, X)
         specs = [retriever_spec(self.config_, label) for label in stored.retriever_names]

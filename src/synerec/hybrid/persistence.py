@@ -11,7 +11,7 @@ are the columns its trees read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,7 @@ def hybrid_arrays(stored: StoredHybrid, retrievers: Sequence[Recommender]
     return out
 
 
-def read_arrays(arrays: dict[str, np.ndarray], X: sp.csr_matrix) -> StoredHybrid:
+def read_arrays(arrays: Mapping[str, np.ndarray], X: sp.csr_matrix) -> StoredHybrid:
     """The hybrid's state from its arrays, checked against its training matrix ``X``.
 
     Raises
@@ -122,7 +122,7 @@ def read_arrays(arrays: dict[str, np.ndarray], X: sp.csr_matrix) -> StoredHybrid
                         [str(t) for t in titles], validation)
 
 
-def _text_neighbors(arrays: dict[str, np.ndarray], n_items: int) -> sp.csr_matrix:
+def _text_neighbors(arrays: Mapping[str, np.ndarray], n_items: int) -> sp.csr_matrix:
     T = sp.csr_matrix((arrays["text_neighbor_data"], arrays["text_neighbor_indices"],
                        arrays["text_neighbor_indptr"]), shape=(n_items, n_items))
     T.check_format(full_check=True)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from synerec._progress import progress
 from synerec.algorithms.abilities import ScoresProfile
 from synerec.algorithms.base import Recommender
+from synerec.algorithms.persistence import ArraysView
 from synerec.algorithms.registry import create_model, get_model_class
 from synerec.algorithms.training import TrainingData
 from synerec.data.vocabulary import Vocabulary
@@ -348,7 +349,7 @@ def fit_retrievers(specs: list[RetrieverSpec], X: sp.csr_matrix,
     return out
 
 
-def load_retrievers(specs: list[RetrieverSpec], arrays: dict[str, np.ndarray],
+def load_retrievers(specs: list[RetrieverSpec], arrays: Mapping[str, np.ndarray],
                     X: sp.csr_matrix, rating_scale: tuple[float, float] | None
                     ) -> list[Recommender]:
     """The retrievers of a saved hybrid: retriever ``j``'s arrays are those prefixed
@@ -361,8 +362,6 @@ def load_retrievers(specs: list[RetrieverSpec], arrays: dict[str, np.ndarray],
         model = spec.create()
         model.config_ = model.get_config()
         model._set_training_state(X, users, items, rating_scale)
-        prefix = f"r{j}."
-        model._load_arrays({k[len(prefix):]: v for k, v in arrays.items()
-                            if k.startswith(prefix)})
+        model._load_arrays(ArraysView(arrays, f"r{j}."))  # each read when the model asks
         out.append(model)
     return out
