@@ -76,6 +76,7 @@ from pydantic import Field
 
 from synerec._config import memory_limit_bytes
 from synerec.algorithms.abilities import EvidenceKind
+from synerec.algorithms.persistence import ArrayRows, array_rows
 from synerec.algorithms.positives import LinearItemModel, PositiveFeedbackConfig
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
@@ -174,12 +175,25 @@ class EASE(LinearItemModel[EASEConfig]):
 
     evidence_kind: ClassVar[EvidenceKind] = "co-occurrence"
 
-    weights_: np.ndarray | sp.csr_matrix
+    _weights: np.ndarray | sp.csr_matrix | ArrayRows
+
+    @property
+    def weights_(self) -> np.ndarray | sp.csr_matrix:
+        """:math:`B` (see the class docstring); a model loaded from a directory reads only the
+        rows its scores need (:meth:`_times_weights`) until this whole matrix is asked for."""
+        W = self._weights
+        if isinstance(W, ArrayRows):
+            W = self._weights = np.ascontiguousarray(W.full(), dtype=np.float32)
+        return W
+
+    @weights_.setter
+    def weights_(self, W: np.ndarray | sp.csr_matrix) -> None:
+        self._weights = W
 
     @property
     def sparse_scores(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
         """Whether recommendations rank candidate items only (the sparse variant)."""
-        return isinstance(self.__dict__.get("weights_"), sp.csr_matrix)
+        return isinstance(self.__dict__.get("_weights"), sp.csr_matrix)
 
     def _binary(self, P: sp.csr_matrix) -> sp.csr_matrix:
         Xb = P.copy()
@@ -211,11 +225,23 @@ class EASE(LinearItemModel[EASEConfig]):
 
     # -- scores ---------------------------------------------------------------------------------
     def _user_scores(self, users: np.ndarray) -> np.ndarray:
-        W = self.weights_
-        rows = self._xb[users]
-        if isinstance(W, np.ndarray):
-            return np.asarray(rows @ W, dtype=np.float32)
+        if not self.sparse_scores:
+            return np.asarray(self._times_weights(self._xb[users]), dtype=np.float32)
         return super()._user_scores(users)
+
+    def _times_weights(self, P: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+        """``P @ B``; for weights still on disk, from the rows of ``B`` that ``P`` reaches only
+        (the same sums, term by term, in the same order)."""
+        W = self._weights
+        if not isinstance(W, ArrayRows):
+            return P @ W
+        P = sp.csr_matrix(P)
+        cols = np.unique(P.indices)
+        if 2 * len(cols) > W.shape[0]:
+            return P @ self.weights_
+        sub = sp.csr_matrix((P.data, np.searchsorted(cols, P.indices), P.indptr),
+                            shape=(P.shape[0], len(cols)))
+        return sub @ W.take(cols)
 
     def _user_scores_sparse(self, users: np.ndarray) -> sp.csr_matrix:
         S = sp.csr_matrix(self._xb[users] @ self.weights_, dtype=np.float32)
@@ -251,10 +277,11 @@ class EASE(LinearItemModel[EASEConfig]):
     def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         n = self.n_items_
         if "weights" in arrays:
-            W = arrays["weights"]
+            W = array_rows(arrays, "weights")  # rows read (and verified) when scores need them
             if W.shape != (n, n):
                 raise ValueError(f"weights have shape {W.shape}, expected {(n, n)}")
-            self.weights_ = np.ascontiguousarray(W, dtype=np.float32)
+            self._weights = W if W.dtype == np.float32 else np.ascontiguousarray(
+                W.full(), dtype=np.float32)
         else:
             W = sp.csr_matrix((arrays["weights_data"], arrays["weights_indices"],
                                arrays["weights_indptr"]), shape=(n, n))

@@ -346,6 +346,11 @@ class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresItemUsers
         """The items x items weights :math:`W` (dense or CSR)."""
         raise NotImplementedError
 
+    def _times_weights(self, P: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+        """``P @ W`` (dense when :math:`W` is, i.e. unless :attr:`sparse_scores`); a model
+        may compute it from the rows of :math:`W` that ``P`` reaches only."""
+        return P @ self._item_weights()
+
     def score_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
         """What each of the user's positives adds to ``item``'s ranking score (indices).
 
@@ -384,10 +389,9 @@ class LinearItemModel(PositiveFeedbackModel[_PC], ExplainsScore, ScoresItemUsers
             raise ValueError(f"profiles must have {self.n_items_} columns, got shape {X.shape}")
         P = positive_matrix(X, self.positive_threshold_)
         P.data = np.ones_like(P.data)
-        W = self._item_weights()
-        if isinstance(W, np.ndarray):
-            return np.asarray(P @ W, dtype=np.float32)
-        S = sp.csr_matrix(P @ W, dtype=np.float32)
+        if not self.sparse_scores:  # a dense W
+            return np.asarray(self._times_weights(P), dtype=np.float32)
+        S = sp.csr_matrix(self._times_weights(P), dtype=np.float32)
         S.sum_duplicates()
         out = np.full(S.shape, np.nan, dtype=np.float32)
         rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))

@@ -393,9 +393,10 @@ class TextItemKNN(_TextMixin[TextItemKNNConfig], ItemKNN):
         plain = self._plain_item_mean
         means = plain.copy()
         if self.config_.cold_start:
-            S = self.similarity_
-            for i in np.flatnonzero((self.item_count_ == 0) & self.item_has_text_):
-                lo, hi = S.indptr[i], S.indptr[i + 1]
+            cold = np.flatnonzero((self.item_count_ == 0) & self.item_has_text_)
+            S = self._similarity_rows(cold)  # the cold items' rows only
+            for r, i in enumerate(cold):
+                lo, hi = S.indptr[r], S.indptr[r + 1]
                 nb, w = S.indices[lo:hi], S.data[lo:hi].astype(np.float64)
                 warm = self.item_count_[nb] > 0
                 den = np.abs(w[warm]).sum()

@@ -703,7 +703,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self.titles_ = stored.titles
         self.validation_ = stored.validation
         self.retrievers_ = load_retrievers(specs, arrays, X, self.rating_scale_)
-        self.stats_ = training_stats(X, self.times_, self.item_side_, self.rating_scale_)
+        self.stats_ = training_stats(X, self.times_, self.item_side_, self.rating_scale_,
+                                     profiles_by_row=True)
         if "text_map_solution" in arrays:
             warm = np.asarray(arrays["text_map_warm"], dtype=bool)
             solution = np.asarray(arrays["text_map_solution"], dtype=np.float64)

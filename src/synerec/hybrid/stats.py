@@ -21,7 +21,7 @@ from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import ConfigError
 
 __all__ = ["RECENT_ITEMS", "RECENT_SHARE", "TEXT_NEIGHBORS", "ItemSide", "TrainingStats",
-           "item_side", "item_titles", "recent_item_mask", "training_stats"]
+           "UserProfiles", "item_side", "item_titles", "recent_item_mask", "training_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +97,36 @@ class TrainingStats:
     user_activity: np.ndarray
     user_mean: np.ndarray
     user_log_popularity: np.ndarray
-    profiles: np.ndarray | None
+    profiles: np.ndarray | UserProfiles | None
     user_categories: sp.csr_matrix | None
 
 
+class UserProfiles:
+    """The users' unit profile embeddings (:func:`synerec.text.user_profiles`), each row
+    computed when asked (``profiles[users]``): a user's profile reads only their own row of
+    the training matrix, so the rows equal those of the whole table."""
+
+    def __init__(self, X: sp.csr_matrix, embeddings: np.ndarray) -> None:
+        self._X = X
+        self._E = embeddings
+        self.shape = (X.shape[0], embeddings.shape[1])
+
+    def __getitem__(self, users: np.ndarray) -> np.ndarray:
+        from synerec.text import user_profiles
+
+        rows = np.asarray(users, dtype=np.int64)
+        return user_profiles(self._X[rows], self._E)
+
+
 def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
-                   rating_scale: tuple[float, float] | None) -> TrainingStats:
+                   rating_scale: tuple[float, float] | None, *,
+                   profiles_by_row: bool = False) -> TrainingStats:
     """The statistics the features read, from a training matrix ``X`` and its times ``T``.
 
     ``T`` has ``X``'s sparsity pattern (Unix seconds of each interaction) or is ``None``.
+    ``profiles_by_row``: the users' profiles as :class:`UserProfiles` (computed for the users
+    a request asks about, as a loaded model serving a few users wants) instead of a table of
+    every user's.
     """
     n_users, n_items = X.shape
     counts = np.diff(X.indptr).astype(np.float64)
@@ -140,8 +161,10 @@ def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
         t_rows = np.repeat(np.arange(T.shape[0]), np.diff(T.indptr))
         recent_users = max(1, len(np.unique(t_rows[is_recent])))
         recent = np.bincount(T.indices[is_recent], minlength=n_items) / recent_users
-    profiles = None
-    if side.embeddings is not None:
+    profiles: np.ndarray | UserProfiles | None = None
+    if side.embeddings is not None and profiles_by_row:
+        profiles = UserProfiles(X, side.embeddings)
+    elif side.embeddings is not None:
         from synerec.text import user_profiles
 
         profiles = user_profiles(X, side.embeddings)
