@@ -291,10 +291,8 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
             return got
         member = self._members[name]  # KeyError for a name the file does not hold
         spec = self._expected[name]
-        if self._pieces_of(name) is not None:
+        if self._pieces_of(name) is not None:  # mapped (copy-on-write), every piece verified
             arr = self.rows(name).full()
-            if not self._mapped:
-                arr = np.array(arr)  # read: a private copy, as an unmapped load gives
             self._done[name] = arr
             return arr
         want = spec.get("sha256") if isinstance(spec, dict) else None

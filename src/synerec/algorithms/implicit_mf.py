@@ -160,14 +160,18 @@ class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
         self.user_factors_ = np.ascontiguousarray(U, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(V, dtype=np.float32)
         # scores in float64, rounded once: a user's scores do not depend on the batch around it
-        self._u64 = self.user_factors_.astype(np.float64)
+        # (the users' rows are widened when asked: a loaded model serving one user does not
+        # hold every user's factors twice)
         self._v64 = self.item_factors_.astype(np.float64)
 
+    def _u64(self, users: np.ndarray) -> np.ndarray:
+        return self.user_factors_[users].astype(np.float64)
+
     def _user_scores(self, users: np.ndarray) -> np.ndarray:
-        return (self._u64[users] @ self._v64.T).astype(np.float32)
+        return (self._u64(users) @ self._v64.T).astype(np.float32)
 
     def _pair_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,ij->i", self._u64[users], self._v64[items])
+        return np.einsum("ij,ij->i", self._u64(users), self._v64[items])
 
     def _model_arrays(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
@@ -184,7 +188,7 @@ class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
     def _explain(self, user: int, item: int) -> dict[str, Any]:
         out = super()._explain(user, item)
         if user >= 0 and item >= 0:
-            out["dot"] = float(self._u64[user] @ self._v64[item])
+            out["dot"] = float(self._u64(np.array([user]))[0] @ self._v64[item])
         return out
 
 

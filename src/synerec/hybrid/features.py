@@ -39,7 +39,13 @@ import scipy.sparse as sp
 
 from synerec.algorithms.abilities import ScoresProfile
 from synerec.hybrid.candidates import CandidateSet
-from synerec.hybrid.stats import RECENT_ITEMS, TEXT_NEIGHBORS, ItemSide, TrainingStats
+from synerec.hybrid.stats import (
+    RECENT_ITEMS,
+    TEXT_NEIGHBORS,
+    ItemSide,
+    RecentItems,
+    TrainingStats,
+)
 
 if TYPE_CHECKING:
     from synerec.algorithms.base import Recommender
@@ -105,7 +111,8 @@ class FeatureInputs:
         The fitted retrievers, in the order of ``cands``' columns.
     recent_profiles
         Gives ``X`` restricted to each user's latest items
-        (:func:`~synerec.hybrid.stats.recent_item_mask`), which the ``:recent`` columns read;
+        (:class:`~synerec.hybrid.stats.RecentItems`: rows computed for the users asked),
+        which the ``:recent`` columns read;
         called only when there is one (the caller may keep it between calls).
     text_map
         Gives the profiles of user indices in the text space
@@ -122,7 +129,7 @@ class FeatureInputs:
     side: ItemSide
     X: sp.csr_matrix
     retrievers: Sequence[Recommender]
-    recent_profiles: Callable[[], sp.csr_matrix] | None = None
+    recent_profiles: Callable[[], RecentItems] | None = None
     text_map: Callable[[np.ndarray], np.ndarray] | None = None
     new_items: bool = False
 

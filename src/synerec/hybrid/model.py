@@ -87,10 +87,10 @@ from synerec.hybrid.retrievers import (
 )
 from synerec.hybrid.split import ValidationSplit, split_validation_folds
 from synerec.hybrid.stats import (
+    RecentItems,
     TrainingStats,
     item_side,
     item_titles,
-    recent_item_mask,
     training_stats,
 )
 from synerec.hybrid.text_map import TEXT_MAP_MODELS, TextMap
@@ -505,18 +505,12 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         return self.item_side_.embeddings is not None \
             and "text_cf_score" in self.feature_names_
 
-    def _recent_mask(self, X: sp.csr_matrix, T: sp.csr_matrix | None) -> sp.csr_matrix:
-        """``X`` restricted to each user's latest items by its timestamps ``T`` (kept for the
-        last ``X`` asked: the training matrix, while recommending)."""
+    def _recent_mask(self, X: sp.csr_matrix, T: sp.csr_matrix | None) -> RecentItems:
+        """``X`` restricted to each user's latest items by its timestamps ``T``, by rows (each
+        user's computed when asked)."""
         if T is None:
             raise ValueError("the :recent features need timestamps")
-        cached = self.__dict__.get("_recent_cache")
-        if cached is not None and cached[0] is X:
-            mask: sp.csr_matrix = cached[1]
-            return mask
-        mask = recent_item_mask(X, T)
-        self.__dict__["_recent_cache"] = (X, mask)
-        return mask
+        return RecentItems(X, T)
 
     def _ranker_params(self) -> RankerParams:
         c = self.config_

@@ -88,7 +88,7 @@ def read_arrays(arrays: Mapping[str, np.ndarray], X: sp.csr_matrix) -> StoredHyb
     """
     n_items = X.shape[1]
     E = arrays["embeddings"]
-    embeddings = None if E.size == 0 else E.astype(np.float32)
+    embeddings = None if E.size == 0 else np.asarray(E, dtype=np.float32)
     if embeddings is not None and embeddings.shape[0] != n_items:
         raise ValueError("the stored embeddings do not match the item vocabulary")
     C = None

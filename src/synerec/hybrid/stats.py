@@ -20,8 +20,9 @@ from synerec.algorithms.training import TrainingData
 from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import ConfigError
 
-__all__ = ["RECENT_ITEMS", "RECENT_SHARE", "TEXT_NEIGHBORS", "ItemSide", "TrainingStats",
-           "UserProfiles", "item_side", "item_titles", "recent_item_mask", "training_stats"]
+__all__ = ["RECENT_ITEMS", "RECENT_SHARE", "TEXT_NEIGHBORS", "ItemSide", "RecentItems",
+           "TrainingStats", "UserProfiles", "item_side", "item_titles", "recent_item_mask",
+           "training_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,20 @@ def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
         item_age_days=age, item_recent_popularity=recent, user_activity=np.log1p(counts),
         user_mean=user_mean, user_log_popularity=user_log_pop, profiles=profiles,
         user_categories=user_categories)
+
+
+class RecentItems:
+    """:func:`recent_item_mask` of ``X`` and ``T``, computed for the rows asked
+    (``recent[users]``: a CSR with a row per user): a user's latest items depend only on
+    their own row, so the rows equal those of the whole mask."""
+
+    def __init__(self, X: sp.csr_matrix, T: sp.csr_matrix, k: int = RECENT_ITEMS) -> None:
+        self._X, self._T, self._k = X, T, k
+        self.shape = X.shape
+
+    def __getitem__(self, users: np.ndarray) -> sp.csr_matrix:
+        rows = np.asarray(users, dtype=np.int64)
+        return recent_item_mask(self._X[rows], self._T[rows], self._k)
 
 
 def recent_item_mask(X: sp.csr_matrix, T: sp.csr_matrix, k: int = RECENT_ITEMS) -> sp.csr_matrix:
