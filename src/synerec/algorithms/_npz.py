@@ -361,8 +361,12 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
             data = np.memmap(self._path, dtype=np.uint8, mode="c", offset=member.start,
                              shape=(member.size,)).view(np.ndarray)
             pieces = _Pieces(self._path, name, data, [str(d) for d in digests], chunk)
-            head = min(member.size, 1 << 16)
-            pieces.verify(0, head)  # the .npy header is read only once verified
+            pieces.verify(0, min(member.size, 12))  # the .npy header is read once verified
+            major = int(data[6]) if member.size > 6 else 0
+            head = (10 + int(data[8:10].view("<u2")[0]) if major == 1 else
+                    12 + int(data[8:12].view("<u4")[0]) if member.size >= 12 else 0)
+            head = min(member.size, head)
+            pieces.verify(0, head)
             f = io.BytesIO(data[:head].tobytes())
             shape, fortran, dtype = _npy_header(f, name)
             offset = f.tell()

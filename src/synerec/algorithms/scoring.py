@@ -244,7 +244,18 @@ class ScoringModel(Configurable[C]):
         return self
 
     def _set_training_state(self, X: sp.csr_matrix, users: Vocabulary, items: Vocabulary,
-                            scale: tuple[float, float] | None) -> None:
+                            scale: tuple[float, float] | None,
+                            like: ScoringModel[Any] | None = None) -> None:
+        """The training state of ``X``; ``like``: a model whose state is of this same ``X``
+        and ``scale``, whose statistics are shared instead of computed again (the retrievers
+        of a loaded hybrid; no model changes them in place)."""
+        if like is not None and like.train_ is X and like.rating_scale_ == scale:
+            self.users_, self.items_, self.train_, self.rating_scale_ = users, items, X, scale
+            self.global_mean_ = like.global_mean_
+            self.user_count_, self.item_count_ = like.user_count_, like.item_count_
+            self.user_mean_, self.item_mean_ = like.user_mean_, like.item_mean_
+            self.item_popularity_ = like.item_popularity_
+            return
         self.users_ = users
         self.items_ = items
         self.train_ = X

@@ -357,11 +357,11 @@ def load_retrievers(specs: list[RetrieverSpec], arrays: Mapping[str, np.ndarray]
     n_users, n_items = X.shape
     users = Vocabulary(np.arange(n_users, dtype=np.int64), kind="user")
     items = Vocabulary(np.arange(n_items, dtype=np.int64), kind="item")
-    out = []
+    out: list[Recommender] = []
     for j, spec in enumerate(specs):
         model = spec.create()
         model.config_ = model.get_config()
-        model._set_training_state(X, users, items, rating_scale)
+        model._set_training_state(X, users, items, rating_scale, like=out[0] if out else None)
         model._load_arrays(ArraysView(arrays, f"r{j}."))  # each read when the model asks
         out.append(model)
     return out
