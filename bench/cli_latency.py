@@ -9,20 +9,25 @@ and the load average (``os.getloadavg()``) before and after each command's runs:
 * ``synerec recommend --model-dir M --user 1 --n 5`` from a saved item-cf and from a saved
   hybrid (the default model ``synerec fit`` trains), both fitted on ML-100K;
 * the same ``recommend`` for a user the model does not know (the one-line error, exit 2);
-* ``synerec evaluate --dataset ml-100k --model item-cf --folds 5``.
+* ``synerec evaluate --dataset ml-100k --model item-cf --folds 5``;
+* with ``--large-model DIR``: ``synerec recommend --model-dir DIR --user U --n 5`` from a large
+  saved model (issue 25: the default hybrid of a 100,000 customers x 20,000 products shop,
+  ``--large-user`` default ``u000017``), with its archive's size beside.
 
-The targets: under 1 s for every ``recommend`` and ``--help``, under 2.5 s for the evaluation,
-on this 2-core machine. The saved models are fitted once into ``--models DIR`` (default
-``/tmp/synerec-cli-latency``) and reused by later runs; fitting the hybrid takes minutes (run
-it under ``nice``). One warm-up run of each command is made first and not counted (it fills the
-page cache and numba's kernel cache, as any second request finds them).
+Each run's peak resident memory (``ru_maxrss`` of that process) is reported too. The
+targets: under 1 s for every ``recommend`` and ``--help``, under 2.5 s for the evaluation,
+under 2 s for the large model's ``recommend``, on this 2-core machine. The saved models are
+fitted once into ``--models DIR`` (default ``/tmp/synerec-cli-latency``) and reused by later
+runs; fitting the hybrid takes minutes (run it under ``nice``). One warm-up run of each
+command is made first and not counted (it fills the page cache and numba's kernel cache, as
+any second request finds them).
 
 Prints a table and writes ``bench/results/cli_latency.json``.
 
 Usage::
 
     SYNEREC_DATA_HOME=/path/to/data python bench/cli_latency.py [--models DIR]
-        [--repeats 5] [--only recommend-item-cf ...]
+        [--repeats 5] [--only recommend-item-cf ...] [--large-model DIR [--large-user ID]]
 """
 
 from __future__ import annotations
@@ -32,11 +37,11 @@ import json
 import logging
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -46,7 +51,8 @@ log = logging.getLogger("bench.cli_latency")
 
 #: Target wall time (best of the runs) of each command, in seconds.
 TARGETS = {"help": 1.0, "recommend-item-cf": 1.0, "recommend-hybrid": 1.0,
-           "recommend-unknown-user": 1.0, "evaluate-item-cf-5-fold": 2.5}
+           "recommend-unknown-user": 1.0, "evaluate-item-cf-5-fold": 2.5,
+           "recommend-large-model": 2.0}
 
 
 def synerec_command() -> list[str]:
@@ -78,27 +84,31 @@ def fitted(models: Path, name: str, model: str | None) -> Path:
 
 
 def time_command(argv: list[str], repeats: int, expect: int) -> dict[str, Any]:
-    """Wall times of ``repeats`` runs of ``argv`` (after one warm-up) and the load average."""
-    def run() -> tuple[float, float]:
-        used = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, check=False)
-        wall = time.perf_counter() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if done.returncode != expect:
-            raise SystemExit(f"{' '.join(argv)} exited {done.returncode}, expected {expect}: "
-                             f"{done.stderr.strip()[-500:]}")
-        return wall, (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
+    """Wall times, CPU times and peak RSS of ``repeats`` runs of ``argv`` (after one
+    warm-up) and the load average."""
+    def run() -> tuple[float, float, float]:
+        with tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            stderr = err.read().decode("utf-8", "replace")
+        if proc.returncode != expect:
+            raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}, expected {expect}: "
+                             f"{stderr.strip()[-500:]}")
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KiB -> MiB
 
     run()  # warm-up: page cache, numba's kernel cache
     before = load()
     runs = [run() for _ in range(repeats)]
-    walls = [w for w, _ in runs]
-    cpus = [c for _, c in runs]
+    walls = [w for w, _, _ in runs]
+    cpus = [c for _, c, _ in runs]
     return {"best_s": round(min(walls), 3), "median_s": round(statistics.median(walls), 3),
             "runs_s": [round(w, 3) for w in walls],
             "best_cpu_s": round(min(cpus), 3), "median_cpu_s": round(statistics.median(cpus), 3),
+            "peak_rss_mb": round(max(r for _, _, r in runs), 1),
             "load_before": before, "load_after": load()}
 
 
@@ -110,9 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(TARGETS), default=None,
                         help="time only these commands")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--large-model", type=Path, default=None,
+                        help="a large saved model (the default hybrid of a big shop) to time "
+                             "one recommend from")
+    parser.add_argument("--large-user", default="u000017",
+                        help="the user of --large-model's recommend")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    chosen = args.only or list(TARGETS)
+    chosen = [n for n in (args.only or list(TARGETS))
+              if n != "recommend-large-model" or args.large_model is not None]
     syn = synerec_command()
     args.models.mkdir(parents=True, exist_ok=True)
     commands: dict[str, tuple[list[str], int]] = {}
@@ -129,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         hyb = fitted(args.models, "hybrid", None)
         commands["recommend-hybrid"] = (
             [*syn, "recommend", "--model-dir", str(hyb), "--user", "1", "--n", "5"], 0)
+    if "recommend-large-model" in chosen:
+        if args.large_model is None:
+            raise SystemExit("recommend-large-model needs --large-model DIR")
+        commands["recommend-large-model"] = (
+            [*syn, "recommend", "--model-dir", str(args.large_model), "--user",
+             args.large_user, "--n", "5"], 0)
     if "evaluate-item-cf-5-fold" in chosen:
         commands["evaluate-item-cf-5-fold"] = (
             [*syn, "evaluate", "--dataset", "ml-100k", "--model", "item-cf", "--folds", "5"],
@@ -140,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
                          **time_command(cmd, args.repeats, expect),
                          "target_s": TARGETS[name]}
         results[name]["meets_target"] = results[name]["best_s"] < TARGETS[name]
-    print(f"{'command':<26} {'best s':>7} {'median s':>9} {'cpu s':>6} {'target':>7}  "
-          f"{'load before':<18} {'load after':<18}")
+    if "recommend-large-model" in results:
+        results["recommend-large-model"].update(_model_info(args.large_model))
+    print(f"{'command':<26} {'best s':>7} {'median s':>9} {'cpu s':>6} {'peak MB':>8} "
+          f"{'target':>7}  {'load before':<18} {'load after':<18}")
     for name, r in results.items():
         print(f"{name:<26} {r['best_s']:>7.3f} {r['median_s']:>9.3f} {r['best_cpu_s']:>6.2f} "
-              f"{r['target_s']:>7.1f}  "
+              f"{r['peak_rss_mb']:>8.0f} {r['target_s']:>7.1f}  "
               f"{' '.join(f'{x:.2f}' for x in r['load_before']):<18} "
               f"{' '.join(f'{x:.2f}' for x in r['load_after']):<18}")
     payload = {"bench": "cli_latency", "repeats": args.repeats, "cpus": os.cpu_count(),
@@ -152,8 +176,19 @@ def main(argv: list[str] | None = None) -> int:
                "models": str(args.models), "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if "recommend-large-model" in results:
+        r = results["recommend-large-model"]
+        print(f"large model: {r['model']} (format {r['format_version']}, arrays.npz "
+              f"{r['archive_mb']:.0f} MB): peak RSS {r['peak_rss_mb']:.0f} MB")
     print(f"wrote {args.out}")
     return 0
+
+
+def _model_info(path: Path) -> dict[str, Any]:
+    """The large model's directory, format version and archive size."""
+    manifest = json.loads((path / "model.json").read_text(encoding="utf-8"))
+    return {"model": str(path), "format_version": manifest.get("format_version"),
+            "archive_mb": round((path / "arrays.npz").stat().st_size / 2**20, 1)}
 
 
 if __name__ == "__main__":
