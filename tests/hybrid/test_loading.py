@@ -17,6 +17,7 @@ from synerec.data import InteractionDataset
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.exceptions import ModelFileError
 from synerec.hybrid import HybridRanker
+from synerec.hybrid.stats import STORED_STATS
 
 SHOP = {"n_users": 120, "n_items": 150, "ratings_per_user": 25, "random_state": 11}
 FAST = {"encoder": "tfidf", "num_threads": 1, "n_estimators": 40, "min_data_in_leaf": 5,
@@ -55,6 +56,15 @@ def test_one_request_lists_equal_the_fitted_models(model: HybridRanker, shop: In
         assert a_ids.tolist() == b_ids.tolist()
         np.testing.assert_array_equal(a_sc, b_sc)
     loaded = Recommender.load(saved)  # many users at once, then one, from the same load
+    assert isinstance(loaded, HybridRanker)
+    for name in STORED_STATS:  # kept in the file, not computed again: the same values
+        np.testing.assert_array_equal(getattr(loaded.stats_, name), getattr(model.stats_, name))
+    assert loaded.stats_.n_active_users == model.stats_.n_active_users
+    assert model.stats_.profiles is not None and loaded.stats_.profiles is not None
+    rows = np.array([5, 0, 5, 17])
+    np.testing.assert_array_equal(loaded.stats_.profiles[rows], model.stats_.profiles[rows])
+    assert loaded.stats_.user_categories is not None and model.stats_.user_categories is not None
+    assert (loaded.stats_.user_categories != model.stats_.user_categories).nnz == 0
     ids = [*users, "nobody"]
     a = model.recommend(ids, 10, unknown="fallback")
     b = loaded.recommend(ids, 10, unknown="fallback")

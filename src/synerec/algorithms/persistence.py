@@ -2,10 +2,11 @@
 
 Layout of a saved model (a directory)::
 
-    model.json   {"format": "synerec-model", "format_version": 3, "class": "mf",
+    model.json   {"format": "synerec-model", "format_version": 4, "class": "mf",
                   "config": {...}, "synerec_version": "0.1.0", "rating_scale": [1.0, 5.0],
-                  "arrays_sha256": "...",
-                  "arrays": {"name": {"shape": [..], "dtype": "..", "sha256": "..."}},
+                  "arrays_sha256": "...", "chunk_bytes": 1048576,
+                  "arrays": {"name": {"shape": [..], "dtype": "..", "sha256": "...",
+                                      "chunk_sha256": ["...", ...]}},
                   "metadata": {...},
                   "files": {"ranker.txt": {"sha256": "...", "bytes": 1234}},
                   "manifest_sha256": "..."}
@@ -31,6 +32,26 @@ parameter, the rating scale) makes the model refuse to load. Version 1 files (no
 ``manifest_sha256``) are still read, with a warning. JSON numbers must be finite: ``NaN``,
 ``Infinity`` or ``1e999`` anywhere in the manifest is an error, and the rating scale must be two
 finite numbers ``low < high``.
+
+Pieces of large arrays (format version 4)
+-----------------------------------------
+A member larger than ``chunk_bytes`` (1 MiB) also lists ``chunk_sha256``: the sha256 of each
+consecutive ``chunk_bytes`` piece of its stored bytes (the last one shorter), so that a model
+can read some rows of a large array without hashing all of it: EASE's 20,000 x 20,000 weights
+(1.6 GB) for the items of one user's history, a neighbourhood model's similarity rows for one
+user. A model asks for such an array with :func:`array_rows` (in its ``_load_arrays``); the
+:class:`ArrayRows` it gets maps the member copy-on-write and verifies a piece the first time a
+row in it is read (``take``, ``span``), the piece holding the ``.npy`` header before the
+header is parsed, and every piece when the whole array is asked for (``full``, or
+``arrays[name]``). The guarantee, precisely: **no byte of an array reaches a computation
+before the piece holding it has matched its sha256** (pieces of 1 MiB for a version 4 member
+with ``chunk_sha256``; the whole member otherwise), and the manifest that lists the digests is
+itself checksummed. A corrupted byte in a row that a request reads is a
+:class:`~synerec.exceptions.ModelFileError` naming the array and the piece, raised before the
+answer is computed; a corrupted byte in a piece that no request has read yet is not noticed
+until one does (:func:`verify_model_dir` checks everything at once). A mapped piece is trusted once verified: the file must not be rewritten in
+place while it is open (model directories are only ever replaced by renaming, see below).
+Version 3 files (no pieces) still load: their arrays are verified whole when first read.
 
 Writing goes to a temporary sibling directory that is renamed into place, so a reader never sees
 half a model; an existing model at the same path is moved aside, replaced, then deleted.

@@ -91,6 +91,8 @@ from synerec.hybrid.stats import (
     TrainingStats,
     item_side,
     item_titles,
+    stats_arrays,
+    stored_stats,
     training_stats,
 )
 from synerec.hybrid.text_map import TEXT_MAP_MODELS, TextMap
@@ -678,6 +680,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         stored = StoredHybrid(self.retriever_names_, self.feature_groups_, self.item_side_,
                               self.times_, self.titles_, self.validation_)
         out = hybrid_arrays(stored, self.retrievers_)
+        out.update(stats_arrays(self.stats_))  # loading reads them instead of computing them
         if self._uses_text_map():
             tmap = self._text_map_of(self.train_)
             out["text_map_warm"], out["text_map_solution"] = tmap.warm, tmap.solution
@@ -697,8 +700,8 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self.titles_ = stored.titles
         self.validation_ = stored.validation
         self.retrievers_ = load_retrievers(specs, arrays, X, self.rating_scale_)
-        self.stats_ = training_stats(X, self.times_, self.item_side_, self.rating_scale_,
-                                     profiles_by_row=True)
+        self.stats_ = stored_stats(arrays, X, self.item_side_) or training_stats(
+            X, self.times_, self.item_side_, self.rating_scale_, profiles_by_row=True)
         if "text_map_solution" in arrays:
             warm = np.asarray(arrays["text_map_warm"], dtype=bool)
             solution = np.asarray(arrays["text_map_solution"], dtype=np.float64)

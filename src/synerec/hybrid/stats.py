@@ -11,6 +11,7 @@ label part. The columns themselves are declared in :mod:`synerec.hybrid.features
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +21,22 @@ from synerec.algorithms.training import TrainingData
 from synerec.data.dataset import InteractionDataset
 from synerec.exceptions import ConfigError
 
-__all__ = ["RECENT_ITEMS", "RECENT_SHARE", "TEXT_NEIGHBORS", "ItemSide", "RecentItems",
-           "TrainingStats", "UserProfiles", "item_side", "item_titles", "recent_item_mask",
-           "training_stats"]
+__all__ = [
+    "RECENT_ITEMS",
+    "RECENT_SHARE",
+    "STORED_STATS",
+    "TEXT_NEIGHBORS",
+    "ItemSide",
+    "RecentItems",
+    "TrainingStats",
+    "UserProfiles",
+    "item_side",
+    "item_titles",
+    "recent_item_mask",
+    "stats_arrays",
+    "stored_stats",
+    "training_stats",
+]
 
 log = logging.getLogger(__name__)
 
@@ -169,20 +183,68 @@ def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
         from synerec.text import user_profiles
 
         profiles = user_profiles(X, side.embeddings)
-    user_categories = None
-    if side.categories is not None:
-        B = sp.csr_matrix((np.ones(X.nnz, dtype=np.float64), X.indices, X.indptr),
-                          shape=X.shape)
-        U = sp.csr_matrix(B @ side.categories)
-        inv = np.divide(1.0, counts, out=np.zeros(n_users), where=counts > 0)
-        user_categories = sp.csr_matrix(sp.diags(inv) @ U)
-        user_categories.sort_indices()
     return TrainingStats(
         n_active_users=n_active, item_count=item_count, item_popularity=item_count / n_active,
         item_log_popularity=log_pop, item_mean=item_mean, item_days_since_last=since_last,
         item_age_days=age, item_recent_popularity=recent, user_activity=np.log1p(counts),
         user_mean=user_mean, user_log_popularity=user_log_pop, profiles=profiles,
-        user_categories=user_categories)
+        user_categories=_user_categories(X, side))
+
+
+def _user_categories(X: sp.csr_matrix, side: ItemSide) -> sp.csr_matrix | None:
+    """The users' share of training items per category (``None`` without categories)."""
+    if side.categories is None:
+        return None
+    counts = np.diff(X.indptr).astype(np.float64)
+    B = sp.csr_matrix((np.ones(X.nnz, dtype=np.float64), X.indices, X.indptr), shape=X.shape)
+    U = sp.csr_matrix(B @ side.categories)
+    inv = np.divide(1.0, counts, out=np.zeros(X.shape[0]), where=counts > 0)
+    user_categories = sp.csr_matrix(sp.diags(inv) @ U)
+    user_categories.sort_indices()
+    return user_categories
+
+
+#: The statistics a saved hybrid keeps (``stats.<name>`` arrays), so that loading it does not
+#: compute them again from the whole training matrix: ``n_active_users`` and these.
+STORED_STATS = ("item_count", "item_popularity", "item_log_popularity", "item_mean",
+                "item_days_since_last", "item_age_days", "item_recent_popularity",
+                "user_activity", "user_mean", "user_log_popularity")
+
+
+def stats_arrays(stats: TrainingStats) -> dict[str, np.ndarray]:
+    """The arrays of :data:`STORED_STATS` that a saved hybrid keeps."""
+    out = {f"stats.{name}": np.asarray(getattr(stats, name), dtype=np.float64)
+           for name in STORED_STATS}
+    out["stats.n_active_users"] = np.asarray(stats.n_active_users, dtype=np.int64)
+    return out
+
+
+def stored_stats(arrays: Mapping[str, np.ndarray], X: sp.csr_matrix,
+                 side: ItemSide) -> TrainingStats | None:
+    """The statistics of ``X`` from a saved hybrid's arrays (:func:`stats_arrays`; ``None``
+    for a file saved before they were kept), the profiles by row
+    (:class:`UserProfiles`) and the category shares computed.
+
+    Raises
+    ------
+    ValueError
+        Stored statistics that do not match the training matrix.
+    """
+    if "stats.n_active_users" not in arrays:
+        return None
+    n_users, n_items = X.shape
+    values: dict[str, np.ndarray] = {}
+    for name in STORED_STATS:
+        arr = arrays[f"stats.{name}"]
+        size = n_items if name.startswith("item_") else n_users
+        if arr.shape != (size,) or arr.dtype != np.float64:
+            raise ValueError(f"the stored statistic {name} does not match the training matrix")
+        values[name] = arr
+    if not np.array_equal(values["item_count"], np.bincount(X.indices, minlength=n_items)):
+        raise ValueError("the stored item counts do not match the training matrix")
+    profiles = None if side.embeddings is None else UserProfiles(X, side.embeddings)
+    return TrainingStats(n_active_users=int(arrays["stats.n_active_users"]), **values,
+                         profiles=profiles, user_categories=_user_categories(X, side))
 
 
 class RecentItems:
