@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -179,6 +180,11 @@ def test_loaded_models_rank_each_user_as_the_fitted_one(tmp_path: Path, small_pi
         np.testing.assert_array_equal(a[1], b[1])
     loaded = Recommender.load(path)  # and all at once
     for x, y in zip(model.recommend_indices(users, 10), loaded.recommend_indices(users, 10),
+                    strict=True):
+        np.testing.assert_array_equal(x, y)
+    # pickled (as Ray's object store does) with what it has not read yet: whole, verified
+    copy = pickle.loads(pickle.dumps(Recommender.load(path)))
+    for x, y in zip(model.recommend_indices(users, 10), copy.recommend_indices(users, 10),
                     strict=True):
         np.testing.assert_array_equal(x, y)
 

@@ -249,6 +249,11 @@ class _StoredSimilarity:
         self._indices = indices
         self._data = data
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (Ray's object store) with its arrays whole and verified
+        return (_StoredSimilarity, (self.indptr, ArrayRows.of(self._indices.full()),
+                                    ArrayRows.of(self._data.full()), self.shape[0]))
+
     def rows(self, rows: np.ndarray) -> sp.csr_matrix:
         """Rows ``rows`` as a ``len(rows)`` x n CSR (float32, indices as stored: sorted)."""
         rows = np.asarray(rows, dtype=np.int64)

@@ -165,6 +165,10 @@ class ArrayRows:
     def __len__(self) -> int:
         return self.shape[0] if self.shape else 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (Ray's object store) as the whole array, verified: never the raw mapping
+        return (ArrayRows.of, (self.full(),))
+
     def take(self, rows: np.ndarray) -> np.ndarray:
         """A copy of the rows ``rows`` (integer indices)."""
         return self.full()[np.asarray(rows, dtype=np.int64)]

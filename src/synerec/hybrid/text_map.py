@@ -70,7 +70,7 @@ class TextMap:
     @classmethod
     def of(cls, warm: np.ndarray, solution: np.ndarray, embeddings: np.ndarray) -> TextMap:
         """A stored map (its ``warm`` mask and ``solution``) over ``embeddings``."""
-        return cls(warm, solution, np.asarray(embeddings, dtype=np.float64)[warm])
+        return cls(warm, solution, np.asarray(embeddings)[warm].astype(np.float64))
 
     def profiles(self, model: ScoresProfile, X: sp.csr_matrix,
                  users: np.ndarray) -> np.ndarray:
