@@ -101,9 +101,9 @@ def test_a_corrupted_header_is_refused_before_it_is_parsed(tmp_path: Path,
                                                            small_pieces: None) -> None:
     big = np.zeros((300, 100), dtype=np.float32)
     path = write_model_dir(tmp_path / "m", class_name="x", config={}, arrays={"big": big})
-    data, start = _data_offset(path, "big")
+    _, start = _data_offset(path, "big")
     _flip(path, start + 20)  # inside the .npy header's text (its shape)
-    with pytest.raises(ModelFileError, match="'big', bytes 0..4096"):
+    with pytest.raises(ModelFileError, match=r"'big', bytes 0\.\.4096"):
         array_rows(open_model_dir(path).arrays, "big")
 
 
@@ -211,7 +211,7 @@ def test_a_corrupted_ease_row_is_an_error_for_the_users_who_read_it(
         loaded.recommend_indices(np.array([reader]), 10)
     message = str(err.value)
     assert "\n" not in message and "'model.weights'" in message and "corrupted" in message
-    with pytest.raises(ModelFileError, match="model.weights"):
+    with pytest.raises(ModelFileError, match=r"model\.weights"):
         verify_model_dir(path)
 
 
@@ -229,4 +229,4 @@ def test_a_corrupted_similarity_row_is_an_error_for_who_reads_it(
     with pytest.raises(ModelFileError, match=r"'model\.similarity_data', bytes"):
         Recommender.load(path).recommend_indices(np.array([0]), 10)
     with pytest.raises(ModelFileError, match="similarity_data"):
-        Recommender.load(path).similarity_  # the whole matrix, when asked for
+        _ = Recommender.load(path).similarity_  # the whole matrix, when asked for

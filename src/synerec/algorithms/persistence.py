@@ -49,8 +49,9 @@ with ``chunk_sha256``; the whole member otherwise), and the manifest that lists 
 itself checksummed. A corrupted byte in a row that a request reads is a
 :class:`~synerec.exceptions.ModelFileError` naming the array and the piece, raised before the
 answer is computed; a corrupted byte in a piece that no request has read yet is not noticed
-until one does (:func:`verify_model_dir` checks everything at once). A mapped piece is trusted once verified: the file must not be rewritten in
-place while it is open (model directories are only ever replaced by renaming, see below).
+until one does (:func:`verify_model_dir` checks everything at once). A mapped piece is
+trusted once verified: the file must not be rewritten in place while it is open (model
+directories are only ever replaced by renaming, see below).
 Version 3 files (no pieces) still load: their arrays are verified whole when first read.
 
 Writing goes to a temporary sibling directory that is renamed into place, so a reader never sees
