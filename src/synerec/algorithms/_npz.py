@@ -185,11 +185,16 @@ class ArrayRows:
 
 
 class _Pieces:
-    """The :data:`CHUNK_BYTES` pieces of one mapped member, each verified once, when read."""
+    """The :data:`CHUNK_BYTES` pieces of one member, each verified once, when first needed.
 
-    def __init__(self, path: Path, name: str, data: np.ndarray, digests: list[str],
+    A piece is hashed from the file (read, not through the mapping the model reads its rows
+    from: hashing leaves no page of the model's memory resident), and its verified bytes are
+    kept only for the ``.npy`` header.
+    """
+
+    def __init__(self, path: Path, name: str, start: int, size: int, digests: list[str],
                  chunk: int) -> None:
-        self.path, self.name, self.data, self.chunk = path, name, data, chunk
+        self.path, self.name, self.start, self.size, self.chunk = path, name, start, size, chunk
         self.digests = digests
         self.done = np.zeros(len(digests), dtype=bool)
 
@@ -200,16 +205,34 @@ class _Pieces:
         self.verify_pieces(np.arange(lo // self.chunk, (hi - 1) // self.chunk + 1))
 
     def verify_pieces(self, pieces: np.ndarray) -> None:
-        for k in pieces[~self.done[pieces]]:
-            lo = int(k) * self.chunk
-            block = self.data[lo:lo + self.chunk]
-            digest = hashlib.sha256(block.data).hexdigest()
-            if digest != self.digests[k]:
-                raise ModelFileError(
-                    f"{self.path} is corrupted: array {self.name!r}, bytes {lo}.."
-                    f"{lo + len(block)} of its member, has sha256 {digest}, the manifest "
-                    f"(model.json) records {self.digests[k]}")
-            self.done[k] = True
+        todo = pieces[~self.done[pieces]]
+        if len(todo) == 0:
+            return
+        with open(self.path, "rb") as f:
+            for k in todo:
+                self._check(f, int(k))
+
+    def read_verified(self, hi: int) -> bytes:
+        """The member's first ``hi`` bytes, their pieces verified."""
+        with open(self.path, "rb") as f:
+            blocks = [self._check(f, k) for k in range(0, (hi - 1) // self.chunk + 1)]
+        return b"".join(blocks)[:hi]
+
+    def _check(self, f: BinaryIO, k: int) -> bytes:
+        lo = k * self.chunk
+        want = min(self.chunk, self.size - lo)
+        f.seek(self.start + lo)
+        block = f.read(want)
+        if len(block) != want:
+            raise ModelFileError(f"cannot read {self.path}: member {self.name!r} is truncated")
+        digest = hashlib.sha256(block).hexdigest()
+        if digest != self.digests[k]:
+            raise ModelFileError(
+                f"{self.path} is corrupted: array {self.name!r}, bytes {lo}..{lo + want} of "
+                f"its member, has sha256 {digest}, the manifest (model.json) records "
+                f"{self.digests[k]}")
+        self.done[k] = True
+        return block
 
 
 class _VerifiedRows(ArrayRows):
@@ -223,7 +246,7 @@ class _VerifiedRows(ArrayRows):
         self._row_bytes = int(np.prod(view.shape[1:], dtype=np.int64)) * view.dtype.itemsize
 
     def _verified_whole(self) -> np.ndarray:
-        self._pieces.verify(0, len(self._pieces.data))
+        self._pieces.verify(0, self._pieces.size)
         return self._view
 
     def take(self, rows: np.ndarray) -> np.ndarray:
@@ -361,17 +384,14 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
             raise ModelFileError(
                 f"{self._path} is corrupted: array {name!r} is stored in {member.size} "
                 f"bytes, the manifest (model.json) lists {len(digests)} pieces of {chunk}")
+        pieces = _Pieces(self._path, name, member.start, member.size,
+                         [str(d) for d in digests], chunk)
         try:
-            data = np.memmap(self._path, dtype=np.uint8, mode="c", offset=member.start,
-                             shape=(member.size,)).view(np.ndarray)
-            pieces = _Pieces(self._path, name, data, [str(d) for d in digests], chunk)
-            pieces.verify(0, min(member.size, 12))  # the .npy header is read once verified
-            major = int(data[6]) if member.size > 6 else 0
-            head = (10 + int(data[8:10].view("<u2")[0]) if major == 1 else
-                    12 + int(data[8:12].view("<u4")[0]) if member.size >= 12 else 0)
-            head = min(member.size, head)
-            pieces.verify(0, head)
-            f = io.BytesIO(data[:head].tobytes())
+            first = pieces.read_verified(min(member.size, 12))  # the header, once verified
+            major = first[6] if len(first) > 6 else 0
+            head = (10 + int.from_bytes(first[8:10], "little") if major == 1 else
+                    12 + int.from_bytes(first[8:12], "little") if len(first) >= 12 else 0)
+            f = io.BytesIO(pieces.read_verified(min(member.size, head)))
             shape, fortran, dtype = _npy_header(f, name)
             offset = f.tell()
         except ModelFileError:
@@ -381,14 +401,17 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if offset + nbytes > member.size:
             raise ModelFileError(f"cannot read {self._path}: member {name!r} is truncated")
-        if fortran or len(shape) == 0 or offset % dtype.alignment:
-            pieces.verify(0, member.size)  # not by rows: verified whole, then read as stored
-            flat = data[offset:offset + nbytes].view(dtype)
-            arr = flat.reshape(shape, order="F" if fortran else "C")
-            check_spec(self._path, name, arr, spec)
-            return ArrayRows.of(arr)
-        view = data[offset:offset + nbytes].view(dtype).reshape(shape)
+        order: Literal["C", "F"] = "F" if fortran else "C"
+        try:  # the data mapped on its own: views of it are what scipy and numpy expect
+            view = (np.zeros(shape, dtype=dtype, order=order) if nbytes == 0 else
+                    np.memmap(self._path, dtype=dtype, mode="c", offset=member.start + offset,
+                              shape=shape, order=order).view(np.ndarray))
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"cannot read {self._path}: {exc}") from exc
         check_spec(self._path, name, view, spec)
+        if fortran or len(shape) == 0 or nbytes == 0:
+            pieces.verify(0, member.size)  # not by rows: verified whole
+            return ArrayRows.of(view)
         return _VerifiedRows(pieces, offset, view)
 
     def _load(self, f: io.BufferedReader, member: _Member) -> np.ndarray:
