@@ -69,7 +69,8 @@ Memory-mapped loading
 stored member of ``arrays.npz`` copy-on-write instead of reading it: processes that load the same
 model directory share its pages through the page cache (several service workers hold one copy),
 and a model that modifies an array in place gets a private copy of the pages it writes, never a
-change to the file.
+change to the file. An array with piece checksums (format version 4, over 1 MiB) is always
+mapped this way, with or without ``mmap``: its pages become resident only as they are read.
 """
 
 from __future__ import annotations
