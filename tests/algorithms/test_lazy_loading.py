@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from synerec.algorithms import EASE, ItemKNN, Recommender, UserKNN
+from synerec.algorithms import EASE, ImplicitALS, ItemKNN, Recommender, UserKNN
 from synerec.algorithms import persistence as persistence_module
 from synerec.algorithms.persistence import (
     array_rows,
@@ -160,6 +160,7 @@ def _data(n_users: int = 60, n_items: int = 90, seed: int = 3) -> TrainingData:
 
 
 MODELS = {
+    "als": lambda: ImplicitALS(factors=40, epochs=3, random_state=0, num_threads=1),
     "ease": lambda: EASE(lambda_=50.0),
     "item-cf": lambda: ItemKNN(similarity="cosine", k=10),
     "user-cf": lambda: UserKNN(similarity="cosine", k=10),

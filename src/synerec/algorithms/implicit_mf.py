@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from synerec.algorithms.abilities import EvidenceKind
+from synerec.algorithms.persistence import ArrayRows, array_rows
 from synerec.algorithms.positives import PositiveFeedbackConfig, PositiveFeedbackModel
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
@@ -127,8 +128,14 @@ class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
 
     evidence_kind: ClassVar[EvidenceKind] = "taste-profile"
 
-    user_factors_: np.ndarray
     item_factors_: np.ndarray
+    _user_rows: ArrayRows
+
+    @property
+    def user_factors_(self) -> np.ndarray:
+        """The users' factors (float32); a model loaded from a directory reads the rows of
+        the users it scores until this whole table is asked for."""
+        return self._user_rows.full()
 
     def _train_matrix(self, P: sp.csr_matrix) -> sp.csr_matrix:
         return P
@@ -156,8 +163,10 @@ class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
         log.info("%s: %d factors on %s in %.3f s", type(self).__name__,
                  self.item_factors_.shape[1], self.device_, time.perf_counter() - start)
 
-    def _set_factors(self, U: np.ndarray, V: np.ndarray) -> None:
-        self.user_factors_ = np.ascontiguousarray(U, dtype=np.float32)
+    def _set_factors(self, U: np.ndarray | ArrayRows, V: np.ndarray) -> None:
+        self._user_rows = U if isinstance(U, ArrayRows) and U.dtype == np.float32 else \
+            ArrayRows.of(np.ascontiguousarray(U.full() if isinstance(U, ArrayRows) else U,
+                                              dtype=np.float32))
         self.item_factors_ = np.ascontiguousarray(V, dtype=np.float32)
         # scores in float64, rounded once: a user's scores do not depend on the batch around it
         # (the users' rows are widened when asked: a loaded model serving one user does not
@@ -165,7 +174,7 @@ class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
         self._v64 = self.item_factors_.astype(np.float64)
 
     def _u64(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors_[users].astype(np.float64)
+        return self._user_rows.take(users).astype(np.float64)
 
     def _user_scores(self, users: np.ndarray) -> np.ndarray:
         return (self._u64(users) @ self._v64.T).astype(np.float32)
@@ -177,8 +186,8 @@ class _ImplicitFactorModel(PositiveFeedbackModel[_FC]):
         return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
 
     def _load_model_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        U, V = arrays["user_factors"], arrays["item_factors"]
-        if U.ndim != 2 or V.ndim != 2 or U.shape[0] != self.n_users_ \
+        U, V = array_rows(arrays, "user_factors"), arrays["item_factors"]
+        if len(U.shape) != 2 or V.ndim != 2 or U.shape[0] != self.n_users_ \
                 or V.shape[0] != self.n_items_ or U.shape[1] != V.shape[1]:
             raise ValueError(f"factor shapes {U.shape} and {V.shape} do not fit "
                              f"{self.n_users_} users x {self.n_items_} items")
