@@ -699,7 +699,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self._set_retrievers(specs)
         self.titles_ = stored.titles
         self.validation_ = stored.validation
-        self.retrievers_ = load_retrievers(specs, arrays, X, self.rating_scale_)
+        self.retrievers_ = load_retrievers(specs, arrays, X, self.rating_scale_, like=self)
         self.stats_ = stored_stats(arrays, X, self.item_side_) or training_stats(
             X, self.times_, self.item_side_, self.rating_scale_, profiles_by_row=True)
         if "text_map_solution" in arrays:

@@ -350,10 +350,11 @@ def fit_retrievers(specs: list[RetrieverSpec], X: sp.csr_matrix,
 
 
 def load_retrievers(specs: list[RetrieverSpec], arrays: Mapping[str, np.ndarray],
-                    X: sp.csr_matrix, rating_scale: tuple[float, float] | None
-                    ) -> list[Recommender]:
+                    X: sp.csr_matrix, rating_scale: tuple[float, float] | None,
+                    like: Recommender | None = None) -> list[Recommender]:
     """The retrievers of a saved hybrid: retriever ``j``'s arrays are those prefixed
-    ``r{j}.``; their training matrix is the hybrid's."""
+    ``r{j}.``; their training matrix is the hybrid's (``like``: the hybrid, whose statistics
+    of it they share)."""
     n_users, n_items = X.shape
     users = Vocabulary(np.arange(n_users, dtype=np.int64), kind="user")
     items = Vocabulary(np.arange(n_items, dtype=np.int64), kind="item")
@@ -361,7 +362,7 @@ def load_retrievers(specs: list[RetrieverSpec], arrays: Mapping[str, np.ndarray]
     for j, spec in enumerate(specs):
         model = spec.create()
         model.config_ = model.get_config()
-        model._set_training_state(X, users, items, rating_scale, like=out[0] if out else None)
+        model._set_training_state(X, users, items, rating_scale, like=out[0] if out else like)
         model._load_arrays(ArraysView(arrays, f"r{j}."))  # each read when the model asks
         out.append(model)
     return out

@@ -129,8 +129,13 @@ class UserProfiles:
     def __getitem__(self, users: np.ndarray) -> np.ndarray:
         from synerec.text import user_profiles
 
-        rows = np.asarray(users, dtype=np.int64)
-        return user_profiles(self._X[rows], self._E)
+        X = sp.csr_matrix(self._X[np.asarray(users, dtype=np.int64)])
+        # only the embeddings of the users' items (widened to float64 by user_profiles): the
+        # same sums, term by term in the same order, as over every item's
+        cols = np.unique(X.indices)
+        sub = sp.csr_matrix((X.data, np.searchsorted(cols, X.indices), X.indptr),
+                            shape=(X.shape[0], len(cols)))
+        return user_profiles(sub, self._E[cols])
 
 
 def training_stats(X: sp.csr_matrix, T: sp.csr_matrix | None, side: ItemSide,
