@@ -280,9 +280,10 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
     arrays. Taking an array (``arrays[name]``, ``.items()``, ``.values()``) verifies its
     member's sha256 against the manifest (from version 4, for a large member, the sha256 of
     each of its pieces), then reads it (``allow_pickle=False``) or maps it copy-on-write (a
-    member with pieces is always mapped), and checks its shape and dtype; it is kept for the next time. A mismatch raises
-    :class:`ModelFileError` before the array is handed out. :meth:`rows` hands out a large
-    version 4 member by rows, verifying only the pieces that the rows read lie in.
+    member with pieces is always mapped), and checks its shape and dtype; it is kept for the
+    next time. A mismatch raises :class:`ModelFileError` before the array is handed out.
+    :meth:`rows` hands out a large version 4 member by rows, verifying only the pieces that
+    the rows read lie in.
     """
 
     def __init__(self, arrays_path: Path, expected: dict[str, Any], mapped: bool,
