@@ -162,6 +162,7 @@ def _data(n_users: int = 60, n_items: int = 90, seed: int = 3) -> TrainingData:
 MODELS = {
     "als": lambda: ImplicitALS(factors=40, epochs=3, random_state=0, num_threads=1),
     "ease": lambda: EASE(lambda_=50.0),
+    "ease-sparse": lambda: EASE(lambda_=50.0, variant="sparse", neighbors=20),
     "item-cf": lambda: ItemKNN(similarity="cosine", k=10),
     "user-cf": lambda: UserKNN(similarity="cosine", k=10),
 }

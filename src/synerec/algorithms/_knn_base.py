@@ -16,7 +16,7 @@ from synerec.algorithms._knn_config import ItemKNNConfig, UserKNNConfig
 from synerec.algorithms._knn_numpy import gathered_rows
 from synerec.algorithms._knn_numpy import sorted_rows as _sort_rows
 from synerec.algorithms.base import Recommender
-from synerec.algorithms.persistence import ArrayRows, array_rows
+from synerec.algorithms.persistence import CSRRows, csr_rows
 
 __all__ = ["_NeighborhoodModel", "_kernels"]
 
@@ -43,15 +43,15 @@ class _NeighborhoodModel(Recommender[_KC]):
 
     sparse_scores: ClassVar[bool] = True
 
-    _similarity: sp.csr_matrix | _StoredSimilarity
+    _similarity: sp.csr_matrix | CSRRows
 
     @property
     def similarity_(self) -> sp.csr_matrix:
         """The similarity matrix (CSR, float32); a model loaded from a directory reads only the
         rows a request needs (:meth:`_rows_sorted`) until this whole matrix is asked for."""
         S = self._similarity
-        if isinstance(S, _StoredSimilarity):
-            S = self._similarity = S.full()
+        if isinstance(S, CSRRows):
+            S = self._similarity = _canonical(S.full())
         return S
 
     @similarity_.setter
@@ -59,13 +59,11 @@ class _NeighborhoodModel(Recommender[_KC]):
         self._similarity = S
 
     # -- fitted state ---------------------------------------------------------------------------
-    def _set_similarity(self, S: sp.csr_matrix | _StoredSimilarity) -> None:
+    def _set_similarity(self, S: sp.csr_matrix | CSRRows) -> None:
         """Store ``S`` and the private views the kernels walk (rows by descending similarity);
         a stored similarity is kept on disk, its rows read when needed."""
-        if not isinstance(S, _StoredSimilarity):
-            S = sp.csr_matrix(S, dtype=np.float32)
-            if not S.has_sorted_indices:
-                S.sort_indices()
+        if not isinstance(S, CSRRows):
+            S = _canonical(S)
         self._similarity = S
         self._nb_indptr = S.indptr.astype(np.int64)
         self._nb_sorted: tuple[np.ndarray, np.ndarray] | None = None  # on first use
@@ -87,7 +85,7 @@ class _NeighborhoodModel(Recommender[_KC]):
         if self._nb_sorted is not None:
             return gathered_rows(self._nb_indptr, *self._nb_sorted, rows)
         S = self._similarity
-        if isinstance(S, _StoredSimilarity):
+        if isinstance(S, CSRRows):
             return _sort_rows(S.rows(rows), np.arange(len(rows)))
         return _sort_rows(S, rows)
 
@@ -95,7 +93,7 @@ class _NeighborhoodModel(Recommender[_KC]):
         """The similarity rows ``rows`` (a ``len(rows)`` x n CSR), read from disk when the
         whole matrix is not in memory."""
         S = self._similarity
-        if isinstance(S, _StoredSimilarity):
+        if isinstance(S, CSRRows):
             return S.rows(rows)
         return sp.csr_matrix(S[np.asarray(rows, dtype=np.int64)])
 
@@ -207,9 +205,7 @@ class _NeighborhoodModel(Recommender[_KC]):
 
     def _load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
         n = len(self._means())
-        S = _StoredSimilarity(np.asarray(arrays["similarity_indptr"]),
-                              array_rows(arrays, "similarity_indices"),
-                              array_rows(arrays, "similarity_data"), n)
+        S = csr_rows(arrays, "similarity", (n, n))  # rows read when a request needs them
         means = arrays["means"]
         if means.shape != (n,) or not np.allclose(means, self._means(), rtol=0, atol=1e-9):
             raise ValueError("the stored means do not match the training matrix")
@@ -227,53 +223,9 @@ class _NeighborhoodModel(Recommender[_KC]):
         return sorted(neighbors, key=lambda d: (-abs(d["contribution"]), -d["similarity"]))
 
 
-class _StoredSimilarity:
-    """A saved similarity matrix read by rows: its ``indptr`` in memory, its indices and
-    values (:class:`~synerec.algorithms.persistence.ArrayRows`) read, and verified, for the
-    rows asked; :meth:`full` reads the whole matrix.
-
-    The checks of ``check_format(full_check=True)`` are made on what is read: the row pointers
-    once, the column indices of each row read.
-    """
-
-    def __init__(self, indptr: np.ndarray, indices: ArrayRows, data: ArrayRows,
-                 n: int) -> None:
-        if (indptr.shape != (n + 1,) or indices.shape != data.shape or len(indices.shape) != 1
-                or (n + 1 and int(indptr[0]) != 0) or int(indptr[-1]) != len(indices)
-                or (np.diff(indptr) < 0).any()):
-            raise ValueError("the stored similarity's row pointers do not match its entries")
-        if indices.dtype.kind not in "iu" or data.dtype.kind != "f":
-            raise ValueError("the stored similarity has the wrong dtypes")
-        self.indptr = indptr.astype(np.int64)
-        self.shape = (n, n)
-        self._indices = indices
-        self._data = data
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # pickled (Ray's object store) with its arrays whole and verified
-        return (_StoredSimilarity, (self.indptr, ArrayRows.of(self._indices.full()),
-                                    ArrayRows.of(self._data.full()), self.shape[0]))
-
-    def rows(self, rows: np.ndarray) -> sp.csr_matrix:
-        """Rows ``rows`` as a ``len(rows)`` x n CSR (float32, indices as stored: sorted)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        starts = self.indptr[rows]
-        lengths = self.indptr[rows + 1] - starts
-        out_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=out_ptr[1:])
-        pos = np.repeat(starts - out_ptr[:-1], lengths) + np.arange(out_ptr[-1])
-        indices = self._indices.take(pos).astype(np.int32)
-        if len(indices) and (indices.min() < 0 or indices.max() >= self.shape[1]):
-            raise ValueError("the stored similarity has column indices out of range")
-        data = self._data.take(pos).astype(np.float32)
-        return sp.csr_matrix((data, indices, out_ptr), shape=(len(rows), self.shape[1]))
-
-    def full(self) -> sp.csr_matrix:
-        """The whole matrix, checked (``check_format(full_check=True)``), rows sorted."""
-        S = sp.csr_matrix((self._data.full(), self._indices.full(), self.indptr),
-                          shape=self.shape)
-        S.check_format(full_check=True)
-        S = sp.csr_matrix(S, dtype=np.float32)
-        if not S.has_sorted_indices:
-            S.sort_indices()
-        return S
+def _canonical(S: sp.csr_matrix) -> sp.csr_matrix:
+    """``S`` as the kernels read it: float32, each row's indices sorted."""
+    S = sp.csr_matrix(S, dtype=np.float32)
+    if not S.has_sorted_indices:
+        S.sort_indices()
+    return S

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 import numpy as np
+import scipy.sparse as sp
 
 from synerec.exceptions import ModelFileError
 
-__all__ = ["CHUNK_BYTES", "ArrayRows", "ArraysView", "VerifiedArrays", "array_rows",
-           "check_spec", "member_digests", "npz_members_mapped", "write_npz"]
+__all__ = ["CHUNK_BYTES", "ArrayRows", "ArraysView", "CSRRows", "VerifiedArrays",
+           "array_rows", "check_spec", "csr_rows", "member_digests", "npz_members_mapped",
+           "write_npz"]
 
 #: Bytes per checksummed piece of a large member (format version 4): a member larger than
 #: this has one sha256 per piece in the manifest (``"chunk_sha256"``).
@@ -477,6 +479,65 @@ def member_digests(arrays_path: Path, chunk_bytes: int | None = None
             pieces: list[str] = []
             out[name] = (_member_digest(f, m, chunk_bytes, pieces), pieces)
     return out
+
+
+class CSRRows:
+    """A stored CSR matrix read by rows: its ``indptr`` in memory, its indices and values
+    (:class:`ArrayRows`) read, and verified, for the rows asked; :meth:`full` gives the whole
+    matrix.
+
+    The checks of ``check_format(full_check=True)`` are made on what is read: the row pointers
+    once, the column indices of each row read (all of them by :meth:`full`).
+    """
+
+    def __init__(self, indptr: np.ndarray, indices: ArrayRows, data: ArrayRows,
+                 shape: tuple[int, int]) -> None:
+        n_rows = shape[0]
+        if (indptr.shape != (n_rows + 1,) or indices.shape != data.shape
+                or len(indices.shape) != 1 or int(indptr[0]) != 0
+                or int(indptr[-1]) != len(indices) or (np.diff(indptr) < 0).any()):
+            raise ValueError("a stored sparse matrix's row pointers do not match its entries")
+        if indices.dtype.kind not in "iu" or data.dtype.kind not in "fiub":
+            raise ValueError("a stored sparse matrix has the wrong dtypes")
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._indices = indices
+        self._data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled (Ray's object store) with its arrays whole and verified
+        return (CSRRows, (self.indptr, ArrayRows.of(self._indices.full()),
+                          ArrayRows.of(self._data.full()), self.shape))
+
+    def rows(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Rows ``rows`` as a ``len(rows)`` x n CSR (entries in their stored order)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        out_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=out_ptr[1:])
+        pos = np.repeat(starts - out_ptr[:-1], lengths) + np.arange(out_ptr[-1])
+        indices = self._indices.take(pos)
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.shape[1]):
+            raise ValueError("a stored sparse matrix has column indices out of range")
+        return sp.csr_matrix((self._data.take(pos), indices, out_ptr),
+                             shape=(len(rows), self.shape[1]))
+
+    def full(self) -> sp.csr_matrix:
+        """The whole matrix, checked (``check_format(full_check=True)``)."""
+        S = sp.csr_matrix((self._data.full(), self._indices.full(), self.indptr),
+                          shape=self.shape)
+        S.check_format(full_check=True)
+        return S
+
+
+def csr_rows(arrays: Mapping[str, np.ndarray], prefix: str,
+             shape: tuple[int, int]) -> CSRRows:
+    """The CSR matrix stored as ``{prefix}_indptr``, ``{prefix}_indices`` and
+    ``{prefix}_data`` in ``arrays``, read by rows (:class:`CSRRows`)."""
+    return CSRRows(np.asarray(arrays[f"{prefix}_indptr"]),
+                   array_rows(arrays, f"{prefix}_indices"),
+                   array_rows(arrays, f"{prefix}_data"), shape)
 
 
 class ArraysView(Mapping[str, np.ndarray]):

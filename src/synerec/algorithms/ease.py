@@ -76,7 +76,7 @@ from pydantic import Field
 
 from synerec._config import memory_limit_bytes
 from synerec.algorithms.abilities import EvidenceKind
-from synerec.algorithms.persistence import ArrayRows, array_rows
+from synerec.algorithms.persistence import ArrayRows, CSRRows, array_rows, csr_rows
 from synerec.algorithms.positives import LinearItemModel, PositiveFeedbackConfig
 from synerec.algorithms.registry import register_model
 from synerec.exceptions import ConfigError
@@ -175,7 +175,7 @@ class EASE(LinearItemModel[EASEConfig]):
 
     evidence_kind: ClassVar[EvidenceKind] = "co-occurrence"
 
-    _weights: np.ndarray | sp.csr_matrix | ArrayRows
+    _weights: np.ndarray | sp.csr_matrix | ArrayRows | CSRRows
 
     @property
     def weights_(self) -> np.ndarray | sp.csr_matrix:
@@ -184,6 +184,8 @@ class EASE(LinearItemModel[EASEConfig]):
         W = self._weights
         if isinstance(W, ArrayRows):
             W = self._weights = np.ascontiguousarray(W.full(), dtype=np.float32)
+        elif isinstance(W, CSRRows):
+            W = self._weights = W.full()
         return W
 
     @weights_.setter
@@ -193,7 +195,7 @@ class EASE(LinearItemModel[EASEConfig]):
     @property
     def sparse_scores(self) -> bool:  # type: ignore[override]  # a ClassVar in the base
         """Whether recommendations rank candidate items only (the sparse variant)."""
-        return isinstance(self.__dict__.get("_weights"), sp.csr_matrix)
+        return isinstance(self.__dict__.get("_weights"), (sp.csr_matrix, CSRRows))
 
     def _binary(self, P: sp.csr_matrix) -> sp.csr_matrix:
         Xb = P.copy()
@@ -233,7 +235,7 @@ class EASE(LinearItemModel[EASEConfig]):
         """``P @ B``; for weights still on disk, from the rows of ``B`` that ``P`` reaches only
         (the same sums, term by term, in the same order)."""
         W = self._weights
-        if not isinstance(W, ArrayRows):
+        if not isinstance(W, (ArrayRows, CSRRows)):
             return P @ W
         P = sp.csr_matrix(P)
         cols = np.unique(P.indices)
@@ -241,10 +243,10 @@ class EASE(LinearItemModel[EASEConfig]):
             return P @ self.weights_
         sub = sp.csr_matrix((P.data, np.searchsorted(cols, P.indices), P.indptr),
                             shape=(P.shape[0], len(cols)))
-        return sub @ W.take(cols)
+        return sub @ (W.take(cols) if isinstance(W, ArrayRows) else W.rows(cols))
 
     def _user_scores_sparse(self, users: np.ndarray) -> sp.csr_matrix:
-        S = sp.csr_matrix(self._xb[users] @ self.weights_, dtype=np.float32)
+        S = sp.csr_matrix(self._times_weights(self._xb[users]), dtype=np.float32)
         S.sum_duplicates()
         return S
 
@@ -282,11 +284,8 @@ class EASE(LinearItemModel[EASEConfig]):
                 raise ValueError(f"weights have shape {W.shape}, expected {(n, n)}")
             self._weights = W if W.dtype == np.float32 else np.ascontiguousarray(
                 W.full(), dtype=np.float32)
-        else:
-            W = sp.csr_matrix((arrays["weights_data"], arrays["weights_indices"],
-                               arrays["weights_indptr"]), shape=(n, n))
-            W.check_format(full_check=True)
-            self.weights_ = W
+        else:  # sparse: its rows read when scores need them
+            self._weights = csr_rows(arrays, "weights", (n, n))
         self._xb = self._binary(self.positives_)
 
     def _item_weights(self) -> np.ndarray | sp.csr_matrix:
