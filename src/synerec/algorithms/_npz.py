@@ -316,6 +316,9 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
         return name in self._members
 
     def __getitem__(self, name: str) -> np.ndarray:
+        return self._take(name, self._mapped)
+
+    def _take(self, name: str, mapped: bool) -> np.ndarray:
         got = self._done.get(name)
         if got is not None:
             return got
@@ -336,7 +339,7 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
                     raise ModelFileError(
                         f"{self._path} is corrupted: array {name!r} has sha256 {digest}, "
                         f"the manifest (model.json) records {want}")
-                arr = self._load(f, member)
+                arr = self._load(f, member, mapped)
         except ModelFileError:
             raise
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
@@ -350,7 +353,8 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
 
         A member with piece checksums (format version 4, larger than one piece, stored,
         C order) is mapped, and ``take``/``span`` verify the pieces of the rows they read
-        (``full`` all of them); any other array is verified whole when first read.
+        (``full`` all of them); any other array is verified whole when first read, then
+        mapped (when stored uncompressed).
         """
         got = self._rows.get(name)
         if got is not None:
@@ -365,7 +369,8 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
             shape = tuple(spec.get("shape", ())) if isinstance(spec, dict) else ()
             dtype = np.dtype(spec.get("dtype", "<f8")) if isinstance(spec, dict) else np.dtype(
                 np.float64)
-            rows = ArrayRows(shape, dtype, lambda: self[name])
+            # verified whole when first read, then mapped: the rows a model reads are resident
+            rows = ArrayRows(shape, dtype, lambda: self._take(name, mapped=True))
         self._rows[name] = rows
         return rows
 
@@ -417,7 +422,7 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
             return ArrayRows.of(view)
         return _VerifiedRows(pieces, offset, view)
 
-    def _load(self, f: io.BufferedReader, member: _Member) -> np.ndarray:
+    def _load(self, f: io.BufferedReader, member: _Member, mapped: bool) -> np.ndarray:
         if not member.stored:  # compressed (not written by synerec): cannot be mapped
             with zipfile.ZipFile(self._path) as zf, zf.open(f"{member.name}.npy") as m:
                 return np.lib.format.read_array(m, allow_pickle=False)
@@ -430,7 +435,7 @@ class VerifiedArrays(Mapping[str, np.ndarray]):
         order: Literal["C", "F"] = "F" if fortran else "C"
         if nbytes == 0:
             return np.zeros(shape, dtype=dtype, order=order)
-        if self._mapped:
+        if mapped:
             mm = np.memmap(self._path, dtype=dtype, mode="c", offset=offset, shape=shape,
                            order=order)
             return mm.view(np.ndarray)  # a plain array over the mapping
