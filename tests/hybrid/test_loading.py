@@ -13,6 +13,7 @@ import pytest
 from synerec.algorithms import Recommender
 from synerec.algorithms import persistence as persistence_module
 from synerec.algorithms.persistence import verify_model_dir
+from synerec.cli.main import main
 from synerec.data import InteractionDataset
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.exceptions import ModelFileError
@@ -75,8 +76,8 @@ def test_one_request_lists_equal_the_fitted_models(model: HybridRanker, shop: In
         model.predict_one(u, i).details["explanation"]
 
 
-def test_a_corrupted_byte_the_answer_reads_is_a_one_line_error(model: HybridRanker,
-                                                               saved: Path) -> None:
+def test_a_corrupted_byte_the_answer_reads_is_a_one_line_error(
+        model: HybridRanker, saved: Path, capsys: pytest.CaptureFixture[str]) -> None:
     j = model.retriever_names_.index("ease")
     name = f"model.r{j}.weights"
     X, n = model.train_, model.n_items_
@@ -94,5 +95,10 @@ def test_a_corrupted_byte_the_answer_reads_is_a_one_line_error(model: HybridRank
     with pytest.raises(ModelFileError) as err:
         loaded.recommend([model.users_.id(user)], 5)
     assert "\n" not in str(err.value) and f"'{name}'" in str(err.value)
+    code = main(["recommend", "--model-dir", str(saved), "--user",
+                 str(model.users_.id(user)), "--n", "5"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("error: ") and f"'{name}'" in err and "is corrupted" in err
     with pytest.raises(ModelFileError, match=name.replace(".", r"\.")):
         verify_model_dir(saved)
