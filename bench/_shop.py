@@ -9,6 +9,13 @@ has, written as a new user would hand them to ``synerec fit``:
   who buys it again), so the lines outnumber the distinct purchases, as in a real log;
 * ``products.csv``: ``product_id,title,category``.
 
+The demo shop's generator draws each customer's products from weights over the whole
+catalogue (``users x items`` work: 42 s at 100,000 x 20,000, about half an hour of CPU at
+1,000,000 x 100,000). Above :data:`DEMO_CELLS` the purchases are drawn instead as
+:func:`synthetic.synthetic_ratings` draws them (power-law popularity of products and activity of
+customers, no departments), with times spread over the demo shop's year and the demo shop's
+catalogue (titles and categories, from its generator run on 1,000 customers).
+
 The files are written once per size and seed into ``DIR/shop-<users>x<items>x<lines>-s<seed>``
 and reused (their generation takes minutes at 20M lines).
 """
@@ -25,6 +32,8 @@ log = logging.getLogger("bench.shop")
 
 #: Share of the order lines that repeat an earlier purchase (a product bought again).
 REPEAT_SHARE = 0.05
+#: Largest customers x products drawn by the demo shop's own generator.
+DEMO_CELLS = 2_000_000_000
 
 
 def shop_files(n_users: int, n_items: int, n_lines: int, root: Path, seed: int = 0
@@ -37,13 +46,29 @@ def shop_files(n_users: int, n_items: int, n_lines: int, root: Path, seed: int =
     from synerec.data.demo_shop import generate_demo_shop
 
     n_purchases = round(n_lines * (1.0 - REPEAT_SHARE))
-    data = generate_demo_shop(n_users, n_items, 20, max(1, n_purchases // n_users),
-                              random_state=seed)
     rng = np.random.default_rng(seed + 1)
-    u, i, t = data.user_index, data.item_index, np.asarray(data.timestamps, dtype=np.int64)
-    if len(u) > n_purchases:  # the generator's count is an average per customer: trim
-        keep = np.sort(rng.choice(len(u), n_purchases, replace=False))
-        u, i, t = u[keep], i[keep], t[keep]
+    if n_users * n_items <= DEMO_CELLS:
+        data = generate_demo_shop(n_users, n_items, 20, max(1, n_purchases // n_users),
+                                  random_state=seed)
+        u, i = data.user_index, data.item_index
+        t = np.asarray(data.timestamps, dtype=np.int64)
+        if len(u) > n_purchases:  # the generator's count is an average per customer: trim
+            keep = np.sort(rng.choice(len(u), n_purchases, replace=False))
+            u, i, t = u[keep], i[keep], t[keep]
+        users = np.asarray(data.users.ids, dtype=object)
+        items = np.asarray(data.items.ids, dtype=object)
+        info = data.item_info
+    else:
+        from synerec.data.demo_shop import YEAR_START
+        from synthetic import synthetic_ratings
+
+        R = synthetic_ratings(n_users, n_items, n_purchases, random_state=seed).tocoo()
+        u, i = R.row.astype(np.int64), R.col.astype(np.int64)
+        t = YEAR_START + rng.integers(0, 365 * 86400, len(u))
+        info = generate_demo_shop(1000, n_items, 20, 5, random_state=seed).item_info
+        users = np.array([f"u{k:0{len(str(n_users))}d}" for k in range(1, n_users + 1)],
+                         dtype=object)
+        items = np.asarray(info.index, dtype=object)
     n_distinct = len(u)
     n_repeat = max(0, n_lines - len(u))
     pick = rng.integers(0, len(u), n_repeat)
@@ -52,8 +77,6 @@ def shop_files(n_users: int, n_items: int, n_lines: int, root: Path, seed: int =
     i = np.concatenate([i, i[pick]])
     t = np.concatenate([t, t[pick] + later])
     order = np.argsort(t, kind="stable")
-    users = np.asarray(data.users.ids, dtype=object)
-    items = np.asarray(data.items.ids, dtype=object)
     folder.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame({"customer_id": users[u[order]], "product_id": items[i[order]],
                           "timestamp": t[order],
@@ -61,7 +84,6 @@ def shop_files(n_users: int, n_items: int, n_lines: int, root: Path, seed: int =
     tmp = orders.with_suffix(".tmp")
     frame.to_csv(tmp, index=False)
     tmp.replace(orders)
-    info = data.item_info
     cat = pd.DataFrame({"product_id": info.index, "title": info["title"].to_numpy(),
                         "category": info["category"].to_numpy()})
     tmp = products.with_suffix(".tmp")
