@@ -18,8 +18,10 @@ reads columns by position): a new feature goes at the end of its group, and only
 model.
 
 Embeddings are centred on their mean before any cosine (as in the text models,
-:func:`synerec.algorithms.text_knn.center_rows`). Everything is vectorised over pairs (in
-chunks, so that memory stays bounded).
+:func:`synerec.algorithms.text_knn.center_rows`). Everything is vectorised over pairs; the
+per-pair dot products and the text-neighbour lookups run in numba kernels
+(:mod:`synerec._dot_kernels`, :mod:`synerec.hybrid._feature_kernels`) that give the numpy
+formulas' bits without gathering one row per pair.
 
 The features
 ------------
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from synerec._dot_kernels import pair_dots
 from synerec.algorithms.abilities import ScoresProfile
 from synerec.hybrid.candidates import CandidateSet
 from synerec.hybrid.stats import RECENT_ITEMS, TEXT_NEIGHBORS, ItemSide, TrainingStats
@@ -54,10 +57,6 @@ FEATURE_GROUPS: tuple[Group, ...] = ("cf", "text", "llm")
 Stage = Literal["a", "b"]
 #: Where a feature's name and signal take the retriever's label.
 RETRIEVER = "{r}"
-#: Pairs expanded at once by ``text_max_cosine`` (memory: this times TEXT_NEIGHBORS keys).
-_PAIR_CHUNK = 32768
-#: Pairs per block of ``text_cosine``.
-_COSINE_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -291,19 +290,11 @@ def _n_retrievers(inp: FeatureInputs, _: int) -> np.ndarray:
 
 def _text_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     """The cosine between the user's profile embedding and the item's."""
-    n = inp.cands.n_pairs
-    out = np.full(n, np.nan, dtype=np.float32)
+    out = np.full(inp.cands.n_pairs, np.nan, dtype=np.float32)
     E, P = inp.side.embeddings, inp.stats.profiles
     if E is None or P is None:
         return out
-    users, items = inp.users, inp.items
-    known = users >= 0
-    for start in range(0, n, _COSINE_CHUNK):
-        sl = slice(start, start + _COSINE_CHUNK)
-        u, ok = users[sl], known[sl]
-        vals = np.full(len(u), np.nan, dtype=np.float32)
-        vals[ok] = np.einsum("ij,ij->i", P[u[ok]], E[items[sl][ok]])
-        out[sl] = vals
+    pair_dots(P, inp.users, E, inp.items, out)  # einsum's bits, unknown users (-1) left NaN
     return out
 
 
@@ -314,29 +305,12 @@ def _text_max_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     out = np.full(cands.n_pairs, np.nan, dtype=np.float32)
     if T is None or inp.side.embeddings is None or inp.stats.profiles is None:
         return out
-    n_items = X.shape[1]
-    x_keys = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr)) * n_items \
-        + X.indices  # ascending: X is canonical CSR
-    users, items = inp.users, inp.items
-    counts_all = np.diff(T.indptr)[items]
-    for start in range(0, cands.n_pairs, _PAIR_CHUNK):
-        sl = slice(start, start + _PAIR_CHUNK)
-        u, it, counts = users[sl], items[sl], counts_all[sl]
-        ok = (u >= 0) & (counts > 0)
-        if not ok.any():
-            continue
-        pair = np.repeat(np.flatnonzero(ok), counts[ok])
-        first = np.repeat(T.indptr[it[ok]], counts[ok])
-        offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok])
-        j = T.indices[first + offset].astype(np.int64)
-        v = T.data[first + offset]
-        want = u[pair] * n_items + j
-        pos = np.searchsorted(x_keys, want)
-        hit = pos < len(x_keys)
-        hit[hit] = x_keys[pos[hit]] == want[hit]
-        best = np.full(len(u), -np.inf, dtype=np.float32)
-        np.maximum.at(best, pair[hit], v[hit])
-        out[sl] = np.where(np.isfinite(best), best, np.nan).astype(np.float32)
+    from synerec.hybrid._feature_kernels import max_neighbor_in_history
+
+    if not X.has_sorted_indices:
+        X = X.sorted_indices()  # the kernel looks the neighbours up by bisection
+    max_neighbor_in_history(inp.users, inp.items, T.indptr, T.indices, T.data, X.indptr,
+                            X.indices, out)
     return out
 
 
@@ -370,10 +344,7 @@ def _text_cf_score(inp: FeatureInputs, _: int) -> np.ndarray:
     position = np.full(len(inp.cands.users), -1, dtype=np.int64)
     position[known_rows] = np.arange(len(known_rows))
     P = inp.text_map(inp.cands.users[known_rows])
-    pairs = np.flatnonzero(position[inp.cands.rows] >= 0)
-    for start in range(0, len(pairs), _COSINE_CHUNK):
-        sl = pairs[start:start + _COSINE_CHUNK]
-        out[sl] = np.einsum("ij,ij->i", P[position[inp.cands.rows[sl]]], E[inp.items[sl]])
+    pair_dots(P, position[inp.cands.rows], E, inp.items, out)  # einsum's bits
     return out
 
 

@@ -76,14 +76,20 @@ class TextMap:
                  users: np.ndarray) -> np.ndarray:
         """``(len(users), d)`` float32 profiles :math:`p_u` of the users (indices into ``X``,
         the matrix ``model`` was fitted on and this map was fitted for)."""
+        from synerec.hybrid._feature_kernels import warm_columns_f64
+
         out = np.zeros((len(users), self.solution.shape[0]), dtype=np.float32)
         if not self.warm.any() or len(users) == 0:
             return out
+        columns = np.flatnonzero(self.warm)
+        buffer = np.empty((min(len(users), _USER_CHUNK), len(columns)), dtype=np.float64)
         for start in range(0, len(users), _USER_CHUNK):
             u = users[start:start + _USER_CHUNK]
-            S = np.asarray(model.score_profiles(X[u]), dtype=np.float64)[:, self.warm]
+            # nan_to_num(scores in float64)[:, warm], in one parallel pass into one buffer
+            S = buffer[:len(u)]
+            warm_columns_f64(np.asarray(model.score_profiles(X[u])), columns, S)
             # (S E_W) G: a (users, d) product first, so that one user costs O(n d + d^2)
-            out[start:start + len(u)] = (np.nan_to_num(S) @ self.basis) @ self.solution
+            out[start:start + len(u)] = (S @ self.basis) @ self.solution
         return out
 
 

@@ -1,0 +1,134 @@
+"""Dot products of float32 rows, bit for bit as :func:`numpy.einsum` computes them, in parallel.
+
+``np.einsum("ij,ij->i", A, B)`` (and ``"bd,nd->bn"``) reduces each pair of float32 rows with
+numpy's own SIMD loop (``sum_of_products_contig_contig_outstride0_two``): four lanes, each
+accumulating every fourth product (``lane += a * b``, unrolled by four vectors, the last
+vector from the top down), the lanes summed as ``(l0 + l1) + (l2 + l3)``, then added to the
+zero output. :func:`_dot` follows that order exactly, so that the kernels here give the same
+bits as einsum without gathering the rows into new arrays (one row of ``A`` serves all the
+pairs of a user) and on every core.
+
+Whether this numpy build reduces in that order (an x86-64 build without FMA in its baseline
+does; another platform may not) is checked once per process on random rows
+(:func:`matches_einsum`); where it does not, the callers use einsum itself.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numba
+import numpy as np
+
+__all__ = ["block_dots", "matches_einsum", "pair_dots"]
+
+_F32 = np.float32
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _dot(a: np.ndarray, b: np.ndarray) -> np.float32:
+    """``a @ b`` of two float32 rows in numpy einsum's SSE order (see the module docstring)."""
+    n = a.shape[0]
+    l0 = _F32(0.0)
+    l1 = _F32(0.0)
+    l2 = _F32(0.0)
+    l3 = _F32(0.0)
+    p = 0
+    while n - p >= 16:
+        for blk in (3, 2, 1, 0):
+            q = p + 4 * blk
+            l0 = a[q] * b[q] + l0
+            l1 = a[q + 1] * b[q + 1] + l1
+            l2 = a[q + 2] * b[q + 2] + l2
+            l3 = a[q + 3] * b[q + 3] + l3
+        p += 16
+    zero = _F32(0.0)
+    while p < n:  # the tail, one vector at a time, missing lanes zero (as einsum loads them)
+        m = n - p
+        l0 = a[p] * b[p] + l0
+        l1 = (a[p + 1] * b[p + 1] if m > 1 else zero) + l1
+        l2 = (a[p + 2] * b[p + 2] if m > 2 else zero) + l2
+        l3 = (a[p + 3] * b[p + 3] if m > 3 else zero) + l3
+        p += 4
+    return _F32(0.0) + ((l0 + l1) + (l2 + l3))
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _pair_dots(A: np.ndarray, a_rows: np.ndarray, B: np.ndarray, b_rows: np.ndarray,
+               out: np.ndarray) -> None:
+    for i in numba.prange(a_rows.shape[0]):
+        ra = a_rows[i]
+        if ra >= 0:
+            out[i] = _dot(A[ra], B[b_rows[i]])
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _block_dots(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
+    for i in numba.prange(A.shape[0]):
+        a = A[i]
+        for j in range(B.shape[0]):
+            out[i, j] = _dot(a, B[j])
+
+
+def _as_rows(M: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(M, dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def matches_einsum() -> bool:
+    """Whether :func:`_dot` gives einsum's bits in this process (random rows of the lengths
+    that matter: every tail, and the usual embedding sizes)."""
+    rng = np.random.default_rng(0)
+    for d in (*range(1, 40), 64, 128, 383, 384, 385, 768, 1024):
+        A = rng.standard_normal((64, d)).astype(np.float32)
+        B = rng.standard_normal((64, d)).astype(np.float32)
+        B[0] = -A[0]  # a signed zero: einsum adds the sum to a zero output
+        rows = np.arange(64, dtype=np.int64)
+        out = np.zeros(64, dtype=np.float32)
+        _pair_dots(A, rows, B, rows, out)
+        if out.tobytes() != np.einsum("ij,ij->i", A, B).tobytes():
+            return False
+        blk = np.empty((8, 64), dtype=np.float32)
+        _block_dots(A[:8], B, blk)
+        if blk.tobytes() != np.einsum("bd,nd->bn", A[:8], B).tobytes():
+            return False
+    return True
+
+
+def pair_dots(A: np.ndarray, a_rows: np.ndarray, B: np.ndarray, b_rows: np.ndarray,
+              out: np.ndarray, chunk: int = 65536) -> None:
+    """``out[i] = A[a_rows[i]] @ B[b_rows[i]]`` for every ``i`` with ``a_rows[i] >= 0``
+    (the other entries of ``out`` are left as they are), float32, bit for bit
+    ``np.einsum("ij,ij->i", A[a_rows], B[b_rows])``.
+
+    Parameters
+    ----------
+    A, B
+        float32 ``(rows, d)`` matrices.
+    a_rows, b_rows
+        ``(n,)`` row indices into ``A`` (``-1``: skip the pair) and ``B``.
+    out
+        ``(n,)`` float32, written in place.
+    chunk
+        Pairs gathered at once where einsum computes them (this numpy's reduction order is
+        not the kernel's).
+    """
+    a_rows = np.asarray(a_rows, dtype=np.int64)
+    b_rows = np.asarray(b_rows, dtype=np.int64)
+    if A.dtype == np.float32 and B.dtype == np.float32 and matches_einsum():
+        _pair_dots(_as_rows(A), a_rows, _as_rows(B), b_rows, out)
+        return
+    ok = np.flatnonzero(a_rows >= 0)
+    for start in range(0, len(ok), chunk):
+        sl = ok[start:start + chunk]
+        out[sl] = np.einsum("ij,ij->i", A[a_rows[sl]], B[b_rows[sl]])
+
+
+def block_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``np.einsum("bd,nd->bn", A, B)`` of float32 matrices, bit for bit, on every core
+    (einsum itself where this numpy reduces in another order, and for other dtypes)."""
+    if A.dtype == np.float32 and B.dtype == np.float32 and matches_einsum():
+        out = np.empty((A.shape[0], B.shape[0]), dtype=np.float32)
+        _block_dots(_as_rows(A), _as_rows(B), out)
+        return out
+    return np.einsum("bd,nd->bn", A, B)
