@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import synerec._dot_kernels as dk
+import synerec.hybrid._dot_kernels as dk
 import synerec.topk as topk_module
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.hybrid import HybridRanker
@@ -27,7 +27,7 @@ def _bits(a: np.ndarray) -> bytes:
 # -- dot products ---------------------------------------------------------------------------------
 
 def test_this_numpy_reduces_in_the_kernels_order() -> None:
-    # where it does not, pair_dots and block_dots use einsum (tested below); on the machines
+    # where it does not, pair_dots uses einsum (tested below); on the machines
     # this library is measured on (x86-64, numpy's SSE baseline) the kernel is the one used
     assert dk.matches_einsum() or np.__config__.CONFIG["SIMD Extensions"]["baseline"] != ["X86_V2"]
 
@@ -56,7 +56,6 @@ def test_pair_dots_are_einsums_bits(problem, kernel: bool) -> None:  # type: ign
     ok = a_rows >= 0
     assert _bits(out[ok]) == _bits(np.einsum("ij,ij->i", A[a_rows[ok]], B[b_rows[ok]]))
     assert np.isnan(out[~ok]).all()
-    assert _bits(dk.block_dots(A, B)) == _bits(np.einsum("bd,nd->bn", A, B))
 
 
 def test_dots_by_hand_and_the_signed_zero() -> None:
@@ -65,10 +64,9 @@ def test_dots_by_hand_and_the_signed_zero() -> None:
     out = np.zeros(3, dtype=np.float32)
     dk.pair_dots(A, np.array([0, 1, -1]), B, np.array([0, 1, 0]), out)
     assert out.tolist() == [32.0, 0.0, 0.0] and not np.signbit(out[1])
-    assert dk.block_dots(A, B).tolist() == [[32.0, -3.0], [-1.0, 0.0]]
 
 
-# -- the text-neighbour lookup and the text map's columns -------------------------------------------
+# -- the text-neighbour lookup and the text map's columns ----------------------------------------
 
 def _max_cosine_numpy(users, items, T, X):  # type: ignore[no-untyped-def]
     """The formula the kernel replaced (every pair's neighbours expanded, keys bisected)."""
@@ -141,7 +139,7 @@ def test_warm_columns_are_nan_to_num_of_the_float64_columns(S, data) -> None:  #
     assert _bits(out) == _bits(np.nan_to_num(np.asarray(S, dtype=np.float64)[:, warm]))
 
 
-# -- the hybrid: same candidates, features and scores as the numpy paths ----------------------------
+# -- the hybrid: same candidates, features and scores as the numpy paths -------------------------
 
 @pytest.fixture(scope="module")
 def model() -> HybridRanker:

@@ -56,7 +56,7 @@ def warm_columns_f64(S: np.ndarray, columns: np.ndarray, out: np.ndarray) -> Non
         for c in range(columns.shape[0]):
             v = np.float64(S[r, columns[c]])
             if np.isnan(v):
-                v = 0.0
+                v = np.float64(0.0)
             elif v == np.inf:
                 v = _F64_MAX
             elif v == -np.inf:

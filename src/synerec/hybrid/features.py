@@ -20,7 +20,7 @@ model.
 Embeddings are centred on their mean before any cosine (as in the text models,
 :func:`synerec.algorithms.text_knn.center_rows`). Everything is vectorised over pairs; the
 per-pair dot products and the text-neighbour lookups run in numba kernels
-(:mod:`synerec._dot_kernels`, :mod:`synerec.hybrid._feature_kernels`) that give the numpy
+(:mod:`synerec.hybrid._dot_kernels`, :mod:`synerec.hybrid._feature_kernels`) that give the numpy
 formulas' bits without gathering one row per pair.
 
 The features
@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from synerec._dot_kernels import pair_dots
 from synerec.algorithms.abilities import ScoresProfile
 from synerec.hybrid.candidates import CandidateSet
 from synerec.hybrid.stats import RECENT_ITEMS, TEXT_NEIGHBORS, ItemSide, TrainingStats
@@ -296,6 +295,8 @@ def _text_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     E, P = inp.side.embeddings, inp.stats.profiles
     if E is None or P is None:
         return out
+    from synerec.hybrid._dot_kernels import pair_dots
+
     pair_dots(P, inp.users, E, inp.items, out)  # einsum's bits, unknown users (-1) left NaN
     return out
 
@@ -345,6 +346,8 @@ def _text_cf_score(inp: FeatureInputs, _: int) -> np.ndarray:
         return out
     position = np.full(len(inp.cands.users), -1, dtype=np.int64)
     position[known_rows] = np.arange(len(known_rows))
+    from synerec.hybrid._dot_kernels import pair_dots
+
     P = inp.text_map(inp.cands.users[known_rows])
     pair_dots(P, position[inp.cands.rows], E, inp.items, out)  # einsum's bits
     return out

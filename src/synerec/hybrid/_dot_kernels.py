@@ -1,12 +1,14 @@
 """Dot products of float32 rows, bit for bit as :func:`numpy.einsum` computes them, in parallel.
 
-``np.einsum("ij,ij->i", A, B)`` (and ``"bd,nd->bn"``) reduces each pair of float32 rows with
+``np.einsum("ij,ij->i", A, B)`` reduces each pair of float32 rows with
 numpy's own SIMD loop (``sum_of_products_contig_contig_outstride0_two``): four lanes, each
 accumulating every fourth product (``lane += a * b``, unrolled by four vectors, the last
 vector from the top down), the lanes summed as ``(l0 + l1) + (l2 + l3)``, then added to the
-zero output. :func:`_dot` follows that order exactly, so that the kernels here give the same
-bits as einsum without gathering the rows into new arrays (one row of ``A`` serves all the
-pairs of a user) and on every core.
+zero output. :func:`_dot` follows that order exactly, so that :func:`pair_dots` gives the
+same bits as einsum without gathering the rows into new arrays (one row of ``A`` serves all
+the pairs of a user), on every core. (Not faster than einsum for a dense ``(b, n)`` block of
+products: einsum's loop is vectorised over the four lanes, this one is not.) The bits are
+einsum's for finite rows; a NaN in a row gives NaN, its payload aside.
 
 Whether this numpy build reduces in that order (an x86-64 build without FMA in its baseline
 does; another platform may not) is checked once per process on random rows
@@ -20,7 +22,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-__all__ = ["block_dots", "matches_einsum", "pair_dots"]
+__all__ = ["matches_einsum", "pair_dots"]
 
 _F32 = np.float32
 
@@ -62,14 +64,6 @@ def _pair_dots(A: np.ndarray, a_rows: np.ndarray, B: np.ndarray, b_rows: np.ndar
             out[i] = _dot(A[ra], B[b_rows[i]])
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _block_dots(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    for i in numba.prange(A.shape[0]):
-        a = A[i]
-        for j in range(B.shape[0]):
-            out[i, j] = _dot(a, B[j])
-
-
 def _as_rows(M: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(M, dtype=np.float32)
 
@@ -87,10 +81,6 @@ def matches_einsum() -> bool:
         out = np.zeros(64, dtype=np.float32)
         _pair_dots(A, rows, B, rows, out)
         if out.tobytes() != np.einsum("ij,ij->i", A, B).tobytes():
-            return False
-        blk = np.empty((8, 64), dtype=np.float32)
-        _block_dots(A[:8], B, blk)
-        if blk.tobytes() != np.einsum("bd,nd->bn", A[:8], B).tobytes():
             return False
     return True
 
@@ -122,13 +112,3 @@ def pair_dots(A: np.ndarray, a_rows: np.ndarray, B: np.ndarray, b_rows: np.ndarr
     for start in range(0, len(ok), chunk):
         sl = ok[start:start + chunk]
         out[sl] = np.einsum("ij,ij->i", A[a_rows[sl]], B[b_rows[sl]])
-
-
-def block_dots(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``np.einsum("bd,nd->bn", A, B)`` of float32 matrices, bit for bit, on every core
-    (einsum itself where this numpy reduces in another order, and for other dtypes)."""
-    if A.dtype == np.float32 and B.dtype == np.float32 and matches_einsum():
-        out = np.empty((A.shape[0], B.shape[0]), dtype=np.float32)
-        _block_dots(_as_rows(A), _as_rows(B), out)
-        return out
-    return np.einsum("bd,nd->bn", A, B)
