@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import synerec.hybrid._dot_kernels as dk
+import synerec.hybrid.features as features
+import synerec.hybrid.text_map as text_map
 import synerec.topk as topk_module
 from synerec.data.demo_shop import generate_demo_shop
 from synerec.hybrid import HybridRanker
@@ -45,14 +47,16 @@ def dot_problems(draw):  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=200, deadline=None)
-@given(dot_problems(), st.booleans())
-def test_pair_dots_are_einsums_bits(problem, kernel: bool) -> None:  # type: ignore[no-untyped-def]
+@given(dot_problems(), st.sampled_from(["kernel", "numpy", "other order"]))
+def test_pair_dots_are_einsums_bits(problem, path: str) -> None:  # type: ignore[no-untyped-def]
     A, a_rows, B, b_rows = problem
     out = np.full(len(a_rows), np.nan, dtype=np.float32)
     with pytest.MonkeyPatch.context() as mp:
-        if not kernel:
+        mp.setattr(features, "SMALL_PAIRS", -1 if path != "numpy" else 1 << 30)
+        mp.setattr(features, "_PAIR_CHUNK", 3)
+        if path == "other order":  # a numpy that adds in another order: einsum itself
             mp.setattr(dk, "matches_einsum", lambda: False)
-        dk.pair_dots(A, a_rows, B, b_rows, out, chunk=3)
+        features._pair_dots(A, a_rows, B, b_rows, out)
     ok = a_rows >= 0
     assert _bits(out[ok]) == _bits(np.einsum("ij,ij->i", A[a_rows[ok]], B[b_rows[ok]]))
     assert np.isnan(out[~ok]).all()
@@ -62,7 +66,7 @@ def test_dots_by_hand_and_the_signed_zero() -> None:
     A = np.array([[1.0, 2.0, 3.0], [1.0, -1.0, 0.0]], dtype=np.float32)
     B = np.array([[4.0, 5.0, 6.0], [-1.0, -1.0, 0.0]], dtype=np.float32)
     out = np.zeros(3, dtype=np.float32)
-    dk.pair_dots(A, np.array([0, 1, -1]), B, np.array([0, 1, 0]), out)
+    dk.pair_dots(A, np.array([0, 1, -1]), B, np.array([0, 1, 0]), out)  # the kernel
     assert out.tolist() == [32.0, 0.0, 0.0] and not np.signbit(out[1])
 
 
@@ -115,6 +119,8 @@ def test_max_neighbor_in_history_is_the_numpy_formula(problem) -> None:  # type:
     out = np.full(len(users), np.nan, dtype=np.float32)
     max_neighbor_in_history(users, items, T.indptr, T.indices, T.data, X.indptr, X.indices, out)
     assert _bits(out) == _bits(_max_cosine_numpy(users, items, T, X))
+    # the path of a few pairs: the formula over the rows of the pairs' users only
+    assert _bits(features._max_neighbor_numpy(users, items, T, X)) == _bits(out)
 
 
 def test_max_neighbor_by_hand() -> None:
@@ -153,9 +159,10 @@ def test_hybrid_candidates_features_and_scores_equal_the_numpy_paths(
     F = model.feature_matrix(cands)
     scores = model.rank_scores(cands)
     lists = model.recommend_indices(users[:-1], 10)
-    with monkeypatch.context() as mp:  # numpy's topk for every block, einsum's dot products
+    with monkeypatch.context() as mp:  # the numpy paths for every block, pair and user
         mp.setattr(topk_module, "SMALL_BLOCK", 1 << 30)
-        mp.setattr(dk, "matches_einsum", lambda: False)
+        mp.setattr(features, "SMALL_PAIRS", 1 << 40)
+        mp.setattr(text_map, "_SMALL_USERS", 1 << 40)
         ref = model.candidates(users)
         F_ref = model.feature_matrix(ref)
         scores_ref = model.rank_scores(ref)
@@ -171,3 +178,17 @@ def test_hybrid_candidates_features_and_scores_equal_the_numpy_paths(
     want = _max_cosine_numpy(inp.users, inp.items, model.item_side_.text_neighbors, model.train_)
     assert _bits(col) == _bits(want)
     assert np.isfinite(col).any() and np.isnan(col).any()
+    assert cands.n_pairs > features.SMALL_PAIRS  # the kernels ran above
+    # one user (a request) takes the numpy paths: the same values as within the batch (the
+    # text map's BLAS product may round differently for one row than for a block of rows)
+    one = model.candidates(users[3:4])
+    F_one = model.feature_matrix(one)
+    lo, hi = cands.indptr[3], cands.indptr[4]
+    assert np.array_equal(one.items, cands.items[lo:hi])
+    mapped = model.feature_names_.index("text_cf_score")
+    rest = [j for j in range(F.shape[1]) if j != mapped]
+    assert _bits(F_one[:, rest]) == _bits(F[lo:hi][:, rest])
+    np.testing.assert_allclose(F_one[:, mapped], F[lo:hi, mapped], rtol=1e-5, atol=1e-6)
+    with monkeypatch.context() as mp:  # a numpy whose einsum adds in another order
+        mp.setattr(dk, "matches_einsum", lambda: False)
+        assert _bits(model.feature_matrix(cands)) == _bits(F)

@@ -12,7 +12,8 @@ einsum's for finite rows; a NaN in a row gives NaN, its payload aside.
 
 Whether this numpy build reduces in that order (an x86-64 build without FMA in its baseline
 does; another platform may not) is checked once per process on random rows
-(:func:`matches_einsum`); where it does not, the callers use einsum itself.
+(:func:`matches_einsum`); where it does not, the callers use einsum itself
+(:func:`synerec.hybrid.features._pair_dots`, which also keeps a few pairs in numpy).
 """
 
 from __future__ import annotations
@@ -86,29 +87,19 @@ def matches_einsum() -> bool:
 
 
 def pair_dots(A: np.ndarray, a_rows: np.ndarray, B: np.ndarray, b_rows: np.ndarray,
-              out: np.ndarray, chunk: int = 65536) -> None:
+              out: np.ndarray) -> None:
     """``out[i] = A[a_rows[i]] @ B[b_rows[i]]`` for every ``i`` with ``a_rows[i] >= 0``
     (the other entries of ``out`` are left as they are), float32, bit for bit
-    ``np.einsum("ij,ij->i", A[a_rows], B[b_rows])``.
+    ``np.einsum("ij,ij->i", A[a_rows], B[b_rows])`` where :func:`matches_einsum`.
 
     Parameters
     ----------
     A, B
         float32 ``(rows, d)`` matrices.
     a_rows, b_rows
-        ``(n,)`` row indices into ``A`` (``-1``: skip the pair) and ``B``.
+        ``(n,)`` int64 row indices into ``A`` (``-1``: skip the pair) and ``B``.
     out
         ``(n,)`` float32, written in place.
-    chunk
-        Pairs gathered at once where einsum computes them (this numpy's reduction order is
-        not the kernel's).
     """
-    a_rows = np.asarray(a_rows, dtype=np.int64)
-    b_rows = np.asarray(b_rows, dtype=np.int64)
-    if A.dtype == np.float32 and B.dtype == np.float32 and matches_einsum():
-        _pair_dots(_as_rows(A), a_rows, _as_rows(B), b_rows, out)
-        return
-    ok = np.flatnonzero(a_rows >= 0)
-    for start in range(0, len(ok), chunk):
-        sl = ok[start:start + chunk]
-        out[sl] = np.einsum("ij,ij->i", A[a_rows[sl]], B[b_rows[sl]])
+    _pair_dots(_as_rows(A), np.asarray(a_rows, dtype=np.int64), _as_rows(B),
+               np.asarray(b_rows, dtype=np.int64), out)

@@ -58,6 +58,11 @@ Stage = Literal["a", "b"]
 RETRIEVER = "{r}"
 #: Rows of the feature matrix filled at once (:func:`build_features`).
 _FILL_ROWS = 8192
+#: At most this many pairs (a few users: one request) are computed by numpy, without loading
+#: the numba kernels; both paths give the same bits (tests/hybrid/test_feature_kernels.py).
+SMALL_PAIRS = 4096
+#: Pairs gathered at once by the numpy paths.
+_PAIR_CHUNK = 32768
 
 
 @dataclass(frozen=True)
@@ -295,10 +300,27 @@ def _text_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     E, P = inp.side.embeddings, inp.stats.profiles
     if E is None or P is None:
         return out
-    from synerec.hybrid._dot_kernels import pair_dots
-
-    pair_dots(P, inp.users, E, inp.items, out)  # einsum's bits, unknown users (-1) left NaN
+    _pair_dots(P, inp.users, E, inp.items, out)  # unknown users (-1) left NaN
     return out
+
+
+def _pair_dots(A: np.ndarray, a_rows: np.ndarray, B: np.ndarray, b_rows: np.ndarray,
+               out: np.ndarray) -> None:
+    """``out[i] = np.einsum("ij,ij->i", A[a_rows], B[b_rows])[i]`` where ``a_rows[i] >= 0``:
+    by :func:`synerec.hybrid._dot_kernels.pair_dots` (same bits, no gathered rows) for more
+    than :data:`SMALL_PAIRS` float32 pairs when this numpy adds in its order, else einsum."""
+    a_rows = np.asarray(a_rows, dtype=np.int64)
+    b_rows = np.asarray(b_rows, dtype=np.int64)
+    if len(a_rows) > SMALL_PAIRS and A.dtype == np.float32 and B.dtype == np.float32:
+        from synerec.hybrid._dot_kernels import matches_einsum, pair_dots
+
+        if matches_einsum():
+            pair_dots(A, a_rows, B, b_rows, out)
+            return
+    ok = np.flatnonzero(a_rows >= 0)
+    for start in range(0, len(ok), _PAIR_CHUNK):
+        sl = ok[start:start + _PAIR_CHUNK]
+        out[sl] = np.einsum("ij,ij->i", A[a_rows[sl]], B[b_rows[sl]])
 
 
 def _text_max_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
@@ -308,13 +330,47 @@ def _text_max_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     out = np.full(cands.n_pairs, np.nan, dtype=np.float32)
     if T is None or inp.side.embeddings is None or inp.stats.profiles is None:
         return out
+    if not X.has_sorted_indices:
+        X = X.sorted_indices()  # the neighbours are looked up by bisection
+    if cands.n_pairs <= SMALL_PAIRS:
+        return _max_neighbor_numpy(inp.users, inp.items, T, X)
     from synerec.hybrid._feature_kernels import max_neighbor_in_history
 
-    if not X.has_sorted_indices:
-        X = X.sorted_indices()  # the kernel looks the neighbours up by bisection
     max_neighbor_in_history(inp.users, inp.items, T.indptr, T.indices, T.data, X.indptr,
                             X.indices, out)
     return out
+
+
+def _max_neighbor_numpy(users: np.ndarray, items: np.ndarray, T: sp.csr_matrix,
+                        X: sp.csr_matrix) -> np.ndarray:
+    """:func:`synerec.hybrid._feature_kernels.max_neighbor_in_history` in numpy, for a few
+    pairs (``X`` with sorted indices): every (pair, neighbour) expanded, its key
+    ``user * n_items + neighbour`` bisected in the keys of ``X``'s rows; float32, ``NaN``
+    where no neighbour is in the history."""
+    n_items = X.shape[1]
+    out = np.full(len(users), np.nan, dtype=np.float32)
+    counts = np.diff(T.indptr)[items]
+    ok = (users >= 0) & (counts > 0)
+    if not ok.any():
+        return out
+    rows = np.unique(users[ok])
+    lengths = np.diff(X.indptr)[rows]
+    x_keys = np.repeat(rows, lengths) * n_items + X.indices[
+        np.repeat(X.indptr[rows] - np.cumsum(lengths) + lengths, lengths)
+        + np.arange(lengths.sum())]  # ascending: rows ascending, indices sorted
+    pair = np.repeat(np.flatnonzero(ok), counts[ok])
+    first = np.repeat(T.indptr[items[ok]], counts[ok])
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok])
+    j = T.indices[first + offset].astype(np.int64)
+    v = T.data[first + offset]
+    want = users[pair] * n_items + j
+    pos = np.searchsorted(x_keys, want)
+    hit = pos < len(x_keys)
+    hit[hit] = x_keys[pos[hit]] == want[hit]
+    best = np.full(len(users), -np.inf, dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # a NaN cosine wins, as in np.maximum
+        np.maximum.at(best, pair[hit], v[hit])
+    return np.where(np.isfinite(best), best, np.nan).astype(np.float32)
 
 
 def _text_neighbor_popularity(inp: FeatureInputs, _: int) -> np.ndarray:
@@ -346,10 +402,8 @@ def _text_cf_score(inp: FeatureInputs, _: int) -> np.ndarray:
         return out
     position = np.full(len(inp.cands.users), -1, dtype=np.int64)
     position[known_rows] = np.arange(len(known_rows))
-    from synerec.hybrid._dot_kernels import pair_dots
-
     P = inp.text_map(inp.cands.users[known_rows])
-    pair_dots(P, position[inp.cands.rows], E, inp.items, out)  # einsum's bits
+    _pair_dots(P, position[inp.cands.rows], E, inp.items, out)
     return out
 
 

@@ -41,6 +41,9 @@ TEXT_MAP_LAMBDA = 30.0
 TEXT_MAP_MODELS: frozenset[str] = frozenset({"ease"})
 #: Users whose warm-item scores are held at once.
 _USER_CHUNK = 1024
+#: At most this many users (a request) are mapped by numpy alone (same values as the kernel's
+#: pass, tests/hybrid/test_feature_kernels.py).
+_SMALL_USERS = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,11 +79,15 @@ class TextMap:
                  users: np.ndarray) -> np.ndarray:
         """``(len(users), d)`` float32 profiles :math:`p_u` of the users (indices into ``X``,
         the matrix ``model`` was fitted on and this map was fitted for)."""
-        from synerec.hybrid._feature_kernels import warm_columns_f64
-
         out = np.zeros((len(users), self.solution.shape[0]), dtype=np.float32)
         if not self.warm.any() or len(users) == 0:
             return out
+        if len(users) <= _SMALL_USERS:  # a request: numpy, without loading numba
+            S = np.asarray(model.score_profiles(X[users]), dtype=np.float64)[:, self.warm]
+            out[:] = (np.nan_to_num(S) @ self.basis) @ self.solution
+            return out
+        from synerec.hybrid._feature_kernels import warm_columns_f64
+
         columns = np.flatnonzero(self.warm)
         buffer = np.empty((min(len(users), _USER_CHUNK), len(columns)), dtype=np.float64)
         for start in range(0, len(users), _USER_CHUNK):
