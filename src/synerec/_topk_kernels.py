@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["no_duplicates", "topk_csr"]
+__all__ = ["no_duplicates", "topk_csr", "topk_dense"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -110,6 +110,65 @@ def topk_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
                 idx[0] = j
                 _sift_down(val, idx, 0, size)
         # pop the worst to the back: the array ends up best first
+        while size > 0:
+            last = size - 1
+            out_idx[r, last] = idx[0]
+            out_sc[r, last] = val[0]
+            val[0] = val[last]
+            idx[0] = idx[last]
+            size = last
+            _sift_down(val, idx, 0, size)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def topk_dense(scores: np.ndarray, ex_indptr: np.ndarray, ex_indices: np.ndarray,
+               cand: np.ndarray, out_idx: np.ndarray, out_sc: np.ndarray) -> None:
+    """Each row's ``n`` best rankable entries of a dense ``(b, n_items)`` block into ``out_*``.
+
+    The rules of :func:`synerec.topk.topk`: a non-finite score, an item stored in the row of
+    the CSR pattern ``ex_*`` (indices sorted per row) and an item outside ``cand``
+    (``(0 | 1 | b, n_items)``) are not rankable; scores are compared in float64 (exact for
+    float32 scores), ties to the lower index. ``out_*`` come padded; the heap keeps the
+    ``n`` best seen so far, its root the worst of them, so that most entries cost one
+    comparison.
+    """
+    b = scores.shape[0]
+    n_items = scores.shape[1]
+    n = out_idx.shape[1]
+    n_cand = cand.shape[0]
+    size_max = min(n, n_items)
+    if size_max == 0:
+        return
+    for r in numba.prange(b):
+        val = np.empty(size_max, np.float64)
+        idx = np.empty(size_max, np.int64)
+        size = 0
+        elo = ex_indptr[r]
+        ehi = ex_indptr[r + 1]
+        crow = np.int64(r)  # the prange index may be unsigned: keep one integer type
+        if n_cand == 1:
+            crow = np.int64(0)
+        for p in range(n_items):
+            v = np.float64(scores[r, p])
+            if not np.isfinite(v):
+                continue
+            j = np.int64(p)
+            full = size == size_max
+            if full and not _worse(val[0], idx[0], v, j):
+                continue  # cannot enter the heap: no need to look the item up
+            if n_cand > 0 and not cand[crow, j]:
+                continue
+            if ehi > elo:
+                q = elo + np.searchsorted(ex_indices[elo:ehi], j)
+                if q < ehi and ex_indices[q] == j:
+                    continue
+            if not full:
+                _sift_up(val, idx, size, v, j)
+                size += 1
+            else:
+                val[0] = v
+                idx[0] = j
+                _sift_down(val, idx, 0, size)
         while size > 0:
             last = size - 1
             out_idx[r, last] = idx[0]

@@ -9,8 +9,9 @@ sparse block instead; :func:`topk_sparse` ranks it with exactly the rules of :fu
 unstored entry counting as "not rankable", in time proportional to the stored entries.
 
 Blocks of at most :data:`SMALL_BLOCK` rows (one request's user) are ranked by numpy, larger
-ones by a numba kernel (:mod:`synerec._topk_kernels`, imported on first use); both follow the
-same rules and give the same lists (a hypothesis test runs both against the reference).
+ones by a numba kernel (:mod:`synerec._topk_kernels`, imported on first use), dense float32 /
+float64 blocks read in place by a bounded heap per row; both follow the same rules and give the
+same lists (a hypothesis test runs both against the reference).
 
 This module was ``synerec.topk``; it is named ``topk`` so that it is not confused with
 :mod:`synerec.metrics.ranking` (the ranking *metrics*). ``synerec.topk`` still re-exports it.
@@ -28,8 +29,8 @@ __all__ = ["PAD_INDEX", "SMALL_BLOCK", "topk", "topk_sparse"]
 #: Item index that pads a row with fewer than ``n`` rankable items (its score is ``-inf``).
 PAD_INDEX = -1
 
-#: :func:`topk_sparse` ranks blocks of at most this many rows (and at most
-#: :data:`_SMALL_CELLS` rows x items) with numpy, without loading the numba kernel.
+#: :func:`topk` ranks blocks of at most this many rows with numpy, without loading the numba
+#: kernels; so does :func:`topk_sparse` (for at most :data:`_SMALL_CELLS` rows x items).
 SMALL_BLOCK = 16
 _SMALL_CELLS = 1 << 22
 
@@ -84,27 +85,31 @@ def topk(
         raise ValueError(f"scores must be a (rows, items) array, got shape {s.shape}")
     if s.dtype.kind not in "fiub":
         raise TypeError(f"scores must be real numbers, got dtype {s.dtype}")
-    dtype = s.dtype if s.dtype.kind == "f" else np.dtype(np.float64)
-    # Our own copy: invalid entries become -inf, the one value that marks "not rankable".
-    s = np.array(s, dtype=dtype, copy=True)
     b, n_items = s.shape
-    s[~np.isfinite(s)] = -np.inf
-
+    ex = None
     if exclude is not None:
         ex = sp.csr_matrix(exclude)
         if ex.shape != (b, n_items):
             raise ValueError(f"exclude has shape {ex.shape}, scores have shape {(b, n_items)}")
-        rows = np.repeat(np.arange(b), np.diff(ex.indptr))
-        s[rows, ex.indices] = -np.inf
-    if candidates is not None:
-        cand = _candidate_mask(candidates, b, n_items)
-        s[np.broadcast_to(~cand, s.shape)] = -np.inf
-
+    cand = None if candidates is None else _candidate_mask(candidates, b, n_items)
     k = min(n, n_items)
     out_idx = np.full((b, n), PAD_INDEX, dtype=np.int64)
     out_sc = np.full((b, n), -np.inf, dtype=np.float32)
     if b == 0 or k == 0:
         return out_idx, out_sc
+    if b > SMALL_BLOCK and s.dtype in (np.float32, np.float64):
+        _topk_dense_kernel(s, ex, cand, out_idx, out_sc)
+        return out_idx, out_sc
+
+    dtype = s.dtype if s.dtype.kind == "f" else np.dtype(np.float64)
+    # Our own copy: invalid entries become -inf, the one value that marks "not rankable".
+    s = np.array(s, dtype=dtype, copy=True)
+    s[~np.isfinite(s)] = -np.inf
+    if ex is not None:
+        rows = np.repeat(np.arange(b), np.diff(ex.indptr))
+        s[rows, ex.indices] = -np.inf
+    if cand is not None:
+        s[np.broadcast_to(~cand, s.shape)] = -np.inf
 
     if k == n_items:
         chosen = np.broadcast_to(np.arange(n_items), (b, n_items))
@@ -119,6 +124,27 @@ def topk(
     out_idx[:, :k] = np.where(valid, chosen, PAD_INDEX)
     out_sc[:, :k] = np.where(valid, vals, -np.inf).astype(np.float32)
     return out_idx, out_sc
+
+
+def _topk_dense_kernel(s: np.ndarray, ex: sp.csr_matrix | None, cand: np.ndarray | None,
+                       out_idx: np.ndarray, out_sc: np.ndarray) -> None:
+    """:func:`topk` of a float32 / float64 block by :func:`synerec._topk_kernels.topk_dense`
+    (same rules and lists, the scores read in place: no copy, no partition, no sort)."""
+    from synerec._topk_kernels import topk_dense
+
+    b, n_items = s.shape
+    if ex is not None:
+        if not ex.has_sorted_indices:
+            ex = ex.copy()
+            ex.sort_indices()
+        ex_indptr = ex.indptr.astype(np.int64, copy=False)
+        ex_indices = ex.indices.astype(np.int64, copy=False)
+    else:
+        ex_indptr = np.zeros(b + 1, dtype=np.int64)
+        ex_indices = np.zeros(0, dtype=np.int64)
+    cand2 = (np.ones((0, n_items), dtype=bool) if cand is None
+             else np.ascontiguousarray(cand.reshape(-1, n_items)))
+    topk_dense(np.ascontiguousarray(s), ex_indptr, ex_indices, cand2, out_idx, out_sc)
 
 
 def _candidate_mask(candidates: np.ndarray, b: int, n_items: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from synerec.exceptions import ConfigError
 from synerec.ranking import PAD_INDEX, topk
+from synerec.topk import SMALL_BLOCK
 
 
 def reference_topk(scores, n, exclude=None, candidates=None):
@@ -141,3 +142,72 @@ def test_properties_on_continuous_scores(scores, n):
         worst_kept = scores[r, idx[r, k - 1]]
         dropped = np.setdiff1d(np.arange(scores.shape[1]), idx[r, :k])
         assert (scores[r, dropped] <= worst_kept).all()
+
+
+@st.composite
+def large_ranking_problems(draw):
+    """Blocks of more than SMALL_BLOCK rows: topk ranks them with the numba kernel."""
+    b = draw(st.integers(SMALL_BLOCK + 1, SMALL_BLOCK + 12))
+    m = draw(st.integers(0, 12))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    scores = draw(hnp.arrays(dtype, (b, m), elements=values))
+    n = draw(st.integers(0, m + 3))
+    exclude = None
+    if draw(st.booleans()):
+        mask = draw(hnp.arrays(bool, (b, m)))
+        exclude = sp.csr_matrix(mask.astype(np.float32))
+        if draw(st.booleans()):  # indices unsorted within rows are allowed
+            ind = np.concatenate([exclude.indices[exclude.indptr[r]:exclude.indptr[r + 1]][::-1]
+                                  for r in range(b)]).astype(np.int32)
+            exclude = sp.csr_matrix((exclude.data, ind, exclude.indptr), shape=(b, m))
+    candidates = None
+    if draw(st.booleans()):
+        shape = draw(st.sampled_from([(m,), (b, m)]))
+        candidates = draw(hnp.arrays(bool, shape))
+    return scores, n, exclude, candidates
+
+
+def _numpy_path(scores, n, exclude, candidates):
+    """topk row block by row block of at most SMALL_BLOCK rows: its numpy path."""
+    ex = sp.csr_matrix(exclude) if exclude is not None else None
+    parts = []
+    for lo in range(0, scores.shape[0], SMALL_BLOCK):
+        hi = lo + SMALL_BLOCK
+        cand = candidates
+        if candidates is not None and candidates.ndim == 2:
+            cand = candidates[lo:hi]
+        parts.append(topk(scores[lo:hi], n, exclude=None if ex is None else ex[lo:hi],
+                          candidates=cand))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+@settings(max_examples=200, deadline=None)
+@given(large_ranking_problems())
+def test_kernel_path_matches_reference_and_numpy_path(problem):
+    scores, n, exclude, candidates = problem
+    before = scores.copy()
+    idx, sc = topk(scores, n, exclude=exclude, candidates=candidates)
+    np.testing.assert_array_equal(scores, before)  # read in place, not modified
+    ref_i, ref_s = reference_topk(scores, n, exclude, candidates)
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_array_equal(sc, ref_s)
+    np_i, np_s = _numpy_path(scores, n, exclude, candidates)
+    np.testing.assert_array_equal(idx, np_i)
+    assert sc.tobytes() == np_s.tobytes()  # bit for bit, signed zeros included
+
+
+def test_kernel_path_on_a_large_block_bit_equal_to_numpy_path():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        scores = rng.standard_normal((300, 2000)).astype(dtype)
+        scores[:, ::7] = np.round(scores[:, ::7], 1)  # ties
+        scores[rng.random(scores.shape) < 0.01] = np.nan
+        scores[:5] = 0.0  # rows that are all ties
+        exclude = sp.random(300, 2000, density=0.02, format="csr", random_state=4)
+        cand = rng.random(2000) < 0.9
+        idx, sc = topk(scores, 50, exclude=exclude, candidates=cand)
+        np_i, np_s = _numpy_path(scores, 50, exclude, cand)
+        np.testing.assert_array_equal(idx, np_i)
+        assert sc.tobytes() == np_s.tobytes()
+        assert idx[0].tolist() == [j for j in range(2000)
+                                   if cand[j] and exclude[0, j] == 0][:50]

@@ -146,14 +146,21 @@ class Recommending(ScoringModel[C]):
         for start in range(0, len(u), batch_size):
             ub = u[start:start + batch_size]
             known = self.known_users(ub)
-            scores = np.empty((len(ub), n_items), dtype=np.float32)
+            all_known = bool(known.all())
+            scores = None if all_known else np.empty((len(ub), n_items), dtype=np.float32)
             if known.any():
-                s = np.asarray(self._score(ub[known]))
+                s = np.asarray(self._score(ub if all_known else ub[known]))
                 if s.shape != (int(known.sum()), n_items):
                     raise RuntimeError(f"{type(self).__name__}._score returned shape {s.shape}, "
                                        f"expected {(int(known.sum()), n_items)}")
-                scores[known] = s
-            scores[~known] = popularity
+                if scores is None:  # every user known: the block as it is (ranking reads it)
+                    scores = s.astype(np.float32, copy=False)
+                else:
+                    scores[known] = s
+            if scores is None:
+                scores = np.empty((0, n_items), dtype=np.float32)
+            else:
+                scores[~known] = popularity
             exclude = self.seen_items(ub) if exclude_seen else None
             idx, sc = self.rank_block(scores, n, exclude=exclude, candidates=mask)
             out_idx.append(idx)

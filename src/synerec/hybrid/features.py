@@ -18,8 +18,10 @@ reads columns by position): a new feature goes at the end of its group, and only
 model.
 
 Embeddings are centred on their mean before any cosine (as in the text models,
-:func:`synerec.algorithms.text_knn.center_rows`). Everything is vectorised over pairs (in
-chunks, so that memory stays bounded).
+:func:`synerec.algorithms.text_knn.center_rows`). Everything is vectorised over pairs; the
+per-pair dot products and the text-neighbour lookups run in numba kernels
+(:mod:`synerec.hybrid._dot_kernels`, :mod:`synerec.hybrid._feature_kernels`) that give the numpy
+formulas' bits without gathering one row per pair.
 
 The features
 ------------
@@ -60,10 +62,13 @@ FEATURE_GROUPS: tuple[Group, ...] = ("cf", "text", "llm")
 Stage = Literal["a", "b"]
 #: Where a feature's name and signal take the retriever's label.
 RETRIEVER = "{r}"
-#: Pairs expanded at once by ``text_max_cosine`` (memory: this times TEXT_NEIGHBORS keys).
+#: Rows of the feature matrix filled at once (:func:`build_features`).
+_FILL_ROWS = 8192
+#: At most this many pairs (a few users: one request) are computed by numpy, without loading
+#: the numba kernels; both paths give the same bits (tests/hybrid/test_feature_kernels.py).
+SMALL_PAIRS = 4096
+#: Pairs gathered at once by the numpy paths.
 _PAIR_CHUNK = 32768
-#: Pairs per block of ``text_cosine``.
-_COSINE_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -298,20 +303,31 @@ def _n_retrievers(inp: FeatureInputs, _: int) -> np.ndarray:
 
 def _text_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     """The cosine between the user's profile embedding and the item's."""
-    n = inp.cands.n_pairs
-    out = np.full(n, np.nan, dtype=np.float32)
+    out = np.full(inp.cands.n_pairs, np.nan, dtype=np.float32)
     E, P = inp.side.embeddings, inp.stats.profiles
     if E is None or P is None:
         return out
-    users, items = inp.users, inp.items
-    known = users >= 0
-    for start in range(0, n, _COSINE_CHUNK):
-        sl = slice(start, start + _COSINE_CHUNK)
-        u, ok = users[sl], known[sl]
-        vals = np.full(len(u), np.nan, dtype=np.float32)
-        vals[ok] = np.einsum("ij,ij->i", P[u[ok]], E[items[sl][ok]])
-        out[sl] = vals
+    _pair_dots(P, inp.users, E, inp.items, out)  # unknown users (-1) left NaN
     return out
+
+
+def _pair_dots(A: np.ndarray, a_rows: np.ndarray, B: np.ndarray, b_rows: np.ndarray,
+               out: np.ndarray) -> None:
+    """``out[i] = np.einsum("ij,ij->i", A[a_rows], B[b_rows])[i]`` where ``a_rows[i] >= 0``:
+    by :func:`synerec.hybrid._dot_kernels.pair_dots` (same bits, no gathered rows) for more
+    than :data:`SMALL_PAIRS` float32 pairs when this numpy adds in its order, else einsum."""
+    a_rows = np.asarray(a_rows, dtype=np.int64)
+    b_rows = np.asarray(b_rows, dtype=np.int64)
+    if len(a_rows) > SMALL_PAIRS and A.dtype == np.float32 and B.dtype == np.float32:
+        from synerec.hybrid._dot_kernels import matches_einsum, pair_dots
+
+        if matches_einsum():
+            pair_dots(A, a_rows, B, b_rows, out)
+            return
+    ok = np.flatnonzero(a_rows >= 0)
+    for start in range(0, len(ok), _PAIR_CHUNK):
+        sl = ok[start:start + _PAIR_CHUNK]
+        out[sl] = np.einsum("ij,ij->i", A[a_rows[sl]], B[b_rows[sl]])
 
 
 def _text_max_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
@@ -321,30 +337,47 @@ def _text_max_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     out = np.full(cands.n_pairs, np.nan, dtype=np.float32)
     if T is None or inp.side.embeddings is None or inp.stats.profiles is None:
         return out
-    n_items = X.shape[1]
-    x_keys = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr)) * n_items \
-        + X.indices  # ascending: X is canonical CSR
-    users, items = inp.users, inp.items
-    counts_all = np.diff(T.indptr)[items]
-    for start in range(0, cands.n_pairs, _PAIR_CHUNK):
-        sl = slice(start, start + _PAIR_CHUNK)
-        u, it, counts = users[sl], items[sl], counts_all[sl]
-        ok = (u >= 0) & (counts > 0)
-        if not ok.any():
-            continue
-        pair = np.repeat(np.flatnonzero(ok), counts[ok])
-        first = np.repeat(T.indptr[it[ok]], counts[ok])
-        offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok])
-        j = T.indices[first + offset].astype(np.int64)
-        v = T.data[first + offset]
-        want = u[pair] * n_items + j
-        pos = np.searchsorted(x_keys, want)
-        hit = pos < len(x_keys)
-        hit[hit] = x_keys[pos[hit]] == want[hit]
-        best = np.full(len(u), -np.inf, dtype=np.float32)
-        np.maximum.at(best, pair[hit], v[hit])
-        out[sl] = np.where(np.isfinite(best), best, np.nan).astype(np.float32)
+    if not X.has_sorted_indices:
+        X = X.sorted_indices()  # the neighbours are looked up by bisection
+    if cands.n_pairs <= SMALL_PAIRS:
+        return _max_neighbor_numpy(inp.users, inp.items, T, X)
+    from synerec.hybrid._feature_kernels import max_neighbor_in_history
+
+    max_neighbor_in_history(inp.users, inp.items, T.indptr, T.indices, T.data, X.indptr,
+                            X.indices, out)
     return out
+
+
+def _max_neighbor_numpy(users: np.ndarray, items: np.ndarray, T: sp.csr_matrix,
+                        X: sp.csr_matrix) -> np.ndarray:
+    """:func:`synerec.hybrid._feature_kernels.max_neighbor_in_history` in numpy, for a few
+    pairs (``X`` with sorted indices): every (pair, neighbour) expanded, its key
+    ``user * n_items + neighbour`` bisected in the keys of ``X``'s rows; float32, ``NaN``
+    where no neighbour is in the history."""
+    n_items = X.shape[1]
+    out = np.full(len(users), np.nan, dtype=np.float32)
+    counts = np.diff(T.indptr)[items]
+    ok = (users >= 0) & (counts > 0)
+    if not ok.any():
+        return out
+    rows = np.unique(users[ok])
+    lengths = np.diff(X.indptr)[rows]
+    x_keys = np.repeat(rows, lengths) * n_items + X.indices[
+        np.repeat(X.indptr[rows] - np.cumsum(lengths) + lengths, lengths)
+        + np.arange(lengths.sum())]  # ascending: rows ascending, indices sorted
+    pair = np.repeat(np.flatnonzero(ok), counts[ok])
+    first = np.repeat(T.indptr[items[ok]], counts[ok])
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(counts[ok]) - counts[ok], counts[ok])
+    j = T.indices[first + offset].astype(np.int64)
+    v = T.data[first + offset]
+    want = users[pair] * n_items + j
+    pos = np.searchsorted(x_keys, want)
+    hit = pos < len(x_keys)
+    hit[hit] = x_keys[pos[hit]] == want[hit]
+    best = np.full(len(users), -np.inf, dtype=np.float32)
+    with np.errstate(invalid="ignore"):  # a NaN cosine wins, as in np.maximum
+        np.maximum.at(best, pair[hit], v[hit])
+    return np.where(np.isfinite(best), best, np.nan).astype(np.float32)
 
 
 def _text_neighbor_popularity(inp: FeatureInputs, _: int) -> np.ndarray:
@@ -377,10 +410,7 @@ def _text_cf_score(inp: FeatureInputs, _: int) -> np.ndarray:
     position = np.full(len(inp.cands.users), -1, dtype=np.int64)
     position[known_rows] = np.arange(len(known_rows))
     P = inp.text_map(inp.cands.users[known_rows])
-    pairs = np.flatnonzero(position[inp.cands.rows] >= 0)
-    for start in range(0, len(pairs), _COSINE_CHUNK):
-        sl = pairs[start:start + _COSINE_CHUNK]
-        out[sl] = np.einsum("ij,ij->i", P[position[inp.cands.rows[sl]]], E[inp.items[sl]])
+    _pair_dots(P, position[inp.cands.rows], E, inp.items, out)
     return out
 
 
@@ -577,9 +607,15 @@ def build_features(columns: Sequence[Column], inputs: FeatureInputs) -> np.ndarr
         raise ValueError("the second stage's columns are added by stage_b_matrix")
     cols = [np.asarray(c.feature.column(inputs, c.retriever), dtype=np.float32)
             for c in columns]
-    if not cols:
-        return np.empty((inputs.cands.n_pairs, 0), dtype=np.float32)
-    return np.column_stack(cols)
+    n = inputs.cands.n_pairs
+    out = np.empty((n, len(cols)), dtype=np.float32)
+    # np.column_stack's values, filled a block of rows at a time (the block stays in cache
+    # while its columns are written: four times faster than one whole column after another)
+    for lo in range(0, n, _FILL_ROWS):
+        block = out[lo:lo + _FILL_ROWS]
+        for j, col in enumerate(cols):
+            block[:, j] = col[lo:lo + _FILL_ROWS]
+    return out
 
 
 def stage_b_matrix(columns: Sequence[Column], features: np.ndarray,

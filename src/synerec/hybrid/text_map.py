@@ -41,6 +41,9 @@ TEXT_MAP_LAMBDA = 30.0
 TEXT_MAP_MODELS: frozenset[str] = frozenset({"ease"})
 #: Users whose warm-item scores are held at once.
 _USER_CHUNK = 1024
+#: At most this many users (a request) are mapped by numpy alone (same values as the kernel's
+#: pass, tests/hybrid/test_feature_kernels.py).
+_SMALL_USERS = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,11 +82,21 @@ class TextMap:
         out = np.zeros((len(users), self.solution.shape[0]), dtype=np.float32)
         if not self.warm.any() or len(users) == 0:
             return out
+        if len(users) <= _SMALL_USERS:  # a request: numpy, without loading numba
+            S = np.asarray(model.score_profiles(X[users]), dtype=np.float64)[:, self.warm]
+            out[:] = (np.nan_to_num(S) @ self.basis) @ self.solution
+            return out
+        from synerec.hybrid._feature_kernels import warm_columns_f64
+
+        columns = np.flatnonzero(self.warm)
+        buffer = np.empty((min(len(users), _USER_CHUNK), len(columns)), dtype=np.float64)
         for start in range(0, len(users), _USER_CHUNK):
             u = users[start:start + _USER_CHUNK]
-            S = np.asarray(model.score_profiles(X[u]), dtype=np.float64)[:, self.warm]
+            # nan_to_num(scores in float64)[:, warm], in one parallel pass into one buffer
+            S = buffer[:len(u)]
+            warm_columns_f64(np.asarray(model.score_profiles(X[u])), columns, S)
             # (S E_W) G: a (users, d) product first, so that one user costs O(n d + d^2)
-            out[start:start + len(u)] = (np.nan_to_num(S) @ self.basis) @ self.solution
+            out[start:start + len(u)] = (S @ self.basis) @ self.solution
         return out
 
 
