@@ -307,7 +307,14 @@ def _text_cosine(inp: FeatureInputs, _: int) -> np.ndarray:
     E, P = inp.side.embeddings, inp.stats.profiles
     if E is None or P is None:
         return out
-    _pair_dots(P, inp.users, E, inp.items, out)  # unknown users (-1) left NaN
+    users = inp.users
+    if not isinstance(P, np.ndarray):  # a loaded model's profiles, computed by rows
+        known = users >= 0
+        uniq, inverse = np.unique(users[known], return_inverse=True)
+        users = np.full(len(users), -1, dtype=np.int64)
+        users[known] = inverse
+        P = P[uniq]
+    _pair_dots(P, users, E, inp.items, out)  # unknown users (-1) left NaN
     return out
 
 
