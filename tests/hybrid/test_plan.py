@@ -46,7 +46,8 @@ def test_a_small_shop_is_planned_as_configured() -> None:
     assert plan.retriever_params == {}
     assert [s.name for s in plan.stages] == [
         "text embedding (uncached)", *(f"{r[0]} (validation part)" for r in RETRIEVERS),
-        "training table", "ranker", *(f"{r[0]} (refit)" for r in RETRIEVERS), "save"]
+        "training table", "ranker", *(f"{r[0]} (refit)" for r in RETRIEVERS),
+        "statistics and save"]
     assert plan.peak_bytes < 8 * GiB
     plan.check()
     lines = plan.lines()

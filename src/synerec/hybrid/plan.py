@@ -169,8 +169,9 @@ DATA_BYTES_PER_INTERACTION = 120.0
 BASE_BYTES = 1.2 * GiB
 #: Seconds per byte of the saved arrays (written, then hashed).
 SAVE_SECONDS_PER_BYTE = 1.2e-8
-#: Bytes the save holds per interaction on top of the arrays (the training matrix, its
-#: timestamps and the statistics gathered into the archive: measured 8 GB at 19M).
+#: Bytes per interaction held at the end of the fit on top of the retrievers: the whole
+#: matrix's statistics (the users' text profiles among them) and the arrays gathered for the
+#: archive (measured: 8 GB at 19M interactions).
 SAVE_BYTES_PER_INTERACTION = 450.0
 
 
@@ -356,7 +357,7 @@ def plan_fit(config: HybridConfig, retrievers: Sequence[tuple[str, str, dict[str
         stages.append(StageCost(f"{label} (refit)", cost.seconds(shape, opts),
                                 kept + cost.fit_bytes(shape, opts)))
         kept += cost.kept_bytes(shape, opts)
-    stages.append(StageCost("save", SAVE_SECONDS_PER_BYTE * kept,
+    stages.append(StageCost("statistics and save", SAVE_SECONDS_PER_BYTE * kept,
                             kept * 2 + SAVE_BYTES_PER_INTERACTION * shape.interactions))
     peak = _data_bytes(shape) + max(st.bytes for st in stages)
     return FitPlan(shape, tuple(stages), peak, limit_bytes, source,
