@@ -17,7 +17,8 @@ import numpy as np
 from synerec.algorithms.base import Recommender
 from synerec.topk import PAD_INDEX
 
-__all__ = ["CandidateSet", "generate_candidates", "lookup_pairs", "place_new_items"]
+__all__ = ["RRF_K", "CandidateSet", "generate_candidates", "lookup_pairs", "place_new_items",
+           "reciprocal_rank_fusion"]
 
 
 @dataclass(frozen=True)
@@ -199,3 +200,15 @@ def place_new_items(cands: CandidateSet, scores: np.ndarray, new: np.ndarray,
         up = np.nextafter(below, np.float32(np.inf), dtype=np.float32)
         s[best] = up if up < above else above
     return out
+
+
+#: The constant of reciprocal-rank fusion (Cormack et al. 2009), the hybrid's order when no
+#: ranker could be trained.
+RRF_K = 60.0
+
+
+def reciprocal_rank_fusion(cands: CandidateSet) -> np.ndarray:
+    r"""float64 fused score of each candidate pair: :math:`\sum_j 1 / (K + r_j)` over the
+    retrievers that ranked it (:data:`RRF_K`)."""
+    r = cands.ranks.astype(np.float64)
+    return np.where(np.isfinite(r), 1.0 / (RRF_K + r), 0.0).sum(axis=1)

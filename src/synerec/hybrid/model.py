@@ -54,6 +54,7 @@ from synerec.hybrid.candidates import (
     generate_candidates,
     lookup_pairs,
     place_new_items,
+    reciprocal_rank_fusion,
 )
 from synerec.hybrid.config import DEFAULT_RETRIEVERS, HybridConfig
 from synerec.hybrid.explain import HybridExplanation, explain_pair, explain_pairs, explain_texts
@@ -73,7 +74,7 @@ from synerec.hybrid.persistence import (
     read_arrays,
     read_ranker_files,
 )
-from synerec.hybrid.plan import DataShape, FitPlan, plan_fit
+from synerec.hybrid.plan import FitPlan, plan_for
 from synerec.hybrid.ranker import LambdaRanker, RankerParams, lightgbm
 from synerec.hybrid.retrievers import (
     DEFAULT_RETRIEVER_PARAMS,
@@ -106,8 +107,6 @@ from synerec.hybrid.training_table import (
 __all__ = ["DEFAULT_RETRIEVERS", "DEFAULT_RETRIEVER_PARAMS", "HybridConfig", "HybridRanker"]
 
 log = logging.getLogger(__name__)
-
-RRF_K = 60.0
 
 
 class _Local(threading.local):
@@ -283,8 +282,6 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
     predicts_ratings: ClassVar[bool] = False
 
     # -- fitting ------------------------------------------------------------------------------
-
-    # -- fitting ------------------------------------------------------------------------------
     def _fit(self, data: TrainingData) -> None:
         X = data.matrix
         lightgbm()  # fail early, with the install hint
@@ -294,7 +291,6 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self._prepare(data)
         timings["side"] = time.perf_counter() - t0
         self._train_rankers(X, timings)
-        # 4: refit the retrievers on the whole training matrix
         progress.info("hybrid: refitting %d retrievers on all %d interactions",
                       len(self.retriever_specs_), X.nnz)
         t0 = time.perf_counter()
@@ -332,35 +328,17 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         self._set_retrievers(specs)
 
     def plan(self, data: Any, *, rating_scale: tuple[float, float] | None = None) -> FitPlan:
-        """What fitting on ``data`` would cost and the switches its size needs
-        (:class:`~synerec.hybrid.plan.FitPlan`; nothing is fitted). ``data`` and
-        ``rating_scale`` as :meth:`fit` takes them; ``synerec fit --estimate`` prints it."""
+        """What fitting on ``data`` (as :meth:`fit` takes it) would cost, and the switches its
+        size needs; nothing is fitted (``synerec fit --estimate``)."""
         training = TrainingData.of(data, rating_scale=rating_scale)
-        return self._fit_plan(self.get_config(), training, training.rating_scale,
-                              list(self.get_config().features))
-
-    @staticmethod
-    def _fit_plan(cfg: HybridConfig, data: TrainingData,
-                  rating_scale: tuple[float, float] | None, groups: list[Group]) -> FitPlan:
-        X = data.matrix
-        has_info = data.dataset is not None and data.dataset.item_info is not None
-        text_items = X.shape[1] if "text" in groups and data.item_embeddings is None \
-            and has_info else 0
-        times = data.timestamps is not None
-        specs = choose_retrievers(cfg, text="text" in groups, explicit=rating_scale is not None,
-                                  timed=times)
-        n_features = len(feature_columns([s.columns(rating_scale, times) for s in specs],
-                                         groups))
-        return plan_fit(cfg, [(s.label, s.model, s.params) for s in specs],
-                        DataShape.of(X, text_items), n_features=n_features,
-                        label_users=int((np.diff(X.indptr) >= 2).sum()))
+        return plan_for(self.get_config(), training, training.rating_scale,
+                        list(self.get_config().features))
 
     def _plan(self, data: TrainingData, groups: list[Group]) -> None:
-        """Announce what the fit will cost (:meth:`plan`), make the switches its size needs
-        (in ``config_``, so that the saved model records them), and refuse it, before any
-        large allocation, when it would pass the memory allowed."""
+        """Announce the :meth:`plan`, make its switches (in ``config_``: the saved model
+        records them), refuse it before any large allocation when it passes the memory."""
         cfg = self.config_
-        plan = self._fit_plan(cfg, data, self.rating_scale_, groups)
+        plan = plan_for(cfg, data, self.rating_scale_, groups)
         for line in plan.lines():
             progress.info(line)
         for line in plan.switches:
@@ -622,7 +600,7 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
         ``llm`` (default :attr:`llm_enabled`) runs the LLM stage when the model has one.
         """
         if self.ranker_ is None:
-            return _rrf(cands)
+            return reciprocal_rank_fusion(cands)
         F = self.feature_matrix(cands)
         s_a = self.ranker_.predict(F)
         use_llm = self.llm_enabled if llm is None else llm
@@ -720,8 +698,3 @@ class HybridRanker(Recommender[HybridConfig], ExplainsList):
                                                            self._ranker_threads())
         if self.ranker_ is not None:
             self.ranker_kind_ = "lambdarank"
-
-
-def _rrf(cands: CandidateSet) -> np.ndarray:
-    r = cands.ranks.astype(np.float64)
-    return np.where(np.isfinite(r), 1.0 / (RRF_K + r), 0.0).sum(axis=1)

@@ -35,11 +35,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from synerec._config import MEMORY_LIMIT_ENV, memory_limit_bytes, physical_memory_bytes
+from synerec.algorithms.training import TrainingData
 from synerec.exceptions import ConfigError
 from synerec.hybrid.config import HybridConfig
+from synerec.hybrid.features import Group, feature_columns
+from synerec.hybrid.retrievers import choose_retrievers
 
 __all__ = ["DENSE_EASE_SHARE", "MAX_RETRIEVER_SECONDS", "DataShape", "FitPlan", "StageCost",
-           "fit_memory_limit", "plan_fit"]
+           "fit_memory_limit", "plan_fit", "plan_for"]
 
 log = logging.getLogger(__name__)
 
@@ -301,37 +304,8 @@ def plan_fit(config: HybridConfig, retrievers: Sequence[tuple[str, str, dict[str
         The memory allowed and its source (default :func:`fit_memory_limit`).
     """
     limit_bytes, source = limit if limit is not None else fit_memory_limit()
-    params = {k: dict(v) for k, v in config.retriever_params.items()}
-    switches: list[str] = []
-    chosen: list[tuple[str, str, dict[str, Any]]] = []
-    left_out: list[str] = []
+    chosen, params, switches, left_out = _switches(config, retrievers, shape, limit_bytes)
     fit_shape = shape.scaled(1.0 - config.validation_fraction)
-    for label, model, opts in retrievers:
-        given = config.retriever_params.get(label, {})
-        opts = dict(opts)
-        if model == "ease" and "variant" not in given and _ease_dense(opts):
-            need = 4.0 * shape.items**2
-            slow = _COSTS["ease"].seconds(shape, opts)
-            if need > DENSE_EASE_SHARE * limit_bytes or slow > MAX_RETRIEVER_SECONDS:
-                opts["variant"] = "sparse"
-                params.setdefault(label, {})["variant"] = "sparse"
-                switches.append(
-                    f"hybrid: {label}: the dense variant would need {need / GiB:.1f} GiB and "
-                    f"about {_duration(slow)} for {shape.items:,} items (more than "
-                    f"{DENSE_EASE_SHARE:.0%} of the memory allowed or "
-                    f"{_duration(MAX_RETRIEVER_SECONDS)}): its sparse variant instead")
-        cost = _COSTS.get(model, _COSTS["item-cf"])
-        if not given and cost.seconds(shape, opts) > MAX_RETRIEVER_SECONDS:
-            switches.append(
-                f"hybrid: {label} is left out: its fit would take about "
-                f"{_duration(cost.seconds(shape, opts))} on {shape.users:,} users x "
-                f"{shape.items:,} items (more than {_duration(MAX_RETRIEVER_SECONDS)})")
-            left_out.append(label)
-            continue
-        chosen.append((label, model, opts))
-    if not chosen:
-        raise ConfigError("the hybrid has no retriever left for data of this size")
-
     stages: list[StageCost] = []
     if shape.text_items:
         stages.append(StageCost("text embedding (uncached)", EMBED_SECONDS * shape.text_items,
@@ -363,3 +337,58 @@ def plan_fit(config: HybridConfig, retrievers: Sequence[tuple[str, str, dict[str
     return FitPlan(shape, tuple(stages), peak, limit_bytes, source,
                    tuple(label for label, _, _ in chosen), params, tuple(switches),
                    tuple(left_out))
+
+
+def _switches(config: HybridConfig, retrievers: Sequence[tuple[str, str, dict[str, Any]]],
+              shape: DataShape, limit_bytes: int
+              ) -> tuple[list[tuple[str, str, dict[str, Any]]], dict[str, dict[str, Any]],
+                         list[str], list[str]]:
+    """The retrievers kept (with their options), the ``retriever_params`` after the switches,
+    the switches' sentences and the retrievers left out."""
+    params = {k: dict(v) for k, v in config.retriever_params.items()}
+    switches: list[str] = []
+    chosen: list[tuple[str, str, dict[str, Any]]] = []
+    left_out: list[str] = []
+    for label, model, opts in retrievers:
+        given = config.retriever_params.get(label, {})
+        opts = dict(opts)
+        if model == "ease" and "variant" not in given and _ease_dense(opts):
+            need = 4.0 * shape.items**2
+            slow = _COSTS["ease"].seconds(shape, opts)
+            if need > DENSE_EASE_SHARE * limit_bytes or slow > MAX_RETRIEVER_SECONDS:
+                opts["variant"] = "sparse"
+                params.setdefault(label, {})["variant"] = "sparse"
+                switches.append(
+                    f"hybrid: {label}: the dense variant would need {need / GiB:.1f} GiB and "
+                    f"about {_duration(slow)} for {shape.items:,} items (more than "
+                    f"{DENSE_EASE_SHARE:.0%} of the memory allowed or "
+                    f"{_duration(MAX_RETRIEVER_SECONDS)}): its sparse variant instead")
+        cost = _COSTS.get(model, _COSTS["item-cf"])
+        if not given and cost.seconds(shape, opts) > MAX_RETRIEVER_SECONDS:
+            switches.append(
+                f"hybrid: {label} is left out: its fit would take about "
+                f"{_duration(cost.seconds(shape, opts))} on {shape.users:,} users x "
+                f"{shape.items:,} items (more than {_duration(MAX_RETRIEVER_SECONDS)})")
+            left_out.append(label)
+            continue
+        chosen.append((label, model, opts))
+    if not chosen:
+        raise ConfigError("the hybrid has no retriever left for data of this size")
+    return chosen, params, switches, left_out
+
+
+def plan_for(config: HybridConfig, data: TrainingData,
+             rating_scale: tuple[float, float] | None, groups: list[Group]) -> FitPlan:
+    """The plan of fitting the hybrid configured by ``config`` on ``data`` with the feature
+    ``groups`` (the retrievers it would choose, its feature columns, the data's shape)."""
+    X = data.matrix
+    has_info = data.dataset is not None and data.dataset.item_info is not None
+    text_items = X.shape[1] if "text" in groups and data.item_embeddings is None \
+        and has_info else 0
+    times = data.timestamps is not None
+    specs = choose_retrievers(config, text="text" in groups, explicit=rating_scale is not None,
+                              timed=times)
+    n_features = len(feature_columns([s.columns(rating_scale, times) for s in specs], groups))
+    return plan_fit(config, [(s.label, s.model, s.params) for s in specs],
+                    DataShape.of(X, text_items), n_features=n_features,
+                    label_users=int((np.diff(X.indptr) >= 2).sum()))
