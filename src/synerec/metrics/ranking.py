@@ -209,7 +209,9 @@ def _recall(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
 def _ndcg(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
     n = hits.shape[1]
     discounts = 1.0 / np.log2(np.arange(2, n + 2, dtype=np.float64))
-    dcg = hits @ discounts
+    # a row's own sum (not a BLAS product, whose rounding can depend on the row's place in
+    # the batch): a user's value does not depend on the other users
+    dcg = (hits * discounts).sum(axis=1)
     ideal_cum = np.concatenate(([0.0], np.cumsum(discounts)))
     idcg = ideal_cum[np.minimum(n_relevant, n)]
     values = np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
