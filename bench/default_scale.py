@@ -7,8 +7,9 @@ child's ``ru_maxrss`` from ``os.wait4``) with the load average before and after:
 
 * ``synerec fit`` with the default model (the hybrid), its plan (the estimate it prints before
   fitting) and its stages as it reports them;
-* ``synerec batch-recommend --n 10`` for every customer, locally and, with ``--ray``, on a
-  local Ray cluster (``--workers``), and whether the two Parquet files are equal byte for byte;
+* ``synerec batch-recommend --n 10`` for every customer (``--every K``: every K-th), locally
+  and, with ``--ray``, on a local Ray cluster (``--workers``), and whether the two Parquet
+  files are equal byte for byte;
 * ``synerec recommend --n 10`` for one customer (best of ``--repeats``).
 
 Sizes: ``100k`` (100,000 customers x 20,000 products x 2,000,000 order lines) and ``1m``
@@ -20,6 +21,7 @@ Prints a table and writes ``bench/results/default_scale.json``.
 Usage::
 
     python bench/default_scale.py [--sizes 100k 1m] [--root /tmp/scale] [--ray] [--workers 2]
+        [--every 50] [--fresh-cache]
 """
 
 from __future__ import annotations
@@ -110,8 +112,16 @@ def fit_report(log_path: Path) -> dict[str, Any]:
     return out
 
 
+def users_file(root: Path, n_users: int, every: int) -> Path:
+    """A file of every ``every``-th customer id (the shop's ``u000..1`` numbering)."""
+    path = root / f"users-{n_users}-every{every}.txt"
+    width = len(str(n_users))
+    path.write_text("".join(f"u{k:0{width}d}\n" for k in range(1, n_users + 1, every)))
+    return path
+
+
 def measure(size: str, root: Path, ray: bool, workers: int, repeats: int,
-            alternative: str | None) -> dict[str, Any]:
+            alternative: str | None, every: int, fresh_cache: bool) -> dict[str, Any]:
     n_users, n_items, n_lines = SIZES[size]
     t0 = time.perf_counter()
     orders, products = shop_files(n_users, n_items, n_lines, root)
@@ -124,6 +134,11 @@ def measure(size: str, root: Path, ray: bool, workers: int, repeats: int,
     model = root / f"model-{size}"
     shutil.rmtree(model, ignore_errors=True)
     fit_log = root / f"fit-{size}.log"
+    if fresh_cache:  # a new user's first fit: the encoder set up and every title embedded
+        cache = root / f"cache-{size}"
+        shutil.rmtree(cache, ignore_errors=True)
+        os.environ["SYNEREC_CACHE_HOME"] = str(cache)
+    res["fresh_cache"] = fresh_cache
     res["fit"] = run([*syn, "fit", *data, "--out", str(model)], fit_log)
     res["fit"].update(fit_report(fit_log))
     log.warning("%s fit: %s", size, {k: res["fit"][k] for k in ("exit", "wall_s",
@@ -138,13 +153,15 @@ def measure(size: str, root: Path, ray: bool, workers: int, repeats: int,
     if not (model / "model.json").is_file():
         return res
     local = root / f"lists-{size}-local.parquet"
+    who = [] if every == 1 else ["--users", str(users_file(root, n_users, every))]
+    res["batch_customers"] = len(range(1, n_users + 1, every))
     res["batch_local"] = run([*syn, "batch-recommend", "--model-dir", str(model), "--out",
-                              str(local), "--n", "10"], root / f"batch-{size}.log")
+                              str(local), "--n", "10", *who], root / f"batch-{size}.log")
     if ray:
         remote = root / f"lists-{size}-ray.parquet"
         res["batch_ray"] = run([*syn, "batch-recommend", "--model-dir", str(model), "--out",
-                                str(remote), "--n", "10", "--engine", "ray", "--workers",
-                                str(workers)], root / f"batch-{size}-ray.log")
+                                str(remote), "--n", "10", *who, "--engine", "ray",
+                                "--workers", str(workers)], root / f"batch-{size}-ray.log")
         res["batch_ray"]["equal_to_local"] = remote.is_file() and local.is_file() \
             and filecmp.cmp(local, remote, shallow=False)
     one = [*syn, "recommend", "--model-dir", str(model), "--user", "u" + "1".zfill(
@@ -192,12 +209,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--alternative", default="als",
                         help="model fitted when the default fit is refused")
+    parser.add_argument("--every", type=int, default=1,
+                        help="batch lists for every K-th customer only (the 1m shop's 20,000 "
+                        "customers: --every 50)")
+    parser.add_argument("--fresh-cache", action="store_true",
+                        help="fit from an empty SYNEREC_CACHE_HOME (embeddings not cached)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args.root.mkdir(parents=True, exist_ok=True)
+    if args.every < 1:
+        parser.error(f"--every must be at least 1, got {args.every}")
     results = [measure(size, args.root, args.ray, args.workers, args.repeats,
-                       args.alternative) for size in args.sizes]
+                       args.alternative, args.every, args.fresh_cache) for size in args.sizes]
     print(table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(),

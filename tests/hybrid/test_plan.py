@@ -141,3 +141,6 @@ def test_the_cli_prints_the_plan_without_fitting(tmp_path: Path,
     assert main(["fit", "--data", str(data), "--model", "item-cf", "--out", str(out),
                  "--estimate"]) == 2
     assert "--estimate plans the hybrid's fit; item-cf has no plan" in capsys.readouterr().err
+    assert main(["fit", "--data", str(data), "--out", str(out), "--address", "auto"]) == 2
+    assert "--address needs --engine ray" in capsys.readouterr().err
+    assert not out.exists()
