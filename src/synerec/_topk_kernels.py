@@ -63,6 +63,46 @@ def _sift_up(val: np.ndarray, idx: np.ndarray, pos: int, v: float,
         pos = parent
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _offer(val: np.ndarray, idx: np.ndarray, size: int, v: float, j: np.int64,
+           cand: np.ndarray, crow: np.int64, ex_indices: np.ndarray, elo: int, ehi: int) -> int:
+    """Offer item ``j`` with score ``v`` to a row's heap of ``size`` entries (capacity
+    ``len(val)``, its root the worst); return the new size. A non-finite score, an item
+    outside ``cand`` (no rows: every item) or in ``ex_indices[elo:ehi]`` is not rankable."""
+    if not np.isfinite(v):
+        return size
+    full = size == val.shape[0]
+    if full and not _worse(val[0], idx[0], v, j):
+        return size  # cannot enter the heap: no need to look the item up
+    if cand.shape[0] > 0 and not cand[crow, j]:
+        return size
+    if ehi > elo:
+        q = elo + np.searchsorted(ex_indices[elo:ehi], j)
+        if q < ehi and ex_indices[q] == j:
+            return size
+    if not full:
+        _sift_up(val, idx, size, v, j)
+        return size + 1
+    val[0] = v
+    idx[0] = j
+    _sift_down(val, idx, 0, size)
+    return size
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _drain(val: np.ndarray, idx: np.ndarray, size: int, out_idx: np.ndarray,
+           out_sc: np.ndarray, r: int) -> None:
+    """Pop the heap's worst to the back of row ``r`` of ``out_*``: the row ends best first."""
+    while size > 0:
+        last = size - 1
+        out_idx[r, last] = idx[0]
+        out_sc[r, last] = val[0]
+        val[0] = val[last]
+        idx[0] = idx[last]
+        size = last
+        _sift_down(val, idx, 0, size)
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def topk_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
               ex_indptr: np.ndarray, ex_indices: np.ndarray, cand: np.ndarray,
@@ -89,35 +129,9 @@ def topk_csr(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
         if n_cand == 1:
             crow = np.int64(0)
         for p in range(lo, hi):
-            v = np.float64(data[p])
-            if not np.isfinite(v):
-                continue
-            j = np.int64(indices[p])
-            full = size == size_max
-            if full and not _worse(val[0], idx[0], v, j):
-                continue  # cannot enter the heap: no need to look the item up
-            if n_cand > 0 and not cand[crow, j]:
-                continue
-            if ehi > elo:
-                q = elo + np.searchsorted(ex_indices[elo:ehi], j)
-                if q < ehi and ex_indices[q] == j:
-                    continue
-            if not full:
-                _sift_up(val, idx, size, v, j)
-                size += 1
-            else:
-                val[0] = v
-                idx[0] = j
-                _sift_down(val, idx, 0, size)
-        # pop the worst to the back: the array ends up best first
-        while size > 0:
-            last = size - 1
-            out_idx[r, last] = idx[0]
-            out_sc[r, last] = val[0]
-            val[0] = val[last]
-            idx[0] = idx[last]
-            size = last
-            _sift_down(val, idx, 0, size)
+            size = _offer(val, idx, size, np.float64(data[p]), np.int64(indices[p]), cand,
+                          crow, ex_indices, elo, ehi)
+        _drain(val, idx, size, out_idx, out_sc, r)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -149,31 +163,6 @@ def topk_dense(scores: np.ndarray, ex_indptr: np.ndarray, ex_indices: np.ndarray
         if n_cand == 1:
             crow = np.int64(0)
         for p in range(n_items):
-            v = np.float64(scores[r, p])
-            if not np.isfinite(v):
-                continue
-            j = np.int64(p)
-            full = size == size_max
-            if full and not _worse(val[0], idx[0], v, j):
-                continue  # cannot enter the heap: no need to look the item up
-            if n_cand > 0 and not cand[crow, j]:
-                continue
-            if ehi > elo:
-                q = elo + np.searchsorted(ex_indices[elo:ehi], j)
-                if q < ehi and ex_indices[q] == j:
-                    continue
-            if not full:
-                _sift_up(val, idx, size, v, j)
-                size += 1
-            else:
-                val[0] = v
-                idx[0] = j
-                _sift_down(val, idx, 0, size)
-        while size > 0:
-            last = size - 1
-            out_idx[r, last] = idx[0]
-            out_sc[r, last] = val[0]
-            val[0] = val[last]
-            idx[0] = idx[last]
-            size = last
-            _sift_down(val, idx, 0, size)
+            size = _offer(val, idx, size, np.float64(scores[r, p]), np.int64(p), cand, crow,
+                          ex_indices, elo, ehi)
+        _drain(val, idx, size, out_idx, out_sc, r)

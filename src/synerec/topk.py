@@ -126,6 +126,17 @@ def topk(
     return out_idx, out_sc
 
 
+def _exclusion_arrays(ex: sp.csr_matrix | None, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernels' exclusion pattern: ``ex``'s int64 ``indptr`` and ``indices`` sorted per row
+    (an empty pattern of ``b`` rows for ``None``)."""
+    if ex is None:
+        return np.zeros(b + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if not ex.has_sorted_indices:
+        ex = ex.copy()
+        ex.sort_indices()
+    return ex.indptr.astype(np.int64, copy=False), ex.indices.astype(np.int64, copy=False)
+
+
 def _topk_dense_kernel(s: np.ndarray, ex: sp.csr_matrix | None, cand: np.ndarray | None,
                        out_idx: np.ndarray, out_sc: np.ndarray) -> None:
     """:func:`topk` of a float32 / float64 block by :func:`synerec._topk_kernels.topk_dense`
@@ -133,15 +144,7 @@ def _topk_dense_kernel(s: np.ndarray, ex: sp.csr_matrix | None, cand: np.ndarray
     from synerec._topk_kernels import topk_dense
 
     b, n_items = s.shape
-    if ex is not None:
-        if not ex.has_sorted_indices:
-            ex = ex.copy()
-            ex.sort_indices()
-        ex_indptr = ex.indptr.astype(np.int64, copy=False)
-        ex_indices = ex.indices.astype(np.int64, copy=False)
-    else:
-        ex_indptr = np.zeros(b + 1, dtype=np.int64)
-        ex_indices = np.zeros(0, dtype=np.int64)
+    ex_indptr, ex_indices = _exclusion_arrays(ex, b)
     cand2 = (np.ones((0, n_items), dtype=bool) if cand is None
              else np.ascontiguousarray(cand.reshape(-1, n_items)))
     topk_dense(np.ascontiguousarray(s), ex_indptr, ex_indices, cand2, out_idx, out_sc)
@@ -225,18 +228,10 @@ def topk_sparse(
         S.sum_duplicates()
     b, n_items = S.shape
     data = S.data if S.dtype.kind == "f" else S.data.astype(np.float64)
-    if exclude is not None:
-        ex = sp.csr_matrix(exclude)
-        if ex.shape != (b, n_items):
-            raise ValueError(f"exclude has shape {ex.shape}, scores have shape {(b, n_items)}")
-        if not ex.has_sorted_indices:
-            ex = ex.copy()
-            ex.sort_indices()
-        ex_indptr = ex.indptr.astype(np.int64, copy=False)
-        ex_indices = ex.indices.astype(np.int64, copy=False)
-    else:
-        ex_indptr = np.zeros(b + 1, dtype=np.int64)
-        ex_indices = np.zeros(0, dtype=np.int64)
+    ex = None if exclude is None else sp.csr_matrix(exclude)
+    if ex is not None and ex.shape != (b, n_items):
+        raise ValueError(f"exclude has shape {ex.shape}, scores have shape {(b, n_items)}")
+    ex_indptr, ex_indices = _exclusion_arrays(ex, b)
     if candidates is not None:
         cand = _candidate_mask(candidates, b, n_items)
         cand2 = np.ascontiguousarray(cand.reshape(-1, n_items))
