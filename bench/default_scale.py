@@ -35,29 +35,18 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from _service import loadavg
 from _shop import shop_files
+from cli_latency import synerec_command
 
 RESULTS = Path(__file__).resolve().parent / "results" / "default_scale.json"
 SIZES = {"100k": (100_000, 20_000, 2_000_000), "1m": (1_000_000, 100_000, 20_000_000)}
 TARGETS = {"100k": {"fit_s": 600, "fit_rss_gib": 8.0, "batch_s": 120, "recommend_s": 2.0}}
 log = logging.getLogger("bench.default_scale")
-
-
-def synerec_command() -> list[str]:
-    """The ``synerec`` command of this interpreter."""
-    script = shutil.which("synerec", path=str(Path(sys.executable).parent))
-    if script is None:
-        raise SystemExit("the synerec command is not installed beside this Python")
-    return [sys.executable, script]
-
-
-def loadavg() -> float:
-    return round(os.getloadavg()[0], 2)
 
 
 def run(argv: list[str], log_path: Path | None = None) -> dict[str, Any]:
